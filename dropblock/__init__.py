@@ -1,0 +1,51 @@
+"""DropBlock and its siblings (Dropout, SpatialDropout, Cutout), with their masks.
+
+DropBlock: Ghiasi, Lin & Le, "DropBlock: A regularization method for convolutional networks",
+NeurIPS 2018, arXiv:1810.12890. This package imports only torch.
+"""
+
+from .functional import (
+    DropMask,
+    SeedRegion,
+    apply_mask,
+    blocks_from_seeds,
+    cutout,
+    cutout_size,
+    drop_block2d,
+    dropblock_gamma,
+    dropout,
+    effective_block_size,
+    expected_drop_fraction,
+    linear_keep_prob,
+    sample_cutout_mask,
+    sample_drop_block_mask,
+    sample_dropout_mask,
+    sample_spatial_dropout_mask,
+    spatial_dropout,
+)
+from .modules import Cutout, DropBlock2d, Dropout, LinearScheduler, SpatialDropout
+
+__all__ = [
+    "Cutout",
+    "DropBlock2d",
+    "DropMask",
+    "Dropout",
+    "LinearScheduler",
+    "SeedRegion",
+    "SpatialDropout",
+    "apply_mask",
+    "blocks_from_seeds",
+    "cutout",
+    "cutout_size",
+    "drop_block2d",
+    "dropblock_gamma",
+    "dropout",
+    "effective_block_size",
+    "expected_drop_fraction",
+    "linear_keep_prob",
+    "sample_cutout_mask",
+    "sample_drop_block_mask",
+    "sample_dropout_mask",
+    "sample_spatial_dropout_mask",
+    "spatial_dropout",
+]
