@@ -1,0 +1,49 @@
+"""Compute engine of DropBlock Lab: pretrained classifier, regulariser placement, features, CAM.
+
+Imports torch, torchvision and ``dropblock``; never streamlit.
+"""
+
+from .backbone import Backbone, Site
+from .compute import (
+    CamShift,
+    MaskView,
+    MethodView,
+    RobustnessCurve,
+    compute_cam_shift,
+    compute_comparison,
+    compute_mask_view,
+    compute_robustness_curve,
+    gamma_formula,
+)
+from .engine import KIND_LABELS, KINDS, CleanPass, DropRun, RegularizerSpec, clean_pass, run_regularized
+from .images import ImageError, crop_for_display, decode_image, to_input
+from .loading import WEIGHT_CHOICES, LoadedModel, load_model, pick_device
+
+__all__ = [
+    "Backbone",
+    "CamShift",
+    "CleanPass",
+    "DropRun",
+    "ImageError",
+    "KINDS",
+    "KIND_LABELS",
+    "LoadedModel",
+    "MaskView",
+    "MethodView",
+    "RegularizerSpec",
+    "RobustnessCurve",
+    "Site",
+    "WEIGHT_CHOICES",
+    "clean_pass",
+    "compute_cam_shift",
+    "compute_comparison",
+    "compute_mask_view",
+    "compute_robustness_curve",
+    "crop_for_display",
+    "decode_image",
+    "gamma_formula",
+    "load_model",
+    "pick_device",
+    "run_regularized",
+    "to_input",
+]

@@ -1,0 +1,168 @@
+"""Backbones described as stages, with functional forwards that accept a regulariser.
+
+ResNet-50 (He et al. 2016) is split into a stem and groups 1-4 (``layer1``..``layer4``, the
+paper's conv2_x..conv5_x). The fallback EfficientNet-Lite0 is split the same way by
+resolution (56, 28, 14, 7). Blocks are run by functions of ours that call the model's own
+submodules, so a regulariser can act inside a block -- after every conv branch (after its
+BN/activation) and on the skip connection, where the DropBlock paper (arXiv:1810.12890,
+Sec. 4.1.1) and the TF TPU ResNet apply it -- without hooks and without modifying the model,
+which is shared by every session of the app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Backbone", "Site", "SiteFn", "resnet50_backbone", "efficientnet_lite0_backbone", "identity_site"]
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where in the network a regulariser is offered a tensor.
+
+    ``kind`` is ``"input"`` (the image, for Cutout), ``"group_output"`` (after a whole group), ``"branch"`` (after a conv in a
+    block's residual branch; ``index`` is the conv number) or ``"skip"`` (the shortcut).
+    """
+
+    group: int  # 1..4
+    block: int  # index inside the group, -1 for group_output
+    kind: str
+    index: int = 0
+
+    @property
+    def label(self) -> str:
+        if self.kind == "input":
+            return "input image"
+        if self.kind == "group_output":
+            return f"group {self.group} output"
+        where = "skip connection" if self.kind == "skip" else f"conv{self.index} branch"
+        return f"group {self.group}, block {self.block}, {where}"
+
+
+SiteFn = Callable[[Tensor, Site], Tensor]
+
+
+def identity_site(x: Tensor, site: Site) -> Tensor:
+    return x
+
+
+@dataclass(frozen=True, eq=False)
+class Backbone:
+    """A classifier cut into stem, four groups and a head, with what CAM needs.
+
+    Attributes:
+        name: ``"resnet50"`` or ``"efficientnet_lite0"``.
+        model: the eval-mode ``nn.Module`` (never modified after loading).
+        groups: four sequences of blocks; group g has resolution 224 / 2**(g+1).
+        mean, std: input normalisation.
+        categories: the 1000 ImageNet class names.
+        group_labels: names for groups 1..4 (ResNet: layer1 / conv2_x ...).
+    """
+
+    name: str
+    model: nn.Module
+    stem: Callable[[Tensor], Tensor]
+    groups: tuple[tuple[nn.Module, ...], ...]
+    block_fn: Callable[[nn.Module, Tensor, int, int, SiteFn], Tensor]
+    features: Callable[[Tensor], Tensor]  # group-4 output -> (N, K, 7, 7) CAM features
+    classifier: nn.Linear  # (1000, K), applied to globally averaged features
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    categories: tuple[str, ...]
+    group_labels: tuple[str, ...]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def run_group(self, x: Tensor, group: int, site_fn: SiteFn = identity_site) -> Tensor:
+        """Run group ``group`` (1..4) on x, offering every in-block site to ``site_fn``."""
+        for b, block in enumerate(self.groups[group - 1]):
+            x = self.block_fn(block, x, group, b, site_fn)
+        return x
+
+    def head(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Group-4 output -> (logits (N, 1000), CAM features (N, K, h, w))."""
+        feats = self.features(x)
+        return self.classifier(feats.mean(dim=(2, 3))), feats
+
+
+def _resnet_block(block: nn.Module, x: Tensor, group: int, index: int, site_fn: SiteFn) -> Tensor:
+    """torchvision Bottleneck, with sites as in the TF TPU ResNet (BN(+ReLU) then DropBlock)."""
+    site = lambda kind, i=0: Site(group, index, kind, i)  # noqa: E731
+    out = site_fn(block.relu(block.bn1(block.conv1(x))), site("branch", 1))
+    out = site_fn(block.relu(block.bn2(block.conv2(out))), site("branch", 2))
+    out = site_fn(block.bn3(block.conv3(out)), site("branch", 3))
+    identity = x if block.downsample is None else block.downsample(x)
+    identity = site_fn(identity, site("skip"))
+    return block.relu(out + identity)
+
+
+def resnet50_backbone(model: nn.Module, categories: Sequence[str]) -> Backbone:
+    """Describe a torchvision ResNet-50 (eval mode) as a Backbone."""
+
+    def stem(x: Tensor) -> Tensor:
+        return model.maxpool(model.relu(model.bn1(model.conv1(x))))
+
+    return Backbone(
+        name="resnet50",
+        model=model,
+        stem=stem,
+        groups=tuple(tuple(layer) for layer in (model.layer1, model.layer2, model.layer3, model.layer4)),
+        block_fn=_resnet_block,
+        features=lambda x: x,  # CAM on layer4's output (conv5_3), as in the paper's Figure 6
+        classifier=model.fc,
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+        categories=tuple(categories),
+        group_labels=("layer1 (conv2_x)", "layer2 (conv3_x)", "layer3 (conv4_x)", "layer4 (conv5_x)"),
+    )
+
+
+def _mbconv_block(block: nn.Module, x: Tensor, group: int, index: int, site_fn: SiteFn) -> Tensor:
+    """efficientnet-lite MBConvBlock (no SE, ReLU6), with sites after each BN(+act) and on the skip."""
+    site = lambda kind, i=0: Site(group, index, kind, i)  # noqa: E731
+    args = block._block_args
+    out = x
+    if args.expand_ratio != 1:
+        out = site_fn(block._swish(block._bn0(block._expand_conv(x))), site("branch", 1))
+    out = site_fn(block._swish(block._bn1(block._depthwise_conv(out))), site("branch", 2))
+    out = site_fn(block._bn2(block._project_conv(out)), site("branch", 3))
+    stride = args.stride if isinstance(args.stride, int) else args.stride[0]
+    if block.id_skip and stride == 1 and args.input_filters == args.output_filters:
+        out = out + site_fn(x, site("skip"))
+    return out
+
+
+# Block indices of efficientnet-lite0 per resolution group: 56, 28, 14, 7.
+_LITE0_GROUPS = ((1, 2), (3, 4), (5, 6, 7, 8, 9, 10), (11, 12, 13, 14, 15))
+
+
+def efficientnet_lite0_backbone(model: nn.Module, categories: Sequence[str]) -> Backbone:
+    """Describe efficientnet_lite_pytorch's EfficientNet-Lite0 (eval mode) as a Backbone."""
+    blocks = model._blocks
+
+    def stem(x: Tensor) -> Tensor:
+        x = model._swish(model._bn0(model._conv_stem(x)))
+        return _mbconv_block(blocks[0], x, 0, 0, identity_site)
+
+    def features(x: Tensor) -> Tensor:
+        return model._swish(model._bn1(model._conv_head(x)))
+
+    return Backbone(
+        name="efficientnet_lite0",
+        model=model,
+        stem=stem,
+        groups=tuple(tuple(blocks[i] for i in group) for group in _LITE0_GROUPS),
+        block_fn=_mbconv_block,
+        features=features,  # CAM on the 1280-channel head conv, the last conv before pooling
+        classifier=model._fc,
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+        categories=tuple(categories),
+        group_labels=("56x56 blocks 1-2", "28x28 blocks 3-4", "14x14 blocks 5-10", "7x7 blocks 11-15"),
+    )

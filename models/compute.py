@@ -1,0 +1,323 @@
+"""What each page of the app shows, computed in one call that returns a frozen dataclass.
+
+Pages read widgets, call one ``compute_*`` function and draw the result. Everything returned
+is on the CPU, detached, and small enough to cache per set of parameters.
+
+DropBlock: Ghiasi, Lin & Le, NeurIPS 2018 (arXiv:1810.12890). CAM: Zhou et al., CVPR 2016.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor
+
+import dropblock as db
+
+from .backbone import Backbone
+from .engine import (
+    KIND_LABELS,
+    CleanPass,
+    DropRun,
+    RegularizerSpec,
+    class_activation_map,
+    run_regularized,
+    topk,
+    upsample_cam,
+)
+
+__all__ = [
+    "CamShift",
+    "MaskView",
+    "MethodView",
+    "RobustnessCurve",
+    "compute_cam_shift",
+    "compute_comparison",
+    "compute_mask_view",
+    "compute_robustness_curve",
+    "gamma_formula",
+]
+
+Top = list[tuple[str, float]]
+
+
+def gamma_formula(keep_prob: float, block: tuple[int, int], height: int, width: int, gamma_scale: float = 1.0) -> str:
+    """Eq. (1) with the numbers plugged in, as plain text."""
+    bh, bw = block
+    gamma = min(1.0, gamma_scale * (1 - keep_prob) / (bh * bw) * (height * width) / ((height - bh + 1) * (width - bw + 1)))
+    prefix = "¼ · " if gamma_scale == 0.25 else ("" if gamma_scale == 1 else f"{gamma_scale:g} · ")
+    return (
+        f"γ = {prefix}(1 − {keep_prob:g}) / ({bh}·{bw}) · ({height}·{width}) / "
+        f"(({height}−{bh}+1)·({width}−{bw}+1)) = {gamma:.5f}"
+    )
+
+
+def _cpu(t: Tensor) -> Tensor:
+    return t.detach().to("cpu")
+
+
+def _cam_for(backbone: Backbone, features: Tensor, class_idx: int) -> Tensor:
+    return _cpu(upsample_cam(class_activation_map(features, backbone.classifier, class_idx)))
+
+
+def _spatial(mask: Tensor, height: int, width: int) -> Tensor:
+    """(..., h, w) bool mask -> (..., H, W); SpatialDropout's (1, 1) masks are broadcast."""
+    return mask.expand(*mask.shape[:-2], height, width)
+
+
+# ---------------------------------------------------------------------------- mask explorer
+
+
+@dataclass(frozen=True, eq=False)
+class MaskView:
+    """Masks and feature maps at the site a regulariser acted on (one sample)."""
+
+    spec: RegularizerSpec
+    site_label: str
+    map_size: tuple[int, int]
+    block: tuple[int, int]
+    gamma: float
+    formula: str
+    target_drop: float
+    realised_drop: float
+    expected_drop: float | None  # exact expectation (DropBlock only)
+    channels: tuple[int, ...]
+    seed_mask: Tensor  # (k, H, W) bool
+    block_mask: Tensor  # (k, H, W) bool, True = kept
+    before: Tensor  # (k, H, W)
+    after: Tensor  # (k, H, W)
+    top5_clean: Top
+    top5_dropped: Top
+    cam_clean: Tensor  # (224, 224) CAM of the clean top-1 class without the drop
+    cam_dropped: Tensor  # (224, 224) the same class with it
+
+
+def compute_mask_view(
+    backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, seed: int = 0, n_channels: int = 8
+) -> MaskView:
+    """Sample one set of masks; show the ``n_channels`` most active channels at the site and the CAMs."""
+    run = run_regularized(backbone, clean, spec, n_samples=1, seed=seed)
+    before = _cpu(run.before[0]).float()
+    height, width = before.shape[-2:]
+    mask = run.mask
+    n_channels = min(n_channels, before.shape[0])
+    channels = tuple(int(c) for c in before.mean(dim=(1, 2)).topk(n_channels).indices)
+    pick = lambda m: _cpu(_spatial(m[0], height, width))[  # noqa: E731
+        list(channels) if m.shape[1] > 1 else [0] * n_channels
+    ]
+    gamma_scale = 0.25 if spec.kind == "dropblock" and spec.placement == "in_blocks" and spec.group3_quarter \
+        and run.site.group == 3 else 1.0
+    if spec.kind == "dropblock":
+        formula = gamma_formula(spec.keep_prob, mask.block_size, height, width, gamma_scale)
+        expected = db.expected_drop_fraction(
+            spec.keep_prob, spec.block_size, height, width, seed_region=spec.seed_region, gamma=mask.gamma
+        )
+    else:
+        formula = f"γ = {mask.gamma:.5f} ({KIND_LABELS[spec.kind]}: {'one square per image' if spec.kind == 'cutout' else 'γ = 1 − keep_prob'})"
+        expected = None
+    return MaskView(
+        spec=spec,
+        site_label=run.site.label,
+        map_size=(height, width),
+        block=mask.block_size,
+        gamma=mask.gamma,
+        formula=formula,
+        target_drop=mask.target_drop if gamma_scale == 1 else mask.target_drop / 4,
+        realised_drop=float(mask.drop_fraction[0]),
+        expected_drop=expected,
+        channels=channels,
+        seed_mask=pick(mask.seed_mask),
+        block_mask=pick(mask.block_mask),
+        before=before[list(channels)] if before.shape[0] > 3 or spec.kind != "cutout" else before,
+        after=_cpu(run.after[0]).float()[list(channels)],
+        top5_clean=topk(clean.probs[0], backbone.categories),
+        top5_dropped=topk(run.probs[0], backbone.categories),
+        cam_clean=_cam_for(backbone, clean.features, clean.top1)[0],
+        cam_dropped=_cam_for(backbone, run.features, clean.top1)[0],
+    )
+
+
+# ---------------------------------------------------------------------------- compare methods
+
+
+@dataclass(frozen=True, eq=False)
+class MethodView:
+    """One regulariser at the shared drop budget."""
+
+    label: str
+    spec: RegularizerSpec
+    site_label: str
+    mask: Tensor  # (H, W) bool, True = kept (the most active channel; the image for Cutout)
+    dropped: Tensor  # (H, W) that channel after the drop (Cutout: mean over RGB of the input)
+    realised_drop: float
+    top5: Top
+    class_prob: float  # probability of the clean top-1 class
+    cam: Tensor  # (224, 224), same class as the clean CAM
+
+
+def compute_comparison(
+    backbone: Backbone,
+    clean: CleanPass,
+    *,
+    keep_prob: float,
+    block_size: int,
+    group: int = 3,
+    seed: int = 0,
+) -> tuple[MethodView, ...]:
+    """Dropout, SpatialDropout, Cutout and DropBlock at one drop budget ``1 - keep_prob``."""
+    class_idx = clean.top1
+    site_acts = clean.acts[group][0]
+    channel = int(site_acts.mean(dim=(1, 2)).argmax())
+    views = []
+    for kind in ("dropout", "spatial_dropout", "cutout", "dropblock"):
+        spec = RegularizerSpec(kind=kind, keep_prob=keep_prob, block_size=block_size, group=group)  # type: ignore[arg-type]
+        run = run_regularized(backbone, clean, spec, n_samples=1, seed=seed)
+        height, width = run.after.shape[-2:]
+        if kind == "cutout":
+            mask = _cpu(run.mask.block_mask[0, 0])
+            dropped = _cpu(run.after[0]).float().mean(dim=0)
+        else:
+            mask = _cpu(_spatial(run.mask.block_mask[0, channel if run.mask.block_mask.shape[1] > 1 else 0],
+                                 height, width))
+            dropped = _cpu(run.after[0, channel]).float()
+        views.append(MethodView(
+            label=KIND_LABELS[kind], spec=spec, site_label=run.site.label, mask=mask, dropped=dropped,
+            realised_drop=float(run.mask.drop_fraction[0]), top5=topk(run.probs[0], backbone.categories),
+            class_prob=float(run.probs[0, class_idx]), cam=_cam_for(backbone, run.features, class_idx)[0],
+        ))
+    return tuple(views)
+
+
+# ---------------------------------------------------------------------------- CAM shift
+
+
+@dataclass(frozen=True, eq=False)
+class CamShift:
+    """CAM without vs with the regulariser, for one class."""
+
+    class_idx: int
+    class_name: str
+    clean_cam: Tensor  # (224, 224)
+    sample_cam: Tensor  # (224, 224), the first Monte Carlo sample
+    mean_cam: Tensor  # (224, 224), the Monte Carlo mean
+    difference: Tensor  # mean_cam - clean_cam
+    top5_clean: Top
+    top5_sample: Top
+    top5_mean: Top  # of the mean probability over samples
+    clean_prob: float
+    sample_probs: Tensor  # (S,) probability of the class in each sample
+    keeps_top1: float  # share of samples whose top-1 is the clean top-1
+    realised_drop: float  # mean over sites and samples
+    n_samples: int
+
+
+def compute_cam_shift(
+    backbone: Backbone,
+    clean: CleanPass,
+    spec: RegularizerSpec,
+    *,
+    n_samples: int = 16,
+    seed: int = 0,
+    class_idx: int | None = None,
+) -> CamShift:
+    """Monte Carlo CAMs under ``spec``: one sample, the mean, and the shift from the clean CAM."""
+    class_idx = clean.top1 if class_idx is None else int(class_idx)
+    if not 0 <= class_idx < len(backbone.categories):
+        raise ValueError(f"expected class_idx in 0..{len(backbone.categories) - 1}, but got {class_idx}")
+    run: DropRun = run_regularized(backbone, clean, spec, n_samples=n_samples, seed=seed)
+    clean_cam = _cam_for(backbone, clean.features, class_idx)[0]
+    cams = _cam_for(backbone, run.features, class_idx)
+    mean_cam = cams.mean(dim=0)
+    probs = _cpu(run.probs).float()
+    drops = torch.stack([d.float().mean() for _, d in run.site_drops]).mean()
+    return CamShift(
+        class_idx=class_idx,
+        class_name=backbone.categories[class_idx],
+        clean_cam=clean_cam,
+        sample_cam=cams[0],
+        mean_cam=mean_cam,
+        difference=mean_cam - clean_cam,
+        top5_clean=topk(clean.probs[0], backbone.categories),
+        top5_sample=topk(probs[0], backbone.categories),
+        top5_mean=topk(probs.mean(dim=0), backbone.categories),
+        clean_prob=float(clean.probs[0, class_idx]),
+        sample_probs=probs[:, class_idx],
+        keeps_top1=float((probs.argmax(dim=1) == clean.top1).float().mean()),
+        realised_drop=float(drops),
+        n_samples=n_samples,
+    )
+
+
+# ---------------------------------------------------------------------------- robustness curve
+
+
+@dataclass(frozen=True, eq=False)
+class RobustnessCurve:
+    """The paper's Figure 5 on one image: class probability vs keep_prob at inference."""
+
+    keep_probs: tuple[float, ...]
+    class_idx: int
+    class_name: str
+    clean_prob: float
+    labels: tuple[str, ...]
+    mean_prob: Tensor  # (methods, keep_probs)
+    std_prob: Tensor  # (methods, keep_probs)
+    top1_agreement: Tensor  # (methods, keep_probs): share of samples keeping the clean top-1
+
+
+DEFAULT_CURVE_METHODS: tuple[tuple[str, int], ...] = (("dropblock", 1), ("dropblock", 7), ("spatial_dropout", 1))
+
+
+def compute_robustness_curve(
+    backbone: Backbone,
+    clean: CleanPass,
+    base: RegularizerSpec,
+    *,
+    keep_probs: Sequence[float] = (1.0, 0.95, 0.9, 0.85, 0.8, 0.75),
+    methods: Sequence[tuple[str, int]] = DEFAULT_CURVE_METHODS,
+    n_samples: int = 8,
+    seed: int = 0,
+    class_idx: int | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> RobustnessCurve:
+    """Class probability and top-1 agreement vs keep_prob for each (kind, block_size) in ``methods``.
+
+    ``base`` gives the placement (the paper: in the blocks of groups 3 and 4).
+    """
+    class_idx = clean.top1 if class_idx is None else int(class_idx)
+    means, stds, agree = [], [], []
+    steps = len(methods) * len(keep_probs)
+    labels = []
+    for m, (kind, block_size) in enumerate(methods):
+        spec_kind = replace(base, kind=kind, block_size=block_size)
+        labels.append(KIND_LABELS[kind] + (f" b={block_size}" if kind == "dropblock" else ""))
+        row_mean, row_std, row_agree = [], [], []
+        for k, keep_prob in enumerate(keep_probs):
+            if progress is not None:
+                progress((m * len(keep_probs) + k) / steps, f"{labels[-1]}, keep_prob {keep_prob:g}")
+            if keep_prob >= 1.0:
+                probs = clean.probs.expand(n_samples, -1)
+            else:
+                probs = run_regularized(backbone, clean, replace(spec_kind, keep_prob=keep_prob),
+                                        n_samples=n_samples, seed=seed).probs
+            probs = _cpu(probs).float()
+            row_mean.append(probs[:, class_idx].mean())
+            row_std.append(probs[:, class_idx].std(unbiased=False))
+            row_agree.append((probs.argmax(dim=1) == clean.top1).float().mean())
+        means.append(torch.stack(row_mean))
+        stds.append(torch.stack(row_std))
+        agree.append(torch.stack(row_agree))
+    if progress is not None:
+        progress(1.0, "done")
+    return RobustnessCurve(
+        keep_probs=tuple(float(k) for k in keep_probs),
+        class_idx=class_idx,
+        class_name=backbone.categories[class_idx],
+        clean_prob=float(clean.probs[0, class_idx]),
+        labels=tuple(labels),
+        mean_prob=torch.stack(means),
+        std_prob=torch.stack(stds),
+        top1_agreement=torch.stack(agree),
+    )

@@ -1,0 +1,259 @@
+"""Run a backbone with a regulariser in place: features, masks, predictions and CAM.
+
+* A clean pass per image keeps the activations after the stem and after each group, so a
+  change of keep_prob, block_size or seed re-runs only the layers after the insertion point.
+* Monte Carlo samples run as one batch: the cached activation is expanded to S samples and
+  every sample gets its own masks from one seeded ``torch.Generator``. DropBlock normalises per
+  sample, so samples are independent of each other.
+* Class activation maps follow Zhou et al., "Learning Deep Features for Discriminative
+  Localization", CVPR 2016: ``M_c = sum_k w_{c,k} f_k`` over the last conv features.
+* Nothing here modifies the model or registers hooks: regularisers run inside our functional
+  block forwards (see :mod:`models.backbone`), so one cached model can serve every session.
+
+DropBlock: Ghiasi, Lin & Le, NeurIPS 2018 (arXiv:1810.12890).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+import dropblock as db
+
+from .backbone import Backbone, Site, identity_site
+
+__all__ = [
+    "CleanPass",
+    "DropRun",
+    "KINDS",
+    "KIND_LABELS",
+    "RegularizerSpec",
+    "class_activation_map",
+    "clean_pass",
+    "run_regularized",
+    "sample_site_mask",
+    "topk",
+    "upsample_cam",
+]
+
+Kind = Literal["dropblock", "dropout", "spatial_dropout", "cutout"]
+Placement = Literal["after_group", "in_blocks"]
+KINDS: tuple[str, ...] = ("dropout", "spatial_dropout", "cutout", "dropblock")
+KIND_LABELS = {"dropout": "Dropout", "spatial_dropout": "SpatialDropout", "cutout": "Cutout", "dropblock": "DropBlock"}
+
+
+@dataclass(frozen=True)
+class RegularizerSpec:
+    """What to drop, how much, and where.
+
+    Attributes:
+        kind: ``"dropblock"``, ``"dropout"``, ``"spatial_dropout"`` or ``"cutout"`` (Cutout
+            always acts on the input image).
+        keep_prob: in (0, 1].
+        block_size: DropBlock's block side (clipped to each map).
+        placement: ``"after_group"`` drops the output of group ``group``; ``"in_blocks"``
+            drops inside every block of ``groups`` -- after each conv branch and, with
+            ``skip``, on the skip connection -- as in the paper.
+        group: 1..4, for ``"after_group"``.
+        groups: for ``"in_blocks"``; the paper uses (3, 4).
+        group3_quarter: divide the drop rate (DropBlock: gamma) by 4 in group 3, as the paper.
+        skip: also drop on skip connections (``"in_blocks"``).
+        per_channel: DropBlock masks per channel (default) or shared across channels.
+        seed_region: DropBlock ``"valid"`` (paper) or ``"everywhere"``.
+    """
+
+    kind: Kind = "dropblock"
+    keep_prob: float = 0.9
+    block_size: int = 7
+    placement: Placement = "after_group"
+    group: int = 3
+    groups: tuple[int, ...] = (3, 4)
+    group3_quarter: bool = True
+    skip: bool = True
+    per_channel: bool = True
+    seed_region: db.SeedRegion = "valid"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"expected kind in {KINDS}, but got {self.kind!r}")
+        db.functional._check_keep_prob(self.keep_prob)
+        db.functional._check_block_size(self.block_size)
+        db.functional._check_seed_region(self.seed_region)
+        if self.placement not in ("after_group", "in_blocks"):
+            raise ValueError(f"expected placement 'after_group' or 'in_blocks', but got {self.placement!r}")
+        if self.group not in (1, 2, 3, 4):
+            raise ValueError(f"expected group in 1..4, but got {self.group!r}")
+        if not self.groups or any(g not in (1, 2, 3, 4) for g in self.groups):
+            raise ValueError(f"expected groups to be a non-empty subset of 1..4, but got {self.groups!r}")
+
+    @property
+    def label(self) -> str:
+        name = KIND_LABELS[self.kind]
+        if self.kind == "dropblock":
+            name += f" b={self.block_size}"
+        return f"{name}, keep_prob={self.keep_prob:g}"
+
+    @property
+    def resume_level(self) -> int:
+        """Index into ``CleanPass.acts`` whose activation the re-run starts from (-1: the input)."""
+        if self.kind == "cutout":
+            return -1
+        if self.placement == "after_group":
+            return self.group
+        return min(self.groups) - 1
+
+
+@dataclass(frozen=True, eq=False)
+class CleanPass:
+    """One image through the unregularised network.
+
+    Attributes:
+        x: (1, 3, 224, 224) normalised input.
+        acts: (stem, group1, group2, group3, group4) outputs, each (1, C, H, W).
+        logits: (1, 1000). features: (1, K, 7, 7) CAM features.
+    """
+
+    x: Tensor
+    acts: tuple[Tensor, ...]
+    logits: Tensor
+    features: Tensor
+
+    @property
+    def probs(self) -> Tensor:
+        return self.logits.softmax(dim=-1)
+
+    @property
+    def top1(self) -> int:
+        return int(self.logits.argmax(dim=-1)[0])
+
+
+@dataclass(frozen=True, eq=False)
+class DropRun:
+    """S Monte Carlo samples of the regularised network on one image.
+
+    Attributes:
+        logits: (S, 1000). features: (S, K, 7, 7).
+        site: where ``before``/``after``/``mask`` were captured (the first site dropped).
+        before: (1, C, H, W) the clean activation at ``site``.
+        after: (S, C, H, W) the same activation after the drop.
+        mask: the DropMask applied at ``site``.
+        site_drops: realised drop fraction (S,) for every site that was dropped.
+    """
+
+    spec: RegularizerSpec
+    logits: Tensor
+    features: Tensor
+    site: Site
+    before: Tensor
+    after: Tensor
+    mask: db.DropMask
+    site_drops: tuple[tuple[Site, Tensor], ...] = field(default=())
+
+    @property
+    def probs(self) -> Tensor:
+        return self.logits.softmax(dim=-1)
+
+
+def clean_pass(backbone: Backbone, x: Tensor) -> CleanPass:
+    """Run ``x`` (1, 3, 224, 224) once, keeping every group's output."""
+    with torch.inference_mode():
+        x = x.to(backbone.device)
+        h = backbone.stem(x)
+        acts = [h]
+        for g in range(1, 5):
+            h = backbone.run_group(h, g)
+            acts.append(h)
+        logits, feats = backbone.head(h)
+    return CleanPass(x, tuple(acts), logits, feats)
+
+
+def sample_site_mask(
+    h: Tensor, spec: RegularizerSpec, generator: torch.Generator, *, quarter: bool = False
+) -> db.DropMask:
+    """The mask ``spec`` applies to activation ``h`` (N, C, H, W); ``quarter`` divides the drop by 4."""
+    keep_prob = 1.0 - (1.0 - spec.keep_prob) / 4 if quarter else spec.keep_prob
+    if spec.kind == "dropblock":
+        return db.sample_drop_block_mask(
+            h, spec.keep_prob, spec.block_size, per_channel=spec.per_channel, seed_region=spec.seed_region,
+            gamma_scale=0.25 if quarter else 1.0, generator=generator,
+        )
+    if spec.kind == "dropout":
+        return db.sample_dropout_mask(h, keep_prob, generator=generator)
+    if spec.kind == "spatial_dropout":
+        return db.sample_spatial_dropout_mask(h, keep_prob, generator=generator)
+    return db.sample_cutout_mask(h, keep_prob, generator=generator)
+
+
+def run_regularized(
+    backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, n_samples: int = 1, seed: int = 0
+) -> DropRun:
+    """Re-run from the cached activation at ``spec.resume_level`` with ``n_samples`` masks at once.
+
+    Args:
+        backbone: the model (never modified).
+        clean: the image's :func:`clean_pass`.
+        spec: what to drop and where.
+        n_samples: Monte Carlo samples, run as one batch.
+        seed: seeds the ``torch.Generator`` (on the model's device) all masks come from.
+    """
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"expected n_samples to be an int >= 1, but got {n_samples!r}")
+    generator = torch.Generator(device=backbone.device).manual_seed(int(seed))
+    captured: dict[str, object] = {}
+    drops: list[tuple[Site, Tensor]] = []
+
+    def drop(h: Tensor, site: Site, quarter: bool = False) -> Tensor:
+        mask = sample_site_mask(h, spec, generator, quarter=quarter)
+        out = db.apply_mask(h, mask)
+        drops.append((site, mask.drop_fraction))
+        if not captured:
+            captured.update(site=site, before=h[:1], after=out, mask=mask)
+        return out
+
+    def in_block_site(h: Tensor, site: Site) -> Tensor:
+        if site.kind == "skip" and not spec.skip:
+            return h
+        return drop(h, site, quarter=spec.group3_quarter and site.group == 3)
+
+    with torch.inference_mode():
+        level = spec.resume_level
+        start = clean.x if level < 0 else clean.acts[level]
+        h = start.expand(n_samples, *start.shape[1:])
+        if spec.kind == "cutout":
+            h = backbone.stem(drop(h, Site(0, -1, "input")))  # Cutout acts on the image
+            first = 1
+        elif spec.placement == "after_group":
+            h = drop(h, Site(spec.group, -1, "group_output"))
+            first = spec.group + 1
+        else:
+            first = level + 1
+        for g in range(first, 5):
+            in_blocks = spec.kind != "cutout" and spec.placement == "in_blocks" and g in spec.groups
+            h = backbone.run_group(h, g, in_block_site if in_blocks else identity_site)
+        logits, feats = backbone.head(h)
+    return DropRun(spec, logits, feats, captured["site"], captured["before"], captured["after"],  # type: ignore[arg-type]
+                   captured["mask"], tuple(drops))  # type: ignore[arg-type]
+
+
+def class_activation_map(features: Tensor, classifier: torch.nn.Linear, class_idx: int) -> Tensor:
+    """CAM (Zhou et al. 2016): (S, K, h, w) features -> (S, h, w) map for class ``class_idx``."""
+    with torch.inference_mode():
+        weights = classifier.weight[class_idx].to(features.dtype)  # (K,)
+        return torch.einsum("skhw,k->shw", features, weights)
+
+
+def upsample_cam(cam: Tensor, size: int = 224) -> Tensor:
+    """(S, h, w) -> (S, size, size), bilinear, as CAM is shown over the input crop."""
+    with torch.inference_mode():
+        return F.interpolate(cam[:, None], size=(size, size), mode="bilinear", align_corners=False)[:, 0]
+
+
+def topk(probs: Tensor, categories: tuple[str, ...], k: int = 5) -> list[tuple[str, float]]:
+    """Top-k (class name, probability) of a (1000,) probability vector."""
+    values, indices = probs.float().topk(k)
+    return [(categories[int(i)], float(v)) for v, i in zip(values, indices)]
+
