@@ -1,0 +1,46 @@
+"""DropBlock Lab: see structured dropout on a pretrained CNN.
+
+DropBlock: Ghiasi, Lin & Le, "DropBlock: A regularization method for convolutional networks",
+NeurIPS 2018 (arXiv:1810.12890). CAM: Zhou et al., CVPR 2016.
+
+    streamlit run app.py
+
+Opens on a bundled sample image: this landing page shows what the network sees and predicts,
+and leads to the five pages in ``pages/``. Every page draws the same sidebar (ui/state.py).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from models.engine import topk
+from ui import render, state
+
+WHAT = [
+    "seed mask → block mask → dropped feature maps, γ from Eq. (1)",
+    "Dropout, SpatialDropout, Cutout and DropBlock at one drop budget",
+    "class activation maps with and without DropBlock",
+    "the paper's Figure 5 on your image",
+    "Algorithm 1, γ calculator, keep_prob schedule, common mistakes",
+]
+
+
+def page(ctx: state.Context) -> None:
+    st.title("DropBlock Lab")
+    st.markdown(
+        "**DropBlock** (Ghiasi, Lin & Le, NeurIPS 2018) drops *contiguous blocks* of a convolutional feature map "
+        "instead of independent units, so the network cannot recover the missing evidence from its neighbours. "
+        "Pick an image and the settings in the sidebar; every page below uses them, and the URL keeps them so "
+        "a link opens the same view."
+    )
+    left, right = st.columns([1, 1.3])
+    with left:
+        render.show_image(ctx.image, "input-crop", caption=f"{ctx.image_label}: the 224×224 crop the network sees")
+    with right:
+        st.markdown("**What the network predicts (no regulariser)**")
+        st.table(render.top_table(topk(ctx.clean.probs[0], ctx.backbone.categories)), hide_index=True)
+        for (path, title, icon), what in zip(state.NAV[1:], WHAT):
+            st.page_link(path, label=f"**{title}**: {what}", icon=icon)
+
+
+state.run_page(page)

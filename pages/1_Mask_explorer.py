@@ -1,0 +1,63 @@
+"""Mask explorer: seed mask, block mask and feature maps before/after, with Eq. (1) filled in."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import render, state
+
+
+def page(ctx: state.Context) -> None:
+    st.title("Mask explorer")
+    st.markdown(
+        "DropBlock samples **seeds** with probability γ, grows each into a **block_size × block_size** square, "
+        "zeroes those units and rescales the rest by count(M)/count_ones(M) (Algorithm 1 of the paper)."
+    )
+    state.spec_notes(ctx)
+
+    n_channels = st.slider("Channels to show (the most active ones)", 2, 12, 8, key="explorer_channels")
+    view = state.mask_view(ctx, n_channels)
+
+    st.subheader(f"At the {view.site_label} · map {view.map_size[0]}×{view.map_size[1]}")
+    st.latex(r"\gamma = \frac{1-\text{keep\_prob}}{b_h b_w}\cdot\frac{H W}{(H-b_h+1)(W-b_w+1)}")
+    st.code(view.formula, language=None)
+
+    cols = st.columns(4)
+    cols[0].metric("γ (seed probability)", f"{view.gamma:.5f}")
+    cols[1].metric("Target drop 1 − keep_prob", f"{view.target_drop:.3f}")
+    cols[2].metric("Realised drop (this sample)", f"{view.realised_drop:.3f}",
+                   delta=f"{view.realised_drop - view.target_drop:+.3f}", delta_color="off")
+    if view.expected_drop is not None:
+        cols[3].metric("Expected drop (overlaps counted)", f"{view.expected_drop:.3f}",
+                       help="Eq. (1) ignores overlapping blocks; this is the exact expectation.")
+    st.caption(f"Block {view.block[0]}×{view.block[1]} after clipping to the map · seeds: "
+               f"{state.REGIONS[ctx.spec.seed_region].lower()} · "
+               f"{'one mask shared by all channels' if not ctx.spec.per_channel else 'one mask per channel'}.")
+
+    vmax = float(max(view.before.max(), view.after.max()))
+    rows = [
+        [render.enlarge(render.mask_rgb(k, s)) for k, s in zip(view.block_mask, view.seed_mask)],
+        [render.enlarge(render.mask_rgb(~s)) for s in view.seed_mask],
+        [render.enlarge(render.colorize(a, "viridis", 0.0, vmax)) for a in view.before],
+        [render.enlarge(render.colorize(a, "viridis", 0.0, vmax)) for a in view.after],
+    ]
+    picture = render.grid(rows, labels=["block mask M", "seed mask", "before", "after (scaled)"])
+    render.show_image(picture, "mask-explorer",
+                      caption=f"Channels {', '.join(map(str, view.channels))}. Yellow: seeds; red: dropped units. "
+                              "Features share one colour scale, so the rescaling of kept units is visible.")
+
+    left, mid, right = st.columns([1, 1, 1.2])
+    with left:
+        render.show_image(render.overlay(ctx.image, view.cam_clean, float(view.cam_clean.max())), "cam-clean",
+                          caption="CAM without DropBlock")
+    with mid:
+        render.show_image(render.overlay(ctx.image, view.cam_dropped, float(view.cam_clean.max())), "cam-dropped",
+                          caption="CAM with this mask (same scale)")
+    with right:
+        st.markdown("**Top-5 without → with this mask**")
+        st.table(
+            [{"without": f"{a} ({pa:.2f})", "with": f"{b} ({pb:.2f})"}
+             for (a, pa), (b, pb) in zip(view.top5_clean, view.top5_dropped)], hide_index=True)
+
+
+state.run_page(page)

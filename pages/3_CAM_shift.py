@@ -1,0 +1,58 @@
+"""CAM (Zhou et al. 2016) without vs with DropBlock: one sample, the Monte Carlo mean, the shift."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import streamlit as st
+
+from ui import render, state
+
+
+def page(ctx: state.Context) -> None:
+    st.title("CAM shift")
+    st.markdown(
+        "Class activation maps weight the last conv features by the classifier's weights for one class. "
+        "Applying DropBlock at inference shows which evidence the prediction leans on, and how it moves."
+    )
+    state.spec_notes(ctx)
+    c1, c2 = st.columns(2)
+    n_samples = c1.select_slider("Monte Carlo samples", [1, 4, 8, 16, 32], value=16, key="cam_samples")
+    top5 = ctx.clean.probs[0].topk(5).indices.tolist()
+    class_idx = c2.selectbox("Class", top5, format_func=lambda i: ctx.backbone.categories[i], key="cam_class")
+    shift = state.cam_shift(ctx, n_samples, class_idx)
+
+    vmax = float(max(shift.clean_cam.max(), shift.mean_cam.max(), shift.sample_cam.max()))
+    cols = st.columns(4)
+    pictures = [
+        (render.overlay(ctx.image, shift.clean_cam, vmax), "cam-clean", "without DropBlock"),
+        (render.overlay(ctx.image, shift.sample_cam, vmax), "cam-one-sample", "one sample"),
+        (render.overlay(ctx.image, shift.mean_cam, vmax), "cam-mc-mean", f"mean of {shift.n_samples} samples"),
+        (render.diverging(shift.difference), "cam-difference", "mean − clean (red: gained, blue: lost)"),
+    ]
+    for col, (picture, name, caption) in zip(cols, pictures):
+        with col:
+            render.show_image(picture, name, caption=caption)
+
+    m1, m2, m3 = st.columns(3)
+    m1.metric(f"p({shift.class_name}) without", f"{shift.clean_prob:.3f}")
+    m2.metric("mean with DropBlock", f"{float(shift.sample_probs.mean()):.3f}",
+              delta=f"{float(shift.sample_probs.mean()) - shift.clean_prob:+.3f}")
+    m3.metric("samples keeping the top-1 class", f"{shift.keeps_top1:.0%}")
+    st.caption(f"Mean realised drop over all dropped sites and samples: {shift.realised_drop:.3f}.")
+
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Top-5: without · one sample · Monte Carlo mean**")
+        st.table(
+            [{"without": f"{a} ({pa:.2f})", "one sample": f"{b} ({pb:.2f})", "mean": f"{c} ({pc:.2f})"}
+             for (a, pa), (b, pb), (c, pc) in zip(shift.top5_clean, shift.top5_sample, shift.top5_mean)], hide_index=True)
+    with right:
+        fig, ax = plt.subplots(figsize=(5, 2.6))
+        ax.hist(shift.sample_probs.numpy(), bins=min(20, max(5, shift.n_samples)), range=(0, 1), color="#3b6ea8")
+        ax.axvline(shift.clean_prob, color="black", linestyle="--", label="without DropBlock")
+        ax.set(xlabel=f"p({shift.class_name})", ylabel="samples", title="Stability over samples")
+        ax.legend(loc="upper left", fontsize=8)
+        render.show_figure(fig, "cam-stability")
+
+
+state.run_page(page)

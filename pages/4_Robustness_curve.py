@@ -1,0 +1,47 @@
+"""The paper's Figure 5 on this image: class probability vs keep_prob at inference."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import matplotlib.pyplot as plt
+import streamlit as st
+
+from ui import render, state
+
+
+def page(ctx: state.Context) -> None:
+    st.title("Robustness curve")
+    st.markdown(
+        "The paper (Sec. 4.2, Fig. 5) applies DropBlock at inference to a model trained without it: accuracy falls "
+        "faster with **block_size 7** than with **block_size 1**, because contiguous blocks remove more semantic "
+        "information. Here is the same experiment on one image, Monte Carlo averaged."
+    )
+    c1, c2 = st.columns(2)
+    n_samples = c1.select_slider("Monte Carlo samples per point", [4, 8, 16, 32], value=8, key="curve_samples")
+    lowest = c2.select_slider("Lowest keep_prob", [0.5, 0.6, 0.7, 0.75, 0.8, 0.9], value=0.75, key="curve_lowest")
+    keep_probs = tuple(round(1.0 - i * (1.0 - lowest) / 5, 4) for i in range(6))
+    spec = dataclasses.replace(ctx.spec, kind="dropblock")
+    where = (f"after group {spec.group}" if spec.placement == "after_group"
+             else "inside the blocks of groups 3 and 4 (γ/4 in group 3), skip connections included")
+    st.caption(f"Placement: {where} (change it in the sidebar).")
+    curve = state.robustness_curve(ctx, spec, n_samples, keep_probs)
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for label, mean, std, agree in zip(curve.labels, curve.mean_prob, curve.std_prob, curve.top1_agreement):
+        axes[0].errorbar(curve.keep_probs, mean.numpy(), yerr=std.numpy(), marker="o", capsize=3, label=label)
+        axes[1].plot(curve.keep_probs, agree.numpy(), marker="o", label=label)
+    axes[0].set(xlabel="keep_prob at inference", ylabel=f"p({curve.class_name})", title="Class probability (mean ± std)")
+    axes[1].set(xlabel="keep_prob at inference", ylabel="share of samples", title="Top-1 unchanged", ylim=(-0.05, 1.05))
+    for ax in axes:
+        ax.invert_xaxis()
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    render.show_figure(fig, "robustness-curve")
+
+    st.table(
+        [{"keep_prob": kp, **{lab: f"{float(curve.mean_prob[m, k]):.3f}" for m, lab in enumerate(curve.labels)}}
+         for k, kp in enumerate(curve.keep_probs)], hide_index=True)
+
+
+state.run_page(page)

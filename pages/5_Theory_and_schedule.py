@@ -1,0 +1,75 @@
+"""Theory & schedule: Algorithm 1 step by step, a γ calculator, the schedule, and common mistakes."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import streamlit as st
+
+import dropblock as db
+from models import gamma_formula
+from models.theory import compute_schedule
+from ui import render, state
+
+
+def page(ctx: state.Context) -> None:
+    spec = ctx.spec
+    st.title("Theory & schedule")
+
+    st.header("1 · Algorithm 1 on a small map")
+    c1, c2 = st.columns(2)
+    size = c1.slider("Map size", 5, 24, 12, key="theory_size")
+    region = spec.seed_region
+    steps = state.algorithm_steps(size, spec.keep_prob, spec.block_size, ctx.seed, region)
+    vmax = float(steps.output.max())
+    row = [
+        render.enlarge(render.mask_rgb(~steps.valid_region), 160),
+        render.enlarge(render.mask_rgb(~steps.seed_mask), 160),
+        render.enlarge(render.mask_rgb(steps.block_mask), 160),
+        render.enlarge(render.colorize(steps.activation, "viridis", 0.0, vmax), 160),
+        render.enlarge(render.colorize(steps.output, "viridis", 0.0, vmax), 160),
+    ]
+    render.show_image(render.grid([row], size=160), "algorithm-steps",
+                      caption="seed region (dark = allowed) → seeds ~ Bernoulli(γ) → blocks → input A → "
+                              "A·M·count(M)/count_ones(M)")
+    c2.markdown(
+        f"- γ = **{steps.gamma:.4f}**, block {steps.block[0]}×{steps.block[1]}\n"
+        f"- count(M) = {steps.count}, count_ones(M) = {steps.count_ones}\n"
+        f"- scale = {steps.count}/{steps.count_ones} = **{steps.scale:.3f}**\n"
+        f"- at inference: the identity, no scaling"
+    )
+
+    st.header("2 · γ calculator (Eq. 1)")
+    g1, g2, g3 = st.columns(3)
+    h = g1.number_input("Feature map size", 1, 224, 14, key="calc_size")
+    kp = g2.number_input("keep_prob", 0.01, 1.0, float(spec.keep_prob), step=0.01, key="calc_kp")
+    b = g3.number_input("block_size", 1, 224, int(spec.block_size), key="calc_b")
+    block = db.effective_block_size(int(b), int(h), int(h))
+    st.code(gamma_formula(float(kp), block, int(h), int(h)), language=None)
+    st.caption(f"Expected realised drop with overlaps: {db.expected_drop_fraction(float(kp), int(b), int(h), int(h)):.4f} "
+               f"(target {1 - kp:.4f}); with seeds everywhere: "
+               f"{db.expected_drop_fraction(float(kp), int(b), int(h), int(h), seed_region='everywhere'):.4f}.")
+
+    st.header("3 · Linear keep_prob schedule")
+    s1, s2 = st.columns(2)
+    total = s1.number_input("Steps to reach the target", 1, 1_000_000, 10_000, key="sched_steps")
+    target = s2.number_input("Target keep_prob", 0.05, 1.0, float(spec.keep_prob), step=0.05, key="sched_target")
+    sched = compute_schedule(float(target), int(total))
+    fig, ax = plt.subplots(figsize=(8, 2.6))
+    ax.plot(sched.steps.numpy(), sched.keep_probs.numpy())
+    ax.axvline(int(total), color="grey", linestyle=":")
+    ax.set(xlabel="training step", ylabel="keep_prob", title="1.0 at step 0 → target, then constant")
+    ax.grid(alpha=0.3)
+    render.show_figure(fig, "schedule")
+
+    st.header("4 · Common mistakes, measured")
+    st.markdown(f"Measured on 4000 constant 14×14 maps at keep_prob {spec.keep_prob:g}, block_size {spec.block_size}. "
+                "The input mean is 1, so a sound recipe keeps the mean at 1 in training and at inference, and "
+                "drops close to 1 − keep_prob.")
+    rows = state.mistakes(14, spec.keep_prob, spec.block_size, ctx.seed)
+    st.table(
+        [{"recipe": ("✅ " if m.is_paper else "❌ ") + m.name, "realised drop": f"{m.realised_drop:.3f}",
+          "train mean": f"{m.train_mean:.3f}", "inference mean": f"{m.eval_mean:.3f}",
+          "train/inference mismatch": f"{m.mismatch:.1%}", "what": m.what} for m in rows], hide_index=True)
+
+
+state.run_page(page)

@@ -1,0 +1,97 @@
+"""Turn tensors into pictures and figures: fast PIL tiles for maps, matplotlib for charts.
+
+Every picture and figure gets a PNG download; figures are closed right after drawing.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import streamlit as st  # noqa: E402
+import torch  # noqa: E402
+from matplotlib import colormaps  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+CELL = 112  # pixels per map in a tile grid
+
+
+def colorize(t: torch.Tensor, cmap: str = "viridis", vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
+    """(H, W) tensor -> (H, W, 3) uint8 through a matplotlib colormap."""
+    a = t.detach().float().cpu().numpy()
+    lo = float(np.min(a)) if vmin is None else vmin
+    hi = float(np.max(a)) if vmax is None else vmax
+    norm = np.clip((a - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(a)
+    return (colormaps[cmap](norm)[..., :3] * 255).astype(np.uint8)
+
+
+def mask_rgb(keep: torch.Tensor, seeds: torch.Tensor | None = None) -> np.ndarray:
+    """Kept units light, dropped units dark red, seeds (if given) yellow."""
+    keep = keep.cpu().numpy().astype(bool)
+    out = np.where(keep[..., None], np.array([235, 235, 235], np.uint8), np.array([150, 20, 40], np.uint8))
+    if seeds is not None:
+        out[seeds.cpu().numpy().astype(bool)] = (250, 200, 0)
+    return out.astype(np.uint8)
+
+
+def enlarge(rgb: np.ndarray, size: int = CELL) -> Image.Image:
+    """Nearest-neighbour upscaling keeps every unit of a small map visible as a square."""
+    return Image.fromarray(rgb).resize((size, size), Image.Resampling.NEAREST)
+
+
+def grid(rows: Sequence[Sequence[Image.Image]], labels: Sequence[str] = (), size: int = CELL) -> Image.Image:
+    """Tile equally sized images into one picture with a label column."""
+    label_w = 120 if labels else 0
+    n_cols = max(len(r) for r in rows)
+    canvas = Image.new("RGB", (label_w + n_cols * (size + 4), len(rows) * (size + 4)), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i, row in enumerate(rows):
+        if labels:
+            draw.text((4, i * (size + 4) + size // 2 - 6), labels[i], fill="black")
+        for j, im in enumerate(row):
+            canvas.paste(im.resize((size, size), Image.Resampling.NEAREST), (label_w + j * (size + 4), i * (size + 4)))
+    return canvas
+
+
+def overlay(image: Image.Image, cam: torch.Tensor, vmax: float | None = None, alpha: float = 0.5) -> Image.Image:
+    """CAM (224, 224) over the 224 crop, zero and below transparent-ish, shared vmax if given."""
+    heat = colorize(cam.clamp_min(0), "jet", 0.0, vmax)
+    return Image.blend(image.convert("RGB"), Image.fromarray(heat), alpha)
+
+
+def diverging(t: torch.Tensor) -> Image.Image:
+    """Signed map, blue negative / red positive, symmetric around 0."""
+    m = float(t.abs().max()) or 1.0
+    return Image.fromarray(colorize(t, "RdBu_r", -m, m))
+
+
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def show_image(image: Image.Image, name: str, caption: str | None = None, width: int | str = "stretch") -> None:
+    """Draw a picture with a PNG download under it."""
+    st.image(image, caption=caption, width=width)
+    st.download_button("Download PNG", _png(image), file_name=f"{name}.png", mime="image/png", key=f"dl-{name}")
+
+
+def show_figure(fig: plt.Figure, name: str) -> None:
+    """Draw a matplotlib figure, offer it as PNG, and close it (no figure leaks across reruns)."""
+    try:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+        st.image(buf.getvalue(), width="stretch")
+        st.download_button("Download PNG", buf.getvalue(), file_name=f"{name}.png", mime="image/png", key=f"dl-{name}")
+    finally:
+        plt.close(fig)
+
+
+def top_table(rows: Sequence[tuple[str, float]], title: str = "class") -> list[dict[str, object]]:
+    return [{title: name, "probability": f"{p:.3f}"} for name, p in rows]
