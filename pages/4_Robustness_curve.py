@@ -40,7 +40,7 @@ def page(ctx: state.Context) -> None:
     render.show_figure(fig, "robustness-curve")
 
     st.table(
-        [{"keep_prob": kp, **{lab: f"{float(curve.mean_prob[m, k]):.3f}" for m, lab in enumerate(curve.labels)}}
+        [{"keep_prob": f"{kp:g}", **{lab: f"{float(curve.mean_prob[m, k]):.3f}" for m, lab in enumerate(curve.labels)}}
          for k, kp in enumerate(curve.keep_probs)], hide_index=True)
 
 

@@ -18,8 +18,10 @@ def page(ctx: state.Context) -> None:
     st.header("1 · Algorithm 1 on a small map")
     c1, c2 = st.columns(2)
     size = c1.slider("Map size", 5, 24, 12, key="theory_size")
+    toy_kp = c1.slider("keep_prob (this demo)", 0.5, 1.0, 0.8, step=0.05, key="theory_kp")
+    toy_b = c1.slider("block_size (this demo)", 1, 7, 3, key="theory_b")
     region = spec.seed_region
-    steps = state.algorithm_steps(size, spec.keep_prob, spec.block_size, ctx.seed, region)
+    steps = state.algorithm_steps(size, toy_kp, toy_b, ctx.seed, region)
     vmax = float(steps.output.max())
     row = [
         render.enlarge(render.mask_rgb(~steps.valid_region), 160),
@@ -29,8 +31,9 @@ def page(ctx: state.Context) -> None:
         render.enlarge(render.colorize(steps.output, "viridis", 0.0, vmax), 160),
     ]
     render.show_image(render.grid([row], size=160), "algorithm-steps",
-                      caption="seed region (dark = allowed) → seeds ~ Bernoulli(γ) → blocks → input A → "
-                              "A·M·count(M)/count_ones(M)")
+                      caption="where seeds may fall (red) → seeds ~ Bernoulli(γ) (red) → blocks M (red = dropped) "
+                              "→ input A → A·M·count(M)/count_ones(M), same colour scale. Change the seed in the "
+                              "sidebar for another draw.")
     c2.markdown(
         f"- γ = **{steps.gamma:.4f}**, block {steps.block[0]}×{steps.block[1]}\n"
         f"- count(M) = {steps.count}, count_ones(M) = {steps.count_ones}\n"

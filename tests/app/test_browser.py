@@ -37,7 +37,7 @@ PAGES = [  # url path, heading, screenshot name, text that appears once the page
     ("Mask_explorer", "Mask explorer", "mask-explorer", "Expected drop"),
     ("Compare_methods", "Compare methods", "compare-methods", "p(espresso)"),
     ("CAM_shift", "CAM shift", "cam-shift", "samples keeping the top-1 class"),
-    ("Robustness_curve", "Robustness curve", "robustness-curve", "Placement:"),
+    ("Robustness_curve", "Robustness curve", "robustness-curve", "Download PNG"),  # drawn after the curve
     ("Theory_and_schedule", "Theory & schedule", "theory", "Paper (Eq. 1"),
 ]
 
@@ -127,7 +127,7 @@ def assert_no_exception(page) -> None:
 def test_real_browser_session(server, browser, tmp_path):
     shots = Path(os.environ.get("DROPBLOCK_LAB_SCREENSHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1400, "height": 1500})
     page.goto(server)
     wait_ready(page, "DropBlock Lab", "espresso")  # the sample's top-1, with nothing uploaded
     assert_no_exception(page)

@@ -121,6 +121,8 @@ def test_page_widgets_move():
     assert_clean(at)
     at.switch_page("pages/5_Theory_and_schedule.py").run()
     at.slider(key="theory_size").set_value(5).run()
+    at.slider(key="theory_kp").set_value(0.5).run()
+    at.slider(key="theory_b").set_value(7).run()
     at.number_input(key="calc_size").set_value(7).run()
     at.number_input(key="calc_b").set_value(9).run()
     at.number_input(key="sched_steps").set_value(100).run()
