@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 
 import models as M
+from models.fallback import CPU_FALLBACK_NOTE, compute_with_fallback, cpu_copy
 from models.theory import compute_algorithm_steps, compute_mistakes
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -113,16 +114,33 @@ def _load_model(choice: str, weights_file: str, _progress=None) -> M.LoadedModel
     return M.load_model(choice, weights_file or None, progress=_progress)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_data(show_spinner=False, max_entries=16)
 def _decode(data: bytes) -> Image.Image:
     """Upright RGB, at most 1024 px on its long side (the network's transform resizes it)."""
     return M.decode_image(data)
 
 
-@st.cache_resource(show_spinner="Running the network once on this image…", max_entries=16, ttl=3600)
-def _clean_pass(model_key: str, image_key: str, _loaded: M.LoadedModel, _image: Image.Image) -> M.CleanPass:
+@st.cache_resource(show_spinner="Running the network once on this image…", max_entries=8, ttl=3600)
+def _clean_pass(model_key: str, image_key: str, _loaded: M.LoadedModel, _image: Image.Image):
+    """(model actually used, clean pass, note): on CUDA OOM the CPU copy of the model takes over."""
     bb = _loaded.backbone
-    return M.clean_pass(bb, M.to_input(_image, bb.mean, bb.std))
+    x = M.to_input(_image, bb.mean, bb.std)
+    try:
+        return _loaded, M.clean_pass(bb, x), None
+    except torch.OutOfMemoryError:
+        if _loaded.device.type != "cuda":
+            raise
+        torch.cuda.empty_cache()
+    twin = cpu_copy(_loaded)
+    return twin, M.clean_pass(twin.backbone, x), CPU_FALLBACK_NOTE
+
+
+def _noted(result_and_note):
+    """Show a fallback note, if any, and return the result."""
+    result, note = result_and_note
+    if note:
+        st.warning(note, icon="🐢")
+    return result
 
 
 def _model(choice: str, weights_file: str) -> M.LoadedModel:
@@ -190,7 +208,10 @@ def sidebar() -> Context:
     model_key = f"{loaded.summary}|{weights_file}|{id(loaded)}"
     image = _decode(data)
     image_key = hashlib.sha256(data).hexdigest()[:16]
-    clean = _clean_pass(model_key, image_key, loaded, image)
+    loaded, clean, note = _clean_pass(model_key, image_key, loaded, image)
+    if note:
+        st.warning(note, icon="🐢")
+        model_key += "|cpu"
     image = M.crop_for_display(image)  # what the network saw, for overlays
     s = st.session_state
     spec = M.RegularizerSpec(
@@ -251,40 +272,41 @@ def spec_notes(ctx: Context) -> None:
 # ------------------------------------------------------------------ cached computations
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _mask_view(model_key, image_key, spec, seed, n_channels, _ctx: Context) -> M.MaskView:
-    return M.compute_mask_view(_ctx.backbone, _ctx.clean, spec, seed=seed, n_channels=n_channels)
+@st.cache_data(show_spinner=False, max_entries=24)
+def _mask_view(model_key, image_key, spec, seed, n_channels, _ctx: Context):
+    return compute_with_fallback(M.compute_mask_view, _ctx.loaded, _ctx.clean, spec, seed=seed, n_channels=n_channels)
 
 
 def mask_view(ctx: Context, n_channels: int = 8) -> M.MaskView:
-    return _mask_view(ctx.model_key, ctx.image_key, ctx.spec, ctx.seed, n_channels, _ctx=ctx)
+    return _noted(_mask_view(ctx.model_key, ctx.image_key, ctx.spec, ctx.seed, n_channels, _ctx=ctx))
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, max_entries=16)
 def _comparison(model_key, image_key, keep_prob, block_size, group, seed, _ctx: Context):
-    return M.compute_comparison(_ctx.backbone, _ctx.clean, keep_prob=keep_prob, block_size=block_size,
-                                group=group, seed=seed)
+    return compute_with_fallback(M.compute_comparison, _ctx.loaded, _ctx.clean, keep_prob=keep_prob,
+                                 block_size=block_size, group=group, seed=seed)
 
 
 def comparison(ctx: Context) -> tuple[M.MethodView, ...]:
-    return _comparison(ctx.model_key, ctx.image_key, ctx.spec.keep_prob, ctx.spec.block_size, ctx.spec.group,
-                       ctx.seed, _ctx=ctx)
+    return _noted(_comparison(ctx.model_key, ctx.image_key, ctx.spec.keep_prob, ctx.spec.block_size,
+                              ctx.spec.group, ctx.seed, _ctx=ctx))
 
 
-@st.cache_data(show_spinner="Sampling masks…", max_entries=32)
-def _cam_shift(model_key, image_key, spec, seed, n_samples, class_idx, _ctx: Context) -> M.CamShift:
-    return M.compute_cam_shift(_ctx.backbone, _ctx.clean, spec, n_samples=n_samples, seed=seed, class_idx=class_idx)
+@st.cache_data(show_spinner="Sampling masks…", max_entries=16)
+def _cam_shift(model_key, image_key, spec, seed, n_samples, class_idx, _ctx: Context):
+    return compute_with_fallback(M.compute_cam_shift, _ctx.loaded, _ctx.clean, spec, n_samples=n_samples, seed=seed,
+                                 class_idx=class_idx)
 
 
 def cam_shift(ctx: Context, n_samples: int, class_idx: int | None) -> M.CamShift:
-    return _cam_shift(ctx.model_key, ctx.image_key, ctx.spec, ctx.seed, n_samples, class_idx, _ctx=ctx)
+    return _noted(_cam_shift(ctx.model_key, ctx.image_key, ctx.spec, ctx.seed, n_samples, class_idx, _ctx=ctx))
 
 
 # The curve reports progress while it computes, which st.cache_data cannot replay on a hit;
 # it gets a small LRU of its own, shared by sessions (results are immutable) and locked.
 _CURVES: OrderedDict[tuple, M.RobustnessCurve] = OrderedDict()
 _CURVES_LOCK = threading.Lock()
-_CURVES_MAX = 16
+_CURVES_MAX = 8
 
 
 def robustness_curve(ctx: Context, spec: M.RegularizerSpec, n_samples: int, keep_probs: tuple[float, ...]):
@@ -295,10 +317,10 @@ def robustness_curve(ctx: Context, spec: M.RegularizerSpec, n_samples: int, keep
             return _CURVES[key]
     bar = st.progress(0.0, text="Computing the curve…")
     try:
-        curve = M.compute_robustness_curve(
-            ctx.backbone, ctx.clean, spec, keep_probs=keep_probs, n_samples=n_samples, seed=ctx.seed,
-            progress=lambda f, text: bar.progress(min(1.0, f), text=text),
-        )
+        curve = _noted(compute_with_fallback(
+            M.compute_robustness_curve, ctx.loaded, ctx.clean, spec, keep_probs=keep_probs, n_samples=n_samples,
+            seed=ctx.seed, progress=lambda f, text: bar.progress(min(1.0, f), text=text),
+        ))
     finally:
         bar.empty()
     with _CURVES_LOCK:

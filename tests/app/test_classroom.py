@@ -1,0 +1,177 @@
+"""Hold up under a classroom: malformed uploads, extreme parameters, GPU OOM, memory over reruns."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+from dataclasses import replace
+
+import pytest
+import torch
+from PIL import Image
+
+import models as M
+import ui.state
+
+from .conftest import PAGES, ROOT, assert_clean, new_app
+
+
+def enc(image: Image.Image, fmt: str = "PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def noise(size=(300, 200), mode="RGB") -> Image.Image:
+    return Image.effect_noise(size, 60).convert(mode)
+
+
+def exif(orientation: int) -> bytes:
+    image = noise((60, 40))
+    data = image.getexif()
+    data[0x0112] = orientation
+    return enc(image, "JPEG", exif=data)
+
+
+def corrupt(data: bytes, seed: int) -> bytes:
+    rng = random.Random(seed)
+    b = bytearray(data)
+    for _ in range(40):
+        i = rng.randrange(64, len(b))
+        b[i] ^= 0xFF
+    return bytes(b)
+
+
+def uploads() -> list[tuple[str, bytes, bool]]:
+    """(file name, bytes, should be accepted)."""
+    jpeg, png = enc(noise(), "JPEG"), enc(noise())
+    rng = random.Random(0)
+    cases: list[tuple[str, bytes, bool]] = [
+        ("empty.png", b"", False),
+        ("one-byte.jpg", b"\xff", False),
+        ("text.png", b"just some text renamed to png\n" * 10, False),
+        ("page.png", b"<!doctype html><html><body>not an image</body></html>", False),
+        ("data.jpg", b'{"json": true}', False),
+        ("doc.png", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\n", False),
+        ("archive.png", b"PK\x03\x04" + bytes(200), False),
+        ("header-only.png", png[:33], False),
+        ("header-only.jpg", jpeg[:20], False),
+        ("too-big.png", bytes(26 * 1024 * 1024), False),
+        ("bomb.png", enc(Image.new("1", (20000, 20000))), False),
+    ]
+    cases += [(f"random-{i}.png", bytes(rng.randrange(256) for _ in range(2000)), False) for i in range(5)]
+    cases += [(f"truncated-{n}.jpg", jpeg[:n], False) for n in (100, 300, 600, 1000)]
+    cases += [(f"truncated-{n}.png", png[:n], False) for n in (100, 1000, 5000, 20000)]
+    cases += [(f"flipped-{i}.png", corrupt(png, i), False) for i in range(3)]
+    cases += [
+        ("one-pixel.png", enc(Image.new("RGB", (1, 1), (200, 10, 10))), True),
+        ("one-pixel-rgba.png", enc(Image.new("RGBA", (1, 1), (200, 10, 10, 5))), True),
+        ("one-pixel.jpg", enc(Image.new("RGB", (1, 1)), "JPEG"), True),
+        ("strip-wide.png", enc(noise((5000, 1))), True),
+        ("strip-tall.png", enc(noise((1, 5000))), True),
+        ("rgba.png", enc(noise(mode="RGBA")), True),
+        ("la.png", enc(noise(mode="LA")), True),
+        ("gray.png", enc(noise(mode="L")), True),
+        ("bilevel.png", enc(noise(mode="1")), True),
+        ("palette.png", enc(noise(mode="P")), True),
+        ("palette-transparent.gif", enc(noise(mode="P"), "GIF", transparency=0), True),
+        ("animated.gif", enc(noise(mode="P"), "GIF", save_all=True, append_images=[noise(mode="P")]), True),
+        ("gray16.png", enc(Image.frombytes("I;16", (64, 32), bytes(range(256)) * 16)), True),
+        ("cmyk.jpg", enc(noise(mode="CMYK"), "JPEG"), True),
+        ("cmyk.tiff", enc(noise(mode="CMYK"), "TIFF"), True),
+        ("float.tiff", enc(noise(mode="F"), "TIFF"), True),
+        ("photo.webp", enc(noise(), "WEBP"), True),
+        ("photo.bmp", enc(noise(), "BMP"), True),
+        ("huge.jpg", enc(Image.new("RGB", (6000, 4000), (30, 60, 90)), "JPEG"), True),
+        ("sample.jpg", (ROOT / "assets" / "chelsea.jpg").read_bytes(), True),
+    ]
+    cases += [(f"exif-{o}.jpg", exif(o), True) for o in range(1, 9)]
+    return cases
+
+
+def test_at_least_fifty_uploads():
+    assert len(uploads()) >= 50
+
+
+def test_malformed_and_extreme_uploads_get_a_message_and_the_app_keeps_working():
+    at = new_app().run().switch_page(PAGES[0]).run()
+    for name, data, ok in uploads():
+        at.sidebar.file_uploader(key="upload").clear().upload(name, data, "application/octet-stream")
+        at.run()
+        assert not at.exception, (name, [e.value for e in at.exception])
+        errors = [e.value for e in at.error]
+        captions = " ".join(c.value for c in at.caption)
+        if ok:
+            assert not errors, (name, errors)
+            assert name in captions, name
+        else:
+            assert errors and name in errors[0] and "Showing the sample instead" in errors[0], (name, errors)
+            assert "Coffee cup" in captions, name
+        assert at.metric and at.metric[0].label.startswith("γ"), name  # the page still computed
+
+
+@pytest.mark.parametrize("page", ["app.py", *PAGES])
+def test_extreme_parameters_on_every_page(page):
+    at = new_app().run().switch_page(page).run()
+    for kp in (0.05, 1.0):
+        for b in (1, 15):
+            for group in (1, 4):
+                at.sidebar.slider(key="keep_prob").set_value(kp)
+                at.sidebar.slider(key="block_size").set_value(b)
+                at.sidebar.selectbox(key="group").set_value(group)
+                at.run()
+                assert_clean(at)
+    at.sidebar.radio(key="placement").set_value("in_blocks").run()
+    assert_clean(at)
+
+
+def test_gpu_out_of_memory_in_the_app_falls_back_to_cpu(monkeypatch):
+    real_model = ui.state._model
+    real_compute = M.compute_mask_view
+    failed = []
+
+    def on_cuda(choice, weights_file):  # pretend the model lives on a GPU
+        return replace(real_model(choice, weights_file), device=torch.device("cuda"))
+
+    def oom_on_gpu(backbone, clean, *args, **kwargs):
+        if not failed:
+            failed.append(True)
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 3.00 GiB")
+        return real_compute(backbone, clean, *args, **kwargs)
+
+    monkeypatch.setattr(ui.state, "_model", on_cuda)
+    monkeypatch.setattr(M, "compute_mask_view", oom_on_gpu)
+    at = new_app().run().switch_page(PAGES[0]).run()
+    assert_clean(at)
+    assert failed
+    assert any("ran out of memory" in w.value and "CPU" in w.value for w in at.warning)
+    assert at.metric[0].label.startswith("γ")
+
+
+def _rss_mb() -> float:
+    with open(f"/proc/{os.getpid()}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_over_200_reruns():
+    at = new_app().run()
+    images = ["coffee", "chelsea", "astronaut", "rocket"]
+    rss = []
+    for i in range(300):
+        page = PAGES[i % len(PAGES)]
+        if i % 7 == 0:
+            at.switch_page(page).run()
+        at.sidebar.selectbox(key="image").set_value(images[i % 4])
+        at.sidebar.slider(key="keep_prob").set_value(round(0.5 + 0.05 * (i % 10), 2))
+        at.sidebar.slider(key="block_size").set_value(1 + i % 9)
+        at.sidebar.number_input(key="seed").set_value(i)  # new masks every run: caches keep filling
+        at.run()
+        assert not at.exception
+        rss.append(_rss_mb())
+    warm = rss[99]  # after warm-up: every page and image seen many times, caches at their bounds
+    peak = max(rss[100:])
+    print("RSS (MB) every 25 reruns:", [round(r) for r in rss[::25]])
+    print(f"RSS after warm-up {warm:.0f} MB, peak over the next 200 reruns {peak:.0f} MB")
+    assert peak <= warm * 1.10, (warm, peak)
