@@ -43,7 +43,8 @@ def page(ctx: state.Context) -> None:
     ]
     picture = render.grid(rows, labels=["block mask M", "seed mask", "before", "after (scaled)"])
     render.show_image(picture, "mask-explorer",
-                      caption=f"Channels {', '.join(map(str, view.channels))}. Yellow: seeds; red: dropped units. "
+                      caption=f"Masks drawn with seed {ctx.seed}. Channels {', '.join(map(str, view.channels))}. "
+                              "Yellow: seeds; red: dropped units. "
                               "Features share one colour scale, so the rescaling of kept units is visible.")
 
     left, mid, right = st.columns([1, 1, 1.2])

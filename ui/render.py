@@ -72,14 +72,15 @@ def diverging(t: torch.Tensor) -> Image.Image:
 
 def _png(image: Image.Image) -> bytes:
     buf = io.BytesIO()
-    image.save(buf, "PNG")
+    image.save(buf, "PNG", compress_level=1)  # fast; these are small pictures
     return buf.getvalue()
 
 
 def show_image(image: Image.Image, name: str, caption: str | None = None, width: int | str = "stretch") -> None:
-    """Draw a picture with a PNG download under it."""
-    st.image(image, caption=caption, width=width)
-    st.download_button("Download PNG", _png(image), file_name=f"{name}.png", mime="image/png", key=f"dl-{name}")
+    """Draw a picture with a PNG download under it (encoded once, for both)."""
+    png = _png(image)
+    st.image(png, caption=caption, width=width)
+    st.download_button("Download PNG", png, file_name=f"{name}.png", mime="image/png", key=f"dl-{name}")
 
 
 def show_figure(fig: plt.Figure, name: str) -> None:

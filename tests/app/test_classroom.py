@@ -175,3 +175,23 @@ def test_memory_stays_flat_over_200_reruns():
     print("RSS (MB) every 25 reruns:", [round(r) for r in rss[::25]])
     print(f"RSS after warm-up {warm:.0f} MB, peak over the next 200 reruns {peak:.0f} MB")
     assert peak <= warm * 1.10, (warm, peak)
+
+
+def test_interleaved_sessions_never_see_each_other():
+    """Two students, different image, parameters and seed, taking turns on one app process."""
+    alice = new_app().run().switch_page(PAGES[0]).run()
+    bob = new_app().run().switch_page(PAGES[0]).run()
+    alice.sidebar.selectbox(key="image").set_value("chelsea")
+    alice.sidebar.slider(key="keep_prob").set_value(0.7)
+    alice.sidebar.number_input(key="seed").set_value(11)
+    bob.sidebar.slider(key="block_size").set_value(3)
+    bob.sidebar.number_input(key="seed").set_value(22)
+    for _ in range(2):
+        alice.run()
+        bob.run()
+        a_caps = " ".join(c.value for c in alice.caption)
+        b_caps = " ".join(c.value for c in bob.caption)
+        assert "Chelsea" in a_caps and "seed 11" in a_caps and "seed 22" not in a_caps
+        assert "Coffee cup" in b_caps and "seed 22" in b_caps and "Chelsea" not in b_caps
+        assert alice.metric[1].value == "0.300" and bob.metric[1].value == "0.100"
+        assert alice.sidebar.slider(key="block_size").value == 7 and bob.sidebar.slider(key="block_size").value == 3
