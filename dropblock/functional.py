@@ -181,6 +181,11 @@ def dropblock_gamma(keep_prob: float, block_size: int, height: int, width: int) 
     return min(gamma, 1.0)
 
 
+def _scaled_gamma(keep_prob: float, block_size: int, height: int, width: int, gamma_scale: float) -> float:
+    """Eq. (1) times ``gamma_scale`` (0.25 for ResNet group 3), clamped to 1."""
+    return min(1.0, _check_gamma_scale(gamma_scale) * dropblock_gamma(keep_prob, block_size, height, width))
+
+
 def _coverage(size: int, block: int, seed_region: SeedRegion) -> Tensor:
     """(size,) float64: how many candidate seed positions' blocks cover each row."""
     centre = (block - 1) // 2
@@ -214,7 +219,7 @@ def expected_drop_fraction(
     _check_seed_region(seed_region)
     bh, bw = effective_block_size(block_size, height, width)
     if gamma is None:
-        gamma = min(1.0, _check_gamma_scale(gamma_scale) * dropblock_gamma(keep_prob, block_size, height, width))
+        gamma = _scaled_gamma(keep_prob, block_size, height, width, gamma_scale)
     covered = _coverage(height, bh, seed_region)[:, None] * _coverage(width, bw, seed_region)[None, :]
     return float((1.0 - (1.0 - gamma) ** covered).mean())
 
@@ -318,7 +323,7 @@ def sample_drop_block_mask(
     n, c, height, width = x.shape
     bh, bw = effective_block_size(block_size, height, width)
     if gamma is None:
-        gamma = min(1.0, _check_gamma_scale(gamma_scale) * dropblock_gamma(keep_prob, block_size, height, width))
+        gamma = _scaled_gamma(keep_prob, block_size, height, width, gamma_scale)
     elif not 0.0 <= gamma <= 1.0:
         raise ValueError(f"expected gamma in [0, 1], but got {gamma}")
     channels = c if per_channel else 1
@@ -489,26 +494,28 @@ def drop_block2d(
     return apply_mask(x, mask)
 
 
-def dropout(x: Tensor, keep_prob: float, *, training: bool = True, generator: torch.Generator | None = None) -> Tensor:
-    """Element-wise dropout on (N, C, H, W), scaled by ``1 / keep_prob``."""
+def _drop_with(
+    sampler, x: Tensor, keep_prob: float, training: bool, generator: torch.Generator | None
+) -> Tensor:
+    """Validate, return x when nothing is to be dropped, else apply ``sampler``'s mask."""
     _check_input(x)
     keep_prob = _check_keep_prob(keep_prob)
     _check_generator(generator)
     if not training or keep_prob == 1.0 or x.numel() == 0:
         return x
-    return apply_mask(x, sample_dropout_mask(x, keep_prob, generator=generator))
+    return apply_mask(x, sampler(x, keep_prob, generator=generator))
+
+
+def dropout(x: Tensor, keep_prob: float, *, training: bool = True, generator: torch.Generator | None = None) -> Tensor:
+    """Element-wise dropout on (N, C, H, W), scaled by ``1 / keep_prob``."""
+    return _drop_with(sample_dropout_mask, x, keep_prob, training, generator)
 
 
 def spatial_dropout(
     x: Tensor, keep_prob: float, *, training: bool = True, generator: torch.Generator | None = None
 ) -> Tensor:
     """SpatialDropout on (N, C, H, W): whole channels, scaled by ``1 / keep_prob``."""
-    _check_input(x)
-    keep_prob = _check_keep_prob(keep_prob)
-    _check_generator(generator)
-    if not training or keep_prob == 1.0 or x.numel() == 0:
-        return x
-    return apply_mask(x, sample_spatial_dropout_mask(x, keep_prob, generator=generator))
+    return _drop_with(sample_spatial_dropout_mask, x, keep_prob, training, generator)
 
 
 def cutout(

@@ -72,36 +72,34 @@ class DropBlock2d(_MaskedDrop):
         )
 
 
-class Dropout(_MaskedDrop):
+class _KeepProbOnly(_MaskedDrop):
+    """Modules whose only setting is keep_prob: one functional op and its sampler."""
+
+    _op = staticmethod(F.dropout)
+    _sampler = staticmethod(F.sample_dropout_mask)
+
+    def __init__(self, keep_prob: float = 0.9, *, generator: torch.Generator | None = None) -> None:
+        super().__init__(keep_prob, generator)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._op(x, self.keep_prob, training=self.training, generator=self.generator)
+
+    def sample_mask(self, x: Tensor, generator: torch.Generator | None = None) -> DropMask:
+        return self._sampler(x, self.keep_prob, generator=self._gen(generator))
+
+    def extra_repr(self) -> str:
+        return f"keep_prob={self.keep_prob}"
+
+
+class Dropout(_KeepProbOnly):
     """Element-wise dropout on (N, C, H, W); see :func:`dropblock.functional.dropout`."""
 
-    def __init__(self, keep_prob: float = 0.9, *, generator: torch.Generator | None = None) -> None:
-        super().__init__(keep_prob, generator)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.dropout(x, self.keep_prob, training=self.training, generator=self.generator)
-
-    def sample_mask(self, x: Tensor, generator: torch.Generator | None = None) -> DropMask:
-        return F.sample_dropout_mask(x, self.keep_prob, generator=self._gen(generator))
-
-    def extra_repr(self) -> str:
-        return f"keep_prob={self.keep_prob}"
-
-
-class SpatialDropout(_MaskedDrop):
+class SpatialDropout(_KeepProbOnly):
     """Whole-channel dropout on (N, C, H, W); see :func:`dropblock.functional.spatial_dropout`."""
 
-    def __init__(self, keep_prob: float = 0.9, *, generator: torch.Generator | None = None) -> None:
-        super().__init__(keep_prob, generator)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.spatial_dropout(x, self.keep_prob, training=self.training, generator=self.generator)
-
-    def sample_mask(self, x: Tensor, generator: torch.Generator | None = None) -> DropMask:
-        return F.sample_spatial_dropout_mask(x, self.keep_prob, generator=self._gen(generator))
-
-    def extra_repr(self) -> str:
-        return f"keep_prob={self.keep_prob}"
+    _op = staticmethod(F.spatial_dropout)
+    _sampler = staticmethod(F.sample_spatial_dropout_mask)
 
 
 class Cutout(_MaskedDrop):

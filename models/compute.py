@@ -130,7 +130,7 @@ def compute_mask_view(
         channels=channels,
         seed_mask=pick(mask.seed_mask),
         block_mask=pick(mask.block_mask),
-        before=before[list(channels)] if before.shape[0] > 3 or spec.kind != "cutout" else before,
+        before=before[list(channels)],
         after=_cpu(run.after[0]).float()[list(channels)],
         top5_clean=topk(clean.probs[0], backbone.categories),
         top5_dropped=topk(run.probs[0], backbone.categories),

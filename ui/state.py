@@ -92,10 +92,7 @@ def _init_from_url() -> None:
 def _keep_widget_values() -> None:
     """Widget values are dropped when a page without that widget runs; every page draws the
     sidebar, and re-assigning the keys keeps the values across page switches."""
-    for key, _, _ in _URL.values():
-        if key in st.session_state:
-            st.session_state[key] = st.session_state[key]
-    for key in ("weights", "weights_file"):
+    for key in [key for key, _, _ in _URL.values()] + ["weights", "weights_file"]:
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
 
