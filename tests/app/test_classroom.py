@@ -186,12 +186,26 @@ def test_interleaved_sessions_never_see_each_other():
     alice.sidebar.number_input(key="seed").set_value(11)
     bob.sidebar.slider(key="block_size").set_value(3)
     bob.sidebar.number_input(key="seed").set_value(22)
+    loaded = M.load_model(allow_download=False)
+    bb = loaded.backbone
+
+    def expected_drop(image: str, **spec) -> str:
+        clean = M.clean_pass(bb, M.to_input(M.decode_image((ROOT / "assets" / f"{image}.jpg").read_bytes()),
+                                             bb.mean, bb.std))
+        seed = spec.pop("seed")
+        return f"{M.compute_mask_view(bb, clean, M.RegularizerSpec(**spec), seed=seed).realised_drop:.3f}"
+
+    a_drop = expected_drop("chelsea", keep_prob=0.7, seed=11)
+    b_drop = expected_drop("coffee", block_size=3, seed=22)
+    assert a_drop != b_drop
     for _ in range(2):
         alice.run()
         bob.run()
         a_caps = " ".join(c.value for c in alice.caption)
         b_caps = " ".join(c.value for c in bob.caption)
-        assert "Chelsea" in a_caps and "seed 11" in a_caps and "seed 22" not in a_caps
-        assert "Coffee cup" in b_caps and "seed 22" in b_caps and "Chelsea" not in b_caps
+        assert "Chelsea" in a_caps and "Coffee" not in a_caps
+        assert "Coffee cup" in b_caps and "Chelsea" not in b_caps
         assert alice.metric[1].value == "0.300" and bob.metric[1].value == "0.100"
+        assert alice.metric[2].value == a_drop and bob.metric[2].value == b_drop  # each sees its own masks
+        assert alice.sidebar.number_input(key="seed").value == 11 and bob.sidebar.number_input(key="seed").value == 22
         assert alice.sidebar.slider(key="block_size").value == 7 and bob.sidebar.slider(key="block_size").value == 3
