@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TypeVar
@@ -15,32 +16,45 @@ from typing import TypeVar
 import torch
 
 from .backbone import Backbone, efficientnet_lite0_backbone, resnet50_backbone
-from .engine import CleanPass
+from .engine import CleanPass, clean_pass
 from .loading import LoadedModel
 
-__all__ = ["CPU_FALLBACK_NOTE", "compute_with_fallback", "cpu_copy"]
+__all__ = ["CPU_FALLBACK_NOTE", "clean_pass_with_fallback", "compute_with_fallback", "cpu_copy"]
 
 T = TypeVar("T")
 CPU_FALLBACK_NOTE = "The GPU ran out of memory for this view, so it was computed on the CPU (slower, same result)."
 _BUILDERS = {"resnet50": resnet50_backbone, "efficientnet_lite0": efficientnet_lite0_backbone}
-_COPIES: dict[int, LoadedModel] = {}
+# Keyed by the model itself, weakly: an evicted model takes its copy with it, and a new model can
+# never be handed the copy of an old one (as an id() key could after garbage collection).
+_COPIES: weakref.WeakKeyDictionary[LoadedModel, LoadedModel] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
 def cpu_copy(loaded: LoadedModel) -> LoadedModel:
     """A CPU twin of ``loaded`` (deep copy; the original stays where it is), made once."""
     with _LOCK:
-        twin = _COPIES.get(id(loaded))
+        twin = _COPIES.get(loaded)
         if twin is None:
             model = copy.deepcopy(loaded.backbone.model).to("cpu").eval()
             backbone: Backbone = _BUILDERS[loaded.backbone.name](model, loaded.backbone.categories)
             twin = replace(loaded, backbone=backbone, device=torch.device("cpu"))
-            _COPIES[id(loaded)] = twin
+            _COPIES[loaded] = twin
         return twin
 
 
 def _clean_on_cpu(clean: CleanPass) -> CleanPass:
     return CleanPass(clean.x.cpu(), tuple(a.cpu() for a in clean.acts), clean.logits.cpu(), clean.features.cpu())
+
+
+def _with_cpu_retry(loaded: LoadedModel, attempt: Callable[[LoadedModel], T]) -> tuple[T, str | None]:
+    """``attempt(loaded)``; on CUDA out-of-memory, ``attempt`` again with the CPU copy."""
+    try:
+        return attempt(loaded), None
+    except torch.OutOfMemoryError:
+        if loaded.device.type != "cuda":
+            raise
+        torch.cuda.empty_cache()
+    return attempt(cpu_copy(loaded)), CPU_FALLBACK_NOTE
 
 
 def compute_with_fallback(
@@ -51,11 +65,17 @@ def compute_with_fallback(
     Returns:
         (result, note): ``note`` is None normally, or a sentence for the user after a fallback.
     """
-    try:
-        return compute(loaded.backbone, clean, *args, **kwargs), None
-    except torch.OutOfMemoryError:
-        if loaded.device.type != "cuda":
-            raise
-        torch.cuda.empty_cache()
-    twin = cpu_copy(loaded)
-    return compute(twin.backbone, _clean_on_cpu(clean), *args, **kwargs), CPU_FALLBACK_NOTE
+    return _with_cpu_retry(
+        loaded, lambda m: compute(m.backbone, clean if m is loaded else _clean_on_cpu(clean), *args, **kwargs)
+    )
+
+
+def clean_pass_with_fallback(loaded: LoadedModel, x: torch.Tensor) -> tuple[LoadedModel, CleanPass, str | None]:
+    """:func:`clean_pass` of ``x``; on CUDA OOM, on the CPU copy, which then serves this image.
+
+    Returns:
+        (model used, clean pass, note): as for :func:`compute_with_fallback`, plus the model to keep
+        using with this clean pass.
+    """
+    (used, clean), note = _with_cpu_retry(loaded, lambda m: (m, clean_pass(m.backbone, x)))
+    return used, clean, note

@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 import models as M
-from models.fallback import CPU_FALLBACK_NOTE, compute_with_fallback, cpu_copy
+from models.fallback import clean_pass_with_fallback, compute_with_fallback
 from models.theory import compute_algorithm_steps, compute_mistakes
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -121,15 +121,7 @@ def _decode(data: bytes) -> Image.Image:
 def _clean_pass(model_key: str, image_key: str, _loaded: M.LoadedModel, _image: Image.Image):
     """(model actually used, clean pass, note): on CUDA OOM the CPU copy of the model takes over."""
     bb = _loaded.backbone
-    x = M.to_input(_image, bb.mean, bb.std)
-    try:
-        return _loaded, M.clean_pass(bb, x), None
-    except torch.OutOfMemoryError:
-        if _loaded.device.type != "cuda":
-            raise
-        torch.cuda.empty_cache()
-    twin = cpu_copy(_loaded)
-    return twin, M.clean_pass(twin.backbone, x), CPU_FALLBACK_NOTE
+    return clean_pass_with_fallback(_loaded, M.to_input(_image, bb.mean, bb.std))
 
 
 def _noted(result_and_note):

@@ -47,3 +47,36 @@ def test_oom_on_cpu_is_not_hidden(lite0, coffee_clean):
     compute, _ = oom_on(lite0.backbone)
     with pytest.raises(torch.OutOfMemoryError):
         compute_with_fallback(compute, lite0, coffee_clean, M.RegularizerSpec())
+
+
+def test_clean_pass_oom_on_gpu_moves_this_image_to_the_cpu_copy(lite0, monkeypatch):
+    from models import fallback
+
+    gpu = replace(lite0, device=torch.device("cuda"))
+    real = fallback.clean_pass
+
+    def oom_on_gpu(backbone, x):
+        if backbone is gpu.backbone:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return real(backbone, x)
+
+    monkeypatch.setattr(fallback, "clean_pass", oom_on_gpu)
+    x = torch.randn(1, 3, 224, 224)
+    used, clean, note = fallback.clean_pass_with_fallback(gpu, x)
+    assert note == CPU_FALLBACK_NOTE and used is cpu_copy(gpu) and used.device.type == "cpu"
+    torch.testing.assert_close(clean.logits, real(lite0.backbone, x).logits)
+    monkeypatch.undo()
+    assert fallback.clean_pass_with_fallback(lite0, x)[2] is None
+
+
+def test_cpu_copies_go_with_their_model(lite0):
+    import gc
+
+    from models import fallback
+
+    gpu = replace(lite0, device=torch.device("cuda"))
+    cpu_copy(gpu)
+    assert gpu in fallback._COPIES
+    del gpu
+    gc.collect()
+    assert len(fallback._COPIES) == 0
