@@ -43,10 +43,10 @@ __all__ = [
 Top = list[tuple[str, float]]
 
 
-def gamma_formula(keep_prob: float, block: tuple[int, int], height: int, width: int, gamma_scale: float = 1.0) -> str:
-    """Eq. (1) with the numbers plugged in, as plain text."""
-    bh, bw = block
-    gamma = min(1.0, gamma_scale * (1 - keep_prob) / (bh * bw) * (height * width) / ((height - bh + 1) * (width - bw + 1)))
+def gamma_formula(keep_prob: float, block_size: int, height: int, width: int, gamma_scale: float = 1.0) -> str:
+    """Eq. (1) with the numbers plugged in, as plain text (the block clipped to the map)."""
+    bh, bw = db.effective_block_size(block_size, height, width)
+    gamma = min(1.0, gamma_scale * db.dropblock_gamma(keep_prob, block_size, height, width))
     prefix = "¼ · " if gamma_scale == 0.25 else ("" if gamma_scale == 1 else f"{gamma_scale:g} · ")
     return (
         f"γ = {prefix}(1 − {keep_prob:g}) / ({bh}·{bw}) · ({height}·{width}) / "
@@ -107,10 +107,9 @@ def compute_mask_view(
     pick = lambda m: _cpu(_spatial(m[0], height, width))[  # noqa: E731
         list(channels) if m.shape[1] > 1 else [0] * n_channels
     ]
-    gamma_scale = 0.25 if spec.kind == "dropblock" and spec.placement == "in_blocks" and spec.group3_quarter \
-        and run.site.group == 3 else 1.0
+    gamma_scale = 0.25 if spec.kind == "dropblock" and spec.quarter_at(run.site.group) else 1.0
     if spec.kind == "dropblock":
-        formula = gamma_formula(spec.keep_prob, mask.block_size, height, width, gamma_scale)
+        formula = gamma_formula(spec.keep_prob, spec.block_size, height, width, gamma_scale)
         expected = db.expected_drop_fraction(
             spec.keep_prob, spec.block_size, height, width, seed_region=spec.seed_region, gamma=mask.gamma
         )

@@ -97,6 +97,10 @@ class RegularizerSpec:
             name += f" b={self.block_size}"
         return f"{name}, keep_prob={self.keep_prob:g}"
 
+    def quarter_at(self, group: int) -> bool:
+        """Whether a site in ``group`` gets a quarter of the drop (the paper's γ/4 in group 3)."""
+        return self.placement == "in_blocks" and self.group3_quarter and group == 3
+
     @property
     def resume_level(self) -> int:
         """Index into ``CleanPass.acts`` whose activation the re-run starts from (-1: the input)."""
@@ -217,7 +221,7 @@ def run_regularized(
     def in_block_site(h: Tensor, site: Site) -> Tensor:
         if site.kind == "skip" and not spec.skip:
             return h
-        return drop(h, site, quarter=spec.group3_quarter and site.group == 3)
+        return drop(h, site, quarter=spec.quarter_at(site.group))
 
     with torch.inference_mode():
         level = spec.resume_level

@@ -36,10 +36,10 @@ def page(ctx: state.Context) -> None:
 
     vmax = float(max(view.before.max(), view.after.max()))
     rows = [
-        [render.enlarge(render.mask_rgb(k, s)) for k, s in zip(view.block_mask, view.seed_mask)],
-        [render.enlarge(render.mask_rgb(~s)) for s in view.seed_mask],
-        [render.enlarge(render.colorize(a, "viridis", 0.0, vmax)) for a in view.before],
-        [render.enlarge(render.colorize(a, "viridis", 0.0, vmax)) for a in view.after],
+        [render.mask_rgb(k, s) for k, s in zip(view.block_mask, view.seed_mask)],
+        [render.mask_rgb(~s) for s in view.seed_mask],
+        [render.colorize(a, "viridis", 0.0, vmax) for a in view.before],
+        [render.colorize(a, "viridis", 0.0, vmax) for a in view.after],
     ]
     picture = render.grid(rows, labels=["block mask M", "seed mask", "before", "after (scaled)"])
     render.show_image(picture, "mask-explorer",

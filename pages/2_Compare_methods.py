@@ -25,11 +25,11 @@ def page(ctx: state.Context) -> None:
         with col:
             st.subheader(view.label)
             st.caption(f"{view.site_label} · realised drop {view.realised_drop:.3f}")
-            mask = render.enlarge(render.mask_rgb(view.mask), 224)
+            mask = render.mask_rgb(view.mask)
             if view.label == "Cutout":
-                dropped = render.enlarge(render.colorize(view.dropped, "gray"), 224)
+                dropped = render.colorize(view.dropped, "gray")
             else:
-                dropped = render.enlarge(render.colorize(view.dropped, "viridis", 0.0), 224)
+                dropped = render.colorize(view.dropped, "viridis", 0.0)
             render.show_image(render.grid([[mask, dropped]], size=160), f"compare-{view.label.lower()}",
                               caption="mask · most active channel after the drop")
             render.show_image(render.overlay(ctx.image, view.cam, vmax), f"compare-cam-{view.label.lower()}",

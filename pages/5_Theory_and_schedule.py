@@ -24,11 +24,11 @@ def page(ctx: state.Context) -> None:
     steps = state.algorithm_steps(size, toy_kp, toy_b, ctx.seed, region)
     vmax = float(steps.output.max())
     row = [
-        render.enlarge(render.mask_rgb(~steps.valid_region), 160),
-        render.enlarge(render.mask_rgb(~steps.seed_mask), 160),
-        render.enlarge(render.mask_rgb(steps.block_mask), 160),
-        render.enlarge(render.colorize(steps.activation, "viridis", 0.0, vmax), 160),
-        render.enlarge(render.colorize(steps.output, "viridis", 0.0, vmax), 160),
+        render.mask_rgb(~steps.valid_region),
+        render.mask_rgb(~steps.seed_mask),
+        render.mask_rgb(steps.block_mask),
+        render.colorize(steps.activation, "viridis", 0.0, vmax),
+        render.colorize(steps.output, "viridis", 0.0, vmax),
     ]
     render.show_image(render.grid([row], size=160), "algorithm-steps",
                       caption="where seeds may fall (red) → seeds ~ Bernoulli(γ) (red) → blocks M (red = dropped) "
@@ -46,8 +46,7 @@ def page(ctx: state.Context) -> None:
     h = g1.number_input("Feature map size", 1, 224, 14, key="calc_size")
     kp = g2.number_input("keep_prob", 0.01, 1.0, float(spec.keep_prob), step=0.01, key="calc_kp")
     b = g3.number_input("block_size", 1, 224, int(spec.block_size), key="calc_b")
-    block = db.effective_block_size(int(b), int(h), int(h))
-    st.code(gamma_formula(float(kp), block, int(h), int(h)), language=None)
+    st.code(gamma_formula(float(kp), int(b), int(h), int(h)), language=None)
     st.caption(f"Expected realised drop with overlaps: {db.expected_drop_fraction(float(kp), int(b), int(h), int(h)):.4f} "
                f"(target {1 - kp:.4f}); with seeds everywhere: "
                f"{db.expected_drop_fraction(float(kp), int(b), int(h), int(h), seed_region='everywhere'):.4f}.")

@@ -39,13 +39,9 @@ def mask_rgb(keep: torch.Tensor, seeds: torch.Tensor | None = None) -> np.ndarra
     return out.astype(np.uint8)
 
 
-def enlarge(rgb: np.ndarray, size: int = CELL) -> Image.Image:
-    """Nearest-neighbour upscaling keeps every unit of a small map visible as a square."""
-    return Image.fromarray(rgb).resize((size, size), Image.Resampling.NEAREST)
-
-
-def grid(rows: Sequence[Sequence[Image.Image]], labels: Sequence[str] = (), size: int = CELL) -> Image.Image:
-    """Tile equally sized images into one picture with a label column."""
+def grid(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] = (), size: int = CELL) -> Image.Image:
+    """Tile (h, w, 3) uint8 maps into one picture with a label column; each map is scaled once to
+    size x size with nearest-neighbour, so every unit of a small map stays visible as a square."""
     label_w = 120 if labels else 0
     n_cols = max(len(r) for r in rows)
     canvas = Image.new("RGB", (label_w + n_cols * (size + 4), len(rows) * (size + 4)), "white")
@@ -53,8 +49,9 @@ def grid(rows: Sequence[Sequence[Image.Image]], labels: Sequence[str] = (), size
     for i, row in enumerate(rows):
         if labels:
             draw.text((4, i * (size + 4) + size // 2 - 6), labels[i], fill="black")
-        for j, im in enumerate(row):
-            canvas.paste(im.resize((size, size), Image.Resampling.NEAREST), (label_w + j * (size + 4), i * (size + 4)))
+        for j, rgb in enumerate(row):
+            tile = Image.fromarray(rgb).resize((size, size), Image.Resampling.NEAREST)
+            canvas.paste(tile, (label_w + j * (size + 4), i * (size + 4)))
     return canvas
 
 
