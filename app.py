@@ -11,10 +11,11 @@ and leads to the five pages in ``pages/``. Every page draws the same sidebar (ui
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from models.engine import topk
-from ui import render, state
+from ui import export, render, state
 
 WHAT = [
     "seed mask → block mask → dropped feature maps, γ from Eq. (1)",
@@ -22,6 +23,7 @@ WHAT = [
     "class activation maps with and without DropBlock",
     "the paper's Figure 5 on your image",
     "Algorithm 1, γ calculator, keep_prob schedule, common mistakes",
+    "Figure 5 over a set of images: bundled, uploaded or a zip",
 ]
 
 
@@ -36,9 +38,12 @@ def page(ctx: state.Context) -> None:
     left, right = st.columns([1, 1.3])
     with left:
         render.show_image(ctx.image, "input-crop", caption=f"{ctx.image_label}: the 224×224 crop the network sees")
+        export.maps(ctx, "input-crop", "crop (224, 224, 3) uint8 as shown; input (1, 3, 224, 224) float32 as the "
+                    "network takes it (normalised)", crop=np.asarray(ctx.image), input=ctx.clean.x)
     with right:
         st.markdown("**What the network predicts (no regulariser)**")
         st.table(render.top_table(topk(ctx.clean.probs[0], ctx.backbone.categories)), hide_index=True)
+        export.top(ctx, "top5-clean", clean=topk(ctx.clean.probs[0], ctx.backbone.categories))
         for (path, title, icon), what in zip(state.NAV[1:], WHAT):
             st.page_link(path, label=f"**{title}**: {what}", icon=icon)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import render, state
+from ui import export, render, state
 
 
 def page(ctx: state.Context) -> None:
@@ -46,19 +46,23 @@ def page(ctx: state.Context) -> None:
                       caption=f"Masks drawn with seed {ctx.seed}. Channels {', '.join(map(str, view.channels))}. "
                               "Yellow: seeds; red: dropped units. "
                               "Features share one colour scale, so the rescaling of kept units is visible.")
+    export.mask_view(ctx, view)
 
     left, mid, right = st.columns([1, 1, 1.2])
     with left:
         render.show_image(render.overlay(ctx.image, view.cam_clean, float(view.cam_clean.max())), "cam-clean",
                           caption="CAM without DropBlock")
+        export.cams(ctx, "cam-clean", float(view.cam_clean.max()), view.top5_clean[0][0], cam_clean=view.cam_clean)
     with mid:
         render.show_image(render.overlay(ctx.image, view.cam_dropped, float(view.cam_clean.max())), "cam-dropped",
                           caption="CAM with this mask (same scale)")
+        export.cams(ctx, "cam-dropped", float(view.cam_clean.max()), view.top5_clean[0][0], cam_dropped=view.cam_dropped)
     with right:
         st.markdown("**Top-5 without → with this mask**")
         st.table(
             [{"without": f"{a} ({pa:.2f})", "with": f"{b} ({pb:.2f})"}
              for (a, pa), (b, pb) in zip(view.top5_clean, view.top5_dropped)], hide_index=True)
+        export.top(ctx, "mask-explorer-top5", without=view.top5_clean, with_mask=view.top5_dropped)
 
 
 state.run_page(page)

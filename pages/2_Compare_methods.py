@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import render, state
+from ui import export, render, state
 
 
 def page(ctx: state.Context) -> None:
@@ -32,11 +32,15 @@ def page(ctx: state.Context) -> None:
                 dropped = render.colorize(view.dropped, "viridis", 0.0)
             render.show_image(render.grid([[mask, dropped]], size=160), f"compare-{view.label.lower()}",
                               caption="mask · most active channel after the drop")
+            export.maps(ctx, f"compare-{view.label.lower()}", f"{view.label} at {view.site_label}: mask (H, W) bool, "
+                        "True = kept; dropped (H, W) float32", mask=view.mask, dropped=view.dropped)
             render.show_image(render.overlay(ctx.image, view.cam, vmax), f"compare-cam-{view.label.lower()}",
                               caption=f"CAM for “{clean_top}” (shared scale)")
+            export.cams(ctx, f"compare-cam-{view.label.lower()}", vmax, clean_top, cam=view.cam)
             st.metric(f"p({clean_top})", f"{view.class_prob:.3f}",
                       delta=f"{view.class_prob - float(ctx.clean.probs[0, ctx.clean.top1]):+.3f}")
             st.table(render.top_table(view.top5), hide_index=True)
+            export.top(ctx, f"compare-top5-{view.label.lower()}", **{view.label.lower(): view.top5})
 
 
 state.run_page(page)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import streamlit as st
 
-from ui import render, state
+from ui import export, render, state
 
 
 def page(ctx: state.Context) -> None:
@@ -29,9 +29,13 @@ def page(ctx: state.Context) -> None:
         (render.overlay(ctx.image, shift.mean_cam, vmax), "cam-mc-mean", f"mean of {shift.n_samples} samples"),
         (render.diverging(shift.difference), "cam-difference", "mean − clean (red: gained, blue: lost)"),
     ]
+    raw = {"cam-clean": shift.clean_cam, "cam-one-sample": shift.sample_cam, "cam-mc-mean": shift.mean_cam,
+           "cam-difference": shift.difference}
     for col, (picture, name, caption) in zip(cols, pictures):
         with col:
             render.show_image(picture, name, caption=caption)
+            export.cams(ctx, name, vmax, shift.class_name, diverging=name == "cam-difference",
+                        **{name.replace("-", "_"): raw[name]})
 
     m1, m2, m3 = st.columns(3)
     m1.metric(f"p({shift.class_name}) without", f"{shift.clean_prob:.3f}")
@@ -46,6 +50,7 @@ def page(ctx: state.Context) -> None:
         st.table(
             [{"without": f"{a} ({pa:.2f})", "one sample": f"{b} ({pb:.2f})", "mean": f"{c} ({pc:.2f})"}
              for (a, pa), (b, pb), (c, pc) in zip(shift.top5_clean, shift.top5_sample, shift.top5_mean)], hide_index=True)
+        export.top(ctx, "cam-shift-top5", without=shift.top5_clean, one_sample=shift.top5_sample, mean=shift.top5_mean)
     with right:
         fig, ax = plt.subplots(figsize=(5, 2.6))
         ax.hist(shift.sample_probs.numpy(), bins=min(20, max(5, shift.n_samples)), range=(0, 1), color="#3b6ea8")
@@ -53,6 +58,9 @@ def page(ctx: state.Context) -> None:
         ax.set(xlabel=f"p({shift.class_name})", ylabel="samples", title="Stability over samples")
         ax.legend(loc="upper left", fontsize=8)
         render.show_figure(fig, "cam-stability")
+        export.rows(ctx, "cam-stability", f"p({shift.class_name}) in each Monte Carlo sample",
+                    lambda: [{"sample": i, "probability": float(p)} for i, p in enumerate(shift.sample_probs)],
+                    class_idx=shift.class_idx, clean_prob=shift.clean_prob, n_samples=shift.n_samples)
 
 
 state.run_page(page)

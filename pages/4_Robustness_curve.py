@@ -7,7 +7,7 @@ import dataclasses
 import matplotlib.pyplot as plt
 import streamlit as st
 
-from ui import render, state
+from ui import export, render, state
 
 
 def page(ctx: state.Context) -> None:
@@ -38,6 +38,7 @@ def page(ctx: state.Context) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     render.show_figure(fig, "robustness-curve")
+    export.curve(ctx, curve, n_samples=n_samples, keep_probs=list(keep_probs), curve_spec=dataclasses.asdict(spec))
 
     st.table(
         [{"keep_prob": f"{kp:g}", **{lab: f"{float(curve.mean_prob[m, k]):.3f}" for m, lab in enumerate(curve.labels)}}

@@ -8,7 +8,7 @@ import streamlit as st
 import dropblock as db
 from models import gamma_formula
 from models.theory import compute_schedule
-from ui import render, state
+from ui import export, render, state
 
 
 def page(ctx: state.Context) -> None:
@@ -34,6 +34,9 @@ def page(ctx: state.Context) -> None:
                       caption="where seeds may fall (red) → seeds ~ Bernoulli(γ) (red) → blocks M (red = dropped) "
                               "→ input A → A·M·count(M)/count_ones(M), same colour scale. Change the seed in the "
                               "sidebar for another draw.")
+    export.maps(ctx, "algorithm-steps", f"Algorithm 1 on a {size}x{size} toy map, keep_prob {toy_kp:g}, block_size "
+                f"{toy_b}, seeds {region}", valid_region=steps.valid_region, seed_mask=steps.seed_mask,
+                block_mask=steps.block_mask, activation=steps.activation, output=steps.output)
     c2.markdown(
         f"- γ = **{steps.gamma:.4f}**, block {steps.block[0]}×{steps.block[1]}\n"
         f"- count(M) = {steps.count}, count_ones(M) = {steps.count_ones}\n"
@@ -62,6 +65,8 @@ def page(ctx: state.Context) -> None:
     ax.set(xlabel="training step", ylabel="keep_prob", title="1.0 at step 0 → target, then constant")
     ax.grid(alpha=0.3)
     render.show_figure(fig, "schedule")
+    export.rows(ctx, "schedule", f"linear keep_prob schedule to {float(target):g} over {int(total)} steps",
+                lambda: [{"step": int(s), "keep_prob": float(k)} for s, k in zip(sched.steps, sched.keep_probs)])
 
     st.header("4 · Common mistakes, measured")
     st.markdown(f"Measured on 4000 constant 14×14 maps at keep_prob {spec.keep_prob:g}, block_size {spec.block_size}. "
@@ -72,6 +77,9 @@ def page(ctx: state.Context) -> None:
         [{"recipe": ("✅ " if m.is_paper else "❌ ") + m.name, "realised drop": f"{m.realised_drop:.3f}",
           "train mean": f"{m.train_mean:.3f}", "inference mean": f"{m.eval_mean:.3f}",
           "train/inference mismatch": f"{m.mismatch:.1%}", "what": m.what} for m in rows], hide_index=True)
+    export.rows(ctx, "mistakes", f"drop rates measured on 4000 14x14 maps, keep_prob {spec.keep_prob:g}, block_size "
+                f"{spec.block_size}", lambda: [{"recipe": m.name, "paper": m.is_paper, "realised_drop": m.realised_drop,
+                "train_mean": m.train_mean, "eval_mean": m.eval_mean, "mismatch": m.mismatch} for m in rows])
 
 
 state.run_page(page)

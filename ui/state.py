@@ -39,6 +39,7 @@ NAV = [
     ("pages/3_CAM_shift.py", "CAM shift", "🔥"),
     ("pages/4_Robustness_curve.py", "Robustness curve", "📉"),
     ("pages/5_Theory_and_schedule.py", "Theory & schedule", "📐"),
+    ("pages/7_Image_set.py", "Image set", "🗂️"),
 ]
 PLACEMENTS = {"after_group": "After one group", "in_blocks": "Inside blocks of groups 3 & 4 (paper)"}
 REGIONS = {"valid": "Valid region (paper)", "everywhere": "Everywhere, truncated (timm/tutorial)"}

@@ -1,0 +1,304 @@
+"""Image sets for the paper's Figure 5 over many images: read safely, in memory only.
+
+A set is the bundled samples, several uploaded files, or one zip of images. Every image goes
+through :func:`models.images.decode_image`, the same guards as a single upload. A zip is read
+from its bytes (``zipfile`` over ``io.BytesIO``): member names are only ever shown, never used
+as paths, and nothing is written to disk. Limits hold before anything is inflated and while it is:
+
+* the zip itself: at most ``MAX_ZIP_BYTES``; its central directory is checked from the
+  end-of-central-directory record before ``zipfile`` parses it (entry count and directory size);
+* at most ``MAX_MEMBERS`` entries; at most ``MAX_IMAGES`` images are used;
+* per member: the declared size at most ``MAX_MEMBER_BYTES`` (a single upload's limit), and the
+  bytes are counted while inflating, so a header that lies cannot hand over more;
+* all members together: ``MAX_TOTAL_BYTES`` uncompressed, declared and counted;
+* only stored and deflate members are inflated (bzip2 and LZMA can expand one small read into
+  gigabytes); encrypted members, nested zips, folders, absolute and ``..`` names are refused.
+
+Each refused member gets a one-line reason; a set that cannot be read at all raises
+:class:`SetError`. Imports no torch (reading a set needs none).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from .images import ImageError, decode_image
+
+__all__ = [
+    "ImageSet",
+    "MAX_IMAGES",
+    "MAX_MEMBERS",
+    "MAX_MEMBER_BYTES",
+    "MAX_TOTAL_BYTES",
+    "MAX_ZIP_BYTES",
+    "Rejection",
+    "SetError",
+    "SetImage",
+    "display_name",
+    "read_files",
+    "read_zip",
+]
+
+MAX_ZIP_BYTES = 64 * 2**20  # the zip upload itself
+MAX_MEMBER_BYTES = 25 * 2**20  # one image, as for a single upload
+MAX_TOTAL_BYTES = 256 * 2**20  # all members together, uncompressed
+MAX_MEMBERS = 1_000  # entries in one zip, folders included
+MAX_IMAGES = 64  # images used from one set
+MAX_DIRECTORY_BYTES = MAX_MEMBERS * 1024  # central directory: bounds what zipfile parses
+MAX_NAME_CHARS = 60
+THUMB_SIDE = 128
+_CHUNK = 1 << 16
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+_INFLATABLE = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+
+
+class SetError(ValueError):
+    """A set that cannot be read at all; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class SetImage:
+    """One usable image of a set.
+
+    Attributes:
+        name: the member's name, escaped and truncated for display (never a path).
+        digest: SHA-256 of the file's bytes (hex).
+        data: the file's bytes, decoded again for the network (kept instead of pixels: smaller).
+        size: (width, height) after decoding.
+        thumb: an RGB thumbnail, at most ``THUMB_SIDE`` on its long side.
+    """
+
+    name: str
+    digest: str
+    data: bytes = field(repr=False)
+    size: tuple[int, int]
+    thumb: Image.Image = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A member that was not used, and why (one sentence for the user)."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """The usable images of a set, in order, and the members refused."""
+
+    source: str
+    images: tuple[SetImage, ...]
+    rejected: tuple[Rejection, ...]
+
+    @property
+    def key(self) -> str:
+        """Hash of the members' bytes, in order: the set's cache key."""
+        h = hashlib.sha256()
+        for image in self.images:
+            h.update(bytes.fromhex(image.digest))
+        return h.hexdigest()[:24]
+
+    @property
+    def digests(self) -> tuple[str, ...]:
+        return tuple(image.digest for image in self.images)
+
+
+def display_name(raw: str, limit: int = MAX_NAME_CHARS) -> str:
+    """A member name as plain text: unprintable characters escaped, long names shortened."""
+    text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in raw) or "(no name)"
+    if len(text) > limit:
+        keep = limit - 1
+        text = text[: keep - keep // 3] + "…" + text[-(keep // 3):]
+    return text
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n / 1024:.0f} kB"
+
+
+class _Builder:
+    """Collects images and refusals with the per-image checks shared by every source."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.images: list[SetImage] = []
+        self.rejected: list[Rejection] = []
+        self.seen: dict[str, str] = {}
+
+    def reject(self, name: str, reason: str) -> None:
+        self.rejected.append(Rejection(name, reason))
+
+    @property
+    def full(self) -> bool:
+        return len(self.images) >= MAX_IMAGES
+
+    def add(self, name: str, data: bytes) -> None:
+        if self.full:
+            self.reject(name, f"Not used: a set holds at most {MAX_IMAGES} images.")
+            return
+        if len(data) > MAX_MEMBER_BYTES:
+            self.reject(name, f"Too big: {_mb(len(data))}; the limit per image is {_mb(MAX_MEMBER_BYTES)}.")
+            return
+        digest = hashlib.sha256(data).hexdigest()
+        if digest in self.seen:
+            self.reject(name, f"Same bytes as “{self.seen[digest]}”, which is used once.")
+            return
+        try:
+            image = decode_image(data)
+        except ImageError as err:
+            self.reject(name, str(err))
+            return
+        thumb = image.copy()
+        thumb.thumbnail((THUMB_SIDE, THUMB_SIDE))
+        self.seen[digest] = name
+        self.images.append(SetImage(name, digest, data, image.size, thumb))
+
+    def build(self) -> ImageSet:
+        return ImageSet(self.source, tuple(self.images), tuple(self.rejected))
+
+
+def read_files(files: Iterable[tuple[str, bytes]], source: str) -> ImageSet:
+    """A set from named files already in memory (uploads, bundled samples).
+
+    Args:
+        files: (name, bytes) pairs, in the order they are to be used.
+        source: what the set is called on the page, e.g. "3 uploaded files".
+    """
+    builder = _Builder(source)
+    for i, (raw_name, data) in enumerate(files):
+        if i >= MAX_MEMBERS:
+            builder.reject("…", f"Only the first {MAX_MEMBERS:,} files are read.")
+            break
+        builder.add(display_name(raw_name), data)
+    return builder.build()
+
+
+# ------------------------------------------------------------------------------------ zips
+
+
+def _check_directory(data: bytes) -> None:
+    """Bound the central directory from the end record, before ``zipfile`` parses it."""
+    pos = data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 0xFFFF))
+    if pos < 0 or len(data) - pos < 22:
+        raise SetError("This file is not a zip archive that can be read (no zip directory found).")
+    _, _, _, _, entries, dir_size, dir_offset, _ = struct.unpack("<4s4H2LH", data[pos : pos + 22])
+    if entries == 0xFFFF or dir_size == 0xFFFFFFFF or dir_offset == 0xFFFFFFFF:  # ZIP64 end records
+        loc = pos - 20
+        if loc < 0 or data[loc : loc + 4] != b"PK\x06\x07":
+            raise SetError("This file is not a zip archive that can be read (damaged ZIP64 directory).")
+        (offset,) = struct.unpack("<Q", data[loc + 8 : loc + 16])
+        record = data[offset : offset + 56]
+        if len(record) < 56 or record[:4] != b"PK\x06\x06":
+            raise SetError("This file is not a zip archive that can be read (damaged ZIP64 directory).")
+        entries, dir_size = struct.unpack("<QQ", record[32:48])
+    if entries > MAX_MEMBERS:
+        raise SetError(f"The zip holds {entries:,} entries; at most {MAX_MEMBERS:,} are read at once "
+                       f"(and {MAX_IMAGES} images used). Nothing was opened.")
+    if dir_size > MAX_DIRECTORY_BYTES:
+        raise SetError(f"The zip's directory is {_mb(dir_size)}, too large for {MAX_MEMBERS:,} entries. "
+                       "Nothing was opened.")
+
+
+def _unsafe(raw: str) -> str | None:
+    """Why a member name must not be read, if it points outside the archive."""
+    name = raw.replace("\\", "/")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        return "Not read: an absolute path. Names in a zip must be relative."
+    if ".." in name.split("/"):
+        return "Not read: the name climbs out of the archive with “..”."
+    if "\x00" in name:
+        return "Not read: the name contains a NUL character."
+    return None
+
+
+class _TooMuch(Exception):
+    pass
+
+
+def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+    """The member's bytes, counting them as they come: more than ``limit`` raises ``_TooMuch``."""
+    out = io.BytesIO()
+    with archive.open(info) as member:
+        while chunk := member.read(_CHUNK):
+            if out.tell() + len(chunk) > limit:
+                raise _TooMuch
+            out.write(chunk)
+    return out.getvalue()
+
+
+def read_zip(data: bytes, source: str = "zip") -> ImageSet:
+    """A set from the bytes of a zip of images (nothing is written to disk).
+
+    Raises:
+        SetError: too big, not a zip, damaged, or too many entries. Members that cannot be
+            used are listed in ``ImageSet.rejected`` instead.
+    """
+    if not data:
+        raise SetError("The zip file is empty.")
+    if len(data) > MAX_ZIP_BYTES:
+        raise SetError(f"The zip is {_mb(len(data))}; the limit is {_mb(MAX_ZIP_BYTES)}.")
+    _check_directory(data)
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, struct.error) as err:
+        raise SetError("This file is not a zip archive that can be read (it is damaged or truncated).") from err
+    if len(infos) > MAX_MEMBERS:
+        raise SetError(f"The zip holds {len(infos):,} entries; at most {MAX_MEMBERS:,} are read at once. "
+                       "Nothing was opened.")
+    builder = _Builder(source)
+    total = 0
+    with archive:
+        for info in infos:
+            name = display_name(info.filename)
+            reason = _unsafe(info.filename)
+            if reason is None and builder.full and not info.is_dir():
+                reason = f"Not used: a set holds at most {MAX_IMAGES} images."
+            if reason is None:
+                reason = _refuse_before_reading(info, total)
+            if reason is not None:
+                builder.reject(name, reason)
+                continue
+            try:
+                member = _inflate(archive, info, min(MAX_MEMBER_BYTES, MAX_TOTAL_BYTES - total))
+            except _TooMuch:
+                builder.reject(name, "Not read: it inflates to more than its header declares or the limits allow "
+                                     "(a zip bomb?).")
+                continue
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError):
+                builder.reject(name, "Not read: the member is damaged (its data or checksum does not match).")
+                continue
+            total += len(member)
+            if member.startswith(_ZIP_MAGIC):
+                builder.reject(name, "Not opened: a zip inside the zip. Please put the images in one zip.")
+                continue
+            builder.add(name, member)
+    return builder.build()
+
+
+def _refuse_before_reading(info: zipfile.ZipInfo, total: int) -> str | None:
+    """Reasons visible in the directory alone, checked before a byte is inflated."""
+    if info.is_dir():
+        return "A folder entry; the images inside it are read on their own."
+    if info.flag_bits & 0x41:  # 0x1 encrypted, 0x40 strong encryption
+        return "Not read: the member is encrypted (password-protected)."
+    if info.filename.lower().endswith((".zip", ".jar", ".7z", ".rar", ".tar", ".gz", ".tgz")):
+        return "Not opened: an archive inside the zip. Please put the images in one zip."
+    if info.compress_type not in _INFLATABLE:
+        return "Not read: compressed with a method other than deflate or none (stored)."
+    if info.file_size > MAX_MEMBER_BYTES:
+        return f"Too big: {_mb(info.file_size)} uncompressed; the limit per image is {_mb(MAX_MEMBER_BYTES)}."
+    if total + info.file_size > MAX_TOTAL_BYTES:
+        return f"Not read: the set would pass {_mb(MAX_TOTAL_BYTES)} uncompressed."
+    return None
+

@@ -1,0 +1,214 @@
+"""The paper's Figure 5 over a set of images: how predictions survive a drop at inference.
+
+DropBlock (Ghiasi, Lin & Le, NeurIPS 2018, arXiv:1810.12890), Sec. 4.2 and Fig. 5, applies
+DropBlock at inference to a model trained without it and reports ImageNet accuracy against
+keep_prob: block_size 7 hurts more than block_size 1. Without labels, this module reports the
+closest thing on any set of images, per regulariser and keep_prob:
+
+* the share of images whose top-1 class is unchanged, and
+* the mean probability of each image's clean top-1 class,
+
+each as the mean and the spread (population std) over Monte Carlo samples: sample ``s`` draws
+one set of masks for every image and gives one value of each statistic for the whole set.
+
+Images run one at a time (clean pass, then every method and keep_prob from the cached
+activations, samples as one batch), so memory does not grow with the set. Image ``i`` draws its
+masks from seed ``seed * 65536 + i``, the same for every method and keep_prob.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor
+
+from .backbone import Backbone
+from .engine import RegularizerSpec, clean_pass, run_regularized
+
+__all__ = [
+    "Cancelled",
+    "SetCurve",
+    "SetMethod",
+    "compute_set_curve",
+    "compute_set_predictions",
+    "default_set_methods",
+    "image_seed",
+]
+
+SetMethod = tuple[str, RegularizerSpec]  # (label, spec; its keep_prob is replaced along the curve)
+Progress = Callable[[float, str], "bool | None"]
+MAX_SET_IMAGES = 1024
+
+
+class Cancelled(Exception):
+    """The progress callback asked to stop (it returned False, or raised this)."""
+
+
+def image_seed(seed: int, index: int) -> int:
+    """The seed image ``index`` of a set draws its masks from."""
+    return int(seed) * 65_536 + int(index)
+
+
+def default_set_methods(base: RegularizerSpec) -> tuple[SetMethod, ...]:
+    """DropBlock b=1 and b=7 and SpatialDropout where ``base`` places them, plus the paper's placement.
+
+    The paper's placement is DropBlock b=7 inside every block of groups 3 and 4, conv branches
+    and skip connections, γ/4 in group 3; it is left out when ``base`` is that already.
+    """
+    methods = [
+        ("DropBlock b=1", replace(base, kind="dropblock", block_size=1)),
+        ("DropBlock b=7", replace(base, kind="dropblock", block_size=7)),
+        ("SpatialDropout", replace(base, kind="spatial_dropout")),
+    ]
+    paper = replace(base, kind="dropblock", block_size=7, placement="in_blocks", groups=(3, 4),
+                    group3_quarter=True, skip=True)
+    if paper != methods[1][1]:
+        methods.append(("DropBlock b=7, paper placement", paper))
+    return tuple(methods)
+
+
+@dataclass(frozen=True, eq=False)
+class SetCurve:
+    """Robustness of a set's predictions vs keep_prob, per method (all tensors on the CPU).
+
+    Attributes:
+        keep_probs: (K,) the x axis.
+        labels, specs: (M,) the methods (each spec at the base keep_prob).
+        n_samples, seed: Monte Carlo samples per point, and the seed image seeds derive from.
+        clean_top1: (I,) each image's top-1 class without a regulariser.
+        clean_prob: (I,) its probability.
+        top1_kept: (M, K, I, S) bool, whether sample ``s`` keeps image ``i``'s clean top-1.
+        class_prob: (M, K, I, S) float32, the probability of image ``i``'s clean top-1 class.
+    """
+
+    keep_probs: tuple[float, ...]
+    labels: tuple[str, ...]
+    specs: tuple[RegularizerSpec, ...]
+    n_samples: int
+    seed: int
+    clean_top1: tuple[int, ...]
+    clean_prob: Tensor
+    top1_kept: Tensor
+    class_prob: Tensor
+
+    @property
+    def n_images(self) -> int:
+        return len(self.clean_top1)
+
+    @property
+    def unchanged_share(self) -> Tensor:
+        """(M, K, S): per sample, the share of images whose top-1 is unchanged."""
+        return self.top1_kept.float().mean(dim=2)
+
+    @property
+    def mean_prob(self) -> Tensor:
+        """(M, K, S): per sample, the mean over images of the clean top-1 class's probability."""
+        return self.class_prob.mean(dim=2)
+
+    def summary(self) -> dict[str, Tensor]:
+        """Mean and Monte Carlo spread (population std over samples), each (M, K)."""
+        share, prob = self.unchanged_share, self.mean_prob
+        return {
+            "unchanged_mean": share.mean(dim=-1), "unchanged_std": share.std(dim=-1, unbiased=False),
+            "prob_mean": prob.mean(dim=-1), "prob_std": prob.std(dim=-1, unbiased=False),
+        }
+
+
+def _check_inputs(inputs: Sequence[Tensor]) -> None:
+    if not 1 <= len(inputs) <= MAX_SET_IMAGES:
+        raise ValueError(f"expected 1..{MAX_SET_IMAGES} inputs, but got {len(inputs)}")
+    for x in inputs:
+        if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[0] != 1:
+            raise ValueError(f"expected each input to be a (1, 3, H, W) tensor, but got {getattr(x, 'shape', x)!r}")
+
+
+def compute_set_predictions(backbone: Backbone, inputs: Sequence[Tensor]) -> tuple[tuple[int, float], ...]:
+    """(top-1 class, its probability) of each input (1, 3, 224, 224) without a regulariser."""
+    _check_inputs(inputs)
+    out = []
+    for x in inputs:
+        clean = clean_pass(backbone, x)
+        out.append((clean.top1, float(clean.probs[0, clean.top1])))
+    return tuple(out)
+
+
+def compute_set_curve(
+    backbone: Backbone,
+    inputs: Sequence[Tensor],
+    base: RegularizerSpec,
+    *,
+    keep_probs: Sequence[float] = (1.0, 0.95, 0.9, 0.85, 0.8, 0.75),
+    methods: Sequence[SetMethod] | None = None,
+    n_samples: int = 8,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> SetCurve:
+    """Figure 5 over ``inputs``: prediction robustness vs keep_prob for each method.
+
+    Args:
+        backbone: the model (never modified).
+        inputs: the set, each (1, 3, 224, 224) as the network takes it.
+        base: placement and mask options for :func:`default_set_methods` (when ``methods`` is None).
+        keep_probs: the x axis; 1.0 is the clean network.
+        methods: (label, spec) pairs; each spec's keep_prob is replaced by the curve's.
+        n_samples: Monte Carlo samples per point (one batch per image).
+        seed: image ``i`` draws from :func:`image_seed` (seed, i).
+        progress: called as ``progress(fraction, text)`` before each step; returning False
+            (or raising :class:`Cancelled`) stops the computation.
+
+    Raises:
+        Cancelled: when ``progress`` asked to stop; nothing partial is returned.
+    """
+    _check_inputs(inputs)
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"expected n_samples to be an int >= 1, but got {n_samples!r}")
+    keep_probs = tuple(float(k) for k in keep_probs)
+    if not keep_probs or any(not 0.0 < k <= 1.0 for k in keep_probs):
+        raise ValueError(f"expected keep_probs in (0, 1], but got {keep_probs!r}")
+    methods = tuple(default_set_methods(base) if methods is None else methods)
+    if not methods:
+        raise ValueError("expected at least one method")
+    n_images, n_methods, n_points = len(inputs), len(methods), len(keep_probs)
+    kept = torch.zeros(n_methods, n_points, n_images, n_samples, dtype=torch.bool)
+    probs_out = torch.zeros(n_methods, n_points, n_images, n_samples, dtype=torch.float32)
+    top1s, clean_probs = [], []
+    steps, done = n_images * n_methods * n_points, 0
+
+    def report(text: str) -> None:
+        if progress is not None and progress(done / steps, text) is False:
+            raise Cancelled(text)
+
+    for i, x in enumerate(inputs):
+        clean = clean_pass(backbone, x)
+        top1 = clean.top1
+        clean_probs_i = clean.probs[0].detach().to("cpu").float()
+        top1s.append(top1)
+        clean_probs.append(clean_probs_i[top1])
+        for m, (label, spec) in enumerate(methods):
+            for k, keep_prob in enumerate(keep_probs):
+                report(f"image {i + 1} of {n_images} · {label}, keep_prob {keep_prob:g}")
+                if keep_prob >= 1.0:
+                    probs = clean_probs_i.expand(n_samples, -1)
+                else:
+                    run = run_regularized(backbone, clean, replace(spec, keep_prob=keep_prob),
+                                          n_samples=n_samples, seed=image_seed(seed, i))
+                    probs = run.probs.detach().to("cpu").float()
+                kept[m, k, i] = probs.argmax(dim=1) == top1
+                probs_out[m, k, i] = probs[:, top1]
+                done += 1
+        del clean
+    if progress is not None:
+        progress(1.0, "done")
+    return SetCurve(
+        keep_probs=keep_probs,
+        labels=tuple(label for label, _ in methods),
+        specs=tuple(spec for _, spec in methods),
+        n_samples=n_samples,
+        seed=int(seed),
+        clean_top1=tuple(top1s),
+        clean_prob=torch.stack(clean_probs),
+        top1_kept=kept,
+        class_prob=probs_out,
+    )

@@ -1,0 +1,121 @@
+"""The image-set page's inputs and caches: which set, its predictions, its curves.
+
+Sets are read in memory (``models/imageset.py``) and cached by the hash of their bytes; the
+curves by model, set, parameters and seed. The curve reports progress while it computes, which
+``st.cache_data`` cannot replay on a hit, so it gets a small locked LRU of its own, as the
+one-image curve does. Cancelling is Streamlit's own: a click reruns the script, which stops the
+computation at its next progress update, and nothing partial is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections import OrderedDict
+
+import streamlit as st
+from torch import Tensor
+
+import models as M
+from models.imageset import MAX_IMAGES, MAX_ZIP_BYTES, ImageSet, read_files, read_zip
+from models.setcurve import SetCurve, compute_set_curve, compute_set_predictions
+
+from .state import ASSETS, SAMPLES, UPLOAD_TYPES, Context
+
+SOURCES = {"bundled": "Bundled samples", "files": "Upload several images", "zip": "Upload a zip of images"}
+
+
+def plain(text: str) -> str:
+    """Text shown through Markdown (captions) exactly as it is: every ASCII punctuation escaped."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
+
+
+@st.cache_resource(show_spinner="Reading the images…", max_entries=4, ttl=1800)
+def _read(kind: str, key: str, label: str, _payload) -> ImageSet:
+    """A set, by the hash of its bytes (shared read-only: sets are immutable)."""
+    return read_zip(_payload, label) if kind == "zip" else read_files(_payload, label)
+
+
+def bundled() -> ImageSet:
+    files = [(label, (ASSETS / f"{name}.jpg").read_bytes()) for name, label in SAMPLES.items()]
+    return _read("files", "bundled", "the bundled samples", files)
+
+
+def choose_set() -> ImageSet | None:
+    """Draw the set's source widgets; the set, or None while nothing is uploaded.
+
+    Raises:
+        models.imageset.SetError: a zip that cannot be read at all.
+    """
+    source = st.radio("Images", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="set_source")
+    if source == "bundled":
+        return bundled()
+    if source == "files":
+        uploads = st.file_uploader(f"Images (up to {MAX_IMAGES} are used)", type=UPLOAD_TYPES,
+                                   accept_multiple_files=True, key="set_files", help="Decoded in memory, never stored.")
+        if not uploads:
+            return None
+        files = [(u.name, u.getvalue()) for u in uploads]
+        key = hashlib.sha256(b"".join(hashlib.sha256(d).digest() + n.encode() for n, d in files)).hexdigest()
+        return _read("files", key, f"{len(files)} uploaded files", files)
+    upload = st.file_uploader(f"A zip of images (up to {MAX_ZIP_BYTES // 2**20} MB)", type=["zip"], key="set_zip",
+                              help="Read in memory, never unpacked to disk.")
+    if upload is None:
+        return None
+    data = upload.getvalue()
+    return _read("zip", hashlib.sha256(data).hexdigest() + upload.name, upload.name, data)
+
+
+def _inputs(loaded: M.LoadedModel, imageset: ImageSet) -> list[Tensor]:
+    bb = loaded.backbone
+    return [M.to_input(M.decode_image(image.data), bb.mean, bb.std) for image in imageset.images]
+
+
+@st.cache_data(show_spinner="Running the network once on each image…", max_entries=8)
+def _predictions(model_key: str, set_key: str, _ctx: Context, _set: ImageSet) -> tuple[tuple[str, float], ...]:
+    top = compute_set_predictions(_ctx.backbone, _inputs(_ctx.loaded, _set))
+    return tuple((_ctx.backbone.categories[c], p) for c, p in top)
+
+
+def predictions(ctx: Context, imageset: ImageSet) -> tuple[tuple[str, float], ...]:
+    """Each image's clean top-1 (class name, probability)."""
+    return _predictions(ctx.model_key, imageset.key, _ctx=ctx, _set=imageset)
+
+
+_CURVES: OrderedDict[tuple, SetCurve] = OrderedDict()
+_CURVES_LOCK = threading.Lock()
+_CURVES_MAX = 6
+
+
+def curve_key(ctx: Context, imageset: ImageSet, n_samples: int, keep_probs: tuple[float, ...]) -> tuple:
+    return (ctx.model_key, imageset.key, ctx.spec, ctx.seed, n_samples, keep_probs)
+
+
+def cached_curve(key: tuple) -> SetCurve | None:
+    with _CURVES_LOCK:
+        if key in _CURVES:
+            _CURVES.move_to_end(key)
+            return _CURVES[key]
+    return None
+
+
+def set_curve(ctx: Context, imageset: ImageSet, n_samples: int, keep_probs: tuple[float, ...]) -> SetCurve:
+    """The set's curves, from the cache or computed with a progress bar (a rerun cancels)."""
+    key = curve_key(ctx, imageset, n_samples, keep_probs)
+    curve = cached_curve(key)
+    if curve is not None:
+        return curve
+    bar = st.progress(0.0, text="Computing the curves…")
+    try:
+        curve = compute_set_curve(
+            ctx.backbone, _inputs(ctx.loaded, imageset), ctx.spec, keep_probs=keep_probs, n_samples=n_samples,
+            seed=ctx.seed, progress=lambda f, text: bar.progress(min(1.0, f), text=text),
+        )
+    finally:
+        bar.empty()
+    with _CURVES_LOCK:
+        _CURVES[key] = curve
+        while len(_CURVES) > _CURVES_MAX:
+            _CURVES.popitem(last=False)
+    return curve
