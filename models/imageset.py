@@ -50,7 +50,7 @@ __all__ = [
 
 MAX_ZIP_BYTES = 64 * 2**20  # the zip upload itself
 MAX_MEMBER_BYTES = 25 * 2**20  # one image, as for a single upload
-MAX_TOTAL_BYTES = 256 * 2**20  # all members together, uncompressed
+MAX_TOTAL_BYTES = 128 * 2**20  # all members together, uncompressed
 MAX_MEMBERS = 1_000  # entries in one zip, folders included
 MAX_IMAGES = 64  # images used from one set
 MAX_DIRECTORY_BYTES = MAX_MEMBERS * 1024  # central directory: bounds what zipfile parses
