@@ -197,7 +197,9 @@ def _read_url_value(text: str, parse):
 
 
 def _shown(value) -> str:
-    return ("on" if value else "off") if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _keep_widget_values() -> None:
