@@ -5,15 +5,23 @@
 * ``st.cache_resource`` holds the model (one per weights choice, shared by every session and
   never modified) and each image's clean pass; ``st.cache_data`` holds decoded images and the
   results of the ``models.compute_*`` functions, bounded with ``max_entries``.
-* Uploads are decoded in memory and never written to disk.
+* Uploads are decoded in memory and never written to disk. The decoded picture (at most
+  1024 px) and its cleaned name stay in this session's ``st.session_state`` (not a widget), so
+  every page shows it until "Clear upload"; other sessions never see it.
+* Everything a visitor controls (URL values, file names) is shown as plain text: truncated,
+  stripped of control characters and put in a Markdown code span, never as Markdown.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
+import math
 import os
+import re
 import threading
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,17 +52,90 @@ NAV = [
 PLACEMENTS = {"after_group": "After one group", "in_blocks": "Inside blocks of groups 3 & 4 (paper)"}
 REGIONS = {"valid": "Valid region (paper)", "everywhere": "Everywhere, truncated (timm/tutorial)"}
 
-# URL key -> (session key, default, parser/validator)
+MAX_NAME_CHARS = 255  # longer upload names are refused
+_NAME_SHOWN = 48  # characters of a file name shown back
+_URL_MAX_CHARS = 32  # longer URL values are ignored without being parsed
+_URL_SHOWN = 24  # characters of a URL value shown back
+_URL_SKIP = ("embed", "embed_options")  # Streamlit's own parameters
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")  # ASCII digits only
+_INT = re.compile(r"[+-]?[0-9]+")
+
+
+class _Unusable(ValueError):
+    """A URL value that cannot be used; the message says why."""
+
+
+def _number(lo: float, hi: float, step: float | None = None) -> Callable[[str], tuple[float | int, str | None]]:
+    """Parser for a number in [lo, hi] (an int when ``step`` is None, else a float on the step
+    grid), returning (value used, why it differs from the one given, or None)."""
+
+    def parse(text: str) -> tuple[float | int, str | None]:
+        if step is None:
+            if not _INT.fullmatch(text):
+                raise _Unusable("not a whole number")
+            given: float = int(text)  # at most _URL_MAX_CHARS digits: no overflow, no slow parse
+        else:
+            if not _FLOAT.fullmatch(text):
+                raise _Unusable("not a number")
+            given = float(text)
+            if not math.isfinite(given):
+                raise _Unusable("not a finite number")
+        used = min(hi, max(lo, given))
+        note = f"below the minimum {lo:g}" if given < lo else f"above the maximum {hi:g}" if given > hi else None
+        if step is not None:
+            steps = round(used / step)
+            if note is None and abs(used / step - steps) > 1e-9:
+                note = f"not a multiple of {step:g}"
+            used = round(steps * step, 10)
+        return (int(used) if step is None else used), note
+
+    return parse
+
+
+def _choice(options) -> Callable[[str], tuple[str, None]]:
+    def parse(text: str) -> tuple[str, None]:
+        if text not in options:
+            raise _Unusable("not one of " + ", ".join(options))
+        return text, None
+
+    return parse
+
+
+def _flag(text: str) -> tuple[bool, None]:
+    low = text.lower()
+    if low in ("1", "true", "yes", "on"):
+        return True, None
+    if low in ("0", "false", "no", "off"):
+        return False, None
+    raise _Unusable("not one of 1, 0, true, false, yes, no, on, off")
+
+
+# URL key -> (session key, default, parser returning (value, note))
 _URL = {
-    "image": ("image", "coffee", lambda v: v if v in SAMPLES else "coffee"),
-    "kp": ("keep_prob", 0.9, lambda v: min(1.0, max(0.05, round(float(v) * 20) / 20))),
-    "b": ("block_size", 7, lambda v: min(15, max(1, int(v)))),
-    "seed": ("seed", 0, lambda v: min(10_000, max(0, int(v)))),
-    "group": ("group", 3, lambda v: min(4, max(1, int(v)))),
-    "place": ("placement", "after_group", lambda v: v if v in PLACEMENTS else "after_group"),
-    "shared": ("shared_mask", False, lambda v: str(v).lower() in ("1", "true", "yes")),
-    "region": ("seed_region", "valid", lambda v: v if v in REGIONS else "valid"),
+    "image": ("image", "coffee", _choice(SAMPLES)),
+    "kp": ("keep_prob", 0.9, _number(0.05, 1.0, 0.05)),
+    "b": ("block_size", 7, _number(1, 15)),
+    "seed": ("seed", 0, _number(0, 10_000)),
+    "group": ("group", 3, _number(1, 4)),
+    "place": ("placement", "after_group", _choice(PLACEMENTS)),
+    "shared": ("shared_mask", False, _flag),
+    "region": ("seed_region", "valid", _choice(REGIONS)),
 }
+
+
+def plain(text: str, limit: int, *, keep_end: int = 0) -> str:
+    """Visitor-controlled text as inert Markdown: control and format characters (bidi overrides,
+    zero-width) removed, truncated to ``limit`` characters (keeping the last ``keep_end``, for a
+    file's extension), inside a code span, where Markdown, links, images, HTML, LaTeX and
+    Streamlit's colour and icon directives are not interpreted."""
+    was_long = len(text) > 4 * limit
+    if was_long:  # bound the work on a huge string: its head and tail are all that can be shown
+        text = text[: 2 * limit] + text[-2 * limit :]
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+    text = " ".join(text.replace("`", "'").split())
+    if len(text) > limit or was_long:
+        text = text[: limit - keep_end - 1] + "…" + (text[-keep_end:] if keep_end else "")
+    return f"`{text}`" if text else "(empty)"
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,7 +146,7 @@ class Context:
     model_key: str
     image: Image.Image  # 224x224 crop the network sees
     image_key: str
-    image_label: str
+    image_label: str  # Markdown-safe (an upload's name is a code span)
     clean: M.CleanPass
     spec: M.RegularizerSpec
     seed: int
@@ -76,18 +157,50 @@ class Context:
 
 
 def _init_from_url() -> None:
-    """On a session's first run, take parameters from the URL (invalid values fall back)."""
+    """On a session's first run, take parameters from the URL. A value that cannot be used is
+    ignored (the default is used); one outside the widget's range or steps is clamped; either
+    way one message, on this first run, lists each parameter and what was used instead."""
     if st.session_state.get("_url_loaded"):
         return
+    notes: list[str] = []
     for url_key, (key, default, parse) in _URL.items():
         value = default
         if url_key in st.query_params:
+            given = st.query_params.get_all(url_key)
+            text = given[-1]
+            if len(set(given)) > 1:
+                notes.append(f"**{url_key}** is given {len(given)} times; the last one is used.")
             try:
-                value = parse(st.query_params[url_key])
-            except (TypeError, ValueError):
-                value = default
+                value, why = _read_url_value(text, parse)
+                if why:
+                    notes.append(f"**{url_key}** = {plain(text, _URL_SHOWN)} is {why}; using {_shown(value)}.")
+            except _Unusable as why:
+                notes.append(f"**{url_key}** = {plain(text, _URL_SHOWN)} is ignored ({why}); "
+                             f"using the default {_shown(default)}.")
         st.session_state.setdefault(key, value)
+    unknown = [k for k in st.query_params if k not in _URL and k not in _URL_SKIP]
+    if unknown:
+        names = ", ".join(plain(k, _URL_SHOWN) for k in unknown[:5]) + (" …" if len(unknown) > 5 else "")
+        notes.append(f"Unknown parameters are ignored: {names}. Known: {', '.join(_URL)}.")
     st.session_state["_url_loaded"] = True
+    if notes:
+        st.warning("Some settings in the link could not be used as given:\n\n"
+                   + "\n".join(f"- {n}" for n in notes), icon="🔗")
+
+
+def _read_url_value(text: str, parse):
+    if len(text) > _URL_MAX_CHARS:  # refused unread: no 5,000-digit number reaches int() or float()
+        raise _Unusable(f"longer than {_URL_MAX_CHARS} characters")
+    text = text.strip()
+    if not text:
+        raise _Unusable("empty")
+    return parse(text)
+
+
+def _shown(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _keep_widget_values() -> None:
@@ -113,9 +226,11 @@ def _load_model(choice: str, weights_file: str, _progress=None) -> M.LoadedModel
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _decode(data: bytes) -> Image.Image:
-    """Upright RGB, at most 1024 px on its long side (the network's transform resizes it)."""
-    return M.decode_image(data)
+def _decode(image_key: str, _data: bytes) -> tuple[Image.Image, Image.Image]:
+    """(upright RGB at most 1024 px on its long side, the 224x224 crop the network sees), decoded
+    and cropped once per image; keyed by the bytes' SHA-256, so a rerun hashes nothing."""
+    image = M.decode_image(_data)
+    return image, M.crop_for_display(image)
 
 
 @st.cache_resource(show_spinner="Running the network once on this image…", max_entries=8, ttl=3600)
@@ -148,24 +263,84 @@ def _model(choice: str, weights_file: str) -> M.LoadedModel:
 # ------------------------------------------------------------------ sidebar
 
 
-def _image_from_sidebar() -> tuple[bytes, str]:
-    st.selectbox("Sample image", list(SAMPLES), format_func=SAMPLES.get, key="image")
-    upload = st.file_uploader("…or upload your own", type=UPLOAD_TYPES, key="upload",
-                              help="PNG, JPEG, WebP, GIF, BMP or TIFF, up to 25 MB. Never stored.")
-    sample = st.session_state["image"]
-    sample_bytes = (ASSETS / f"{sample}.jpg").read_bytes()
-    if upload is None:
-        return sample_bytes, SAMPLES[sample]
+@dataclass(frozen=True, eq=False)
+class Picture:
+    """The image a session works on: a bundled sample or its upload, decoded once."""
+
+    key: str  # SHA-256 of the file's bytes
+    label: str  # Markdown-safe: a sample's title, or an upload's name as a code span
+    image: Image.Image  # upright RGB, at most 1024 px on its long side
+    shown: Image.Image  # the 224x224 crop the network sees
+
+
+@functools.cache
+def _sample_file(name: str) -> tuple[str, bytes]:
+    data = (ASSETS / f"{name}.jpg").read_bytes()  # name is one of SAMPLES (a selectbox value)
+    return hashlib.sha256(data).hexdigest(), data
+
+
+def _sample(name: str) -> Picture:
+    key, data = _sample_file(name)
+    return Picture(key, SAMPLES[name], *_decode(key, data))
+
+
+def _uploader_key() -> str:
+    """The uploader's widget key; a new one empties the widget (its value can't be set)."""
+    n = st.session_state.get("_upload_generation", 0)
+    return "upload" if n == 0 else f"upload_{n}"
+
+
+def _clear_upload() -> None:
+    """Back to the sample: forget the upload and start an empty uploader."""
+    st.session_state.pop("_upload", None)
+    st.session_state.pop("_upload_seen", None)
+    st.session_state["_upload_generation"] = st.session_state.get("_upload_generation", 0) + 1
+
+
+def _on_upload_change() -> None:
+    if st.session_state.get(_uploader_key()) is None:  # removed with the uploader's ×
+        _clear_upload()
+
+
+def _take_upload(upload) -> str | None:
+    """Check and decode a newly uploaded file once; keep it in the session, or return why not."""
+    shown = plain(upload.name, _NAME_SHOWN, keep_end=6)
+    if len(upload.name) > MAX_NAME_CHARS:
+        return (f"The file name {shown} is {len(upload.name):,} characters long; the limit is {MAX_NAME_CHARS}. "
+                "Please rename the file and upload it again. Showing the sample instead.")
+    if upload.size > MAX_UPLOAD_BYTES:
+        return f"{shown} is {upload.size / 2**20:.0f} MB; the limit is 25 MB. Showing the sample instead."
     data = upload.getvalue()
-    if len(data) > MAX_UPLOAD_BYTES:
-        st.error(f"“{upload.name}” is {len(data) / 2**20:.0f} MB; the limit is 25 MB. Showing the sample instead.")
-        return sample_bytes, SAMPLES[sample]
     try:
-        _decode(data)
+        image = M.decode_image(data)
     except M.ImageError as err:
-        st.error(f"“{upload.name}” can't be used: {err} Showing the sample instead.")
-        return sample_bytes, SAMPLES[sample]
-    return data, upload.name
+        return f"{shown} can't be used: {err} Showing the sample instead."
+    key = hashlib.sha256(data).hexdigest()
+    st.session_state["_upload"] = Picture(key, shown, image, M.crop_for_display(image))
+    return None
+
+
+def _image_from_sidebar() -> Picture:
+    st.selectbox("Sample image", list(SAMPLES), format_func=SAMPLES.get, key="image", on_change=_clear_upload)
+    upload = st.file_uploader("…or upload your own", type=UPLOAD_TYPES, key=_uploader_key(),
+                              on_change=_on_upload_change,
+                              help="PNG, JPEG, WebP, GIF, BMP or TIFF, up to 25 MB and 40 MP, at most 20:1. "
+                                   "Kept for this session on every page, never stored.")
+    if upload is not None:
+        seen = st.session_state.get("_upload_seen")
+        if seen is None or seen[0] != upload.file_id:  # a new file: check and decode it once
+            st.session_state.pop("_upload", None)
+            st.session_state["_upload_seen"] = (upload.file_id, _take_upload(upload))
+        error = st.session_state["_upload_seen"][1]
+        if error:
+            st.error(error)
+    picture = st.session_state.get("_upload")
+    if picture is None:
+        return _sample(st.session_state["image"])
+    st.caption(f"Showing your upload {picture.label} on every page.")
+    st.button("Clear upload", key="clear_upload", on_click=_clear_upload, icon="✖️",
+              help="Forget the upload and go back to the sample image.")
+    return picture
 
 
 def sidebar() -> Context:
@@ -174,7 +349,7 @@ def sidebar() -> Context:
     _keep_widget_values()
     with st.sidebar:
         st.subheader("Image")
-        data, label = _image_from_sidebar()
+        picture = _image_from_sidebar()
         st.subheader("Regulariser")
         st.slider("keep_prob", 0.05, 1.0, step=0.05, key="keep_prob",
                   help="Probability of keeping a unit; 1 − keep_prob is the drop budget.")
@@ -196,13 +371,12 @@ def sidebar() -> Context:
 
     loaded = _model(choice, weights_file.strip())
     model_key = f"{loaded.summary}|{weights_file}|{id(loaded)}"
-    image = _decode(data)
-    image_key = hashlib.sha256(data).hexdigest()[:16]
+    image, image_key, label = picture.image, picture.key, picture.label
     loaded, clean, note = _clean_pass(model_key, image_key, loaded, image)
     if note:
         st.warning(note, icon="🐢")
         model_key += "|cpu"
-    image = M.crop_for_display(image)  # what the network saw, for overlays
+    image = picture.shown  # what the network saw, for overlays
     s = st.session_state
     spec = M.RegularizerSpec(
         kind="dropblock", keep_prob=float(s["keep_prob"]), block_size=int(s["block_size"]),

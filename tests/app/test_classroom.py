@@ -68,8 +68,9 @@ def uploads() -> list[tuple[str, bytes, bool]]:
         ("one-pixel.png", enc(Image.new("RGB", (1, 1), (200, 10, 10))), True),
         ("one-pixel-rgba.png", enc(Image.new("RGBA", (1, 1), (200, 10, 10, 5))), True),
         ("one-pixel.jpg", enc(Image.new("RGB", (1, 1)), "JPEG"), True),
-        ("strip-wide.png", enc(noise((5000, 1))), True),
-        ("strip-tall.png", enc(noise((1, 5000))), True),
+        ("strip-wide.png", enc(noise((400, 20))), True),  # 20:1, the widest accepted
+        ("strip-too-wide.png", enc(noise((5000, 1))), False),
+        ("strip-tall.png", enc(noise((20, 400))), True),
         ("rgba.png", enc(noise(mode="RGBA")), True),
         ("la.png", enc(noise(mode="LA")), True),
         ("gray.png", enc(noise(mode="L")), True),
