@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -25,6 +26,8 @@ from PIL import Image
 
 import models as M
 from models.fallback import clean_pass_with_fallback, compute_with_fallback
+from models.registry import ModelCache
+from models.weights_files import ENV_WEIGHTS_DIR, WeightsFileError, list_weights_dir, operator_file, resolve_in_dir
 from models.theory import compute_algorithm_steps, compute_mistakes
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -92,7 +95,7 @@ def _init_from_url() -> None:
 def _keep_widget_values() -> None:
     """Widget values are dropped when a page without that widget runs; every page draws the
     sidebar, and re-assigning the keys keeps the values across page switches."""
-    for key in [key for key, _, _ in _URL.values()] + ["weights", "weights_file"]:
+    for key in [key for key, _, _ in _URL.values()] + ["arch", "weights"]:
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
 
@@ -106,9 +109,14 @@ def _write_url() -> None:
 # ------------------------------------------------------------------ caches
 
 
-@st.cache_resource(show_spinner="Loading the model…", max_entries=3)
-def _load_model(choice: str, weights_file: str, _progress=None) -> M.LoadedModel:
-    return M.load_model(choice, weights_file or None, progress=_progress)
+def _load_model(spec: M.ModelSpec, progress=None) -> M.LoadedModel:
+    return M.load_spec(spec, progress=progress)
+
+
+@st.cache_resource(show_spinner=False)
+def _models() -> ModelCache:
+    """Every session's models: the default pinned, two others in an LRU (see models/registry.py)."""
+    return ModelCache(_load_model, capacity=2, remember=(WeightsFileError,))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -132,16 +140,101 @@ def _noted(result_and_note):
     return result
 
 
-def _model(choice: str, weights_file: str) -> M.LoadedModel:
+_OPERATOR = "operator"  # weights option: the operator's file in $DROPBLOCK_LAB_WEIGHTS
+_IN_DIR = "dir:"  # weights option prefix: a file of the operator's weights directory
+
+
+def _plain(text: str, limit: int = 80) -> str:
+    """Untrusted text (file names, reasons naming them) shown verbatim inside Markdown:
+    one line, truncated, Markdown/HTML punctuation escaped (no links, images or emoji codes)."""
+    text = re.sub(r"[\x00-\x1f\x7f]", " ", text)
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return re.sub(r"([\\`*_{}\[\]()#+.!|<>~$:&])", r"\\\1", text)
+
+
+def _weights_dir() -> str | None:
+    """The operator's weights directory: $DROPBLOCK_LAB_WEIGHTS_DIR, else secrets.toml's ``weights_dir``."""
+    value = os.environ.get(ENV_WEIGHTS_DIR, "").strip()
+    if not value and st.secrets.load_if_toml_exists():
+        value = str(st.secrets.get("weights_dir", "")).strip()
+    return value or None
+
+
+def _weights_options(arch: str) -> list[str]:
+    """Server-side list only: the enum's versions, untrained, the operator's file and directory."""
+    options = list(M.weight_choices(arch))
+    if operator_file() is not None:
+        options.insert(0, _OPERATOR)
+    directory = _weights_dir()
+    if directory:
+        options += [_IN_DIR + name for name in list_weights_dir(directory)]
+    return options
+
+
+def _default_weights(arch: str) -> str:
+    return _OPERATOR if arch == M.DEFAULT_ARCH and operator_file() is not None else M.weight_choices(arch)[0]
+
+
+def _weights_label(option: str) -> str:
+    if option == _OPERATOR:
+        return f"operator's file {operator_file().name}"
+    if option.startswith(_IN_DIR):
+        name = option.removeprefix(_IN_DIR)
+        return f"{name if len(name) <= 60 else name[:59] + '…'} (weights directory)"
+    return option
+
+
+def _spec(arch: str, weights: str) -> M.ModelSpec:
+    """The model behind a sidebar choice; a directory file is resolved (and re-checked) now."""
+    if weights == _OPERATOR:
+        return M.ModelSpec(arch, "file", str(operator_file()))
+    if weights.startswith(_IN_DIR):
+        name = weights.removeprefix(_IN_DIR)
+        return M.ModelSpec(arch, "file", resolve_in_dir(_weights_dir() or "", name), name)
+    return M.ModelSpec(arch, weights)
+
+
+def _model(arch: str, weights: str) -> M.LoadedModel:
+    """The shared model for the sidebar's choice; a refused operator file gives a message and the default."""
     holder = st.empty()
 
     def progress(done: int, total: int) -> None:
         holder.progress(done / total if total else 0.0, text=f"Downloading weights: {done / 1e6:.0f} MB")
 
+    def get(spec: M.ModelSpec) -> M.LoadedModel:
+        if _models().peek(spec) is not None:
+            return _models().get(spec)
+        with st.spinner("Loading the model…"):
+            return _models().get(spec, pin=spec == _spec(M.DEFAULT_ARCH, _default_weights(M.DEFAULT_ARCH)),
+                                 progress=progress)
+
     try:
-        return _load_model(choice, weights_file, _progress=progress)
+        try:
+            return get(_spec(arch, weights))
+        except WeightsFileError as err:
+            st.error(f"{_plain(str(err), 160)}. Showing the default model instead.", icon="⚠️")
+        try:
+            return get(_spec(M.DEFAULT_ARCH, _default_weights(M.DEFAULT_ARCH)))
+        except WeightsFileError:  # the operator's own file is refused: the error above said so
+            return get(M.ModelSpec())
     finally:
         holder.empty()
+
+
+def _model_choice() -> tuple[str, str]:
+    """The sidebar's Model subsection: a network of the ResNet family, then one of its weights."""
+    st.session_state.setdefault("arch", M.DEFAULT_ARCH)
+    if st.session_state["arch"] not in M.ARCHITECTURES:
+        st.session_state["arch"] = M.DEFAULT_ARCH
+    arch = st.selectbox("Network", list(M.ARCHITECTURES), format_func=M.ARCHITECTURES.get, key="arch",
+                        help="torchvision's ResNet family; ResNet-50 is the paper's network.")
+    options = _weights_options(arch)
+    if st.session_state.get("weights") not in options:
+        st.session_state["weights"] = _default_weights(arch)
+    weights = st.selectbox("Weights", options, format_func=_weights_label, key="weights",
+                           help="torchvision's weights versions, from the torch hub cache (downloaded on first "
+                                "use when online), or the operator's files.")
+    return arch, weights
 
 
 # ------------------------------------------------------------------ sidebar
@@ -186,15 +279,11 @@ def sidebar() -> Context:
             st.toggle("One mask shared by all channels", key="shared_mask")
             st.radio("DropBlock seeds", list(REGIONS), format_func=REGIONS.get, key="seed_region")
         st.subheader("Model")
-        choice = st.selectbox("ResNet-50 weights", list(M.WEIGHT_CHOICES), key="weights",
-                              help="From the torch hub cache (downloaded on first use when online).")
-        st.session_state.setdefault("weights_file", os.environ.get("DROPBLOCK_LAB_WEIGHTS", ""))
-        weights_file = st.text_input("…or a local state-dict file", key="weights_file",
-                                     help="Path to a ResNet-50 state dict on the server.")
+        arch, weights = _model_choice()
     _write_url()
 
-    loaded = _model(choice, weights_file.strip())
-    model_key = f"{loaded.summary}|{weights_file}|{id(loaded)}"
+    loaded = _model(arch, weights)
+    model_key = f"{loaded.summary}|{id(loaded)}"
     image = _decode(data)
     image_key = hashlib.sha256(data).hexdigest()[:16]
     loaded, clean, note = _clean_pass(model_key, image_key, loaded, image)
@@ -231,19 +320,25 @@ def run_page(draw: Callable[[Context], None]) -> None:
 
 
 def model_banner(ctx: Context) -> None:
-    """Say plainly which model, weights and device are live."""
-    device = f"GPU ({device_name()})" if ctx.loaded.device.type == "cuda" else "CPU"
-    st.caption(f"Model: **{ctx.loaded.summary.rsplit(' · ', 1)[0]}** · device: **{device}** · "
-               f"image: {ctx.image_label}")
-    if ctx.loaded.is_fallback:
+    """Say plainly which network, weights and device are live (never a server path)."""
+    loaded = ctx.loaded
+    device = f"GPU ({device_name()})" if loaded.device.type == "cuda" else "CPU"
+    weights = _plain(loaded.weights) if loaded.weights.startswith("file ") else loaded.weights  # an operator's name
+    st.caption(f"Model: **{loaded.network}** · weights: **{weights}** · "
+               f"device: **{device}** · image: {ctx.image_label}")
+    if loaded.notice and not loaded.is_fallback:
+        st.warning(f"{_plain(loaded.notice, 300)}.", icon="⚠️")
+    if loaded.is_fallback:
+        wanted = M.ARCHITECTURES.get(st.session_state.get("arch", M.DEFAULT_ARCH), "ResNet")
         st.warning(
-            "No ResNet-50 weights could be loaded, so this runs **EfficientNet-Lite0 with real ImageNet "
-            f"weights** instead (groups = its 56/28/14/7 resolution stages). Reason: {ctx.loaded.fallback_reason}. "
-            "Put `resnet50-11ad3fa6.pth` in the torch hub cache or name a file in the sidebar.",
+            f"No {wanted} weights could be loaded, so this runs **EfficientNet-Lite0 with real ImageNet "
+            "weights** instead (groups = its 56/28/14/7 resolution stages). "
+            f"Reason: {_plain(loaded.fallback_reason, 400)}. Put the torchvision checkpoint in the torch hub "
+            "cache, or ask whoever runs the server for a weights file.",
             icon="ℹ️",
         )
-    elif "untrained" in ctx.loaded.weights:
-        st.warning("Untrained ResNet-50 (random weights), as chosen: predictions and CAMs are meaningless.")
+    elif "untrained" in loaded.weights:
+        st.warning(f"Untrained {loaded.network} (random weights), as chosen: predictions and CAMs are meaningless.")
 
 
 def spec_notes(ctx: Context) -> None:

@@ -1,5 +1,6 @@
-"""The real loading paths: torch hub cache through torchvision's weights API, a named file,
-a download with progress (from a loopback server), and the EfficientNet-Lite0 fallback."""
+"""The real loading paths: torch hub cache through torchvision's weights API, an operator's file,
+a download with progress (from a loopback server), and the EfficientNet-Lite0 fallback. What the
+app shows about a model never holds a server path."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def test_loads_resnet50_from_torch_hub_cache(hub, state_dict_file, choice):
     cached.write_bytes(state_dict_file.read_bytes())
     loaded = M.load_model(choice, allow_download=False, device=torch.device("cpu"))
     assert loaded.backbone.name == "resnet50" and not loaded.is_fallback
-    assert loaded.weights == f"ResNet50_Weights.{choice}" and str(cached) in loaded.source
+    assert loaded.weights == f"ResNet50_Weights.{choice}" and loaded.source == "torch hub cache"
     x = torch.randn(1, 3, 224, 224)
     clean = M.clean_pass(loaded.backbone, x)
     torch.testing.assert_close(clean.logits, _reference_logits(state_dict_file, x))
@@ -58,7 +59,8 @@ def test_loads_resnet50_from_torch_hub_cache(hub, state_dict_file, choice):
 def test_loads_resnet50_from_named_file_and_env_var(hub, state_dict_file, monkeypatch):
     x = torch.randn(1, 3, 224, 224)
     direct = M.load_model(weights_file=state_dict_file, allow_download=False)
-    assert direct.backbone.name == "resnet50" and str(state_dict_file) in direct.source
+    assert direct.backbone.name == "resnet50" and direct.source == f"operator file {state_dict_file.name}"
+    assert str(state_dict_file.parent) not in direct.source + direct.weights
     monkeypatch.setenv("DROPBLOCK_LAB_WEIGHTS", str(state_dict_file))
     via_env = M.load_model(allow_download=False)
     assert via_env.backbone.name == "resnet50" and not via_env.is_fallback
@@ -81,13 +83,17 @@ def test_bad_weights_file_falls_back_and_says_why(hub, tmp_path, content):
         path.write_bytes(content)
     loaded = M.load_model(weights_file=path, allow_download=False)
     assert loaded.is_fallback and loaded.backbone.name == "efficientnet_lite0"
-    assert str(path) in loaded.fallback_reason
+    reason = "not a state dict" if content else "does not match the architecture"
+    assert f"could not load bad.pth: {reason}" in loaded.fallback_reason
+    assert loaded.notice == f"could not load bad.pth: {reason}"
+    assert str(tmp_path) not in loaded.fallback_reason and "not a checkpoint" not in loaded.fallback_reason
 
 
 def test_nothing_available_falls_back_to_efficientnet_lite0(hub):
     loaded = M.load_model("IMAGENET1K_V2", allow_download=False)
     assert loaded.is_fallback and loaded.backbone.name == "efficientnet_lite0"
     assert "IMAGENET1K_V2" in loaded.fallback_reason and "cache" in loaded.fallback_reason
+    assert str(hub) not in loaded.fallback_reason and "/" not in loaded.fallback_reason
     assert "EfficientNet-Lite0" in loaded.summary and loaded.backbone.mean == (0.5, 0.5, 0.5)
 
 
