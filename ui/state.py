@@ -125,11 +125,16 @@ def _decode(data: bytes) -> Image.Image:
     return M.decode_image(data)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _display_crop(image_key: str, preprocess_key: str, _image: Image.Image, _preprocess: M.Preprocess) -> Image.Image:
+    """Exactly the crop the network saw (the model's own transform), for overlays."""
+    return _preprocess.crop(_image)
+
+
 @st.cache_resource(show_spinner="Running the network once on this image…", max_entries=8, ttl=3600)
 def _clean_pass(model_key: str, image_key: str, _loaded: M.LoadedModel, _image: Image.Image):
     """(model actually used, clean pass, note): on CUDA OOM the CPU copy of the model takes over."""
-    bb = _loaded.backbone
-    return clean_pass_with_fallback(_loaded, M.to_input(_image, bb.mean, bb.std))
+    return clean_pass_with_fallback(_loaded, _loaded.preprocess(_image))  # the weights' own transform
 
 
 def _noted(result_and_note):
@@ -204,18 +209,22 @@ def _model(arch: str, weights: str) -> M.LoadedModel:
     def get(spec: M.ModelSpec) -> M.LoadedModel:
         if _models().peek(spec) is not None:
             return _models().get(spec)
+        # pinned: the default, and the built-in default that stands in when the operator's file is refused
+        pin = spec in (_spec(M.DEFAULT_ARCH, _default_weights(M.DEFAULT_ARCH)), M.ModelSpec())
         with st.spinner("Loading the model…"):
-            return _models().get(spec, pin=spec == _spec(M.DEFAULT_ARCH, _default_weights(M.DEFAULT_ARCH)),
-                                 progress=progress)
+            return _models().get(spec, pin=pin, progress=progress)
 
     try:
         try:
             return get(_spec(arch, weights))
         except WeightsFileError as err:
             st.error(f"{_plain(str(err), 160)}. Showing the default model instead.", icon="⚠️")
+        default = _spec(M.DEFAULT_ARCH, _default_weights(M.DEFAULT_ARCH))
         try:
-            return get(_spec(M.DEFAULT_ARCH, _default_weights(M.DEFAULT_ARCH)))
-        except WeightsFileError:  # the operator's own file is refused: the error above said so
+            return get(default)
+        except WeightsFileError as err:  # the operator's own start-up file is refused
+            if default != _spec(arch, weights):
+                st.error(f"{_plain(str(err), 160)}. Showing the built-in default instead.", icon="⚠️")
             return get(M.ModelSpec())
     finally:
         holder.empty()
@@ -290,7 +299,7 @@ def sidebar() -> Context:
     if note:
         st.warning(note, icon="🐢")
         model_key += "|cpu"
-    image = M.crop_for_display(image)  # what the network saw, for overlays
+    image = _display_crop(image_key, repr(loaded.preprocess), _image=image, _preprocess=loaded.preprocess)
     s = st.session_state
     spec = M.RegularizerSpec(
         kind="dropblock", keep_prob=float(s["keep_prob"]), block_size=int(s["block_size"]),

@@ -166,3 +166,30 @@ def test_download_then_load_through_weights_api(hub, served_file, state_dict_fil
     loaded = M.load_model("IMAGENET1K_V2", allow_download=True, progress=lambda d, t: seen.append(d))
     assert calls == [ResNet50_Weights.IMAGENET1K_V2.url]
     assert loaded.backbone.name == "resnet50" and seen
+
+
+@pytest.mark.parametrize("kind", ["nan", "evil-pickle", "fifo"])
+def test_hub_cache_checkpoint_is_read_as_carefully_as_an_operator_file(hub, state_dict_file, tmp_path, kind):
+    """torchvision's own loader would unpickle the cached file with weights_only=False."""
+    import os
+
+    cached = cached_weights_path(ResNet50_Weights.IMAGENET1K_V2)
+    cached.parent.mkdir(parents=True)
+    marker = tmp_path / "pwned"
+    if kind == "nan":
+        state = torch.load(state_dict_file, weights_only=True)
+        state["fc.bias"] = torch.full_like(state["fc.bias"], float("inf"))
+        torch.save(state, cached)
+    elif kind == "evil-pickle":
+        class Evil:
+            def __reduce__(self):
+                return (os.mkdir, (str(marker),))
+
+        torch.save({"fc.bias": Evil()}, cached)
+    else:
+        os.mkfifo(cached)
+    loaded = M.load_model("IMAGENET1K_V2", allow_download=False)
+    reason = {"nan": "non-finite values", "evil-pickle": "not a state dict", "fifo": "not a regular file"}[kind]
+    assert loaded.is_fallback and loaded.fallback_reason == (
+        f"the cached checkpoint of ResNet50_Weights.IMAGENET1K_V2 in the torch hub cache was refused ({reason})")
+    assert not marker.exists()
