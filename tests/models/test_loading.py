@@ -193,3 +193,45 @@ def test_hub_cache_checkpoint_is_read_as_carefully_as_an_operator_file(hub, stat
     assert loaded.is_fallback and loaded.fallback_reason == (
         f"the cached checkpoint of ResNet50_Weights.IMAGENET1K_V2 in the torch hub cache was refused ({reason})")
     assert not marker.exists()
+
+
+def test_other_networks_download_through_their_own_enum(hub, tmp_path, monkeypatch):
+    """ResNet-34's IMAGENET1K_V1 is fetched (from loopback) to its own hub-cache name, then loaded."""
+    from torchvision.models import ResNet34_Weights, resnet34
+
+    torch.manual_seed(4)
+    model = resnet34(weights=None).eval()
+    served = tmp_path / "served"
+    served.mkdir()
+    torch.save(model.state_dict(), served / "r34.pth")
+    digest = hashlib.sha256((served / "r34.pth").read_bytes()).hexdigest()[:8]
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(served), **kw)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    real, calls = download_to_cache, []
+
+    def to_loopback(url, dst, progress=None, timeout=20.0):
+        calls.append((url, dst.name))
+        fake = dst.with_name(f"r34-{digest}.pth")
+        real(f"http://127.0.0.1:{server.server_address[1]}/r34.pth", fake, progress)
+        fake.rename(dst)
+        return dst
+
+    monkeypatch.setattr("models.loading.download_to_cache", to_loopback)
+    try:
+        loaded = M.load_model(arch="resnet34", allow_download=True, device=torch.device("cpu"))
+    finally:
+        server.shutdown()
+    weights = ResNet34_Weights.IMAGENET1K_V1
+    assert calls == [(weights.url, cached_weights_path(weights).name)]
+    assert loaded.backbone.name == "resnet34" and loaded.weights == str(weights) and not loaded.is_fallback
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(M.clean_pass(loaded.backbone, x).logits, model(x), rtol=1e-4, atol=1e-4)
