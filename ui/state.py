@@ -2,8 +2,9 @@
 
 * Parameters live in ``st.session_state`` (widget keys), so they persist across pages, and are
   mirrored into the URL query string so a teacher can share a link that opens the same view.
-* ``st.cache_resource`` holds the model (one per weights choice, shared by every session and
-  never modified) and each image's clean pass; ``st.cache_data`` holds decoded images and the
+* ``st.cache_resource`` holds the models (a ``models.registry.ModelCache``: the default pinned, two
+  others in an LRU, shared by every session and never modified; chosen only from server-side
+  lists) and each image's clean pass; ``st.cache_data`` holds decoded images and the
   results of the ``models.compute_*`` functions, bounded with ``max_entries``.
 * Uploads are decoded in memory and never written to disk.
 """
