@@ -17,12 +17,28 @@ from .compute import (
 )
 from .engine import KIND_LABELS, KINDS, CleanPass, DropRun, RegularizerSpec, clean_pass, run_regularized
 from .images import ImageError, crop_for_display, decode_image, to_input
-from .loading import WEIGHT_CHOICES, LoadedModel, load_model, pick_device
+from .loading import (
+    ARCHITECTURES,
+    DEFAULT_ARCH,
+    DEFAULT_WEIGHTS,
+    WEIGHT_CHOICES,
+    LoadedModel,
+    ModelSpec,
+    load_model,
+    load_spec,
+    pick_device,
+    weight_choices,
+)
+from .preprocess import Preprocess
+from .weights_files import WeightsFileError
 
 __all__ = [
+    "ARCHITECTURES",
     "Backbone",
     "CamShift",
     "CleanPass",
+    "DEFAULT_ARCH",
+    "DEFAULT_WEIGHTS",
     "DropRun",
     "ImageError",
     "KINDS",
@@ -30,10 +46,13 @@ __all__ = [
     "LoadedModel",
     "MaskView",
     "MethodView",
+    "ModelSpec",
+    "Preprocess",
     "RegularizerSpec",
     "RobustnessCurve",
     "Site",
     "WEIGHT_CHOICES",
+    "WeightsFileError",
     "clean_pass",
     "compute_cam_shift",
     "compute_comparison",
@@ -43,7 +62,9 @@ __all__ = [
     "decode_image",
     "gamma_formula",
     "load_model",
+    "load_spec",
     "pick_device",
     "run_regularized",
     "to_input",
+    "weight_choices",
 ]

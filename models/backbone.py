@@ -1,6 +1,7 @@
 """Backbones described as stages, with functional forwards that accept a regulariser.
 
-ResNet-50 (He et al. 2016) is split into a stem and groups 1-4 (``layer1``..``layer4``, the
+A torchvision ResNet (He et al. 2016; ResNet-18/34 with BasicBlocks, ResNet-50/101/152, Wide
+ResNet-50-2 and ResNeXt-50 with Bottlenecks) is split into a stem and groups 1-4 (``layer1``..``layer4``, the
 paper's conv2_x..conv5_x). The fallback EfficientNet-Lite0 is split the same way by
 resolution (56, 28, 14, 7). Blocks are run by functions of ours that call the model's own
 submodules, so a regulariser can act inside a block -- after every conv branch (after its
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Backbone", "Site", "SiteFn", "resnet50_backbone", "efficientnet_lite0_backbone", "identity_site"]
+__all__ = ["Backbone", "Site", "SiteFn", "resnet_backbone", "resnet50_backbone", "efficientnet_lite0_backbone", "identity_site"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class Backbone:
     """A classifier cut into stem, four groups and a head, with what CAM needs.
 
     Attributes:
-        name: ``"resnet50"`` or ``"efficientnet_lite0"``.
+        name: the torchvision builder (``"resnet50"``, ``"resnet34"`` ...) or ``"efficientnet_lite0"``.
         model: the eval-mode ``nn.Module`` (never modified after loading).
         groups: four sequences of blocks; group g has resolution 224 / 2**(g+1).
         mean, std: input normalisation.
@@ -92,24 +93,29 @@ class Backbone:
 
 
 def _resnet_block(block: nn.Module, x: Tensor, group: int, index: int, site_fn: SiteFn) -> Tensor:
-    """torchvision Bottleneck, with sites as in the TF TPU ResNet (BN(+ReLU) then DropBlock)."""
+    """torchvision Bottleneck or BasicBlock, with sites as in the TF TPU ResNet: after every
+    conv's BN(+ReLU) in the residual branch, and on the skip connection."""
     site = lambda kind, i=0: Site(group, index, kind, i)  # noqa: E731
-    out = site_fn(block.relu(block.bn1(block.conv1(x))), site("branch", 1))
-    out = site_fn(block.relu(block.bn2(block.conv2(out))), site("branch", 2))
-    out = site_fn(block.bn3(block.conv3(out)), site("branch", 3))
+    if hasattr(block, "conv3"):  # Bottleneck: 1x1, 3x3, 1x1 (ResNet-50/101/152, Wide, ResNeXt)
+        out = site_fn(block.relu(block.bn1(block.conv1(x))), site("branch", 1))
+        out = site_fn(block.relu(block.bn2(block.conv2(out))), site("branch", 2))
+        out = site_fn(block.bn3(block.conv3(out)), site("branch", 3))
+    else:  # BasicBlock: 3x3, 3x3 (ResNet-18/34)
+        out = site_fn(block.relu(block.bn1(block.conv1(x))), site("branch", 1))
+        out = site_fn(block.bn2(block.conv2(out)), site("branch", 2))
     identity = x if block.downsample is None else block.downsample(x)
     identity = site_fn(identity, site("skip"))
     return block.relu(out + identity)
 
 
-def resnet50_backbone(model: nn.Module, categories: Sequence[str]) -> Backbone:
-    """Describe a torchvision ResNet-50 (eval mode) as a Backbone."""
+def resnet_backbone(model: nn.Module, categories: Sequence[str], name: str = "resnet50") -> Backbone:
+    """Describe a torchvision ResNet (eval mode; ``name`` is its builder, e.g. ``"resnet34"``) as a Backbone."""
 
     def stem(x: Tensor) -> Tensor:
         return model.maxpool(model.relu(model.bn1(model.conv1(x))))
 
     return Backbone(
-        name="resnet50",
+        name=name,
         model=model,
         stem=stem,
         groups=tuple(tuple(layer) for layer in (model.layer1, model.layer2, model.layer3, model.layer4)),
@@ -121,6 +127,11 @@ def resnet50_backbone(model: nn.Module, categories: Sequence[str]) -> Backbone:
         categories=tuple(categories),
         group_labels=("layer1 (conv2_x)", "layer2 (conv3_x)", "layer3 (conv4_x)", "layer4 (conv5_x)"),
     )
+
+
+def resnet50_backbone(model: nn.Module, categories: Sequence[str]) -> Backbone:
+    """Describe a torchvision ResNet-50 (eval mode) as a Backbone."""
+    return resnet_backbone(model, categories, "resnet50")
 
 
 def _mbconv_block(block: nn.Module, x: Tensor, group: int, index: int, site_fn: SiteFn) -> Tensor:

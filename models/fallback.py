@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import torch
 
-from .backbone import Backbone, efficientnet_lite0_backbone, resnet50_backbone
+from .backbone import Backbone, efficientnet_lite0_backbone, resnet_backbone
 from .engine import CleanPass, clean_pass
 from .loading import LoadedModel
 
@@ -23,7 +23,6 @@ __all__ = ["CPU_FALLBACK_NOTE", "clean_pass_with_fallback", "compute_with_fallba
 
 T = TypeVar("T")
 CPU_FALLBACK_NOTE = "The GPU ran out of memory for this view, so it was computed on the CPU (slower, same result)."
-_BUILDERS = {"resnet50": resnet50_backbone, "efficientnet_lite0": efficientnet_lite0_backbone}
 # Keyed by the model itself, weakly: an evicted model takes its copy with it, and a new model can
 # never be handed the copy of an old one (as an id() key could after garbage collection).
 _COPIES: weakref.WeakKeyDictionary[LoadedModel, LoadedModel] = weakref.WeakKeyDictionary()
@@ -36,7 +35,9 @@ def cpu_copy(loaded: LoadedModel) -> LoadedModel:
         twin = _COPIES.get(loaded)
         if twin is None:
             model = copy.deepcopy(loaded.backbone.model).to("cpu").eval()
-            backbone: Backbone = _BUILDERS[loaded.backbone.name](model, loaded.backbone.categories)
+            name, categories = loaded.backbone.name, loaded.backbone.categories
+            backbone: Backbone = (efficientnet_lite0_backbone(model, categories) if name == "efficientnet_lite0"
+                                  else resnet_backbone(model, categories, name))
             twin = replace(loaded, backbone=backbone, device=torch.device("cpu"))
             _COPIES[loaded] = twin
         return twin

@@ -2,8 +2,9 @@
 
 * Parameters live in ``st.session_state`` (widget keys), so they persist across pages, and are
   mirrored into the URL query string so a teacher can share a link that opens the same view.
-* ``st.cache_resource`` holds the model (one per weights choice, shared by every session and
-  never modified) and each image's clean pass; ``st.cache_data`` holds decoded images and the
+* ``st.cache_resource`` holds the models (a ``models.registry.ModelCache``: the default pinned, two
+  others in an LRU, shared by every session and never modified; chosen only from server-side
+  lists) and each image's clean pass; ``st.cache_data`` holds decoded images and the
   results of the ``models.compute_*`` functions, bounded with ``max_entries``.
 * Uploads are decoded in memory and never written to disk. The decoded picture (at most
   1024 px) and its cleaned name stay in this session's ``st.session_state`` (not a widget), so
@@ -33,6 +34,8 @@ from PIL import Image
 
 import models as M
 from models.fallback import clean_pass_with_fallback, compute_with_fallback
+from models.registry import ModelCache
+from models.weights_files import ENV_WEIGHTS_DIR, WeightsFileError, list_weights_dir, operator_file, resolve_in_dir
 from models.theory import compute_algorithm_steps, compute_mistakes
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -206,7 +209,7 @@ def _shown(value) -> str:
 def _keep_widget_values() -> None:
     """Widget values are dropped when a page without that widget runs; every page draws the
     sidebar, and re-assigning the keys keeps the values across page switches."""
-    for key in [key for key, _, _ in _URL.values()] + ["weights", "weights_file"]:
+    for key in [key for key, _, _ in _URL.values()] + ["arch", "weights"]:
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
 
@@ -220,24 +223,33 @@ def _write_url() -> None:
 # ------------------------------------------------------------------ caches
 
 
-@st.cache_resource(show_spinner="Loading the model…", max_entries=3)
-def _load_model(choice: str, weights_file: str, _progress=None) -> M.LoadedModel:
-    return M.load_model(choice, weights_file or None, progress=_progress)
+def _load_model(spec: M.ModelSpec, progress=None) -> M.LoadedModel:
+    return M.load_spec(spec, progress=progress)
+
+
+@st.cache_resource(show_spinner=False)
+def _models() -> ModelCache:
+    """Every session's models: the default pinned, two others in an LRU (see models/registry.py)."""
+    return ModelCache(_load_model, capacity=2, remember=(WeightsFileError,))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _decode(image_key: str, _data: bytes) -> tuple[Image.Image, Image.Image]:
-    """(upright RGB at most 1024 px on its long side, the 224x224 crop the network sees), decoded
-    and cropped once per image; keyed by the bytes' SHA-256, so a rerun hashes nothing."""
-    image = M.decode_image(_data)
-    return image, M.crop_for_display(image)
+def _decode(image_key: str, _data: bytes) -> Image.Image:
+    """Upright RGB at most 1024 px on its long side, decoded once per image; keyed by the bytes'
+    SHA-256, so a rerun hashes nothing (the crop is cached per model transform, _display_crop)."""
+    return M.decode_image(_data)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _display_crop(image_key: str, preprocess_key: str, _image: Image.Image, _preprocess: M.Preprocess) -> Image.Image:
+    """Exactly the crop the network saw (the model's own transform), for overlays."""
+    return _preprocess.crop(_image)
 
 
 @st.cache_resource(show_spinner="Running the network once on this image…", max_entries=8, ttl=3600)
 def _clean_pass(model_key: str, image_key: str, _loaded: M.LoadedModel, _image: Image.Image):
     """(model actually used, clean pass, note): on CUDA OOM the CPU copy of the model takes over."""
-    bb = _loaded.backbone
-    return clean_pass_with_fallback(_loaded, M.to_input(_image, bb.mean, bb.std))
+    return clean_pass_with_fallback(_loaded, _loaded.preprocess(_image))  # the weights' own transform
 
 
 def _noted(result_and_note):
@@ -248,16 +260,105 @@ def _noted(result_and_note):
     return result
 
 
-def _model(choice: str, weights_file: str) -> M.LoadedModel:
+_OPERATOR = "operator"  # weights option: the operator's file in $DROPBLOCK_LAB_WEIGHTS
+_IN_DIR = "dir:"  # weights option prefix: a file of the operator's weights directory
+
+
+def _plain(text: str, limit: int = 80) -> str:
+    """Untrusted text (file names, reasons naming them) shown verbatim inside Markdown:
+    one line, truncated, Markdown/HTML punctuation escaped (no links, images or emoji codes)."""
+    text = re.sub(r"[\x00-\x1f\x7f]", " ", text)
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return re.sub(r"([\\`*_{}\[\]()#+.!|<>~$:&])", r"\\\1", text)
+
+
+def _weights_dir() -> str | None:
+    """The operator's weights directory: $DROPBLOCK_LAB_WEIGHTS_DIR, else secrets.toml's ``weights_dir``."""
+    value = os.environ.get(ENV_WEIGHTS_DIR, "").strip()
+    if not value and st.secrets.load_if_toml_exists():
+        value = str(st.secrets.get("weights_dir", "")).strip()
+    return value or None
+
+
+def _weights_options(arch: str) -> list[str]:
+    """Server-side list only: the enum's versions, untrained, the operator's file and directory."""
+    options = list(M.weight_choices(arch))
+    if operator_file() is not None:
+        options.insert(0, _OPERATOR)
+    directory = _weights_dir()
+    if directory:
+        options += [_IN_DIR + name for name in list_weights_dir(directory)]
+    return options
+
+
+def _default_weights(arch: str) -> str:
+    return _OPERATOR if arch == M.DEFAULT_ARCH and operator_file() is not None else M.weight_choices(arch)[0]
+
+
+def _weights_label(option: str) -> str:
+    if option == _OPERATOR:
+        return f"operator's file {operator_file().name}"
+    if option.startswith(_IN_DIR):
+        name = option.removeprefix(_IN_DIR)
+        return f"{name if len(name) <= 60 else name[:59] + '…'} (weights directory)"
+    return option
+
+
+def _spec(arch: str, weights: str) -> M.ModelSpec:
+    """The model behind a sidebar choice; a directory file is resolved (and re-checked) now."""
+    if weights == _OPERATOR:
+        return M.ModelSpec(arch, "file", str(operator_file()))
+    if weights.startswith(_IN_DIR):
+        name = weights.removeprefix(_IN_DIR)
+        return M.ModelSpec(arch, "file", resolve_in_dir(_weights_dir() or "", name), name)
+    return M.ModelSpec(arch, weights)
+
+
+def _model(arch: str, weights: str) -> M.LoadedModel:
+    """The shared model for the sidebar's choice; a refused operator file gives a message and the default."""
     holder = st.empty()
 
     def progress(done: int, total: int) -> None:
         holder.progress(done / total if total else 0.0, text=f"Downloading weights: {done / 1e6:.0f} MB")
 
+    def get(spec: M.ModelSpec) -> M.LoadedModel:
+        if _models().peek(spec) is not None:
+            return _models().get(spec)
+        # pinned: the default, and the built-in default that stands in when the operator's file is refused
+        pin = spec in (_spec(M.DEFAULT_ARCH, _default_weights(M.DEFAULT_ARCH)), M.ModelSpec())
+        with st.spinner("Loading the model…"):
+            return _models().get(spec, pin=pin, progress=progress)
+
     try:
-        return _load_model(choice, weights_file, _progress=progress)
+        try:
+            return get(_spec(arch, weights))
+        except WeightsFileError as err:
+            st.error(f"{_plain(str(err), 160)}. Showing the default model instead.", icon="⚠️")
+        default = _spec(M.DEFAULT_ARCH, _default_weights(M.DEFAULT_ARCH))
+        try:
+            return get(default)
+        except WeightsFileError as err:  # the operator's own start-up file is refused
+            if default != _spec(arch, weights):
+                st.error(f"{_plain(str(err), 160)}. Showing the built-in default instead.", icon="⚠️")
+            return get(M.ModelSpec())
     finally:
         holder.empty()
+
+
+def _model_choice() -> tuple[str, str]:
+    """The sidebar's Model subsection: a network of the ResNet family, then one of its weights."""
+    st.session_state.setdefault("arch", M.DEFAULT_ARCH)
+    if st.session_state["arch"] not in M.ARCHITECTURES:
+        st.session_state["arch"] = M.DEFAULT_ARCH
+    arch = st.selectbox("Network", list(M.ARCHITECTURES), format_func=M.ARCHITECTURES.get, key="arch",
+                        help="torchvision's ResNet family; ResNet-50 is the paper's network.")
+    options = _weights_options(arch)
+    if st.session_state.get("weights") not in options:
+        st.session_state["weights"] = _default_weights(arch)
+    weights = st.selectbox("Weights", options, format_func=_weights_label, key="weights",
+                           help="torchvision's weights versions, from the torch hub cache (downloaded on first "
+                                "use when online), or the operator's files.")
+    return arch, weights
 
 
 # ------------------------------------------------------------------ sidebar
@@ -270,7 +371,6 @@ class Picture:
     key: str  # SHA-256 of the file's bytes
     label: str  # Markdown-safe: a sample's title, or an upload's name as a code span
     image: Image.Image  # upright RGB, at most 1024 px on its long side
-    shown: Image.Image  # the 224x224 crop the network sees
 
 
 @functools.cache
@@ -281,7 +381,7 @@ def _sample_file(name: str) -> tuple[str, bytes]:
 
 def _sample(name: str) -> Picture:
     key, data = _sample_file(name)
-    return Picture(key, SAMPLES[name], *_decode(key, data))
+    return Picture(key, SAMPLES[name], _decode(key, data))
 
 
 def _uploader_key() -> str:
@@ -316,7 +416,7 @@ def _take_upload(upload) -> str | None:
     except M.ImageError as err:
         return f"{shown} can't be used: {err} Showing the sample instead."
     key = hashlib.sha256(data).hexdigest()
-    st.session_state["_upload"] = Picture(key, shown, image, M.crop_for_display(image))
+    st.session_state["_upload"] = Picture(key, shown, image)
     return None
 
 
@@ -362,21 +462,18 @@ def sidebar() -> Context:
             st.toggle("One mask shared by all channels", key="shared_mask")
             st.radio("DropBlock seeds", list(REGIONS), format_func=REGIONS.get, key="seed_region")
         st.subheader("Model")
-        choice = st.selectbox("ResNet-50 weights", list(M.WEIGHT_CHOICES), key="weights",
-                              help="From the torch hub cache (downloaded on first use when online).")
-        st.session_state.setdefault("weights_file", os.environ.get("DROPBLOCK_LAB_WEIGHTS", ""))
-        weights_file = st.text_input("…or a local state-dict file", key="weights_file",
-                                     help="Path to a ResNet-50 state dict on the server.")
+        arch, weights = _model_choice()
     _write_url()
 
-    loaded = _model(choice, weights_file.strip())
-    model_key = f"{loaded.summary}|{weights_file}|{id(loaded)}"
+    loaded = _model(arch, weights)
+    model_key = f"{loaded.summary}|{id(loaded)}"
     image, image_key, label = picture.image, picture.key, picture.label
     loaded, clean, note = _clean_pass(model_key, image_key, loaded, image)
     if note:
         st.warning(note, icon="🐢")
         model_key += "|cpu"
-    image = picture.shown  # what the network saw, for overlays
+    # what the network saw, for overlays: the live model's own transform (ResNet V2 resizes to 232)
+    image = _display_crop(image_key, repr(loaded.preprocess), _image=image, _preprocess=loaded.preprocess)
     s = st.session_state
     spec = M.RegularizerSpec(
         kind="dropblock", keep_prob=float(s["keep_prob"]), block_size=int(s["block_size"]),
@@ -406,19 +503,25 @@ def run_page(draw: Callable[[Context], None]) -> None:
 
 
 def model_banner(ctx: Context) -> None:
-    """Say plainly which model, weights and device are live."""
-    device = f"GPU ({device_name()})" if ctx.loaded.device.type == "cuda" else "CPU"
-    st.caption(f"Model: **{ctx.loaded.summary.rsplit(' · ', 1)[0]}** · device: **{device}** · "
-               f"image: {ctx.image_label}")
-    if ctx.loaded.is_fallback:
+    """Say plainly which network, weights and device are live (never a server path)."""
+    loaded = ctx.loaded
+    device = f"GPU ({device_name()})" if loaded.device.type == "cuda" else "CPU"
+    weights = _plain(loaded.weights) if loaded.weights.startswith("file ") else loaded.weights  # an operator's name
+    st.caption(f"Model: **{loaded.network}** · weights: **{weights}** · "
+               f"device: **{device}** · image: {ctx.image_label}")
+    if loaded.notice and not loaded.is_fallback:
+        st.warning(f"{_plain(loaded.notice, 300)}.", icon="⚠️")
+    if loaded.is_fallback:
+        wanted = M.ARCHITECTURES.get(st.session_state.get("arch", M.DEFAULT_ARCH), "ResNet")
         st.warning(
-            "No ResNet-50 weights could be loaded, so this runs **EfficientNet-Lite0 with real ImageNet "
-            f"weights** instead (groups = its 56/28/14/7 resolution stages). Reason: {ctx.loaded.fallback_reason}. "
-            "Put `resnet50-11ad3fa6.pth` in the torch hub cache or name a file in the sidebar.",
+            f"No {wanted} weights could be loaded, so this runs **EfficientNet-Lite0 with real ImageNet "
+            "weights** instead (groups = its 56/28/14/7 resolution stages). "
+            f"Reason: {_plain(loaded.fallback_reason, 400)}. Put the torchvision checkpoint in the torch hub "
+            "cache, or ask whoever runs the server for a weights file.",
             icon="ℹ️",
         )
-    elif "untrained" in ctx.loaded.weights:
-        st.warning("Untrained ResNet-50 (random weights), as chosen: predictions and CAMs are meaningless.")
+    elif "untrained" in loaded.weights:
+        st.warning(f"Untrained {loaded.network} (random weights), as chosen: predictions and CAMs are meaningless.")
 
 
 def spec_notes(ctx: Context) -> None:
