@@ -68,8 +68,7 @@ def choose_set() -> ImageSet | None:
 
 
 def _inputs(loaded: M.LoadedModel, imageset: ImageSet) -> list[Tensor]:
-    bb = loaded.backbone
-    return [M.to_input(M.decode_image(image.data), bb.mean, bb.std) for image in imageset.images]
+    return [loaded.preprocess(M.decode_image(image.data)) for image in imageset.images]  # the weights' own transform
 
 
 @st.cache_data(show_spinner="Running the network once on each image…", max_entries=8)
