@@ -11,10 +11,20 @@ and leads to the five pages in ``pages/``. Every page draws the same sidebar (ui
 
 from __future__ import annotations
 
-import streamlit as st
+import os
 
-from models.engine import topk
-from ui import render, state
+# Before torch starts OpenMP (first imported below): idle intra-op threads sleep instead of spinning
+# between requests. deploy/launch.py sets these too; an operator's own values win.
+for _var, _value in (("OMP_WAIT_POLICY", "PASSIVE"), ("KMP_BLOCKTIME", "0"), ("GOMP_SPINCOUNT", "0")):
+    os.environ.setdefault(_var, _value)
+
+import streamlit as st  # noqa: E402
+
+from models import jobs  # noqa: E402
+from models.engine import topk  # noqa: E402
+from ui import render, state  # noqa: E402
+
+jobs.configure_process()  # once per process: 1 torch thread per request, start-up heap frozen
 
 WHAT = [
     "seed mask → block mask → dropped feature maps, γ from Eq. (1)",
