@@ -201,6 +201,7 @@ class Stats:
     served: int = 0
     first: list[float] = field(default_factory=list)
     proto: list[float] = field(default_factory=list)
+    proto_heavy: list[float] = field(default_factory=list)  # actions landing on the robustness curve page
     browser: list[float] = field(default_factory=list)
     browser_slider: list[float] = field(default_factory=list)
     runs: int = 0  # script runs asked for (first renders + actions)
@@ -269,6 +270,8 @@ async def protocol_student(plan: Plan, url: str, start_at: float, deadline: floa
             stats.runs += 1
             result = await (session.goto(value) if what == "page" else session.move(what, value))
             stats.proto.append(result.seconds)
+            if plan.current == "Robustness_curve":
+                stats.proto_heavy.append(result.seconds)
             stats.errors += [f"protocol {plan.i}: {e}" for e in result.errors]
     except Exception as err:  # noqa: BLE001 -- counted and reported, the run goes on
         stats.errors.append(f"protocol {plan.i}: {type(err).__name__}: {str(err)[:120]}")
@@ -316,7 +319,7 @@ async def browser_student(plan: Plan, browser, url: str, start_at: float, deadli
                 await box.fill(str(value))
                 await box.press("Enter")
             else:  # one key press on the slider, as a student nudges it
-                thumb = page.locator(f'[data-testid="stSidebar"] [role="slider"][aria-label="{what}"]').first
+                thumb = page.get_by_role("slider", name=what).first
                 await thumb.focus()
                 await thumb.press("ArrowLeft" if plan.rng.random() < 0.5 else "ArrowRight")
             await page.wait_for_function(DRAWN, arg=old, timeout=300_000)
@@ -330,6 +333,32 @@ async def browser_student(plan: Plan, browser, url: str, start_at: float, deadli
         stats.errors.append(f"browser {plan.i}: {type(err).__name__}: {str(err).splitlines()[0][:120]}")
     finally:
         await context.close()
+
+
+async def slider_probe(url: str, moves: int) -> list[float]:
+    """One browser alone on the mask explorer: keep_prob and block_size nudged by key presses,
+    each timed from the key press to the new masks drawn; 1 s between moves."""
+    from playwright.async_api import async_playwright
+
+    times = []
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
+        await page.goto(f"{url}/Mask_explorer?image=chelsea&kp=0.6&b=5&seed=7", wait_until="domcontentloaded")
+        await page.wait_for_function(DRAWN, arg=None, timeout=300_000)
+        for k in range(moves):
+            label = ("keep_prob", "block_size")[k % 2]
+            key = "ArrowRight" if (k // 2) % 8 < 4 else "ArrowLeft"  # wander, never at a limit for long
+            thumb = page.get_by_role("slider", name=label).first
+            await thumb.focus()
+            old = await page.evaluate(FIRST_SRC)
+            t0 = time.perf_counter()
+            await thumb.press(key)
+            await page.wait_for_function(DRAWN, arg=old, timeout=120_000)
+            times.append(time.perf_counter() - t0)
+            await asyncio.sleep(1.0)
+        await browser.close()
+    return times
 
 
 async def run_scenario(url: str, scenario: str, sessions: int, browsers: int, seconds: float, ramp: float,
@@ -372,6 +401,8 @@ def main() -> None:
     parser.add_argument("--proxy", type=int, default=0, metavar="N",
                         help="run N app processes behind nginx (deploy/launch.py) instead of one")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--slider-probe", type=int, default=0, metavar="MOVES",
+                        help="also time MOVES slider moves of one browser alone (slider -> new masks drawn)")
     args = parser.parse_args()
     if args.browsers and shutil.which("chromium") is None:
         sys.exit("--browsers needs Debian's chromium (apt-get install chromium); use --browsers 0")
@@ -401,6 +432,8 @@ def main() -> None:
         first, proto, brow, slider = (quantiles(stats.first), quantiles(stats.proto), quantiles(stats.browser),
                                       quantiles(stats.browser_slider))
         inter = quantiles(stats.proto + stats.browser)
+        heavy = quantiles(stats.proto_heavy)
+        light = quantiles([x for x in stats.proto if x not in stats.proto_heavy])
         per = 1000 * server_cpu / max(1, stats.runs)
         print(f"\n== scenario {scenario}: {args.sessions} protocol + {args.browsers} browser sessions, "
               f"{args.seconds:g} s, arrivals over {args.ramp:g} s, "
@@ -410,6 +443,9 @@ def main() -> None:
         print(f"  interaction, protocol p50 / p95  {proto[0]:.2f} / {proto[1]:.2f} s   ({len(stats.proto)} actions)")
         print(f"  interaction, browser p50 / p95   {brow[0]:.2f} / {brow[1]:.2f} s   ({len(stats.browser)} actions; "
               f"slider on the mask explorer: median {slider[0] * 1000:.0f} ms over {len(stats.browser_slider)})")
+        print(f"    protocol, robustness curve page  {heavy[0]:.2f} / {heavy[1]:.2f} s   ({len(stats.proto_heavy)} actions; "
+              f"heavy jobs queue there)")
+        print(f"    protocol, the other pages        {light[0]:.2f} / {light[1]:.2f} s")
         print(f"  errors                           {len(stats.errors)}")
         for e in stats.errors[:8]:
             print(f"    {e}")
@@ -425,6 +461,21 @@ def main() -> None:
             f"load: scenario={scenario} sessions={stats.started} served={stats.served} first_p95_s={first[1]:.2f} "
             f"interaction_p95_s={inter[1]:.2f} errors={len(stats.errors)} server_cpu_ms_per_interaction={per:.0f} "
             f"peak_rss_mb={sum(peaks):.0f}")
+    if args.slider_probe:
+        server = start_server(args.proxy)
+        try:
+            asyncio.run(warm_up(server.url))
+            cpu0 = sum(cpu_seconds(p) for p in server.app_pids)
+            times = asyncio.run(slider_probe(server.url, args.slider_probe))
+            cpu = sum(cpu_seconds(p) for p in server.app_pids) - cpu0
+        finally:
+            server.stop()
+        med, p95 = quantiles(times)
+        print(f"\n== one browser alone, {len(times)} slider moves on the mask explorer: slider -> new masks drawn "
+              f"median {med * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms; server CPU {1000 * cpu / max(1, len(times)):.0f} ms "
+              f"per move")
+        lines.insert(0, f"slider: moves={len(times)} median_ms={med * 1000:.0f} p95_ms={p95 * 1000:.0f} "
+                        f"server_cpu_ms_per_move={1000 * cpu / max(1, len(times)):.0f}")
     print()
     print("\n".join(lines))
 

@@ -272,7 +272,7 @@ def spec_notes(ctx: Context) -> None:
 
 _LIGHT: jobs.SingleFlight = jobs.SingleFlight(max_entries=96)
 _HEAVY = jobs.HeavyPool(workers=max(1, (os.cpu_count() or 2) // 2), cache=jobs.SingleFlight(max_entries=16))
-HEAVY_CAM_SAMPLES = 16  # CAM shift with at least this many Monte Carlo samples goes to the heavy pool
+HEAVY_CAM_SAMPLES = 32  # CAM shift with at least this many Monte Carlo samples goes to the heavy pool
 
 
 def _key(name: str, ctx: Context, args: tuple, kwargs: dict) -> tuple:
