@@ -28,7 +28,6 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from string import Template
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
@@ -79,8 +78,10 @@ def nginx_config(prefix: Path, listen: str, upstream_ports: list[int]) -> str:
     # nginx started by root drops its workers to "nobody", which cannot write this private prefix;
     # as root (a container, a test) keep root, otherwise run as the invoking user (README: non-root).
     user_line = "user root;" if os.geteuid() == 0 else ""
-    return Template(TEMPLATE.read_text()).substitute(prefix=prefix, listen=listen, servers=servers,
-                                                     user_line=user_line)
+    text = TEMPLATE.read_text()
+    for name, value in (("prefix", str(prefix)), ("listen", listen), ("servers", servers), ("user_line", user_line)):
+        text = text.replace(f"@{name}@", value)
+    return text
 
 
 def start_nginx(prefix: Path, listen: str, upstream_ports: list[int], nginx: str) -> subprocess.Popen:
@@ -128,6 +129,7 @@ def main() -> None:
     args = parser.parse_args()
 
     procs: list[subprocess.Popen] = []
+    prefix: Path | None = None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         if args.processes == 0:
@@ -157,6 +159,8 @@ def main() -> None:
         pass
     finally:
         stop(procs[::-1])
+        if prefix is not None:
+            shutil.rmtree(prefix, ignore_errors=True)
 
 
 if __name__ == "__main__":
