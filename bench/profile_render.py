@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load import cpu_seconds, start_server  # noqa: E402
+from load import cpu_seconds, slider_probe, start_server  # noqa: E402
 from stclient import Session  # noqa: E402
 
 # First matching rule wins, checked from the innermost frame outwards.
@@ -40,8 +40,15 @@ CATEGORIES = [
 ]
 
 
-def category(stack: str) -> str:
+# Leaf frames that are a thread waiting, not working (py-spy's idle detection misses some sleeps).
+WAITING = ("polling_path_watcher.py:90", "concurrent/futures/thread.py:81", "threading.py:3", "(time.sleep",
+           "selectors.py")
+
+
+def category(stack: str) -> str | None:
     frames = stack.split(";")
+    if any(w in frames[-1] for w in WAITING):
+        return None
     for frame in reversed(frames):  # innermost first
         for name, needles in CATEGORIES:
             if any(n in frame for n in needles):
@@ -65,6 +72,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=30, help="seed changes while sampling")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    parser.add_argument("--browser", action="store_true",
+                        help="drive one Chromium moving sliders (bench/load.py's slider probe) instead of seed changes")
     args = parser.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     os.environ.setdefault("TORCH_HOME", tempfile.mkdtemp())
@@ -78,7 +87,10 @@ def main() -> None:
                                      "--threads", "--nonblocking", "-o", str(out)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(1.0)
-        wall = asyncio.run(drive(server.url, args.changes))
+        if args.browser:
+            wall = sum(asyncio.run(slider_probe(server.url, args.changes)))
+        else:
+            wall = asyncio.run(drive(server.url, args.changes))
         cpu = cpu_seconds(pid) - cpu0
         recorder.send_signal(2)  # SIGINT: py-spy writes the profile and exits
         recorder.wait(timeout=60)
@@ -87,11 +99,12 @@ def main() -> None:
     counts: collections.Counter[str] = collections.Counter()
     for line in out.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
-        if stack:
-            counts[category(stack)] += int(n)
+        if stack and (name := category(stack)) is not None:
+            counts[name] += int(n)
     total = sum(counts.values()) or 1
     per = 1000 * cpu / args.changes
-    print(f"{args.changes} seed changes on the mask explorer (own image and parameters), "
+    what = "browser slider moves" if args.browser else "seed changes"
+    print(f"{args.changes} {what} on the mask explorer (own image and parameters), "
           f"{1000 * wall / args.changes:.0f} ms each end to end; server CPU {per:.0f} ms per change")
     print(f"{'where the server is busy':<42}{'share':>8}{'ms per change':>16}")
     for name, n in counts.most_common():

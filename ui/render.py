@@ -75,10 +75,12 @@ def diverging(t: torch.Tensor) -> Image.Image:
 # unless the pixels are identical.
 _PNGS: OrderedDict[bytes, bytes] = OrderedDict()
 _PNGS_LOCK = threading.Lock()
-_PNGS_MAX = 256
+_PNGS_MAX_BYTES = 24 * 2**20  # bounded by size: a mask grid is ~100 KB, a CAM overlay ~60 KB
+_pngs_bytes = 0
 
 
 def _png(image: Image.Image) -> bytes:
+    global _pngs_bytes
     h = hashlib.blake2b(image.tobytes(), digest_size=20)
     h.update(f"{image.mode}{image.size}".encode())
     key = h.digest()
@@ -90,9 +92,11 @@ def _png(image: Image.Image) -> bytes:
     image.save(buf, "PNG", compress_level=1)  # fast; these are small pictures
     png = buf.getvalue()
     with _PNGS_LOCK:
-        _PNGS[key] = png
-        while len(_PNGS) > _PNGS_MAX:
-            _PNGS.popitem(last=False)
+        if key not in _PNGS:
+            _PNGS[key] = png
+            _pngs_bytes += len(png)
+        while _pngs_bytes > _PNGS_MAX_BYTES and len(_PNGS) > 1:
+            _pngs_bytes -= len(_PNGS.popitem(last=False)[1])
     return png
 
 

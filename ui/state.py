@@ -270,7 +270,7 @@ def spec_notes(ctx: Context) -> None:
 # the page shows its place in the queue and the progress, and a rerun, another page or a closed tab
 # stops waiting and cancels the job if no other session waits for it.
 
-_LIGHT: jobs.SingleFlight = jobs.SingleFlight(max_entries=96)
+_LIGHT: jobs.SingleFlight = jobs.SingleFlight(max_entries=48)
 _HEAVY = jobs.HeavyPool(workers=max(1, (os.cpu_count() or 2) // 2), cache=jobs.SingleFlight(max_entries=16))
 HEAVY_CAM_SAMPLES = 32  # CAM shift with at least this many Monte Carlo samples goes to the heavy pool
 
