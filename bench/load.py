@@ -279,13 +279,20 @@ async def protocol_student(plan: Plan, url: str, start_at: float, deadline: floa
         await session.close()
 
 
+# What a student sees of the main area: every picture's address and the text. An action is done
+# when this has changed, no run is in progress, and every picture is loaded and drawn.
+SEEN = """() => { const main = document.querySelector('[data-testid="stMain"]');
+  if (!main) return null;
+  const imgs = [...main.querySelectorAll('[data-testid="stImage"] img')].map(i => i.src).join(' ');
+  return imgs + '|' + main.innerText; }"""
 DRAWN = """(old) => {
   if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
-  const imgs = [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stImage"] img')];
-  return imgs.length > 0 && imgs[0].src !== old && imgs.every(i => i.complete && i.naturalWidth > 0);
+  const main = document.querySelector('[data-testid="stMain"]');
+  if (!main) return false;
+  const imgs = [...main.querySelectorAll('[data-testid="stImage"] img')];
+  const seen = imgs.map(i => i.src).join(' ') + '|' + main.innerText;
+  return imgs.length > 0 && seen !== old && imgs.every(i => i.complete && i.naturalWidth > 0);
 }"""
-FIRST_SRC = """() => { const i = document.querySelector('[data-testid="stMain"] [data-testid="stImage"] img');
-  return i ? i.src : null; }"""
 
 
 async def browser_student(plan: Plan, browser, url: str, start_at: float, deadline: float, stats: Stats) -> None:
@@ -305,7 +312,7 @@ async def browser_student(plan: Plan, browser, url: str, start_at: float, deadli
             if time.perf_counter() >= deadline:
                 break
             what, value = plan.action(deadline - time.perf_counter())
-            old = await page.evaluate(FIRST_SRC)
+            old = await page.evaluate(SEEN)
             stats.runs += 1
             t0 = time.perf_counter()
             if what == "page":
@@ -318,11 +325,14 @@ async def browser_student(plan: Plan, browser, url: str, start_at: float, deadli
                 box = page.locator('input[aria-label="Seed"]')
                 await box.fill(str(value))
                 await box.press("Enter")
-            else:  # one key press on the slider, as a student nudges it
+            else:  # one key press on the slider, as a student nudges it (away from its ends)
                 thumb = page.get_by_role("slider", name=what).first
                 await thumb.focus()
-                await thumb.press("ArrowLeft" if plan.rng.random() < 0.5 else "ArrowRight")
-            await page.wait_for_function(DRAWN, arg=old, timeout=300_000)
+                now, top = (float(await thumb.get_attribute(a)) for a in ("aria-valuenow", "aria-valuemax"))
+                low = float(await thumb.get_attribute("aria-valuemin"))
+                left = now >= top or (now > low and plan.rng.random() < 0.5)
+                await thumb.press("ArrowLeft" if left else "ArrowRight")
+            await page.wait_for_function(DRAWN, arg=old, timeout=120_000)
             seconds = time.perf_counter() - t0
             stats.browser.append(seconds)
             if what in ("keep_prob", "block_size") and plan.current == "Mask_explorer":
@@ -351,7 +361,7 @@ async def slider_probe(url: str, moves: int) -> list[float]:
             key = "ArrowRight" if (k // 2) % 8 < 4 else "ArrowLeft"  # wander, never at a limit for long
             thumb = page.get_by_role("slider", name=label).first
             await thumb.focus()
-            old = await page.evaluate(FIRST_SRC)
+            old = await page.evaluate(SEEN)
             t0 = time.perf_counter()
             await thumb.press(key)
             await page.wait_for_function(DRAWN, arg=old, timeout=120_000)
@@ -359,6 +369,25 @@ async def slider_probe(url: str, moves: int) -> list[float]:
             await asyncio.sleep(1.0)
         await browser.close()
     return times
+
+
+async def cpu_probe(url: str, pid_list: list[int], actions: int, seed: int) -> dict[str, list[float]]:
+    """One protocol student alone (own scenario): the app's CPU for each action, by page."""
+    plan = Plan("own", 999, seed)
+    session = Session(url)
+    per_page: dict[str, list[float]] = {}
+    try:
+        await session.open(plan.page, plan.query)
+        for _ in range(actions):
+            what, value = plan.action(60.0)
+            await asyncio.sleep(0.3)  # let the last run's background work (websocket, media) finish
+            cpu0 = sum(cpu_seconds(p) for p in pid_list)
+            await (session.goto(value) if what == "page" else session.move(what, value))
+            await asyncio.sleep(0.3)
+            per_page.setdefault(plan.current, []).append(sum(cpu_seconds(p) for p in pid_list) - cpu0)
+    finally:
+        await session.close()
+    return per_page
 
 
 async def run_scenario(url: str, scenario: str, sessions: int, browsers: int, seconds: float, ramp: float,
@@ -401,6 +430,8 @@ def main() -> None:
     parser.add_argument("--proxy", type=int, default=0, metavar="N",
                         help="run N app processes behind nginx (deploy/launch.py) instead of one")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cpu-probe", type=int, default=0, metavar="ACTIONS",
+                        help="also measure the server CPU of each of ACTIONS student actions, one session alone")
     parser.add_argument("--slider-probe", type=int, default=0, metavar="MOVES",
                         help="also time MOVES slider moves of one browser alone (slider -> new masks drawn)")
     args = parser.parse_args()
@@ -461,6 +492,22 @@ def main() -> None:
             f"load: scenario={scenario} sessions={stats.started} served={stats.served} first_p95_s={first[1]:.2f} "
             f"interaction_p95_s={inter[1]:.2f} errors={len(stats.errors)} server_cpu_ms_per_interaction={per:.0f} "
             f"peak_rss_mb={sum(peaks):.0f}")
+    if args.cpu_probe:
+        server = start_server(args.proxy)
+        try:
+            asyncio.run(warm_up(server.url))
+            per_page = asyncio.run(cpu_probe(server.url, server.app_pids, args.cpu_probe, args.seed))
+        finally:
+            server.stop()
+        every = [x for xs in per_page.values() for x in xs]
+        med, p95 = quantiles(every)
+        print(f"\n== one protocol student alone (own parameters), {len(every)} actions: server CPU per interaction "
+              f"median {1000 * med:.0f} ms, p95 {1000 * p95:.0f} ms (each action measured alone)")
+        for name, xs in sorted(per_page.items()):
+            m, q = quantiles(xs)
+            print(f"  {name:<22} median {1000 * m:>5.0f} ms  p95 {1000 * q:>5.0f} ms  ({len(xs)} actions)")
+        lines.insert(0, f"cpu: actions={len(every)} median_ms={1000 * med:.0f} p95_ms={1000 * p95:.0f} "
+                        f"sessions_per_core_at_5s={5 / max(med, 1e-9):.0f}")
     if args.slider_probe:
         server = start_server(args.proxy)
         try:
