@@ -328,7 +328,8 @@ async def browser_student(plan: Plan, browser, url: str, start_at: float, deadli
             else:  # one key press on the slider, as a student nudges it (away from its ends)
                 thumb = page.get_by_role("slider", name=what).first
                 await thumb.focus()
-                now, top = (float(await thumb.get_attribute(a)) for a in ("aria-valuenow", "aria-valuemax"))
+                now = float(await thumb.get_attribute("aria-valuenow"))
+                top = float(await thumb.get_attribute("aria-valuemax"))
                 low = float(await thumb.get_attribute("aria-valuemin"))
                 left = now >= top or (now > low and plan.rng.random() < 0.5)
                 await thumb.press("ArrowLeft" if left else "ArrowRight")
