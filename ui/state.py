@@ -3,8 +3,9 @@
 * Parameters live in ``st.session_state`` (widget keys), so they persist across pages, and are
   mirrored into the URL query string so a teacher can share a link that opens the same view.
 * ``st.cache_resource`` holds the model (one per weights choice, shared by every session and
-  never modified) and each image's clean pass; ``st.cache_data`` holds decoded images and the
-  results of the ``models.compute_*`` functions, bounded with ``max_entries``.
+  never modified) and each image's clean pass; ``st.cache_data`` holds decoded images; the results
+  of the ``models.compute_*`` functions are cached by content in ``models/jobs.py`` (bounded,
+  computed once across sessions, heavy ones on a queue), see "cached computations" below.
 * Uploads are decoded in memory and never written to disk.
 """
 
