@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from models.engine import topk
-from ui import export, render, state
+from ui import export, render, state  # first: ui sets the OpenMP wait policy before torch loads
+from models.engine import topk  # noqa: I001
 
 WHAT = [
     "seed mask → block mask → dropped feature maps, γ from Eq. (1)",

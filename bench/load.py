@@ -1,14 +1,29 @@
-"""A classroom at once: N concurrent browser sessions against one app process, bounded in time.
+"""A classroom at once: N students against the real app server, bounded in time.
 
-Starts ``streamlit run app.py`` on a free loopback port, then drives N headless Chromium
-sessions (one browser context each, Debian's /usr/bin/chromium through Playwright). Each session
-opens the mask explorer with its own parameters (time to first render), then keeps typing new
-seeds into the sidebar, as a student moving a control does, and waits until the masks for that
-seed are rendered. Prints sessions served, results rendered, median and p95 time to a rendered
-result, and the app process's peak memory. The browsers share this machine's cores with the server, so the figures
-are pessimistic for a real classroom, where each student's browser runs on their own machine.
+Most students are protocol sessions (bench/stclient.py): Streamlit's own websocket messages, as
+the frontend sends them, with the pictures fetched as a browser would; their CPU cost is tiny,
+so the server's figures are not mixed with the clients'. A few students are real headless
+Chromium sessions (Debian's /usr/bin/chromium through Playwright) that measure what a student
+sees: from the action to the new picture drawn.
 
-    .venv/bin/python bench/load.py --sessions 10 30 --seconds 45
+Student model (seeded): open a link, then repeatedly pause 3–8 s and take one action: move
+keep_prob, move block_size, change the seed, or open another page; every student visits all five
+pages over a run. Students arrive spread over ``--ramp`` seconds.
+
+Scenarios:
+  teacher-link  every student opens the same URL and moves controls among a few values (a lesson)
+  own           every student has their own image, parameters and seeds (nothing shared)
+
+Reported per scenario: sessions started and served, first render p50/p95, interaction p50/p95
+(protocol: action -> script run finished, its deltas arrived and pictures fetched; browser:
+action -> new picture drawn), errors, app peak RSS, server CPU per interaction (the app
+processes' own /proc/<pid>/stat counters over the run, divided by every script run the students
+asked for, first renders included), and the clients' and the machine's CPU, so the share the
+clients took is visible. The last line is machine-readable.
+
+    .venv/bin/python bench/load.py --scenario teacher-link own --sessions 30 --browsers 2 --seconds 60
+    .venv/bin/python bench/load.py --scenario own --sessions 0 --browsers 1 --seconds 60    # one browser
+    .venv/bin/python bench/load.py --scenario teacher-link --sessions 60 --proxy 2 --seconds 60
 """
 
 from __future__ import annotations
@@ -16,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import shutil
 import socket
 import statistics
@@ -24,19 +40,73 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stclient import Session  # noqa: E402
+
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
 ]
+PAGES = ["Mask_explorer", "Compare_methods", "CAM_shift", "Robustness_curve", "Theory_and_schedule"]
+PAGE_TITLES = {"Mask_explorer": "Mask explorer", "Compare_methods": "Compare methods", "CAM_shift": "CAM shift",
+               "Robustness_curve": "Robustness curve", "Theory_and_schedule": "Theory & schedule"}
+IMAGES = ["coffee", "chelsea", "astronaut", "rocket"]
+TEACHER_LINK = "Mask_explorer", "image=coffee&kp=0.9&b=7&seed=0"
+TICK = os.sysconf("SC_CLK_TCK")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# ------------------------------------------------------------------ counters
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def machine_busy_seconds() -> tuple[float, int]:
+    """(busy CPU-seconds of the whole machine since boot, number of cores)."""
+    first = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    ticks = [int(v) for v in first]
+    idle = ticks[3] + ticks[4]
+    return (sum(ticks[:8]) - idle) / TICK, os.cpu_count() or 1
+
+
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def tree_cpu_seconds(pid: int, exclude: set[int]) -> float:
+    """CPU of ``pid`` and its live descendants (not ``exclude``), children that exited included."""
+    total = 0.0
+    for p in [pid, *descendants(pid)]:
+        if p in exclude:
+            continue
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / TICK
+        except OSError:
+            pass
+    return total
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -46,101 +116,416 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def start_app(port: int) -> subprocess.Popen:
-    env = {**os.environ, "DROPBLOCK_LAB_OFFLINE": os.environ.get("DROPBLOCK_LAB_OFFLINE", "1")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-         "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
-                return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("the app did not start")
-
-
-async def settled(page, text: str) -> None:
-    await page.get_by_text(text).first.wait_for(timeout=120_000)
-    await page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
-
-
-async def student(i: int, browser, url: str, deadline: float, stats: dict[str, list]) -> None:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    page = await context.new_page()
-    try:
-        start = time.perf_counter()
-        seed = i * 1000
-        await page.goto(f"{url}/Mask_explorer?seed={seed}&kp={(0.95, 0.9, 0.8, 0.7)[i % 4]}&b={3 + i % 5}",
-                        wait_until="domcontentloaded", timeout=300_000)
-        await settled(page, f"Masks drawn with seed {seed}.")
-        stats["first"].append(time.perf_counter() - start)
-        seed_box = page.locator('input[aria-label="Seed"]')
-        while time.perf_counter() < deadline:
-            seed += 1
-            start = time.perf_counter()
-            await seed_box.fill(str(seed))
-            await seed_box.press("Enter")
-            await settled(page, f"Masks drawn with seed {seed}.")
-            if await page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count():
-                stats["errors"].append(f"session {i}: error box shown")
-            stats["interaction"].append(time.perf_counter() - start)
-    except Exception as err:  # noqa: BLE001 -- counted and reported, the run goes on
-        if time.perf_counter() < deadline:
-            stats["errors"].append(f"session {i}: {type(err).__name__}: {str(err).splitlines()[0]}"[:200])
-    finally:
-        await context.close()
-
-
-async def run_load(url: str, sessions: int, seconds: float) -> dict[str, list]:
-    from playwright.async_api import async_playwright
-
-    stats: dict[str, list] = {"first": [], "interaction": [], "errors": []}
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        deadline = time.perf_counter() + seconds
-        await asyncio.gather(*(student(i, browser, url, deadline, stats) for i in range(sessions)))
-        await browser.close()
-    return stats
-
-
 def quantiles(values: list[float]) -> tuple[float, float]:
     if not values:
         return float("nan"), float("nan")
     ordered = sorted(values)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+
+
+# ------------------------------------------------------------------ servers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, timeout: float = 90.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not become healthy")
+
+
+@dataclass
+class Server:
+    url: str
+    app_pids: list[int]
+    procs: list[subprocess.Popen]
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def start_server(proxy: int) -> Server:
+    env = {**os.environ, "DROPBLOCK_LAB_OFFLINE": os.environ.get("DROPBLOCK_LAB_OFFLINE", "1")}
+    if proxy:
+        port = free_port()
+        launcher = subprocess.Popen(
+            [sys.executable, str(ROOT / "deploy" / "launch.py"), "--processes", str(proxy), "--port", str(port),
+             "--pid-file", str(Path(tempfile.mkdtemp()) / "apps.pids")],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )
+        pids: list[int] = []
+        for line in launcher.stdout:  # the launcher prints "app pid=… port=…" lines, then "ready …"
+            if line.startswith("app pid="):
+                pids.append(int(line.split()[1].split("=")[1]))
+            if line.startswith("ready"):
+                break
+        else:
+            raise RuntimeError("the launcher did not start")
+        return Server(f"http://127.0.0.1:{port}", pids, [launcher])
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "deploy" / "launch.py"), "--processes", "0", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    for line in proc.stdout:
+        if line.startswith("app pid="):
+            pid = int(line.split()[1].split("=")[1])
+        if line.startswith("ready"):
+            break
+    else:
+        raise RuntimeError("the app did not start")
+    return Server(f"http://127.0.0.1:{port}", [pid], [proc])
+
+
+# ------------------------------------------------------------------ students
+
+
+@dataclass
+class Stats:
+    started: int = 0
+    served: int = 0
+    first: list[float] = field(default_factory=list)
+    proto: list[float] = field(default_factory=list)
+    proto_heavy: list[float] = field(default_factory=list)  # actions landing on the robustness curve page
+    browser: list[float] = field(default_factory=list)
+    browser_slider: list[float] = field(default_factory=list)
+    runs: int = 0  # script runs asked for (first renders + actions)
+    errors: list[str] = field(default_factory=list)
+
+
+class Plan:
+    """One student's seeded choices: the link, then actions until the deadline."""
+
+    def __init__(self, scenario: str, i: int, seed: int) -> None:
+        self.rng = random.Random(f"{seed}/{scenario}/{i}")
+        self.scenario, self.i = scenario, i
+        start = i % len(PAGES)
+        self.unvisited = PAGES[start:] + PAGES[:start]
+        if scenario == "teacher-link":
+            self.page, self.query = TEACHER_LINK
+        else:
+            self.page = PAGES[0]
+            self.query = (f"image={IMAGES[i % 4]}&kp={self.rng.choice([0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])}"
+                          f"&b={self.rng.randint(1, 15)}&seed={1000 * (i + 1)}")
+        self.unvisited.remove(self.page)
+        self.current = self.page
+        self.seed = 0 if scenario == "teacher-link" else 1000 * (i + 1)
+
+    def pause(self) -> float:
+        return self.rng.uniform(3.0, 8.0)
+
+    def action(self, seconds_left: float) -> tuple[str, object]:
+        """("page", url path) or (widget label, value)."""
+        expected_left = max(1.0, seconds_left / 5.5)
+        if self.unvisited and (self.rng.random() < 0.25 or len(self.unvisited) >= expected_left):
+            page = self.unvisited.pop(0)
+            self.current = page
+            return "page", page
+        kind = self.rng.choice(["keep_prob", "block_size", "Seed", "page"])
+        if kind == "page":
+            page = self.rng.choice([p for p in PAGES if p != self.current])
+            self.current = page
+            return "page", page
+        shared = self.scenario == "teacher-link"
+        if kind == "keep_prob":
+            return kind, self.rng.choice([0.8, 0.85, 0.9] if shared else [round(0.05 * k, 2) for k in range(10, 20)])
+        if kind == "block_size":
+            return kind, self.rng.choice([3, 5, 7] if shared else list(range(1, 16)))
+        self.seed = self.rng.choice([0, 1, 2]) if shared else self.seed + 1
+        return kind, self.seed
+
+
+async def protocol_student(plan: Plan, url: str, start_at: float, deadline: float, stats: Stats) -> None:
+    await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
+    session = Session(url, timeout=max(30.0, deadline - time.perf_counter() + 60))
+    stats.started += 1
+    try:
+        stats.runs += 1
+        result = await session.open(plan.page, plan.query)
+        if result.errors:
+            stats.errors += [f"protocol {plan.i}: {e}" for e in result.errors]
+            return
+        stats.served += 1
+        stats.first.append(result.seconds)
+        while True:
+            await asyncio.sleep(plan.pause())
+            if time.perf_counter() >= deadline:
+                break
+            what, value = plan.action(deadline - time.perf_counter())
+            stats.runs += 1
+            result = await (session.goto(value) if what == "page" else session.move(what, value))
+            stats.proto.append(result.seconds)
+            if plan.current == "Robustness_curve":
+                stats.proto_heavy.append(result.seconds)
+            stats.errors += [f"protocol {plan.i}: {e}" for e in result.errors]
+    except Exception as err:  # noqa: BLE001 -- counted and reported, the run goes on
+        stats.errors.append(f"protocol {plan.i}: {type(err).__name__}: {str(err)[:120]}")
+    finally:
+        await session.close()
+
+
+# What a student sees of the main area: every picture's address and the text. An action is done
+# when this has changed, no run is in progress, and every picture is loaded and drawn.
+SEEN = """() => { const main = document.querySelector('[data-testid="stMain"]');
+  if (!main) return null;
+  const imgs = [...main.querySelectorAll('[data-testid="stImage"] img')].map(i => i.src).join(' ');
+  return imgs + '|' + main.innerText; }"""
+DRAWN = """(old) => {
+  if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
+  const main = document.querySelector('[data-testid="stMain"]');
+  if (!main) return false;
+  const imgs = [...main.querySelectorAll('[data-testid="stImage"] img')];
+  const seen = imgs.map(i => i.src).join(' ') + '|' + main.innerText;
+  return imgs.length > 0 && seen !== old && imgs.every(i => i.complete && i.naturalWidth > 0);
+}"""
+
+
+async def browser_student(plan: Plan, browser, url: str, start_at: float, deadline: float, stats: Stats) -> None:
+    await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    stats.started += 1
+    try:
+        stats.runs += 1
+        t0 = time.perf_counter()
+        await page.goto(f"{url}/{plan.page}?{plan.query}", wait_until="domcontentloaded", timeout=300_000)
+        await page.wait_for_function(DRAWN, arg=None, timeout=300_000)
+        stats.served += 1
+        stats.first.append(time.perf_counter() - t0)
+        while True:
+            await asyncio.sleep(plan.pause())
+            if time.perf_counter() >= deadline:
+                break
+            what, value = plan.action(deadline - time.perf_counter())
+            old = await page.evaluate(SEEN)
+            stats.runs += 1
+            t0 = time.perf_counter()
+            if what == "page":
+                await page.locator('[data-testid="stSidebar"] [data-testid="stPageLink"] a',
+                                   has_text=PAGE_TITLES[value]).first.click()
+                await page.get_by_role("heading", name=PAGE_TITLES[value]).first.wait_for(timeout=300_000)
+                if value == "Theory_and_schedule":  # its first picture may be the same as before
+                    old = None
+            elif what == "Seed":
+                box = page.locator('input[aria-label="Seed"]')
+                await box.fill(str(value))
+                await box.press("Enter")
+            else:  # one key press on the slider, as a student nudges it (away from its ends)
+                thumb = page.get_by_role("slider", name=what).first
+                await thumb.focus()
+                now = float(await thumb.get_attribute("aria-valuenow"))
+                top = float(await thumb.get_attribute("aria-valuemax"))
+                low = float(await thumb.get_attribute("aria-valuemin"))
+                left = now >= top or (now > low and plan.rng.random() < 0.5)
+                await thumb.press("ArrowLeft" if left else "ArrowRight")
+            await page.wait_for_function(DRAWN, arg=old, timeout=120_000)
+            seconds = time.perf_counter() - t0
+            stats.browser.append(seconds)
+            if what in ("keep_prob", "block_size") and plan.current == "Mask_explorer":
+                stats.browser_slider.append(seconds)
+            if await page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count():
+                stats.errors.append(f"browser {plan.i}: error box shown")
+    except Exception as err:  # noqa: BLE001
+        stats.errors.append(f"browser {plan.i}: {type(err).__name__}: {str(err).splitlines()[0][:120]}")
+    finally:
+        await context.close()
+
+
+async def slider_probe(url: str, moves: int) -> list[float]:
+    """One browser alone on the mask explorer: keep_prob and block_size nudged by key presses,
+    each timed from the key press to the new masks drawn; 1 s between moves."""
+    from playwright.async_api import async_playwright
+
+    times = []
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
+        await page.goto(f"{url}/Mask_explorer?image=chelsea&kp=0.6&b=5&seed=7", wait_until="domcontentloaded")
+        await page.wait_for_function(DRAWN, arg=None, timeout=300_000)
+        for k in range(moves):
+            label = ("keep_prob", "block_size")[k % 2]
+            key = "ArrowRight" if (k // 2) % 8 < 4 else "ArrowLeft"  # wander, never at a limit for long
+            thumb = page.get_by_role("slider", name=label).first
+            await thumb.focus()
+            old = await page.evaluate(SEEN)
+            t0 = time.perf_counter()
+            await thumb.press(key)
+            await page.wait_for_function(DRAWN, arg=old, timeout=120_000)
+            times.append(time.perf_counter() - t0)
+            await asyncio.sleep(1.0)
+        await browser.close()
+    return times
+
+
+async def cpu_probe(url: str, pid_list: list[int], actions: int, seed: int) -> dict[str, list[float]]:
+    """One protocol student alone (own scenario): the app's CPU for each action, by page."""
+    plan = Plan("own", 999, seed)
+    session = Session(url)
+    per_page: dict[str, list[float]] = {}
+    try:
+        await session.open(plan.page, plan.query)
+        for _ in range(actions):
+            what, value = plan.action(60.0)
+            await asyncio.sleep(0.3)  # let the last run's background work (websocket, media) finish
+            cpu0 = sum(cpu_seconds(p) for p in pid_list)
+            await (session.goto(value) if what == "page" else session.move(what, value))
+            await asyncio.sleep(0.3)
+            per_page.setdefault(plan.current, []).append(sum(cpu_seconds(p) for p in pid_list) - cpu0)
+    finally:
+        await session.close()
+    return per_page
+
+
+async def run_scenario(url: str, scenario: str, sessions: int, browsers: int, seconds: float, ramp: float,
+                       seed: int) -> Stats:
+    stats = Stats()
+    t0 = time.perf_counter()
+    deadline = t0 + seconds
+    total = sessions + browsers
+    starts = sorted(random.Random(f"{seed}/ramp").uniform(0, ramp) for _ in range(total))
+    tasks = [protocol_student(Plan(scenario, i, seed), url, t0 + starts[i], deadline, stats) for i in range(sessions)]
+    if browsers:
+        from playwright.async_api import async_playwright
+
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+            tasks += [browser_student(Plan(scenario, sessions + j, seed), browser, url,
+                                      t0 + starts[sessions + j], deadline, stats) for j in range(browsers)]
+            await asyncio.gather(*tasks)
+            await browser.close()
+    else:
+        await asyncio.gather(*tasks)
+    return stats
+
+
+async def warm_up(url: str) -> None:
+    session = Session(url)
+    try:
+        await session.open("", "")  # model load and the default image's clean pass, not measured
+    finally:
+        await session.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, nargs="+", default=[10, 30])
-    parser.add_argument("--seconds", type=float, default=45.0)
+    parser.add_argument("--scenario", nargs="+", choices=["teacher-link", "own"], default=["teacher-link", "own"])
+    parser.add_argument("--sessions", type=int, default=30, help="protocol sessions (no browser)")
+    parser.add_argument("--browsers", type=int, default=2, help="real Chromium sessions alongside")
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of each scenario's run")
+    parser.add_argument("--ramp", type=float, default=5.0, help="students arrive spread over this many seconds")
+    parser.add_argument("--proxy", type=int, default=0, metavar="N",
+                        help="run N app processes behind nginx (deploy/launch.py) instead of one")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cpu-probe", type=int, default=0, metavar="ACTIONS",
+                        help="also measure the server CPU of each of ACTIONS student actions, one session alone")
+    parser.add_argument("--slider-probe", type=int, default=0, metavar="MOVES",
+                        help="also time MOVES slider moves of one browser alone (slider -> new masks drawn)")
     args = parser.parse_args()
-    if shutil.which("chromium") is None:
-        sys.exit("needs Debian's chromium (apt-get install chromium)")
+    if args.browsers and shutil.which("chromium") is None:
+        sys.exit("--browsers needs Debian's chromium (apt-get install chromium); use --browsers 0")
     os.environ.setdefault("TORCH_HOME", tempfile.mkdtemp())
-    print(f"{'sessions':>8}{'served':>8}{'first render s':>22}{'results':>9}{'per interaction s':>22}"
-          f"{'errors':>8}{'app peak MB':>13}")
-    print(f"{'':>8}{'':>8}{'median / p95':>22}{'':>9}{'median / p95':>22}")
-    for n in args.sessions:
-        port = free_port()
-        app = start_app(port)
+    lines = []
+    for scenario in args.scenario:
+        server = start_server(args.proxy)
         try:
-            asyncio.run(run_load(f"http://127.0.0.1:{port}", 1, 5))  # warm-up: model load, first clean pass
-            stats = asyncio.run(run_load(f"http://127.0.0.1:{port}", n, args.seconds))
-            peak = peak_rss_mb(app.pid)
+            asyncio.run(warm_up(server.url))
+            server_cpu0 = sum(cpu_seconds(p) for p in server.app_pids)
+            machine0, cores = machine_busy_seconds()
+            me = os.getpid()
+            client0 = tree_cpu_seconds(me, set(server.app_pids) | {p.pid for p in server.procs})
+            wall0 = time.perf_counter()
+            stats = asyncio.run(run_scenario(server.url, scenario, args.sessions, args.browsers, args.seconds,
+                                             args.ramp, args.seed))
+            wall = time.perf_counter() - wall0
+            server_cpu = sum(cpu_seconds(p) for p in server.app_pids) - server_cpu0
+            machine = machine_busy_seconds()[0] - machine0
+            excluded = set(server.app_pids) | {p.pid for p in server.procs}
+            for p in server.procs:
+                excluded |= set(descendants(p.pid))
+            client = tree_cpu_seconds(me, excluded) - client0
+            peaks = [peak_rss_mb(p) for p in server.app_pids]
         finally:
-            app.terminate()
-            app.wait(timeout=30)
-        first, inter = quantiles(stats["first"]), quantiles(stats["interaction"])
-        print(f"{n:>8}{len(stats['first']):>8}{first[0]:>13.2f} / {first[1]:<6.2f}{len(stats['interaction']):>9}"
-              f"{inter[0]:>13.2f} / {inter[1]:<6.2f}{len(stats['errors']):>8}{peak:>13.0f}")
-        for e in stats["errors"][:5]:
-            print("   ", e)
+            server.stop()
+        first, proto, brow, slider = (quantiles(stats.first), quantiles(stats.proto), quantiles(stats.browser),
+                                      quantiles(stats.browser_slider))
+        inter = quantiles(stats.proto + stats.browser)
+        heavy = quantiles(stats.proto_heavy)
+        light = quantiles([x for x in stats.proto if x not in stats.proto_heavy])
+        per = 1000 * server_cpu / max(1, stats.runs)
+        print(f"\n== scenario {scenario}: {args.sessions} protocol + {args.browsers} browser sessions, "
+              f"{args.seconds:g} s, arrivals over {args.ramp:g} s, "
+              f"{'one app process' if not args.proxy else f'{args.proxy} app processes behind nginx'}")
+        print(f"  sessions started / served        {stats.started} / {stats.served}")
+        print(f"  first render p50 / p95           {first[0]:.2f} / {first[1]:.2f} s")
+        print(f"  interaction, protocol p50 / p95  {proto[0]:.2f} / {proto[1]:.2f} s   ({len(stats.proto)} actions)")
+        print(f"  interaction, browser p50 / p95   {brow[0]:.2f} / {brow[1]:.2f} s   ({len(stats.browser)} actions; "
+              f"slider on the mask explorer: median {slider[0] * 1000:.0f} ms over {len(stats.browser_slider)})")
+        print(f"    protocol, robustness curve page  {heavy[0]:.2f} / {heavy[1]:.2f} s   ({len(stats.proto_heavy)} actions; "
+              f"heavy jobs queue there)")
+        print(f"    protocol, the other pages        {light[0]:.2f} / {light[1]:.2f} s")
+        print(f"  errors                           {len(stats.errors)}")
+        for e in stats.errors[:8]:
+            print(f"    {e}")
+        print(f"  script runs asked for            {stats.runs}")
+        print(f"  server CPU                       {server_cpu:.1f} s = {per:.0f} ms per interaction")
+        print(f"  app peak RSS                     {' + '.join(f'{p:.0f}' for p in peaks)} MB")
+        print(f"  CPU over {wall:.0f} s: machine busy {machine:.1f} of {wall * cores:.0f} core-s; server "
+              f"{server_cpu:.1f}; clients (this process and its browsers) {client:.1f} = "
+              f"{100 * client / max(machine, 1e-9):.0f}% of the busy machine")
+        print(f"  sizing: at a 5 s pause one core serves about {5000 / max(per, 1e-9):.0f} students "
+              f"({per:.0f} ms of server CPU per interaction)")
+        lines.append(
+            f"load: scenario={scenario} sessions={stats.started} served={stats.served} first_p95_s={first[1]:.2f} "
+            f"interaction_p95_s={inter[1]:.2f} errors={len(stats.errors)} server_cpu_ms_per_interaction={per:.0f} "
+            f"peak_rss_mb={sum(peaks):.0f}")
+    if args.cpu_probe:
+        server = start_server(args.proxy)
+        try:
+            asyncio.run(warm_up(server.url))
+            per_page = asyncio.run(cpu_probe(server.url, server.app_pids, args.cpu_probe, args.seed))
+        finally:
+            server.stop()
+        every = [x for xs in per_page.values() for x in xs]
+        med, p95 = quantiles(every)
+        print(f"\n== one protocol student alone (own parameters), {len(every)} actions: server CPU per interaction "
+              f"median {1000 * med:.0f} ms, p95 {1000 * p95:.0f} ms (each action measured alone)")
+        for name, xs in sorted(per_page.items()):
+            m, q = quantiles(xs)
+            print(f"  {name:<22} median {1000 * m:>5.0f} ms  p95 {1000 * q:>5.0f} ms  ({len(xs)} actions)")
+        lines.insert(0, f"cpu: actions={len(every)} median_ms={1000 * med:.0f} p95_ms={1000 * p95:.0f} "
+                        f"sessions_per_core_at_5s={5 / max(med, 1e-9):.0f}")
+    if args.slider_probe:
+        server = start_server(args.proxy)
+        try:
+            asyncio.run(warm_up(server.url))
+            cpu0 = sum(cpu_seconds(p) for p in server.app_pids)
+            times = asyncio.run(slider_probe(server.url, args.slider_probe))
+            cpu = sum(cpu_seconds(p) for p in server.app_pids) - cpu0
+        finally:
+            server.stop()
+        med, p95 = quantiles(times)
+        print(f"\n== one browser alone, {len(times)} slider moves on the mask explorer: slider -> new masks drawn "
+              f"median {med * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms; server CPU {1000 * cpu / max(1, len(times)):.0f} ms "
+              f"per move")
+        lines.insert(0, f"slider: moves={len(times)} median_ms={med * 1000:.0f} p95_ms={p95 * 1000:.0f} "
+                        f"server_cpu_ms_per_move={1000 * cpu / max(1, len(times)):.0f}")
+    print()
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

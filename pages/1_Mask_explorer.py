@@ -14,7 +14,11 @@ def page(ctx: state.Context) -> None:
         "zeroes those units and rescales the rest by count(M)/count_ones(M) (Algorithm 1 of the paper)."
     )
     state.spec_notes(ctx)
+    explorer(ctx)
 
+
+@st.fragment  # moving the page's own control reruns only this part, not the sidebar and the model
+def explorer(ctx: state.Context) -> None:
     n_channels = st.slider("Channels to show (the most active ones)", 2, 12, 8, key="explorer_channels")
     view = state.mask_view(ctx, n_channels)
 

@@ -15,6 +15,11 @@ def page(ctx: state.Context) -> None:
         "Applying DropBlock at inference shows which evidence the prediction leans on, and how it moves."
     )
     state.spec_notes(ctx)
+    shift_view(ctx)
+
+
+@st.fragment  # samples and class rerun only this part, not the sidebar and the model
+def shift_view(ctx: state.Context) -> None:
     c1, c2 = st.columns(2)
     n_samples = c1.select_slider("Monte Carlo samples", [1, 4, 8, 16, 32], value=16, key="cam_samples")
     top5 = ctx.clean.probs[0].topk(5).indices.tolist()

@@ -5,7 +5,10 @@ Every picture and figure gets a PNG download; figures are closed right after dra
 
 from __future__ import annotations
 
+import hashlib
 import io
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import matplotlib
@@ -67,17 +70,48 @@ def diverging(t: torch.Tensor) -> Image.Image:
     return Image.fromarray(colorize(t, "RdBu_r", -m, m))
 
 
+# PNGs by content, shared by every session: the same picture (a teacher's link, a repeated seed)
+# is encoded once. Keyed by a hash of the pixels, so two sessions can never get each other's picture
+# unless the pixels are identical.
+_PNGS: OrderedDict[bytes, bytes] = OrderedDict()
+_PNGS_LOCK = threading.Lock()
+_PNGS_MAX_BYTES = 24 * 2**20  # bounded by size: a mask grid is ~100 KB, a CAM overlay ~60 KB
+_pngs_bytes = 0
+
+
 def _png(image: Image.Image) -> bytes:
+    global _pngs_bytes
+    h = hashlib.blake2b(image.tobytes(), digest_size=20)
+    h.update(f"{image.mode}{image.size}".encode())
+    key = h.digest()
+    with _PNGS_LOCK:
+        if key in _PNGS:
+            _PNGS.move_to_end(key)
+            return _PNGS[key]
     buf = io.BytesIO()
     image.save(buf, "PNG", compress_level=1)  # fast; these are small pictures
-    return buf.getvalue()
+    png = buf.getvalue()
+    with _PNGS_LOCK:
+        if key not in _PNGS:
+            _PNGS[key] = png
+            _pngs_bytes += len(png)
+        while _pngs_bytes > _PNGS_MAX_BYTES and len(_PNGS) > 1:
+            _pngs_bytes -= len(_PNGS.popitem(last=False)[1])
+    return png
+
+
+def _show_png(png: bytes, name: str, caption: str | None, width: int | str) -> None:
+    # output_format="PNG": left on "auto", Streamlit decodes the bytes and re-encodes them as JPEG
+    # on every rerun. The download's bytes are handed over only when clicked, and the click does
+    # not rerun the page.
+    st.image(png, caption=caption, width=width, output_format="PNG")
+    st.download_button("Download PNG", lambda: png, file_name=f"{name}.png", mime="image/png", key=f"dl-{name}",
+                       on_click="ignore")
 
 
 def show_image(image: Image.Image, name: str, caption: str | None = None, width: int | str = "stretch") -> None:
-    """Draw a picture with a PNG download under it (encoded once, for both)."""
-    png = _png(image)
-    st.image(png, caption=caption, width=width)
-    st.download_button("Download PNG", png, file_name=f"{name}.png", mime="image/png", key=f"dl-{name}")
+    """Draw a picture with a PNG download under it (encoded once per content, for both)."""
+    _show_png(_png(image), name, caption, width)
 
 
 def show_figure(fig: plt.Figure, name: str) -> None:
@@ -85,8 +119,7 @@ def show_figure(fig: plt.Figure, name: str) -> None:
     try:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
-        st.image(buf.getvalue(), width="stretch")
-        st.download_button("Download PNG", buf.getvalue(), file_name=f"{name}.png", mime="image/png", key=f"dl-{name}")
+        _show_png(buf.getvalue(), name, None, "stretch")
     finally:
         plt.close(fig)
 

@@ -4,8 +4,9 @@
   mirrored into the URL query string so a teacher can share a link that opens the same view.
 * ``st.cache_resource`` holds the models (a ``models.registry.ModelCache``: the default pinned, two
   others in an LRU, shared by every session and never modified; chosen only from server-side
-  lists) and each image's clean pass; ``st.cache_data`` holds decoded images and the
-  results of the ``models.compute_*`` functions, bounded with ``max_entries``.
+  lists) and each image's clean pass; ``st.cache_data`` holds decoded images; the results of the
+  ``models.compute_*`` functions are cached by content in ``models/jobs.py`` (bounded, computed
+  once across sessions, heavy ones on a queue), see "cached computations" below.
 * Uploads are decoded in memory and never written to disk. The decoded picture (at most
   1024 px) and its cleaned name stay in this session's ``st.session_state`` (not a widget), so
   every page shows it until "Clear upload"; other sessions never see it.
@@ -22,17 +23,19 @@ import math
 import os
 import re
 import threading
+import time
 import unicodedata
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 import torch
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 from PIL import Image
 
 import models as M
+from models import jobs
 from models.fallback import clean_pass_with_fallback, compute_with_fallback
 from models.registry import ModelCache
 from models.weights_files import ENV_WEIGHTS_DIR, WeightsFileError, list_weights_dir, operator_file, resolve_in_dir
@@ -486,6 +489,7 @@ def sidebar() -> Context:
 def run_page(draw: Callable[[Context], None]) -> None:
     """Set up a page (shared sidebar, model banner) and draw it; errors become friendly messages."""
     st.set_page_config(page_title="DropBlock Lab", page_icon="🧱", layout="wide")
+    jobs.configure_process()  # once per process, whichever page a visitor opens first
     with st.sidebar:
         for path, label, icon in NAV:
             st.page_link(path, label=label, icon=icon)
@@ -537,64 +541,91 @@ def spec_notes(ctx: Context) -> None:
 
 
 # ------------------------------------------------------------------ cached computations
+#
+# Results are cached by content (model, image hash, parameters, seed) in models/jobs.py, shared by
+# every session: immutable dataclasses, handed out as they are (no copy per hit, unlike
+# st.cache_data). Identical concurrent requests (a whole class on the teacher's link) compute once.
+# Light views run in the session's own script thread; heavy ones (the robustness curve, CAM shift
+# with many samples) queue on a small pool, one job per session, so they never stall slider moves;
+# the page shows its place in the queue and the progress, and a rerun, another page or a closed tab
+# stops waiting and cancels the job if no other session waits for it.
+
+_LIGHT: jobs.SingleFlight = jobs.SingleFlight(max_entries=48)
+_HEAVY = jobs.HeavyPool(workers=max(1, (os.cpu_count() or 2) // 2), cache=jobs.SingleFlight(max_entries=16))
+HEAVY_CAM_SAMPLES = 32  # CAM shift with at least this many Monte Carlo samples goes to the heavy pool
 
 
-@st.cache_data(show_spinner=False, max_entries=24)
-def _mask_view(model_key, image_key, spec, seed, n_channels, _ctx: Context):
-    return compute_with_fallback(M.compute_mask_view, _ctx.loaded, _ctx.clean, spec, seed=seed, n_channels=n_channels)
+def _key(name: str, ctx: Context, args: tuple, kwargs: dict) -> tuple:
+    return name, ctx.model_key, ctx.image_key, args, tuple(sorted(kwargs.items()))
+
+
+def _light(compute, ctx: Context, *args, **kwargs):
+    key = _key(compute.__name__, ctx, args, kwargs)
+    return _noted(_LIGHT.get(key, lambda: compute_with_fallback(compute, ctx.loaded, ctx.clean, *args, **kwargs)))
+
+
+def _session_id() -> str:
+    run = get_script_run_ctx()
+    return run.session_id if run is not None else f"thread-{threading.get_ident()}"
+
+
+def _heavy(compute, ctx: Context, title: str, *args, with_progress: bool = False, **kwargs):
+    """``compute`` on the heavy pool; meanwhile show the queue position, then the progress."""
+    key = _key(compute.__name__, ctx, args, kwargs)
+    hit = _HEAVY.cached(key)
+    if hit is not None:
+        return _noted(hit)
+
+    def run(progress: jobs.Progress):
+        extra = {"progress": progress} if with_progress else {}
+        return compute_with_fallback(compute, ctx.loaded, ctx.clean, *args, **kwargs, **extra)
+
+    owner = _session_id()
+    job = _HEAVY.submit(owner, key, run)
+    holder = st.empty()
+    try:
+        shown, last = None, 0.0
+        while not job.wait(0.1):
+            ahead = job.position()
+            if ahead:
+                text = (f"{title}: waiting for the server, {ahead} request ahead of yours…" if ahead == 1 else
+                        f"{title}: waiting for the server, {ahead} requests ahead of yours…")
+            else:
+                text = f"{title}: {job.text}" if job.text else f"{title}…"
+            now = time.monotonic()
+            # Redraw on change, and at least every second: each st call is where Streamlit stops
+            # this script for a rerun, another page or a closed tab.
+            if (text, round(job.fraction, 2)) != shown or now - last > 1.0:
+                holder.progress(min(1.0, job.fraction), text=text)
+                shown, last = (text, round(job.fraction, 2)), now
+    finally:
+        if not job.done.is_set():
+            _HEAVY.release(owner, job)  # cancelled unless another session waits for it
+        holder.empty()
+    return _noted(job.value())
 
 
 def mask_view(ctx: Context, n_channels: int = 8) -> M.MaskView:
-    return _noted(_mask_view(ctx.model_key, ctx.image_key, ctx.spec, ctx.seed, n_channels, _ctx=ctx))
+    return _light(M.compute_mask_view, ctx, ctx.spec, seed=ctx.seed, n_channels=n_channels)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _comparison(model_key, image_key, keep_prob, block_size, group, seed, _ctx: Context):
-    return compute_with_fallback(M.compute_comparison, _ctx.loaded, _ctx.clean, keep_prob=keep_prob,
-                                 block_size=block_size, group=group, seed=seed)
-
-
-def comparison(ctx: Context) -> tuple[M.MethodView, ...]:
-    return _noted(_comparison(ctx.model_key, ctx.image_key, ctx.spec.keep_prob, ctx.spec.block_size,
-                              ctx.spec.group, ctx.seed, _ctx=ctx))
-
-
-@st.cache_data(show_spinner="Sampling masks…", max_entries=16)
-def _cam_shift(model_key, image_key, spec, seed, n_samples, class_idx, _ctx: Context):
-    return compute_with_fallback(M.compute_cam_shift, _ctx.loaded, _ctx.clean, spec, n_samples=n_samples, seed=seed,
-                                 class_idx=class_idx)
+def comparison(ctx: Context, **kwargs) -> tuple[M.MethodView, ...]:
+    params = dict(keep_prob=ctx.spec.keep_prob, block_size=ctx.spec.block_size, group=ctx.spec.group, seed=ctx.seed)
+    return _light(M.compute_comparison, ctx, **{**params, **kwargs})
 
 
 def cam_shift(ctx: Context, n_samples: int, class_idx: int | None) -> M.CamShift:
-    return _noted(_cam_shift(ctx.model_key, ctx.image_key, ctx.spec, ctx.seed, n_samples, class_idx, _ctx=ctx))
+    if n_samples >= HEAVY_CAM_SAMPLES:
+        return _heavy(M.compute_cam_shift, ctx, "Sampling masks", ctx.spec, n_samples=n_samples, seed=ctx.seed,
+                      class_idx=class_idx)
+    return _light(M.compute_cam_shift, ctx, ctx.spec, n_samples=n_samples, seed=ctx.seed, class_idx=class_idx)
 
 
-# The curve reports progress while it computes, which st.cache_data cannot replay on a hit;
-# it gets a small LRU of its own, shared by sessions (results are immutable) and locked.
-_CURVES: OrderedDict[tuple, M.RobustnessCurve] = OrderedDict()
-_CURVES_LOCK = threading.Lock()
-_CURVES_MAX = 8
-
-
-def robustness_curve(ctx: Context, spec: M.RegularizerSpec, n_samples: int, keep_probs: tuple[float, ...]):
-    key = (ctx.model_key, ctx.image_key, spec, ctx.seed, n_samples, keep_probs)
-    with _CURVES_LOCK:
-        if key in _CURVES:
-            _CURVES.move_to_end(key)
-            return _CURVES[key]
-    bar = st.progress(0.0, text="Computing the curve…")
-    try:
-        curve = _noted(compute_with_fallback(
-            M.compute_robustness_curve, ctx.loaded, ctx.clean, spec, keep_probs=keep_probs, n_samples=n_samples,
-            seed=ctx.seed, progress=lambda f, text: bar.progress(min(1.0, f), text=text),
-        ))
-    finally:
-        bar.empty()
-    with _CURVES_LOCK:
-        _CURVES[key] = curve
-        while len(_CURVES) > _CURVES_MAX:
-            _CURVES.popitem(last=False)
-    return curve
+def robustness_curve(ctx: Context, spec: M.RegularizerSpec, n_samples: int, keep_probs: tuple[float, ...],
+                     **kwargs) -> M.RobustnessCurve:
+    """The curve reports progress while it computes; the heavy pool shows it, or the queue position."""
+    return _heavy(M.compute_robustness_curve, ctx, "Computing the curve", spec, keep_probs=tuple(keep_probs),
+                  n_samples=n_samples, seed=ctx.seed, with_progress=True, **kwargs)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

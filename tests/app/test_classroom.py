@@ -210,3 +210,21 @@ def test_interleaved_sessions_never_see_each_other():
         assert alice.metric[2].value == a_drop and bob.metric[2].value == b_drop  # each sees its own masks
         assert alice.sidebar.number_input(key="seed").value == 11 and bob.sidebar.number_input(key="seed").value == 22
         assert alice.sidebar.slider(key="block_size").value == 7 and bob.sidebar.slider(key="block_size").value == 3
+
+
+def test_identical_sessions_share_one_computation_and_own_sessions_do_not():
+    """A teacher's link: two sessions with the same image, parameters and seed compute the view once
+    (models/jobs.py single-flight cache); a third with its own seed computes its own and sees it."""
+    def open_with(seed: int):
+        at = new_app().run().switch_page(PAGES[0])
+        at.session_state["seed"] = seed
+        return at.run()
+
+    before = ui.state._LIGHT.computations
+    first, second = open_with(4321), open_with(4321)
+    assert ui.state._LIGHT.computations == before + 1
+    assert first.metric[2].value == second.metric[2].value
+    other = open_with(4322)
+    assert ui.state._LIGHT.computations == before + 2
+    assert_clean(other)
+    assert other.sidebar.number_input(key="seed").value == 4322

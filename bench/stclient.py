@@ -1,0 +1,200 @@
+"""A Streamlit client without a browser: the frontend's websocket protocol, spoken by asyncio.
+
+The app server (Streamlit 1.67 on Starlette/uvicorn) talks to its frontend over ``/_stcore/stream``:
+the client sends ``BackMsg`` protobufs (``rerun_script`` carries a ``ClientState``: query string,
+page hash and every widget value it knows), the server answers with ``ForwardMsg``s (``new_session``,
+``navigation``, deltas, ``page_info_changed``, ``script_finished``). This client does what the
+frontend does for the actions a student takes here, and nothing a browser does beyond that:
+
+* connect with the ``streamlit`` subprotocol and an ``Origin`` header (the server checks it);
+* open a page by name, as the frontend does for ``/Mask_explorer?seed=3``;
+* move a widget: remember its new value by label, send the values of all widgets moved so far
+  under the ids the last run reported (a keyed widget's id is stable; unmoved keyed widgets keep
+  their values in the server's session state, as with the frontend);
+* switch page: ``rerun_script`` with the target's ``page_script_hash``, as ``st.page_link`` does;
+* fetch every new ``/media/...`` picture over HTTP, as the browser's ``<img>`` does, so the server
+  pays for media serving too.
+
+A run counts as done when ``script_finished`` has arrived and its pictures have been fetched.
+Error boxes (``st.error``) and exception elements are reported as errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import websockets
+from streamlit.proto.Alert_pb2 import Alert
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+
+@dataclass
+class RunResult:
+    seconds: float  # action sent -> script_finished and its pictures fetched
+    deltas: int
+    pictures: int
+    errors: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)  # markdown/caption bodies, for checks
+    status: int = 0  # ForwardMsg.script_finished value; 0 = finished successfully
+
+
+async def http_get(host: str, port: int, path: str, cookie: str = "") -> tuple[int, list[str]]:
+    """GET ``path`` with HTTP/1.1 and Connection: close; returns (status, Set-Cookie values), body discarded."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        head = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n"
+        writer.write((head + (f"Cookie: {cookie}\r\n" if cookie else "") + "\r\n").encode())
+        await writer.drain()
+        status = int((await reader.readline()).split()[1])
+        cookies = []
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.strip().lower() == "set-cookie" and value.strip():
+                cookies.append(value.strip().split(";", 1)[0])
+        while await reader.read(65536):
+            pass
+        return status, cookies
+    finally:
+        writer.close()
+
+
+class Session:
+    """One protocol session. ``await open(page, query)``, then ``move``/``goto``, then ``close``."""
+
+    def __init__(self, base_url: str, timeout: float = 300.0) -> None:
+        parts = urlsplit(base_url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.base = base_url.rstrip("/")
+        self.timeout = timeout
+        self.ws = None
+        self.pages: dict[str, str] = {}  # page name ("Mask explorer") and url path -> page_script_hash
+        self.page_hash = ""
+        self.query = ""
+        self.widget_ids: dict[str, str] = {}  # label -> id, from the last run
+        self.widget_kinds: dict[str, str] = {}
+        self.moved: dict[str, object] = {}  # label -> value the student set
+        self.cookies = ""
+
+    async def connect(self) -> None:
+        # The browser loads the page first (XSRF cookie; behind deploy/'s nginx, the routing cookie
+        # that keeps this session's socket and pictures on one app process), then opens the socket.
+        _, cookies = await http_get(self.host, self.port, "/", "")
+        self.cookies = "; ".join(cookies)
+        self.ws = await websockets.connect(
+            f"ws://{self.host}:{self.port}/_stcore/stream", subprotocols=["streamlit"],
+            origin=f"http://{self.host}:{self.port}", max_size=None, open_timeout=self.timeout,
+            ping_interval=None, additional_headers={"Cookie": self.cookies} if self.cookies else None,
+        )
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+            self.ws = None
+
+    async def open(self, page: str = "", query: str = "") -> RunResult:
+        """Connect (if needed) and run ``page`` (its url path, "" for Home) with ``query``."""
+        start = time.perf_counter()
+        if self.ws is None:
+            await self.connect()
+        self.query = query
+        msg = BackMsg()
+        msg.rerun_script.query_string = query
+        msg.rerun_script.page_name = page
+        msg.rerun_script.page_script_hash = self.pages.get(page, "")
+        return await self._run(msg, start)
+
+    async def move(self, label: str, value: object) -> RunResult:
+        """Set the widget labelled ``label`` to ``value``, as the frontend does on a change."""
+        if label not in self.widget_ids:
+            raise KeyError(f"no widget labelled {label!r} on this page")
+        self.moved[label] = value
+        return await self._rerun(self.page_hash)
+
+    async def goto(self, page: str) -> RunResult:
+        """Follow a page link: ``page`` is its url path ("Mask_explorer") or "" for Home."""
+        return await self._rerun(self.pages[page])
+
+    async def _rerun(self, page_hash: str) -> RunResult:
+        start = time.perf_counter()
+        msg = BackMsg()
+        state = msg.rerun_script
+        state.query_string = self.query
+        state.page_script_hash = page_hash
+        for label, value in self.moved.items():
+            wid = self.widget_ids.get(label)
+            if wid is None:
+                continue
+            w = state.widget_states.widgets.add()
+            w.id = wid
+            kind = self.widget_kinds[label]
+            if kind == "slider":
+                w.double_array_value.data.append(float(value))
+            elif kind == "number_input" and isinstance(value, int):
+                w.int_value = value
+            elif kind == "number_input":
+                w.double_value = float(value)
+            else:
+                raise ValueError(f"widget kind {kind} is not supported by this client")
+        return await self._run(msg, start)
+
+    async def _run(self, msg: BackMsg, start: float) -> RunResult:
+        await self.ws.send(msg.SerializeToString())
+        result = RunResult(0.0, 0, 0)
+        fetches = []
+        seen: dict[str, str] = {}
+        kinds: dict[str, str] = {}
+        async with asyncio.timeout(self.timeout):
+            while True:
+                fwd = ForwardMsg()
+                fwd.ParseFromString(await self.ws.recv())
+                kind = fwd.WhichOneof("type")
+                if kind == "new_session":
+                    self.page_hash = fwd.new_session.page_script_hash or self.page_hash
+                elif kind == "navigation":
+                    for p in fwd.navigation.app_pages:
+                        self.pages[p.page_name] = p.page_script_hash
+                        self.pages[p.url_pathname] = p.page_script_hash
+                    self.page_hash = fwd.navigation.page_script_hash or self.page_hash
+                elif kind == "page_info_changed":
+                    self.query = fwd.page_info_changed.query_string
+                elif kind == "delta":
+                    result.deltas += 1
+                    delta = fwd.delta
+                    if delta.WhichOneof("type") != "new_element":
+                        continue
+                    el = delta.new_element
+                    el_kind = el.WhichOneof("type")
+                    body = getattr(el, el_kind)
+                    if el_kind in ("slider", "number_input"):
+                        seen[body.label], kinds[body.label] = body.id, el_kind
+                    elif el_kind == "imgs":
+                        for img in body.imgs:
+                            if img.url.startswith("/"):
+                                result.pictures += 1
+                                fetches.append(asyncio.create_task(http_get(self.host, self.port, img.url, self.cookies)))
+                    elif el_kind == "exception":
+                        result.errors.append(f"exception: {body.type}")
+                    elif el_kind == "alert":
+                        result.texts.append(body.body)
+                        if body.format == Alert.ERROR:
+                            result.errors.append(f"error box: {body.body[:80]}")
+                    elif el_kind == "markdown":
+                        result.texts.append(body.body)
+                elif kind == "script_finished":
+                    result.status = int(fwd.script_finished)
+                    # 0 finished, 1 compile error, 2 stopped early for a rerun (more follows), 3 fragment run
+                    if result.status == 1:
+                        result.errors.append("script did not compile")
+                    if result.status != 2:
+                        break
+        for status, _ in await asyncio.gather(*fetches):
+            if status != 200:
+                result.errors.append(f"picture: HTTP {status}")
+        if seen:
+            self.widget_ids, self.widget_kinds = seen, kinds
+        result.seconds = time.perf_counter() - start
+        return result
