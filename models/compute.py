@@ -123,7 +123,7 @@ def compute_mask_view(
         block=mask.block_size,
         gamma=mask.gamma,
         formula=formula,
-        target_drop=mask.target_drop if gamma_scale == 1 else mask.target_drop / 4,
+        target_drop=mask.target_drop,
         realised_drop=float(mask.drop_fraction[0]),
         expected_drop=expected,
         channels=channels,
