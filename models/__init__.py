@@ -6,6 +6,7 @@ Imports torch, torchvision and ``dropblock``; never streamlit.
 from .backbone import Backbone, Site
 from .compute import (
     CamShift,
+    Comparison,
     MaskView,
     MethodView,
     RobustnessCurve,
@@ -23,6 +24,7 @@ __all__ = [
     "Backbone",
     "CamShift",
     "CleanPass",
+    "Comparison",
     "DropRun",
     "ImageError",
     "KINDS",

@@ -64,8 +64,7 @@ class RegularizerSpec:
     """What to drop, how much, and where.
 
     Attributes:
-        kind: ``"dropblock"``, ``"dropout"``, ``"spatial_dropout"`` or ``"cutout"`` (Cutout
-            always acts on the input image).
+        kind: ``"dropblock"``, ``"dropout"``, ``"spatial_dropout"`` or ``"cutout"``.
         keep_prob: in (0, 1].
         block_size: DropBlock's block side (clipped to each map).
         placement: ``"after_group"`` drops the output of group ``group``; ``"in_blocks"``
@@ -85,6 +84,8 @@ class RegularizerSpec:
         group_params: per-group ``(group, keep_prob, block_size)`` overriding ``keep_prob`` and
             ``block_size`` there, e.g. ``((3, 0.9, 3), (4, 0.9, 7))`` for a block size growing
             with depth, as the tutorial suggests (the paper keeps it constant).
+        cutout_on: Cutout on the ``"input"`` image (the original, DeVries & Taylor 2017) or on
+            the ``"features"`` where the other kinds act (a like-for-like drop budget).
     """
 
     kind: Kind = "dropblock"
@@ -102,6 +103,7 @@ class RegularizerSpec:
     act_site: ActSite = "after_act"
     fc_keep_prob: float = 1.0
     group_params: tuple[tuple[int, float, int], ...] = ()
+    cutout_on: Literal["input", "features"] = "input"
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -117,6 +119,8 @@ class RegularizerSpec:
             raise ValueError(f"expected groups to be a non-empty subset of 1..4, but got {self.groups!r}")
         db.functional._check_gamma_mode(self.gamma_mode)
         db.functional._check_normalize(self.normalize)
+        if self.cutout_on not in ("input", "features"):
+            raise ValueError(f"expected cutout_on 'input' or 'features', but got {self.cutout_on!r}")
         if self.act_site not in SITE_ACTS:
             raise ValueError(f"expected act_site in {tuple(SITE_ACTS)}, but got {self.act_site!r}")
         db.functional._check_keep_prob(self.fc_keep_prob)
@@ -146,6 +150,11 @@ class RegularizerSpec:
             name += f" b={self.block_size}"
         return f"{name}, keep_prob={self.keep_prob:g}"
 
+    @property
+    def on_input(self) -> bool:
+        """Whether the regulariser acts on the input image (the original Cutout)."""
+        return self.kind == "cutout" and self.cutout_on == "input"
+
     def quarter_at(self, group: int) -> bool:
         """Whether a site in ``group`` gets a quarter of the drop (the paper's γ/4 in group 3)."""
         return self.placement == "in_blocks" and self.group3_quarter and group == 3
@@ -153,7 +162,7 @@ class RegularizerSpec:
     @property
     def resume_level(self) -> int:
         """Index into ``CleanPass.acts`` whose activation the re-run starts from (-1: the input)."""
-        if self.kind == "cutout":
+        if self.on_input:
             return -1
         if self.placement == "after_group":
             return self.group
@@ -244,7 +253,7 @@ def sample_site_mask(
         return db.sample_dropout_mask(h, keep_prob, generator=generator)
     if spec.kind == "spatial_dropout":
         return db.sample_spatial_dropout_mask(h, keep_prob, generator=generator)
-    return db.sample_cutout_mask(h, keep_prob, generator=generator)
+    return db.sample_cutout_mask(h, keep_prob, seed_region=spec.seed_region, generator=generator)
 
 
 def run_regularized(
@@ -283,8 +292,8 @@ def run_regularized(
         level = spec.resume_level
         start = clean.x if level < 0 else clean.acts[level]
         h = start.expand(n_samples, *start.shape[1:])
-        if spec.kind == "cutout":
-            h = backbone.stem(drop(h, Site(0, -1, "input")))  # Cutout acts on the image
+        if spec.on_input:
+            h = backbone.stem(drop(h, Site(0, -1, "input")))  # Cutout on the image
             first = 1
         elif spec.placement == "after_group":
             h = drop(h, Site(spec.group, -1, "group_output"))
@@ -293,7 +302,7 @@ def run_regularized(
             first = level + 1
         before_act = spec.act_site == "before_act"
         for g in range(first, 5):
-            in_blocks = spec.kind != "cutout" and spec.placement == "in_blocks" and g in spec.groups
+            in_blocks = not spec.on_input and spec.placement == "in_blocks" and g in spec.groups
             h = backbone.run_group(h, g, in_block_site if in_blocks else identity_site, before_act=before_act)
         logits, feats = backbone.head(h)
         if spec.fc_keep_prob < 1.0:
