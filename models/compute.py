@@ -36,8 +36,12 @@ __all__ = [
     "MaskView",
     "MethodView",
     "RobustnessCurve",
+    "STRATEGY_ARMS",
+    "StrategyComparison",
+    "StrategyView",
     "compute_cam_shift",
     "compute_comparison",
+    "compute_dropblock_dropout",
     "compute_mask_view",
     "compute_robustness_curve",
     "gamma_formula",
@@ -385,4 +389,87 @@ def compute_robustness_curve(
         mean_prob=torch.stack(means),
         std_prob=torch.stack(stds),
         top1_agreement=torch.stack(agree),
+    )
+
+
+# ---------------------------------------------------------------------------- DropBlock + Dropout
+
+
+@dataclass(frozen=True, eq=False)
+class StrategyView:
+    """One arm of the DropBlock + Dropout comparison, Monte Carlo over ``n_samples`` masks."""
+
+    label: str
+    spec: RegularizerSpec
+    conv_drop: float  # mean realised drop over the DropBlock sites (0 when off)
+    fc_drop: float  # mean realised drop of the pooled features (0 when off)
+    top5_mean: Top  # of the mean probability over samples
+    class_prob: float  # mean probability of the clean top-1 class
+    prob_std: float
+    keeps_top1: float  # share of samples whose top-1 is the clean top-1
+    sample_probs: Tensor  # (S,) the clean top-1's probability per sample
+    mean_cam: Tensor  # (224, 224) Monte Carlo mean CAM of the clean top-1
+
+
+@dataclass(frozen=True, eq=False)
+class StrategyComparison:
+    class_name: str
+    clean_prob: float
+    clean_cam: Tensor
+    n_samples: int
+    views: tuple[StrategyView, ...]  # none, DropBlock only, Dropout before fc only, both
+
+
+STRATEGY_ARMS = ("none", "dropblock", "dropout_fc", "both")
+
+
+def compute_dropblock_dropout(
+    backbone: Backbone,
+    clean: CleanPass,
+    dropblock: RegularizerSpec,
+    *,
+    fc_keep_prob: float = 0.5,
+    n_samples: int = 16,
+    seed: int = 0,
+) -> StrategyComparison:
+    """The DropBlock + Dropout strategy (Hu, Si, Zeng & Shu) on one image, same seed for all arms.
+
+    Args:
+        dropblock: where and how DropBlock acts (e.g. in the blocks of the shallow and middle
+            groups, with ``group_params`` giving each group its keep_prob and block_size).
+        fc_keep_prob: keep_prob of the Dropout on the pooled features before ``fc``.
+
+    Arms: none; DropBlock only; Dropout before fc only; both. With Dropout before fc the CAM is
+    computed from the features with the dropped channels removed (and the rest scaled by
+    1/keep_prob), which is exactly what the dropped logits see.
+    """
+    db.functional._check_keep_prob(fc_keep_prob)
+    class_idx = clean.top1
+    arms = {
+        "none": ("None", replace(dropblock, kind="dropblock", keep_prob=1.0, group_params=(), fc_keep_prob=1.0)),
+        "dropblock": ("DropBlock only", replace(dropblock, kind="dropblock", fc_keep_prob=1.0)),
+        "dropout_fc": ("Dropout before fc only", replace(dropblock, kind="dropblock", keep_prob=1.0, group_params=(),
+                                                         fc_keep_prob=fc_keep_prob)),
+        "both": ("DropBlock + Dropout before fc", replace(dropblock, kind="dropblock", fc_keep_prob=fc_keep_prob)),
+    }
+    views = []
+    for arm in STRATEGY_ARMS:
+        label, spec = arms[arm]
+        run = run_regularized(backbone, clean, spec, n_samples=n_samples, seed=seed)
+        probs = _cpu(run.probs).float()
+        p = probs[:, class_idx]
+        conv = [d.float().cpu() for s, d in run.site_drops if s.kind != "pooled"]
+        fc = [d.float().cpu() for s, d in run.site_drops if s.kind == "pooled"]
+        views.append(StrategyView(
+            label=label, spec=spec,
+            conv_drop=float(torch.cat(conv).mean()) if conv else 0.0,
+            fc_drop=float(torch.cat(fc).mean()) if fc else 0.0,
+            top5_mean=topk(probs.mean(dim=0), backbone.categories),
+            class_prob=float(p.mean()), prob_std=float(p.std(unbiased=False)),
+            keeps_top1=float((probs.argmax(dim=1) == class_idx).float().mean()),
+            sample_probs=p, mean_cam=_cam_for(backbone, run.features, class_idx).mean(dim=0),
+        ))
+    return StrategyComparison(
+        class_name=backbone.categories[class_idx], clean_prob=float(clean.probs[0, class_idx]),
+        clean_cam=_cam_for(backbone, clean.features, class_idx)[0], n_samples=n_samples, views=tuple(views),
     )

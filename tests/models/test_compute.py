@@ -38,3 +38,23 @@ def test_compare_honours_shared_mask_and_eq1(lite0, coffee_clean):
     assert comparison.expected_eq1 == pytest.approx(expected)
     assert abs(dropblock.realised_drop - expected) < 0.03  # Eq. (1): about 0.21, not 0.25
     assert "placement: always after one group here" in comparison.ignored
+
+
+def test_dropblock_and_dropout_arms_on_one_image(lite0, coffee_clean):
+    spec = M.RegularizerSpec(keep_prob=0.9, block_size=3, placement="in_blocks", groups=(1, 2), skip=False,
+                             group_params=((1, 0.9, 3), (2, 0.8, 5)))
+    result = M.compute_dropblock_dropout(lite0.backbone, coffee_clean, spec, fc_keep_prob=0.5, n_samples=8, seed=0)
+    none, dropblock, dropout_fc, both = result.views
+    assert [v.label for v in result.views] == ["None", "DropBlock only", "Dropout before fc only",
+                                               "DropBlock + Dropout before fc"]
+    # none is the clean network: every sample the same, probability the clean one
+    assert none.prob_std < 1e-5 and none.keeps_top1 == 1.0
+    assert none.class_prob == pytest.approx(result.clean_prob, abs=1e-4)
+    assert none.conv_drop == 0.0 and none.fc_drop == 0.0
+    assert dropblock.conv_drop > 0.02 and dropblock.fc_drop == 0.0
+    assert dropout_fc.conv_drop == 0.0 and abs(dropout_fc.fc_drop - 0.5) < 0.03
+    # same seed: the same DropBlock masks with and without Dropout (the fc draw comes after them)
+    assert both.conv_drop == pytest.approx(dropblock.conv_drop) and abs(both.fc_drop - 0.5) < 0.03
+    assert dropout_fc.prob_std > 0 and both.prob_std > 0
+    assert result.clean_cam.shape == both.mean_cam.shape == (224, 224)
+    assert both.spec.group_params == dropblock.spec.group_params == ((1, 0.9, 3), (2, 0.8, 5))
