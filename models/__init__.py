@@ -18,7 +18,7 @@ from .compute import (
     compute_robustness_curve,
     gamma_formula,
 )
-from .engine import KIND_LABELS, KINDS, CleanPass, DropRun, RegularizerSpec, clean_pass, run_regularized
+from .engine import KIND_LABELS, KINDS, SITE_ACTS, CleanPass, DropRun, RegularizerSpec, clean_pass, run_regularized
 from .images import ImageError, crop_for_display, decode_image, to_input
 from .loading import WEIGHT_CHOICES, LoadedModel, load_model, pick_device
 
@@ -36,6 +36,7 @@ __all__ = [
     "MethodView",
     "RegularizerSpec",
     "RobustnessCurve",
+    "SITE_ACTS",
     "StrategyComparison",
     "Site",
     "WEIGHT_CHOICES",

@@ -25,7 +25,7 @@ from PIL import Image
 
 import models as M
 from models.fallback import clean_pass_with_fallback, compute_with_fallback
-from models.theory import compute_algorithm_steps, compute_mistakes
+from models.theory import compute_algorithm_steps, compute_mistakes, compute_tutorial_contrasts
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 SAMPLES = {"coffee": "Coffee cup", "chelsea": "Chelsea the cat", "astronaut": "Astronaut", "rocket": "Rocket launch"}
@@ -39,9 +39,12 @@ NAV = [
     ("pages/3_CAM_shift.py", "CAM shift", "🔥"),
     ("pages/4_Robustness_curve.py", "Robustness curve", "📉"),
     ("pages/5_Theory_and_schedule.py", "Theory & schedule", "📐"),
+    ("pages/6_DropBlock_and_Dropout.py", "DropBlock + Dropout", "🧩"),
 ]
 PLACEMENTS = {"after_group": "After one group", "in_blocks": "Inside blocks of groups 3 & 4 (paper)"}
 REGIONS = {"valid": "Valid region (paper)", "everywhere": "Everywhere, truncated (timm/tutorial)"}
+GAMMA_MODES = {"eq1": "Eq. (1) (paper)", "calibrated": "Calibrated: expected drop = 1 − keep_prob"}
+NORMALIZE = {"sample": "Per sample (MC samples independent)", "batch": "Over the batch (TF/torchvision/timm)"}
 
 # URL key -> (session key, default, parser/validator)
 _URL = {
@@ -53,6 +56,9 @@ _URL = {
     "place": ("placement", "after_group", lambda v: v if v in PLACEMENTS else "after_group"),
     "shared": ("shared_mask", False, lambda v: str(v).lower() in ("1", "true", "yes")),
     "region": ("seed_region", "valid", lambda v: v if v in REGIONS else "valid"),
+    "gamma": ("gamma_mode", "eq1", lambda v: v if v in GAMMA_MODES else "eq1"),
+    "norm": ("normalize", "sample", lambda v: v if v in NORMALIZE else "sample"),
+    "site": ("act_site", "after_act", lambda v: v if v in M.SITE_ACTS else "after_act"),
 }
 
 
@@ -185,6 +191,11 @@ def sidebar() -> Context:
                          format_func=lambda g: f"group {g}")
             st.toggle("One mask shared by all channels", key="shared_mask")
             st.radio("DropBlock seeds", list(REGIONS), format_func=REGIONS.get, key="seed_region")
+            st.radio("DropBlock γ", list(GAMMA_MODES), format_func=GAMMA_MODES.get, key="gamma_mode",
+                     help="Eq. (1) ignores overlapping blocks and drops a little less than asked.")
+            st.radio("Normalisation count(M)/count_ones(M)", list(NORMALIZE), format_func=NORMALIZE.get,
+                     key="normalize", help="Algorithm 1 does not say over what M is counted.")
+            st.radio("Site inside blocks", list(M.SITE_ACTS), format_func=M.SITE_ACTS.get, key="act_site")
         st.subheader("Model")
         choice = st.selectbox("ResNet-50 weights", list(M.WEIGHT_CHOICES), key="weights",
                               help="From the torch hub cache (downloaded on first use when online).")
@@ -206,7 +217,7 @@ def sidebar() -> Context:
     spec = M.RegularizerSpec(
         kind="dropblock", keep_prob=float(s["keep_prob"]), block_size=int(s["block_size"]),
         placement=s["placement"], group=int(s["group"]), per_channel=not s["shared_mask"],
-        seed_region=s["seed_region"],
+        seed_region=s["seed_region"], gamma_mode=s["gamma_mode"], normalize=s["normalize"], act_site=s["act_site"],
     )
     return Context(loaded, model_key, image, image_key, label, clean, spec, int(s["seed"]))
 
@@ -271,14 +282,22 @@ def mask_view(ctx: Context, n_channels: int = 8) -> M.MaskView:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _comparison(model_key, image_key, keep_prob, block_size, group, seed, _ctx: Context):
-    return compute_with_fallback(M.compute_comparison, _ctx.loaded, _ctx.clean, keep_prob=keep_prob,
-                                 block_size=block_size, group=group, seed=seed)
+def _comparison(model_key, image_key, spec, seed, _ctx: Context):
+    return compute_with_fallback(M.compute_comparison, _ctx.loaded, _ctx.clean, spec, seed=seed)
 
 
-def comparison(ctx: Context) -> tuple[M.MethodView, ...]:
-    return _noted(_comparison(ctx.model_key, ctx.image_key, ctx.spec.keep_prob, ctx.spec.block_size,
-                              ctx.spec.group, ctx.seed, _ctx=ctx))
+def comparison(ctx: Context, spec: M.RegularizerSpec) -> M.Comparison:
+    return _noted(_comparison(ctx.model_key, ctx.image_key, spec, ctx.seed, _ctx=ctx))
+
+
+@st.cache_data(show_spinner="Sampling masks…", max_entries=16)
+def _strategy(model_key, image_key, spec, fc_keep_prob, n_samples, seed, _ctx: Context):
+    return compute_with_fallback(M.compute_dropblock_dropout, _ctx.loaded, _ctx.clean, spec,
+                                 fc_keep_prob=fc_keep_prob, n_samples=n_samples, seed=seed)
+
+
+def dropblock_dropout(ctx: Context, spec: M.RegularizerSpec, fc_keep_prob: float, n_samples: int):
+    return _noted(_strategy(ctx.model_key, ctx.image_key, spec, fc_keep_prob, n_samples, ctx.seed, _ctx=ctx))
 
 
 @st.cache_data(show_spinner="Sampling masks…", max_entries=16)
@@ -324,9 +343,22 @@ def algorithm_steps(size: int, keep_prob: float, block_size: int, seed: int, see
     return compute_algorithm_steps(size, size, keep_prob, block_size, seed=seed, seed_region=seed_region)
 
 
-@st.cache_data(show_spinner="Measuring on 4000 maps…", max_entries=32)
-def mistakes(size: int, keep_prob: float, block_size: int, seed: int):
-    return compute_mistakes(size, size, keep_prob, block_size, seed=seed)
+@st.cache_data(show_spinner="Measuring on this image's group-3 activation…", max_entries=32)
+def _mistakes(model_key, image_key, keep_prob: float, block_size: int, seed: int, _ctx: Context):
+    return compute_mistakes(_ctx.clean.acts[3], keep_prob, block_size, seed=seed)
+
+
+def mistakes(ctx: Context):
+    return _mistakes(ctx.model_key, ctx.image_key, ctx.spec.keep_prob, ctx.spec.block_size, ctx.seed, _ctx=ctx)
+
+
+@st.cache_data(show_spinner="Running the tutorial's contrasts…", max_entries=16)
+def _contrasts(model_key, image_key, keep_prob: float, seed: int, _ctx: Context):
+    return compute_with_fallback(compute_tutorial_contrasts, _ctx.loaded, _ctx.clean, keep_prob, seed=seed)
+
+
+def tutorial_contrasts(ctx: Context):
+    return _noted(_contrasts(ctx.model_key, ctx.image_key, ctx.spec.keep_prob, ctx.seed, _ctx=ctx))
 
 
 def device_name() -> str:
