@@ -58,7 +58,7 @@ def test_larger_blocks_remove_more_semantics_fig5(lite0, coffee_clean):
 
 
 def test_comparison_at_one_budget(lite0, coffee_clean):
-    views = M.compute_comparison(lite0.backbone, coffee_clean, M.RegularizerSpec(keep_prob=0.8, block_size=5), seed=1)
+    views = M.compute_comparison(lite0.backbone, coffee_clean, M.RegularizerSpec(keep_prob=0.8, block_size=5), seed=1).views
     assert [v.label for v in views] == ["Dropout", "SpatialDropout", "Cutout (features)", "DropBlock",
                                         "Cutout (input image)"]
     for v in views:
