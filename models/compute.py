@@ -421,6 +421,7 @@ class StrategyComparison:
 
 
 STRATEGY_ARMS = ("none", "dropblock", "dropout_fc", "both")
+_CHUNK = 4
 
 
 def compute_dropblock_dropout(
@@ -455,11 +456,18 @@ def compute_dropblock_dropout(
     views = []
     for arm in STRATEGY_ARMS:
         label, spec = arms[arm]
-        run = run_regularized(backbone, clean, spec, n_samples=n_samples, seed=seed)
-        probs = _cpu(run.probs).float()
+        probs_parts, cams, conv, fc = [], [], [], []
+        # Chunks of _CHUNK samples (chunk c seeded ``seed * 64 + c``) bound the memory of a run from
+        # the shallow groups, where 16 samples at once would hold hundreds of MB of activations.
+        for c, start in enumerate(range(0, n_samples, _CHUNK)):
+            run = run_regularized(backbone, clean, spec, n_samples=min(_CHUNK, n_samples - start), seed=seed * 64 + c)
+            probs_parts.append(_cpu(run.probs).float())
+            cams.append(_cam_for(backbone, run.features, class_idx))
+            conv += [d.float().cpu() for s, d in run.site_drops if s.kind != "pooled"]
+            fc += [d.float().cpu() for s, d in run.site_drops if s.kind == "pooled"]
+            del run
+        probs = torch.cat(probs_parts)
         p = probs[:, class_idx]
-        conv = [d.float().cpu() for s, d in run.site_drops if s.kind != "pooled"]
-        fc = [d.float().cpu() for s, d in run.site_drops if s.kind == "pooled"]
         views.append(StrategyView(
             label=label, spec=spec,
             conv_drop=float(torch.cat(conv).mean()) if conv else 0.0,
@@ -467,7 +475,7 @@ def compute_dropblock_dropout(
             top5_mean=topk(probs.mean(dim=0), backbone.categories),
             class_prob=float(p.mean()), prob_std=float(p.std(unbiased=False)),
             keeps_top1=float((probs.argmax(dim=1) == class_idx).float().mean()),
-            sample_probs=p, mean_cam=_cam_for(backbone, run.features, class_idx).mean(dim=0),
+            sample_probs=p, mean_cam=torch.cat(cams).mean(dim=0),
         ))
     return StrategyComparison(
         class_name=backbone.categories[class_idx], clean_prob=float(clean.probs[0, class_idx]),

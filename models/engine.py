@@ -198,12 +198,13 @@ class DropRun:
     """S Monte Carlo samples of the regularised network on one image.
 
     Attributes:
-        logits: (S, 1000). features: (S, K, 7, 7).
+        logits: (S, 1000). features: (S, K, 7, 7), with Dropout before fc's channel mask applied.
         site: where ``before``/``after``/``mask`` were captured (the first site dropped).
         before: (1, C, H, W) the clean activation at ``site``.
         after: (S, C, H, W) the same activation after the drop.
         mask: the DropMask applied at ``site``.
-        site_drops: realised drop fraction (S,) for every site that was dropped.
+        site_drops: realised drop fraction (S,) for every site that was dropped, including the
+            pooled features (``Site.kind == "pooled"``) when Dropout before fc is on.
     """
 
     spec: RegularizerSpec

@@ -256,7 +256,7 @@ def _contrast(backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, label
 
 
 def compute_tutorial_contrasts(
-    backbone: Backbone, clean: CleanPass, keep_prob: float = 0.9, *, n_samples: int = 16, seed: int = 0
+    backbone: Backbone, clean: CleanPass, keep_prob: float = 0.9, *, n_samples: int = 8, seed: int = 0
 ) -> TutorialContrasts:
     """DropBlock in the blocks of groups 3 and 4 (the paper's placement), two contrasts:
 
