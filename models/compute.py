@@ -31,12 +31,12 @@ from .engine import (
 
 __all__ = [
     "COMPARED",
+    "STRATEGY_ARMS",
     "CamShift",
     "Comparison",
     "MaskView",
     "MethodView",
     "RobustnessCurve",
-    "STRATEGY_ARMS",
     "StrategyComparison",
     "StrategyView",
     "compute_cam_shift",

@@ -37,12 +37,12 @@ import dropblock as db
 from .backbone import Backbone, Site, identity_site
 
 __all__ = [
-    "CleanPass",
-    "DropRun",
     "KINDS",
     "KIND_LABELS",
-    "RegularizerSpec",
     "SITE_ACTS",
+    "CleanPass",
+    "DropRun",
+    "RegularizerSpec",
     "class_activation_map",
     "clean_pass",
     "run_regularized",

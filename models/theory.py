@@ -28,15 +28,15 @@ from .engine import CleanPass, RegularizerSpec, run_regularized
 
 __all__ = [
     "AlgorithmSteps",
+    "Contrast",
     "Mistake",
     "Mistakes",
     "Schedule",
+    "TutorialContrasts",
     "compute_algorithm_steps",
     "compute_mistakes",
     "compute_schedule",
     "compute_tutorial_contrasts",
-    "Contrast",
-    "TutorialContrasts",
 ]
 
 

@@ -9,7 +9,6 @@ import streamlit as st
 
 from ui import render, state
 
-
 SEC_4_2 = ("“The accuracy drops more quickly with decreasing keep_prob, for block_size = 1 in comparison with "
            "block_size = 7 which suggests DropBlock is more effective to remove semantic information than dropout.”")
 PLACES = {"paper": "The paper's: inside the blocks of groups 3 and 4, γ/4 in group 3, skip connections too",
