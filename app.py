@@ -23,6 +23,7 @@ WHAT = [
     "class activation maps with and without DropBlock",
     "the paper's Figure 5 on your image",
     "Algorithm 1, γ calculator, keep_prob schedule, common mistakes",
+    "DropBlock in the conv groups plus Dropout before the classifier (Hu et al.)",
     "Figure 5 over a set of images: bundled, uploaded or a zip",
 ]
 

@@ -21,13 +21,22 @@ Conventions shared by all masks:
   unit or channel for the Dropout family);
 * a block of size (bh, bw) "centred" on row i covers rows ``i - (bh-1)//2 .. i + bh//2``,
   so odd and even sizes both give exact bh x bw blocks;
-* DropBlock normalisation ``count(M) / count_ones(M)`` is computed **per sample** (over C, H,
-  W of one sample), so a sample's output never depends on the rest of the batch; a sample
-  with every unit dropped gets scale 0 (its output is all zeros, never NaN/inf).
+* DropBlock normalisation ``count(M) / count_ones(M)``: Algorithm 1 (line 8) does not say over
+  what M is counted. ``normalize="sample"`` (our default) counts over C, H, W of one sample, so
+  a sample's output never depends on the rest of the batch and Monte Carlo samples run as one
+  batch stay independent; ``normalize="batch"`` counts over the whole (N, C, H, W) tensor, as
+  the TF TPU ResNet, ``torchvision.ops.drop_block2d`` and timm do. A sample (or batch) with
+  every unit dropped gets scale 0 (its output is all zeros, never NaN/inf).
+* gamma: ``gamma_mode="eq1"`` is the paper's Eq. (1), which ignores overlapping blocks and so
+  drops a little less than asked; ``gamma_mode="calibrated"`` solves
+  ``expected_drop_fraction(gamma) = target`` numerically (:func:`calibrated_gamma`).
+* Masks are drawn on the generator's device and then moved to x's device, so one CPU
+  generator seeded alike gives the same masks whatever device the activations live on.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from dataclasses import dataclass, replace
@@ -39,9 +48,12 @@ from torch import Tensor
 
 __all__ = [
     "DropMask",
+    "GammaMode",
+    "Normalize",
     "SeedRegion",
     "apply_mask",
     "blocks_from_seeds",
+    "calibrated_gamma",
     "cutout",
     "cutout_size",
     "drop_block2d",
@@ -59,6 +71,10 @@ __all__ = [
 
 SeedRegion = Literal["valid", "everywhere"]
 _SEED_REGIONS = ("valid", "everywhere")
+Normalize = Literal["sample", "batch"]
+_NORMALIZE = ("sample", "batch")
+GammaMode = Literal["eq1", "calibrated"]
+_GAMMA_MODES = ("eq1", "calibrated")
 
 
 @dataclass(frozen=True)
@@ -73,7 +89,9 @@ class DropMask:
             True where a unit is kept and False where it is dropped.
         scale: (N,) float32; kept units are multiplied by it (per-sample normalisation).
         gamma: probability that a candidate position becomes a seed.
-        target_drop: the drop fraction asked for, ``1 - keep_prob``.
+        target_drop: the drop fraction asked for at this site: ``1 - keep_prob``, times
+            ``gamma_scale`` for DropBlock (a gamma/4 site of ResNet group 3 targets
+            ``(1 - keep_prob) / 4``).
         drop_fraction: (N,) float32; the share of units each sample actually dropped.
         block_size: (bh, bw) after clipping to the feature map.
     """
@@ -91,6 +109,13 @@ class DropMask:
     def realised_drop(self) -> float:
         """Mean realised drop fraction over the batch (synchronises with the device)."""
         return float(self.drop_fraction.mean())
+
+    def to(self, device: torch.device | str) -> DropMask:
+        """The same masks on ``device`` (a no-op when they are there already)."""
+        return replace(
+            self, seed_mask=self.seed_mask.to(device), block_mask=self.block_mask.to(device),
+            scale=self.scale.to(device), drop_fraction=self.drop_fraction.to(device),
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -129,6 +154,21 @@ def _check_block_size(block_size: object, name: str = "block_size") -> int:
 def _check_seed_region(seed_region: object) -> None:
     if seed_region not in _SEED_REGIONS:
         raise ValueError(f"expected seed_region in {_SEED_REGIONS}, but got {seed_region!r}")
+
+
+def _check_normalize(normalize: object) -> None:
+    if normalize not in _NORMALIZE:
+        raise ValueError(f"expected normalize in {_NORMALIZE}, but got {normalize!r}")
+
+
+def _check_gamma_mode(gamma_mode: object) -> None:
+    if gamma_mode not in _GAMMA_MODES:
+        raise ValueError(f"expected gamma_mode in {_GAMMA_MODES}, but got {gamma_mode!r}")
+
+
+def _draw_device(x: Tensor, generator: torch.Generator | None) -> torch.device:
+    """Masks are drawn where the generator lives (then moved to x's device)."""
+    return x.device if generator is None else generator.device
 
 
 def _check_generator(generator: object) -> None:
@@ -220,8 +260,56 @@ def expected_drop_fraction(
     bh, bw = effective_block_size(block_size, height, width)
     if gamma is None:
         gamma = _scaled_gamma(keep_prob, block_size, height, width, gamma_scale)
-    covered = _coverage(height, bh, seed_region)[:, None] * _coverage(width, bw, seed_region)[None, :]
-    return float((1.0 - (1.0 - gamma) ** covered).mean())
+    return float((1.0 - (1.0 - gamma) ** _covered(height, width, bh, bw, seed_region)).mean())
+
+
+def _covered(height: int, width: int, bh: int, bw: int, seed_region: SeedRegion) -> Tensor:
+    """(H, W) float64: how many candidate seeds' blocks cover each unit."""
+    return _coverage(height, bh, seed_region)[:, None] * _coverage(width, bw, seed_region)[None, :]
+
+
+def calibrated_gamma(
+    keep_prob: float,
+    block_size: int,
+    height: int,
+    width: int,
+    *,
+    seed_region: SeedRegion = "valid",
+    gamma_scale: float = 1.0,
+) -> float:
+    """The gamma whose exact expected drop fraction equals the target, overlaps included.
+
+    Eq. (1) is first order in gamma ("only an approximation", Sec. 3), so the realised drop
+    sits below ``1 - keep_prob`` (0.0935 instead of 0.1 at 14x14, b=7). This solves
+    ``expected_drop_fraction(gamma) = gamma_scale * (1 - keep_prob)`` by bisection: the
+    expectation ``mean(1 - (1 - gamma)^n)`` is continuous and increasing in gamma, 0 at 0 and 1
+    at 1 (every unit is covered by at least one candidate seed), so the root is unique.
+
+    Returns:
+        gamma in [0, 1], to within 1e-12.
+    """
+    keep_prob = _check_keep_prob(keep_prob)
+    _check_seed_region(seed_region)
+    target = min(1.0, _check_gamma_scale(gamma_scale) * (1.0 - keep_prob))
+    bh, bw = effective_block_size(block_size, height, width)
+    return _solve_gamma(target, height, width, bh, bw, seed_region)
+
+
+@functools.lru_cache(maxsize=1024)
+def _solve_gamma(target: float, height: int, width: int, bh: int, bw: int, seed_region: str) -> float:
+    if target <= 0.0:
+        return 0.0
+    if target >= 1.0:
+        return 1.0
+    covered = _covered(height, width, bh, bw, seed_region)  # type: ignore[arg-type]
+    low, high = 0.0, 1.0
+    while high - low > 1e-12:
+        mid = 0.5 * (low + high)
+        if float((1.0 - (1.0 - mid) ** covered).mean()) < target:
+            low = mid
+        else:
+            high = mid
+    return 0.5 * (low + high)
 
 
 def cutout_size(keep_prob: float, height: int, width: int) -> int:
@@ -278,11 +366,16 @@ def blocks_from_seeds(seed_mask: Tensor, block_size: int | tuple[int, int]) -> T
 # --------------------------------------------------------------------------------------
 
 
-def _normalise(kind: str, seed: Tensor, keep: Tensor, gamma: float, target: float, block: tuple[int, int]) -> DropMask:
-    """Per-sample count(M) / count_ones(M) and realised drop fraction for a keep mask."""
+def _normalise(
+    kind: str, seed: Tensor, keep: Tensor, gamma: float, target: float, block: tuple[int, int],
+    normalize: Normalize = "sample",
+) -> DropMask:
+    """count(M) / count_ones(M) per sample or over the batch, and each sample's realised drop."""
     count = keep[0].numel()
     ones = keep.sum(dim=(1, 2, 3), dtype=torch.float32)  # (N,)
     kept = ones / count
+    if normalize == "batch":  # one scale for the whole tensor (TF, torchvision, timm)
+        count, ones = count * keep.shape[0], ones.sum().expand(keep.shape[0])
     scale = torch.where(ones > 0, count / ones.clamp_min(1.0), torch.zeros_like(ones))
     return DropMask(kind, seed, keep, scale, gamma, target, 1.0 - kept, block)
 
@@ -296,6 +389,8 @@ def sample_drop_block_mask(
     seed_region: SeedRegion = "valid",
     gamma_scale: float = 1.0,
     gamma: float | None = None,
+    gamma_mode: GammaMode = "eq1",
+    normalize: Normalize = "sample",
     generator: torch.Generator | None = None,
 ) -> DropMask:
     """Sample DropBlock masks for ``x`` (Algorithm 1, lines 5-6; Figure 2).
@@ -308,38 +403,53 @@ def sample_drop_block_mask(
         seed_region: ``"valid"`` samples seeds only where the whole block fits in the map
             (the paper); ``"everywhere"`` samples them on the whole map and truncates border
             blocks (the tutorial's and timm's behaviour), which over-drops on small maps.
-        gamma_scale: multiplies gamma, e.g. 0.25 for ResNet group 3 as in the paper.
-        gamma: explicit seed probability, overriding Eq. (1) (for teaching contrasts).
-        generator: source of randomness; must live on x's device.
+        gamma_scale: multiplies the target drop, e.g. 0.25 for ResNet group 3 as in the paper
+            (with Eq. (1) that is gamma / 4).
+        gamma: explicit seed probability, overriding ``gamma_mode`` (for teaching contrasts).
+        gamma_mode: ``"eq1"`` (the paper's Eq. (1)) or ``"calibrated"`` (exact expected drop
+            equal to the target, :func:`calibrated_gamma`).
+        normalize: count(M)/count_ones(M) per ``"sample"`` (default) or over the ``"batch"``.
+        generator: source of randomness; masks are drawn on its device, then moved to x's.
 
     Returns:
-        DropMask with seed_mask/block_mask of shape (N, C or 1, H, W).
+        DropMask with seed_mask/block_mask of shape (N, C or 1, H, W), on x's device.
     """
     _check_input(x)
     keep_prob = _check_keep_prob(keep_prob)
     _check_block_size(block_size)
     _check_seed_region(seed_region)
     _check_generator(generator)
+    _check_gamma_mode(gamma_mode)
+    _check_normalize(normalize)
+    gamma_scale = _check_gamma_scale(gamma_scale)
     n, c, height, width = x.shape
     bh, bw = effective_block_size(block_size, height, width)
     if gamma is None:
-        gamma = _scaled_gamma(keep_prob, block_size, height, width, gamma_scale)
+        if gamma_mode == "calibrated":
+            gamma = calibrated_gamma(keep_prob, block_size, height, width, seed_region=seed_region,
+                                     gamma_scale=gamma_scale)
+        else:
+            gamma = _scaled_gamma(keep_prob, block_size, height, width, gamma_scale)
+        target = min(1.0, gamma_scale * (1.0 - keep_prob))
     elif not 0.0 <= gamma <= 1.0:
         raise ValueError(f"expected gamma in [0, 1], but got {gamma}")
+    else:
+        target = 1.0 - keep_prob
     channels = c if per_channel else 1
+    device = _draw_device(x, generator)
     if seed_region == "valid":
         # Seeds on the (H-bh+1, W-bw+1) valid region (Figure 2a). Padding it by bh-1, bw-1
         # gives the window the expansion slides over; the seed mask in map coordinates, with
         # each seed at its block centre, is a view into the same tensor.
-        valid = torch.rand((n, channels, height - bh + 1, width - bw + 1), generator=generator, device=x.device) < gamma
+        valid = torch.rand((n, channels, height - bh + 1, width - bw + 1), generator=generator, device=device) < gamma
         padded = F.pad(valid.view(torch.uint8), (bw - 1,) * 2 + (bh - 1,) * 2).view(torch.bool)
         top, left = bh - 1 - (bh - 1) // 2, bw - 1 - (bw - 1) // 2
         seed = padded[..., top : top + height, left : left + width]
         keep = ~_expand(padded, bh, bw)
     else:
-        seed = torch.rand((n, channels, height, width), generator=generator, device=x.device) < gamma
+        seed = torch.rand((n, channels, height, width), generator=generator, device=device) < gamma
         keep = ~blocks_from_seeds(seed, (bh, bw))
-    return _normalise("dropblock", seed, keep, gamma, 1.0 - keep_prob, (bh, bw))
+    return _normalise("dropblock", seed, keep, gamma, target, (bh, bw), normalize).to(x.device)
 
 
 def sample_dropout_mask(x: Tensor, keep_prob: float, *, generator: torch.Generator | None = None) -> DropMask:
@@ -350,8 +460,8 @@ def sample_dropout_mask(x: Tensor, keep_prob: float, *, generator: torch.Generat
     _check_input(x)
     keep_prob = _check_keep_prob(keep_prob)
     _check_generator(generator)
-    keep = torch.rand(x.shape, generator=generator, device=x.device) < keep_prob
-    return _constant_scale("dropout", keep, keep_prob, (1, 1))
+    keep = torch.rand(x.shape, generator=generator, device=_draw_device(x, generator)) < keep_prob
+    return _constant_scale("dropout", keep, keep_prob, (1, 1)).to(x.device)
 
 
 def sample_spatial_dropout_mask(
@@ -362,8 +472,8 @@ def sample_spatial_dropout_mask(
     keep_prob = _check_keep_prob(keep_prob)
     _check_generator(generator)
     n, c, height, width = x.shape
-    keep = torch.rand((n, c, 1, 1), generator=generator, device=x.device) < keep_prob
-    return _constant_scale("spatial_dropout", keep, keep_prob, (height, width))
+    keep = torch.rand((n, c, 1, 1), generator=generator, device=_draw_device(x, generator)) < keep_prob
+    return _constant_scale("spatial_dropout", keep, keep_prob, (height, width)).to(x.device)
 
 
 def _constant_scale(kind: str, keep: Tensor, keep_prob: float, block: tuple[int, int]) -> DropMask:
@@ -389,7 +499,7 @@ def sample_cutout_mask(
         size: explicit side of the square, overriding the budget.
         seed_region: ``"valid"`` keeps the square inside the image (exact budget);
             ``"everywhere"`` centres it anywhere and cuts it at the border (the original).
-        generator: source of randomness; must live on x's device.
+        generator: source of randomness; the square is drawn on its device, then moved to x's.
 
     Returns:
         DropMask with masks of shape (N, 1, H, W) and scale 1 (Cutout does not rescale).
@@ -400,6 +510,7 @@ def sample_cutout_mask(
     _check_generator(generator)
     n, _, height, width = x.shape
     _check_spatial(height, width)
+    device = _draw_device(x, generator)
     side = cutout_size(keep_prob, height, width) if size is None else min(_check_block_size(size, "size"), height, width)
     if side == 0:  # budget too small for a single pixel: nothing to cut
         none = torch.zeros((n, 1, height, width), dtype=torch.bool, device=x.device)
@@ -408,15 +519,15 @@ def sample_cutout_mask(
         rows, cols = height - side + 1, width - side + 1
     else:
         rows, cols = height, width
-    index = torch.randint(rows * cols, (n,), generator=generator, device=x.device)
-    seed = torch.zeros((n, rows * cols), dtype=torch.bool, device=x.device)
+    index = torch.randint(rows * cols, (n,), generator=generator, device=device)
+    seed = torch.zeros((n, rows * cols), dtype=torch.bool, device=device)
     seed.scatter_(1, index[:, None], True)
     seed = seed.view(n, 1, rows, cols)
     if seed_region == "valid":  # place each centre in map coordinates
         c0 = (side - 1) // 2
         seed = F.pad(seed.view(torch.uint8), (c0, side - 1 - c0, c0, side - 1 - c0)).view(torch.bool)
     keep = ~blocks_from_seeds(seed, (side, side))
-    return _unscaled(_normalise("cutout", seed, keep, 1.0 / (rows * cols), 1.0 - keep_prob, (side, side)))
+    return _unscaled(_normalise("cutout", seed, keep, 1.0 / (rows * cols), 1.0 - keep_prob, (side, side))).to(x.device)
 
 
 def _unscaled(mask: DropMask) -> DropMask:
@@ -459,6 +570,8 @@ def drop_block2d(
     per_channel: bool = True,
     seed_region: SeedRegion = "valid",
     gamma_scale: float = 1.0,
+    gamma_mode: GammaMode = "eq1",
+    normalize: Normalize = "sample",
 ) -> Tensor:
     """DropBlock (Algorithm 1): drop contiguous block_size x block_size regions.
 
@@ -467,14 +580,16 @@ def drop_block2d(
         keep_prob: target probability of keeping a unit, in (0, 1].
         block_size: side of the block; clipped to the map.
         training: identity when False (the paper applies no DropBlock at inference).
-        generator: source of randomness; must live on x's device.
+        generator: source of randomness; masks are drawn on its device, then moved to x's.
         per_channel: an independent mask per channel (default, the paper's Algorithm 1).
         seed_region: ``"valid"`` (paper) or ``"everywhere"`` (truncated border blocks).
-        gamma_scale: multiplies gamma (0.25 for ResNet group 3 in the paper).
+        gamma_scale: multiplies the target drop (0.25 for ResNet group 3 in the paper).
+        gamma_mode: ``"eq1"`` (paper) or ``"calibrated"`` (exact expected drop = target).
+        normalize: count(M)/count_ones(M) per ``"sample"`` (default) or over the ``"batch"``.
 
     Returns:
-        (N, C, H, W): ``x * M * count(M) / count_ones(M)`` per sample, or x itself when not
-        training or keep_prob == 1.
+        (N, C, H, W): ``x * M * count(M) / count_ones(M)``, or x itself when not training or
+        keep_prob == 1.
 
     Raises:
         TypeError, ValueError: on invalid arguments.
@@ -485,11 +600,13 @@ def drop_block2d(
     _check_seed_region(seed_region)
     _check_generator(generator)
     _check_gamma_scale(gamma_scale)
+    _check_gamma_mode(gamma_mode)
+    _check_normalize(normalize)
     if not training or keep_prob == 1.0 or x.numel() == 0:
         return x
     mask = sample_drop_block_mask(
         x, keep_prob, block_size, per_channel=per_channel, seed_region=seed_region,
-        gamma_scale=gamma_scale, generator=generator,
+        gamma_scale=gamma_scale, gamma_mode=gamma_mode, normalize=normalize, generator=generator,
     )
     return apply_mask(x, mask)
 

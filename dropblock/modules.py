@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from . import functional as F
-from .functional import DropMask, SeedRegion
+from .functional import DropMask, GammaMode, Normalize, SeedRegion
 
 __all__ = ["Cutout", "DropBlock2d", "Dropout", "LinearScheduler", "SpatialDropout"]
 
@@ -43,32 +43,41 @@ class DropBlock2d(_MaskedDrop):
         per_channel: bool = True,
         seed_region: SeedRegion = "valid",
         gamma_scale: float = 1.0,
+        gamma_mode: GammaMode = "eq1",
+        normalize: Normalize = "sample",
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(keep_prob, generator)
         self.block_size = F._check_block_size(block_size)
         F._check_seed_region(seed_region)
+        F._check_gamma_mode(gamma_mode)
+        F._check_normalize(normalize)
         self.per_channel = per_channel
         self.seed_region = seed_region
         self.gamma_scale = F._check_gamma_scale(gamma_scale)
+        self.gamma_mode = gamma_mode
+        self.normalize = normalize
 
     def forward(self, x: Tensor) -> Tensor:
         return F.drop_block2d(
             x, self.keep_prob, self.block_size, training=self.training, generator=self.generator,
             per_channel=self.per_channel, seed_region=self.seed_region, gamma_scale=self.gamma_scale,
+            gamma_mode=self.gamma_mode, normalize=self.normalize,
         )
 
     def sample_mask(self, x: Tensor, generator: torch.Generator | None = None) -> DropMask:
         """The masks a training-mode forward on ``x`` would apply."""
         return F.sample_drop_block_mask(
             x, self.keep_prob, self.block_size, per_channel=self.per_channel,
-            seed_region=self.seed_region, gamma_scale=self.gamma_scale, generator=self._gen(generator),
+            seed_region=self.seed_region, gamma_scale=self.gamma_scale, gamma_mode=self.gamma_mode,
+            normalize=self.normalize, generator=self._gen(generator),
         )
 
     def extra_repr(self) -> str:
         return (
             f"keep_prob={self.keep_prob}, block_size={self.block_size}, per_channel={self.per_channel}, "
-            f"seed_region={self.seed_region!r}, gamma_scale={self.gamma_scale}"
+            f"seed_region={self.seed_region!r}, gamma_scale={self.gamma_scale}, gamma_mode={self.gamma_mode!r}, "
+            f"normalize={self.normalize!r}"
         )
 
 

@@ -6,16 +6,19 @@ Imports torch, torchvision and ``dropblock``; never streamlit.
 from .backbone import Backbone, Site
 from .compute import (
     CamShift,
+    Comparison,
     MaskView,
     MethodView,
     RobustnessCurve,
+    StrategyComparison,
     compute_cam_shift,
     compute_comparison,
+    compute_dropblock_dropout,
     compute_mask_view,
     compute_robustness_curve,
     gamma_formula,
 )
-from .engine import KIND_LABELS, KINDS, CleanPass, DropRun, RegularizerSpec, clean_pass, run_regularized
+from .engine import KIND_LABELS, KINDS, SITE_ACTS, CleanPass, DropRun, RegularizerSpec, clean_pass, run_regularized
 from .images import ImageError, crop_for_display, decode_image, to_input
 from .loading import (
     ARCHITECTURES,
@@ -39,6 +42,7 @@ __all__ = [
     "CleanPass",
     "DEFAULT_ARCH",
     "DEFAULT_WEIGHTS",
+    "Comparison",
     "DropRun",
     "ImageError",
     "KINDS",
@@ -50,12 +54,15 @@ __all__ = [
     "Preprocess",
     "RegularizerSpec",
     "RobustnessCurve",
+    "SITE_ACTS",
+    "StrategyComparison",
     "Site",
     "WEIGHT_CHOICES",
     "WeightsFileError",
     "clean_pass",
     "compute_cam_shift",
     "compute_comparison",
+    "compute_dropblock_dropout",
     "compute_mask_view",
     "compute_robustness_curve",
     "crop_for_display",

@@ -26,7 +26,8 @@ class Site:
     """Where in the network a regulariser is offered a tensor.
 
     ``kind`` is ``"input"`` (the image, for Cutout), ``"group_output"`` (after a whole group), ``"branch"`` (after a conv in a
-    block's residual branch; ``index`` is the conv number) or ``"skip"`` (the shortcut).
+    block's residual branch; ``index`` is the conv number), ``"skip"`` (the shortcut) or ``"pooled"``
+    (the globally pooled features before the classifier, for Dropout before fc).
     """
 
     group: int  # 1..4
@@ -38,6 +39,8 @@ class Site:
     def label(self) -> str:
         if self.kind == "input":
             return "input image"
+        if self.kind == "pooled":
+            return "pooled features before fc"
         if self.kind == "group_output":
             return f"group {self.group} output"
         where = "skip connection" if self.kind == "skip" else f"conv{self.index} branch"
@@ -45,6 +48,11 @@ class Site:
 
 
 SiteFn = Callable[[Tensor, Site], Tensor]
+
+
+def _at(site_fn: SiteFn, pre: Tensor, act: Callable[[Tensor], Tensor], site: Site, before_act: bool) -> Tensor:
+    """Offer a conv+BN output to ``site_fn`` after its activation (default) or before it."""
+    return act(site_fn(pre, site)) if before_act else site_fn(act(pre), site)
 
 
 def identity_site(x: Tensor, site: Site) -> Tensor:
@@ -68,7 +76,7 @@ class Backbone:
     model: nn.Module
     stem: Callable[[Tensor], Tensor]
     groups: tuple[tuple[nn.Module, ...], ...]
-    block_fn: Callable[[nn.Module, Tensor, int, int, SiteFn], Tensor]
+    block_fn: Callable[..., Tensor]  # (block, x, group, index, site_fn, before_act=False) -> Tensor
     features: Callable[[Tensor], Tensor]  # group-4 output -> (N, K, 7, 7) CAM features
     classifier: nn.Linear  # (1000, K), applied to globally averaged features
     mean: tuple[float, float, float]
@@ -80,10 +88,14 @@ class Backbone:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def run_group(self, x: Tensor, group: int, site_fn: SiteFn = identity_site) -> Tensor:
-        """Run group ``group`` (1..4) on x, offering every in-block site to ``site_fn``."""
+    def run_group(self, x: Tensor, group: int, site_fn: SiteFn = identity_site, *, before_act: bool = False) -> Tensor:
+        """Run group ``group`` (1..4) on x, offering every in-block site to ``site_fn``.
+
+        ``before_act`` offers branch sites followed by an activation before it (after BN) instead
+        of after it; with ReLU the two are equal for any mask scaled by a positive factor.
+        """
         for b, block in enumerate(self.groups[group - 1]):
-            x = self.block_fn(block, x, group, b, site_fn)
+            x = self.block_fn(block, x, group, b, site_fn, before_act)
         return x
 
     def head(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -92,16 +104,18 @@ class Backbone:
         return self.classifier(feats.mean(dim=(2, 3))), feats
 
 
-def _resnet_block(block: nn.Module, x: Tensor, group: int, index: int, site_fn: SiteFn) -> Tensor:
+def _resnet_block(
+    block: nn.Module, x: Tensor, group: int, index: int, site_fn: SiteFn, before_act: bool = False
+) -> Tensor:
     """torchvision Bottleneck or BasicBlock, with sites as in the TF TPU ResNet: after every
-    conv's BN(+ReLU) in the residual branch, and on the skip connection."""
+    conv's BN(+ReLU) in the residual branch (or between BN and ReLU, ``before_act``), and on the
+    skip connection."""
     site = lambda kind, i=0: Site(group, index, kind, i)  # noqa: E731
+    out = _at(site_fn, block.bn1(block.conv1(x)), block.relu, site("branch", 1), before_act)
     if hasattr(block, "conv3"):  # Bottleneck: 1x1, 3x3, 1x1 (ResNet-50/101/152, Wide, ResNeXt)
-        out = site_fn(block.relu(block.bn1(block.conv1(x))), site("branch", 1))
-        out = site_fn(block.relu(block.bn2(block.conv2(out))), site("branch", 2))
+        out = _at(site_fn, block.bn2(block.conv2(out)), block.relu, site("branch", 2), before_act)
         out = site_fn(block.bn3(block.conv3(out)), site("branch", 3))
     else:  # BasicBlock: 3x3, 3x3 (ResNet-18/34)
-        out = site_fn(block.relu(block.bn1(block.conv1(x))), site("branch", 1))
         out = site_fn(block.bn2(block.conv2(out)), site("branch", 2))
     identity = x if block.downsample is None else block.downsample(x)
     identity = site_fn(identity, site("skip"))
@@ -134,14 +148,16 @@ def resnet50_backbone(model: nn.Module, categories: Sequence[str]) -> Backbone:
     return resnet_backbone(model, categories, "resnet50")
 
 
-def _mbconv_block(block: nn.Module, x: Tensor, group: int, index: int, site_fn: SiteFn) -> Tensor:
+def _mbconv_block(
+    block: nn.Module, x: Tensor, group: int, index: int, site_fn: SiteFn, before_act: bool = False
+) -> Tensor:
     """efficientnet-lite MBConvBlock (no SE, ReLU6), with sites after each BN(+act) and on the skip."""
     site = lambda kind, i=0: Site(group, index, kind, i)  # noqa: E731
     args = block._block_args
     out = x
     if args.expand_ratio != 1:
-        out = site_fn(block._swish(block._bn0(block._expand_conv(x))), site("branch", 1))
-    out = site_fn(block._swish(block._bn1(block._depthwise_conv(out))), site("branch", 2))
+        out = _at(site_fn, block._bn0(block._expand_conv(x)), block._swish, site("branch", 1), before_act)
+    out = _at(site_fn, block._bn1(block._depthwise_conv(out)), block._swish, site("branch", 2), before_act)
     out = site_fn(block._bn2(block._project_conv(out)), site("branch", 3))
     stride = args.stride if isinstance(args.stride, int) else args.stride[0]
     if block.id_skip and stride == 1 and args.input_filters == args.output_filters:

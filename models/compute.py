@@ -24,17 +24,24 @@ from .engine import (
     RegularizerSpec,
     class_activation_map,
     run_regularized,
+    sample_site_mask,
     topk,
     upsample_cam,
 )
 
 __all__ = [
+    "COMPARED",
+    "STRATEGY_ARMS",
     "CamShift",
+    "Comparison",
     "MaskView",
     "MethodView",
     "RobustnessCurve",
+    "StrategyComparison",
+    "StrategyView",
     "compute_cam_shift",
     "compute_comparison",
+    "compute_dropblock_dropout",
     "compute_mask_view",
     "compute_robustness_curve",
     "gamma_formula",
@@ -109,9 +116,13 @@ def compute_mask_view(
     ]
     gamma_scale = 0.25 if spec.kind == "dropblock" and spec.quarter_at(run.site.group) else 1.0
     if spec.kind == "dropblock":
-        formula = gamma_formula(spec.keep_prob, spec.block_size, height, width, gamma_scale)
+        keep_prob, block_size = spec.params_at(run.site.group)
+        formula = gamma_formula(keep_prob, block_size, height, width, gamma_scale)
+        if spec.gamma_mode == "calibrated":
+            formula = (f"γ = {mask.gamma:.5f}, calibrated: exact expected drop = {mask.target_drop:.4f} "
+                       f"(Eq. (1) would give {formula.rsplit('= ', 1)[1]})")
         expected = db.expected_drop_fraction(
-            spec.keep_prob, spec.block_size, height, width, seed_region=spec.seed_region, gamma=mask.gamma
+            keep_prob, block_size, height, width, seed_region=spec.seed_region, gamma=mask.gamma
         )
     else:
         formula = f"γ = {mask.gamma:.5f} ({KIND_LABELS[spec.kind]}: {'one square per image' if spec.kind == 'cutout' else 'γ = 1 − keep_prob'})"
@@ -123,7 +134,7 @@ def compute_mask_view(
         block=mask.block_size,
         gamma=mask.gamma,
         formula=formula,
-        target_drop=mask.target_drop if gamma_scale == 1 else mask.target_drop / 4,
+        target_drop=mask.target_drop,
         realised_drop=float(mask.drop_fraction[0]),
         expected_drop=expected,
         channels=channels,
@@ -148,45 +159,104 @@ class MethodView:
     label: str
     spec: RegularizerSpec
     site_label: str
-    mask: Tensor  # (H, W) bool, True = kept (the most active channel; the image for Cutout)
-    dropped: Tensor  # (H, W) that channel after the drop (Cutout: mean over RGB of the input)
-    realised_drop: float
+    unit: str  # what the drop fraction counts: feature units at group g, or input-image pixels
+    mask: Tensor  # (H, W) bool, True = kept (the most active channel; the image for input Cutout)
+    dropped: Tensor  # (H, W) that channel after the drop (input Cutout: mean over RGB of the input)
+    target_drop: float
+    realised_drop: float  # Monte Carlo mean over ``n_samples`` mask draws
+    sample_drop: float  # the draw shown
     top5: Top
-    class_prob: float  # probability of the clean top-1 class
+    class_prob: float  # probability of the clean top-1 class, the draw shown
     cam: Tensor  # (224, 224), same class as the clean CAM
 
 
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """Dropout, SpatialDropout, Cutout and DropBlock at one budget on the same feature map,
+    plus the original Cutout on the input image."""
+
+    views: tuple[MethodView, ...]
+    group: int
+    map_size: tuple[int, int]
+    keep_prob: float
+    gamma_mode: str
+    gamma_eq1: float  # Eq. (1)'s gamma for this map and block
+    gamma_calibrated: float  # the gamma whose exact expected drop is 1 - keep_prob
+    expected_eq1: float  # exact expected drop with Eq. (1)'s gamma
+    n_samples: int
+    honoured: tuple[str, ...]  # sidebar settings this comparison uses
+    ignored: tuple[str, ...]  # ... and those it does not
+
+    def __iter__(self):
+        return iter(self.views)
+
+    def __len__(self) -> int:
+        return len(self.views)
+
+
+COMPARED: tuple[tuple[str, str], ...] = (
+    ("dropout", "features"), ("spatial_dropout", "features"), ("cutout", "features"), ("dropblock", "features"),
+    ("cutout", "input"),
+)
+
+
 def compute_comparison(
-    backbone: Backbone,
-    clean: CleanPass,
-    *,
-    keep_prob: float,
-    block_size: int,
-    group: int = 3,
-    seed: int = 0,
-) -> tuple[MethodView, ...]:
-    """Dropout, SpatialDropout, Cutout and DropBlock at one drop budget ``1 - keep_prob``."""
+    backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, seed: int = 0, n_samples: int = 64
+) -> Comparison:
+    """Every method at drop budget ``1 - spec.keep_prob``, on the output of group ``spec.group``.
+
+    Dropout, SpatialDropout, Cutout (one square per map, shared by its channels) and DropBlock
+    act on the same feature map, so their drop fractions count the same feature units; the
+    original Cutout acts on the input image and counts image pixels. DropBlock uses
+    ``spec.gamma_mode`` (Eq. (1), or the calibrated gamma that makes the expected drop exact),
+    ``spec.per_channel`` and ``spec.seed_region``; Cutout uses ``spec.seed_region`` too
+    ("valid" keeps the square inside, an exact budget). The placement is always "after one group"
+    here. ``realised_drop`` is the mean over ``n_samples`` mask draws (masks only, cheap); the
+    network runs once per method, for the draw pictured.
+    """
     class_idx = clean.top1
+    group = spec.group
     site_acts = clean.acts[group][0]
+    height, width = site_acts.shape[-2:]
     channel = int(site_acts.mean(dim=(1, 2)).argmax())
+    base = replace(spec, placement="after_group", fc_keep_prob=1.0, group_params=())
     views = []
-    for kind in ("dropout", "spatial_dropout", "cutout", "dropblock"):
-        spec = RegularizerSpec(kind=kind, keep_prob=keep_prob, block_size=block_size, group=group)  # type: ignore[arg-type]
-        run = run_regularized(backbone, clean, spec, n_samples=1, seed=seed)
-        height, width = run.after.shape[-2:]
-        if kind == "cutout":
+    for kind, on in COMPARED:
+        method = replace(base, kind=kind, cutout_on=on)  # type: ignore[arg-type]
+        run = run_regularized(backbone, clean, method, n_samples=1, seed=seed)
+        start = clean.x if on == "input" else clean.acts[group]
+        drops = sample_site_mask(start.expand(n_samples, *start.shape[1:]), method,
+                                 torch.Generator().manual_seed(seed), group=group).drop_fraction.float().cpu()
+        if on == "input":
             mask = _cpu(run.mask.block_mask[0, 0])
             dropped = _cpu(run.after[0]).float().mean(dim=0)
+            unit, label = "input-image pixels", "Cutout (input image)"
         else:
-            mask = _cpu(_spatial(run.mask.block_mask[0, channel if run.mask.block_mask.shape[1] > 1 else 0],
-                                 height, width))
+            m = run.mask.block_mask[0, channel if run.mask.block_mask.shape[1] > 1 else 0]
+            mask = _cpu(_spatial(m, height, width))
             dropped = _cpu(run.after[0, channel]).float()
+            unit = f"feature units, group {group} ({height}×{width}×{site_acts.shape[0]})"
+            label = KIND_LABELS[kind] + (" (features)" if kind == "cutout" else "")
         views.append(MethodView(
-            label=KIND_LABELS[kind], spec=spec, site_label=run.site.label, mask=mask, dropped=dropped,
-            realised_drop=float(run.mask.drop_fraction[0]), top5=topk(run.probs[0], backbone.categories),
-            class_prob=float(run.probs[0, class_idx]), cam=_cam_for(backbone, run.features, class_idx)[0],
+            label=label, spec=method, site_label=run.site.label, unit=unit, mask=mask, dropped=dropped,
+            target_drop=run.mask.target_drop, realised_drop=float(drops.mean()),
+            sample_drop=float(run.mask.drop_fraction[0]),
+            top5=topk(run.probs[0], backbone.categories), class_prob=float(run.probs[0, class_idx]),
+            cam=_cam_for(backbone, run.features[:1], class_idx)[0],
         ))
-    return tuple(views)
+    return Comparison(
+        views=tuple(views), group=group, map_size=(height, width), keep_prob=spec.keep_prob,
+        gamma_mode=spec.gamma_mode,
+        gamma_eq1=db.dropblock_gamma(spec.keep_prob, spec.block_size, height, width),
+        gamma_calibrated=db.calibrated_gamma(spec.keep_prob, spec.block_size, height, width,
+                                             seed_region=spec.seed_region),
+        expected_eq1=db.expected_drop_fraction(spec.keep_prob, spec.block_size, height, width,
+                                               seed_region=spec.seed_region),
+        n_samples=n_samples,
+        honoured=("keep_prob", "block_size", "seed", "group", "γ mode", "seed region (DropBlock and Cutout)",
+                  "shared mask (DropBlock)", "normalisation (DropBlock)"),
+        ignored=("placement: always after one group here", "site before/after ReLU (no activation at a group output)"),
+    )
 
 
 # ---------------------------------------------------------------------------- CAM shift
@@ -319,4 +389,95 @@ def compute_robustness_curve(
         mean_prob=torch.stack(means),
         std_prob=torch.stack(stds),
         top1_agreement=torch.stack(agree),
+    )
+
+
+# ---------------------------------------------------------------------------- DropBlock + Dropout
+
+
+@dataclass(frozen=True, eq=False)
+class StrategyView:
+    """One arm of the DropBlock + Dropout comparison, Monte Carlo over ``n_samples`` masks."""
+
+    label: str
+    spec: RegularizerSpec
+    conv_drop: float  # mean realised drop over the DropBlock sites (0 when off)
+    fc_drop: float  # mean realised drop of the pooled features (0 when off)
+    top5_mean: Top  # of the mean probability over samples
+    class_prob: float  # mean probability of the clean top-1 class
+    prob_std: float
+    keeps_top1: float  # share of samples whose top-1 is the clean top-1
+    sample_probs: Tensor  # (S,) the clean top-1's probability per sample
+    mean_cam: Tensor  # (224, 224) Monte Carlo mean CAM of the clean top-1
+
+
+@dataclass(frozen=True, eq=False)
+class StrategyComparison:
+    class_name: str
+    clean_prob: float
+    clean_cam: Tensor
+    n_samples: int
+    views: tuple[StrategyView, ...]  # none, DropBlock only, Dropout before fc only, both
+
+
+STRATEGY_ARMS = ("none", "dropblock", "dropout_fc", "both")
+_CHUNK = 4
+
+
+def compute_dropblock_dropout(
+    backbone: Backbone,
+    clean: CleanPass,
+    dropblock: RegularizerSpec,
+    *,
+    fc_keep_prob: float = 0.5,
+    n_samples: int = 16,
+    seed: int = 0,
+) -> StrategyComparison:
+    """The DropBlock + Dropout strategy (Hu, Si, Zeng & Shu) on one image, same seed for all arms.
+
+    Args:
+        dropblock: where and how DropBlock acts (e.g. in the blocks of the shallow and middle
+            groups, with ``group_params`` giving each group its keep_prob and block_size).
+        fc_keep_prob: keep_prob of the Dropout on the pooled features before ``fc``.
+
+    Arms: none; DropBlock only; Dropout before fc only; both. With Dropout before fc the CAM is
+    computed from the features with the dropped channels removed (and the rest scaled by
+    1/keep_prob), which is exactly what the dropped logits see.
+    """
+    db.functional._check_keep_prob(fc_keep_prob)
+    class_idx = clean.top1
+    arms = {
+        "none": ("None", replace(dropblock, kind="dropblock", keep_prob=1.0, group_params=(), fc_keep_prob=1.0)),
+        "dropblock": ("DropBlock only", replace(dropblock, kind="dropblock", fc_keep_prob=1.0)),
+        "dropout_fc": ("Dropout before fc only", replace(dropblock, kind="dropblock", keep_prob=1.0, group_params=(),
+                                                         fc_keep_prob=fc_keep_prob)),
+        "both": ("DropBlock + Dropout before fc", replace(dropblock, kind="dropblock", fc_keep_prob=fc_keep_prob)),
+    }
+    views = []
+    for arm in STRATEGY_ARMS:
+        label, spec = arms[arm]
+        probs_parts, cams, conv, fc = [], [], [], []
+        # Chunks of _CHUNK samples (chunk c seeded ``seed * 64 + c``) bound the memory of a run from
+        # the shallow groups, where 16 samples at once would hold hundreds of MB of activations.
+        for c, start in enumerate(range(0, n_samples, _CHUNK)):
+            run = run_regularized(backbone, clean, spec, n_samples=min(_CHUNK, n_samples - start), seed=seed * 64 + c)
+            probs_parts.append(_cpu(run.probs).float())
+            cams.append(_cam_for(backbone, run.features, class_idx))
+            conv += [d.float().cpu() for s, d in run.site_drops if s.kind != "pooled"]
+            fc += [d.float().cpu() for s, d in run.site_drops if s.kind == "pooled"]
+            del run
+        probs = torch.cat(probs_parts)
+        p = probs[:, class_idx]
+        views.append(StrategyView(
+            label=label, spec=spec,
+            conv_drop=float(torch.cat(conv).mean()) if conv else 0.0,
+            fc_drop=float(torch.cat(fc).mean()) if fc else 0.0,
+            top5_mean=topk(probs.mean(dim=0), backbone.categories),
+            class_prob=float(p.mean()), prob_std=float(p.std(unbiased=False)),
+            keeps_top1=float((probs.argmax(dim=1) == class_idx).float().mean()),
+            sample_probs=p, mean_cam=torch.cat(cams).mean(dim=0),
+        ))
+    return StrategyComparison(
+        class_name=backbone.categories[class_idx], clean_prob=float(clean.probs[0, class_idx]),
+        clean_cam=_cam_for(backbone, clean.features, class_idx)[0], n_samples=n_samples, views=tuple(views),
     )

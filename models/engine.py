@@ -4,7 +4,16 @@
   change of keep_prob, block_size or seed re-runs only the layers after the insertion point.
 * Monte Carlo samples run as one batch: the cached activation is expanded to S samples and
   every sample gets its own masks from one seeded ``torch.Generator``. DropBlock normalises per
-  sample, so samples are independent of each other.
+  sample by default, so samples are independent of each other (``normalize="batch"`` couples
+  them, as TF/torchvision/timm do).
+* Masks come from a **CPU** generator (they are small) and are moved to the model's device, so
+  a seed gives the same masks on a GPU server, a CPU one, and after a CPU retry on CUDA OOM.
+* Dropout before ``fc`` (Hu, Si, Zeng & Shu, "A regularization strategy combining Dropblock and
+  Dropout": DropBlock in the convolutional layers plus Dropout before the classifier) acts on
+  the globally pooled features. Pooling is linear, so dropping pooled channel k equals dropping
+  channel k of the last conv features entirely: ``DropRun.features`` carries that channel mask
+  (scaled by 1/keep_prob), and its CAM stays consistent with the logits
+  (``logits = fc(features.mean((2, 3)))``).
 * Class activation maps follow Zhou et al., "Learning Deep Features for Discriminative
   Localization", CVPR 2016: ``M_c = sum_k w_{c,k} f_k`` over the last conv features.
 * Nothing here modifies the model or registers hooks: regularisers run inside our functional
@@ -15,6 +24,7 @@ DropBlock: Ghiasi, Lin & Le, NeurIPS 2018 (arXiv:1810.12890).
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -27,10 +37,11 @@ import dropblock as db
 from .backbone import Backbone, Site, identity_site
 
 __all__ = [
-    "CleanPass",
-    "DropRun",
     "KINDS",
     "KIND_LABELS",
+    "SITE_ACTS",
+    "CleanPass",
+    "DropRun",
     "RegularizerSpec",
     "class_activation_map",
     "clean_pass",
@@ -42,6 +53,8 @@ __all__ = [
 
 Kind = Literal["dropblock", "dropout", "spatial_dropout", "cutout"]
 Placement = Literal["after_group", "in_blocks"]
+ActSite = Literal["after_act", "before_act"]
+SITE_ACTS: dict[str, str] = {"after_act": "after BN and ReLU (TF TPU ResNet)", "before_act": "after BN, before ReLU (tutorial)"}
 KINDS: tuple[str, ...] = ("dropout", "spatial_dropout", "cutout", "dropblock")
 KIND_LABELS = {"dropout": "Dropout", "spatial_dropout": "SpatialDropout", "cutout": "Cutout", "dropblock": "DropBlock"}
 
@@ -51,8 +64,7 @@ class RegularizerSpec:
     """What to drop, how much, and where.
 
     Attributes:
-        kind: ``"dropblock"``, ``"dropout"``, ``"spatial_dropout"`` or ``"cutout"`` (Cutout
-            always acts on the input image).
+        kind: ``"dropblock"``, ``"dropout"``, ``"spatial_dropout"`` or ``"cutout"``.
         keep_prob: in (0, 1].
         block_size: DropBlock's block side (clipped to each map).
         placement: ``"after_group"`` drops the output of group ``group``; ``"in_blocks"``
@@ -64,6 +76,16 @@ class RegularizerSpec:
         skip: also drop on skip connections (``"in_blocks"``).
         per_channel: DropBlock masks per channel (default) or shared across channels.
         seed_region: DropBlock ``"valid"`` (paper) or ``"everywhere"``.
+        gamma_mode: DropBlock ``"eq1"`` (paper) or ``"calibrated"`` (exact expected drop = target).
+        normalize: DropBlock ``count(M)/count_ones(M)`` per ``"sample"`` or over the ``"batch"``.
+        act_site: in-block branch sites ``"after_act"`` (after BN and ReLU, the TF TPU ResNet) or
+            ``"before_act"`` (after BN, before ReLU, as the tutorial says).
+        fc_keep_prob: Dropout on the pooled features before ``fc``; 1.0 = off.
+        group_params: per-group ``(group, keep_prob, block_size)`` overriding ``keep_prob`` and
+            ``block_size`` there, e.g. ``((3, 0.9, 3), (4, 0.9, 7))`` for a block size growing
+            with depth, as the tutorial suggests (the paper keeps it constant).
+        cutout_on: Cutout on the ``"input"`` image (the original, DeVries & Taylor 2017) or on
+            the ``"features"`` where the other kinds act (a like-for-like drop budget).
     """
 
     kind: Kind = "dropblock"
@@ -76,6 +98,12 @@ class RegularizerSpec:
     skip: bool = True
     per_channel: bool = True
     seed_region: db.SeedRegion = "valid"
+    gamma_mode: db.GammaMode = "eq1"
+    normalize: db.Normalize = "sample"
+    act_site: ActSite = "after_act"
+    fc_keep_prob: float = 1.0
+    group_params: tuple[tuple[int, float, int], ...] = ()
+    cutout_on: Literal["input", "features"] = "input"
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -89,6 +117,31 @@ class RegularizerSpec:
             raise ValueError(f"expected group in 1..4, but got {self.group!r}")
         if not self.groups or any(g not in (1, 2, 3, 4) for g in self.groups):
             raise ValueError(f"expected groups to be a non-empty subset of 1..4, but got {self.groups!r}")
+        db.functional._check_gamma_mode(self.gamma_mode)
+        db.functional._check_normalize(self.normalize)
+        if self.cutout_on not in ("input", "features"):
+            raise ValueError(f"expected cutout_on 'input' or 'features', but got {self.cutout_on!r}")
+        if self.act_site not in SITE_ACTS:
+            raise ValueError(f"expected act_site in {tuple(SITE_ACTS)}, but got {self.act_site!r}")
+        db.functional._check_keep_prob(self.fc_keep_prob)
+        if not isinstance(self.group_params, tuple):
+            raise TypeError(f"expected group_params to be a tuple of (group, keep_prob, block_size), "
+                            f"but got {type(self.group_params).__name__}")
+        for entry in self.group_params:
+            if (not isinstance(entry, tuple) or len(entry) != 3 or entry[0] not in (1, 2, 3, 4)
+                    or not isinstance(entry[1], numbers.Real)):
+                raise ValueError(f"expected group_params entries (group 1..4, keep_prob, block_size), but got {entry!r}")
+            db.functional._check_keep_prob(entry[1])
+            db.functional._check_block_size(entry[2])
+        if len({g for g, _, _ in self.group_params}) != len(self.group_params):
+            raise ValueError(f"expected each group at most once in group_params, but got {self.group_params!r}")
+
+    def params_at(self, group: int) -> tuple[float, int]:
+        """(keep_prob, block_size) at sites of ``group``: ``group_params`` there, else the spec's."""
+        for g, keep_prob, block_size in self.group_params:
+            if g == group:
+                return float(keep_prob), int(block_size)
+        return self.keep_prob, self.block_size
 
     @property
     def label(self) -> str:
@@ -97,6 +150,11 @@ class RegularizerSpec:
             name += f" b={self.block_size}"
         return f"{name}, keep_prob={self.keep_prob:g}"
 
+    @property
+    def on_input(self) -> bool:
+        """Whether the regulariser acts on the input image (the original Cutout)."""
+        return self.kind == "cutout" and self.cutout_on == "input"
+
     def quarter_at(self, group: int) -> bool:
         """Whether a site in ``group`` gets a quarter of the drop (the paper's γ/4 in group 3)."""
         return self.placement == "in_blocks" and self.group3_quarter and group == 3
@@ -104,7 +162,7 @@ class RegularizerSpec:
     @property
     def resume_level(self) -> int:
         """Index into ``CleanPass.acts`` whose activation the re-run starts from (-1: the input)."""
-        if self.kind == "cutout":
+        if self.on_input:
             return -1
         if self.placement == "after_group":
             return self.group
@@ -140,12 +198,13 @@ class DropRun:
     """S Monte Carlo samples of the regularised network on one image.
 
     Attributes:
-        logits: (S, 1000). features: (S, K, 7, 7).
+        logits: (S, 1000). features: (S, K, 7, 7), with Dropout before fc's channel mask applied.
         site: where ``before``/``after``/``mask`` were captured (the first site dropped).
         before: (1, C, H, W) the clean activation at ``site``.
         after: (S, C, H, W) the same activation after the drop.
         mask: the DropMask applied at ``site``.
-        site_drops: realised drop fraction (S,) for every site that was dropped.
+        site_drops: realised drop fraction (S,) for every site that was dropped, including the
+            pooled features (``Site.kind == "pooled"``) when Dropout before fc is on.
     """
 
     spec: RegularizerSpec
@@ -176,20 +235,26 @@ def clean_pass(backbone: Backbone, x: Tensor) -> CleanPass:
 
 
 def sample_site_mask(
-    h: Tensor, spec: RegularizerSpec, generator: torch.Generator, *, quarter: bool = False
+    h: Tensor, spec: RegularizerSpec, generator: torch.Generator, *, quarter: bool = False, group: int | None = None
 ) -> db.DropMask:
-    """The mask ``spec`` applies to activation ``h`` (N, C, H, W); ``quarter`` divides the drop by 4."""
-    keep_prob = 1.0 - (1.0 - spec.keep_prob) / 4 if quarter else spec.keep_prob
+    """The mask ``spec`` applies to activation ``h`` (N, C, H, W) of ``group``.
+
+    ``quarter`` divides the drop by 4 (DropBlock: gamma / 4 with Eq. (1), target / 4 calibrated).
+    Masks are drawn on ``generator``'s device and returned on h's.
+    """
+    base_keep, block_size = spec.params_at(spec.group if group is None else group)
+    keep_prob = 1.0 - (1.0 - base_keep) / 4 if quarter else base_keep
     if spec.kind == "dropblock":
         return db.sample_drop_block_mask(
-            h, spec.keep_prob, spec.block_size, per_channel=spec.per_channel, seed_region=spec.seed_region,
-            gamma_scale=0.25 if quarter else 1.0, generator=generator,
+            h, base_keep, block_size, per_channel=spec.per_channel, seed_region=spec.seed_region,
+            gamma_scale=0.25 if quarter else 1.0, gamma_mode=spec.gamma_mode, normalize=spec.normalize,
+            generator=generator,
         )
     if spec.kind == "dropout":
         return db.sample_dropout_mask(h, keep_prob, generator=generator)
     if spec.kind == "spatial_dropout":
         return db.sample_spatial_dropout_mask(h, keep_prob, generator=generator)
-    return db.sample_cutout_mask(h, keep_prob, generator=generator)
+    return db.sample_cutout_mask(h, keep_prob, seed_region=spec.seed_region, generator=generator)
 
 
 def run_regularized(
@@ -202,16 +267,17 @@ def run_regularized(
         clean: the image's :func:`clean_pass`.
         spec: what to drop and where.
         n_samples: Monte Carlo samples, run as one batch.
-        seed: seeds the ``torch.Generator`` (on the model's device) all masks come from.
+        seed: seeds the CPU ``torch.Generator`` all masks come from (drawn on the CPU, then moved
+            to the model's device, so a seed means the same masks on every device).
     """
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"expected n_samples to be an int >= 1, but got {n_samples!r}")
-    generator = torch.Generator(device=backbone.device).manual_seed(int(seed))
+    generator = torch.Generator(device="cpu").manual_seed(int(seed))
     captured: dict[str, object] = {}
     drops: list[tuple[Site, Tensor]] = []
 
     def drop(h: Tensor, site: Site, quarter: bool = False) -> Tensor:
-        mask = sample_site_mask(h, spec, generator, quarter=quarter)
+        mask = sample_site_mask(h, spec, generator, quarter=quarter, group=site.group)
         out = db.apply_mask(h, mask)
         drops.append((site, mask.drop_fraction))
         if not captured:
@@ -227,20 +293,39 @@ def run_regularized(
         level = spec.resume_level
         start = clean.x if level < 0 else clean.acts[level]
         h = start.expand(n_samples, *start.shape[1:])
-        if spec.kind == "cutout":
-            h = backbone.stem(drop(h, Site(0, -1, "input")))  # Cutout acts on the image
+        if spec.on_input:
+            h = backbone.stem(drop(h, Site(0, -1, "input")))  # Cutout on the image
             first = 1
         elif spec.placement == "after_group":
             h = drop(h, Site(spec.group, -1, "group_output"))
             first = spec.group + 1
         else:
             first = level + 1
+        before_act = spec.act_site == "before_act"
         for g in range(first, 5):
-            in_blocks = spec.kind != "cutout" and spec.placement == "in_blocks" and g in spec.groups
-            h = backbone.run_group(h, g, in_block_site if in_blocks else identity_site)
+            in_blocks = not spec.on_input and spec.placement == "in_blocks" and g in spec.groups
+            h = backbone.run_group(h, g, in_block_site if in_blocks else identity_site, before_act=before_act)
         logits, feats = backbone.head(h)
+        if spec.fc_keep_prob < 1.0:
+            logits, feats = _dropout_before_fc(backbone, feats, spec.fc_keep_prob, generator, drops)
     return DropRun(spec, logits, feats, captured["site"], captured["before"], captured["after"],  # type: ignore[arg-type]
                    captured["mask"], tuple(drops))  # type: ignore[arg-type]
+
+
+def _dropout_before_fc(
+    backbone: Backbone, feats: Tensor, keep_prob: float, generator: torch.Generator,
+    drops: list[tuple[Site, Tensor]],
+) -> tuple[Tensor, Tensor]:
+    """Dropout on the pooled (S, K) features, then ``fc``; returns (logits, features).
+
+    ``fc(dropout(mean(f)))`` equals ``fc(mean(f * r / keep_prob))`` with the same (S, K, 1, 1)
+    channel mask r, so the features returned carry the mask and CAM stays consistent with the
+    logits.
+    """
+    mask = db.sample_dropout_mask(feats.mean(dim=(2, 3), keepdim=True), keep_prob, generator=generator)
+    drops.append((Site(4, -1, "pooled"), mask.drop_fraction))
+    feats = db.apply_mask(feats, mask)  # (S, K, h, w) * (S, K, 1, 1) / keep_prob
+    return backbone.classifier(feats.mean(dim=(2, 3))), feats
 
 
 def class_activation_map(features: Tensor, classifier: torch.nn.Linear, class_idx: int) -> Tensor:

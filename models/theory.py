@@ -1,29 +1,42 @@
 """The theory page: Algorithm 1 step by step on a small map, the schedule, and common mistakes.
 
-Each mistake is measured, not asserted: the realised drop rate and how well the mean
-activation is preserved between training and inference, next to the paper's recipe
-(DropBlock, arXiv:1810.12890: Eq. (1) with the valid seed region, ``count(M)/count_ones(M)``,
-identity at inference). The mistakes come from a tutorial and common implementations:
-no gamma correction, seeds everywhere with truncated border blocks, scaling by
-``count_ones/count_zeros``, and multiplying by keep_prob at inference.
+Each mistake is measured, not asserted, on the current image's real multi-channel activation:
+the realised drop rate and how well the mean activation is preserved between training and
+inference, next to the paper's recipe (DropBlock, arXiv:1810.12890: Eq. (1) with the valid
+seed region, ``count(M)/count_ones(M)``, identity at inference). The mistakes come from the
+tutorial in ``shared/seeds`` and common implementations: no gamma correction, seeds
+everywhere with truncated border blocks, scaling by ``count_ones/count_zeros``, multiplying by
+keep_prob at inference; and from the DropBlock + Dropout paper (Hu, Si, Zeng & Shu), whose
+abstract says Dropout hides weights, which is DropConnect.
+
+The tutorial's other points become measured contrasts on the network
+(:func:`compute_tutorial_contrasts`): DropBlock before vs after the non-linearity, and a
+block_size growing with depth vs the paper's constant one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
 
 import dropblock as db
 
+from .backbone import Backbone
+from .engine import CleanPass, RegularizerSpec, run_regularized
+
 __all__ = [
     "AlgorithmSteps",
+    "Contrast",
     "Mistake",
+    "Mistakes",
     "Schedule",
+    "TutorialContrasts",
     "compute_algorithm_steps",
     "compute_mistakes",
     "compute_schedule",
+    "compute_tutorial_contrasts",
 ]
 
 
@@ -79,13 +92,13 @@ def compute_algorithm_steps(
 
 @dataclass(frozen=True)
 class Mistake:
-    """One recipe measured on many constant maps (input mean 1)."""
+    """One recipe measured on a real activation (mean magnitude gain: 1.0 = preserved)."""
 
     name: str
     what: str
     realised_drop: float
-    train_mean: float  # mean activation in training (1.0 = preserved)
-    eval_mean: float  # mean activation at inference
+    train_mean: float  # mean |output| / mean |input| in training (1.0 = preserved)
+    eval_mean: float  # the same at inference
     is_paper: bool = False
 
     @property
@@ -94,23 +107,57 @@ class Mistake:
         return abs(self.train_mean - self.eval_mean) / max(abs(self.eval_mean), 1e-12)
 
 
+@dataclass(frozen=True, eq=False)
+class Mistakes:
+    """The recipes measured on ``n_samples`` masks over all channels of one real activation."""
+
+    rows: tuple[Mistake, ...]
+    map_size: tuple[int, int]
+    channels: int
+    n_samples: int
+    keep_prob: float
+    block_size: int
+
+
 def compute_mistakes(
-    height: int = 14, width: int = 14, keep_prob: float = 0.9, block_size: int = 7, *, n_maps: int = 4000, seed: int = 0
-) -> tuple[Mistake, ...]:
-    """The paper's recipe and five common mistakes, measured on ``n_maps`` constant maps."""
-    x = torch.ones(n_maps, 1, height, width)
+    activation: Tensor, keep_prob: float = 0.9, block_size: int = 7, *, n_samples: int = 64, seed: int = 0
+) -> Mistakes:
+    """The paper's recipe and common mistakes, measured on a real multi-channel activation.
+
+    Args:
+        activation: (1, C, H, W) or (C, H, W), e.g. the current image's group-3 output. Masks
+            are drawn per sample over all C channels, as in training; the mean gain is
+            ``mean |out| / mean |A|`` (a mask times a non-negative scale multiplies magnitudes).
+        keep_prob, block_size: DropBlock's settings.
+        n_samples: masks drawn (a Monte Carlo batch).
+
+    The tutorial's ``count_ones/count_zeros`` is a per-sample scalar near ``keep/drop``: about
+    9x at keep_prob 0.9 on such a tensor (on single-channel maps, most of which have nothing
+    dropped and stay unscaled, it looks far milder). Its own alternative -- no scaling in
+    training, x keep_prob at inference -- is off only by Eq. (1)'s overlap shortfall.
+    """
+    if activation.ndim == 3:
+        activation = activation[None]
+    if activation.ndim != 4 or activation.shape[0] != 1:
+        raise ValueError(f"expected one activation (1, C, H, W), but got shape {tuple(activation.shape)}")
+    a = activation.detach().float().cpu().abs()
+    x = a.expand(n_samples, *a.shape[1:])
     gen = torch.Generator().manual_seed(seed)
     paper = db.sample_drop_block_mask(x, keep_prob, block_size, generator=gen)
     no_gamma = db.sample_drop_block_mask(x, keep_prob, block_size, gamma=1 - keep_prob, generator=gen)
     everywhere = db.sample_drop_block_mask(x, keep_prob, block_size, seed_region="everywhere", generator=gen)
 
+    base = float(x.mean())
     kept = paper.block_mask.float()
-    ones = kept.sum(dim=(1, 2, 3), keepdim=True)
+    ones = kept.sum(dim=(1, 2, 3), keepdim=True)  # per sample, all channels
     zeros = kept[0].numel() - ones
     tutorial_scale = torch.where(zeros > 0, ones / zeros.clamp_min(1), torch.ones_like(ones))
-    train = lambda m: float(db.apply_mask(x, m).mean())  # noqa: E731
+    gain = lambda t: float(t.mean()) / base  # noqa: E731
+    train = lambda m: gain(db.apply_mask(x, m))  # noqa: E731
     drop = lambda m: float(m.drop_fraction.mean())  # noqa: E731
-    return (
+    unscaled = gain(x * kept)
+    connect = _dropout_vs_dropconnect(a.shape[1], keep_prob, gen)
+    rows = (
         Mistake("Paper (Eq. 1, valid seeds, count/count_ones, identity at inference)",
                 "γ from Eq. (1) on the valid seed region; kept units scaled by count(M)/count_ones(M).",
                 drop(paper), train(paper), 1.0, is_paper=True),
@@ -121,16 +168,39 @@ def compute_mistakes(
                 "Eq. (1)'s γ, but seeds also where the block does not fit (the tutorial, current timm).",
                 drop(everywhere), train(everywhere), 1.0),
         Mistake("Tutorial scaling count_ones/count_zeros",
-                "Kept units × count_ones/count_zeros instead of count/count_ones (maps with nothing dropped, "
-                "where it is infinite, left unscaled).",
-                drop(paper), float((x * kept * tutorial_scale).mean()), 1.0),
+                "Kept units × count_ones/count_zeros (per sample, over all channels) instead of "
+                "count/count_ones: a scale near keep/drop, identity at inference.",
+                drop(paper), gain(x * kept * tutorial_scale), 1.0),
         Mistake("Tutorial inference: multiply by keep_prob",
-                "Correct training, but activations multiplied by keep_prob at inference.",
+                "Correct training (count/count_ones), but activations multiplied by keep_prob at inference.",
                 drop(paper), train(paper), keep_prob),
+        Mistake("Tutorial's alternative: no scaling in training, × keep_prob at inference",
+                "A × M in training, A × keep_prob at inference: off by Eq. (1)'s overlap shortfall only.",
+                drop(paper), unscaled, keep_prob),
         Mistake("No normalisation",
                 "A × M only: the expected activation shrinks in training but not at inference.",
-                drop(paper), float((x * kept).mean()), 1.0),
+                drop(paper), unscaled, 1.0),
+        Mistake("“Dropout hides weights” (the DropBlock + Dropout paper, abstract)",
+                "That describes DropConnect (Wan et al. 2013). Dropout hides units, and its own Eq. (5) "
+                "multiplies the units y by r ~ Bernoulli(p): a dropped unit takes all its outgoing weights "
+                f"with it. Measured on {a.shape[1]} units → 1000 outputs: weight columns partly dropped "
+                f"{connect[0]:.0%} with Dropout, {connect[1]:.0%} with DropConnect at the same rate.",
+                connect[2], 1.0, 1.0),
     )
+    return Mistakes(rows, tuple(a.shape[-2:]), int(a.shape[1]), n_samples, float(keep_prob), int(block_size))
+
+
+def _dropout_vs_dropconnect(units: int, keep_prob: float, gen: torch.Generator, outputs: int = 1000,
+                            samples: int = 4) -> tuple[float, float, float]:
+    """(share of weight columns partly dropped by Dropout, by DropConnect, share of weights Dropout zeroes).
+
+    A column is the weights leaving one input unit; "partly" means some but not all are zeroed.
+    """
+    unit_keep = db.sample_dropout_mask(torch.ones(samples, units, 1, 1), keep_prob, generator=gen).block_mask
+    dropout_w = unit_keep.view(samples, 1, units).expand(samples, outputs, units)  # unit mask on weights
+    connect_w = torch.rand(samples, outputs, units, generator=gen) < keep_prob
+    partly = lambda w: float(((~w).any(dim=1) & w.any(dim=1)).float().mean())  # noqa: E731
+    return partly(dropout_w), partly(connect_w), float((~dropout_w).float().mean())
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,3 +217,71 @@ def compute_schedule(target: float, total_steps: int, *, horizon: int | None = N
     steps = torch.linspace(0, horizon, points).round().long().unique()
     values = torch.tensor([db.linear_keep_prob(int(s), total_steps, target) for s in steps], dtype=torch.float64)
     return Schedule(steps, values, target, total_steps)
+
+
+# ---------------------------------------------------------------------------- tutorial contrasts
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """One setting run on the network: Monte Carlo mean over ``n_samples`` masks."""
+
+    label: str
+    realised_drop: float  # mean over the dropped sites and samples
+    class_prob: float  # mean probability of the clean top-1 class
+    prob_std: float
+    keeps_top1: float  # share of samples keeping the clean top-1
+
+
+@dataclass(frozen=True, eq=False)
+class TutorialContrasts:
+    """The tutorial's advice against the paper's, measured on this image and seed."""
+
+    class_name: str
+    clean_prob: float
+    n_samples: int
+    site: tuple[Contrast, Contrast]  # after the activation (TF TPU ResNet), before it (tutorial)
+    site_max_logit_change: float  # max |logit difference| between the two, same masks
+    block_size: tuple[Contrast, Contrast]  # constant (paper), growing with depth (tutorial)
+
+
+def _contrast(backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, label: str, n_samples: int, seed: int):
+    run = run_regularized(backbone, clean, spec, n_samples=n_samples, seed=seed)
+    probs = run.probs.detach().float().cpu()
+    p = probs[:, clean.top1]
+    drop = torch.cat([d.float().cpu() for s, d in run.site_drops if s.kind != "pooled"]).mean()
+    contrast = Contrast(label, float(drop), float(p.mean()), float(p.std(unbiased=False)),
+                        float((probs.argmax(dim=1) == clean.top1).float().mean()))
+    return contrast, run.logits.detach().float().cpu()
+
+
+def compute_tutorial_contrasts(
+    backbone: Backbone, clean: CleanPass, keep_prob: float = 0.9, *, n_samples: int = 8, seed: int = 0
+) -> TutorialContrasts:
+    """DropBlock in the blocks of groups 3 and 4 (the paper's placement), two contrasts:
+
+    * the site: after BN and ReLU (the TF TPU ResNet) vs after BN, before ReLU (the tutorial).
+      The same masks are used; a mask times a positive scale commutes with ReLU, so on ResNet
+      the two are equal up to rounding, while a clipping activation (ReLU6 in EfficientNet-Lite)
+      makes them differ;
+    * block_size 7 in both groups (the paper's constant) vs 3 in group 3 and 7 in group 4 (the
+      tutorial's "growing with depth"), through ``RegularizerSpec.group_params``.
+    """
+    base = RegularizerSpec(keep_prob=keep_prob, block_size=7, placement="in_blocks", groups=(3, 4))
+    after, after_logits = _contrast(backbone, clean, base, "after BN and ReLU (TF TPU ResNet)", n_samples, seed)
+    before, before_logits = _contrast(
+        backbone, clean, replace(base, act_site="before_act"),
+        "after BN, before ReLU (tutorial)", n_samples, seed)
+    growing, _ = _contrast(
+        backbone, clean, replace(base, group_params=((3, keep_prob, 3), (4, keep_prob, 7))),
+        "b = 3 in group 3, 7 in group 4 (tutorial)", n_samples, seed)
+    constant = Contrast("b = 7 in groups 3 and 4 (paper)", *(getattr(after, f) for f in
+                                                          ("realised_drop", "class_prob", "prob_std", "keeps_top1")))
+    return TutorialContrasts(
+        class_name=backbone.categories[clean.top1],
+        clean_prob=float(clean.probs[0, clean.top1]),
+        n_samples=n_samples,
+        site=(after, before),
+        site_max_logit_change=float((after_logits - before_logits).abs().max()),
+        block_size=(constant, growing),
+    )

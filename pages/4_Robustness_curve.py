@@ -9,22 +9,44 @@ import streamlit as st
 
 from ui import export, render, state
 
+SEC_4_2 = ("“The accuracy drops more quickly with decreasing keep_prob, for block_size = 1 in comparison with "
+           "block_size = 7 which suggests DropBlock is more effective to remove semantic information than dropout.”")
+PLACES = {"paper": "The paper's: inside the blocks of groups 3 and 4, γ/4 in group 3, skip connections too",
+          "sidebar": "The sidebar's placement"}
+
 
 def page(ctx: state.Context) -> None:
     st.title("Robustness curve")
     st.markdown(
-        "The paper (Sec. 4.2, Fig. 5) applies DropBlock at inference to a model trained without it: accuracy falls "
-        "faster with **block_size 7** than with **block_size 1**, because contiguous blocks remove more semantic "
-        "information. Here is the same experiment on one image, Monte Carlo averaged."
+        "The paper (Sec. 4.2, Fig. 5) applies DropBlock at inference to a model trained without it and watches "
+        "validation accuracy fall as keep_prob decreases. Here is the same experiment on one image, Monte Carlo "
+        "averaged."
     )
-    c1, c2 = st.columns(2)
+    st.info(
+        f"Sec. 4.2 says: {SEC_4_2} Read literally, that contradicts its own conclusion: if accuracy fell "
+        "faster with block_size = 1, dropout would be the better remover of semantic information. The "
+        "conclusion (and Figure 5's point, with panel (a) inference at block_size = 1 and panel (b) at "
+        "block_size = 7, green = trained without DropBlock) needs accuracy to fall faster with block_size = 7, "
+        "so we read the sentence as having the block sizes swapped. Below, on your image: if the b = 7 curve "
+        "lies under the b = 1 curve, the image agrees with the conclusion, not with the sentence.",
+        icon="📖",
+    )
+    curve_section(ctx)
+
+
+@st.fragment
+def curve_section(ctx: state.Context) -> None:
+    c1, c2, c3 = st.columns([1, 1, 2])
     n_samples = c1.select_slider("Monte Carlo samples per point", [4, 8, 16, 32], value=8, key="curve_samples")
     lowest = c2.select_slider("Lowest keep_prob", [0.5, 0.6, 0.7, 0.75, 0.8, 0.9], value=0.75, key="curve_lowest")
+    place = c3.radio("Placement", list(PLACES), format_func=PLACES.get, key="curve_place")
     keep_probs = tuple(round(1.0 - i * (1.0 - lowest) / 5, 4) for i in range(6))
     spec = dataclasses.replace(ctx.spec, kind="dropblock")
+    if place == "paper":
+        spec = dataclasses.replace(spec, placement="in_blocks", groups=(3, 4), group3_quarter=True, skip=True)
     where = (f"after group {spec.group}" if spec.placement == "after_group"
-             else "inside the blocks of groups 3 and 4 (γ/4 in group 3), skip connections included")
-    st.caption(f"Placement: {where} (change it in the sidebar).")
+             else "inside the blocks of groups 3 and 4 (γ/4 in group 3), skip connections included — Figure 5's")
+    st.caption(f"Used here: DropBlock {where}; γ: {state.GAMMA_MODES[spec.gamma_mode]}.")
     curve = state.robustness_curve(ctx, spec, n_samples, keep_probs)
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -39,7 +61,6 @@ def page(ctx: state.Context) -> None:
         ax.legend(fontsize=8)
     render.show_figure(fig, "robustness-curve")
     export.curve(ctx, curve, n_samples=n_samples, keep_probs=list(keep_probs), curve_spec=dataclasses.asdict(spec))
-
     st.table(
         [{"keep_prob": f"{kp:g}", **{lab: f"{float(curve.mean_prob[m, k]):.3f}" for m, lab in enumerate(curve.labels)}}
          for k, kp in enumerate(curve.keep_probs)], hide_index=True)

@@ -1,4 +1,5 @@
-"""Theory & schedule: Algorithm 1 step by step, a γ calculator, the schedule, and common mistakes."""
+"""Theory & schedule: Algorithm 1 step by step, a γ calculator, the schedule, measured mistakes and the
+tutorial's advice measured on the network."""
 
 from __future__ import annotations
 
@@ -12,9 +13,17 @@ from ui import export, render, state
 
 
 def page(ctx: state.Context) -> None:
-    spec = ctx.spec
     st.title("Theory & schedule")
+    algorithm(ctx)
+    calculator(ctx)
+    schedule(ctx)
+    mistakes(ctx)
+    contrasts(ctx)
 
+
+@st.fragment
+def algorithm(ctx: state.Context) -> None:
+    spec = ctx.spec
     st.header("1 · Algorithm 1 on a small map")
     c1, c2 = st.columns(2)
     size = c1.slider("Map size", 5, 24, 12, key="theory_size")
@@ -44,6 +53,10 @@ def page(ctx: state.Context) -> None:
         f"- at inference: the identity, no scaling"
     )
 
+
+@st.fragment
+def calculator(ctx: state.Context) -> None:
+    spec = ctx.spec
     st.header("2 · γ calculator (Eq. 1)")
     g1, g2, g3 = st.columns(3)
     h = g1.number_input("Feature map size", 1, 224, 14, key="calc_size")
@@ -52,9 +65,17 @@ def page(ctx: state.Context) -> None:
     st.code(gamma_formula(float(kp), int(b), int(h), int(h)), language=None)
     st.caption(f"Expected realised drop with overlaps: {db.expected_drop_fraction(float(kp), int(b), int(h), int(h)):.4f} "
                f"(target {1 - kp:.4f}); with seeds everywhere: "
-               f"{db.expected_drop_fraction(float(kp), int(b), int(h), int(h), seed_region='everywhere'):.4f}.")
+               f"{db.expected_drop_fraction(float(kp), int(b), int(h), int(h), seed_region='everywhere'):.4f}. "
+               f"Calibrated γ (expected drop exactly {1 - kp:.4f}): "
+               f"{db.calibrated_gamma(float(kp), int(b), int(h), int(h)):.5f}.")
 
+
+@st.fragment
+def schedule(ctx: state.Context) -> None:
+    spec = ctx.spec
     st.header("3 · Linear keep_prob schedule")
+    st.markdown("The paper (Sec. 3, Fig. 3b) lowers keep_prob linearly from 1 to the target: a fixed small "
+                "keep_prob “hurts learning at the beginning”. The tutorial never mentions the schedule.")
     s1, s2 = st.columns(2)
     total = s1.number_input("Steps to reach the target", 1, 1_000_000, 10_000, key="sched_steps")
     target = s2.number_input("Target keep_prob", 0.05, 1.0, float(spec.keep_prob), step=0.05, key="sched_target")
@@ -68,18 +89,40 @@ def page(ctx: state.Context) -> None:
     export.rows(ctx, "schedule", f"linear keep_prob schedule to {float(target):g} over {int(total)} steps",
                 lambda: [{"step": int(s), "keep_prob": float(k)} for s, k in zip(sched.steps, sched.keep_probs)])
 
+
+def mistakes(ctx: state.Context) -> None:
+    spec = ctx.spec
     st.header("4 · Common mistakes, measured")
-    st.markdown(f"Measured on 4000 constant 14×14 maps at keep_prob {spec.keep_prob:g}, block_size {spec.block_size}. "
-                "The input mean is 1, so a sound recipe keeps the mean at 1 in training and at inference, and "
-                "drops close to 1 − keep_prob.")
-    rows = state.mistakes(14, spec.keep_prob, spec.block_size, ctx.seed)
+    report = state.mistakes(ctx)
+    h, w = report.map_size
+    st.markdown(f"Measured on this image's group-3 output ({report.channels} channels, {h}×{w}), "
+                f"{report.n_samples} masks drawn per sample over all channels as in training, at keep_prob "
+                f"{spec.keep_prob:g}, block_size {spec.block_size}. Mean = mean |activation| relative to the clean "
+                "one: a sound recipe keeps it at 1 in training and at inference, and drops close to 1 − keep_prob.")
     st.table(
         [{"recipe": ("✅ " if m.is_paper else "❌ ") + m.name, "realised drop": f"{m.realised_drop:.3f}",
           "train mean": f"{m.train_mean:.3f}", "inference mean": f"{m.eval_mean:.3f}",
-          "train/inference mismatch": f"{m.mismatch:.1%}", "what": m.what} for m in rows], hide_index=True)
-    export.rows(ctx, "mistakes", f"drop rates measured on 4000 14x14 maps, keep_prob {spec.keep_prob:g}, block_size "
-                f"{spec.block_size}", lambda: [{"recipe": m.name, "paper": m.is_paper, "realised_drop": m.realised_drop,
-                "train_mean": m.train_mean, "eval_mean": m.eval_mean, "mismatch": m.mismatch} for m in rows])
+          "train/inference mismatch": f"{m.mismatch:.1%}", "what": m.what} for m in report.rows], hide_index=True)
+    export.rows(ctx, "mistakes", f"recipes measured on this image's group-3 output ({report.channels} channels, "
+                f"{h}x{w}), keep_prob {spec.keep_prob:g}, block_size {spec.block_size}",
+                lambda: [{"recipe": m.name, "paper": m.is_paper, "realised_drop": m.realised_drop,
+                          "train_mean": m.train_mean, "eval_mean": m.eval_mean, "mismatch": m.mismatch}
+                         for m in report.rows])
+
+
+def contrasts(ctx: state.Context) -> None:
+    st.header("5 · The tutorial's advice, measured on the network")
+    c = state.tutorial_contrasts(ctx)
+    st.markdown(f"DropBlock in the blocks of groups 3 and 4 at keep_prob {ctx.spec.keep_prob:g}, {c.n_samples} "
+                f"samples, seed {ctx.seed}; p(“{c.class_name}”) without DropBlock: {c.clean_prob:.3f}.")
+    rows = [("Site", x) for x in c.site] + [("block_size", x) for x in c.block_size]
+    st.table([{"contrast": k, "setting": x.label, "realised drop": f"{x.realised_drop:.3f}",
+               "mean p": f"{x.class_prob:.3f}", "std p": f"{x.prob_std:.3f}", "top-1 kept": f"{x.keeps_top1:.0%}"}
+              for k, x in rows], hide_index=True)
+    st.caption(f"Same masks, site before vs after the activation: largest logit change {c.site_max_logit_change:.2g}. "
+               "A mask times a positive scale commutes with ReLU, so on ResNet-50 the two sites are the same "
+               "network; EfficientNet-Lite's ReLU6 clips at 6, so there they differ. The paper keeps block_size "
+               "constant (7 in groups 3 and 4); the tutorial grows it with depth (here 3 then 7).")
 
 
 state.run_page(page)

@@ -38,8 +38,8 @@ import models as M
 from models import jobs
 from models.fallback import clean_pass_with_fallback, compute_with_fallback
 from models.registry import ModelCache
+from models.theory import compute_algorithm_steps, compute_mistakes, compute_tutorial_contrasts
 from models.weights_files import ENV_WEIGHTS_DIR, WeightsFileError, list_weights_dir, operator_file, resolve_in_dir
-from models.theory import compute_algorithm_steps, compute_mistakes
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 SAMPLES = {"coffee": "Coffee cup", "chelsea": "Chelsea the cat", "astronaut": "Astronaut", "rocket": "Rocket launch"}
@@ -53,10 +53,13 @@ NAV = [
     ("pages/3_CAM_shift.py", "CAM shift", "🔥"),
     ("pages/4_Robustness_curve.py", "Robustness curve", "📉"),
     ("pages/5_Theory_and_schedule.py", "Theory & schedule", "📐"),
+    ("pages/6_DropBlock_and_Dropout.py", "DropBlock + Dropout", "🧩"),
     ("pages/7_Image_set.py", "Image set", "🗂️"),
 ]
 PLACEMENTS = {"after_group": "After one group", "in_blocks": "Inside blocks of groups 3 & 4 (paper)"}
 REGIONS = {"valid": "Valid region (paper)", "everywhere": "Everywhere, truncated (timm/tutorial)"}
+GAMMA_MODES = {"eq1": "Eq. (1) (paper)", "calibrated": "Calibrated: expected drop = 1 − keep_prob"}
+NORMALIZE = {"sample": "Per sample (MC samples independent)", "batch": "Over the batch (TF/torchvision/timm)"}
 
 MAX_NAME_CHARS = 255  # longer upload names are refused
 _NAME_SHOWN = 48  # characters of a file name shown back
@@ -126,6 +129,9 @@ _URL = {
     "place": ("placement", "after_group", _choice(PLACEMENTS)),
     "shared": ("shared_mask", False, _flag),
     "region": ("seed_region", "valid", _choice(REGIONS)),
+    "gamma": ("gamma_mode", "eq1", _choice(GAMMA_MODES)),
+    "norm": ("normalize", "sample", _choice(NORMALIZE)),
+    "site": ("act_site", "after_act", _choice(M.SITE_ACTS)),
 }
 
 
@@ -464,6 +470,11 @@ def sidebar() -> Context:
                          format_func=lambda g: f"group {g}")
             st.toggle("One mask shared by all channels", key="shared_mask")
             st.radio("DropBlock seeds", list(REGIONS), format_func=REGIONS.get, key="seed_region")
+            st.radio("DropBlock γ", list(GAMMA_MODES), format_func=GAMMA_MODES.get, key="gamma_mode",
+                     help="Eq. (1) ignores overlapping blocks and drops a little less than asked.")
+            st.radio("Normalisation count(M)/count_ones(M)", list(NORMALIZE), format_func=NORMALIZE.get,
+                     key="normalize", help="Algorithm 1 does not say over what M is counted.")
+            st.radio("Site inside blocks", list(M.SITE_ACTS), format_func=M.SITE_ACTS.get, key="act_site")
         st.subheader("Model")
         arch, weights = _model_choice()
     _write_url()
@@ -481,7 +492,7 @@ def sidebar() -> Context:
     spec = M.RegularizerSpec(
         kind="dropblock", keep_prob=float(s["keep_prob"]), block_size=int(s["block_size"]),
         placement=s["placement"], group=int(s["group"]), per_channel=not s["shared_mask"],
-        seed_region=s["seed_region"],
+        seed_region=s["seed_region"], gamma_mode=s["gamma_mode"], normalize=s["normalize"], act_site=s["act_site"],
     )
     return Context(loaded, model_key, image, image_key, label, clean, spec, int(s["seed"]))
 
@@ -609,9 +620,13 @@ def mask_view(ctx: Context, n_channels: int = 8) -> M.MaskView:
     return _light(M.compute_mask_view, ctx, ctx.spec, seed=ctx.seed, n_channels=n_channels)
 
 
-def comparison(ctx: Context, **kwargs) -> tuple[M.MethodView, ...]:
-    params = dict(keep_prob=ctx.spec.keep_prob, block_size=ctx.spec.block_size, group=ctx.spec.group, seed=ctx.seed)
-    return _light(M.compute_comparison, ctx, **{**params, **kwargs})
+def comparison(ctx: Context, spec: M.RegularizerSpec) -> M.Comparison:
+    return _light(M.compute_comparison, ctx, spec, seed=ctx.seed)
+
+
+def dropblock_dropout(ctx: Context, spec: M.RegularizerSpec, fc_keep_prob: float, n_samples: int):
+    return _light(M.compute_dropblock_dropout, ctx, spec, fc_keep_prob=fc_keep_prob, n_samples=n_samples,
+                  seed=ctx.seed)
 
 
 def cam_shift(ctx: Context, n_samples: int, class_idx: int | None) -> M.CamShift:
@@ -633,9 +648,15 @@ def algorithm_steps(size: int, keep_prob: float, block_size: int, seed: int, see
     return compute_algorithm_steps(size, size, keep_prob, block_size, seed=seed, seed_region=seed_region)
 
 
-@st.cache_data(show_spinner="Measuring on 4000 maps…", max_entries=32)
-def mistakes(size: int, keep_prob: float, block_size: int, seed: int):
-    return compute_mistakes(size, size, keep_prob, block_size, seed=seed)
+def mistakes(ctx: Context):
+    """The recipes measured on this image's group-3 activation (cached by content like the views)."""
+    spec = ctx.spec
+    key = _key("compute_mistakes", ctx, (spec.keep_prob, spec.block_size), {"seed": ctx.seed})
+    return _LIGHT.get(key, lambda: compute_mistakes(ctx.clean.acts[3], spec.keep_prob, spec.block_size, seed=ctx.seed))
+
+
+def tutorial_contrasts(ctx: Context):
+    return _light(compute_tutorial_contrasts, ctx, ctx.spec.keep_prob, seed=ctx.seed)
 
 
 def device_name() -> str:

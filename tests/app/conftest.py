@@ -13,6 +13,7 @@ PAGES = [
     "pages/3_CAM_shift.py",
     "pages/4_Robustness_curve.py",
     "pages/5_Theory_and_schedule.py",
+    "pages/6_DropBlock_and_Dropout.py",
     "pages/7_Image_set.py",
 ]
 

@@ -134,3 +134,96 @@ def test_spec_validation():
         M.RegularizerSpec(keep_prob=0)
     with pytest.raises(ValueError, match="n_samples"):
         M.run_regularized(None, None, M.RegularizerSpec(), n_samples=0)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ issue 10: devices, fc Dropout, per group, sites
+
+
+def test_masks_come_from_a_cpu_generator_whatever_the_model_device(resnet, monkeypatch):
+    """A seed gives the same masks on every device: the generator is on the CPU, masks are moved.
+
+    Without CUDA the device path is simulated: the backbone claims to live on "cuda", so a
+    generator made on the model's device would fail here; the sampler must still be handed a
+    CPU generator and give exactly the masks and logits of the plain CPU run.
+    """
+    clean = M.clean_pass(resnet, torch.randn(1, 3, 224, 224))
+    spec = M.RegularizerSpec(placement="in_blocks", keep_prob=0.8, block_size=5)
+    reference = M.run_regularized(resnet, clean, spec, n_samples=2, seed=11)
+    seen: list[torch.device] = []
+    real = db.sample_drop_block_mask
+
+    def spy(*args, generator=None, **kwargs):
+        seen.append(generator.device)
+        return real(*args, generator=generator, **kwargs)
+
+    monkeypatch.setattr(db, "sample_drop_block_mask", spy)
+    monkeypatch.setattr(M.Backbone, "device", property(lambda self: torch.device("cuda")))
+    moved = M.run_regularized(resnet, clean, spec, n_samples=2, seed=11)
+    assert seen and {d.type for d in seen} == {"cpu"}
+    assert torch.equal(moved.mask.block_mask, reference.mask.block_mask)
+    assert torch.equal(moved.logits, reference.logits)
+
+
+def test_dropout_before_fc_keeps_cam_consistent_with_logits(backbone):
+    clean = M.clean_pass(backbone, torch.randn(1, 3, 224, 224))
+    fc_only = M.RegularizerSpec(keep_prob=1.0, fc_keep_prob=0.5)
+    run = M.run_regularized(backbone, clean, fc_only, n_samples=4, seed=1)
+    pooled = [s for s, _ in run.site_drops if s.kind == "pooled"]
+    assert pooled and pooled[0].label == "pooled features before fc"
+    # logits are fc of the (masked) features' mean, so the CAM drawn from them is consistent
+    torch.testing.assert_close(run.logits, backbone.classifier(run.features.mean(dim=(2, 3))), rtol=1e-4, atol=1e-4)
+    kept = (run.features.abs().sum(dim=(2, 3)) > 0).float()  # (S, K): channels still there
+    clean_live = (clean.features.abs().sum(dim=(2, 3)) > 0).float()
+    share_dropped = 1 - (kept.sum(dim=1) / clean_live.sum()).mean().item()
+    assert 0.4 < share_dropped < 0.6  # about half the pooled channels dropped at fc_keep_prob 0.5
+    assert not torch.allclose(run.logits[0], clean.logits[0])
+    # with conv keep_prob 1 only the classifier input changes: features are clean ones, masked
+    ratio = run.features / clean.features.clamp_min(1e-6).expand_as(run.features)
+    on = run.features != 0
+    torch.testing.assert_close(ratio[on & (clean.features.expand_as(on) > 1e-3)].mean(), torch.tensor(2.0), rtol=1e-3, atol=1e-3)
+    off = M.run_regularized(backbone, clean, M.RegularizerSpec(keep_prob=1.0), n_samples=1)
+    torch.testing.assert_close(off.logits, clean.logits, rtol=1e-4, atol=1e-4)
+
+
+def test_group_params_set_keep_prob_and_block_size_per_group(resnet):
+    spec = M.RegularizerSpec(placement="in_blocks", keep_prob=0.9, block_size=7, group3_quarter=False,
+                             group_params=((3, 0.8, 3), (4, 0.9, 7)))
+    h = torch.ones(2000, 1, 14, 14)
+    g = torch.Generator().manual_seed(0)
+    at3 = M.engine.sample_site_mask(h, spec, g, group=3)
+    at4 = M.engine.sample_site_mask(torch.ones(2000, 1, 7, 7), spec, g, group=4)
+    assert at3.block_size == (3, 3) and at3.target_drop == pytest.approx(0.2)
+    assert at4.block_size == (7, 7) and at4.target_drop == pytest.approx(0.1)
+    assert at3.realised_drop == pytest.approx(db.expected_drop_fraction(0.8, 3, 14, 14), abs=0.005)
+    clean = M.clean_pass(resnet, torch.randn(1, 3, 224, 224))
+    run = M.run_regularized(resnet, clean, spec, n_samples=4, seed=0)
+    by_group = {gr: torch.cat([d for s, d in run.site_drops if s.group == gr and s.kind == "branch"]).mean().item()
+                for gr in (3, 4)}
+    assert by_group[3] == pytest.approx(db.expected_drop_fraction(0.8, 3, 14, 14), abs=0.01)
+    assert by_group[4] == pytest.approx(0.1, abs=0.01)  # a 7x7 block on a 7x7 map: whole channels
+    with pytest.raises(ValueError, match="group_params"):
+        M.RegularizerSpec(group_params=((5, 0.9, 3),))
+    with pytest.raises(ValueError, match="at most once"):
+        M.RegularizerSpec(group_params=((3, 0.9, 3), (3, 0.8, 3)))
+
+
+def test_site_before_or_after_relu_is_the_same_for_relu_not_for_relu6(resnet, lite0):
+    """A positive per-unit scale commutes with ReLU, so the site makes no difference on ResNet;
+    EfficientNet-Lite's ReLU6 clips, so there it does."""
+    for backbone, same in ((resnet, True), (lite0.backbone, False)):
+        clean = M.clean_pass(backbone, torch.randn(1, 3, 224, 224))
+        after = M.run_regularized(backbone, clean, M.RegularizerSpec(placement="in_blocks", keep_prob=0.7), n_samples=2, seed=4)
+        before = M.run_regularized(backbone, clean, M.RegularizerSpec(placement="in_blocks", keep_prob=0.7,
+                                                                        act_site="before_act"), n_samples=2, seed=4)
+        assert torch.equal(after.mask.block_mask, before.mask.block_mask)
+        close = torch.allclose(after.logits, before.logits, rtol=1e-4, atol=1e-4)
+        assert close is same, backbone.name
+
+
+def test_batch_normalisation_couples_monte_carlo_samples(resnet):
+    clean = M.clean_pass(resnet, torch.randn(1, 3, 224, 224))
+    run = M.run_regularized(resnet, clean, M.RegularizerSpec(keep_prob=0.7, normalize="batch"), n_samples=4, seed=3)
+    assert bool((run.mask.scale == run.mask.scale[0]).all())
+    per_sample = M.run_regularized(resnet, clean, M.RegularizerSpec(keep_prob=0.7), n_samples=4, seed=3)
+    assert torch.equal(run.mask.block_mask, per_sample.mask.block_mask)
+    assert not torch.equal(run.mask.scale, per_sample.mask.scale)

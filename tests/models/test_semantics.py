@@ -58,12 +58,14 @@ def test_larger_blocks_remove_more_semantics_fig5(lite0, coffee_clean):
 
 
 def test_comparison_at_one_budget(lite0, coffee_clean):
-    views = M.compute_comparison(lite0.backbone, coffee_clean, keep_prob=0.8, block_size=5, seed=1)
-    assert [v.label for v in views] == ["Dropout", "SpatialDropout", "Cutout", "DropBlock"]
+    views = M.compute_comparison(lite0.backbone, coffee_clean, M.RegularizerSpec(keep_prob=0.8, block_size=5), seed=1).views
+    assert [v.label for v in views] == ["Dropout", "SpatialDropout", "Cutout (features)", "DropBlock",
+                                        "Cutout (input image)"]
     for v in views:
         assert abs(v.realised_drop - 0.2) < 0.06, v.label
         assert v.cam.shape == (224, 224) and len(v.top5) == 5
-    assert views[2].mask.shape == (224, 224) and views[2].site_label == "input image"
+    assert views[4].mask.shape == (224, 224) and views[4].site_label == "input image"
+    assert views[2].mask.shape == (14, 14) and views[2].site_label == "group 3 output"
 
 
 def test_mask_view_numbers_match_the_library(lite0, coffee_clean):

@@ -1,0 +1,56 @@
+"""The theory page's measurements (issue 10): mistakes on real multi-channel activations,
+the tutorial's alternative, Dropout vs DropConnect, and the tutorial's contrasts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import models as M
+from models.theory import compute_mistakes, compute_tutorial_contrasts
+
+
+def row(report, start: str):
+    return next(m for m in report.rows if m.name.startswith(start))
+
+
+def test_mistakes_are_measured_on_all_channels_of_the_real_activation(coffee_clean):
+    act = coffee_clean.acts[3]  # the image's group-3 output, (1, 112, 14, 14) on EfficientNet-Lite0
+    report = compute_mistakes(act, 0.9, 7, n_samples=64, seed=0)
+    assert report.channels == act.shape[1] > 1 and report.map_size == (14, 14)
+    paper = row(report, "Paper")
+    assert paper.mismatch < 0.005 and abs(paper.realised_drop - 0.0935) < 0.01
+    tutorial = row(report, "Tutorial scaling")
+    assert 7.5 < tutorial.train_mean < 10.0  # about 8-9x the input mean, not 1.3x
+    # on one channel at a time most maps have nothing dropped and stay unscaled: far milder
+    one_channel = compute_mistakes(act[:, :1], 0.9, 7, n_samples=64, seed=0)
+    assert row(one_channel, "Tutorial scaling").train_mean < tutorial.train_mean / 2
+
+
+@pytest.mark.parametrize("keep_prob,low,high", [(0.9, 0.002, 0.012), (0.75, 0.035, 0.07)])
+def test_tutorials_alternative_is_off_by_the_overlap_shortfall_only(coffee_clean, keep_prob, low, high):
+    report = compute_mistakes(coffee_clean.acts[3], keep_prob, 7, n_samples=64, seed=0)
+    alt = row(report, "Tutorial's alternative")
+    assert alt.eval_mean == keep_prob
+    assert low < alt.mismatch < high  # about 0.6% at 0.9 and 5% at 0.75
+    assert alt.mismatch < row(report, "Tutorial inference").mismatch < row(report, "Tutorial scaling").mismatch
+
+
+def test_dropout_hides_units_not_weights(coffee_clean):
+    dropconnect = row(compute_mistakes(coffee_clean.acts[3], 0.9, 7, n_samples=8), "“Dropout hides weights”")
+    assert "partly dropped 0% with Dropout, 100% with DropConnect" in dropconnect.what
+
+
+def test_mistakes_reject_a_batch():
+    with pytest.raises(ValueError, match="expected one activation"):
+        compute_mistakes(torch.ones(2, 3, 8, 8))
+
+
+def test_tutorial_contrasts_site_commutes_with_relu_not_relu6(resnet, lite0, coffee_clean):
+    on_lite0 = compute_tutorial_contrasts(lite0.backbone, coffee_clean, 0.9, n_samples=4, seed=0)
+    assert on_lite0.site_max_logit_change > 1e-2  # ReLU6 clips: the site matters
+    clean = M.clean_pass(resnet, torch.randn(1, 3, 224, 224))
+    on_resnet = compute_tutorial_contrasts(resnet, clean, 0.9, n_samples=2, seed=0)
+    assert on_resnet.site_max_logit_change < 1e-3  # ReLU: the same network output
+    constant, growing = on_lite0.block_size
+    assert constant.realised_drop != growing.realised_drop and growing.label.startswith("b = 3 in group 3")
