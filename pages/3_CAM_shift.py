@@ -57,12 +57,15 @@ def shift_view(ctx: state.Context) -> None:
              for (a, pa), (b, pb), (c, pc) in zip(shift.top5_clean, shift.top5_sample, shift.top5_mean)], hide_index=True)
         export.top(ctx, "cam-shift-top5", without=shift.top5_clean, one_sample=shift.top5_sample, mean=shift.top5_mean)
     with right:
-        fig, ax = plt.subplots(figsize=(5, 2.6))
-        ax.hist(shift.sample_probs.numpy(), bins=min(20, max(5, shift.n_samples)), range=(0, 1), color="#3b6ea8")
-        ax.axvline(shift.clean_prob, color="black", linestyle="--", label="without DropBlock")
-        ax.set(xlabel=f"p({shift.class_name})", ylabel="samples", title="Stability over samples")
-        ax.legend(loc="upper left", fontsize=8)
-        render.show_figure(fig, "cam-stability")
+        def draw():
+            fig, ax = plt.subplots(figsize=(5, 2.6))
+            ax.hist(shift.sample_probs.numpy(), bins=min(20, max(5, shift.n_samples)), range=(0, 1), color="#3b6ea8")
+            ax.axvline(shift.clean_prob, color="black", linestyle="--", label="without DropBlock")
+            ax.set(xlabel=f"p({shift.class_name})", ylabel="samples", title="Stability over samples")
+            ax.legend(loc="upper left", fontsize=8)
+            return fig
+
+        render.show_figure(draw, "cam-stability", key=shift)
         export.rows(ctx, "cam-stability", f"p({shift.class_name}) in each Monte Carlo sample",
                     lambda: [{"sample": i, "probability": float(p)} for i, p in enumerate(shift.sample_probs)],
                     class_idx=shift.class_idx, clean_prob=shift.clean_prob, n_samples=shift.n_samples)

@@ -49,6 +49,14 @@ def curve_section(ctx: state.Context) -> None:
     st.caption(f"Used here: DropBlock {where}; γ: {state.GAMMA_MODES[spec.gamma_mode]}.")
     curve = state.robustness_curve(ctx, spec, n_samples, keep_probs)
 
+    render.show_figure(lambda: _figure(curve), "robustness-curve", key=curve)
+    export.curve(ctx, curve, n_samples=n_samples, keep_probs=list(keep_probs), curve_spec=dataclasses.asdict(spec))
+    st.table(
+        [{"keep_prob": f"{kp:g}", **{lab: f"{float(curve.mean_prob[m, k]):.3f}" for m, lab in enumerate(curve.labels)}}
+         for k, kp in enumerate(curve.keep_probs)], hide_index=True)
+
+
+def _figure(curve):
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for label, mean, std, agree in zip(curve.labels, curve.mean_prob, curve.std_prob, curve.top1_agreement):
         axes[0].errorbar(curve.keep_probs, mean.numpy(), yerr=std.numpy(), marker="o", capsize=3, label=label)
@@ -59,11 +67,7 @@ def curve_section(ctx: state.Context) -> None:
         ax.invert_xaxis()
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    render.show_figure(fig, "robustness-curve")
-    export.curve(ctx, curve, n_samples=n_samples, keep_probs=list(keep_probs), curve_spec=dataclasses.asdict(spec))
-    st.table(
-        [{"keep_prob": f"{kp:g}", **{lab: f"{float(curve.mean_prob[m, k]):.3f}" for m, lab in enumerate(curve.labels)}}
-         for k, kp in enumerate(curve.keep_probs)], hide_index=True)
+    return fig
 
 
 state.run_page(page)

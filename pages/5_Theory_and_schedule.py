@@ -80,12 +80,16 @@ def schedule(ctx: state.Context) -> None:
     total = s1.number_input("Steps to reach the target", 1, 1_000_000, 10_000, key="sched_steps")
     target = s2.number_input("Target keep_prob", 0.05, 1.0, float(spec.keep_prob), step=0.05, key="sched_target")
     sched = compute_schedule(float(target), int(total))
-    fig, ax = plt.subplots(figsize=(8, 2.6))
-    ax.plot(sched.steps.numpy(), sched.keep_probs.numpy())
-    ax.axvline(int(total), color="grey", linestyle=":")
-    ax.set(xlabel="training step", ylabel="keep_prob", title="1.0 at step 0 → target, then constant")
-    ax.grid(alpha=0.3)
-    render.show_figure(fig, "schedule")
+
+    def draw():
+        fig, ax = plt.subplots(figsize=(8, 2.6))
+        ax.plot(sched.steps.numpy(), sched.keep_probs.numpy())
+        ax.axvline(int(total), color="grey", linestyle=":")
+        ax.set(xlabel="training step", ylabel="keep_prob", title="1.0 at step 0 → target, then constant")
+        ax.grid(alpha=0.3)
+        return fig
+
+    render.show_figure(draw, "schedule", key=(float(target), int(total)))
     export.rows(ctx, "schedule", f"linear keep_prob schedule to {float(target):g} over {int(total)} steps",
                 lambda: [{"step": int(s), "keep_prob": float(k)} for s, k in zip(sched.steps, sched.keep_probs)])
 

@@ -76,12 +76,15 @@ def arms(ctx: state.Context) -> None:
                "of the last conv features; the CAM is drawn from the features with those channels removed and "
                "the rest × 1/keep_prob, exactly what the logits saw.")
 
-    fig, ax = plt.subplots(figsize=(8, 2.6))
-    ax.boxplot([v.sample_probs.numpy() for v in result.views], tick_labels=[v.label for v in result.views])
-    ax.axhline(result.clean_prob, color="black", linestyle="--", linewidth=1)
-    ax.set(ylabel=f"p({result.class_name})", title="Monte Carlo stability (dashed: without regularisation)")
-    ax.tick_params(axis="x", labelsize=7)
-    render.show_figure(fig, "strategy-stability")
+    def draw():
+        fig, ax = plt.subplots(figsize=(8, 2.6))
+        ax.boxplot([v.sample_probs.numpy() for v in result.views], tick_labels=[v.label for v in result.views])
+        ax.axhline(result.clean_prob, color="black", linestyle="--", linewidth=1)
+        ax.set(ylabel=f"p({result.class_name})", title="Monte Carlo stability (dashed: without regularisation)")
+        ax.tick_params(axis="x", labelsize=7)
+        return fig
+
+    render.show_figure(draw, "strategy-stability", key=result)
 
 
 state.run_page(page)

@@ -76,21 +76,7 @@ def curves(ctx: state.Context) -> None:
     stats = curve.summary()
 
     st.subheader(f"Over {curve.n_images} images from {ui_set.plain(imageset.source)}")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for m, label in enumerate(curve.labels):
-        axes[0].errorbar(curve.keep_probs, stats["unchanged_mean"][m].numpy(), yerr=stats["unchanged_std"][m].numpy(),
-                         marker="o", capsize=3, label=label)
-        axes[1].errorbar(curve.keep_probs, stats["prob_mean"][m].numpy(), yerr=stats["prob_std"][m].numpy(),
-                         marker="o", capsize=3, label=label)
-    axes[0].set(xlabel="keep_prob at inference", ylabel="share of images", title="Top-1 unchanged (mean ± MC std)",
-                ylim=(-0.05, 1.05))
-    axes[1].set(xlabel="keep_prob at inference", ylabel="mean probability",
-                title="Probability of the clean top-1 class (mean ± MC std)", ylim=(-0.05, 1.05))
-    for ax in axes:
-        ax.invert_xaxis()
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    render.show_figure(fig, "image-set-curves")
+    render.show_figure(lambda: _figure(curve, stats), "image-set-curves", key=curve)
     meta = {"set": imageset.source, "set_key": imageset.key, "image_sha256": list(imageset.digests),
             "image_names": [i.name for i in imageset.images], "n_samples": n_samples, "keep_probs": list(keep_probs),
             "methods": {lab: E.spec_meta(s) for lab, s in zip(curve.labels, curve.specs)},
@@ -123,6 +109,24 @@ def page(ctx: state.Context) -> None:
     )
     set_controls(ctx)
     curves(ctx)
+
+
+def _figure(curve, stats):
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for m, label in enumerate(curve.labels):
+        axes[0].errorbar(curve.keep_probs, stats["unchanged_mean"][m].numpy(), yerr=stats["unchanged_std"][m].numpy(),
+                         marker="o", capsize=3, label=label)
+        axes[1].errorbar(curve.keep_probs, stats["prob_mean"][m].numpy(), yerr=stats["prob_std"][m].numpy(),
+                         marker="o", capsize=3, label=label)
+    axes[0].set(xlabel="keep_prob at inference", ylabel="share of images", title="Top-1 unchanged (mean ± MC std)",
+                ylim=(-0.05, 1.05))
+    axes[1].set(xlabel="keep_prob at inference", ylabel="mean probability",
+                title="Probability of the clean top-1 class (mean ± MC std)", ylim=(-0.05, 1.05))
+    for ax in axes:
+        ax.invert_xaxis()
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig
 
 
 state.run_page(page)

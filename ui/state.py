@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -638,7 +639,13 @@ def cam_shift(ctx: Context, n_samples: int, class_idx: int | None) -> M.CamShift
 
 def robustness_curve(ctx: Context, spec: M.RegularizerSpec, n_samples: int, keep_probs: tuple[float, ...],
                      **kwargs) -> M.RobustnessCurve:
-    """The curve reports progress while it computes; the heavy pool shows it, or the queue position."""
+    """The curve reports progress while it computes; the heavy pool shows it, or the queue position.
+
+    The curve sweeps its own keep_probs and block sizes, so the sidebar's keep_prob and block_size are
+    taken out of ``spec``: moving them does not recompute (or re-key) the same curve.
+    """
+    if not spec.group_params:
+        spec = dataclasses.replace(spec, keep_prob=1.0, block_size=1)
     return _heavy(M.compute_robustness_curve, ctx, "Computing the curve", spec, keep_probs=tuple(keep_probs),
                   n_samples=n_samples, seed=ctx.seed, with_progress=True, **kwargs)
 

@@ -228,3 +228,30 @@ def test_identical_sessions_share_one_computation_and_own_sessions_do_not():
     assert ui.state._LIGHT.computations == before + 2
     assert_clean(other)
     assert other.sidebar.number_input(key="seed").value == 4322
+
+
+def test_figures_are_drawn_once_per_result_and_the_curve_ignores_the_sidebar_keep_prob(monkeypatch):
+    """Matplotlib costs more than the rest of a rerun: a figure is drawn once per result it shows
+    (ui/render.py), and the robustness curve, which sweeps its own keep_probs and block sizes, is
+    neither recomputed nor redrawn when the sidebar's keep_prob or block_size moves; a new seed is a
+    new curve and a new figure."""
+    import ui.render
+
+    drawn = []
+    real = ui.render._figure_png
+    monkeypatch.setattr(ui.render, "_figure_png", lambda draw: drawn.append(1) or real(draw))
+    at = new_app().run().switch_page("pages/4_Robustness_curve.py")
+    at.session_state["seed"] = 913
+    at.run()
+    at.select_slider(key="curve_samples").set_value(4).run()
+    assert_clean(at)
+    heavy_before, figures_before = ui.state._HEAVY.computations, len(drawn)
+    table = at.table[0].value
+    at.sidebar.slider(key="keep_prob").set_value(0.6).run()
+    at.sidebar.slider(key="block_size").set_value(3).run()
+    assert_clean(at)
+    assert ui.state._HEAVY.computations == heavy_before and len(drawn) == figures_before
+    assert at.table[0].value.equals(table)
+    at.sidebar.number_input(key="seed").set_value(914).run()
+    assert_clean(at)
+    assert ui.state._HEAVY.computations == heavy_before + 1 and len(drawn) == figures_before + 1
