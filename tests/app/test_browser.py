@@ -34,11 +34,13 @@ CHROMIUM_ARGS = [
 ]
 PAGES = [  # url path, heading, screenshot name, text that appears once the page is computed
     ("", "DropBlock Lab", "home", "espresso"),
-    ("Mask_explorer", "Mask explorer", "mask-explorer", "Expected drop"),
+    ("Mask_explorer", "Mask explorer", "mask-explorer", "Expected drop (overlaps counted)"),
     ("Compare_methods", "Compare methods", "compare-methods", "p(espresso)"),
     ("CAM_shift", "CAM shift", "cam-shift", "samples keeping the top-1 class"),
     ("Robustness_curve", "Robustness curve", "robustness-curve", "Download PNG"),  # drawn after the curve
     ("Theory_and_schedule", "Theory & schedule", "theory", "Paper (Eq. 1"),
+    ("DropBlock_and_Dropout", "DropBlock + Dropout", "dropblock-dropout", "std over samples"),
+    ("Image_set", "Image set", "image-set", "Compute the curves"),
 ]
 
 
@@ -155,3 +157,10 @@ def test_real_browser_session(server, browser, tmp_path):
         assert_no_exception(page)
         page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
     assert (shots / "theory.png").stat().st_size > 10_000
+
+    # the image set as a teacher runs it: the bundled samples, one click, the curves drawn
+    page.get_by_role("button", name="Compute the curves").click()
+    page.get_by_text("Over 4 images").first.wait_for(timeout=180_000)
+    wait_ready(page, "Image set")
+    assert_no_exception(page)
+    page.screenshot(path=str(shots / "image-set.png"), full_page=True)
