@@ -326,7 +326,8 @@ async def browser_student(plan: Plan, browser, url: str, start_at: float, deadli
                 await box.fill(str(value))
                 await box.press("Enter")
             else:  # one key press on the slider, as a student nudges it (away from its ends)
-                thumb = page.get_by_role("slider", name=what).first
+                # the sidebar's own slider: pages have sliders whose names contain "keep_prob" too
+                thumb = page.locator('[data-testid="stSidebar"]').get_by_role("slider", name=what, exact=True).first
                 await thumb.focus()
                 now = float(await thumb.get_attribute("aria-valuenow"))
                 top = float(await thumb.get_attribute("aria-valuemax"))

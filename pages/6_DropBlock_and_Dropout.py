@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import matplotlib.pyplot as plt
 import streamlit as st
 
 import models as M
-from ui import render, state
+from ui import export, render, state
 
 # The paper's own numbers (Sec. 3, Fig. 4): Kaggle cats vs dogs, test accuracy. Not measured here.
 REPORTED = [
@@ -68,10 +70,12 @@ def arms(ctx: state.Context) -> None:
             slug = view.label.lower().replace(" ", "-").replace("+", "and")
             render.show_image(render.overlay(ctx.image, view.mean_cam, vmax), f"strategy-cam-{slug}",
                               caption=f"mean CAM of {result.n_samples} samples (shared scale)")
+            export.cams(ctx, f"strategy-cam-{slug}", vmax, result.class_name, mean_cam=view.mean_cam)
             st.metric(f"mean p({result.class_name})", f"{view.class_prob:.3f}",
                       delta=f"{view.class_prob - result.clean_prob:+.3f}")
             st.markdown(f"std over samples **{view.prob_std:.3f}** · top-1 kept **{view.keeps_top1:.0%}**")
             st.table(render.top_table(view.top5_mean), hide_index=True)
+            export.top(ctx, f"strategy-top5-{slug}", **{slug.replace("-", "_"): view.top5_mean})
     st.caption("CAM with Dropout before fc: pooling is linear, so dropping pooled channel k is dropping channel k "
                "of the last conv features; the CAM is drawn from the features with those channels removed and "
                "the rest × 1/keep_prob, exactly what the logits saw.")
@@ -85,6 +89,11 @@ def arms(ctx: state.Context) -> None:
         return fig
 
     render.show_figure(draw, "strategy-stability", key=result)
+    export.rows(ctx, "strategy-stability", f"p({result.class_name}) in each Monte Carlo sample, per arm",
+                lambda: [{"arm": v.label, "sample": i, "probability": float(p)}
+                         for v in result.views for i, p in enumerate(v.sample_probs)],
+                clean_prob=result.clean_prob, fc_keep_prob=float(fc_keep), n_samples=result.n_samples,
+                dropblock_spec=dataclasses.asdict(spec))
 
 
 state.run_page(page)

@@ -32,3 +32,53 @@ def test_bundled_set_thumbnails_curves_and_downloads():
     at.run()  # cached: same curves, no recomputation needed
     assert_clean(at)
     assert at.table[-1].value.equals(table)
+
+
+def _png(color: tuple[int, int, int]) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_zip_and_several_files_through_the_page(tmp_path, monkeypatch):
+    """A zip with good and hostile members, and several files at once, go through the page's own
+    uploaders: thumbnails for the good ones, one reason per refused member, nothing written."""
+    import io
+    import os
+    import zipfile
+
+    monkeypatch.chdir(tmp_path)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("red.png", _png((200, 20, 20)))
+        z.writestr("blue.png", _png((20, 20, 200)))
+        z.writestr("../../escape.png", _png((0, 200, 0)))
+        z.writestr("notes.txt", b"not an image")
+    at = new_app().run()
+    at.switch_page(PAGE).run()
+    at.radio(key="set_source").set_value("zip").run()
+    assert any("Upload images" in i.value for i in at.info)
+    at.file_uploader(key="set_zip").upload("set.zip", buf.getvalue(), "application/zip")
+    at.run()
+    assert_clean(at)
+    captions = [i.caption for e in at.get("image") for i in e.proto.imgs]
+    assert len(captions) == 2 and any("red" in c for c in captions) and any("blue" in c for c in captions)
+    refused = at.dataframe[0].value
+    assert len(refused) == 2 and {"escape", "notes"} <= {n for name in refused["file"] for n in ("escape", "notes")
+                                                        if n in name}
+    assert os.listdir(tmp_path) == []  # nothing unpacked
+
+    at.radio(key="set_source").set_value("files").run()
+    uploader = at.file_uploader(key="set_files")
+    uploader.upload("a.png", _png((10, 10, 10)), "image/png")
+    uploader.upload("b.png", b"\x89PNG broken", "image/png")
+    at.run()
+    assert_clean(at)
+    captions = [i.caption for e in at.get("image") for i in e.proto.imgs]
+    assert len(captions) == 1 and "a" in captions[0]
+    assert len(at.dataframe[0].value) == 1
+    assert os.listdir(tmp_path) == []
