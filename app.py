@@ -6,7 +6,7 @@ NeurIPS 2018 (arXiv:1810.12890). CAM: Zhou et al., CVPR 2016.
     streamlit run app.py
 
 Opens on a bundled sample image: this landing page shows what the network sees and predicts,
-and leads to the five pages in ``pages/``. Every page draws the same sidebar (ui/state.py).
+and leads to the seven pages in ``pages/``. Every page draws the same sidebar (ui/state.py).
 """
 
 from __future__ import annotations

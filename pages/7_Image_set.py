@@ -39,7 +39,9 @@ def _set_controls(ctx: state.Context) -> None:
     lowest = c2.select_slider("Lowest keep_prob", [0.5, 0.6, 0.7, 0.75, 0.8, 0.9], value=0.75, key="set_lowest")
     points = c2.select_slider("Points on the curve", [2, 3, 4, 6], value=4, key="set_points")
     keep_probs = tuple(round(1.0 - i * (1.0 - lowest) / (points - 1), 2) for i in range(points))
-    c1.caption(f"{len(imageset.images)} images × {len(keep_probs)} keep_probs × {n_samples} samples per method.")
+    n = len(imageset.images)
+    c1.caption(f"{n} {'image' if n == 1 else 'images'} × {len(keep_probs)} keep_probs × {n_samples} samples "
+               "per method.")
     if st.button("Compute the curves", type="primary", key="set_compute"):
         st.session_state[JOB] = (imageset, n_samples, keep_probs)
         st.session_state.pop("set_cancelled", None)
