@@ -63,10 +63,7 @@ def _figure(curve):
         axes[1].plot(curve.keep_probs, agree.numpy(), marker="o", label=label)
     axes[0].set(xlabel="keep_prob at inference", ylabel=f"p({curve.class_name})", title="Class probability (mean ± std)")
     axes[1].set(xlabel="keep_prob at inference", ylabel="share of samples", title="Top-1 unchanged", ylim=(-0.05, 1.05))
-    for ax in axes:
-        ax.invert_xaxis()
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    render.curve_axes(axes)
     return fig
 
 

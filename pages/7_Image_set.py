@@ -124,10 +124,7 @@ def _figure(curve, stats):
                 ylim=(-0.05, 1.05))
     axes[1].set(xlabel="keep_prob at inference", ylabel="mean probability",
                 title="Probability of the clean top-1 class (mean ± MC std)", ylim=(-0.05, 1.05))
-    for ax in axes:
-        ax.invert_xaxis()
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    render.curve_axes(axes)
     return fig
 
 

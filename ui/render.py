@@ -150,5 +150,13 @@ def show_figure(draw: Callable[[], plt.Figure], name: str, key: Hashable) -> Non
     _show_png(png, name, None, "stretch")
 
 
+def curve_axes(axes) -> None:
+    """keep_prob falls to the right, as in the paper's Figure 5; a light grid and a small legend."""
+    for ax in axes:
+        ax.invert_xaxis()
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+
+
 def top_table(rows: Sequence[tuple[str, float]], title: str = "class") -> list[dict[str, object]]:
     return [{title: name, "probability": f"{p:.3f}"} for name, p in rows]

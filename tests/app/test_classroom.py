@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import random
 from dataclasses import replace
@@ -14,33 +13,11 @@ from PIL import Image
 import models as M
 import ui.state
 
+from tests.hostile_files import enc, noise
+from tests.hostile_files import exif_jpeg as exif
+from tests.hostile_files import flipped as corrupt
+
 from .conftest import PAGES, ROOT, assert_clean, new_app
-
-
-def enc(image: Image.Image, fmt: str = "PNG", **kw) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, fmt, **kw)
-    return buf.getvalue()
-
-
-def noise(size=(300, 200), mode="RGB") -> Image.Image:
-    return Image.effect_noise(size, 60).convert(mode)
-
-
-def exif(orientation: int) -> bytes:
-    image = noise((60, 40))
-    data = image.getexif()
-    data[0x0112] = orientation
-    return enc(image, "JPEG", exif=data)
-
-
-def corrupt(data: bytes, seed: int) -> bytes:
-    rng = random.Random(seed)
-    b = bytearray(data)
-    for _ in range(40):
-        i = rng.randrange(64, len(b))
-        b[i] ^= 0xFF
-    return bytes(b)
 
 
 def uploads() -> list[tuple[str, bytes, bool]]:
