@@ -33,7 +33,7 @@ def _set_controls(ctx: state.Context) -> None:
         return
     tops = ui_set.predictions(ctx, imageset)
     st.image([image.thumb for image in imageset.images], width=112,
-             caption=[ui_set.plain(f"{image.name}: {name} ({p:.2f})") for image, (name, p) in zip(imageset.images, tops)])
+             caption=[state.escaped(f"{image.name}: {name} ({p:.2f})", None) for image, (name, p) in zip(imageset.images, tops)])
     c1, c2 = st.columns(2)
     n_samples = c1.select_slider("Monte Carlo samples per point", [2, 4, 8, 16], value=4, key="set_samples")
     lowest = c2.select_slider("Lowest keep_prob", [0.5, 0.6, 0.7, 0.75, 0.8, 0.9], value=0.75, key="set_lowest")
@@ -77,7 +77,7 @@ def curves(ctx: state.Context) -> None:
     holder.empty()
     stats = curve.summary()
 
-    st.subheader(f"Over {curve.n_images} images from {ui_set.plain(imageset.source)}")
+    st.subheader(f"Over {curve.n_images} images from {state.escaped(imageset.source, None)}")
     render.show_figure(lambda: _figure(curve, stats), "image-set-curves", key=curve)
     meta = {"set": imageset.source, "set_key": imageset.key, "image_sha256": list(imageset.digests),
             "image_names": [i.name for i in imageset.images], "n_samples": n_samples, "keep_probs": list(keep_probs),

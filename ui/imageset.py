@@ -1,18 +1,15 @@
 """The image-set page's inputs and caches: which set, its predictions, its curves.
 
 Sets are read in memory (``models/imageset.py``) and cached by the hash of their bytes; the
-curves by model, set, parameters and seed. The curve reports progress while it computes, which
-``st.cache_data`` cannot replay on a hit, so it gets a small locked LRU of its own, as the
-one-image curve does. Cancelling is Streamlit's own: a click reruns the script, which stops the
-computation at its next progress update, and nothing partial is kept.
+curves by model, set, parameters and seed on the heavy pool (``ui.state.heavy``), as the one-image
+curve: a visible queue position and progress, one heavy job per session. Cancelling is a rerun: the
+session stops waiting, and the job stops at its next progress update unless another session waits
+for the same curves; nothing partial is kept.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-import threading
-from collections import OrderedDict
 
 import streamlit as st
 from torch import Tensor
@@ -21,14 +18,9 @@ import models as M
 from models.imageset import MAX_IMAGES, MAX_ZIP_BYTES, ImageSet, read_files, read_zip
 from models.setcurve import SetCurve, compute_set_curve, compute_set_predictions
 
-from .state import ASSETS, SAMPLES, UPLOAD_TYPES, Context
+from .state import ASSETS, SAMPLES, UPLOAD_TYPES, Context, heavy, heavy_cached
 
 SOURCES = {"bundled": "Bundled samples", "files": "Upload several images", "zip": "Upload a zip of images"}
-
-
-def plain(text: str) -> str:
-    """Text shown through Markdown (captions) exactly as it is: every ASCII punctuation escaped."""
-    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
 
 
 @st.cache_resource(show_spinner="Reading the images…", max_entries=4, ttl=1800)
@@ -82,39 +74,19 @@ def predictions(ctx: Context, imageset: ImageSet) -> tuple[tuple[str, float], ..
     return _predictions(ctx.model_key, imageset.key, _ctx=ctx, _set=imageset)
 
 
-_CURVES: OrderedDict[tuple, SetCurve] = OrderedDict()
-_CURVES_LOCK = threading.Lock()
-_CURVES_MAX = 6
-
-
 def curve_key(ctx: Context, imageset: ImageSet, n_samples: int, keep_probs: tuple[float, ...]) -> tuple:
-    return (ctx.model_key, imageset.key, ctx.spec, ctx.seed, n_samples, keep_probs)
+    return ("set_curve", ctx.model_key, imageset.key, ctx.spec, ctx.seed, n_samples, keep_probs)
 
 
 def cached_curve(key: tuple) -> SetCurve | None:
-    with _CURVES_LOCK:
-        if key in _CURVES:
-            _CURVES.move_to_end(key)
-            return _CURVES[key]
-    return None
+    return heavy_cached(key)
 
 
 def set_curve(ctx: Context, imageset: ImageSet, n_samples: int, keep_probs: tuple[float, ...]) -> SetCurve:
-    """The set's curves, from the cache or computed with a progress bar (a rerun cancels)."""
-    key = curve_key(ctx, imageset, n_samples, keep_probs)
-    curve = cached_curve(key)
-    if curve is not None:
-        return curve
-    bar = st.progress(0.0, text="Computing the curves…")
-    try:
-        curve = compute_set_curve(
-            ctx.backbone, _inputs(ctx.loaded, imageset), ctx.spec, keep_probs=keep_probs, n_samples=n_samples,
-            seed=ctx.seed, progress=lambda f, text: bar.progress(min(1.0, f), text=text),
-        )
-    finally:
-        bar.empty()
-    with _CURVES_LOCK:
-        _CURVES[key] = curve
-        while len(_CURVES) > _CURVES_MAX:
-            _CURVES.popitem(last=False)
-    return curve
+    """The set's curves, cached by content, computed on the heavy pool like the one-image curve:
+    queue position, then progress; a rerun (Cancel, another page) stops waiting and cancels it."""
+    def run(progress):
+        return compute_set_curve(ctx.backbone, _inputs(ctx.loaded, imageset), ctx.spec, keep_probs=keep_probs,
+                                 n_samples=n_samples, seed=ctx.seed, progress=progress)
+
+    return heavy(curve_key(ctx, imageset, n_samples, keep_probs), "Computing the curves", run)

@@ -151,6 +151,16 @@ def plain(text: str, limit: int, *, keep_end: int = 0) -> str:
     return f"`{text}`" if text else "(empty)"
 
 
+def escaped(text: str, limit: int | None = 80) -> str:
+    """Untrusted text inside a sentence (a file name, a reason naming one), shown verbatim through
+    Markdown: control and format characters made spaces, truncated to ``limit`` characters (None:
+    not truncated), every ASCII punctuation backslash-escaped (no links, images, HTML or emoji codes)."""
+    text = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text)
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
+
+
 @dataclass(frozen=True, eq=False)
 class Context:
     """Everything a page needs: the live model, the image, its clean pass and the parameters."""
@@ -274,14 +284,6 @@ _OPERATOR = "operator"  # weights option: the operator's file in $DROPBLOCK_LAB_
 _IN_DIR = "dir:"  # weights option prefix: a file of the operator's weights directory
 
 
-def _plain(text: str, limit: int = 80) -> str:
-    """Untrusted text (file names, reasons naming them) shown verbatim inside Markdown:
-    one line, truncated, Markdown/HTML punctuation escaped (no links, images or emoji codes)."""
-    text = re.sub(r"[\x00-\x1f\x7f]", " ", text)
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return re.sub(r"([\\`*_{}\[\]()#+.!|<>~$:&])", r"\\\1", text)
-
-
 def _weights_dir() -> str | None:
     """The operator's weights directory: $DROPBLOCK_LAB_WEIGHTS_DIR, else secrets.toml's ``weights_dir``."""
     value = os.environ.get(ENV_WEIGHTS_DIR, "").strip()
@@ -343,13 +345,13 @@ def _model(arch: str, weights: str) -> M.LoadedModel:
         try:
             return get(_spec(arch, weights))
         except WeightsFileError as err:
-            st.error(f"{_plain(str(err), 160)}. Showing the default model instead.", icon="⚠️")
+            st.error(f"{escaped(str(err), 160)}. Showing the default model instead.", icon="⚠️")
         default = _spec(M.DEFAULT_ARCH, _default_weights(M.DEFAULT_ARCH))
         try:
             return get(default)
         except WeightsFileError as err:  # the operator's own start-up file is refused
             if default != _spec(arch, weights):
-                st.error(f"{_plain(str(err), 160)}. Showing the built-in default instead.", icon="⚠️")
+                st.error(f"{escaped(str(err), 160)}. Showing the built-in default instead.", icon="⚠️")
             return get(M.ModelSpec())
     finally:
         holder.empty()
@@ -522,17 +524,17 @@ def model_banner(ctx: Context) -> None:
     """Say plainly which network, weights and device are live (never a server path)."""
     loaded = ctx.loaded
     device = f"GPU ({device_name()})" if loaded.device.type == "cuda" else "CPU"
-    weights = _plain(loaded.weights) if loaded.weights.startswith("file ") else loaded.weights  # an operator's name
+    weights = escaped(loaded.weights) if loaded.weights.startswith("file ") else loaded.weights  # an operator's name
     st.caption(f"Model: **{loaded.network}** · weights: **{weights}** · "
                f"device: **{device}** · image: {ctx.image_label}")
     if loaded.notice and not loaded.is_fallback:
-        st.warning(f"{_plain(loaded.notice, 300)}.", icon="⚠️")
+        st.warning(f"{escaped(loaded.notice, 300)}.", icon="⚠️")
     if loaded.is_fallback:
         wanted = M.ARCHITECTURES.get(st.session_state.get("arch", M.DEFAULT_ARCH), "ResNet")
         st.warning(
             f"No {wanted} weights could be loaded, so this runs **EfficientNet-Lite0 with real ImageNet "
             "weights** instead (groups = its 56/28/14/7 resolution stages). "
-            f"Reason: {_plain(loaded.fallback_reason, 400)}. Put the torchvision checkpoint in the torch hub "
+            f"Reason: {escaped(loaded.fallback_reason, 400)}. Put the torchvision checkpoint in the torch hub "
             "cache, or ask whoever runs the server for a weights file.",
             icon="ℹ️",
         )
@@ -581,17 +583,13 @@ def _session_id() -> str:
     return run.session_id if run is not None else f"thread-{threading.get_ident()}"
 
 
-def _heavy(compute, ctx: Context, title: str, *args, with_progress: bool = False, **kwargs):
-    """``compute`` on the heavy pool; meanwhile show the queue position, then the progress."""
-    key = _key(compute.__name__, ctx, args, kwargs)
+def heavy(key: tuple, title: str, run: Callable[[jobs.Progress], object]):
+    """``run(progress)`` on the heavy pool, cached by ``key`` (which must name everything the result
+    depends on); meanwhile show the queue position, then the progress. One heavy job per session: a
+    new one, a rerun, another page or a closed tab releases the one it waited for."""
     hit = _HEAVY.cached(key)
     if hit is not None:
-        return _noted(hit)
-
-    def run(progress: jobs.Progress):
-        extra = {"progress": progress} if with_progress else {}
-        return compute_with_fallback(compute, ctx.loaded, ctx.clean, *args, **kwargs, **extra)
-
+        return hit
     owner = _session_id()
     job = _HEAVY.submit(owner, key, run)
     holder = st.empty()
@@ -614,7 +612,23 @@ def _heavy(compute, ctx: Context, title: str, *args, with_progress: bool = False
         if not job.done.is_set():
             _HEAVY.release(owner, job)  # cancelled unless another session waits for it
         holder.empty()
-    return _noted(job.value())
+    return job.value()
+
+
+def heavy_cached(key: tuple):
+    """The finished result for ``key`` if the heavy pool has it, else None (nothing is started)."""
+    return _HEAVY.cached(key)
+
+
+def _heavy(compute, ctx: Context, title: str, *args, with_progress: bool = False, **kwargs):
+    """``compute(backbone, clean, *args, **kwargs)`` on the heavy pool (:func:`heavy`), with the
+    CPU retry after a CUDA out-of-memory."""
+
+    def run(progress: jobs.Progress):
+        extra = {"progress": progress} if with_progress else {}
+        return compute_with_fallback(compute, ctx.loaded, ctx.clean, *args, **kwargs, **extra)
+
+    return _noted(heavy(_key(compute.__name__, ctx, args, kwargs), title, run))
 
 
 def mask_view(ctx: Context, n_channels: int = 8) -> M.MaskView:
