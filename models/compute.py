@@ -457,15 +457,20 @@ def compute_dropblock_dropout(
     for arm in STRATEGY_ARMS:
         label, spec = arms[arm]
         probs_parts, cams, conv, fc = [], [], [], []
-        # Chunks of _CHUNK samples (chunk c seeded ``seed * 64 + c``) bound the memory of a run from
-        # the shallow groups, where 16 samples at once would hold hundreds of MB of activations.
-        for c, start in enumerate(range(0, n_samples, _CHUNK)):
-            run = run_regularized(backbone, clean, spec, n_samples=min(_CHUNK, n_samples - start), seed=seed * 64 + c)
-            probs_parts.append(_cpu(run.probs).float())
-            cams.append(_cam_for(backbone, run.features, class_idx))
-            conv += [d.float().cpu() for s, d in run.site_drops if s.kind != "pooled"]
-            fc += [d.float().cpu() for s, d in run.site_drops if s.kind == "pooled"]
-            del run
+        if arm == "none":  # nothing is dropped: every sample is the clean pass, already computed
+            probs_parts.append(_cpu(clean.probs).float().expand(n_samples, -1))
+            cams.append(_cam_for(backbone, clean.features, class_idx).expand(n_samples, -1, -1))
+        else:
+            # Chunks of _CHUNK samples (chunk c seeded ``seed * 64 + c``) bound the memory of a run from
+            # the shallow groups, where 16 samples at once would hold hundreds of MB of activations.
+            for c, start in enumerate(range(0, n_samples, _CHUNK)):
+                run = run_regularized(backbone, clean, spec, n_samples=min(_CHUNK, n_samples - start),
+                                      seed=seed * 64 + c)
+                probs_parts.append(_cpu(run.probs).float())
+                cams.append(_cam_for(backbone, run.features, class_idx))
+                conv += [d.float().cpu() for s, d in run.site_drops if s.kind != "pooled"]
+                fc += [d.float().cpu() for s, d in run.site_drops if s.kind == "pooled"]
+                del run
         probs = torch.cat(probs_parts)
         p = probs[:, class_idx]
         views.append(StrategyView(
