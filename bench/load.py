@@ -39,7 +39,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,17 +131,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(url: str, timeout: float = 90.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"{url} did not become healthy")
-
-
 @dataclass
 class Server:
     url: str
@@ -160,36 +148,23 @@ class Server:
 
 
 def start_server(proxy: int) -> Server:
+    """deploy/launch.py with ``proxy`` app processes behind nginx, or (0) one app process alone."""
     env = {**os.environ, "DROPBLOCK_LAB_OFFLINE": os.environ.get("DROPBLOCK_LAB_OFFLINE", "1")}
-    if proxy:
-        port = free_port()
-        launcher = subprocess.Popen(
-            [sys.executable, str(ROOT / "deploy" / "launch.py"), "--processes", str(proxy), "--port", str(port),
-             "--pid-file", str(Path(tempfile.mkdtemp()) / "apps.pids")],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        )
-        pids: list[int] = []
-        for line in launcher.stdout:  # the launcher prints "app pid=… port=…" lines, then "ready …"
-            if line.startswith("app pid="):
-                pids.append(int(line.split()[1].split("=")[1]))
-            if line.startswith("ready"):
-                break
-        else:
-            raise RuntimeError("the launcher did not start")
-        return Server(f"http://127.0.0.1:{port}", pids, [launcher])
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "deploy" / "launch.py"), "--processes", "0", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    for line in proc.stdout:
+    command = [sys.executable, str(ROOT / "deploy" / "launch.py"), "--processes", str(proxy), "--port", str(port)]
+    if proxy:
+        command += ["--pid-file", str(Path(tempfile.mkdtemp()) / "apps.pids")]
+    launcher = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True)
+    pids: list[int] = []
+    for line in launcher.stdout:  # the launcher prints "app pid=… port=…" lines, then "ready …"
         if line.startswith("app pid="):
-            pid = int(line.split()[1].split("=")[1])
+            pids.append(int(line.split()[1].split("=")[1]))
         if line.startswith("ready"):
             break
     else:
-        raise RuntimeError("the app did not start")
-    return Server(f"http://127.0.0.1:{port}", [pid], [proc])
+        raise RuntimeError("the launcher did not start")
+    return Server(f"http://127.0.0.1:{port}", pids, [launcher])
 
 
 # ------------------------------------------------------------------ students
