@@ -1,0 +1,95 @@
+"""English and 简体中文 through the standard library's ``gettext``.
+
+The catalog is ``locale/zh_CN/LC_MESSAGES/dropblock_lab.po`` (source, checked in) and its compiled
+``.mo`` (checked in too; ``python -m ui.i18n`` rebuilds it). English is the source language, so
+``_("text")`` returns the text itself in English and its translation in Chinese.
+
+Every string a visitor can see goes through ``_()``: labels, help texts, captions, messages, lesson
+steps and figure labels. Strings with values use ``str.format`` *after* translation, never an
+f-string inside ``_()``::
+
+    st.caption(_("{n} channels of {total}").format(n=8, total=1024))
+
+Text defined in ``models/`` (which never imports streamlit or this module) is marked with ``N_()``
+there (an identity function, for extraction) and translated here at display time.
+
+The language belongs to the session: the sidebar's switch and the URL's ``lang`` set
+``st.session_state["lang"]``; outside a script run (worker threads, tests of plain functions) the
+language is the one set with :func:`use_language` (English unless set).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import gettext
+from pathlib import Path
+
+DOMAIN = "dropblock_lab"
+LOCALE_DIR = Path(__file__).resolve().parents[1] / "locale"
+LANGUAGES = {"en": "English", "zh": "简体中文"}
+_GETTEXT_CODE = {"zh": "zh_CN"}
+
+_fallback: contextvars.ContextVar[str] = contextvars.ContextVar("dropblock_lab_language", default="en")
+MISSING: set[str] = set()  # msgids asked for in a non-English language with no translation (for tests)
+
+
+@functools.cache
+def catalog(lang: str) -> gettext.NullTranslations:
+    if lang not in _GETTEXT_CODE:
+        return gettext.NullTranslations()
+    return gettext.translation(DOMAIN, LOCALE_DIR, languages=[_GETTEXT_CODE[lang]], fallback=True)
+
+
+def language() -> str:
+    """The language of the running session (``st.session_state["lang"]``), else the fallback."""
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        run = get_script_run_ctx(suppress_warning=True)
+        if run is not None:
+            lang = run.session_state["lang"] if "lang" in run.session_state else None
+            if lang in LANGUAGES:
+                return lang
+    except Exception:  # no streamlit runtime: plain functions, worker threads
+        pass
+    return _fallback.get()
+
+
+@contextlib.contextmanager
+def use_language(lang: str):
+    """Translate into ``lang`` outside a script run (worker threads, tests)."""
+    token = _fallback.set(lang if lang in LANGUAGES else "en")
+    try:
+        yield
+    finally:
+        _fallback.reset(token)
+
+
+def _(message: str) -> str:
+    """``message`` in the session's language."""
+    lang = language()
+    if lang == "en" or not message:
+        return message
+    cat = catalog(lang)
+    known = getattr(cat, "_catalog", {})
+    if message not in known:
+        MISSING.add(message)
+        return message
+    return cat.gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    lang = language()
+    if lang == "en":
+        return singular if n == 1 else plural
+    cat = catalog(lang)
+    if (singular, 0) not in getattr(cat, "_catalog", {}):
+        MISSING.add(singular)
+    return cat.ngettext(singular, plural, n)
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for translation where it is defined; translate it with ``_()`` where shown."""
+    return message
