@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from .text import N_, Text
+
 __all__ = ["Backbone", "Site", "SiteFn", "resnet_backbone", "resnet50_backbone", "efficientnet_lite0_backbone", "identity_site"]
 
 
@@ -38,13 +40,13 @@ class Site:
     @property
     def label(self) -> str:
         if self.kind == "input":
-            return "input image"
+            return Text(N_("input image"))
         if self.kind == "pooled":
-            return "pooled features before fc"
+            return Text(N_("pooled features before fc"))
         if self.kind == "group_output":
-            return f"group {self.group} output"
-        where = "skip connection" if self.kind == "skip" else f"conv{self.index} branch"
-        return f"group {self.group}, block {self.block}, {where}"
+            return Text(N_("group {group} output"), group=self.group)
+        where = Text(N_("skip connection")) if self.kind == "skip" else Text(N_("conv{index} branch"), index=self.index)
+        return Text(N_("group {group}, block {block}, {where}"), group=self.group, block=self.block, where=where)
 
 
 SiteFn = Callable[[Tensor, Site], Tensor]

@@ -28,6 +28,7 @@ from .engine import (
     topk,
     upsample_cam,
 )
+from .text import N_, Text
 
 __all__ = [
     "COMPARED",
@@ -119,13 +120,14 @@ def compute_mask_view(
         keep_prob, block_size = spec.params_at(run.site.group)
         formula = gamma_formula(keep_prob, block_size, height, width, gamma_scale)
         if spec.gamma_mode == "calibrated":
-            formula = (f"γ = {mask.gamma:.5f}, calibrated: exact expected drop = {mask.target_drop:.4f} "
-                       f"(Eq. (1) would give {formula.rsplit('= ', 1)[1]})")
+            formula = Text(N_("γ = {gamma:.5f}, calibrated: exact expected drop = {drop:.4f} (Eq. (1) would give "
+                              "{eq1})"), gamma=mask.gamma, drop=mask.target_drop, eq1=formula.rsplit("= ", 1)[1])
         expected = db.expected_drop_fraction(
             keep_prob, block_size, height, width, seed_region=spec.seed_region, gamma=mask.gamma
         )
     else:
-        formula = f"γ = {mask.gamma:.5f} ({KIND_LABELS[spec.kind]}: {'one square per image' if spec.kind == 'cutout' else 'γ = 1 − keep_prob'})"
+        formula = Text(N_("γ = {gamma:.5f} ({kind}: {rule})"), gamma=mask.gamma, kind=KIND_LABELS[spec.kind],
+                       rule=Text(N_("one square per image")) if spec.kind == "cutout" else "γ = 1 − keep_prob")
         expected = None
     return MaskView(
         spec=spec,
@@ -230,13 +232,14 @@ def compute_comparison(
         if on == "input":
             mask = _cpu(run.mask.block_mask[0, 0])
             dropped = _cpu(run.after[0]).float().mean(dim=0)
-            unit, label = "input-image pixels", "Cutout (input image)"
+            unit, label = Text(N_("input-image pixels")), Text(N_("Cutout (input image)"))
         else:
             m = run.mask.block_mask[0, channel if run.mask.block_mask.shape[1] > 1 else 0]
             mask = _cpu(_spatial(m, height, width))
             dropped = _cpu(run.after[0, channel]).float()
-            unit = f"feature units, group {group} ({height}×{width}×{site_acts.shape[0]})"
-            label = KIND_LABELS[kind] + (" (features)" if kind == "cutout" else "")
+            unit = Text(N_("feature units, group {group} ({height}×{width}×{channels})"), group=group, height=height,
+                        width=width, channels=site_acts.shape[0])
+            label = Text(N_("Cutout (features)")) if kind == "cutout" else KIND_LABELS[kind]
         views.append(MethodView(
             label=label, spec=method, site_label=run.site.label, unit=unit, mask=mask, dropped=dropped,
             target_drop=run.mask.target_drop, realised_drop=float(drops.mean()),
@@ -253,9 +256,10 @@ def compute_comparison(
         expected_eq1=db.expected_drop_fraction(spec.keep_prob, spec.block_size, height, width,
                                                seed_region=spec.seed_region),
         n_samples=n_samples,
-        honoured=("keep_prob", "block_size", "seed", "group", "γ mode", "seed region (DropBlock and Cutout)",
-                  "shared mask (DropBlock)", "normalisation (DropBlock)"),
-        ignored=("placement: always after one group here", "site before/after ReLU (no activation at a group output)"),
+        honoured=("keep_prob", "block_size", N_("seed"), N_("group"), N_("γ mode"), N_("seed region (DropBlock and Cutout)"),
+                  N_("shared mask (DropBlock)"), N_("normalisation (DropBlock)")),
+        ignored=(N_("placement: always after one group here"),
+                 N_("site before/after ReLU (no activation at a group output)")),
     )
 
 
@@ -365,7 +369,8 @@ def compute_robustness_curve(
         row_mean, row_std, row_agree = [], [], []
         for k, keep_prob in enumerate(keep_probs):
             if progress is not None:
-                progress((m * len(keep_probs) + k) / steps, f"{labels[-1]}, keep_prob {keep_prob:g}")
+                progress((m * len(keep_probs) + k) / steps,
+                         Text(N_("{method}, keep_prob {keep_prob:g}"), method=labels[-1], keep_prob=keep_prob))
             if keep_prob >= 1.0:
                 probs = clean.probs.expand(n_samples, -1)
             else:
@@ -447,11 +452,11 @@ def compute_dropblock_dropout(
     db.functional._check_keep_prob(fc_keep_prob)
     class_idx = clean.top1
     arms = {
-        "none": ("None", replace(dropblock, kind="dropblock", keep_prob=1.0, group_params=(), fc_keep_prob=1.0)),
-        "dropblock": ("DropBlock only", replace(dropblock, kind="dropblock", fc_keep_prob=1.0)),
-        "dropout_fc": ("Dropout before fc only", replace(dropblock, kind="dropblock", keep_prob=1.0, group_params=(),
+        "none": (N_("None"), replace(dropblock, kind="dropblock", keep_prob=1.0, group_params=(), fc_keep_prob=1.0)),
+        "dropblock": (N_("DropBlock only"), replace(dropblock, kind="dropblock", fc_keep_prob=1.0)),
+        "dropout_fc": (N_("Dropout before fc only"), replace(dropblock, kind="dropblock", keep_prob=1.0, group_params=(),
                                                          fc_keep_prob=fc_keep_prob)),
-        "both": ("DropBlock + Dropout before fc", replace(dropblock, kind="dropblock", fc_keep_prob=fc_keep_prob)),
+        "both": (N_("DropBlock + Dropout before fc"), replace(dropblock, kind="dropblock", fc_keep_prob=fc_keep_prob)),
     }
     views = []
     for arm in STRATEGY_ARMS:

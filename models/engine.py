@@ -35,6 +35,7 @@ from torch import Tensor
 import dropblock as db
 
 from .backbone import Backbone, Site, identity_site
+from .text import N_
 
 __all__ = [
     "KINDS",
@@ -54,7 +55,8 @@ __all__ = [
 Kind = Literal["dropblock", "dropout", "spatial_dropout", "cutout"]
 Placement = Literal["after_group", "in_blocks"]
 ActSite = Literal["after_act", "before_act"]
-SITE_ACTS: dict[str, str] = {"after_act": "after BN and ReLU (TF TPU ResNet)", "before_act": "after BN, before ReLU (tutorial)"}
+SITE_ACTS: dict[str, str] = {"after_act": N_("after BN and ReLU (TF TPU ResNet)"),
+                             "before_act": N_("after BN, before ReLU (tutorial)")}
 KINDS: tuple[str, ...] = ("dropout", "spatial_dropout", "cutout", "dropblock")
 KIND_LABELS = {"dropout": "Dropout", "spatial_dropout": "SpatialDropout", "cutout": "Cutout", "dropblock": "DropBlock"}
 

@@ -18,11 +18,12 @@ import torch
 from .backbone import Backbone, efficientnet_lite0_backbone, resnet_backbone
 from .engine import CleanPass, clean_pass
 from .loading import LoadedModel
+from .text import N_
 
 __all__ = ["CPU_FALLBACK_NOTE", "clean_pass_with_fallback", "compute_with_fallback", "cpu_copy"]
 
 T = TypeVar("T")
-CPU_FALLBACK_NOTE = "The GPU ran out of memory for this view, so it was computed on the CPU (slower, same result)."
+CPU_FALLBACK_NOTE = N_("The GPU ran out of memory for this view, so it was computed on the CPU (slower, same result).")
 # Keyed by the model itself, weakly: an evicted model takes its copy with it, and a new model can
 # never be handed the copy of an old one (as an id() key could after garbage collection).
 _COPIES: weakref.WeakKeyDictionary[LoadedModel, LoadedModel] = weakref.WeakKeyDictionary()

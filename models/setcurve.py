@@ -26,6 +26,7 @@ from torch import Tensor
 
 from .backbone import Backbone
 from .engine import RegularizerSpec, clean_pass, run_regularized
+from .text import N_, Text
 
 __all__ = [
     "Cancelled",
@@ -65,7 +66,7 @@ def default_set_methods(base: RegularizerSpec) -> tuple[SetMethod, ...]:
     paper = replace(base, kind="dropblock", block_size=7, placement="in_blocks", groups=(3, 4),
                     group3_quarter=True, skip=True)
     if paper != methods[1][1]:
-        methods.append(("DropBlock b=7, paper placement", paper))
+        methods.append((N_("DropBlock b=7, paper placement"), paper))
     return tuple(methods)
 
 
@@ -188,7 +189,8 @@ def compute_set_curve(
         clean_probs.append(clean_probs_i[top1])
         for m, (label, spec) in enumerate(methods):
             for k, keep_prob in enumerate(keep_probs):
-                report(f"image {i + 1} of {n_images} · {label}, keep_prob {keep_prob:g}")
+                report(Text(N_("image {i} of {n} · {method}, keep_prob {keep_prob:g}"), i=i + 1, n=n_images,
+                            method=label, keep_prob=keep_prob))
                 if keep_prob >= 1.0:
                     probs = clean_probs_i.expand(n_samples, -1)
                 else:

@@ -158,33 +158,34 @@ def compute_mistakes(
     unscaled = gain(x * kept)
     connect = _dropout_vs_dropconnect(a.shape[1], keep_prob, gen)
     rows = (
-        Mistake("Paper (Eq. 1, valid seeds, count/count_ones, identity at inference)",
-                "γ from Eq. (1) on the valid seed region; kept units scaled by count(M)/count_ones(M).",
+        Mistake(N_("Paper (Eq. 1, valid seeds, count/count_ones, identity at inference)"),
+                N_("γ from Eq. (1) on the valid seed region; kept units scaled by count(M)/count_ones(M)."),
                 drop(paper), train(paper), 1.0, is_paper=True),
-        Mistake("No γ correction (γ = 1 − keep_prob)",
-                "Seeds drawn with the dropout rate; each seed then grows to a b×b block.",
+        Mistake(N_("No γ correction (γ = 1 − keep_prob)"),
+                N_("Seeds drawn with the dropout rate; each seed then grows to a b×b block."),
                 drop(no_gamma), train(no_gamma), 1.0),
-        Mistake("Seeds everywhere, border blocks truncated",
-                "Eq. (1)'s γ, but seeds also where the block does not fit (the tutorial, current timm).",
+        Mistake(N_("Seeds everywhere, border blocks truncated"),
+                N_("Eq. (1)'s γ, but seeds also where the block does not fit (the tutorial, current timm)."),
                 drop(everywhere), train(everywhere), 1.0),
-        Mistake("Tutorial scaling count_ones/count_zeros",
-                "Kept units × count_ones/count_zeros (per sample, over all channels) instead of "
-                "count/count_ones: a scale near keep/drop, identity at inference.",
+        Mistake(N_("Tutorial scaling count_ones/count_zeros"),
+                N_("Kept units × count_ones/count_zeros (per sample, over all channels) instead of "
+                   "count/count_ones: a scale near keep/drop, identity at inference."),
                 drop(paper), gain(x * kept * tutorial_scale), 1.0),
-        Mistake("Tutorial inference: multiply by keep_prob",
-                "Correct training (count/count_ones), but activations multiplied by keep_prob at inference.",
+        Mistake(N_("Tutorial inference: multiply by keep_prob"),
+                N_("Correct training (count/count_ones), but activations multiplied by keep_prob at inference."),
                 drop(paper), train(paper), keep_prob),
-        Mistake("Tutorial's alternative: no scaling in training, × keep_prob at inference",
-                "A × M in training, A × keep_prob at inference: off by Eq. (1)'s overlap shortfall only.",
+        Mistake(N_("Tutorial's alternative: no scaling in training, × keep_prob at inference"),
+                N_("A × M in training, A × keep_prob at inference: off by Eq. (1)'s overlap shortfall only."),
                 drop(paper), unscaled, keep_prob),
-        Mistake("No normalisation",
-                "A × M only: the expected activation shrinks in training but not at inference.",
+        Mistake(N_("No normalisation"),
+                N_("A × M only: the expected activation shrinks in training but not at inference."),
                 drop(paper), unscaled, 1.0),
-        Mistake("“Dropout hides weights” (the DropBlock + Dropout paper, abstract)",
-                "That describes DropConnect (Wan et al. 2013). Dropout hides units, and its own Eq. (5) "
-                "multiplies the units y by r ~ Bernoulli(p): a dropped unit takes all its outgoing weights "
-                f"with it. Measured on {a.shape[1]} units → 1000 outputs: weight columns partly dropped "
-                f"{connect[0]:.0%} with Dropout, {connect[1]:.0%} with DropConnect at the same rate.",
+        Mistake(N_("“Dropout hides weights” (the DropBlock + Dropout paper, abstract)"),
+                Text(N_("That describes DropConnect (Wan et al. 2013). Dropout hides units, and its own Eq. (5) "
+                        "multiplies the units y by r ~ Bernoulli(p): a dropped unit takes all its outgoing weights "
+                        "with it. Measured on {units} units → 1000 outputs: weight columns partly dropped "
+                        "{dropout:.0%} with Dropout, {dropconnect:.0%} with DropConnect at the same rate."),
+                     units=a.shape[1], dropout=connect[0], dropconnect=connect[1]),
                 connect[2], 1.0, 1.0),
     )
     return Mistakes(rows, tuple(a.shape[-2:]), int(a.shape[1]), n_samples, float(keep_prob), int(block_size))
@@ -268,14 +269,14 @@ def compute_tutorial_contrasts(
       tutorial's "growing with depth"), through ``RegularizerSpec.group_params``.
     """
     base = RegularizerSpec(keep_prob=keep_prob, block_size=7, placement="in_blocks", groups=(3, 4))
-    after, after_logits = _contrast(backbone, clean, base, "after BN and ReLU (TF TPU ResNet)", n_samples, seed)
+    after, after_logits = _contrast(backbone, clean, base, N_("after BN and ReLU (TF TPU ResNet)"), n_samples, seed)
     before, before_logits = _contrast(
         backbone, clean, replace(base, act_site="before_act"),
-        "after BN, before ReLU (tutorial)", n_samples, seed)
+        N_("after BN, before ReLU (tutorial)"), n_samples, seed)
     growing, _ = _contrast(
         backbone, clean, replace(base, group_params=((3, keep_prob, 3), (4, keep_prob, 7))),
-        "b = 3 in group 3, 7 in group 4 (tutorial)", n_samples, seed)
-    constant = Contrast("b = 7 in groups 3 and 4 (paper)", *(getattr(after, f) for f in
+        N_("b = 3 in group 3, 7 in group 4 (tutorial)"), n_samples, seed)
+    constant = Contrast(N_("b = 7 in groups 3 and 4 (paper)"), *(getattr(after, f) for f in
                                                           ("realised_drop", "class_prob", "prob_std", "keeps_top1")))
     return TutorialContrasts(
         class_name=backbone.categories[clean.top1],

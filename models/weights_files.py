@@ -26,6 +26,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .text import N_, Text
+
 __all__ = [
     "ENV_WEIGHTS",
     "ENV_WEIGHTS_DIR",
@@ -46,13 +48,13 @@ ENV_WEIGHTS_DIR = "DROPBLOCK_LAB_WEIGHTS_DIR"  # an operator directory offered i
 MAX_WEIGHTS_BYTES = 1 << 30  # 1 GiB: ResNet-152 is 230 MB, wide_resnet50_2 263 MB
 WEIGHTS_SUFFIXES = (".pth", ".pt")
 REASONS = (
-    "not a state dict",
-    "does not match the architecture",
-    "non-finite values",
-    "too large",
-    "not a regular file",
-    "not in the weights directory",
-    "unreadable",
+    N_("not a state dict"),
+    N_("does not match the architecture"),
+    N_("non-finite values"),
+    N_("too large"),
+    N_("not a regular file"),
+    N_("not in the weights directory"),
+    N_("unreadable"),
 )
 _LOG = logging.getLogger("dropblock_lab.weights")
 
@@ -64,7 +66,7 @@ class WeightsFileError(ValueError):
         assert reason in REASONS, reason
         self.name = name
         self.reason = reason
-        super().__init__(f"could not load {name}: {reason}")
+        super().__init__(Text(N_("could not load {name}: {reason}"), name=name, reason=Text(reason)))
 
 
 def _refuse(name: str, reason: str, detail: object = None) -> WeightsFileError:

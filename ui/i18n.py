@@ -26,6 +26,8 @@ import functools
 import gettext
 from pathlib import Path
 
+from models.text import Text, text_of
+
 DOMAIN = "dropblock_lab"
 LOCALE_DIR = Path(__file__).resolve().parents[1] / "locale"
 LANGUAGES = {"en": "English", "zh": "简体中文"}
@@ -93,3 +95,28 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def N_(message: str) -> str:
     """Mark ``message`` for translation where it is defined; translate it with ``_()`` where shown."""
     return message
+
+
+def tr(message: str | BaseException) -> str:
+    """A message from ``models/`` in the session's language.
+
+    ``message`` is a :class:`models.text.Text` (template and fields: the template is translated,
+    then formatted, its ``Text`` fields translated too), an exception carrying one (``ImageError``,
+    ``SetError``, ``WeightsFileError``), or a string marked with ``N_`` (translated as it is).
+    """
+    if isinstance(message, BaseException):
+        message = text_of(message)
+    if isinstance(message, Text):
+        if not message.fields:
+            return _(message.template)
+        fields = {k: tr(v) if isinstance(v, Text) else v for k, v in message.fields.items()}
+        return _(message.template).format(**fields)
+    return _(message)
+
+
+if __name__ == "__main__":  # python -m ui.i18n: extract, check and compile the catalogs
+    import sys
+
+    from ui.i18n_build import main
+
+    sys.exit(main())
