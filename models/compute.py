@@ -384,7 +384,7 @@ def compute_robustness_curve(
         stds.append(torch.stack(row_std))
         agree.append(torch.stack(row_agree))
     if progress is not None:
-        progress(1.0, "done")
+        progress(1.0, N_("done"))
     return RobustnessCurve(
         keep_probs=tuple(float(k) for k in keep_probs),
         class_idx=class_idx,

@@ -66,7 +66,7 @@ def default_set_methods(base: RegularizerSpec) -> tuple[SetMethod, ...]:
     paper = replace(base, kind="dropblock", block_size=7, placement="in_blocks", groups=(3, 4),
                     group3_quarter=True, skip=True)
     if paper != methods[1][1]:
-        methods.append((N_("DropBlock b=7, paper placement"), paper))
+        methods.append((Text(N_("DropBlock b=7, paper placement")), paper))
     return tuple(methods)
 
 
@@ -202,7 +202,7 @@ def compute_set_curve(
                 done += 1
         del clean
     if progress is not None:
-        progress(1.0, "done")
+        progress(1.0, N_("done"))
     return SetCurve(
         keep_probs=keep_probs,
         labels=tuple(label for label, _ in methods),

@@ -5,38 +5,39 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import export, render, state
+from ui.i18n import _, shown_text, tr
 
 
 def page(ctx: state.Context) -> None:
-    st.title("Mask explorer")
-    st.markdown(
+    st.title(_("Mask explorer"))
+    st.markdown(_(
         "DropBlock samples **seeds** with probability γ, grows each into a **block_size × block_size** square, "
         "zeroes those units and rescales the rest by count(M)/count_ones(M) (Algorithm 1 of the paper)."
-    )
+    ))
     state.spec_notes(ctx)
     explorer(ctx)
 
 
 @st.fragment  # moving the page's own control reruns only this part, not the sidebar and the model
 def explorer(ctx: state.Context) -> None:
-    n_channels = st.slider("Channels to show (the most active ones)", 2, 12, 8, key="explorer_channels")
+    n_channels = st.slider(_("Channels to show (the most active ones)"), 2, 12, 8, key="explorer_channels")
     view = state.mask_view(ctx, n_channels)
 
-    st.subheader(f"At the {view.site_label} · map {view.map_size[0]}×{view.map_size[1]}")
+    st.subheader(_("At the {site} · map {h}×{w}").format(site=tr(view.site_label), h=view.map_size[0], w=view.map_size[1]))
     st.latex(r"\gamma = \frac{1-\text{keep\_prob}}{b_h b_w}\cdot\frac{H W}{(H-b_h+1)(W-b_w+1)}")
-    st.code(view.formula, language=None)
+    st.code(shown_text(view.formula), language=None)
 
     cols = st.columns(4)
-    cols[0].metric("γ (seed probability)", f"{view.gamma:.5f}")
-    cols[1].metric("Target drop 1 − keep_prob", f"{view.target_drop:.3f}")
-    cols[2].metric("Realised drop (this sample)", f"{view.realised_drop:.3f}",
+    cols[0].metric(_("γ (seed probability)"), f"{view.gamma:.5f}")
+    cols[1].metric(_("Target drop 1 − keep_prob"), f"{view.target_drop:.3f}")
+    cols[2].metric(_("Realised drop (this sample)"), f"{view.realised_drop:.3f}",
                    delta=f"{view.realised_drop - view.target_drop:+.3f}", delta_color="off")
     if view.expected_drop is not None:
-        cols[3].metric("Expected drop (overlaps counted)", f"{view.expected_drop:.3f}",
-                       help="Eq. (1) ignores overlapping blocks; this is the exact expectation.")
-    st.caption(f"Block {view.block[0]}×{view.block[1]} after clipping to the map · seeds: "
-               f"{state.REGIONS[ctx.spec.seed_region].lower()} · "
-               f"{'one mask shared by all channels' if not ctx.spec.per_channel else 'one mask per channel'}.")
+        cols[3].metric(_("Expected drop (overlaps counted)"), f"{view.expected_drop:.3f}",
+                       help=_("Eq. (1) ignores overlapping blocks; this is the exact expectation."))
+    st.caption(_("Block {bh}×{bw} after clipping to the map · seeds: {region} · {sharing}.").format(
+        bh=view.block[0], bw=view.block[1], region=_(state.REGIONS[ctx.spec.seed_region]),
+        sharing=_("one mask shared by all channels") if not ctx.spec.per_channel else _("one mask per channel")))
 
     vmax = float(max(view.before.max(), view.after.max()))
     rows = [
@@ -45,26 +46,26 @@ def explorer(ctx: state.Context) -> None:
         [render.colorize(a, "viridis", 0.0, vmax) for a in view.before],
         [render.colorize(a, "viridis", 0.0, vmax) for a in view.after],
     ]
-    picture = render.grid(rows, labels=["block mask M", "seed mask", "before", "after (scaled)"])
+    picture = render.grid(rows, labels=[_("block mask M"), _("seed mask"), _("before"), _("after (scaled)")])
     render.show_image(picture, "mask-explorer",
-                      caption=f"Masks drawn with seed {ctx.seed}. Channels {', '.join(map(str, view.channels))}. "
-                              "Yellow: seeds; red: dropped units. "
-                              "Features share one colour scale, so the rescaling of kept units is visible.")
+                      caption=_("Masks drawn with seed {seed}. Channels {channels}. Yellow: seeds; red: dropped units. "
+                                "Features share one colour scale, so the rescaling of kept units is visible.").format(
+                          seed=ctx.seed, channels=", ".join(map(str, view.channels))))
     export.mask_view(ctx, view)
 
     left, mid, right = st.columns([1, 1, 1.2])
     with left:
         render.show_image(render.overlay(ctx.image, view.cam_clean, float(view.cam_clean.max())), "cam-clean",
-                          caption="CAM without DropBlock")
+                          caption=_("CAM without DropBlock"))
         export.cams(ctx, "cam-clean", float(view.cam_clean.max()), view.top5_clean[0][0], cam_clean=view.cam_clean)
     with mid:
         render.show_image(render.overlay(ctx.image, view.cam_dropped, float(view.cam_clean.max())), "cam-dropped",
-                          caption="CAM with this mask (same scale)")
+                          caption=_("CAM with this mask (same scale)"))
         export.cams(ctx, "cam-dropped", float(view.cam_clean.max()), view.top5_clean[0][0], cam_dropped=view.cam_dropped)
     with right:
-        st.markdown("**Top-5 without → with this mask**")
+        st.markdown(_("**Top-5 without → with this mask**"))
         st.table(
-            [{"without": f"{a} ({pa:.2f})", "with": f"{b} ({pb:.2f})"}
+            [{_("without"): f"{a} ({pa:.2f})", _("with"): f"{b} ({pb:.2f})"}
              for (a, pa), (b, pb) in zip(view.top5_clean, view.top5_dropped)], hide_index=True)
         export.top(ctx, "mask-explorer-top5", without=view.top5_clean, with_mask=view.top5_dropped)
 

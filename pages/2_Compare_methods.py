@@ -7,23 +7,25 @@ import dataclasses
 import streamlit as st
 
 from ui import export, render, state
+from ui.i18n import _, shown_text, tr
 
 
 @st.fragment
 def comparison(ctx: state.Context) -> None:
     spec = ctx.spec
-    mode = st.radio("DropBlock γ on this page", list(state.GAMMA_MODES), format_func=state.GAMMA_MODES.get,
+    mode = st.radio(_("DropBlock γ on this page"), list(state.GAMMA_MODES), format_func=lambda k: _(state.GAMMA_MODES[k]),
                     index=list(state.GAMMA_MODES).index(spec.gamma_mode), horizontal=True, key="compare_gamma",
-                    help="Starts at the sidebar's choice. Calibrated γ makes the expected drop exactly 1 − keep_prob.")
+                    help=_("Starts at the sidebar's choice. Calibrated γ makes the expected drop exactly 1 − keep_prob."))
     result = state.comparison(ctx, dataclasses.replace(spec, gamma_mode=mode))
     h, w = result.map_size
-    st.markdown(
-        f"DropBlock γ at group {result.group} ({h}×{w}, b={spec.block_size}): Eq. (1) gives "
-        f"**{result.gamma_eq1:.5f}** (exact expected drop {result.expected_eq1:.4f}, because blocks overlap); "
-        f"calibrated **{result.gamma_calibrated:.5f}** (expected drop {1 - spec.keep_prob:.4f}). "
-        f"Using: **{state.GAMMA_MODES[mode]}**."
-    )
-    st.caption("Uses the sidebar's " + ", ".join(result.honoured) + ". Ignores: " + "; ".join(result.ignored) + ".")
+    st.markdown(_(
+        "DropBlock γ at group {group} ({h}×{w}, b={b}): Eq. (1) gives **{eq1:.5f}** (exact expected drop "
+        "{expected:.4f}, because blocks overlap); calibrated **{calibrated:.5f}** (expected drop {target:.4f}). "
+        "Using: **{mode}**."
+    ).format(group=result.group, h=h, w=w, b=spec.block_size, eq1=result.gamma_eq1, expected=result.expected_eq1,
+             calibrated=result.gamma_calibrated, target=1 - spec.keep_prob, mode=_(state.GAMMA_MODES[mode])))
+    st.caption(_("Uses the sidebar's {honoured}. Ignores: {ignored}.").format(
+        honoured=", ".join(_(x) for x in result.honoured), ignored="; ".join(_(x) for x in result.ignored)))
     clean_top = ctx.backbone.categories[ctx.clean.top1]
     clean_prob = float(ctx.clean.probs[0, ctx.clean.top1])
     vmax = float(max(v.cam.max() for v in result.views))
@@ -31,13 +33,12 @@ def comparison(ctx: state.Context) -> None:
     cols = st.columns(len(result.views))
     for col, view in zip(cols, result.views):
         with col:
-            st.subheader(view.label)
-            st.markdown(
-                f"realised drop **{view.realised_drop:.3f}** (mean of {result.n_samples} draws; "
-                f"target {view.target_drop:.3f}; this draw {view.sample_drop:.3f})  \n"
-                f"unit: {view.unit}"
-            )
-            st.caption(view.site_label)
+            st.subheader(shown_text(view.label))
+            st.markdown(_(
+                "realised drop **{realised:.3f}** (mean of {n} draws; target {target:.3f}; this draw {sample:.3f})"
+            ).format(realised=view.realised_drop, n=result.n_samples, target=view.target_drop, sample=view.sample_drop)
+                + "  \n" + _("unit: {unit}").format(unit=tr(view.unit)))
+            st.caption(tr(view.site_label))
             mask = render.mask_rgb(view.mask)
             if view.site_label == "input image":
                 dropped = render.colorize(view.dropped, "gray")
@@ -45,11 +46,11 @@ def comparison(ctx: state.Context) -> None:
                 dropped = render.colorize(view.dropped, "viridis", 0.0)
             slug = view.label.lower().replace(" ", "-").replace("(", "").replace(")", "")
             render.show_image(render.grid([[mask, dropped]], size=160), f"compare-{slug}",
-                              caption="mask · most active channel after the drop")
+                              caption=_("mask · most active channel after the drop"))
             export.maps(ctx, f"compare-{slug}", f"{view.label} at {view.site_label}: mask (H, W) bool, "
                         "True = kept; dropped (H, W) float32", mask=view.mask, dropped=view.dropped)
             render.show_image(render.overlay(ctx.image, view.cam, vmax), f"compare-cam-{slug}",
-                              caption=f"CAM for “{clean_top}” (shared scale)")
+                              caption=_("CAM for “{name}” (shared scale)").format(name=clean_top))
             export.cams(ctx, f"compare-cam-{slug}", vmax, clean_top, cam=view.cam)
             st.metric(f"p({clean_top})", f"{view.class_prob:.3f}", delta=f"{view.class_prob - clean_prob:+.3f}")
             st.table(render.top_table(view.top5), hide_index=True)
@@ -58,13 +59,13 @@ def comparison(ctx: state.Context) -> None:
 
 def page(ctx: state.Context) -> None:
     spec = ctx.spec
-    st.title("Compare methods")
-    st.markdown(
-        f"Every method is asked to drop **{1 - spec.keep_prob:.0%}** (keep_prob {spec.keep_prob:g}). Dropout, "
-        f"SpatialDropout, Cutout (one square per map) and DropBlock (b={spec.block_size}) act on the same feature "
-        f"map, the output of group {spec.group}, so their drops count the same units; the original Cutout cuts "
-        "one square from the input image, so its drop counts image pixels. Same seed, same image."
-    )
+    st.title(_("Compare methods"))
+    st.markdown(_(
+        "Every method is asked to drop **{drop:.0%}** (keep_prob {kp:g}). Dropout, SpatialDropout, Cutout (one "
+        "square per map) and DropBlock (b={b}) act on the same feature map, the output of group {group}, so their "
+        "drops count the same units; the original Cutout cuts one square from the input image, so its drop counts "
+        "image pixels. Same seed, same image."
+    ).format(drop=1 - spec.keep_prob, kp=spec.keep_prob, b=spec.block_size, group=spec.group))
     state.spec_notes(ctx)
     comparison(ctx)
 

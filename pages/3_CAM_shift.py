@@ -6,14 +6,15 @@ import matplotlib.pyplot as plt
 import streamlit as st
 
 from ui import export, render, state
+from ui.i18n import _
 
 
 def page(ctx: state.Context) -> None:
-    st.title("CAM shift")
-    st.markdown(
+    st.title(_("CAM shift"))
+    st.markdown(_(
         "Class activation maps weight the last conv features by the classifier's weights for one class. "
         "Applying DropBlock at inference shows which evidence the prediction leans on, and how it moves."
-    )
+    ))
     state.spec_notes(ctx)
     shift_view(ctx)
 
@@ -21,18 +22,19 @@ def page(ctx: state.Context) -> None:
 @st.fragment  # samples and class rerun only this part, not the sidebar and the model
 def shift_view(ctx: state.Context) -> None:
     c1, c2 = st.columns(2)
-    n_samples = c1.select_slider("Monte Carlo samples", [1, 4, 8, 16, 32], value=16, key="cam_samples")
+    n_samples = c1.select_slider(_("Monte Carlo samples"), [1, 4, 8, 16, 32], value=16, key="cam_samples")
     top5 = ctx.clean.probs[0].topk(5).indices.tolist()
-    class_idx = c2.selectbox("Class", top5, format_func=lambda i: ctx.backbone.categories[i], key="cam_class")
+    class_idx = c2.selectbox(_("Class"), top5, format_func=lambda i: ctx.backbone.categories[i], key="cam_class")
     shift = state.cam_shift(ctx, n_samples, class_idx)
 
     vmax = float(max(shift.clean_cam.max(), shift.mean_cam.max(), shift.sample_cam.max()))
     cols = st.columns(4)
     pictures = [
-        (render.overlay(ctx.image, shift.clean_cam, vmax), "cam-clean", "without DropBlock"),
-        (render.overlay(ctx.image, shift.sample_cam, vmax), "cam-one-sample", "one sample"),
-        (render.overlay(ctx.image, shift.mean_cam, vmax), "cam-mc-mean", f"mean of {shift.n_samples} samples"),
-        (render.diverging(shift.difference), "cam-difference", "mean − clean (red: gained, blue: lost)"),
+        (render.overlay(ctx.image, shift.clean_cam, vmax), "cam-clean", _("without DropBlock")),
+        (render.overlay(ctx.image, shift.sample_cam, vmax), "cam-one-sample", _("one sample")),
+        (render.overlay(ctx.image, shift.mean_cam, vmax), "cam-mc-mean",
+         _("mean of {n} samples").format(n=shift.n_samples)),
+        (render.diverging(shift.difference), "cam-difference", _("mean − clean (red: gained, blue: lost)")),
     ]
     raw = {"cam-clean": shift.clean_cam, "cam-one-sample": shift.sample_cam, "cam-mc-mean": shift.mean_cam,
            "cam-difference": shift.difference}
@@ -43,25 +45,25 @@ def shift_view(ctx: state.Context) -> None:
                         **{name.replace("-", "_"): raw[name]})
 
     m1, m2, m3 = st.columns(3)
-    m1.metric(f"p({shift.class_name}) without", f"{shift.clean_prob:.3f}")
-    m2.metric("mean with DropBlock", f"{float(shift.sample_probs.mean()):.3f}",
+    m1.metric(_("p({name}) without").format(name=shift.class_name), f"{shift.clean_prob:.3f}")
+    m2.metric(_("mean with DropBlock"), f"{float(shift.sample_probs.mean()):.3f}",
               delta=f"{float(shift.sample_probs.mean()) - shift.clean_prob:+.3f}")
-    m3.metric("samples keeping the top-1 class", f"{shift.keeps_top1:.0%}")
-    st.caption(f"Mean realised drop over all dropped sites and samples: {shift.realised_drop:.3f}.")
+    m3.metric(_("samples keeping the top-1 class"), f"{shift.keeps_top1:.0%}")
+    st.caption(_("Mean realised drop over all dropped sites and samples: {drop:.3f}.").format(drop=shift.realised_drop))
 
     left, right = st.columns(2)
     with left:
-        st.markdown("**Top-5: without · one sample · Monte Carlo mean**")
+        st.markdown(_("**Top-5: without · one sample · Monte Carlo mean**"))
         st.table(
-            [{"without": f"{a} ({pa:.2f})", "one sample": f"{b} ({pb:.2f})", "mean": f"{c} ({pc:.2f})"}
+            [{_("without"): f"{a} ({pa:.2f})", _("one sample"): f"{b} ({pb:.2f})", _("mean"): f"{c} ({pc:.2f})"}
              for (a, pa), (b, pb), (c, pc) in zip(shift.top5_clean, shift.top5_sample, shift.top5_mean)], hide_index=True)
         export.top(ctx, "cam-shift-top5", without=shift.top5_clean, one_sample=shift.top5_sample, mean=shift.top5_mean)
     with right:
         def draw():
             fig, ax = plt.subplots(figsize=(5, 2.6))
             ax.hist(shift.sample_probs.numpy(), bins=min(20, max(5, shift.n_samples)), range=(0, 1), color="#3b6ea8")
-            ax.axvline(shift.clean_prob, color="black", linestyle="--", label="without DropBlock")
-            ax.set(xlabel=f"p({shift.class_name})", ylabel="samples", title="Stability over samples")
+            ax.axvline(shift.clean_prob, color="black", linestyle="--", label=_("without DropBlock"))
+            ax.set(xlabel=f"p({shift.class_name})", ylabel=_("samples"), title=_("Stability over samples"))
             ax.legend(loc="upper left", fontsize=8)
             return fig
 

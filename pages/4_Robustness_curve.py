@@ -8,27 +8,29 @@ import matplotlib.pyplot as plt
 import streamlit as st
 
 from ui import export, render, state
+from ui.i18n import N_, _
 
-SEC_4_2 = ("“The accuracy drops more quickly with decreasing keep_prob, for block_size = 1 in comparison with "
+SEC_4_2 = N_("“The accuracy drops more quickly with decreasing keep_prob, for block_size = 1 in comparison with "
            "block_size = 7 which suggests DropBlock is more effective to remove semantic information than dropout.”")
-PLACES = {"paper": "The paper's: inside the blocks of groups 3 and 4, γ/4 in group 3, skip connections too",
-          "sidebar": "The sidebar's placement"}
+PLACES = {"paper": N_("The paper's: inside the blocks of groups 3 and 4, γ/4 in group 3, skip connections too"),
+          "sidebar": N_("The sidebar's placement")}
 
 
 def page(ctx: state.Context) -> None:
-    st.title("Robustness curve")
-    st.markdown(
+    st.title(_("Robustness curve"))
+    st.markdown(_(
         "The paper (Sec. 4.2, Fig. 5) applies DropBlock at inference to a model trained without it and watches "
         "validation accuracy fall as keep_prob decreases. Here is the same experiment on one image, Monte Carlo "
         "averaged."
-    )
+    ))
     st.info(
-        f"Sec. 4.2 says: {SEC_4_2} Read literally, that contradicts its own conclusion: if accuracy fell "
+        _("Sec. 4.2 says: {quote} Read literally, that contradicts its own conclusion: if accuracy fell "
         "faster with block_size = 1, dropout would be the better remover of semantic information. The "
         "conclusion (and Figure 5's point, with panel (a) inference at block_size = 1 and panel (b) at "
         "block_size = 7, green = trained without DropBlock) needs accuracy to fall faster with block_size = 7, "
         "so we read the sentence as having the block sizes swapped. Below, on your image: if the b = 7 curve "
-        "lies under the b = 1 curve, the image agrees with the conclusion, not with the sentence.",
+        "lies under the b = 1 curve, the image agrees with the conclusion, not with the sentence.").format(
+            quote=_(SEC_4_2)),
         icon="📖",
     )
     curve_section(ctx)
@@ -37,16 +39,16 @@ def page(ctx: state.Context) -> None:
 @st.fragment
 def curve_section(ctx: state.Context) -> None:
     c1, c2, c3 = st.columns([1, 1, 2])
-    n_samples = c1.select_slider("Monte Carlo samples per point", [4, 8, 16, 32], value=8, key="curve_samples")
-    lowest = c2.select_slider("Lowest keep_prob", [0.5, 0.6, 0.7, 0.75, 0.8, 0.9], value=0.75, key="curve_lowest")
-    place = c3.radio("Placement", list(PLACES), format_func=PLACES.get, key="curve_place")
+    n_samples = c1.select_slider(_("Monte Carlo samples per point"), [4, 8, 16, 32], value=8, key="curve_samples")
+    lowest = c2.select_slider(_("Lowest keep_prob"), [0.5, 0.6, 0.7, 0.75, 0.8, 0.9], value=0.75, key="curve_lowest")
+    place = c3.radio(_("Placement"), list(PLACES), format_func=lambda k: _(PLACES[k]), key="curve_place")
     keep_probs = tuple(round(1.0 - i * (1.0 - lowest) / 5, 4) for i in range(6))
     spec = dataclasses.replace(ctx.spec, kind="dropblock")
     if place == "paper":
         spec = dataclasses.replace(spec, placement="in_blocks", groups=(3, 4), group3_quarter=True, skip=True)
-    where = (f"after group {spec.group}" if spec.placement == "after_group"
-             else "inside the blocks of groups 3 and 4 (γ/4 in group 3), skip connections included — Figure 5's")
-    st.caption(f"Used here: DropBlock {where}; γ: {state.GAMMA_MODES[spec.gamma_mode]}.")
+    where = (_("after group {group}").format(group=spec.group) if spec.placement == "after_group"
+             else _("inside the blocks of groups 3 and 4 (γ/4 in group 3), skip connections included — Figure 5's"))
+    st.caption(_("Used here: DropBlock {where}; γ: {gamma}.").format(where=where, gamma=_(state.GAMMA_MODES[spec.gamma_mode])))
     curve = state.robustness_curve(ctx, spec, n_samples, keep_probs)
 
     render.show_figure(lambda: _figure(curve), "robustness-curve", key=curve)
@@ -61,8 +63,10 @@ def _figure(curve):
     for label, mean, std, agree in zip(curve.labels, curve.mean_prob, curve.std_prob, curve.top1_agreement):
         axes[0].errorbar(curve.keep_probs, mean.numpy(), yerr=std.numpy(), marker="o", capsize=3, label=label)
         axes[1].plot(curve.keep_probs, agree.numpy(), marker="o", label=label)
-    axes[0].set(xlabel="keep_prob at inference", ylabel=f"p({curve.class_name})", title="Class probability (mean ± std)")
-    axes[1].set(xlabel="keep_prob at inference", ylabel="share of samples", title="Top-1 unchanged", ylim=(-0.05, 1.05))
+    axes[0].set(xlabel=_("keep_prob at inference"), ylabel=f"p({curve.class_name})",
+                title=_("Class probability (mean ± std)"))
+    axes[1].set(xlabel=_("keep_prob at inference"), ylabel=_("share of samples"), title=_("Top-1 unchanged"),
+                ylim=(-0.05, 1.05))
     render.curve_axes(axes)
     return fig
 

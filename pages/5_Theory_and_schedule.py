@@ -10,10 +10,11 @@ import dropblock as db
 from models import gamma_formula
 from models.theory import compute_schedule
 from ui import export, render, state
+from ui.i18n import _, tr
 
 
 def page(ctx: state.Context) -> None:
-    st.title("Theory & schedule")
+    st.title(_("Theory & schedule"))
     algorithm(ctx)
     calculator(ctx)
     schedule(ctx)
@@ -24,11 +25,11 @@ def page(ctx: state.Context) -> None:
 @st.fragment
 def algorithm(ctx: state.Context) -> None:
     spec = ctx.spec
-    st.header("1 · Algorithm 1 on a small map")
+    st.header(_("1 · Algorithm 1 on a small map"))
     c1, c2 = st.columns(2)
-    size = c1.slider("Map size", 5, 24, 12, key="theory_size")
-    toy_kp = c1.slider("keep_prob (this demo)", 0.5, 1.0, 0.8, step=0.05, key="theory_kp")
-    toy_b = c1.slider("block_size (this demo)", 1, 7, 3, key="theory_b")
+    size = c1.slider(_("Map size"), 5, 24, 12, key="theory_size")
+    toy_kp = c1.slider(_("keep_prob (this demo)"), 0.5, 1.0, 0.8, step=0.05, key="theory_kp")
+    toy_b = c1.slider(_("block_size (this demo)"), 1, 7, 3, key="theory_b")
     region = spec.seed_region
     steps = state.algorithm_steps(size, toy_kp, toy_b, ctx.seed, region)
     vmax = float(steps.output.max())
@@ -40,52 +41,53 @@ def algorithm(ctx: state.Context) -> None:
         render.colorize(steps.output, "viridis", 0.0, vmax),
     ]
     render.show_image(render.grid([row], size=160), "algorithm-steps",
-                      caption="where seeds may fall (red) → seeds ~ Bernoulli(γ) (red) → blocks M (red = dropped) "
-                              "→ input A → A·M·count(M)/count_ones(M), same colour scale. Change the seed in the "
-                              "sidebar for another draw.")
+                      caption=_("where seeds may fall (red) → seeds ~ Bernoulli(γ) (red) → blocks M (red = dropped) "
+                                "→ input A → A·M·count(M)/count_ones(M), same colour scale. Change the seed in the "
+                                "sidebar for another draw."))
     export.maps(ctx, "algorithm-steps", f"Algorithm 1 on a {size}x{size} toy map, keep_prob {toy_kp:g}, block_size "
                 f"{toy_b}, seeds {region}", valid_region=steps.valid_region, seed_mask=steps.seed_mask,
                 block_mask=steps.block_mask, activation=steps.activation, output=steps.output)
-    c2.markdown(
-        f"- γ = **{steps.gamma:.4f}**, block {steps.block[0]}×{steps.block[1]}\n"
-        f"- count(M) = {steps.count}, count_ones(M) = {steps.count_ones}\n"
-        f"- scale = {steps.count}/{steps.count_ones} = **{steps.scale:.3f}**\n"
-        f"- at inference: the identity, no scaling"
-    )
+    c2.markdown(_(
+        "- γ = **{gamma:.4f}**, block {bh}×{bw}\n"
+        "- count(M) = {count}, count_ones(M) = {ones}\n"
+        "- scale = {count}/{ones} = **{scale:.3f}**\n"
+        "- at inference: the identity, no scaling"
+    ).format(gamma=steps.gamma, bh=steps.block[0], bw=steps.block[1], count=steps.count, ones=steps.count_ones,
+             scale=steps.scale))
 
 
 @st.fragment
 def calculator(ctx: state.Context) -> None:
     spec = ctx.spec
-    st.header("2 · γ calculator (Eq. 1)")
+    st.header(_("2 · γ calculator (Eq. 1)"))
     g1, g2, g3 = st.columns(3)
-    h = g1.number_input("Feature map size", 1, 224, 14, key="calc_size")
-    kp = g2.number_input("keep_prob", 0.01, 1.0, float(spec.keep_prob), step=0.01, key="calc_kp")
-    b = g3.number_input("block_size", 1, 224, int(spec.block_size), key="calc_b")
+    h = g1.number_input(_("Feature map size"), 1, 224, 14, key="calc_size")
+    kp = g2.number_input(_("keep_prob"), 0.01, 1.0, float(spec.keep_prob), step=0.01, key="calc_kp")
+    b = g3.number_input(_("block_size"), 1, 224, int(spec.block_size), key="calc_b")
     st.code(gamma_formula(float(kp), int(b), int(h), int(h)), language=None)
-    st.caption(f"Expected realised drop with overlaps: {db.expected_drop_fraction(float(kp), int(b), int(h), int(h)):.4f} "
-               f"(target {1 - kp:.4f}); with seeds everywhere: "
-               f"{db.expected_drop_fraction(float(kp), int(b), int(h), int(h), seed_region='everywhere'):.4f}. "
-               f"Calibrated γ (expected drop exactly {1 - kp:.4f}): "
-               f"{db.calibrated_gamma(float(kp), int(b), int(h), int(h)):.5f}.")
+    st.caption(_("Expected realised drop with overlaps: {expected:.4f} (target {target:.4f}); with seeds everywhere: "
+                 "{everywhere:.4f}. Calibrated γ (expected drop exactly {target:.4f}): {calibrated:.5f}.").format(
+        expected=db.expected_drop_fraction(float(kp), int(b), int(h), int(h)), target=1 - kp,
+        everywhere=db.expected_drop_fraction(float(kp), int(b), int(h), int(h), seed_region="everywhere"),
+        calibrated=db.calibrated_gamma(float(kp), int(b), int(h), int(h))))
 
 
 @st.fragment
 def schedule(ctx: state.Context) -> None:
     spec = ctx.spec
-    st.header("3 · Linear keep_prob schedule")
-    st.markdown("The paper (Sec. 3, Fig. 3b) lowers keep_prob linearly from 1 to the target: a fixed small "
-                "keep_prob “hurts learning at the beginning”. The tutorial never mentions the schedule.")
+    st.header(_("3 · Linear keep_prob schedule"))
+    st.markdown(_("The paper (Sec. 3, Fig. 3b) lowers keep_prob linearly from 1 to the target: a fixed small "
+                  "keep_prob “hurts learning at the beginning”. The tutorial never mentions the schedule."))
     s1, s2 = st.columns(2)
-    total = s1.number_input("Steps to reach the target", 1, 1_000_000, 10_000, key="sched_steps")
-    target = s2.number_input("Target keep_prob", 0.05, 1.0, float(spec.keep_prob), step=0.05, key="sched_target")
+    total = s1.number_input(_("Steps to reach the target"), 1, 1_000_000, 10_000, key="sched_steps")
+    target = s2.number_input(_("Target keep_prob"), 0.05, 1.0, float(spec.keep_prob), step=0.05, key="sched_target")
     sched = compute_schedule(float(target), int(total))
 
     def draw():
         fig, ax = plt.subplots(figsize=(8, 2.6))
         ax.plot(sched.steps.numpy(), sched.keep_probs.numpy())
         ax.axvline(int(total), color="grey", linestyle=":")
-        ax.set(xlabel="training step", ylabel="keep_prob", title="1.0 at step 0 → target, then constant")
+        ax.set(xlabel=_("training step"), ylabel="keep_prob", title=_("1.0 at step 0 → target, then constant"))
         ax.grid(alpha=0.3)
         return fig
 
@@ -96,17 +98,19 @@ def schedule(ctx: state.Context) -> None:
 
 def mistakes(ctx: state.Context) -> None:
     spec = ctx.spec
-    st.header("4 · Common mistakes, measured")
+    st.header(_("4 · Common mistakes, measured"))
     report = state.mistakes(ctx)
     h, w = report.map_size
-    st.markdown(f"Measured on this image's group-3 output ({report.channels} channels, {h}×{w}), "
-                f"{report.n_samples} masks drawn per sample over all channels as in training, at keep_prob "
-                f"{spec.keep_prob:g}, block_size {spec.block_size}. Mean = mean |activation| relative to the clean "
-                "one: a sound recipe keeps it at 1 in training and at inference, and drops close to 1 − keep_prob.")
+    st.markdown(_("Measured on this image's group-3 output ({channels} channels, {h}×{w}), {n} masks drawn per sample "
+                  "over all channels as in training, at keep_prob {kp:g}, block_size {b}. Mean = mean |activation| "
+                  "relative to the clean one: a sound recipe keeps it at 1 in training and at inference, and drops "
+                  "close to 1 − keep_prob.").format(channels=report.channels, h=h, w=w, n=report.n_samples,
+                                                     kp=spec.keep_prob, b=spec.block_size))
     st.table(
-        [{"recipe": ("✅ " if m.is_paper else "❌ ") + m.name, "realised drop": f"{m.realised_drop:.3f}",
-          "train mean": f"{m.train_mean:.3f}", "inference mean": f"{m.eval_mean:.3f}",
-          "train/inference mismatch": f"{m.mismatch:.1%}", "what": m.what} for m in report.rows], hide_index=True)
+        [{_("recipe"): ("✅ " if m.is_paper else "❌ ") + tr(m.name), _("realised drop"): f"{m.realised_drop:.3f}",
+          _("train mean"): f"{m.train_mean:.3f}", _("inference mean"): f"{m.eval_mean:.3f}",
+          _("train/inference mismatch"): f"{m.mismatch:.1%}", _("what"): tr(m.what)} for m in report.rows],
+        hide_index=True)
     export.rows(ctx, "mistakes", f"recipes measured on this image's group-3 output ({report.channels} channels, "
                 f"{h}x{w}), keep_prob {spec.keep_prob:g}, block_size {spec.block_size}",
                 lambda: [{"recipe": m.name, "paper": m.is_paper, "realised_drop": m.realised_drop,
@@ -115,18 +119,20 @@ def mistakes(ctx: state.Context) -> None:
 
 
 def contrasts(ctx: state.Context) -> None:
-    st.header("5 · The tutorial's advice, measured on the network")
+    st.header(_("5 · The tutorial's advice, measured on the network"))
     c = state.tutorial_contrasts(ctx)
-    st.markdown(f"DropBlock in the blocks of groups 3 and 4 at keep_prob {ctx.spec.keep_prob:g}, {c.n_samples} "
-                f"samples, seed {ctx.seed}; p(“{c.class_name}”) without DropBlock: {c.clean_prob:.3f}.")
-    rows = [("Site", x) for x in c.site] + [("block_size", x) for x in c.block_size]
-    st.table([{"contrast": k, "setting": x.label, "realised drop": f"{x.realised_drop:.3f}",
-               "mean p": f"{x.class_prob:.3f}", "std p": f"{x.prob_std:.3f}", "top-1 kept": f"{x.keeps_top1:.0%}"}
-              for k, x in rows], hide_index=True)
-    st.caption(f"Same masks, site before vs after the activation: largest logit change {c.site_max_logit_change:.2g}. "
-               "A mask times a positive scale commutes with ReLU, so on ResNet-50 the two sites are the same "
-               "network; EfficientNet-Lite's ReLU6 clips at 6, so there they differ. The paper keeps block_size "
-               "constant (7 in groups 3 and 4); the tutorial grows it with depth (here 3 then 7).")
+    st.markdown(_("DropBlock in the blocks of groups 3 and 4 at keep_prob {kp:g}, {n} samples, seed {seed}; "
+                  "p(“{name}”) without DropBlock: {p:.3f}.").format(kp=ctx.spec.keep_prob, n=c.n_samples,
+                                                                    seed=ctx.seed, name=c.class_name, p=c.clean_prob))
+    rows = [(_("Site"), x) for x in c.site] + [(_("block_size"), x) for x in c.block_size]
+    st.table([{_("contrast"): k, _("setting"): tr(x.label), _("realised drop"): f"{x.realised_drop:.3f}",
+               _("mean p"): f"{x.class_prob:.3f}", _("std p"): f"{x.prob_std:.3f}",
+               _("top-1 kept"): f"{x.keeps_top1:.0%}"} for k, x in rows], hide_index=True)
+    st.caption(_("Same masks, site before vs after the activation: largest logit change {change:.2g}. A mask times a "
+                 "positive scale commutes with ReLU, so on ResNet-50 the two sites are the same network; "
+                 "EfficientNet-Lite's ReLU6 clips at 6, so there they differ. The paper keeps block_size constant "
+                 "(7 in groups 3 and 4); the tutorial grows it with depth (here 3 then 7).").format(
+        change=c.site_max_logit_change))
 
 
 state.run_page(page)

@@ -9,50 +9,61 @@ import streamlit as st
 
 import models as M
 from ui import export, render, state
+from ui.i18n import N_, _
 
 # The paper's own numbers (Sec. 3, Fig. 4): Kaggle cats vs dogs, test accuracy. Not measured here.
-REPORTED = [
-    {"network": "VGG-16 (fine-tuned)", "none": "95.3%", "+ Dropout": "+0.9", "+ DropBlock & Dropout": "+2.5"},
-    {"network": "ResNet-34 (from scratch)", "none": "94.5%", "+ Dropout": "+1.2", "+ DropBlock & Dropout": "+2.5"},
-    {"network": "AlexNet (from scratch)", "none": "—", "+ Dropout": "—",
-     "+ DropBlock & Dropout": "0.3 below Dropout alone"},
+REPORTED = [  # column and cell texts are marked with N_ and translated when shown
+    {N_("network"): N_("VGG-16 (fine-tuned)"), N_("none"): "95.3%", "+ Dropout": "+0.9", "+ DropBlock & Dropout": "+2.5"},
+    {N_("network"): N_("ResNet-34 (from scratch)"), N_("none"): "94.5%", "+ Dropout": "+1.2",
+     "+ DropBlock & Dropout": "+2.5"},
+    {N_("network"): N_("AlexNet (from scratch)"), N_("none"): "—", "+ Dropout": "—",
+     "+ DropBlock & Dropout": N_("0.3 below Dropout alone")},
 ]
+_TRANSLATED = {"network", "none", "VGG-16 (fine-tuned)", "ResNet-34 (from scratch)", "AlexNet (from scratch)",
+               "0.3 below Dropout alone"}
+
+
+def _reported() -> list[dict[str, str]]:
+    def tr(s: str) -> str:
+        return _(s) if s in _TRANSLATED else s
+
+    return [{tr(k): tr(v) for k, v in row.items()} for row in REPORTED]
 
 
 def page(ctx: state.Context) -> None:
-    st.title("DropBlock + Dropout")
-    st.markdown(
+    st.title(_("DropBlock + Dropout"))
+    st.markdown(_(
         "Hu, Si, Zeng & Shu, *A regularization strategy combining Dropblock and Dropout* (East China Jiaotong "
         "University), apply DropBlock to the **shallow and middle** convolutional layers (keep probability "
         "p = 0.8, Eq. 3 = the DropBlock paper's Eq. 1) and **Dropout after a 4096-unit fully connected layer**, "
         "before the classifier. The DropBlock paper instead uses groups 3 and 4 of ResNet-50. Here: DropBlock "
         "inside the blocks of the groups you choose, Dropout on the pooled features before `fc` (this network "
         "has no extra 4096-unit layer), all four arms on the same image and seed."
-    )
-    with st.expander("The paper's reported results (their numbers, not measured here)", expanded=True):
-        st.table(REPORTED, hide_index=True)
-        st.caption("Kaggle dogs vs cats, 17,000 images (10,000 train / 4,000 val / 3,000 test), Sec. 2–3 and "
+    ))
+    with st.expander(_("The paper's reported results (their numbers, not measured here)"), expanded=True):
+        st.table(_reported(), hide_index=True)
+        st.caption(_("Kaggle dogs vs cats, 17,000 images (10,000 train / 4,000 val / 3,000 test), Sec. 2–3 and "
                    "Fig. 4. The paper writes the gains as “%”; they are differences of accuracy in points. For "
                    "AlexNet it gives only that the combination is 0.3 below Dropout alone, which it attributes to "
-                   "the shallow network losing too many units.")
+                   "the shallow network losing too many units."))
     arms(ctx)
 
 
 @st.fragment
 def arms(ctx: state.Context) -> None:
     c1, c2, c3 = st.columns([2, 1, 1])
-    groups = c1.multiselect("DropBlock in the blocks of groups", [1, 2, 3, 4], default=[2, 3], key="strategy_groups",
-                            help="The paper: shallow and middle layers. Skip connections are left alone.")
-    fc_keep = c2.slider("Dropout keep_prob before fc", 0.1, 1.0, 0.5, step=0.05, key="strategy_fc_keep")
-    n_samples = c3.select_slider("Monte Carlo samples", [4, 8, 16, 32], value=16, key="strategy_samples")
+    groups = c1.multiselect(_("DropBlock in the blocks of groups"), [1, 2, 3, 4], default=[2, 3], key="strategy_groups",
+                            help=_("The paper: shallow and middle layers. Skip connections are left alone."))
+    fc_keep = c2.slider(_("Dropout keep_prob before fc"), 0.1, 1.0, 0.5, step=0.05, key="strategy_fc_keep")
+    n_samples = c3.select_slider(_("Monte Carlo samples"), [4, 8, 16, 32], value=16, key="strategy_samples")
     if not groups:
-        st.info("Pick at least one group for DropBlock.")
+        st.info(_("Pick at least one group for DropBlock."))
         return
     params = []
     cols = st.columns(len(groups))
     for col, g in zip(cols, sorted(groups)):
-        kp = col.slider(f"keep_prob, group {g}", 0.5, 1.0, 0.9, step=0.05, key=f"strategy_kp{g}")
-        b = col.slider(f"block_size, group {g}", 1, 7, 3 if g < 4 else 7, key=f"strategy_b{g}")
+        kp = col.slider(_("keep_prob, group {g}").format(g=g), 0.5, 1.0, 0.9, step=0.05, key=f"strategy_kp{g}")
+        b = col.slider(_("block_size, group {g}").format(g=g), 1, 7, 3 if g < 4 else 7, key=f"strategy_b{g}")
         params.append((g, float(kp), int(b)))
     spec = M.RegularizerSpec(
         kind="dropblock", placement="in_blocks", groups=tuple(sorted(groups)), skip=False, group3_quarter=False,
@@ -65,26 +76,27 @@ def arms(ctx: state.Context) -> None:
     cols = st.columns(len(result.views))
     for col, view in zip(cols, result.views):
         with col:
-            st.subheader(view.label)
-            st.caption(f"DropBlock drop {view.conv_drop:.3f} · Dropout drop {view.fc_drop:.3f}")
+            st.subheader(_(view.label))
+            st.caption(_("DropBlock drop {conv:.3f} · Dropout drop {fc:.3f}").format(conv=view.conv_drop, fc=view.fc_drop))
             slug = view.label.lower().replace(" ", "-").replace("+", "and")
             render.show_image(render.overlay(ctx.image, view.mean_cam, vmax), f"strategy-cam-{slug}",
-                              caption=f"mean CAM of {result.n_samples} samples (shared scale)")
+                              caption=_("mean CAM of {n} samples (shared scale)").format(n=result.n_samples))
             export.cams(ctx, f"strategy-cam-{slug}", vmax, result.class_name, mean_cam=view.mean_cam)
-            st.metric(f"mean p({result.class_name})", f"{view.class_prob:.3f}",
+            st.metric(_("mean p({name})").format(name=result.class_name), f"{view.class_prob:.3f}",
                       delta=f"{view.class_prob - result.clean_prob:+.3f}")
-            st.markdown(f"std over samples **{view.prob_std:.3f}** · top-1 kept **{view.keeps_top1:.0%}**")
+            st.markdown(_("std over samples **{std:.3f}** · top-1 kept **{kept:.0%}**").format(
+                std=view.prob_std, kept=view.keeps_top1))
             st.table(render.top_table(view.top5_mean), hide_index=True)
             export.top(ctx, f"strategy-top5-{slug}", **{slug.replace("-", "_"): view.top5_mean})
-    st.caption("CAM with Dropout before fc: pooling is linear, so dropping pooled channel k is dropping channel k "
-               "of the last conv features; the CAM is drawn from the features with those channels removed and "
-               "the rest × 1/keep_prob, exactly what the logits saw.")
+    st.caption(_("CAM with Dropout before fc: pooling is linear, so dropping pooled channel k is dropping channel k "
+                 "of the last conv features; the CAM is drawn from the features with those channels removed and "
+                 "the rest × 1/keep_prob, exactly what the logits saw."))
 
     def draw():
         fig, ax = plt.subplots(figsize=(8, 2.6))
-        ax.boxplot([v.sample_probs.numpy() for v in result.views], tick_labels=[v.label for v in result.views])
+        ax.boxplot([v.sample_probs.numpy() for v in result.views], tick_labels=[_(v.label) for v in result.views])
         ax.axhline(result.clean_prob, color="black", linestyle="--", linewidth=1)
-        ax.set(ylabel=f"p({result.class_name})", title="Monte Carlo stability (dashed: without regularisation)")
+        ax.set(ylabel=f"p({result.class_name})", title=_("Monte Carlo stability (dashed: without regularisation)"))
         ax.tick_params(axis="x", labelsize=7)
         return fig
 

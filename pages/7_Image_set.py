@@ -11,6 +11,7 @@ from models import export as E
 from models.imageset import SetError
 from ui import export, render, state
 from ui import imageset as ui_set
+from ui.i18n import _, ngettext, shown_text, tr
 
 JOB = "set_job"  # (set, n_samples, keep_probs) the curves below are for
 
@@ -20,29 +21,32 @@ def _set_controls(ctx: state.Context) -> None:
     try:
         imageset = ui_set.choose_set()
     except SetError as err:
-        st.error(f"This zip can't be used: {err}")
+        st.error(_("This zip can't be used: {error}").format(error=tr(err)))
         return
     if imageset is None:
-        st.info("Upload images to build a set.")
+        st.info(_("Upload images to build a set."))
         return
     if imageset.rejected:
-        with st.expander(f"{len(imageset.rejected)} file(s) not used", expanded=not imageset.images):
-            st.dataframe([{"file": r.name, "why": r.reason} for r in imageset.rejected], hide_index=True)
+        n = len(imageset.rejected)
+        with st.expander(ngettext("{n} file not used", "{n} files not used", n).format(n=n),
+                         expanded=not imageset.images):
+            st.dataframe([{_("file"): r.name, _("why"): tr(r.reason)} for r in imageset.rejected], hide_index=True)
     if not imageset.images:
-        st.warning("No usable image in this set.")
+        st.warning(_("No usable image in this set."))
         return
     tops = ui_set.predictions(ctx, imageset)
     st.image([image.thumb for image in imageset.images], width=112,
              caption=[state.escaped(f"{image.name}: {name} ({p:.2f})", None) for image, (name, p) in zip(imageset.images, tops)])
     c1, c2 = st.columns(2)
-    n_samples = c1.select_slider("Monte Carlo samples per point", [2, 4, 8, 16], value=4, key="set_samples")
-    lowest = c2.select_slider("Lowest keep_prob", [0.5, 0.6, 0.7, 0.75, 0.8, 0.9], value=0.75, key="set_lowest")
-    points = c2.select_slider("Points on the curve", [2, 3, 4, 6], value=4, key="set_points")
+    n_samples = c1.select_slider(_("Monte Carlo samples per point"), [2, 4, 8, 16], value=4, key="set_samples")
+    lowest = c2.select_slider(_("Lowest keep_prob"), [0.5, 0.6, 0.7, 0.75, 0.8, 0.9], value=0.75, key="set_lowest")
+    points = c2.select_slider(_("Points on the curve"), [2, 3, 4, 6], value=4, key="set_points")
     keep_probs = tuple(round(1.0 - i * (1.0 - lowest) / (points - 1), 2) for i in range(points))
     n = len(imageset.images)
-    c1.caption(f"{n} {'image' if n == 1 else 'images'} × {len(keep_probs)} keep_probs × {n_samples} samples "
-               "per method.")
-    if st.button("Compute the curves", type="primary", key="set_compute"):
+    c1.caption(ngettext("{n} image × {k} keep_probs × {s} samples per method.",
+                        "{n} images × {k} keep_probs × {s} samples per method.", n).format(
+        n=n, k=len(keep_probs), s=n_samples))
+    if st.button(_("Compute the curves"), type="primary", key="set_compute"):
         st.session_state[JOB] = (imageset, n_samples, keep_probs)
         st.session_state.pop("set_cancelled", None)
         st.rerun()  # the whole page, so the curves below follow
@@ -54,7 +58,7 @@ def set_controls(ctx: state.Context) -> None:
         _set_controls(ctx)
     except Exception:  # a fragment rerun is outside run_page's guard; never a traceback
         logging.getLogger("dropblock_lab").exception("image set failed")
-        st.error("Something went wrong while reading this set. Try other images; the details are in the server log.")
+        st.error(_("Something went wrong while reading this set. Try other images; the details are in the server log."))
 
 
 def _cancel() -> None:
@@ -65,19 +69,20 @@ def _cancel() -> None:
 def curves(ctx: state.Context) -> None:
     job = st.session_state.get(JOB)
     if job is None:
-        st.info("Cancelled: nothing was kept. Press *Compute the curves* to start again."
-                if st.session_state.get("set_cancelled") else "Press *Compute the curves* to run the set.")
+        st.info(_("Cancelled: nothing was kept. Press *Compute the curves* to start again.")
+                if st.session_state.get("set_cancelled") else _("Press *Compute the curves* to run the set."))
         return
     imageset, n_samples, keep_probs = job
     key = ui_set.curve_key(ctx, imageset, n_samples, keep_probs)
     holder = st.empty()
     if ui_set.cached_curve(key) is None:
-        holder.button("Cancel", key="set_cancel", on_click=_cancel, icon=":material/cancel:")
+        holder.button(_("Cancel"), key="set_cancel", on_click=_cancel, icon=":material/cancel:")
     curve = ui_set.set_curve(ctx, imageset, n_samples, keep_probs)
     holder.empty()
     stats = curve.summary()
 
-    st.subheader(f"Over {curve.n_images} images from {state.escaped(imageset.source, None)}")
+    st.subheader(_("Over {n} images from {source}").format(n=curve.n_images,
+                                                            source=state.escaped(shown_text(imageset.source), None)))
     render.show_figure(lambda: _figure(curve, stats), "image-set-curves", key=curve)
     meta = {"set": imageset.source, "set_key": imageset.key, "image_sha256": list(imageset.digests),
             "image_names": [i.name for i in imageset.images], "n_samples": n_samples, "keep_probs": list(keep_probs),
@@ -89,26 +94,26 @@ def curves(ctx: state.Context) -> None:
                "images, samples)", labels=list(curve.labels), **meta)
 
     st.table(
-        [{"keep_prob": f"{kp:g}", **{lab: f"{float(stats['unchanged_mean'][m, k]):.0%} ± "
+        [{"keep_prob": f"{kp:g}", **{shown_text(lab): f"{float(stats['unchanged_mean'][m, k]):.0%} ± "
                                          f"{float(stats['unchanged_std'][m, k]):.0%}"
                                     for m, lab in enumerate(curve.labels)}}
          for k, kp in enumerate(curve.keep_probs)], hide_index=True)
-    st.caption(f"Share of images whose top-1 is unchanged, ± its spread over {curve.n_samples} Monte Carlo samples. "
-               f"Seed {curve.seed}; image i draws its masks from seed·65536 + i.")
+    st.caption(_("Share of images whose top-1 is unchanged, ± its spread over {n} Monte Carlo samples. Seed {seed}; "
+                 "image i draws its masks from seed·65536 + i.").format(n=curve.n_samples, seed=curve.seed))
 
 
 def page(ctx: state.Context) -> None:
-    st.title("Image set")
+    st.title(_("Image set"))
     spec = ctx.spec
-    where = (f"after group {spec.group}" if spec.placement == "after_group"
-             else "inside the blocks of groups 3 and 4 (γ/4 in group 3)")
-    st.markdown(
+    where = (_("after group {group}").format(group=spec.group) if spec.placement == "after_group"
+             else _("inside the blocks of groups 3 and 4 (γ/4 in group 3)"))
+    st.markdown(_(
         "The paper's Figure 5 is ImageNet accuracy against keep_prob when DropBlock is applied at inference to a "
         "model trained without it. Here it runs over a set of images: for **DropBlock b=1 and b=7** and "
-        f"**SpatialDropout** {where}, and DropBlock b=7 in the **paper's placement** (inside every block of groups "
+        "**SpatialDropout** {where}, and DropBlock b=7 in the **paper's placement** (inside every block of groups "
         "3 and 4, skip connections included, γ/4 in group 3), the share of images whose top-1 class survives, and "
         "the mean probability of that class."
-    )
+    ).format(where=where))
     set_controls(ctx)
     curves(ctx)
 
@@ -117,13 +122,13 @@ def _figure(curve, stats):
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for m, label in enumerate(curve.labels):
         axes[0].errorbar(curve.keep_probs, stats["unchanged_mean"][m].numpy(), yerr=stats["unchanged_std"][m].numpy(),
-                         marker="o", capsize=3, label=label)
+                         marker="o", capsize=3, label=shown_text(label))
         axes[1].errorbar(curve.keep_probs, stats["prob_mean"][m].numpy(), yerr=stats["prob_std"][m].numpy(),
-                         marker="o", capsize=3, label=label)
-    axes[0].set(xlabel="keep_prob at inference", ylabel="share of images", title="Top-1 unchanged (mean ± MC std)",
-                ylim=(-0.05, 1.05))
-    axes[1].set(xlabel="keep_prob at inference", ylabel="mean probability",
-                title="Probability of the clean top-1 class (mean ± MC std)", ylim=(-0.05, 1.05))
+                         marker="o", capsize=3, label=shown_text(label))
+    axes[0].set(xlabel=_("keep_prob at inference"), ylabel=_("share of images"),
+                title=_("Top-1 unchanged (mean ± MC std)"), ylim=(-0.05, 1.05))
+    axes[1].set(xlabel=_("keep_prob at inference"), ylabel=_("mean probability"),
+                title=_("Probability of the clean top-1 class (mean ± MC std)"), ylim=(-0.05, 1.05))
     render.curve_axes(axes)
     return fig
 

@@ -16,6 +16,7 @@ import torchvision
 
 from models import export as E
 
+from .i18n import _
 from .state import Context
 
 Top = Sequence[tuple[str, float]]
@@ -46,14 +47,14 @@ def meta(ctx: Context, what: str, **params: object) -> dict[str, object]:
 
 def npz(ctx: Context, name: str, arrays: Callable[[], Mapping[str, object]], what: str, **params: object) -> None:
     """An NPZ download of ``arrays()`` with the run's metadata."""
-    data_download("Download data (NPZ)", lambda: E.npz_bytes(arrays(), meta(ctx, what, **params)),
+    data_download(_("Download data (NPZ)"), lambda: E.npz_bytes(arrays(), meta(ctx, what, **params)),
                   f"{name}.npz", "application/octet-stream")
 
 
 def csv(ctx: Context, name: str, rows: Callable[[], Sequence[Mapping[str, object]]], what: str,
         **params: object) -> None:
     """A CSV download of ``rows()`` with the run's metadata as ``#`` comment lines."""
-    data_download("Download data (CSV)", lambda: E.csv_bytes(rows(), meta(ctx, what, **params)),
+    data_download(_("Download data (CSV)"), lambda: E.csv_bytes(rows(), meta(ctx, what, **params)),
                   f"{name}.csv", "text/csv")
 
 

@@ -25,8 +25,9 @@ import contextvars
 import functools
 import gettext
 from pathlib import Path
+from urllib.parse import parse_qs
 
-from models.text import Text, text_of
+from models.text import Joined, Text, text_of
 
 DOMAIN = "dropblock_lab"
 LOCALE_DIR = Path(__file__).resolve().parents[1] / "locale"
@@ -51,7 +52,11 @@ def language() -> str:
 
         run = get_script_run_ctx(suppress_warning=True)
         if run is not None:
-            lang = run.session_state["lang"] if "lang" in run.session_state else None
+            if "lang" in run.session_state:
+                lang = run.session_state["lang"]
+            else:  # a session's first run, before the sidebar reads the URL: the URL's own value
+                given = parse_qs(run.query_string).get("lang") if run.query_string else None
+                lang = given[-1] if given else None
             if lang in LANGUAGES:
                 return lang
     except Exception:  # no streamlit runtime: plain functions, worker threads
@@ -106,12 +111,19 @@ def tr(message: str | BaseException) -> str:
     """
     if isinstance(message, BaseException):
         message = text_of(message)
+    if isinstance(message, Joined):
+        return message.sep.join(tr(part) for part in message.parts)
     if isinstance(message, Text):
         if not message.fields:
             return _(message.template)
         fields = {k: tr(v) if isinstance(v, Text) else v for k, v in message.fields.items()}
         return _(message.template).format(**fields)
     return _(message)
+
+
+def shown_text(value: str) -> str:
+    """``value`` translated if it is a message from ``models/`` (a ``Text``), else as it is (a name, a number)."""
+    return tr(value) if isinstance(value, (Text, Joined)) else value
 
 
 if __name__ == "__main__":  # python -m ui.i18n: extract, check and compile the catalogs

@@ -17,13 +17,16 @@ from torch import Tensor
 import models as M
 from models.imageset import MAX_IMAGES, MAX_ZIP_BYTES, ImageSet, read_files, read_zip
 from models.setcurve import SetCurve, compute_set_curve, compute_set_predictions
+from models.text import Text
+
+from .i18n import N_, _
 
 from .state import ASSETS, SAMPLES, UPLOAD_TYPES, Context, heavy, heavy_cached
 
-SOURCES = {"bundled": "Bundled samples", "files": "Upload several images", "zip": "Upload a zip of images"}
+SOURCES = {"bundled": N_("Bundled samples"), "files": N_("Upload several images"), "zip": N_("Upload a zip of images")}
 
 
-@st.cache_resource(show_spinner="Reading the images…", max_entries=4, ttl=1800)
+@st.cache_resource(show_spinner=False, max_entries=4, ttl=1800)  # the callers' spinner speaks the session's language
 def _read(kind: str, key: str, label: str, _payload) -> ImageSet:
     """A set, by the hash of its bytes (shared read-only: sets are immutable)."""
     return read_zip(_payload, label) if kind == "zip" else read_files(_payload, label)
@@ -31,7 +34,8 @@ def _read(kind: str, key: str, label: str, _payload) -> ImageSet:
 
 def bundled() -> ImageSet:
     files = [(label, (ASSETS / f"{name}.jpg").read_bytes()) for name, label in SAMPLES.items()]
-    return _read("files", "bundled", "the bundled samples", files)
+    with st.spinner(_("Reading the images…")):
+        return _read("files", "bundled", Text(N_("the bundled samples")), files)
 
 
 def choose_set() -> ImageSet | None:
@@ -40,30 +44,32 @@ def choose_set() -> ImageSet | None:
     Raises:
         models.imageset.SetError: a zip that cannot be read at all.
     """
-    source = st.radio("Images", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="set_source")
+    source = st.radio(_("Images"), list(SOURCES), format_func=lambda k: _(SOURCES[k]), horizontal=True, key="set_source")
     if source == "bundled":
         return bundled()
     if source == "files":
-        uploads = st.file_uploader(f"Images (up to {MAX_IMAGES} are used)", type=UPLOAD_TYPES,
-                                   accept_multiple_files=True, key="set_files", help="Decoded in memory, never stored.")
+        uploads = st.file_uploader(_("Images (up to {n} are used)").format(n=MAX_IMAGES), type=UPLOAD_TYPES,
+                                   accept_multiple_files=True, key="set_files", help=_("Decoded in memory, never stored."))
         if not uploads:
             return None
         files = [(u.name, u.getvalue()) for u in uploads]
         key = hashlib.sha256(b"".join(hashlib.sha256(d).digest() + n.encode() for n, d in files)).hexdigest()
-        return _read("files", key, f"{len(files)} uploaded files", files)
-    upload = st.file_uploader(f"A zip of images (up to {MAX_ZIP_BYTES // 2**20} MB)", type=["zip"], key="set_zip",
-                              help="Read in memory, never unpacked to disk.")
+        with st.spinner(_("Reading the images…")):
+            return _read("files", key, Text(N_("{n} uploaded files"), n=len(files)), files)
+    upload = st.file_uploader(_("A zip of images (up to {mb} MB)").format(mb=MAX_ZIP_BYTES // 2**20), type=["zip"],
+                              key="set_zip", help=_("Read in memory, never unpacked to disk."))
     if upload is None:
         return None
     data = upload.getvalue()
-    return _read("zip", hashlib.sha256(data).hexdigest() + upload.name, upload.name, data)
+    with st.spinner(_("Reading the images…")):
+        return _read("zip", hashlib.sha256(data).hexdigest() + upload.name, upload.name, data)
 
 
 def _inputs(loaded: M.LoadedModel, imageset: ImageSet) -> list[Tensor]:
     return [loaded.preprocess(M.decode_image(image.data)) for image in imageset.images]  # the weights' own transform
 
 
-@st.cache_data(show_spinner="Running the network once on each image…", max_entries=8)
+@st.cache_data(show_spinner=False, max_entries=8)
 def _predictions(model_key: str, set_key: str, _ctx: Context, _set: ImageSet) -> tuple[tuple[str, float], ...]:
     top = compute_set_predictions(_ctx.backbone, _inputs(_ctx.loaded, _set))
     return tuple((_ctx.backbone.categories[c], p) for c, p in top)
@@ -71,7 +77,8 @@ def _predictions(model_key: str, set_key: str, _ctx: Context, _set: ImageSet) ->
 
 def predictions(ctx: Context, imageset: ImageSet) -> tuple[tuple[str, float], ...]:
     """Each image's clean top-1 (class name, probability)."""
-    return _predictions(ctx.model_key, imageset.key, _ctx=ctx, _set=imageset)
+    with st.spinner(_("Running the network once on each image…")):
+        return _predictions(ctx.model_key, imageset.key, _ctx=ctx, _set=imageset)
 
 
 def curve_key(ctx: Context, imageset: ImageSet, n_samples: int, keep_probs: tuple[float, ...]) -> tuple:
@@ -89,4 +96,4 @@ def set_curve(ctx: Context, imageset: ImageSet, n_samples: int, keep_probs: tupl
         return compute_set_curve(ctx.backbone, _inputs(ctx.loaded, imageset), ctx.spec, keep_probs=keep_probs,
                                  n_samples=n_samples, seed=ctx.seed, progress=progress)
 
-    return heavy(curve_key(ctx, imageset, n_samples, keep_probs), "Computing the curves", run)
+    return heavy(curve_key(ctx, imageset, n_samples, keep_probs), _("Computing the curves"), run)

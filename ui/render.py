@@ -5,6 +5,7 @@ Every picture and figure gets a PNG download; figures are closed right after dra
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import threading
@@ -18,10 +19,45 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import streamlit as st  # noqa: E402
 import torch  # noqa: E402
-from matplotlib import colormaps  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
+from matplotlib import colormaps, font_manager  # noqa: E402
+from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+
+from .i18n import N_, _, language  # noqa: E402
 
 CELL = 112  # pixels per map in a tile grid
+CJK_FONT = "Noto Sans CJK SC"  # Debian/Ubuntu package fonts-noto-cjk
+
+
+def _cjk_font_path() -> str | None:
+    """The CJK font's file, if installed (matplotlib's own font list: no fontconfig call per use)."""
+    try:
+        return font_manager.findfont(CJK_FONT, fallback_to_default=False)
+    except ValueError:
+        return None
+
+
+def _use_cjk_fallback() -> None:
+    """Latin text stays in DejaVu Sans; glyphs it lacks (Chinese labels) come from Noto Sans CJK."""
+    if _cjk_font_path() is not None:
+        matplotlib.rcParams["font.family"] = ["DejaVu Sans", CJK_FONT]  # a fallback list (matplotlib >= 3.6)
+
+
+_use_cjk_fallback()
+
+
+@functools.cache
+def _label_font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """The grid's label font: Noto Sans CJK SC (it has Latin too) when installed, else Pillow's default."""
+    path = _cjk_font_path()
+    if path is not None:
+        for index in range(8 if path.endswith(".ttc") else 1):  # a .ttc holds JP, KR, SC, TC, ...
+            try:
+                font = ImageFont.truetype(path, 13, index=index)
+            except OSError:
+                break
+            if font.getname()[0] == CJK_FONT:
+                return font
+    return ImageFont.load_default()
 
 
 def colorize(t: torch.Tensor, cmap: str = "viridis", vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
@@ -51,7 +87,7 @@ def grid(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] = (), size:
     draw = ImageDraw.Draw(canvas)
     for i, row in enumerate(rows):
         if labels:
-            draw.text((4, i * (size + 4) + size // 2 - 6), labels[i], fill="black")
+            draw.text((4, i * (size + 4) + size // 2 - 8), labels[i], fill="black", font=_label_font())
         for j, rgb in enumerate(row):
             tile = Image.fromarray(rgb).resize((size, size), Image.Resampling.NEAREST)
             canvas.paste(tile, (label_w + j * (size + 4), i * (size + 4)))
@@ -105,7 +141,7 @@ def _show_png(png: bytes, name: str, caption: str | None, width: int | str) -> N
     # on every rerun. The download's bytes are handed over only when clicked, and the click does
     # not rerun the page.
     st.image(png, caption=caption, width=width, output_format="PNG")
-    st.download_button("Download PNG", lambda: png, file_name=f"{name}.png", mime="image/png", key=f"dl-{name}",
+    st.download_button(_("Download PNG"), lambda: png, file_name=f"{name}.png", mime="image/png", key=f"dl-{name}",
                        on_click="ignore")
 
 
@@ -136,7 +172,7 @@ def _figure_png(draw: Callable[[], plt.Figure]) -> bytes:
 def show_figure(draw: Callable[[], plt.Figure], name: str, key: Hashable) -> None:
     """Draw the matplotlib figure ``draw()`` makes, with a PNG download; drawn once per
     ``(name, key)`` across sessions, where ``key`` determines everything the figure shows."""
-    cache_key = (name, key)
+    cache_key = (name, key, language())  # the figure's labels are in the session's language
     with _FIGURES_LOCK:
         png = _FIGURES.get(cache_key)
         if png is not None:
@@ -158,5 +194,5 @@ def curve_axes(axes) -> None:
         ax.legend(fontsize=8)
 
 
-def top_table(rows: Sequence[tuple[str, float]], title: str = "class") -> list[dict[str, object]]:
-    return [{title: name, "probability": f"{p:.3f}"} for name, p in rows]
+def top_table(rows: Sequence[tuple[str, float]], title: str = N_("class")) -> list[dict[str, object]]:
+    return [{_(title): name, _("probability"): f"{p:.3f}"} for name, p in rows]

@@ -41,26 +41,29 @@ from models.fallback import clean_pass_with_fallback, compute_with_fallback
 from models.registry import ModelCache
 from models.theory import compute_algorithm_steps, compute_mistakes, compute_tutorial_contrasts
 from models.weights_files import ENV_WEIGHTS_DIR, WeightsFileError, list_weights_dir, operator_file, resolve_in_dir
+from ui.i18n import LANGUAGES, N_, _, ngettext, shown_text, tr
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-SAMPLES = {"coffee": "Coffee cup", "chelsea": "Chelsea the cat", "astronaut": "Astronaut", "rocket": "Rocket launch"}
+SAMPLES = {"coffee": N_("Coffee cup"), "chelsea": N_("Chelsea the cat"), "astronaut": N_("Astronaut"),
+           "rocket": N_("Rocket launch")}
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"]
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 
 NAV = [
-    ("app.py", "Home", "🧱"),
-    ("pages/1_Mask_explorer.py", "Mask explorer", "🔍"),
-    ("pages/2_Compare_methods.py", "Compare methods", "⚖️"),
-    ("pages/3_CAM_shift.py", "CAM shift", "🔥"),
-    ("pages/4_Robustness_curve.py", "Robustness curve", "📉"),
-    ("pages/5_Theory_and_schedule.py", "Theory & schedule", "📐"),
-    ("pages/6_DropBlock_and_Dropout.py", "DropBlock + Dropout", "🧩"),
-    ("pages/7_Image_set.py", "Image set", "🗂️"),
+    ("app.py", N_("Home"), "🧱"),
+    ("pages/1_Mask_explorer.py", N_("Mask explorer"), "🔍"),
+    ("pages/2_Compare_methods.py", N_("Compare methods"), "⚖️"),
+    ("pages/3_CAM_shift.py", N_("CAM shift"), "🔥"),
+    ("pages/4_Robustness_curve.py", N_("Robustness curve"), "📉"),
+    ("pages/5_Theory_and_schedule.py", N_("Theory & schedule"), "📐"),
+    ("pages/6_DropBlock_and_Dropout.py", N_("DropBlock + Dropout"), "🧩"),
+    ("pages/7_Image_set.py", N_("Image set"), "🗂️"),
 ]
-PLACEMENTS = {"after_group": "After one group", "in_blocks": "Inside blocks of groups 3 & 4 (paper)"}
-REGIONS = {"valid": "Valid region (paper)", "everywhere": "Everywhere, truncated (timm/tutorial)"}
-GAMMA_MODES = {"eq1": "Eq. (1) (paper)", "calibrated": "Calibrated: expected drop = 1 − keep_prob"}
-NORMALIZE = {"sample": "Per sample (MC samples independent)", "batch": "Over the batch (TF/torchvision/timm)"}
+# option labels are English (marked with N_); show them with _(), e.g. format_func=lambda k: _(PLACEMENTS[k])
+PLACEMENTS = {"after_group": N_("After one group"), "in_blocks": N_("Inside blocks of groups 3 & 4 (paper)")}
+REGIONS = {"valid": N_("Valid region (paper)"), "everywhere": N_("Everywhere, truncated (timm/tutorial)")}
+GAMMA_MODES = {"eq1": N_("Eq. (1) (paper)"), "calibrated": N_("Calibrated: expected drop = 1 − keep_prob")}
+NORMALIZE = {"sample": N_("Per sample (MC samples independent)"), "batch": N_("Over the batch (TF/torchvision/timm)")}
 
 MAX_NAME_CHARS = 255  # longer upload names are refused
 _NAME_SHOWN = 48  # characters of a file name shown back
@@ -82,20 +85,21 @@ def _number(lo: float, hi: float, step: float | None = None) -> Callable[[str], 
     def parse(text: str) -> tuple[float | int, str | None]:
         if step is None:
             if not _INT.fullmatch(text):
-                raise _Unusable("not a whole number")
+                raise _Unusable(_("not a whole number"))
             given: float = int(text)  # at most _URL_MAX_CHARS digits: no overflow, no slow parse
         else:
             if not _FLOAT.fullmatch(text):
-                raise _Unusable("not a number")
+                raise _Unusable(_("not a number"))
             given = float(text)
             if not math.isfinite(given):
-                raise _Unusable("not a finite number")
+                raise _Unusable(_("not a finite number"))
         used = min(hi, max(lo, given))
-        note = f"below the minimum {lo:g}" if given < lo else f"above the maximum {hi:g}" if given > hi else None
+        note = (_("below the minimum {lo:g}").format(lo=lo) if given < lo
+                else _("above the maximum {hi:g}").format(hi=hi) if given > hi else None)
         if step is not None:
             steps = round(used / step)
             if note is None and abs(used / step - steps) > 1e-9:
-                note = f"not a multiple of {step:g}"
+                note = _("not a multiple of {step:g}").format(step=step)
             used = round(steps * step, 10)
         return (int(used) if step is None else used), note
 
@@ -105,7 +109,7 @@ def _number(lo: float, hi: float, step: float | None = None) -> Callable[[str], 
 def _choice(options) -> Callable[[str], tuple[str, None]]:
     def parse(text: str) -> tuple[str, None]:
         if text not in options:
-            raise _Unusable("not one of " + ", ".join(options))
+            raise _Unusable(_("not one of {options}").format(options=", ".join(options)))
         return text, None
 
     return parse
@@ -117,7 +121,7 @@ def _flag(text: str) -> tuple[bool, None]:
         return True, None
     if low in ("0", "false", "no", "off"):
         return False, None
-    raise _Unusable("not one of 1, 0, true, false, yes, no, on, off")
+    raise _Unusable(_("not one of {options}").format(options="1, 0, true, false, yes, no, on, off"))
 
 
 # URL key -> (session key, default, parser returning (value, note))
@@ -133,6 +137,7 @@ _URL = {
     "gamma": ("gamma_mode", "eq1", _choice(GAMMA_MODES)),
     "norm": ("normalize", "sample", _choice(NORMALIZE)),
     "site": ("act_site", "after_act", _choice(M.SITE_ACTS)),
+    "lang": ("lang", "en", _choice(LANGUAGES)),
 }
 
 
@@ -192,37 +197,39 @@ def _init_from_url() -> None:
             given = st.query_params.get_all(url_key)
             text = given[-1]
             if len(set(given)) > 1:
-                notes.append(f"**{url_key}** is given {len(given)} times; the last one is used.")
+                notes.append(_("**{key}** is given {n} times; the last one is used.").format(key=url_key, n=len(given)))
             try:
                 value, why = _read_url_value(text, parse)
                 if why:
-                    notes.append(f"**{url_key}** = {plain(text, _URL_SHOWN)} is {why}; using {_shown(value)}.")
+                    notes.append(_("**{key}** = {given} is {why}; using {used}.").format(
+                        key=url_key, given=plain(text, _URL_SHOWN), why=why, used=_shown(value)))
             except _Unusable as why:
-                notes.append(f"**{url_key}** = {plain(text, _URL_SHOWN)} is ignored ({why}); "
-                             f"using the default {_shown(default)}.")
+                notes.append(_("**{key}** = {given} is ignored ({why}); using the default {default}.").format(
+                    key=url_key, given=plain(text, _URL_SHOWN), why=why, default=_shown(default)))
         st.session_state.setdefault(key, value)
     unknown = [k for k in st.query_params if k not in _URL and k not in _URL_SKIP]
     if unknown:
         names = ", ".join(plain(k, _URL_SHOWN) for k in unknown[:5]) + (" …" if len(unknown) > 5 else "")
-        notes.append(f"Unknown parameters are ignored: {names}. Known: {', '.join(_URL)}.")
+        notes.append(_("Unknown parameters are ignored: {names}. Known: {known}.").format(
+            names=names, known=", ".join(_URL)))
     st.session_state["_url_loaded"] = True
     if notes:
-        st.warning("Some settings in the link could not be used as given:\n\n"
+        st.warning(_("Some settings in the link could not be used as given:") + "\n\n"
                    + "\n".join(f"- {n}" for n in notes), icon="🔗")
 
 
 def _read_url_value(text: str, parse):
     if len(text) > _URL_MAX_CHARS:  # refused unread: no 5,000-digit number reaches int() or float()
-        raise _Unusable(f"longer than {_URL_MAX_CHARS} characters")
+        raise _Unusable(_("longer than {n} characters").format(n=_URL_MAX_CHARS))
     text = text.strip()
     if not text:
-        raise _Unusable("empty")
+        raise _Unusable(_("empty"))
     return parse(text)
 
 
 def _shown(value) -> str:
     if isinstance(value, bool):
-        return "on" if value else "off"
+        return _("on") if value else _("off")
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -266,7 +273,7 @@ def _display_crop(image_key: str, preprocess_key: str, _image: Image.Image, _pre
     return _preprocess.crop(_image)
 
 
-@st.cache_resource(show_spinner="Running the network once on this image…", max_entries=8, ttl=3600)
+@st.cache_resource(show_spinner=False, max_entries=8, ttl=3600)  # the caller's spinner speaks the session's language
 def _clean_pass(model_key: str, image_key: str, _loaded: M.LoadedModel, _image: Image.Image):
     """(model actually used, clean pass, note): on CUDA OOM the CPU copy of the model takes over."""
     return clean_pass_with_fallback(_loaded, _loaded.preprocess(_image))  # the weights' own transform
@@ -276,7 +283,7 @@ def _noted(result_and_note):
     """Show a fallback note, if any, and return the result."""
     result, note = result_and_note
     if note:
-        st.warning(note, icon="🐢")
+        st.warning(tr(note), icon="🐢")
     return result
 
 
@@ -309,10 +316,10 @@ def _default_weights(arch: str) -> str:
 
 def _weights_label(option: str) -> str:
     if option == _OPERATOR:
-        return f"operator's file {operator_file().name}"
+        return _("operator's file {name}").format(name=operator_file().name)
     if option.startswith(_IN_DIR):
         name = option.removeprefix(_IN_DIR)
-        return f"{name if len(name) <= 60 else name[:59] + '…'} (weights directory)"
+        return _("{name} (weights directory)").format(name=name if len(name) <= 60 else name[:59] + "…")
     return option
 
 
@@ -331,27 +338,28 @@ def _model(arch: str, weights: str) -> M.LoadedModel:
     holder = st.empty()
 
     def progress(done: int, total: int) -> None:
-        holder.progress(done / total if total else 0.0, text=f"Downloading weights: {done / 1e6:.0f} MB")
+        holder.progress(done / total if total else 0.0, text=_("Downloading weights: {mb:.0f} MB").format(mb=done / 1e6))
 
     def get(spec: M.ModelSpec) -> M.LoadedModel:
         if _models().peek(spec) is not None:
             return _models().get(spec)
         # pinned: the default, and the built-in default that stands in when the operator's file is refused
         pin = spec in (_spec(M.DEFAULT_ARCH, _default_weights(M.DEFAULT_ARCH)), M.ModelSpec())
-        with st.spinner("Loading the model…"):
+        with st.spinner(_("Loading the model…")):
             return _models().get(spec, pin=pin, progress=progress)
 
     try:
         try:
             return get(_spec(arch, weights))
         except WeightsFileError as err:
-            st.error(f"{escaped(str(err), 160)}. Showing the default model instead.", icon="⚠️")
+            st.error(_("{error}. Showing the default model instead.").format(error=escaped(tr(err), 160)), icon="⚠️")
         default = _spec(M.DEFAULT_ARCH, _default_weights(M.DEFAULT_ARCH))
         try:
             return get(default)
         except WeightsFileError as err:  # the operator's own start-up file is refused
             if default != _spec(arch, weights):
-                st.error(f"{escaped(str(err), 160)}. Showing the built-in default instead.", icon="⚠️")
+                st.error(_("{error}. Showing the built-in default instead.").format(error=escaped(tr(err), 160)),
+                         icon="⚠️")
             return get(M.ModelSpec())
     finally:
         holder.empty()
@@ -362,14 +370,14 @@ def _model_choice() -> tuple[str, str]:
     st.session_state.setdefault("arch", M.DEFAULT_ARCH)
     if st.session_state["arch"] not in M.ARCHITECTURES:
         st.session_state["arch"] = M.DEFAULT_ARCH
-    arch = st.selectbox("Network", list(M.ARCHITECTURES), format_func=M.ARCHITECTURES.get, key="arch",
-                        help="torchvision's ResNet family; ResNet-50 is the paper's network.")
+    arch = st.selectbox(_("Network"), list(M.ARCHITECTURES), format_func=M.ARCHITECTURES.get, key="arch",
+                        help=_("torchvision's ResNet family; ResNet-50 is the paper's network."))
     options = _weights_options(arch)
     if st.session_state.get("weights") not in options:
         st.session_state["weights"] = _default_weights(arch)
-    weights = st.selectbox("Weights", options, format_func=_weights_label, key="weights",
-                           help="torchvision's weights versions, from the torch hub cache (downloaded on first "
-                                "use when online), or the operator's files.")
+    weights = st.selectbox(_("Weights"), options, format_func=_weights_label, key="weights",
+                           help=_("torchvision's weights versions, from the torch hub cache (downloaded on first "
+                                  "use when online), or the operator's files."))
     return arch, weights
 
 
@@ -393,7 +401,7 @@ def _sample_file(name: str) -> tuple[str, bytes]:
 
 def _sample(name: str) -> Picture:
     key, data = _sample_file(name)
-    return Picture(key, SAMPLES[name], _decode(key, data))
+    return Picture(key, _(SAMPLES[name]), _decode(key, data))
 
 
 def _uploader_key() -> str:
@@ -418,26 +426,29 @@ def _take_upload(upload) -> str | None:
     """Check and decode a newly uploaded file once; keep it in the session, or return why not."""
     shown = plain(upload.name, _NAME_SHOWN, keep_end=6)
     if len(upload.name) > MAX_NAME_CHARS:
-        return (f"The file name {shown} is {len(upload.name):,} characters long; the limit is {MAX_NAME_CHARS}. "
-                "Please rename the file and upload it again. Showing the sample instead.")
+        return _("The file name {name} is {n:,} characters long; the limit is {limit}. Please rename the file and "
+                 "upload it again. Showing the sample instead.").format(name=shown, n=len(upload.name),
+                                                                        limit=MAX_NAME_CHARS)
     if upload.size > MAX_UPLOAD_BYTES:
-        return f"{shown} is {upload.size / 2**20:.0f} MB; the limit is 25 MB. Showing the sample instead."
+        return _("{name} is {mb:.0f} MB; the limit is {limit} MB. Showing the sample instead.").format(
+            name=shown, mb=upload.size / 2**20, limit=MAX_UPLOAD_BYTES // 2**20)
     data = upload.getvalue()
     try:
         image = M.decode_image(data)
     except M.ImageError as err:
-        return f"{shown} can't be used: {err} Showing the sample instead."
+        return _("{name} can't be used: {error} Showing the sample instead.").format(name=shown, error=tr(err))
     key = hashlib.sha256(data).hexdigest()
     st.session_state["_upload"] = Picture(key, shown, image)
     return None
 
 
 def _image_from_sidebar() -> Picture:
-    st.selectbox("Sample image", list(SAMPLES), format_func=SAMPLES.get, key="image", on_change=_clear_upload)
-    upload = st.file_uploader("…or upload your own", type=UPLOAD_TYPES, key=_uploader_key(),
+    st.selectbox(_("Sample image"), list(SAMPLES), format_func=lambda k: _(SAMPLES[k]), key="image",
+                 on_change=_clear_upload)
+    upload = st.file_uploader(_("…or upload your own"), type=UPLOAD_TYPES, key=_uploader_key(),
                               on_change=_on_upload_change,
-                              help="PNG, JPEG, WebP, GIF, BMP or TIFF, up to 25 MB and 40 MP, at most 20:1. "
-                                   "Kept for this session on every page, never stored.")
+                              help=_("PNG, JPEG, WebP, GIF, BMP or TIFF, up to 25 MB and 40 MP, at most 20:1. "
+                                     "Kept for this session on every page, never stored."))
     if upload is not None:
         seen = st.session_state.get("_upload_seen")
         if seen is None or seen[0] != upload.file_id:  # a new file: check and decode it once
@@ -449,10 +460,15 @@ def _image_from_sidebar() -> Picture:
     picture = st.session_state.get("_upload")
     if picture is None:
         return _sample(st.session_state["image"])
-    st.caption(f"Showing your upload {picture.label} on every page.")
-    st.button("Clear upload", key="clear_upload", on_click=_clear_upload, icon="✖️",
-              help="Forget the upload and go back to the sample image.")
+    st.caption(_("Showing your upload {name} on every page.").format(name=picture.label))
+    st.button(_("Clear upload"), key="clear_upload", on_click=_clear_upload, icon="✖️",
+              help=_("Forget the upload and go back to the sample image."))
     return picture
+
+
+def language_switch() -> None:
+    """English / 简体中文, at the top of the sidebar; the URL's ``lang`` carries it."""
+    st.selectbox("Language / 语言", list(LANGUAGES), format_func=LANGUAGES.get, key="lang")
 
 
 def sidebar() -> Context:
@@ -460,34 +476,38 @@ def sidebar() -> Context:
     _init_from_url()
     _keep_widget_values()
     with st.sidebar:
-        st.subheader("Image")
+        language_switch()
+        st.subheader(_("Image"))
         picture = _image_from_sidebar()
-        st.subheader("Regulariser")
-        st.slider("keep_prob", 0.05, 1.0, step=0.05, key="keep_prob",
-                  help="Probability of keeping a unit; 1 − keep_prob is the drop budget.")
-        st.slider("block_size", 1, 15, key="block_size", help="Side of the dropped square (clipped to the map).")
-        st.number_input("Seed", 0, 10_000, key="seed", help="Same seed, same masks: a rerun does not reshuffle.")
-        st.radio("Placement", list(PLACEMENTS), format_func=PLACEMENTS.get, key="placement")
-        with st.expander("More settings"):
-            st.selectbox("Group (for 'after one group')", [1, 2, 3, 4], key="group",
-                         format_func=lambda g: f"group {g}")
-            st.toggle("One mask shared by all channels", key="shared_mask")
-            st.radio("DropBlock seeds", list(REGIONS), format_func=REGIONS.get, key="seed_region")
-            st.radio("DropBlock γ", list(GAMMA_MODES), format_func=GAMMA_MODES.get, key="gamma_mode",
-                     help="Eq. (1) ignores overlapping blocks and drops a little less than asked.")
-            st.radio("Normalisation count(M)/count_ones(M)", list(NORMALIZE), format_func=NORMALIZE.get,
-                     key="normalize", help="Algorithm 1 does not say over what M is counted.")
-            st.radio("Site inside blocks", list(M.SITE_ACTS), format_func=M.SITE_ACTS.get, key="act_site")
-        st.subheader("Model")
+        st.subheader(_("Regulariser"))
+        st.slider(_("keep_prob"), 0.05, 1.0, step=0.05, key="keep_prob",
+                  help=_("Probability of keeping a unit; 1 − keep_prob is the drop budget."))
+        st.slider(_("block_size"), 1, 15, key="block_size",
+                  help=_("Side of the dropped square (clipped to the map)."))
+        st.number_input(_("Seed"), 0, 10_000, key="seed", help=_("Same seed, same masks: a rerun does not reshuffle."))
+        st.radio(_("Placement"), list(PLACEMENTS), format_func=lambda k: _(PLACEMENTS[k]), key="placement")
+        with st.expander(_("More settings")):
+            st.selectbox(_("Group (for 'after one group')"), [1, 2, 3, 4], key="group",
+                         format_func=lambda g: _("group {g}").format(g=g))
+            st.toggle(_("One mask shared by all channels"), key="shared_mask")
+            st.radio(_("DropBlock seeds"), list(REGIONS), format_func=lambda k: _(REGIONS[k]), key="seed_region")
+            st.radio(_("DropBlock γ"), list(GAMMA_MODES), format_func=lambda k: _(GAMMA_MODES[k]), key="gamma_mode",
+                     help=_("Eq. (1) ignores overlapping blocks and drops a little less than asked."))
+            st.radio(_("Normalisation count(M)/count_ones(M)"), list(NORMALIZE), format_func=lambda k: _(NORMALIZE[k]),
+                     key="normalize", help=_("Algorithm 1 does not say over what M is counted."))
+            st.radio(_("Site inside blocks"), list(M.SITE_ACTS), format_func=lambda k: _(M.SITE_ACTS[k]),
+                     key="act_site")
+        st.subheader(_("Model"))
         arch, weights = _model_choice()
     _write_url()
 
     loaded = _model(arch, weights)
     model_key = f"{loaded.summary}|{id(loaded)}"
     image, image_key, label = picture.image, picture.key, picture.label
-    loaded, clean, note = _clean_pass(model_key, image_key, loaded, image)
+    with st.spinner(_("Running the network once on this image…")):
+        loaded, clean, note = _clean_pass(model_key, image_key, loaded, image)
     if note:
-        st.warning(note, icon="🐢")
+        st.warning(tr(note), icon="🐢")
         model_key += "|cpu"
     # what the network saw, for overlays: the live model's own transform (ResNet V2 resizes to 232)
     image = _display_crop(image_key, repr(loaded.preprocess), _image=image, _preprocess=loaded.preprocess)
@@ -506,52 +526,54 @@ def run_page(draw: Callable[[Context], None]) -> None:
     jobs.configure_process()  # once per process, whichever page a visitor opens first
     with st.sidebar:
         for path, label, icon in NAV:
-            st.page_link(path, label=label, icon=icon)
+            st.page_link(path, label=_(label), icon=icon)
         st.divider()
     try:
         ctx = sidebar()
         model_banner(ctx)
         draw(ctx)
     except M.ImageError as err:  # an image that passed the upload check but failed later
-        st.error(f"This image can't be used: {err}")
+        st.error(_("This image can't be used: {error}").format(error=tr(err)))
     except Exception:  # never a traceback in front of a class or a stakeholder
         logging.getLogger("dropblock_lab").exception("page failed")
-        st.error("Something went wrong while computing this view. Try other settings or another image; "
-                 "the details are in the server log.")
+        st.error(_("Something went wrong while computing this view. Try other settings or another image; "
+                   "the details are in the server log."))
 
 
 def model_banner(ctx: Context) -> None:
     """Say plainly which network, weights and device are live (never a server path)."""
     loaded = ctx.loaded
     device = f"GPU ({device_name()})" if loaded.device.type == "cuda" else "CPU"
-    weights = escaped(loaded.weights) if loaded.weights.startswith("file ") else loaded.weights  # an operator's name
-    st.caption(f"Model: **{loaded.network}** · weights: **{weights}** · "
-               f"device: **{device}** · image: {ctx.image_label}")
+    weights = escaped(loaded.weights) if loaded.weights.startswith("file ") else shown_text(loaded.weights)  # an operator's name
+    st.caption(_("Model: **{network}** · weights: **{weights}** · device: **{device}** · image: {image}").format(
+        network=loaded.network, weights=weights, device=device, image=ctx.image_label))
     if loaded.notice and not loaded.is_fallback:
-        st.warning(f"{escaped(loaded.notice, 300)}.", icon="⚠️")
+        st.warning(f"{escaped(tr(loaded.notice), 300)}.", icon="⚠️")
     if loaded.is_fallback:
         wanted = M.ARCHITECTURES.get(st.session_state.get("arch", M.DEFAULT_ARCH), "ResNet")
         st.warning(
-            f"No {wanted} weights could be loaded, so this runs **EfficientNet-Lite0 with real ImageNet "
-            "weights** instead (groups = its 56/28/14/7 resolution stages). "
-            f"Reason: {escaped(loaded.fallback_reason, 400)}. Put the torchvision checkpoint in the torch hub "
-            "cache, or ask whoever runs the server for a weights file.",
+            _("No {wanted} weights could be loaded, so this runs **EfficientNet-Lite0 with real ImageNet weights** "
+              "instead (groups = its 56/28/14/7 resolution stages). Reason: {reason}. Put the torchvision "
+              "checkpoint in the torch hub cache, or ask whoever runs the server for a weights file.").format(
+                wanted=wanted, reason=escaped(tr(loaded.fallback_reason), 400)),
             icon="ℹ️",
         )
     elif "untrained" in loaded.weights:
-        st.warning(f"Untrained {loaded.network} (random weights), as chosen: predictions and CAMs are meaningless.")
+        st.warning(_("Untrained {network} (random weights), as chosen: predictions and CAMs are meaningless.").format(
+            network=loaded.network))
 
 
 def spec_notes(ctx: Context) -> None:
     """Friendly notes on parameters at their limits."""
     spec = ctx.spec
     if spec.keep_prob >= 1.0:
-        st.info("keep_prob = 1: nothing is dropped, DropBlock is the identity (as at inference).")
+        st.info(_("keep_prob = 1: nothing is dropped, DropBlock is the identity (as at inference)."))
     if spec.placement == "after_group":
         size = ctx.clean.acts[spec.group].shape[-1]
         if spec.block_size >= size:
-            st.info(f"block_size {spec.block_size} covers the whole {size}×{size} map of group {spec.group}: "
-                    "it is clipped to the map and drops whole channels, like SpatialDropout.")
+            st.info(_("block_size {b} covers the whole {size}×{size} map of group {group}: it is clipped to the map "
+                      "and drops whole channels, like SpatialDropout.").format(b=spec.block_size, size=size,
+                                                                             group=spec.group))
 
 
 # ------------------------------------------------------------------ cached computations
@@ -598,10 +620,11 @@ def heavy(key: tuple, title: str, run: Callable[[jobs.Progress], object]):
         while not job.wait(0.1):
             ahead = job.position()
             if ahead:
-                text = (f"{title}: waiting for the server, {ahead} request ahead of yours…" if ahead == 1 else
-                        f"{title}: waiting for the server, {ahead} requests ahead of yours…")
+                text = ngettext("{title}: waiting for the server, {n} request ahead of yours…",
+                                "{title}: waiting for the server, {n} requests ahead of yours…", ahead).format(
+                    title=title, n=ahead)
             else:
-                text = f"{title}: {job.text}" if job.text else f"{title}…"
+                text = f"{title}: {tr(job.text)}" if job.text else f"{title}…"
             now = time.monotonic()
             # Redraw on change, and at least every second: each st call is where Streamlit stops
             # this script for a rerun, another page or a closed tab.
@@ -646,7 +669,7 @@ def dropblock_dropout(ctx: Context, spec: M.RegularizerSpec, fc_keep_prob: float
 
 def cam_shift(ctx: Context, n_samples: int, class_idx: int | None) -> M.CamShift:
     if n_samples >= HEAVY_CAM_SAMPLES:
-        return _heavy(M.compute_cam_shift, ctx, "Sampling masks", ctx.spec, n_samples=n_samples, seed=ctx.seed,
+        return _heavy(M.compute_cam_shift, ctx, _("Sampling masks"), ctx.spec, n_samples=n_samples, seed=ctx.seed,
                       class_idx=class_idx)
     return _light(M.compute_cam_shift, ctx, ctx.spec, n_samples=n_samples, seed=ctx.seed, class_idx=class_idx)
 
@@ -660,7 +683,7 @@ def robustness_curve(ctx: Context, spec: M.RegularizerSpec, n_samples: int, keep
     """
     if not spec.group_params:
         spec = dataclasses.replace(spec, keep_prob=1.0, block_size=1)
-    return _heavy(M.compute_robustness_curve, ctx, "Computing the curve", spec, keep_probs=tuple(keep_probs),
+    return _heavy(M.compute_robustness_curve, ctx, _("Computing the curve"), spec, keep_probs=tuple(keep_probs),
                   n_samples=n_samples, seed=ctx.seed, with_progress=True, **kwargs)
 
 
