@@ -54,7 +54,7 @@ def curve_section(ctx: state.Context) -> None:
     render.show_figure(lambda: _figure(curve), "robustness-curve", key=curve)
     export.curve(ctx, curve, n_samples=n_samples, keep_probs=list(keep_probs), curve_spec=dataclasses.asdict(spec))
     st.table(
-        [{"keep_prob": f"{kp:g}", **{lab: f"{float(curve.mean_prob[m, k]):.3f}" for m, lab in enumerate(curve.labels)}}
+        [{_("keep_prob"): f"{kp:g}", **{lab: f"{float(curve.mean_prob[m, k]):.3f}" for m, lab in enumerate(curve.labels)}}
          for k, kp in enumerate(curve.keep_probs)], hide_index=True)
 
 

@@ -87,7 +87,7 @@ def schedule(ctx: state.Context) -> None:
         fig, ax = plt.subplots(figsize=(8, 2.6))
         ax.plot(sched.steps.numpy(), sched.keep_probs.numpy())
         ax.axvline(int(total), color="grey", linestyle=":")
-        ax.set(xlabel=_("training step"), ylabel="keep_prob", title=_("1.0 at step 0 → target, then constant"))
+        ax.set(xlabel=_("training step"), ylabel=_("keep_prob"), title=_("1.0 at step 0 → target, then constant"))
         ax.grid(alpha=0.3)
         return fig
 

@@ -94,7 +94,7 @@ def curves(ctx: state.Context) -> None:
                "images, samples)", labels=list(curve.labels), **meta)
 
     st.table(
-        [{"keep_prob": f"{kp:g}", **{shown_text(lab): f"{float(stats['unchanged_mean'][m, k]):.0%} ± "
+        [{_("keep_prob"): f"{kp:g}", **{shown_text(lab): f"{float(stats['unchanged_mean'][m, k]):.0%} ± "
                                          f"{float(stats['unchanged_std'][m, k]):.0%}"
                                     for m, lab in enumerate(curve.labels)}}
          for k, kp in enumerate(curve.keep_probs)], hide_index=True)

@@ -128,8 +128,12 @@ def compile_mo(lang: str, root: Path = ROOT) -> bytes:
 
 
 def mo_catalog(data: bytes) -> dict:
-    """What gettext reads from a .mo: (msgid or (msgid, n)) -> translation, header included."""
-    return dict(gettext.GNUTranslations(io.BytesIO(data))._catalog)
+    """What gettext reads from a .mo: (msgid or (msgid, n)) -> translation, and the plural rule for
+    1..3 (the header's other fields hold Babel's creation dates, which differ per compile)."""
+    translations = gettext.GNUTranslations(io.BytesIO(data))
+    entries = {k: v for k, v in translations._catalog.items() if k != ""}
+    return {"entries": entries, "plural": [translations.plural(n) for n in (1, 2, 3)],
+            "charset": translations.charset()}
 
 
 def mo_in_sync(lang: str, root: Path = ROOT) -> bool:
