@@ -25,6 +25,7 @@ import dropblock as db
 
 from .backbone import Backbone
 from .engine import CleanPass, RegularizerSpec, run_regularized
+from .text import N_, Text
 
 __all__ = [
     "AlgorithmSteps",
