@@ -116,7 +116,7 @@ def tr(message: str | BaseException) -> str:
     if isinstance(message, Text):
         if not message.fields:
             return _(message.template)
-        fields = {k: tr(v) if isinstance(v, Text) else v for k, v in message.fields.items()}
+        fields = {k: tr(v) if isinstance(v, (Text, Joined)) else v for k, v in message.fields.items()}
         return _(message.template).format(**fields)
     return _(message)
 

@@ -320,7 +320,9 @@ def _weights_label(option: str) -> str:
     if option.startswith(_IN_DIR):
         name = option.removeprefix(_IN_DIR)
         return _("{name} (weights directory)").format(name=name if len(name) <= 60 else name[:59] + "…")
-    return option
+    if option == "untrained":
+        return _("untrained")
+    return option  # a torchvision weights version, e.g. IMAGENET1K_V2
 
 
 def _spec(arch: str, weights: str) -> M.ModelSpec:
