@@ -14,9 +14,9 @@ from models import animation as A
 from models.fallback import compute_with_fallback
 
 from . import render, state
-from .i18n import _, language
+from .i18n import N_, _, language
 
-_SIZE_NAMES = {"small": "Small", "medium": "Medium", "large": "Large"}
+_SIZE_LABELS = {"small": N_("Small ({width} px)"), "medium": N_("Medium ({width} px)"), "large": N_("Large ({width} px)")}
 
 
 def _draw(view: M.MaskView, vmax: float, tile: int):
@@ -65,11 +65,11 @@ def _settings() -> tuple[A.AnimationSpec, str | None]:
         start, stop = st.slider(_("block_size range"), 1, 15, (1, 9), key="anim_b_range",
                                 help=_("Frames go from the smallest block to the largest; the seed stays fixed."))
     left, mid, right = st.columns(3)
-    frames = left.slider(_("Frames"), A.MIN_FRAMES, A.MAX_FRAMES, 12, key="anim_frames",
+    frames = left.slider(_("Number of frames"), A.MIN_FRAMES, A.MAX_FRAMES, 12, key="anim_frames",
                          help=_("A seed animation shows seeds 0 to frames − 1."))
-    size = mid.radio(_("Size"), list(A.WIDTHS), key="anim_size", horizontal=True,
-                     format_func=lambda s: _("{name} ({width} px)").format(name=_(_SIZE_NAMES[s]), width=A.WIDTHS[s]))
-    fmt = right.radio(_("Format"), list(A.FORMATS), key="anim_fmt", horizontal=True, format_func=str.upper)
+    size = mid.radio(_("Frame size"), list(A.WIDTHS), key="anim_size", horizontal=True,
+                     format_func=lambda s: _(_SIZE_LABELS[s]).format(width=A.WIDTHS[s]))
+    fmt = right.radio(_("File format"), list(A.FORMATS), key="anim_fmt", horizontal=True, format_func=str.upper)
     seconds = st.select_slider(_("Seconds per frame"), [0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 1.5, 2.0], 0.6,
                                key="anim_seconds")
     width = A.WIDTHS[size]
