@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import io
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ MIN_FRAMES, MAX_FRAMES = 4, 48
 # One export's budget: frames x width x width. Measured on the 2-core server (EfficientNet-Lite0,
 # one torch thread): 48 small frames or 16 large ones render and encode in about 2-3 s.
 MAX_FRAME_PIXELS = 48 * 540 * 540
+MIN_TILE = 64  # pixels per map at least: more channels than fit go on a second band of rows
 MAX_TILE = 192  # pixels per map at most: a frame of few channels stays about as tall as a wide one
 KEEP_PROB_RANGE = (0.05, 1.0)
 BLOCK_SIZE_RANGE = (1, 15)
@@ -164,16 +166,26 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default(size)
 
 
-def _fitted(draw: ImageDraw.ImageDraw, text: str, size: int, width: int):
-    """The font at ``size`` or smaller so that ``text`` fits in ``width`` pixels."""
-    while size > 8 and draw.textlength(text, font=_font(size)) > width:
+def _wrapped(draw: ImageDraw.ImageDraw, text: str, size: int, width: int) -> tuple[list[str], ImageFont.ImageFont]:
+    """``text`` in lines that fit ``width`` pixels: the font shrinks to at most 3/4 of ``size``,
+    then the text wraps (at spaces; between characters where there are none, as in Chinese)."""
+    smallest = max(10, size * 3 // 4)
+    while size > smallest and draw.textlength(text, font=_font(size)) > width:
         size -= 1
-    return _font(size)
+    font = _font(size)
+    tokens = re.findall(r"\S+\s*", text) if " " in text.strip() else list(text)
+    lines = [""]
+    for token in tokens:
+        if lines[-1] and draw.textlength(lines[-1] + token.rstrip(), font=font) > width:
+            lines.append("")
+        lines[-1] += token
+    return [line.rstrip() for line in lines], font
 
 
 def compose_frame(picture: Image.Image, lines: Sequence[str], width: int) -> Image.Image:
-    """A frame ``width`` pixels wide: a caption strip (first line large, the others small) over
-    ``picture`` (scaled with nearest-neighbour, so mask units stay sharp squares), both sides even.
+    """A frame ``width`` pixels wide: a caption strip (first line large, the others small, wrapped
+    to the width) over ``picture`` (shrunk with nearest-neighbour if wider, so mask units stay sharp
+    squares), both sides even.
 
     Args:
         picture: the drawn maps, any size (RGB).
@@ -184,18 +196,22 @@ def compose_frame(picture: Image.Image, lines: Sequence[str], width: int) -> Ima
     body = picture.convert("RGB")
     if body.width > width:  # shrink to fit; a narrower picture is centred unscaled, pixel for pixel
         body = body.resize((width, max(2, round(body.height * width / body.width))), Image.Resampling.NEAREST)
-    big, small = max(12, width // 24), max(10, width // 40)
+    big, small = max(14, width // 24), max(11, width // 40)
     pad = max(4, width // 80)
-    heights = [round(big * 1.3)] + [round(small * 1.35)] * (len(lines) - 1)  # room for descenders
-    strip = sum(heights) + pad
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    laid = []  # (text, font, line height, colour)
+    for i, text in enumerate(lines):
+        size = big if i == 0 else small
+        wrapped, font = _wrapped(measure, text, size, width - 2 * pad)
+        laid += [(part, font, round(font.size * 1.3), (20, 20, 20) if i == 0 else (90, 90, 90)) for part in wrapped]
+    strip = pad + sum(h for _, _, h, _ in laid) + pad // 2
     height = strip + body.height
     height += height % 2
     frame = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(frame)
     y = pad
-    for i, (text, h) in enumerate(zip(lines, heights)):
-        draw.text((pad, y), text, fill=(20, 20, 20) if i == 0 else (90, 90, 90),
-                  font=_fitted(draw, text, big if i == 0 else small, width - 2 * pad))
+    for text, font, h, colour in laid:
+        draw.text((pad, y), text, fill=colour, font=font)
         y += h
     frame.paste(body, ((width - body.width) // 2, strip))
     return frame
@@ -302,6 +318,23 @@ def _check_frames(frames: Sequence[Image.Image]) -> None:
         raise ValueError(f"expected frames of one size, but got {sorted(sizes)}")
 
 
+def _channels(view: MaskView, part: slice) -> MaskView:
+    """``view`` restricted to some of its channels (a band of the frame)."""
+    return dataclasses.replace(view, channels=view.channels[part], seed_mask=view.seed_mask[part],
+                               block_mask=view.block_mask[part], before=view.before[part], after=view.after[part])
+
+
+def _stacked(pictures: Sequence[Image.Image], gap: int = 10) -> Image.Image:
+    """Pictures one under the other, left-aligned, on white."""
+    out = Image.new("RGB", (max(p.width for p in pictures), sum(p.height for p in pictures) + gap * (len(pictures) - 1)),
+                    "white")
+    y = 0
+    for p in pictures:
+        out.paste(p, (0, y))
+        y += p.height + gap
+    return out
+
+
 Draw = Callable[[MaskView, float, int], Image.Image]  # (view, shared vmax, tile side) -> picture
 Caption = Callable[[int | float, MaskView], Sequence[str]]  # (value, view) -> translated lines
 
@@ -347,9 +380,15 @@ def render_animation(
         views.append(view)
         report(0.7 * (i + 1) / len(values), f"{i + 1}/{len(values)}")
     vmax = max(float(max(v.before.max(), v.after.max())) for v in views) or 1.0
-    n_cols = max(len(v.channels) for v in views)
-    tile = max(8, min(MAX_TILE, anim.width // n_cols - 4))  # the grid puts 4 px between tiles
-    frames = [compose_frame(draw(v, vmax, tile), caption(value, v), anim.width) for value, v in zip(values, views)]
+    n_channels = max(len(v.channels) for v in views)
+    # channels per band: as many as fit at MIN_TILE pixels each, spread evenly over the bands
+    n_bands = -(-n_channels // max(1, anim.width // (MIN_TILE + 4)))
+    per_band = -(-n_channels // n_bands)
+    tile = max(8, min(MAX_TILE, anim.width // per_band - 4))  # the grid puts 4 px between tiles
+    frames = []
+    for value, view in zip(values, views):
+        bands = [draw(_channels(view, slice(i, i + per_band)), vmax, tile) for i in range(0, n_channels, per_band)]
+        frames.append(compose_frame(_stacked(bands), caption(value, view), anim.width))
     report(0.85, f"{len(values)}/{len(values)}")
     data = encode_gif(frames, anim.frame_ms) if anim.fmt == "gif" else encode_mp4(frames, anim.frame_ms)
     report(1.0, f"{len(values)}/{len(values)}")
