@@ -7,6 +7,8 @@ content), only when asked for. GIF by Pillow, MP4 (H.264) by PyAV.
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
 import models as M
@@ -123,7 +125,13 @@ def section(ctx: state.Context, view: M.MaskView) -> None:
             return compute_with_fallback(A.render_animation, ctx.loaded, ctx.clean, ctx.spec, anim, seed=ctx.seed,
                                          n_channels=n_channels, draw=draw, caption=caption, progress=progress)
 
-        result, fallback = state.heavy(key, _("Rendering the animation"), run)
+        try:
+            result, fallback = state.heavy(key, _("Rendering the animation"), run)
+        except Exception:  # inside the fragment, run_page's guard does not apply: never a traceback
+            logging.getLogger("dropblock_lab").exception("animation failed")
+            st.session_state.pop("anim_key", None)
+            st.error(_("The animation could not be rendered. Try other settings; the details are in the server log."))
+            return
         if fallback:
             st.warning(_(fallback), icon="🐢")
         _show(ctx, result)
