@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import export, render, state
+from ui import animation, export, render, state
 from ui.i18n import _, shown_text, tr
 
 
@@ -52,6 +52,7 @@ def explorer(ctx: state.Context) -> None:
                                 "Features share one colour scale, so the rescaling of kept units is visible.").format(
                           seed=ctx.seed, channels=", ".join(map(str, view.channels))))
     export.mask_view(ctx, view)
+    animation.section(ctx, view)  # "Animation for slides": GIF/MP4 over seeds or a sweep
 
     left, mid, right = st.columns([1, 1, 1.2])
     with left:
