@@ -133,6 +133,7 @@ _URL = {
     "gamma": ("gamma_mode", "eq1", _choice(GAMMA_MODES)),
     "norm": ("normalize", "sample", _choice(NORMALIZE)),
     "site": ("act_site", "after_act", _choice(M.SITE_ACTS)),
+    "step": ("lesson_step", 1, _number(1, 8)),  # the guided lesson's step (ui/lesson.py)
 }
 
 
