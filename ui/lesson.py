@@ -56,14 +56,24 @@ class Step:
     text: str  # N_-marked: the step's one paragraph
     prompt: str  # N_-marked question
     options: tuple[tuple[str, str], ...]  # (key, N_-marked label)
-    specs: tuple[tuple[str, M.RegularizerSpec], ...]  # (N_-marked name, parameters); seed below
+    specs: tuple[M.RegularizerSpec, ...]  # the step's own parameters (and its seed, below)
     seed: int
     run: Callable[[state.Context, "Step"], tuple[Callable[[], None], Callable[[], Outcome]]]
     picture_first: bool = True  # False: the picture gives the answer away, so it comes with the answer
+    setting: str | None = None  # N_-marked parameters in words, where the specs alone would not say them
 
     @property
     def spec(self) -> M.RegularizerSpec:
-        return self.specs[0][1]
+        return self.specs[0]
+
+    def facts(self) -> dict[str, float | int]:
+        """The numbers the step's text, question and choices name, from its own parameters."""
+        spec = self.specs[-1]
+        kp = spec.keep_prob
+        return {"kp": kp, "drop": 1 - kp, "b": spec.block_size, "n": CURVE_SAMPLES,
+                "kps": ", ".join(f"{k:g}" for k in CURVE_KEEP_PROBS), "small": 1 / kp, "large": kp / (1 - kp) if kp < 1 else 1.0,
+                "target": SCHEDULE_TARGET, "total": SCHEDULE_STEPS, "half": SCHEDULE_STEPS // 2,
+                "mid": (1 + SCHEDULE_TARGET) / 2, "fc_kp": STRATEGY_FC_KEEP}
 
 
 def step_context(ctx: state.Context, spec: M.RegularizerSpec, seed: int) -> state.Context:
@@ -75,6 +85,12 @@ def nearest(value: float, options: dict[str, float], *, log: bool = False) -> st
     """The option whose value is closest to ``value`` (on a log scale for ratios)."""
     f = (lambda v: math.log(max(v, 1e-12))) if log else (lambda v: v)
     return min(options, key=lambda k: abs(f(options[k]) - f(value)))
+
+
+def lowest(values: dict[str, float]) -> str | None:
+    """The key of the smallest value; None when the two smallest are within :data:`TIE`."""
+    first, second = sorted(values.values())[:2]
+    return None if second - first < TIE else min(values, key=values.get)
 
 
 def lower(a: float, b: float, key_a: str, key_b: str, same: str | None = "same") -> str | None:
@@ -144,7 +160,7 @@ def _gamma(ctx: state.Context, step: Step):
 
 
 def _budget(ctx: state.Context, step: Step):
-    dropout, dropblock = (spec for _name, spec in step.specs)
+    dropout, dropblock = step.specs
     views = [state.mask_view(step_context(ctx, s, step.seed), n_channels=6) for s in (dropout, dropblock)]
 
     def picture():
@@ -221,7 +237,7 @@ def _figure5(ctx: state.Context, step: Step):
             fig, ax = plt.subplots(figsize=(7, 3.2))
             for label, mean, std in zip(c.labels, c.mean_prob, c.std_prob):
                 ax.errorbar(c.keep_probs, mean.numpy(), yerr=std.numpy(), marker="o", capsize=3, label=label)
-            ax.set(xlabel=_("keep_prob at inference"), ylabel="p({cls})".format(cls=c.class_name),
+            ax.set(xlabel=_("keep_prob applied at inference"), ylabel="p({cls})".format(cls=c.class_name),
                    title=_("Trained without DropBlock, DropBlock at inference"), ylim=(-0.05, 1.05))
             render.curve_axes([ax])
             return fig
@@ -253,7 +269,7 @@ def _schedule(ctx: state.Context, step: Step):
             ax.plot(sched.steps.numpy(), sched.keep_probs.numpy())
             ax.plot([half], [at_half], marker="o", color="C3")
             ax.axvline(SCHEDULE_STEPS, color="grey", linestyle=":")
-            ax.set(xlabel=_("training step"), ylabel="keep_prob",
+            ax.set(xlabel=_("step of training"), ylabel="keep_prob",
                    title=_("1.0 at step 0, linearly down to the target, then constant"))
             ax.grid(alpha=0.3)
             return fig
@@ -270,10 +286,10 @@ def _schedule(ctx: state.Context, step: Step):
 
 
 RECIPES = {  # models/theory.py's recipe names (by their start) -> the chart's short label
-    "Paper": N_("paper"),
+    "Paper": N_("the paper's recipe"),
     "No γ correction": N_("no γ correction"),
     "Seeds everywhere": N_("seeds everywhere"),
-    "Tutorial scaling": N_("count_ones/count_zeros"),
+    "Tutorial scaling": N_("tutorial: count_ones/count_zeros"),
     "Tutorial inference": N_("× keep_prob at inference"),
     "Tutorial's alternative": N_("no scaling, × keep_prob at inference"),
     "No normalisation": N_("no normalisation"),
@@ -293,8 +309,8 @@ def _mistakes(ctx: state.Context, step: Step):
         def draw():
             fig, ax = plt.subplots(figsize=(7, 3.4))
             y = np.arange(len(rows))
-            ax.barh(y - 0.2, [m.train_mean for _l, m in rows], height=0.4, label=_("training"))
-            ax.barh(y + 0.2, [m.eval_mean for _l, m in rows], height=0.4, label=_("inference"))
+            ax.barh(y - 0.2, [m.train_mean for _l, m in rows], height=0.4, label=_("in training"))
+            ax.barh(y + 0.2, [m.eval_mean for _l, m in rows], height=0.4, label=_("at inference"))
             ax.axvline(1.0, color="black", linewidth=1)
             ax.set_yticks(y, [_(label) for label, _m in rows])
             ax.set_xscale("log")
@@ -319,8 +335,8 @@ def _mistakes(ctx: state.Context, step: Step):
 
 
 STRATEGY_FC_KEEP = 0.5
-ARM_LABELS = {"dropblock": N_("DropBlock only"), "dropout_fc": N_("Dropout before fc only"),
-                 "both": N_("DropBlock + Dropout")}
+ARM_LABELS = {"dropblock": N_("only DropBlock, in the conv groups"), "dropout_fc": N_("only Dropout, before fc"),
+              "both": N_("both together")}
 
 
 def _strategy(ctx: state.Context, step: Step):
@@ -335,11 +351,15 @@ def _strategy(ctx: state.Context, step: Step):
                                     "Dropout before fc only · both.").format(cls=result.class_name, n=result.n_samples))
 
     def outcome():
-        stds = {k: arms[k].prob_std for k in ARM_LABELS}
-        answer = max(stds, key=stds.get)
-        listed = "; ".join(_("{arm}: {std:.3f}").format(arm=_(ARM_LABELS[k]), std=s) for k, s in stds.items())
-        return Outcome(answer, _("Spread (standard deviation) of p({cls}) over {n} draws: {listed}.").format(
-            cls=result.class_name, n=result.n_samples, listed=listed))
+        probs = {k: arms[k].class_prob for k in ARM_LABELS}
+        answer = lowest(probs)
+        listed = "; ".join(_("{arm}: {p:.3f} (top-1 kept in {kept:.0%})").format(
+            arm=_(ARM_LABELS[k]), p=p, kept=arms[k].keeps_top1) for k, p in probs.items())
+        text = _("Mean p({cls}) over {n} draws, {clean:.3f} without dropping: {listed}.").format(
+            cls=result.class_name, n=result.n_samples, clean=result.clean_prob, listed=listed)
+        if answer is None:
+            text = _("Too close to call on this image. {measured}").format(measured=text)
+        return Outcome(answer, text)
 
     return picture, outcome
 
@@ -355,24 +375,25 @@ STEPS: tuple[Step, ...] = (
          N_("One yellow seed: how many units of the feature map does it zero?"),
          (("one", N_("1: just the seed")), ("line", N_("a line of block_size units")),
           ("square", N_("a square of block_size × block_size units"))),
-         ((N_("DropBlock"), M.RegularizerSpec(keep_prob=0.85, block_size=5, group=3)),), seed=1, run=_block),
+         (M.RegularizerSpec(keep_prob=0.85, block_size=5, group=3),), seed=1, run=_block),
     Step(N_("Why γ is smaller than 1 − keep_prob"),
          N_("keep_prob says what share of units to keep, so 1 − keep_prob is the drop budget. Every seed grows into a "
             "block of block_size² units, so seeds must be much rarer than the units to drop. Eq. (1) divides by "
             "block_size² and corrects for the border where a block does not fit; overlapping blocks make it drop a "
             "little less than asked."),
-         N_("To drop 10% of the units with 7×7 blocks, the seed probability γ must be…"),
-         (("equal", N_("about 0.1, the same as 1 − keep_prob")), ("smaller", N_("much smaller than 0.1")),
-          ("larger", N_("larger than 0.1"))),
-         ((N_("DropBlock"), M.RegularizerSpec(keep_prob=0.9, block_size=7, group=3)),), seed=2, run=_gamma),
+         N_("To drop {drop:.0%} of the units with {b}×{b} blocks, the seed probability γ must be…"),
+         (("equal", N_("about {drop:g}, the same as 1 − keep_prob")), ("smaller", N_("much smaller than {drop:g}")),
+          ("larger", N_("larger than {drop:g}"))),
+         (M.RegularizerSpec(keep_prob=0.9, block_size=7, group=3),), seed=2, run=_gamma),
     Step(N_("The same budget, very different damage"),
          N_("Here Dropout and DropBlock drop the same share of units from the same feature map (DropBlock with the "
-            "calibrated γ, so both expect exactly 20%). Dropout's holes are single units the next layers can fill in "
-            "from their neighbours; DropBlock removes whole regions."),
-         N_("Both drop 20% of the units. Which lowers the probability of the top class more?"),
-         (("dropout", N_("Dropout")), ("dropblock", N_("DropBlock, block_size 7")), ("same", N_("about the same"))),
-         ((N_("Dropout"), M.RegularizerSpec(kind="dropout", keep_prob=0.8, group=3)),
-          (N_("DropBlock"), M.RegularizerSpec(keep_prob=0.8, block_size=7, group=3, gamma_mode="calibrated"))),
+            "calibrated γ, so both expect to drop exactly {drop:.0%}). Dropout's holes are single units the next "
+            "layers can fill in from their neighbours; DropBlock removes whole regions."),
+         N_("Both drop {drop:.0%} of the units. Which lowers the probability of the top class more?"),
+         (("dropout", N_("Dropout (single units)")), ("dropblock", N_("DropBlock, block_size {b}")),
+          ("same", N_("about the same"))),
+         (M.RegularizerSpec(kind="dropout", keep_prob=0.8, group=3),
+          M.RegularizerSpec(keep_prob=0.8, block_size=7, group=3, gamma_mode="calibrated")),
          seed=3, run=_budget, picture_first=True),
     Step(N_("Where the evidence was"),
          N_("A class activation map (CAM; Zhou et al. 2016) weights the last convolutional features by the "
@@ -381,7 +402,7 @@ STEPS: tuple[Step, ...] = (
             "on and where it moves."),
          N_("Where does the CAM lose the most when DropBlock hides blocks?"),
          (("object", N_("on the object, where the CAM was hottest")), ("background", N_("in the rest of the image"))),
-         ((N_("DropBlock"), M.RegularizerSpec(keep_prob=0.8, block_size=7, group=3)),), seed=4, run=_cam),
+         (M.RegularizerSpec(keep_prob=0.8, block_size=7, group=3),), seed=4, run=_cam),
     Step(N_("The paper's Figure 5"),
          N_("The paper takes a ResNet-50 trained without DropBlock and applies DropBlock at inference, inside the "
             "blocks of groups 3 and 4, lowering keep_prob. Accuracy falls faster with block_size 7 than with "
@@ -389,51 +410,55 @@ STEPS: tuple[Step, ...] = (
             "same experiment on this image."),
          N_("As keep_prob falls, which curve falls faster?"),
          (("b1", N_("block_size 1 (like dropout)")), ("b7", N_("block_size 7")), ("same", N_("about the same"))),
-         ((N_("DropBlock, the paper's placement"), M.RegularizerSpec(placement="in_blocks", groups=(3, 4))),),
-         seed=5, run=_figure5, picture_first=False),
+         (M.RegularizerSpec(placement="in_blocks", groups=(3, 4)),),
+         seed=5, run=_figure5, picture_first=False,
+         setting=N_("DropBlock with block_size 1 and 7 at keep_prob {kps}, inside the blocks of groups 3 and 4 "
+                    "(γ/4 in group 3, skip connections too), {n} draws per point")),
     Step(N_("The schedule"),
          N_("A small keep_prob from the first step hurts learning, the paper says (Sec. 3). It lowers keep_prob "
             "linearly from 1 to the target over training instead, like ScheduledDropPath; the target is usually "
             "between 0.75 and 0.95. At inference DropBlock is off."),
-         N_("Target keep_prob 0.9, reached at step 10,000. What is keep_prob at step 5,000?"),
-         (("target", N_("0.90, the target")), ("half", N_("0.95, halfway")), ("one", N_("1.00, still off"))),
-         ((N_("schedule"), M.RegularizerSpec(keep_prob=SCHEDULE_TARGET)),), seed=0, run=_schedule,
-         picture_first=False),
+         N_("Target keep_prob {target:g}, reached at step {total:,}. What is keep_prob at step {half:,}?"),
+         (("target", N_("{target:.2f}, the target")), ("half", N_("{mid:.2f}, halfway between 1 and the target")),
+          ("one", N_("1.00, still off"))),
+         (M.RegularizerSpec(keep_prob=SCHEDULE_TARGET),), seed=0, run=_schedule,
+         picture_first=False, setting=N_("target keep_prob {target:g}, reached at step {total:,}")),
     Step(N_("Common mistakes"),
          N_("The tutorial rescales the kept units by count_ones/count_zeros instead of count(M)/count_ones(M), and "
             "says to multiply by keep_prob at inference; implementations also let seeds fall everywhere and truncate "
             "the border blocks. Each recipe is measured on this image's real feature map: a sound one keeps the mean "
             "activation at 1 in training and at inference. Seeds everywhere changes how much is dropped, not the mean."),
-         N_("With count_ones/count_zeros at keep_prob 0.9, the mean activation in training becomes…"),
-         (("same", N_("unchanged, ×1")), ("small", N_("a little larger, about ×1.1")),
-          ("large", N_("much larger, about ×9"))),
-         ((N_("DropBlock"), M.RegularizerSpec(keep_prob=0.9, block_size=7, group=3)),), seed=7, run=_mistakes,
+         N_("With count_ones/count_zeros at keep_prob {kp:g}, the mean activation in training becomes…"),
+         (("same", N_("unchanged, ×1")), ("small", N_("a little larger, about ×{small:.2f}")),
+          ("large", N_("much larger, about ×{large:.0f}"))),
+         (M.RegularizerSpec(keep_prob=0.9, block_size=7, group=3),), seed=7, run=_mistakes,
          picture_first=False),
-    Step(N_("DropBlock + Dropout"),
+    Step(N_("DropBlock and Dropout together"),
          N_("Hu, Si, Zeng & Shu (East China Jiaotong University) combine the two: DropBlock in the shallow and middle "
-            "convolutional groups, Dropout on the fully connected layer before the classifier. Here DropBlock "
-            "(keep_prob 0.9, block_size 3) runs inside the blocks of groups 2 and 3 and Dropout (keep_prob 0.5) on "
-            "the pooled features before fc."),
-         N_("Which one makes the top class's probability vary the most from draw to draw?"),
+            "convolutional groups, Dropout on the fully connected layer before the classifier. Here DropBlock runs "
+            "inside the blocks of groups 2 and 3 and Dropout (keep_prob {fc_kp:g}) on the pooled features before fc."),
+         N_("Which one lowers the probability of the top class the most?"),
          tuple(ARM_LABELS.items()),
-         ((N_("DropBlock in groups 2 and 3"), M.RegularizerSpec(
+         (M.RegularizerSpec(
              placement="in_blocks", groups=(2, 3), skip=False, group3_quarter=False,
-             group_params=((2, 0.9, 3), (3, 0.9, 3)))),), seed=8, run=_strategy),
+             group_params=((2, 0.9, 3), (3, 0.9, 3))),), seed=8, run=_strategy),
 )
 
 
 def describe(spec: M.RegularizerSpec) -> str:
-    """A step's parameters in words (translated)."""
+    """A step's parameters in one translated phrase; the method's name (DropBlock, Dropout) is a name."""
+    kind, groups = M.KIND_LABELS[spec.kind], ", ".join(map(str, spec.groups))
     if spec.group_params:
-        params = ", ".join(_("group {g}: keep_prob {kp:g}, block_size {b}").format(g=g, kp=kp, b=b)
+        params = "; ".join(_("group {g} at keep_prob {kp:g} and block_size {b}").format(g=g, kp=kp, b=b)
                            for g, kp, b in spec.group_params)
-    elif spec.kind == "dropblock":
-        params = _("keep_prob {kp:g}, block_size {b}").format(kp=spec.keep_prob, b=spec.block_size)
-    else:
-        params = _("keep_prob {kp:g}").format(kp=spec.keep_prob)
-    where = (_("after group {g}").format(g=spec.group) if spec.placement == "after_group"
-             else _("inside the blocks of groups {groups}").format(groups=", ".join(map(str, spec.groups))))
-    return _("{params}, {where}").format(params=params, where=where)
+        return _("{kind} inside the blocks of groups {groups}: {params}").format(kind=kind, groups=groups, params=params)
+    if spec.placement == "in_blocks":
+        return _("{kind} with keep_prob {kp:g} and block_size {b} inside the blocks of groups {groups}").format(
+            kind=kind, kp=spec.keep_prob, b=spec.block_size, groups=groups)
+    if spec.kind == "dropblock":
+        return _("{kind} with keep_prob {kp:g} and block_size {b} on the output of group {g}").format(
+            kind=kind, kp=spec.keep_prob, b=spec.block_size, g=spec.group)
+    return _("{kind} with keep_prob {kp:g} on the output of group {g}").format(kind=kind, kp=spec.keep_prob, g=spec.group)
 
 
 # ------------------------------------------------------------------ drawing
@@ -470,15 +495,18 @@ def draw(ctx: state.Context) -> None:
     st.title(_("DropBlock in eight steps"))
     navigation(n)
     st.header(_("{n} · {title}").format(n=n, title=_(step.title)))
-    st.markdown(_(step.text))
-    params = "; ".join(_("{name}: {params}").format(name=_(name), params=describe(spec)) for name, spec in step.specs)
+    facts = step.facts()
+    st.markdown(_(step.text).format(**facts))
+    params = (_(step.setting).format(**facts) if step.setting else
+              "; ".join(describe(spec) for spec in step.specs))
     st.caption(_("This step sets its own parameters ({params}; seed {seed}). The sidebar's keep_prob, block_size, "
                  "seed and placement are not used here; the image and the model are the sidebar's.").format(
         params=params, seed=step.seed))
     picture, outcome = step.run(ctx, step)
     slot = st.container()
     options = dict(step.options)
-    choice = st.radio(_(step.prompt), list(options), index=None, format_func=lambda k: _(options[k]),
+    choice = st.radio(_(step.prompt).format(**facts), list(options), index=None,
+                      format_func=lambda k: _(options[k]).format(**facts),
                       key=f"lesson_q{n}")
     if step.picture_first:
         with slot:
@@ -494,7 +522,7 @@ def draw(ctx: state.Context) -> None:
         st.success(_("Right. {measured}").format(measured=result.measured), icon="✅")
     else:
         st.info(_("Not this time: the measured answer is “{answer}”. {measured}").format(
-            answer=_(options[result.answer]), measured=result.measured), icon="🤔")
+            answer=_(options[result.answer]).format(**step.facts()), measured=result.measured), icon="🤔")
     if not step.picture_first:
         with slot:
             main_picture(picture)
