@@ -38,6 +38,7 @@ from ui.i18n import N_, _, language
 
 STEP_KEY = "lesson_step"  # session key; the URL's "step" (ui/state.py _URL)
 TIE = 0.005  # probabilities closer than this are "about the same"
+PICTURE_WIDTH = "content"  # pictures at their own size (at most the column): the question stays in view
 HOT = 0.8  # step 4: the clean CAM's hottest fifth (pixels at or above this quantile) is "the object"
 
 
@@ -71,7 +72,8 @@ class Step:
         spec = self.specs[-1]
         kp = spec.keep_prob
         return {"kp": kp, "drop": 1 - kp, "b": spec.block_size, "n": CURVE_SAMPLES,
-                "kps": ", ".join(f"{k:g}" for k in CURVE_KEEP_PROBS), "small": 1 / kp, "large": kp / (1 - kp) if kp < 1 else 1.0,
+                "kps": ", ".join(f"{k:g}" for k in CURVE_KEEP_PROBS),
+                "small": 1 / kp, "large": kp / (1 - kp) if kp < 1 else 1.0,
                 "target": SCHEDULE_TARGET, "total": SCHEDULE_STEPS, "half": SCHEDULE_STEPS // 2,
                 "mid": (1 + SCHEDULE_TARGET) / 2, "fc_kp": STRATEGY_FC_KEEP}
 
@@ -103,6 +105,11 @@ def lower(a: float, b: float, key_a: str, key_b: str, same: str | None = "same")
 # ------------------------------------------------------------------ the steps' measurements
 
 
+def show(picture, name: str, caption: str) -> None:
+    """A step's picture at its own size (at most the column's width), with its PNG download."""
+    render.show_image(picture, name, caption=caption, width=PICTURE_WIDTH)
+
+
 def _mask_rows(view: M.MaskView, rows: tuple[str, ...]) -> list[list[np.ndarray]]:
     vmax = float(max(view.before.max(), view.after.max()))
     make = {
@@ -120,9 +127,9 @@ def _block(ctx: state.Context, step: Step):
     b = view.block[0] * view.block[1]
 
     def picture():
-        render.show_image(render.grid(_mask_rows(view, ("blocks", "before", "after")), size=96), "lesson-1-blocks",
-                          caption=_("Top: the mask (yellow seeds, red dropped units) in the 8 most active channels. "
-                                    "Middle: the feature map before. Bottom: after, kept units rescaled."))
+        show(render.grid(_mask_rows(view, ("blocks", "before", "after")), size=96), "lesson-1-blocks",
+             _("Top: the mask (yellow seeds, red dropped units) in the 8 most active channels. "
+               "Middle: the feature map before. Bottom: after, kept units rescaled."))
 
     def outcome():
         seeds, dropped = int(view.seed_mask.sum()), int((~view.block_mask).sum())
@@ -141,14 +148,14 @@ def _gamma(ctx: state.Context, step: Step):
     view = state.mask_view(step_context(ctx, step.spec, step.seed), n_channels=8)
 
     def picture():
-        render.show_image(render.grid(_mask_rows(view, ("seeds", "mask")), size=96), "lesson-2-gamma",
-                          caption=_("Top: the seeds (red), drawn with probability γ. Bottom: the blocks grown from "
-                                    "them (red = dropped)."))
+        show(render.grid(_mask_rows(view, ("seeds", "mask")), size=96), "lesson-2-gamma",
+             _("Top: the seeds (red), drawn with probability γ. Bottom: the blocks grown from them (red = dropped)."))
 
     def outcome():
         answer = nearest(view.gamma, {"equal": view.target_drop, "smaller": view.target_drop / (view.block[0] ** 2),
                                       "larger": min(1.0, 2 * view.target_drop)}, log=True)
-        text = _("Measured on this {h}×{w} feature map: γ = {gamma:.5f} against 1 − keep_prob = {target:.3f}, about "
+        text = _("Measured on this {h}×{w} feature map: γ = {gamma:.5f} against 1 − keep_prob = {target:.3f}, "
+                 "about "
                  "{times:.0f} times smaller. Each seed drops up to {b} units, so this draw dropped {realised:.3f} of "
                  "the units (expected {expected:.3f}).").format(
             h=view.map_size[0], w=view.map_size[1], gamma=view.gamma, target=view.target_drop,
@@ -165,9 +172,9 @@ def _budget(ctx: state.Context, step: Step):
 
     def picture():
         rows = _mask_rows(views[0], ("mask", "after")) + _mask_rows(views[1], ("mask", "after"))
-        render.show_image(render.grid(rows, size=96), "lesson-3-budget",
-                          caption=_("Rows 1–2: Dropout's mask and the features after it. Rows 3–4: DropBlock's. "
-                                    "Red: dropped units; 6 most active channels."))
+        show(render.grid(rows, size=96), "lesson-3-budget",
+             _("Rows 1–2: Dropout's mask and the features after it. Rows 3–4: DropBlock's. "
+               "Red: dropped units; 6 most active channels."))
 
     def outcome():
         shifts = [state.cam_shift(step_context(ctx, s, step.seed), SAMPLES, None) for s in (dropout, dropblock)]
@@ -193,11 +200,11 @@ def _cam(ctx: state.Context, step: Step):
     def picture():
         vmax = float(max(shift.clean_cam.max(), shift.mean_cam.max()))
         row = [np.asarray(render.overlay(ctx.image, shift.clean_cam, vmax)),
-               np.asarray(render.overlay(ctx.image, shift.mean_cam, vmax)), np.asarray(render.diverging(shift.difference))]
-        render.show_image(render.grid([row], size=224), "lesson-4-cam",
-                          caption=_("Class activation map for “{cls}”: without DropBlock · mean of {n} DropBlock draws "
-                                    "(same scale) · the change (red: gained, blue: lost).").format(
-                              cls=shift.class_name, n=shift.n_samples))
+               np.asarray(render.overlay(ctx.image, shift.mean_cam, vmax)),
+               np.asarray(render.diverging(shift.difference))]
+        show(render.grid([row], size=224), "lesson-4-cam",
+             _("Class activation map for “{cls}”: without DropBlock · mean of {n} DropBlock draws (same scale) · "
+               "the change (red: gained, blue: lost).").format(cls=shift.class_name, n=shift.n_samples))
 
     def outcome():
         on_hot, elsewhere = cam_loss(shift)
@@ -326,7 +333,8 @@ def _mistakes(ctx: state.Context, step: Step):
         kp = report.keep_prob
         answer = nearest(gain, {"same": 1.0, "small": 1 / kp, "large": kp / (1 - kp)}, log=True)
         return Outcome(answer, _("On this image's {c} channels of {h}×{w} at keep_prob {kp:g}, count_ones/count_zeros "
-                                 "makes the mean activation ×{gain:.2f} in training, and ×1 at inference; the paper's "
+                                 "makes the mean activation ×{gain:.2f} in training, and ×1 at inference; the "
+                                 "paper's "
                                  "count(M)/count_ones(M) gives ×{paper:.2f}.").format(
             c=report.channels, h=report.map_size[0], w=report.map_size[1], kp=kp, gain=gain,
             paper=report.rows[0].train_mean))
@@ -345,10 +353,10 @@ def _strategy(ctx: state.Context, step: Step):
 
     def picture():
         vmax = float(max(v.mean_cam.max() for v in result.views))
-        render.show_image(render.grid([[np.asarray(render.overlay(ctx.image, v.mean_cam, vmax)) for v in result.views]],
-                                      size=200), "lesson-8-strategy",
-                          caption=_("Mean CAM for “{cls}” over {n} draws, same scale: none · DropBlock only · "
-                                    "Dropout before fc only · both.").format(cls=result.class_name, n=result.n_samples))
+        row = [np.asarray(render.overlay(ctx.image, v.mean_cam, vmax)) for v in result.views]
+        show(render.grid([row], size=200), "lesson-8-strategy",
+             _("Mean CAM for “{cls}” over {n} draws, same scale: nothing dropped · only DropBlock · "
+               "only Dropout · both.").format(cls=result.class_name, n=result.n_samples))
 
     def outcome():
         probs = {k: arms[k].class_prob for k in ARM_LABELS}
@@ -377,7 +385,8 @@ STEPS: tuple[Step, ...] = (
           ("square", N_("a square of block_size × block_size units"))),
          (M.RegularizerSpec(keep_prob=0.85, block_size=5, group=3),), seed=1, run=_block),
     Step(N_("Why γ is smaller than 1 − keep_prob"),
-         N_("keep_prob says what share of units to keep, so 1 − keep_prob is the drop budget. Every seed grows into a "
+         N_("keep_prob says what share of units to keep, so 1 − keep_prob is the drop budget. Every seed grows into "
+            "a "
             "block of block_size² units, so seeds must be much rarer than the units to drop. Eq. (1) divides by "
             "block_size² and corrects for the border where a block does not fit; overlapping blocks make it drop a "
             "little less than asked."),
@@ -427,7 +436,8 @@ STEPS: tuple[Step, ...] = (
          N_("The tutorial rescales the kept units by count_ones/count_zeros instead of count(M)/count_ones(M), and "
             "says to multiply by keep_prob at inference; implementations also let seeds fall everywhere and truncate "
             "the border blocks. Each recipe is measured on this image's real feature map: a sound one keeps the mean "
-            "activation at 1 in training and at inference. Seeds everywhere changes how much is dropped, not the mean."),
+            "activation at 1 in training and at inference. Seeds everywhere changes how much is dropped, not the "
+            "mean."),
          N_("With count_ones/count_zeros at keep_prob {kp:g}, the mean activation in training becomes…"),
          (("same", N_("unchanged, ×1")), ("small", N_("a little larger, about ×{small:.2f}")),
           ("large", N_("much larger, about ×{large:.0f}"))),
@@ -451,14 +461,16 @@ def describe(spec: M.RegularizerSpec) -> str:
     if spec.group_params:
         params = "; ".join(_("group {g} at keep_prob {kp:g} and block_size {b}").format(g=g, kp=kp, b=b)
                            for g, kp, b in spec.group_params)
-        return _("{kind} inside the blocks of groups {groups}: {params}").format(kind=kind, groups=groups, params=params)
+        return _("{kind} inside the blocks of groups {groups}: {params}").format(kind=kind, groups=groups,
+                                                                                  params=params)
     if spec.placement == "in_blocks":
         return _("{kind} with keep_prob {kp:g} and block_size {b} inside the blocks of groups {groups}").format(
             kind=kind, kp=spec.keep_prob, b=spec.block_size, groups=groups)
     if spec.kind == "dropblock":
         return _("{kind} with keep_prob {kp:g} and block_size {b} on the output of group {g}").format(
             kind=kind, kp=spec.keep_prob, b=spec.block_size, g=spec.group)
-    return _("{kind} with keep_prob {kp:g} on the output of group {g}").format(kind=kind, kp=spec.keep_prob, g=spec.group)
+    return _("{kind} with keep_prob {kp:g} on the output of group {g}").format(kind=kind, kp=spec.keep_prob,
+                                                                               g=spec.group)
 
 
 # ------------------------------------------------------------------ drawing
