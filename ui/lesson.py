@@ -38,6 +38,7 @@ from ui.i18n import N_, _, language
 
 STEP_KEY = "lesson_step"  # session key; the URL's "step" (ui/state.py _URL)
 TIE = 0.005  # probabilities closer than this are "about the same"
+CHANNELS = 4  # channels in the mask pictures: tiles stay large on a phone
 PICTURE_WIDTH = "content"  # pictures at their own size (at most the column): the question stays in view
 HOT = 0.8  # step 4: the clean CAM's hottest fifth (pixels at or above this quantile) is "the object"
 
@@ -123,13 +124,13 @@ def _mask_rows(view: M.MaskView, rows: tuple[str, ...]) -> list[list[np.ndarray]
 
 
 def _block(ctx: state.Context, step: Step):
-    view = state.mask_view(step_context(ctx, step.spec, step.seed), n_channels=8)
+    view = state.mask_view(step_context(ctx, step.spec, step.seed), n_channels=CHANNELS)
     b = view.block[0] * view.block[1]
 
     def picture():
         show(render.grid(_mask_rows(view, ("blocks", "before", "after")), size=96), "lesson-1-blocks",
-             _("Top: the mask (yellow seeds, red dropped units) in the 8 most active channels. "
-               "Middle: the feature map before. Bottom: after, kept units rescaled."))
+             _("Top: the mask (yellow seeds, red dropped units) in the {k} most active channels. "
+               "Middle: the feature map before. Bottom: after, kept units rescaled.").format(k=CHANNELS))
 
     def outcome():
         seeds, dropped = int(view.seed_mask.sum()), int((~view.block_mask).sum())
@@ -145,7 +146,7 @@ def _block(ctx: state.Context, step: Step):
 
 
 def _gamma(ctx: state.Context, step: Step):
-    view = state.mask_view(step_context(ctx, step.spec, step.seed), n_channels=8)
+    view = state.mask_view(step_context(ctx, step.spec, step.seed), n_channels=CHANNELS)
 
     def picture():
         show(render.grid(_mask_rows(view, ("seeds", "mask")), size=96), "lesson-2-gamma",
@@ -168,13 +169,13 @@ def _gamma(ctx: state.Context, step: Step):
 
 def _budget(ctx: state.Context, step: Step):
     dropout, dropblock = step.specs
-    views = [state.mask_view(step_context(ctx, s, step.seed), n_channels=6) for s in (dropout, dropblock)]
+    views = [state.mask_view(step_context(ctx, s, step.seed), n_channels=CHANNELS) for s in (dropout, dropblock)]
 
     def picture():
         rows = _mask_rows(views[0], ("mask", "after")) + _mask_rows(views[1], ("mask", "after"))
         show(render.grid(rows, size=96), "lesson-3-budget",
              _("Rows 1–2: Dropout's mask and the features after it. Rows 3–4: DropBlock's. "
-               "Red: dropped units; 6 most active channels."))
+               "Red: dropped units; the {k} most active channels.").format(k=CHANNELS))
 
     def outcome():
         shifts = [state.cam_shift(step_context(ctx, s, step.seed), SAMPLES, None) for s in (dropout, dropblock)]
