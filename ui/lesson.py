@@ -20,6 +20,7 @@ keys to them).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -331,6 +332,7 @@ def _mistakes(ctx: state.Context, step: Step):
 
     def outcome():
         gain = tutorial_row(report).train_mean
+        paper = next(m for m in report.rows if m.is_paper).train_mean
         kp = report.keep_prob
         answer = nearest(gain, {"same": 1.0, "small": 1 / kp, "large": kp / (1 - kp)}, log=True)
         return Outcome(answer, _("On this image's {c} channels of {h}×{w} at keep_prob {kp:g}, count_ones/count_zeros "
@@ -338,7 +340,7 @@ def _mistakes(ctx: state.Context, step: Step):
                                  "paper's "
                                  "count(M)/count_ones(M) gives ×{paper:.2f}.").format(
             c=report.channels, h=report.map_size[0], w=report.map_size[1], kp=kp, gain=gain,
-            paper=report.rows[0].train_mean))
+            paper=paper))
 
     return picture, outcome
 
@@ -515,12 +517,27 @@ def draw(ctx: state.Context) -> None:
     st.caption(_("This step sets its own parameters ({params}; seed {seed}). The sidebar's keep_prob, block_size, "
                  "seed and placement are not used here; the image and the model are the sidebar's.").format(
         params=params, seed=step.seed))
+    body(ctx, n)
+
+
+@st.fragment  # answering reruns only the step, not the sidebar and the model
+def body(ctx: state.Context, n: int) -> None:
+    try:
+        _body(ctx, STEPS[n - 1], n)
+    except Exception:  # a fragment rerun is outside run_page's guard: never a traceback
+        logging.getLogger("dropblock_lab").exception("lesson step %d failed", n)
+        st.error(_("Something went wrong while measuring this step. Try another image; the details are in the "
+                   "server log."))
+
+
+def _body(ctx: state.Context, step: Step, n: int) -> None:
+    """The step's picture, its question and, once answered, the measured answer with a verdict."""
+    facts = step.facts()
     picture, outcome = step.run(ctx, step)
     slot = st.container()
     options = dict(step.options)
     choice = st.radio(_(step.prompt).format(**facts), list(options), index=None,
-                      format_func=lambda k: _(options[k]).format(**facts),
-                      key=f"lesson_q{n}")
+                      format_func=lambda k: _(options[k]).format(**facts), key=f"lesson_q{n}")
     if step.picture_first:
         with slot:
             main_picture(picture)
@@ -535,7 +552,7 @@ def draw(ctx: state.Context) -> None:
         st.success(_("Right. {measured}").format(measured=result.measured), icon="✅")
     else:
         st.info(_("Not this time: the measured answer is “{answer}”. {measured}").format(
-            answer=_(options[result.answer]).format(**step.facts()), measured=result.measured), icon="🤔")
+            answer=_(options[result.answer]).format(**facts), measured=result.measured), icon="🤔")
     if not step.picture_first:
         with slot:
             main_picture(picture)
