@@ -138,6 +138,7 @@ _URL = {
     "norm": ("normalize", "sample", _choice(NORMALIZE)),
     "site": ("act_site", "after_act", _choice(M.SITE_ACTS)),
     "lang": ("lang", "en", _choice(LANGUAGES)),
+    "step": ("lesson_step", 1, _number(1, 8)),  # the guided lesson's step (ui/lesson.py)
 }
 
 

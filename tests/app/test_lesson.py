@@ -1,0 +1,245 @@
+"""The guided lesson (pages/0_Lesson.py, ui/lesson.py) with streamlit.testing.v1.AppTest.
+
+The lesson is reached as a browser reaches it: through the entrypoint, then the page (``open_lesson``;
+with st.navigation only that helper changes). Expected answers are computed here, independently of
+the page, through the public ``models`` compute functions with the step's own parameters.
+"""
+
+from __future__ import annotations
+
+import ast
+import gettext
+import math
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+import dropblock as db
+import models as M
+from models.theory import compute_mistakes
+from ui import i18n, lesson
+
+from .conftest import ROOT, assert_clean, new_app
+
+LESSON = "pages/0_Lesson.py"
+N_STEPS = len(lesson.STEPS)
+
+
+def first_run(query: dict[str, str] | None = None, lang: str | None = None):
+    """A new session opened from a link carrying ``query`` (its first run reads the URL)."""
+    at = new_app()
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    if lang:
+        at.session_state["lang"] = lang
+    return at.run()
+
+
+def open_lesson(query: dict[str, str] | None = None, lang: str | None = None):
+    """A new session whose link carries ``query``, on the lesson page. Through the entrypoint, as
+    the other app tests; with st.navigation this is the one place to change."""
+    return first_run(query, lang).switch_page(LESSON).run()
+
+
+def shown_step(at) -> int:
+    return int(at.header[0].value.split(" · ")[0])
+
+
+def main_images(at) -> int:
+    return len(at.main.get("image"))
+
+
+def verdicts(at) -> list[str]:
+    """✅ right / 🤔 not this time, as shown after a choice."""
+    return ([s.icon for s in at.success if s.icon == "✅"] + [i.icon for i in at.info if i.icon == "🤔"])
+
+
+def reveal_text(at) -> str:
+    return " ".join([s.value for s in at.success] + [i.value for i in at.info if i.icon in ("🤔", "📏")])
+
+
+def test_walk_all_steps_with_next_and_previous():
+    at = open_lesson()
+    assert_clean(at)
+    assert shown_step(at) == 1 and at.button(key="lesson_prev").disabled
+    for n in range(1, N_STEPS + 1):
+        if n > 1:
+            at.button(key="lesson_next").click().run()
+        assert_clean(at)
+        assert shown_step(at) == n
+        assert at.query_params["step"] == str(n)  # a teacher can send this link
+        step = lesson.STEPS[n - 1]
+        assert main_images(at) == (1 if step.picture_first else 0), n
+        assert not verdicts(at), n  # predict first: nothing revealed before a choice
+        question = at.radio(key=f"lesson_q{n}")
+        assert question.value is None
+        question.set_value(step.options[0][0]).run()
+        assert_clean(at)
+        assert main_images(at) == 1, n  # exactly one main picture once answered
+        assert len(verdicts(at)) == 1 or any(i.icon == "📏" for i in at.info), n
+    assert at.button(key="lesson_next").disabled
+    at.button(key="lesson_prev").click().run()
+    assert_clean(at)
+    assert shown_step(at) == N_STEPS - 1 and at.query_params["step"] == str(N_STEPS - 1)
+
+
+def test_step_in_the_url_opens_that_step():
+    at = open_lesson({"step": "5"})
+    assert_clean(at)
+    assert shown_step(at) == 5
+    assert at.radio(key="lesson_q5").value is None
+    assert not any("**step**" in w.value for w in at.warning)
+
+
+@pytest.mark.parametrize(("given", "used", "why"), [
+    ("0", 1, "below the minimum"), ("99", N_STEPS, "above the maximum"), ("x", 1, "ignored"), ("2.5", 1, "ignored"),
+])
+def test_bad_step_in_the_url_is_clamped_or_ignored_with_a_message(given, used, why):
+    at = first_run({"step": given})  # the link's first page says what it used instead
+    assert any("**step**" in w.value and why in w.value for w in at.warning), [w.value for w in at.warning]
+    at.switch_page(LESSON).run()
+    assert_clean(at)
+    assert shown_step(at) == used
+    assert at.query_params["step"] == str(used)
+
+
+# ------------------------------------------------------------------ predict, then reveal, against the library
+
+
+@cache
+def _model_and_clean():
+    loaded = M.load_model(allow_download=False)  # the hermetic fallback, as the app loads it
+    image = M.decode_image((ROOT / "assets" / "coffee.jpg").read_bytes())
+    return loaded.backbone, M.clean_pass(loaded.backbone, loaded.preprocess(image))
+
+
+def _expected(n: int) -> tuple[str | None, list[str]]:
+    """(the right option, numbers the reveal must show) for step ``n``, from the models package directly."""
+    bb, clean = _model_and_clean()
+    step = lesson.STEPS[n - 1]
+    if n == 1:
+        view = M.compute_mask_view(bb, clean, step.spec, seed=step.seed, n_channels=lesson.CHANNELS)
+        seeds, dropped = int(view.seed_mask.sum()), int((~view.block_mask).sum())
+        b = view.block[0]
+        ratio = dropped / seeds
+        right = min({"one": 1, "line": b, "square": b * b}.items(), key=lambda kv: abs(kv[1] - ratio))[0]
+        return right, [f"{ratio:.1f}", str(dropped)]
+    if n == 3:
+        probs = [float(M.compute_cam_shift(bb, clean, spec, n_samples=lesson.SAMPLES, seed=step.seed)
+                       .sample_probs.mean()) for spec in step.specs]
+        p_out, p_block = probs
+        right = "same" if abs(p_out - p_block) < lesson.TIE else ("dropblock" if p_block < p_out else "dropout")
+        return right, [f"{p_out:.3f}", f"{p_block:.3f}"]
+    if n == 5:
+        curve = M.compute_robustness_curve(bb, clean, step.spec, keep_probs=lesson.CURVE_KEEP_PROBS,
+                                           methods=lesson.CURVE_METHODS, n_samples=lesson.CURVE_SAMPLES,
+                                           seed=step.seed)
+        b1, b7 = (float(curve.mean_prob[i].mean()) for i in (0, 1))
+        right = "same" if abs(b1 - b7) < lesson.TIE else ("b7" if b7 < b1 else "b1")
+        return right, [f"{b1:.3f}", f"{b7:.3f}"]
+    if n == 6:
+        value = db.linear_keep_prob(lesson.SCHEDULE_STEPS // 2, lesson.SCHEDULE_STEPS, lesson.SCHEDULE_TARGET)
+        target = lesson.SCHEDULE_TARGET
+        right = min({"target": target, "half": (1 + target) / 2, "one": 1.0}.items(),
+                    key=lambda kv: abs(kv[1] - value))[0]
+        return right, [f"{value:.3f}"]
+    if n == 7:
+        kp = step.spec.keep_prob
+        report = compute_mistakes(clean.acts[3], kp, step.spec.block_size, seed=step.seed)
+        gain = next(m.train_mean for m in report.rows if "count_ones/count_zeros" in m.name)
+        anchors = {"same": 1.0, "small": 1 / kp, "large": kp / (1 - kp)}
+        right = min(anchors, key=lambda k: abs(math.log(anchors[k]) - math.log(gain)))
+        return right, [f"{gain:.2f}"]
+    if n == 8:
+        result = M.compute_dropblock_dropout(bb, clean, step.spec, fc_keep_prob=lesson.STRATEGY_FC_KEEP,
+                                             n_samples=lesson.SAMPLES, seed=step.seed)
+        probs = {arm: v.class_prob for arm, v in zip(("none", "dropblock", "dropout_fc", "both"), result.views)}
+        probs.pop("none")
+        ranked = sorted(probs, key=probs.get)
+        too_close = probs[ranked[1]] - probs[ranked[0]] < lesson.TIE
+        return (None if too_close else ranked[0]), [f"{p:.3f}" for p in probs.values()]
+    raise AssertionError(n)
+
+
+@pytest.mark.parametrize("n", [1, 3, 5, 6, 7, 8])
+def test_reveal_shows_the_measured_result_and_a_verdict_that_matches_it(n):
+    right, numbers = _expected(n)
+    at = open_lesson({"step": str(n)})
+    assert_clean(at)
+    assert not verdicts(at) and not reveal_text(at)  # hidden until the student chooses
+    keys = [k for k, _ in lesson.STEPS[n - 1].options]
+    wrong = next(k for k in keys if k != right)
+    at.radio(key=f"lesson_q{n}").set_value(wrong).run()
+    assert_clean(at)
+    text = reveal_text(at)
+    assert all(x in text for x in numbers), (numbers, text)
+    if right is None:  # the measurement cannot decide: the numbers, no verdict
+        assert not verdicts(at) and [i.icon for i in at.info if i.icon == "📏"] == ["📏"]
+        return
+    assert verdicts(at) == ["🤔"]
+    at.radio(key=f"lesson_q{n}").set_value(right).run()
+    assert_clean(at)
+    assert verdicts(at) == ["✅"]
+    assert all(x in reveal_text(at) for x in numbers)
+
+
+def test_each_step_sets_its_own_parameters_not_the_sidebars():
+    at = open_lesson({"step": "1"})
+    before = reveal_text(at.radio(key="lesson_q1").set_value("square").run())
+    at.sidebar.slider(key="keep_prob").set_value(0.5)
+    at.sidebar.slider(key="block_size").set_value(2)
+    at.sidebar.number_input(key="seed").set_value(99)
+    at.run()
+    assert_clean(at)
+    assert reveal_text(at) == before
+    assert any("sets its own parameters" in c.value for c in at.caption)
+
+
+# ------------------------------------------------------------------ 简体中文
+
+
+def _lesson_msgids() -> set[str]:
+    """Every literal passed to _() or N_() in ui/lesson.py."""
+    tree = ast.parse((ROOT / "ui" / "lesson.py").read_text(encoding="utf-8"))
+    return {node.args[0].value for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("_", "N_")
+            and node.args and isinstance(node.args[0], ast.Constant)}
+
+
+@pytest.fixture
+def zh_catalog(tmp_path, monkeypatch):
+    """The checked-in .po, compiled now (the .mo is the integrator's), as ui.i18n's catalog."""
+    if shutil.which("msgfmt") is None:
+        pytest.skip("msgfmt (gettext) is not installed")
+    po = ROOT / "locale" / "zh_CN" / "LC_MESSAGES" / "dropblock_lab.po"
+    out = tmp_path / "zh_CN" / "LC_MESSAGES"
+    out.mkdir(parents=True)
+    subprocess.run(["msgfmt", "--check-format", "-o", str(out / "dropblock_lab.mo"), str(po)], check=True)
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
+    i18n.catalog.cache_clear()
+    yield gettext.translation(i18n.DOMAIN, tmp_path, languages=["zh_CN"])
+    i18n.catalog.cache_clear()
+
+
+def test_every_lesson_string_has_a_chinese_translation(zh_catalog):
+    ids = _lesson_msgids()
+    assert len(ids) > 50
+    untranslated = sorted(ids - set(zh_catalog._catalog))  # an identical msgstr (a name) is a translation
+    assert not untranslated
+
+
+def test_the_lesson_runs_in_chinese(zh_catalog):
+    i18n.MISSING.clear()
+    at = open_lesson(lang="zh")
+    with i18n.use_language("zh"):  # AppTest matches the radios' shown labels in the test's own thread
+        for n in range(1, N_STEPS + 1):
+            if n > 1:
+                at.button(key="lesson_next").click().run()
+            at.radio(key=f"lesson_q{n}").set_value(lesson.STEPS[n - 1].options[0][0]).run()
+            assert_clean(at)  # a translation with a wrong placeholder would show an error here
+            assert verdicts(at) or any(i.icon == "📏" for i in at.info)
+    assert at.title[0].value == zh_catalog.gettext("DropBlock in eight steps") != "DropBlock in eight steps"
+    assert not (i18n.MISSING & _lesson_msgids())

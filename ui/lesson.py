@@ -1,0 +1,558 @@
+"""The guided lesson: DropBlock (Ghiasi, Lin & Le, NeurIPS 2018, arXiv:1810.12890) in eight steps.
+
+Each step is data: a title, one short paragraph, its own parameters (a ``RegularizerSpec`` and a
+seed, independent of the sidebar; the image and the model are the sidebar's), one question with
+choices, and a function that measures the answer on this image and draws the step's one main
+picture. The measurements are the app's own cached compute functions (``ui.state``:
+``mask_view``, ``cam_shift``, ``robustness_curve``, ``mistakes``, ``dropblock_dropout``) called
+with the step's parameters, so a class on the same image shares one result per step; nothing here
+computes DropBlock itself.
+
+Predict, then reveal: the question is asked with nothing selected; once the student chooses, the
+measured numbers for this image appear with a verdict (✅ right, 🤔 not this time). Steps whose
+picture gives the answer away (the curve, the schedule, the mistakes chart) draw it with the answer.
+
+The step lives in ``st.session_state["lesson_step"]``, which ``ui.state`` mirrors in the URL as
+``step=1..8``; the buttons "lesson_prev" and "lesson_next" move it (presenter mode binds the arrow
+keys to them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import streamlit as st
+import torch
+
+import dropblock as db
+import models as M
+from models.compute import STRATEGY_ARMS
+from models.theory import Mistake, Mistakes, compute_schedule
+from ui import render, state
+from ui.i18n import N_, _, language
+
+STEP_KEY = "lesson_step"  # session key; the URL's "step" (ui/state.py _URL)
+TIE = 0.005  # probabilities closer than this are "about the same"
+CHANNELS = 4  # channels in the mask pictures: tiles stay large on a phone
+PICTURE_WIDTH = "content"  # pictures at their own size (at most the column): the question stays in view
+HOT = 0.8  # step 4: the clean CAM's hottest fifth (pixels at or above this quantile) is "the object"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What was measured for a question: the right option (None: the measurement cannot decide)
+    and the sentence giving the numbers, already translated."""
+
+    answer: str | None
+    measured: str
+
+
+@dataclass(frozen=True)
+class Step:
+    title: str  # N_-marked; translated where shown
+    text: str  # N_-marked: the step's one paragraph
+    prompt: str  # N_-marked question
+    options: tuple[tuple[str, str], ...]  # (key, N_-marked label)
+    specs: tuple[M.RegularizerSpec, ...]  # the step's own parameters (and its seed, below)
+    seed: int
+    run: Callable[[state.Context, "Step"], tuple[Callable[[], None], Callable[[], Outcome]]]
+    picture_first: bool = True  # False: the picture gives the answer away, so it comes with the answer
+    setting: str | None = None  # N_-marked parameters in words, where the specs alone would not say them
+
+    @property
+    def spec(self) -> M.RegularizerSpec:
+        return self.specs[0]
+
+    def facts(self) -> dict[str, float | int]:
+        """The numbers the step's text, question and choices name, from its own parameters."""
+        spec = self.specs[-1]
+        kp = spec.keep_prob
+        return {"kp": kp, "drop": 1 - kp, "b": spec.block_size, "n": CURVE_SAMPLES,
+                "kps": ", ".join(f"{k:g}" for k in CURVE_KEEP_PROBS),
+                "small": 1 / kp, "large": kp / (1 - kp) if kp < 1 else 1.0,
+                "target": SCHEDULE_TARGET, "total": SCHEDULE_STEPS, "half": SCHEDULE_STEPS // 2,
+                "mid": (1 + SCHEDULE_TARGET) / 2, "fc_kp": STRATEGY_FC_KEEP}
+
+
+def step_context(ctx: state.Context, spec: M.RegularizerSpec, seed: int) -> state.Context:
+    """The sidebar's model and image with this step's own parameters (the caches key on them)."""
+    return dataclasses.replace(ctx, spec=spec, seed=seed)
+
+
+def nearest(value: float, options: dict[str, float], *, log: bool = False) -> str:
+    """The option whose value is closest to ``value`` (on a log scale for ratios)."""
+    f = (lambda v: math.log(max(v, 1e-12))) if log else (lambda v: v)
+    return min(options, key=lambda k: abs(f(options[k]) - f(value)))
+
+
+def lowest(values: dict[str, float]) -> str | None:
+    """The key of the smallest value; None when the two smallest are within :data:`TIE`."""
+    first, second = sorted(values.values())[:2]
+    return None if second - first < TIE else min(values, key=values.get)
+
+
+def lower(a: float, b: float, key_a: str, key_b: str, same: str | None = "same") -> str | None:
+    """The key of the smaller value; ``same`` when they are within :data:`TIE`."""
+    if abs(a - b) < TIE:
+        return same
+    return key_a if a < b else key_b
+
+
+# ------------------------------------------------------------------ the steps' measurements
+
+
+def show(picture, name: str, caption: str) -> None:
+    """A step's picture at its own size (at most the column's width), with its PNG download."""
+    render.show_image(picture, name, caption=caption, width=PICTURE_WIDTH)
+
+
+def _mask_rows(view: M.MaskView, rows: tuple[str, ...]) -> list[list[np.ndarray]]:
+    vmax = float(max(view.before.max(), view.after.max()))
+    make = {
+        "blocks": lambda: [render.mask_rgb(k, s) for k, s in zip(view.block_mask, view.seed_mask)],
+        "seeds": lambda: [render.mask_rgb(~s) for s in view.seed_mask],
+        "mask": lambda: [render.mask_rgb(k) for k in view.block_mask],
+        "before": lambda: [render.colorize(a, "viridis", 0.0, vmax) for a in view.before],
+        "after": lambda: [render.colorize(a, "viridis", 0.0, vmax) for a in view.after],
+    }
+    return [make[r]() for r in rows]
+
+
+def _block(ctx: state.Context, step: Step):
+    view = state.mask_view(step_context(ctx, step.spec, step.seed), n_channels=CHANNELS)
+    b = view.block[0] * view.block[1]
+
+    def picture():
+        show(render.grid(_mask_rows(view, ("blocks", "before", "after")), size=96), "lesson-1-blocks",
+             _("Top: the mask (yellow seeds, red dropped units) in the {k} most active channels. "
+               "Middle: the feature map before. Bottom: after, kept units rescaled.").format(k=CHANNELS))
+
+    def outcome():
+        seeds, dropped = int(view.seed_mask.sum()), int((~view.block_mask).sum())
+        if seeds == 0:
+            return Outcome(None, _("No seed fell in the channels shown in this draw, so there is nothing to count."))
+        ratio = dropped / seeds
+        answer = nearest(ratio, {"one": 1.0, "line": float(view.block[0]), "square": float(b)})
+        return Outcome(answer, _("In this draw {seeds} seeds dropped {dropped} units: {ratio:.1f} units per seed. "
+                                 "A whole {bh}×{bw} block is {b} units; overlapping blocks share some.")
+                       .format(seeds=seeds, dropped=dropped, ratio=ratio, bh=view.block[0], bw=view.block[1], b=b))
+
+    return picture, outcome
+
+
+def _gamma(ctx: state.Context, step: Step):
+    view = state.mask_view(step_context(ctx, step.spec, step.seed), n_channels=CHANNELS)
+
+    def picture():
+        show(render.grid(_mask_rows(view, ("seeds", "mask")), size=96), "lesson-2-gamma",
+             _("Top: the seeds (red), drawn with probability γ. Bottom: the blocks grown from them (red = dropped)."))
+
+    def outcome():
+        answer = nearest(view.gamma, {"equal": view.target_drop, "smaller": view.target_drop / (view.block[0] ** 2),
+                                      "larger": min(1.0, 2 * view.target_drop)}, log=True)
+        text = _("Measured on this {h}×{w} feature map: γ = {gamma:.5f} against 1 − keep_prob = {target:.3f}, "
+                 "about "
+                 "{times:.0f} times smaller. Each seed drops up to {b} units, so this draw dropped {realised:.3f} of "
+                 "the units (expected {expected:.3f}).").format(
+            h=view.map_size[0], w=view.map_size[1], gamma=view.gamma, target=view.target_drop,
+            times=view.target_drop / view.gamma if view.gamma else float("inf"), b=view.block[0] * view.block[1],
+            realised=view.realised_drop, expected=view.expected_drop if view.expected_drop is not None else math.nan)
+        return Outcome(answer, text)
+
+    return picture, outcome
+
+
+def _budget(ctx: state.Context, step: Step):
+    dropout, dropblock = step.specs
+    views = [state.mask_view(step_context(ctx, s, step.seed), n_channels=CHANNELS) for s in (dropout, dropblock)]
+
+    def picture():
+        rows = _mask_rows(views[0], ("mask", "after")) + _mask_rows(views[1], ("mask", "after"))
+        show(render.grid(rows, size=96), "lesson-3-budget",
+             _("Rows 1–2: Dropout's mask and the features after it. Rows 3–4: DropBlock's. "
+               "Red: dropped units; the {k} most active channels.").format(k=CHANNELS))
+
+    def outcome():
+        shifts = [state.cam_shift(step_context(ctx, s, step.seed), SAMPLES, None) for s in (dropout, dropblock)]
+        p_out, p_block = (float(s.sample_probs.mean()) for s in shifts)
+        answer = lower(p_block, p_out, "dropblock", "dropout")
+        return Outcome(answer, _("p({cls}) without dropping: {clean:.3f}. Mean of {n} draws with Dropout: {p_out:.3f} "
+                                 "(drop {d_out:.3f}); with DropBlock: {p_block:.3f} (drop {d_block:.3f}).").format(
+            cls=shifts[0].class_name, clean=shifts[0].clean_prob, n=SAMPLES, p_out=p_out, d_out=shifts[0].realised_drop,
+            p_block=p_block, d_block=shifts[1].realised_drop))
+
+    return picture, outcome
+
+
+def cam_loss(shift: M.CamShift) -> tuple[float, float]:
+    """Step 4's measure: the mean CAM change (mean − clean) on the clean CAM's hottest fifth, and elsewhere."""
+    hot = shift.clean_cam >= torch.quantile(shift.clean_cam.flatten().float(), HOT)
+    return float(shift.difference[hot].mean()), float(shift.difference[~hot].mean())
+
+
+def _cam(ctx: state.Context, step: Step):
+    shift = state.cam_shift(step_context(ctx, step.spec, step.seed), SAMPLES, None)
+
+    def picture():
+        vmax = float(max(shift.clean_cam.max(), shift.mean_cam.max()))
+        row = [np.asarray(render.overlay(ctx.image, shift.clean_cam, vmax)),
+               np.asarray(render.overlay(ctx.image, shift.mean_cam, vmax)),
+               np.asarray(render.diverging(shift.difference))]
+        show(render.grid([row], size=224), "lesson-4-cam",
+             _("Class activation map for “{cls}”: without DropBlock · mean of {n} DropBlock draws (same scale) · "
+               "the change (red: gained, blue: lost).").format(cls=shift.class_name, n=shift.n_samples))
+
+    def outcome():
+        on_hot, elsewhere = cam_loss(shift)
+        answer = None if on_hot == elsewhere else ("object" if on_hot < elsewhere else "background")
+        return Outcome(answer, _("Mean change of the CAM where it was hottest (its top fifth): {hot:+.3f}; "
+                                 "elsewhere: {rest:+.3f}. p({cls}) went from {clean:.3f} to {mean:.3f} on average, and "
+                                 "{kept:.0%} of the draws kept the top-1 class.").format(
+            hot=on_hot, rest=elsewhere, cls=shift.class_name, clean=shift.clean_prob,
+            mean=float(shift.sample_probs.mean()), kept=shift.keeps_top1))
+
+    return picture, outcome
+
+
+CURVE_KEEP_PROBS = (1.0, 0.9, 0.8, 0.7)  # a small grid: one shared heavy job per image, cheap for a class
+CURVE_SAMPLES = 8
+CURVE_METHODS = (("dropblock", 1), ("dropblock", 7))
+
+
+def curve_areas(curve: M.RobustnessCurve) -> tuple[float, float]:
+    """Step 5's measure: the mean class probability over the keep_probs, for b=1 and for b=7 (lower falls faster)."""
+    return float(curve.mean_prob[0].mean()), float(curve.mean_prob[1].mean())
+
+
+def _figure5(ctx: state.Context, step: Step):
+    holder = {}
+
+    def curve():  # computed only once the student has answered
+        if "curve" not in holder:
+            holder["curve"] = state.robustness_curve(step_context(ctx, step.spec, step.seed), step.spec, CURVE_SAMPLES,
+                                                     CURVE_KEEP_PROBS, methods=CURVE_METHODS)
+        return holder["curve"]
+
+    def picture():
+        c = curve()
+
+        def draw():
+            fig, ax = plt.subplots(figsize=(7, 3.2))
+            for label, mean, std in zip(c.labels, c.mean_prob, c.std_prob):
+                ax.errorbar(c.keep_probs, mean.numpy(), yerr=std.numpy(), marker="o", capsize=3, label=label)
+            ax.set(xlabel=_("keep_prob applied at inference"), ylabel="p({cls})".format(cls=c.class_name),
+                   title=_("Trained without DropBlock, DropBlock at inference"), ylim=(-0.05, 1.05))
+            render.curve_axes([ax])
+            return fig
+
+        render.show_figure(draw, "lesson-5-figure5", key=(c, language()))
+
+    def outcome():
+        b1, b7 = curve_areas(curve())
+        c = curve()
+        return Outcome(lower(b7, b1, "b7", "b1"), _(
+            "Mean p({cls}) over keep_prob {kps}: {b1:.3f} with b=1, {b7:.3f} with b=7 ({n} draws per point; "
+            "{clean:.3f} without dropping).").format(cls=c.class_name, kps=", ".join(f"{k:g}" for k in c.keep_probs),
+                                                     b1=b1, b7=b7, n=CURVE_SAMPLES, clean=c.clean_prob))
+
+    return picture, outcome
+
+
+SCHEDULE_TARGET, SCHEDULE_STEPS = 0.9, 10_000
+
+
+def _schedule(ctx: state.Context, step: Step):
+    sched = compute_schedule(SCHEDULE_TARGET, SCHEDULE_STEPS)
+    half = SCHEDULE_STEPS // 2
+    at_half = db.linear_keep_prob(half, SCHEDULE_STEPS, SCHEDULE_TARGET)
+
+    def picture():
+        def draw():
+            fig, ax = plt.subplots(figsize=(7, 3.0))
+            ax.plot(sched.steps.numpy(), sched.keep_probs.numpy())
+            ax.plot([half], [at_half], marker="o", color="C3")
+            ax.axvline(SCHEDULE_STEPS, color="grey", linestyle=":")
+            ax.set(xlabel=_("step of training"), ylabel="keep_prob",
+                   title=_("1.0 at step 0, linearly down to the target, then constant"))
+            ax.grid(alpha=0.3)
+            return fig
+
+        render.show_figure(draw, "lesson-6-schedule", key=(SCHEDULE_TARGET, SCHEDULE_STEPS, language()))
+
+    def outcome():
+        answer = nearest(at_half, {"target": SCHEDULE_TARGET, "half": (1 + SCHEDULE_TARGET) / 2, "one": 1.0})
+        return Outcome(answer, _("db.linear_keep_prob({step}, {total}, {target:g}) = {value:.3f}: halfway, keep_prob "
+                                 "is halfway from 1 to the target, so the network is eased into the drop.").format(
+            step=half, total=SCHEDULE_STEPS, target=SCHEDULE_TARGET, value=at_half))
+
+    return picture, outcome
+
+
+RECIPES = {  # models/theory.py's recipe names (by their start) -> the chart's short label
+    "Paper": N_("the paper's recipe"),
+    "No γ correction": N_("no γ correction"),
+    "Seeds everywhere": N_("seeds everywhere"),
+    "Tutorial scaling": N_("tutorial: count_ones/count_zeros"),
+    "Tutorial inference": N_("× keep_prob at inference"),
+    "Tutorial's alternative": N_("no scaling, × keep_prob at inference"),
+    "No normalisation": N_("no normalisation"),
+}
+
+
+def tutorial_row(report: Mistakes) -> Mistake:
+    """Step 7's row: the tutorial's count_ones/count_zeros scaling."""
+    return next(m for m in report.rows if m.name.startswith("Tutorial scaling"))
+
+
+def _mistakes(ctx: state.Context, step: Step):
+    report = state.mistakes(step_context(ctx, step.spec, step.seed))
+    rows = [(label, m) for m in report.rows for start, label in RECIPES.items() if m.name.startswith(start)]
+
+    def picture():
+        def draw():
+            fig, ax = plt.subplots(figsize=(7, 3.4))
+            y = np.arange(len(rows))
+            ax.barh(y - 0.2, [m.train_mean for _l, m in rows], height=0.4, label=_("in training"))
+            ax.barh(y + 0.2, [m.eval_mean for _l, m in rows], height=0.4, label=_("at inference"))
+            ax.axvline(1.0, color="black", linewidth=1)
+            ax.set_yticks(y, [_(label) for label, _m in rows])
+            ax.set_xscale("log")
+            ax.invert_yaxis()
+            ax.set(xlabel=_("mean activation ÷ clean mean (1 = preserved)"))
+            ax.legend(fontsize=8)
+            return fig
+
+        render.show_figure(draw, "lesson-7-mistakes", key=(report, language()))
+
+    def outcome():
+        gain = tutorial_row(report).train_mean
+        paper = next(m for m in report.rows if m.is_paper).train_mean
+        kp = report.keep_prob
+        answer = nearest(gain, {"same": 1.0, "small": 1 / kp, "large": kp / (1 - kp)}, log=True)
+        return Outcome(answer, _("On this image's {c} channels of {h}×{w} at keep_prob {kp:g}, count_ones/count_zeros "
+                                 "makes the mean activation ×{gain:.2f} in training, and ×1 at inference; the "
+                                 "paper's "
+                                 "count(M)/count_ones(M) gives ×{paper:.2f}.").format(
+            c=report.channels, h=report.map_size[0], w=report.map_size[1], kp=kp, gain=gain,
+            paper=paper))
+
+    return picture, outcome
+
+
+STRATEGY_FC_KEEP = 0.5
+ARM_LABELS = {"dropblock": N_("only DropBlock, in the conv groups"), "dropout_fc": N_("only Dropout, before fc"),
+              "both": N_("both together")}
+
+
+def _strategy(ctx: state.Context, step: Step):
+    result = state.dropblock_dropout(step_context(ctx, step.spec, step.seed), step.spec, STRATEGY_FC_KEEP, SAMPLES)
+    arms = dict(zip(STRATEGY_ARMS, result.views))
+
+    def picture():
+        vmax = float(max(v.mean_cam.max() for v in result.views))
+        row = [np.asarray(render.overlay(ctx.image, v.mean_cam, vmax)) for v in result.views]
+        show(render.grid([row], size=200), "lesson-8-strategy",
+             _("Mean CAM for “{cls}” over {n} draws, same scale: nothing dropped · only DropBlock · "
+               "only Dropout · both.").format(cls=result.class_name, n=result.n_samples))
+
+    def outcome():
+        probs = {k: arms[k].class_prob for k in ARM_LABELS}
+        answer = lowest(probs)
+        listed = "; ".join(_("{arm}: {p:.3f} (top-1 kept in {kept:.0%})").format(
+            arm=_(ARM_LABELS[k]), p=p, kept=arms[k].keeps_top1) for k, p in probs.items())
+        text = _("Mean p({cls}) over {n} draws, {clean:.3f} without dropping: {listed}.").format(
+            cls=result.class_name, n=result.n_samples, clean=result.clean_prob, listed=listed)
+        if answer is None:
+            text = _("Too close to call on this image. {measured}").format(measured=text)
+        return Outcome(answer, text)
+
+    return picture, outcome
+
+
+SAMPLES = 16  # Monte Carlo draws where a step averages (light path: below state.HEAVY_CAM_SAMPLES)
+
+STEPS: tuple[Step, ...] = (
+    Step(N_("What a block is"),
+         N_("Dropout zeroes single units, but neighbouring units of a feature map carry nearly the same information, "
+            "so the network hardly notices. DropBlock draws a few random **seeds** and zeroes the whole "
+            "block_size × block_size square around each, then rescales the kept units by count(M)/count_ones(M) so "
+            "the mean activation stays the same."),
+         N_("One yellow seed: how many units of the feature map does it zero?"),
+         (("one", N_("1: just the seed")), ("line", N_("a line of block_size units")),
+          ("square", N_("a square of block_size × block_size units"))),
+         (M.RegularizerSpec(keep_prob=0.85, block_size=5, group=3),), seed=1, run=_block),
+    Step(N_("Why γ is smaller than 1 − keep_prob"),
+         N_("keep_prob says what share of units to keep, so 1 − keep_prob is the drop budget. Every seed grows into "
+            "a "
+            "block of block_size² units, so seeds must be much rarer than the units to drop. Eq. (1) divides by "
+            "block_size² and corrects for the border where a block does not fit; overlapping blocks make it drop a "
+            "little less than asked."),
+         N_("To drop {drop:.0%} of the units with {b}×{b} blocks, the seed probability γ must be…"),
+         (("equal", N_("about {drop:g}, the same as 1 − keep_prob")), ("smaller", N_("much smaller than {drop:g}")),
+          ("larger", N_("larger than {drop:g}"))),
+         (M.RegularizerSpec(keep_prob=0.9, block_size=7, group=3),), seed=2, run=_gamma),
+    Step(N_("The same budget, very different damage"),
+         N_("Here Dropout and DropBlock drop the same share of units from the same feature map (DropBlock with the "
+            "calibrated γ, so both expect to drop exactly {drop:.0%}). Dropout's holes are single units the next "
+            "layers can fill in from their neighbours; DropBlock removes whole regions."),
+         N_("Both drop {drop:.0%} of the units. Which lowers the probability of the top class more?"),
+         (("dropout", N_("Dropout (single units)")), ("dropblock", N_("DropBlock, block_size {b}")),
+          ("same", N_("about the same"))),
+         (M.RegularizerSpec(kind="dropout", keep_prob=0.8, group=3),
+          M.RegularizerSpec(keep_prob=0.8, block_size=7, group=3, gamma_mode="calibrated")),
+         seed=3, run=_budget, picture_first=True),
+    Step(N_("Where the evidence was"),
+         N_("A class activation map (CAM; Zhou et al. 2016) weights the last convolutional features by the "
+            "classifier's weights for one class: it shows where the evidence for that class lies. DropBlock at "
+            "inference hides blocks of the features; comparing the CAMs shows which evidence the prediction leaned "
+            "on and where it moves."),
+         N_("Where does the CAM lose the most when DropBlock hides blocks?"),
+         (("object", N_("on the object, where the CAM was hottest")), ("background", N_("in the rest of the image"))),
+         (M.RegularizerSpec(keep_prob=0.8, block_size=7, group=3),), seed=4, run=_cam),
+    Step(N_("The paper's Figure 5"),
+         N_("The paper takes a ResNet-50 trained without DropBlock and applies DropBlock at inference, inside the "
+            "blocks of groups 3 and 4, lowering keep_prob. Accuracy falls faster with block_size 7 than with "
+            "block_size 1 (dropout): blocks remove semantic information that scattered units do not. Here is the "
+            "same experiment on this image."),
+         N_("As keep_prob falls, which curve falls faster?"),
+         (("b1", N_("block_size 1 (like dropout)")), ("b7", N_("block_size 7")), ("same", N_("about the same"))),
+         (M.RegularizerSpec(placement="in_blocks", groups=(3, 4)),),
+         seed=5, run=_figure5, picture_first=False,
+         setting=N_("DropBlock with block_size 1 and 7 at keep_prob {kps}, inside the blocks of groups 3 and 4 "
+                    "(γ/4 in group 3, skip connections too), {n} draws per point")),
+    Step(N_("The schedule"),
+         N_("A small keep_prob from the first step hurts learning, the paper says (Sec. 3). It lowers keep_prob "
+            "linearly from 1 to the target over training instead, like ScheduledDropPath; the target is usually "
+            "between 0.75 and 0.95. At inference DropBlock is off."),
+         N_("Target keep_prob {target:g}, reached at step {total:,}. What is keep_prob at step {half:,}?"),
+         (("target", N_("{target:.2f}, the target")), ("half", N_("{mid:.2f}, halfway between 1 and the target")),
+          ("one", N_("1.00, still off"))),
+         (M.RegularizerSpec(keep_prob=SCHEDULE_TARGET),), seed=0, run=_schedule,
+         picture_first=False, setting=N_("target keep_prob {target:g}, reached at step {total:,}")),
+    Step(N_("Common mistakes"),
+         N_("The tutorial rescales the kept units by count_ones/count_zeros instead of count(M)/count_ones(M), and "
+            "says to multiply by keep_prob at inference; implementations also let seeds fall everywhere and truncate "
+            "the border blocks. Each recipe is measured on this image's real feature map: a sound one keeps the mean "
+            "activation at 1 in training and at inference. Seeds everywhere changes how much is dropped, not the "
+            "mean."),
+         N_("With count_ones/count_zeros at keep_prob {kp:g}, the mean activation in training becomes…"),
+         (("same", N_("unchanged, ×1")), ("small", N_("a little larger, about ×{small:.2f}")),
+          ("large", N_("much larger, about ×{large:.0f}"))),
+         (M.RegularizerSpec(keep_prob=0.9, block_size=7, group=3),), seed=7, run=_mistakes,
+         picture_first=False),
+    Step(N_("DropBlock and Dropout together"),
+         N_("Hu, Si, Zeng & Shu (East China Jiaotong University) combine the two: DropBlock in the shallow and middle "
+            "convolutional groups, Dropout on the fully connected layer before the classifier. Here DropBlock runs "
+            "inside the blocks of groups 2 and 3 and Dropout (keep_prob {fc_kp:g}) on the pooled features before fc."),
+         N_("Which one lowers the probability of the top class the most?"),
+         tuple(ARM_LABELS.items()),
+         (M.RegularizerSpec(
+             placement="in_blocks", groups=(2, 3), skip=False, group3_quarter=False,
+             group_params=((2, 0.9, 3), (3, 0.9, 3))),), seed=8, run=_strategy),
+)
+
+
+def describe(spec: M.RegularizerSpec) -> str:
+    """A step's parameters in one translated phrase; the method's name (DropBlock, Dropout) is a name."""
+    kind, groups = M.KIND_LABELS[spec.kind], ", ".join(map(str, spec.groups))
+    if spec.group_params:
+        params = "; ".join(_("group {g} at keep_prob {kp:g} and block_size {b}").format(g=g, kp=kp, b=b)
+                           for g, kp, b in spec.group_params)
+        return _("{kind} inside the blocks of groups {groups}: {params}").format(kind=kind, groups=groups,
+                                                                                  params=params)
+    if spec.placement == "in_blocks":
+        return _("{kind} with keep_prob {kp:g} and block_size {b} inside the blocks of groups {groups}").format(
+            kind=kind, kp=spec.keep_prob, b=spec.block_size, groups=groups)
+    if spec.kind == "dropblock":
+        return _("{kind} with keep_prob {kp:g} and block_size {b} on the output of group {g}").format(
+            kind=kind, kp=spec.keep_prob, b=spec.block_size, g=spec.group)
+    return _("{kind} with keep_prob {kp:g} on the output of group {g}").format(kind=kind, kp=spec.keep_prob,
+                                                                               g=spec.group)
+
+
+# ------------------------------------------------------------------ drawing
+
+
+def current_step() -> int:
+    """The step shown, 1..len(STEPS) (the URL's value was parsed and clamped by ui/state.py)."""
+    value = st.session_state.get(STEP_KEY, 1)
+    return min(len(STEPS), max(1, value if isinstance(value, int) and not isinstance(value, bool) else 1))
+
+
+def _go(step: int) -> None:
+    st.session_state[STEP_KEY] = min(len(STEPS), max(1, step))
+
+
+def navigation(n: int) -> None:
+    """Previous / indicator / next. The keys are a contract: presenter mode binds ← and → to them."""
+    left, mid, right = st.columns([1, 3, 1], vertical_alignment="center")
+    left.button(_("← Previous"), key="lesson_prev", on_click=_go, args=(n - 1,), disabled=n <= 1,
+                width="stretch")
+    mid.progress(n / len(STEPS), text=_("Step {n} of {total}").format(n=n, total=len(STEPS)))
+    right.button(_("Next →"), key="lesson_next", on_click=_go, args=(n + 1,), disabled=n >= len(STEPS),
+                 width="stretch", type="primary")
+
+
+def main_picture(picture: Callable[[], None]) -> None:
+    """The step's one main picture, in one call (presenter mode may wrap it to draw it full width)."""
+    picture()
+
+
+def draw(ctx: state.Context) -> None:
+    n = current_step()
+    step = STEPS[n - 1]
+    st.title(_("DropBlock in eight steps"))
+    navigation(n)
+    st.header(_("{n} · {title}").format(n=n, title=_(step.title)))
+    facts = step.facts()
+    st.markdown(_(step.text).format(**facts))
+    params = (_(step.setting).format(**facts) if step.setting else
+              "; ".join(describe(spec) for spec in step.specs))
+    st.caption(_("This step sets its own parameters ({params}; seed {seed}). The sidebar's keep_prob, block_size, "
+                 "seed and placement are not used here; the image and the model are the sidebar's.").format(
+        params=params, seed=step.seed))
+    body(ctx, n)
+
+
+@st.fragment  # answering reruns only the step, not the sidebar and the model
+def body(ctx: state.Context, n: int) -> None:
+    try:
+        _body(ctx, STEPS[n - 1], n)
+    except Exception:  # a fragment rerun is outside run_page's guard: never a traceback
+        logging.getLogger("dropblock_lab").exception("lesson step %d failed", n)
+        st.error(_("Something went wrong while measuring this step. Try another image; the details are in the "
+                   "server log."))
+
+
+def _body(ctx: state.Context, step: Step, n: int) -> None:
+    """The step's picture, its question and, once answered, the measured answer with a verdict."""
+    facts = step.facts()
+    picture, outcome = step.run(ctx, step)
+    slot = st.container()
+    options = dict(step.options)
+    choice = st.radio(_(step.prompt).format(**facts), list(options), index=None,
+                      format_func=lambda k: _(options[k]).format(**facts), key=f"lesson_q{n}")
+    if step.picture_first:
+        with slot:
+            main_picture(picture)
+    if choice is None:
+        if not step.picture_first:
+            slot.info(_("Choose an answer: the chart comes with it."), icon="👇")
+        return
+    result = outcome()
+    if result.answer is None:
+        st.info(result.measured, icon="📏")
+    elif result.answer == choice:
+        st.success(_("Right. {measured}").format(measured=result.measured), icon="✅")
+    else:
+        st.info(_("Not this time: the measured answer is “{answer}”. {measured}").format(
+            answer=_(options[result.answer]).format(**facts), measured=result.measured), icon="🤔")
+    if not step.picture_first:
+        with slot:
+            main_picture(picture)
