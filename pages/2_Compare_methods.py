@@ -6,7 +6,7 @@ import dataclasses
 
 import streamlit as st
 
-from ui import export, render, state
+from ui import charts, export, render, state
 
 
 @st.fragment
@@ -24,6 +24,7 @@ def comparison(ctx: state.Context) -> None:
         f"Using: **{state.GAMMA_MODES[mode]}**."
     )
     st.caption("Uses the sidebar's " + ", ".join(result.honoured) + ". Ignores: " + "; ".join(result.ignored) + ".")
+    render.show_charts(lambda: [charts.comparison_drops(result)], "compare-drops", key=result)
     clean_top = ctx.backbone.categories[ctx.clean.top1]
     clean_prob = float(ctx.clean.probs[0, ctx.clean.top1])
     vmax = float(max(v.cam.max() for v in result.views))

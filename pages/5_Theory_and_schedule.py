@@ -9,7 +9,7 @@ import streamlit as st
 import dropblock as db
 from models import gamma_formula
 from models.theory import compute_schedule
-from ui import export, render, state
+from ui import charts, export, render, state
 
 
 def page(ctx: state.Context) -> None:
@@ -112,6 +112,7 @@ def mistakes(ctx: state.Context) -> None:
                 lambda: [{"recipe": m.name, "paper": m.is_paper, "realised_drop": m.realised_drop,
                           "train_mean": m.train_mean, "eval_mean": m.eval_mean, "mismatch": m.mismatch}
                          for m in report.rows])
+    render.show_charts(lambda: [charts.mistakes_drops(report)], "mistakes-drops", key=report)
 
 
 def contrasts(ctx: state.Context) -> None:
@@ -123,6 +124,7 @@ def contrasts(ctx: state.Context) -> None:
     st.table([{"contrast": k, "setting": x.label, "realised drop": f"{x.realised_drop:.3f}",
                "mean p": f"{x.class_prob:.3f}", "std p": f"{x.prob_std:.3f}", "top-1 kept": f"{x.keeps_top1:.0%}"}
               for k, x in rows], hide_index=True)
+    render.show_charts(lambda: [charts.contrasts(c)], "contrasts", key=c)
     st.caption(f"Same masks, site before vs after the activation: largest logit change {c.site_max_logit_change:.2g}. "
                "A mask times a positive scale commutes with ReLU, so on ResNet-50 the two sites are the same "
                "network; EfficientNet-Lite's ReLU6 clips at 6, so there they differ. The paper keeps block_size "
