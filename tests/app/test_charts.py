@@ -1,0 +1,318 @@
+"""The interactive charts (ui/charts.py): their data are the results' numbers, every point has a
+tooltip, the specs validate against Vega-Lite's schema, every title goes through ``_()``; and the
+pages show them (AppTest), built once per result, with the matplotlib PNG drawn only on click."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import models as M
+from models.theory import compute_mistakes, compute_tutorial_contrasts
+from ui import charts, render
+
+from .conftest import ROOT, assert_clean, new_app
+
+PO = ROOT / "locale" / "zh_CN" / "LC_MESSAGES" / "dropblock_lab.po"
+
+
+def lum(colour: str) -> float:
+    rgb = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    rgb = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]
+
+
+def contrast(a: str, b: str) -> float:
+    hi, lo = sorted([lum(a), lum(b)], reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def layers(spec: dict) -> list[dict]:
+    """Every unit (single-mark) spec inside a layered/concatenated one."""
+    out = []
+    for key in ("layer", "hconcat", "vconcat", "concat"):
+        for sub in spec.get(key, []):
+            out += layers(sub)
+    if "mark" in spec:
+        out.append(spec)
+    return out
+
+
+def dataset(spec: dict, unit: dict) -> list[dict]:
+    name = (unit.get("data") or spec.get("data"))["name"]
+    return spec["datasets"][name]
+
+
+def tooltip_titles(unit: dict) -> list[str]:
+    return [t.get("title") for t in unit.get("encoding", {}).get("tooltip", [])]
+
+
+def titles(spec) -> list[str]:
+    """Every title a visitor sees: the chart's, the axes' and legends' (from encodings), tooltips'."""
+    found = []
+    if isinstance(spec, dict):
+        for key, value in spec.items():
+            if key == "title" and isinstance(value, str) and value.strip():
+                found.append(value)
+            elif key not in ("datasets", "data"):
+                found += titles(value)
+    elif isinstance(spec, list):
+        for value in spec:
+            found += titles(value)
+    return found
+
+
+# ------------------------------------------------------------------ results on the hermetic model
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return M.load_model(allow_download=False, device=torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def coffee(lite0):
+    bb = lite0.backbone
+    image = M.decode_image((ROOT / "assets" / "coffee.jpg").read_bytes())
+    return bb, M.clean_pass(bb, M.to_input(image, bb.mean, bb.std))
+
+
+@pytest.fixture(scope="module")
+def curve(coffee):
+    bb, clean = coffee
+    spec = M.RegularizerSpec(placement="in_blocks", groups=(3, 4), group3_quarter=True, skip=True)
+    return M.compute_robustness_curve(bb, clean, spec, keep_probs=(1.0, 0.85, 0.7), n_samples=3, seed=0)
+
+
+@pytest.fixture(scope="module")
+def shift(coffee):
+    bb, clean = coffee
+    return M.compute_cam_shift(bb, clean, M.RegularizerSpec(keep_prob=0.8, block_size=5), n_samples=16, seed=1)
+
+
+@pytest.fixture(scope="module")
+def results(coffee, curve, shift):
+    """One of every result a chart is drawn from."""
+    bb, clean = coffee
+    strategy = M.RegularizerSpec(placement="in_blocks", groups=(2, 3), skip=False, group3_quarter=False,
+                                 group_params=((2, 0.9, 3), (3, 0.9, 3)))
+    return {
+        "curve": curve, "shift": shift,
+        "comparison": M.compute_comparison(bb, clean, M.RegularizerSpec(keep_prob=0.8, block_size=5), seed=0),
+        "strategy": M.compute_dropblock_dropout(bb, clean, strategy, fc_keep_prob=0.5, n_samples=4, seed=0),
+        "mistakes": compute_mistakes(clean.acts[3], 0.85, 5, n_samples=8, seed=0),
+        "contrasts": compute_tutorial_contrasts(bb, clean, 0.85, n_samples=2, seed=0),
+    }
+
+
+def every_chart(r) -> dict[str, list]:
+    return {
+        "curve": list(charts.robustness_curve(r["curve"], 3)),
+        "histogram": [charts.stability_histogram(r["shift"])],
+        "strategy": [charts.strategy_stability(r["strategy"])],
+        "comparison": [charts.comparison_drops(r["comparison"])],
+        "mistakes": [charts.mistakes_drops(r["mistakes"])],
+        "contrasts": [charts.contrasts(r["contrasts"])],
+    }
+
+
+# ------------------------------------------------------------------ the charts' data are the results'
+
+
+def test_curve_chart_shows_the_curve_numbers_with_spread_block_size_and_samples(curve):
+    prob, top1 = charts.robustness_curve(curve, 3)
+    spec = prob.to_dict()  # validates against the Vega-Lite schema
+    units = layers(spec)
+    rows = dataset(spec, units[0])
+    assert len(rows) == len(curve.labels) * len(curve.keep_probs) == 9
+    for row in rows:
+        m, k = curve.labels.index(row["method"]), curve.keep_probs.index(row["keep_prob"])
+        assert row["prob"] == pytest.approx(float(curve.mean_prob[m, k]), abs=1e-7)
+        assert row["prob_std"] == pytest.approx(float(curve.std_prob[m, k]), abs=1e-7)
+        assert row["top1"] == pytest.approx(float(curve.top1_agreement[m, k]), abs=1e-7)
+        assert row["prob_lo"] == pytest.approx(max(0.0, row["prob"] - row["prob_std"]))
+        assert row["prob_hi"] == pytest.approx(min(1.0, row["prob"] + row["prob_std"]))
+        assert row["n_samples"] == 3
+    # the b=7 curve's block size is 7, SpatialDropout's the whole channel, at keep_prob 1 nothing spreads
+    assert {r["method"]: r["block_size"] for r in rows} == {"DropBlock b=1": "1", "DropBlock b=7": "7",
+                                                           "SpatialDropout": "whole channel"}
+    assert all(r["prob_std"] == 0 for r in rows if r["keep_prob"] == 1.0)
+
+    marks = {u["mark"]["type"]: u for u in units}
+    assert set(marks) == {"line", "rule", "point"}
+    point = marks["point"]["encoding"]
+    assert point["x"]["field"] == "keep_prob" and point["x"]["scale"]["reverse"] is True  # Figure 5: falls right
+    assert point["y"]["field"] == "prob" and marks["rule"]["encoding"]["y"]["field"] == "prob_lo"
+    assert marks["rule"]["encoding"]["y2"]["field"] == "prob_hi"  # the Monte Carlo spread, mean ± std
+    fields = [t["field"] for t in point["tooltip"]]
+    assert fields[:5] == ["method", "keep_prob", "block_size", "prob", "prob_std"] and "n_samples" in fields
+    assert point["color"]["scale"]["range"] == list(charts.PALETTE[:3])
+    assert top1.to_dict()["layer"][-1]["encoding"]["y"]["field"] == "top1"
+
+
+def test_histogram_counts_are_the_samples_and_match_the_png(shift):
+    spec = charts.stability_histogram(shift).to_dict()
+    bars, rules = layers(spec)
+    probs = shift.sample_probs.numpy()
+    bins = charts.stability_bins(shift.n_samples)
+    rows = dataset(spec, bars)
+    assert len(rows) == bins == 16 and sum(r["count"] for r in rows) == shift.n_samples
+    for row in rows:
+        inside = ((probs >= row["start"]) & ((probs < row["end"]) | ((row["end"] == 1.0) & (probs <= 1.0))))
+        assert row["count"] == int(inside.sum())
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    counts, _, _ = ax.hist(probs, bins=bins, range=(0, 1))  # the PNG download's histogram
+    plt.close(fig)
+    assert [r["count"] for r in rows] == counts.astype(int).tolist()
+    assert bars["encoding"]["x"]["bin"] == "binned" and bars["encoding"]["x2"]["field"] == "end"
+    assert [t["field"] for t in bars["encoding"]["tooltip"]] == ["start", "end", "count"]
+    clean, mean = dataset(spec, rules)
+    assert clean["p"] == pytest.approx(shift.clean_prob) and mean["p"] == pytest.approx(float(probs.mean()))
+    assert mean["std"] == pytest.approx(float(probs.std())) and mean["n_samples"] == shift.n_samples
+
+
+def test_strategy_strip_has_every_sample_and_the_arms_spread(results):
+    result = results["strategy"]
+    spec = charts.strategy_stability(result).to_dict()
+    ticks, spread, mean, clean = layers(spec)
+    samples = dataset(spec, ticks)
+    assert len(samples) == len(result.views) * result.n_samples
+    for v in result.views:
+        assert [r["p"] for r in samples if r["method"] == v.label] == pytest.approx(v.sample_probs.tolist())
+    summary = {r["method"]: r for r in dataset(spec, spread)}
+    for v in result.views:
+        assert summary[v.label]["mean"] == pytest.approx(v.class_prob)
+        assert summary[v.label]["std"] == pytest.approx(v.prob_std)
+        assert summary[v.label]["mean_hi"] - summary[v.label]["mean_lo"] <= 2 * v.prob_std + 1e-9
+    assert dataset(spec, clean)[0]["p"] == pytest.approx(result.clean_prob)
+    assert spread["encoding"]["x2"]["field"] == "mean_hi" and "tooltip" in mean["encoding"]
+
+
+def test_drop_rate_bars_show_the_numbers_as_text_and_the_target(results):
+    comparison = results["comparison"]
+    spec = charts.comparison_drops(comparison).to_dict()
+    bars, text, target = layers(spec)
+    rows = dataset(spec, bars)
+    assert [r["name"] for r in rows] == [v.label for v in comparison.views]
+    assert [r["realised_drop"] for r in rows] == pytest.approx([v.realised_drop for v in comparison.views])
+    assert [r["sample_drop"] for r in rows] == pytest.approx([v.sample_drop for v in comparison.views])
+    assert text["mark"]["type"] == "text" and text["encoding"]["text"] == {
+        "field": "realised_drop", "format": ".3f", "type": "quantitative"}  # the exact number on the bar
+    assert dataset(spec, target) == [{"target": pytest.approx(1 - 0.8)}]
+
+    report = results["mistakes"]
+    spec = charts.mistakes_drops(report).to_dict()
+    bars, text, target = layers(spec)
+    assert [r["realised_drop"] for r in dataset(spec, bars)] == pytest.approx([m.realised_drop for m in report.rows])
+    assert dataset(spec, bars)[0]["name"].startswith("✅")  # the paper's recipe first, as in the table
+    assert dataset(spec, target)[0]["target"] == pytest.approx(0.15)
+
+    c = results["contrasts"]
+    spec = charts.contrasts(c).to_dict()
+    rows = dataset(spec, layers(spec)[0])
+    assert [r["contrast"] for r in rows] == ["Site", "Site", "block_size", "block_size"]
+    assert [r["prob"] for r in rows] == pytest.approx([x.class_prob for x in (*c.site, *c.block_size)])
+    assert [r["realised_drop"] for r in rows] == pytest.approx([x.realised_drop for x in (*c.site, *c.block_size)])
+
+
+def test_every_chart_validates_and_every_mark_with_data_has_tooltips(results):
+    for name, chart_list in every_chart(results).items():
+        for chart in chart_list:
+            spec = chart.to_dict()  # raises on a spec Vega-Lite's schema rejects
+            assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/v")
+            for unit in layers(spec):
+                if unit["mark"]["type"] == "line":
+                    continue  # the points on it carry the values
+                assert tooltip_titles(unit), (name, unit["mark"])
+
+
+def test_series_colours_read_on_light_and_dark_backgrounds():
+    for colour in (*charts.PALETTE, charts.REFERENCE):
+        assert contrast(colour, "#ffffff") >= 3.0, colour  # Streamlit's light background
+        assert contrast(colour, "#0e1117") >= 3.0, colour  # Streamlit's dark background
+
+
+def po_msgids() -> set[str]:
+    text = PO.read_text(encoding="utf-8")
+    ids, current, in_id = set(), [], False
+    for line in text.splitlines():
+        if line.startswith("msgid "):
+            current, in_id = [ast.literal_eval(line[6:])], True
+        elif line.startswith('"') and in_id:
+            current.append(ast.literal_eval(line))
+        else:
+            if in_id:
+                ids.add("".join(current))
+            in_id = False
+    if in_id:
+        ids.add("".join(current))
+    return ids - {""}
+
+
+def test_every_title_goes_through_gettext_and_has_a_chinese_translation(results, monkeypatch):
+    asked = []
+
+    def marked(message: str) -> str:
+        asked.append(message)
+        return f"⟦{message}⟧"
+
+    monkeypatch.setattr(charts, "_", marked)
+    shown = [t for chart_list in every_chart(results).values() for chart in chart_list for t in titles(chart.to_dict())]
+    assert shown
+    untranslated = [t for t in shown if t != " " and not re.fullmatch(r"⟦.*⟧", t)]
+    assert not untranslated, untranslated  # axis, legend, chart and tooltip titles all through _()
+    missing = sorted(set(asked) - po_msgids())
+    assert not missing, f"no zh_CN entry for {missing}"
+
+
+# ------------------------------------------------------------------ the pages
+
+
+def vega_charts(at) -> list:
+    """The Vega-Lite chart elements (``vega_lite_chart`` since Streamlit 1.50, ``arrow_vega_lite_chart`` before)."""
+    return list(at.get("vega_lite_chart")) or list(at.get("arrow_vega_lite_chart"))
+
+
+@pytest.mark.parametrize("page, n_charts, png", [
+    ("pages/2_Compare_methods.py", 1, None),
+    ("pages/3_CAM_shift.py", 1, "dl-cam-stability"),
+    ("pages/5_Theory_and_schedule.py", 2, None),
+    ("pages/6_DropBlock_and_Dropout.py", 1, "dl-strategy-stability"),
+])
+def test_pages_show_interactive_charts(page, n_charts, png):
+    at = new_app().run()
+    at.switch_page(page).run()
+    assert_clean(at)
+    shown = vega_charts(at)
+    assert len(shown) == n_charts, page
+    for element in shown:
+        assert '"tooltip"' in element.proto.spec and element.proto.theme == "streamlit"
+    if png:
+        assert png in {b.key for b in at.get("download_button")}
+
+
+def test_robustness_page_builds_the_chart_once_and_draws_the_png_only_on_click(monkeypatch):
+    built = []
+    real = charts.robustness_curve
+    monkeypatch.setattr(charts, "robustness_curve", lambda *a, **k: built.append(1) or real(*a, **k))
+    with render._FIGURES_LOCK:
+        render._FIGURES.clear()
+    with render._SPECS_LOCK:
+        render._SPECS.clear()
+    at = new_app().run()
+    at.switch_page("pages/4_Robustness_curve.py").run()
+    assert_clean(at)
+    prob, top1 = vega_charts(at)
+    assert "keep_prob" in prob.proto.spec and '"reverse": true' in prob.proto.spec
+    assert "dl-robustness-curve" in {b.key for b in at.get("download_button")}
+    at.run()  # a rerun: the cached spec, no rebuild, no matplotlib
+    assert_clean(at)
+    assert len(vega_charts(at)) == 2 and built == [1]
+    assert not [k for k in render._FIGURES if k[0] == "robustness-curve"]  # the PNG waits for a click
