@@ -35,7 +35,7 @@ from .i18n import _
 PALETTE = ("#1c7ed6", "#d9480f", "#2f9e44", "#ae3ec9", "#c2255c", "#0ca678")
 REFERENCE = "#868e96"
 SHAPES = ("circle", "square", "triangle-up", "diamond", "cross", "triangle-down")
-HEIGHT = 260
+HEIGHT = 220  # of the plot area; the width fills the column (Streamlit's width="stretch")
 
 Rows = list[dict[str, object]]
 
@@ -45,6 +45,13 @@ def _data(rows: Rows) -> alt.InlineData:
     return alt.InlineData(values=rows)
 
 
+def _finish(chart: alt.LayerChart, title: str, height: int | None = None) -> alt.LayerChart:
+    """Title and size: ``fit-x`` so the width follows the column while ``height`` stays the plot's own
+    (a plain ``fit`` squeezes the plot to leave room for the legend)."""
+    props = {"title": title, "autosize": alt.AutoSizeParams(type="fit-x", contains="padding")}
+    return chart.properties(**props, **({"height": height} if height else {}))
+
+
 def _p(class_name: str) -> str:
     return _("p({name})").format(name=class_name)
 
@@ -52,7 +59,8 @@ def _p(class_name: str) -> str:
 def _colour(field: str, domain: Sequence[str], title: str | None, *, legend: bool = True) -> alt.Color:
     return alt.Color(f"{field}:N", title=title,
                      scale=alt.Scale(domain=list(domain), range=list(PALETTE[:len(domain)])),
-                     legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=320) if legend else None)
+                     legend=alt.Legend(orient="bottom", direction="horizontal", columns=2, labelLimit=300)
+                     if legend else None)
 
 
 def _block_size(kind: str, block_size: int) -> str:
@@ -71,12 +79,13 @@ def _with_band(rows: Rows, mean: str, std: str) -> Rows:
 
 
 def _curve(rows: Rows, methods: Sequence[str], keep_probs: Sequence[float], *, mean: str, std: str | None,
-           y_title: str, title: str, y_format: str, extra: Sequence[alt.Tooltip] = ()) -> alt.LayerChart:
+           y_title: str, title: str, y_format: str, axis_format: str, extra: Sequence[alt.Tooltip] = ()
+           ) -> alt.LayerChart:
     """Mean vs keep_prob per method (line and points), ± the Monte Carlo spread as a rule; hover a point."""
     x = alt.X("keep_prob:Q", title=_("keep_prob at inference"),
               scale=alt.Scale(reverse=True, zero=False, nice=False, domain=[min(keep_probs), max(keep_probs)]),
               axis=alt.Axis(values=list(keep_probs), format="~g"))
-    y = alt.Y(f"{mean}:Q", title=y_title, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=y_format))
+    y = alt.Y(f"{mean}:Q", title=y_title, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=axis_format))
     tooltip = [
         alt.Tooltip("method:N", title=_("method")),
         alt.Tooltip("keep_prob:Q", title=_("keep_prob"), format="~g"),
@@ -93,7 +102,7 @@ def _curve(rows: Rows, methods: Sequence[str], keep_probs: Sequence[float], *, m
     shape = alt.Shape("method:N", scale=alt.Scale(domain=list(methods), range=list(SHAPES[:len(methods)])),
                       legend=None)
     layers.append(base.mark_point(size=90, filled=True, opacity=1).encode(y=y, shape=shape, tooltip=tooltip))
-    return alt.layer(*layers).properties(title=title, height=HEIGHT)
+    return _finish(alt.layer(*layers), title, HEIGHT)
 
 
 # ------------------------------------------------------------------ one image's Figure 5
@@ -125,10 +134,10 @@ def robustness_curve(curve: RobustnessCurve, n_samples: int,
     prob, top1 = _p(curve.class_name), _("top-1 unchanged")
     return (
         _curve(rows, curve.labels, curve.keep_probs, mean="prob", std="prob_std", y_title=prob,
-               title=_("Class probability (mean ± std)"), y_format=".3f",
+               title=_("Class probability (mean ± std)"), y_format=".3f", axis_format=".1f",
                extra=[alt.Tooltip("top1:Q", title=top1, format=".0%")]),
         _curve(rows, curve.labels, curve.keep_probs, mean="top1", std=None, y_title=_("share of samples"),
-               title=_("Top-1 unchanged"), y_format=".0%", extra=[alt.Tooltip("prob:Q", title=prob, format=".3f")]),
+               title=_("Top-1 unchanged"), y_format=".0%", axis_format=".0%", extra=[alt.Tooltip("prob:Q", title=prob, format=".3f")]),
     )
 
 
@@ -153,10 +162,11 @@ def set_curves(curve: SetCurve, stats: dict | None = None) -> tuple[alt.LayerCha
     images = alt.Tooltip("n_images:Q", title=_("images"))
     return (
         _curve(rows, curve.labels, curve.keep_probs, mean="unchanged", std="unchanged_std",
-               y_title=_("share of images"), title=_("Top-1 unchanged (mean ± MC std)"), y_format=".0%",
+               y_title=_("share of images"), title=_("Top-1 unchanged (mean ± MC std)"), y_format=".0%", axis_format=".0%",
                extra=[images]),
         _curve(rows, curve.labels, curve.keep_probs, mean="prob", std="prob_std", y_title=_("mean probability"),
-               title=_("Probability of the clean top-1 class (mean ± MC std)"), y_format=".3f", extra=[images]),
+               title=_("Probability of the clean top-1 class (mean ± MC std)"), y_format=".3f", axis_format=".1f",
+               extra=[images]),
     )
 
 
@@ -197,7 +207,7 @@ def stability_histogram(shift: CamShift) -> alt.LayerChart:
                  alt.Tooltip("std:Q", title=_("± std over samples"), format=".3f"),
                  alt.Tooltip("n_samples:Q", title=_("Monte Carlo samples"))],
     )
-    return alt.layer(bars, rules).properties(title=_("Stability over samples"), height=HEIGHT)
+    return _finish(alt.layer(bars, rules), _("Stability over samples"), HEIGHT)
 
 
 def strategy_rows(result: StrategyComparison) -> Rows:
@@ -236,8 +246,7 @@ def strategy_stability(result: StrategyComparison) -> alt.LayerChart:
     clean = alt.Chart(_data([{"p": float(result.clean_prob), "what": _("without regularisation")}])).mark_rule(
         color=REFERENCE, strokeDash=[6, 3], strokeWidth=2).encode(
         x="p:Q", tooltip=[alt.Tooltip("what:N", title=" "), alt.Tooltip("p:Q", title=p, format=".3f")])
-    return alt.layer(ticks, spread, mean, clean).properties(
-        title=_("Monte Carlo stability (dashed: without regularisation)"))
+    return _finish(alt.layer(ticks, spread, mean, clean), _("Monte Carlo stability (dashed: without regularisation)"))
 
 
 # ------------------------------------------------------------------ drop rates: bars with their numbers
@@ -258,7 +267,7 @@ def _drop_bars(rows: Rows, target: float | None, title: str, tooltip: list[alt.T
         layers.append(alt.Chart(_data([{"target": float(target)}])).mark_rule(
             color=PALETTE[1], strokeDash=[6, 3], strokeWidth=2).encode(
             x="target:Q", tooltip=[alt.Tooltip("target:Q", title=_("target 1 − keep_prob"), format=".3f")]))
-    return alt.layer(*layers).properties(title=title)
+    return _finish(alt.layer(*layers), title)
 
 
 def comparison_rows(result: Comparison) -> Rows:
@@ -328,5 +337,4 @@ def contrasts(c: TutorialContrasts) -> alt.LayerChart:
     clean = alt.Chart(_data([{"p": float(c.clean_prob), "what": _("without DropBlock")}])).mark_rule(
         color=REFERENCE, strokeDash=[6, 3], strokeWidth=2).encode(
         x="p:Q", tooltip=[alt.Tooltip("what:N", title=" "), alt.Tooltip("p:Q", title=p, format=".3f")])
-    return alt.layer(bars, spread, text, clean).properties(
-        title=_("Mean probability ± std (dashed: without DropBlock)"))
+    return _finish(alt.layer(bars, spread, text, clean), _("Mean probability ± std (dashed: without DropBlock)"))

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import models as M
+from models.setcurve import SetCurve
 from models.theory import compute_mistakes, compute_tutorial_contrasts
 from ui import charts, render
 
@@ -316,3 +317,182 @@ def test_robustness_page_builds_the_chart_once_and_draws_the_png_only_on_click(m
     assert_clean(at)
     assert len(vega_charts(at)) == 2 and built == [1]
     assert not [k for k in render._FIGURES if k[0] == "robustness-curve"]  # the PNG waits for a click
+
+
+def test_set_curves_show_the_summary_with_its_spread_images_and_samples():
+    """A small synthetic set: 2 methods, 3 keep_probs, 5 images, 4 samples (seeded)."""
+    g = torch.Generator().manual_seed(0)
+    kept = torch.rand(2, 3, 5, 4, generator=g) > 0.3
+    prob = torch.rand(2, 3, 5, 4, generator=g)
+    base = M.RegularizerSpec()
+    curve = SetCurve(keep_probs=(1.0, 0.9, 0.8), labels=("DropBlock b=1", "SpatialDropout"),
+                       specs=(base, M.RegularizerSpec(kind="spatial_dropout")), n_samples=4, seed=0,
+                       clean_top1=(1, 2, 3, 4, 5), clean_prob=torch.ones(5), top1_kept=kept, class_prob=prob)
+    stats = curve.summary()
+    unchanged, mean_prob = charts.set_curves(curve, stats)
+    spec = unchanged.to_dict()
+    units = layers(spec)
+    rows = dataset(spec, units[0])
+    assert len(rows) == 6
+    for row in rows:
+        m, k = curve.labels.index(row["method"]), curve.keep_probs.index(row["keep_prob"])
+        share = kept[m, k].float().mean(dim=0)  # (S,) share of the 5 images per sample
+        assert row["unchanged"] == pytest.approx(float(share.mean()))
+        assert row["unchanged_std"] == pytest.approx(float(share.std(unbiased=False)))
+        assert row["prob"] == pytest.approx(float(prob[m, k].mean(dim=0).mean()))
+        assert (row["n_images"], row["n_samples"]) == (5, 4)
+    assert {r["method"]: r["block_size"] for r in rows} == {"DropBlock b=1": str(base.block_size),
+                                                           "SpatialDropout": "whole channel"}
+    fields = [t["field"] for t in units[-1]["encoding"]["tooltip"]]
+    assert {"keep_prob", "block_size", "unchanged", "unchanged_std", "n_images", "n_samples"} <= set(fields)
+    assert layers(mean_prob.to_dict())[-1]["encoding"]["y"]["field"] == "prob"
+
+
+def test_image_set_page_draws_its_curves_as_charts():
+    at = new_app().run()
+    at.switch_page("pages/7_Image_set.py").run()
+    at.select_slider(key="set_samples").set_value(2)
+    at.select_slider(key="set_points").set_value(2)
+    at.button(key="set_compute").click().run()
+    assert_clean(at)
+    unchanged, prob = vega_charts(at)
+    assert '"n_images"' in unchanged.proto.spec and '"unchanged_std"' in unchanged.proto.spec
+    assert "dl-image-set-curves" in {b.key for b in at.get("download_button")}
+
+
+# ------------------------------------------------------------------ the real browser, light and dark
+
+
+def rgb(css: str) -> str:
+    """'rgb(r, g, b)' or 'rgba(...)' -> '#rrggbb'."""
+    r, g, b = (int(float(v)) for v in re.findall(r"[\d.]+", css)[:3])
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+@pytest.fixture(scope="module")
+def themed_server(request, tmp_path_factory):
+    """``streamlit run app.py --theme.base <light|dark>``: the project's config pins light."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from .test_browser import CHROMIUM, free_port
+
+    if CHROMIUM is None:
+        pytest.skip("no Chromium installed (apt-get install chromium)")
+    servers = {}
+    procs = []
+
+    def start(theme: str) -> str:
+        if theme in servers:
+            return servers[theme]
+        port = free_port()
+        env = {**os.environ, "DROPBLOCK_LAB_OFFLINE": "1", "TORCH_HOME": str(tmp_path_factory.mktemp("torch"))}
+        env.pop("DROPBLOCK_LAB_WEIGHTS", None)
+        log = tmp_path_factory.mktemp("server") / "streamlit.log"
+        with log.open("w") as out:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
+                 "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none", "--theme.base", theme],
+                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT))
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(120):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    servers[theme] = url
+                    return url
+            except OSError:
+                time.sleep(0.5)
+        pytest.fail(f"streamlit did not start:\n{log.read_text()}")
+
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    from .test_browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def tooltip(text: str) -> dict[str, str]:
+    """Vega's tooltip table as {title: value}."""
+    cells = [c.strip() for c in text.split("\n") if c.strip()]
+    return dict(zip(cells[::2], cells[1::2]))
+
+
+def hover_shot(page, chart_index: int, marks: str, nth: int, shots: Path | None, name: str) -> str:
+    """Hover the ``nth`` mark of a chart; return the tooltip's text; save the charts with it."""
+    chart = page.locator('[data-testid="stVegaLiteChart"]').nth(chart_index)
+    chart.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    chart.locator(marks).nth(nth).hover(force=True)
+    tooltip = page.locator("#vg-tooltip-element")
+    tooltip.wait_for(state="visible", timeout=10_000)
+    if shots is not None:
+        boxes = [page.locator('[data-testid="stVegaLiteChart"]').nth(i).bounding_box()
+                 for i in range(page.locator('[data-testid="stVegaLiteChart"]').count())]
+        boxes = [b for b in boxes if b and abs(b["y"] - chart.bounding_box()["y"]) < 50] + [tooltip.bounding_box()]
+        x0, y0 = min(b["x"] for b in boxes) - 16, min(b["y"] for b in boxes) - 16
+        x1, y1 = max(b["x"] + b["width"] for b in boxes) + 16, max(b["y"] + b["height"] for b in boxes) + 16
+        page.screenshot(path=str(shots / f"{name}.png"), clip={"x": max(0, x0), "y": max(0, y0),
+                                                              "width": x1 - max(0, x0), "height": y1 - max(0, y0)})
+    return tooltip.inner_text()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_charts_hover_values_and_stay_legible_in_both_themes(theme, themed_server, chromium):
+    import os
+
+    from .test_browser import assert_no_exception, wait_ready
+
+    shots = Path(os.environ["DROPBLOCK_LAB_SCREENSHOTS"]) if os.environ.get("DROPBLOCK_LAB_SCREENSHOTS") else None
+    url = themed_server(theme)
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{url}/Robustness_curve")
+    wait_ready(page, "Robustness curve", "Download PNG")
+    assert_no_exception(page)
+    assert page.locator('[data-testid="stVegaLiteChart"]').count() == 2
+    # the b=7 curve's point at the lowest keep_prob (points are drawn method by method, 6 keep_probs each)
+    shown = tooltip(hover_shot(page, 0, "g.mark-symbol path", 11, shots, f"chart-{theme}"))
+    assert shown["keep_prob"] == "0.75" and shown["Monte Carlo samples"] == "8"
+    assert shown["block_size"] == {"DropBlock b=1": "1", "DropBlock b=7": "7"}.get(shown["method"], "whole channel")
+    header, *rows = page.locator('[data-testid="stTable"] table').last.evaluate(
+        "t => Array.from(t.rows).map(r => Array.from(r.cells).map(c => c.innerText.trim()))")
+    table = {row[0]: dict(zip(header, row)) for row in rows}
+    assert shown["p(espresso)"] == table["0.75"][shown["method"]]  # the hover value is the table's number
+
+    background = rgb(page.evaluate(
+        "() => getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor"))
+    assert (lum(background) < 0.05) == (theme == "dark")
+    labels = page.locator('[data-testid="stVegaLiteChart"] g.role-axis-label text').first
+    fill = rgb(labels.evaluate("e => getComputedStyle(e).fill"))
+    assert contrast(fill, background) >= 3.0, (fill, background)  # axis labels follow the theme
+    line = page.locator('[data-testid="stVegaLiteChart"] g.mark-symbol path').nth(11)
+    assert contrast(rgb(line.evaluate("e => getComputedStyle(e).fill")), background) >= 3.0
+
+    page.goto(f"{url}/CAM_shift")
+    wait_ready(page, "CAM shift", "Download PNG")
+    histogram = page.locator('[data-testid="stVegaLiteChart"]').first
+    histogram.locator("g.mark-rect path").first.wait_for(state="attached", timeout=90_000)
+    histogram.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    bars = histogram.locator("g.mark-rect path")
+    counts = [i for i in range(bars.count()) if (bars.nth(i).bounding_box() or {}).get("height", 0) > 1]
+    assert counts, "no bar drawn"
+    shown = tooltip(hover_shot(page, 0, "g.mark-rect path", counts[-1], shots, f"chart-histogram-{theme}"))
+    assert 1 <= int(shown["samples"]) <= 16 and 0 <= float(shown["from"]) < float(shown["to"]) <= 1
+    page.close()
