@@ -59,7 +59,8 @@ def shift_view(ctx: state.Context) -> None:
     with right:
         def draw():
             fig, ax = plt.subplots(figsize=(5, 2.6))
-            ax.hist(shift.sample_probs.numpy(), bins=charts.stability_bins(shift.n_samples), range=(0, 1), color="#3b6ea8")
+            ax.hist(shift.sample_probs.numpy(), bins=charts.stability_bins(shift.n_samples), range=(0, 1),
+                    color="#3b6ea8")
             ax.axvline(shift.clean_prob, color="black", linestyle="--", label="without DropBlock")
             ax.set(xlabel=f"p({shift.class_name})", ylabel="samples", title="Stability over samples")
             ax.legend(loc="upper left", fontsize=8)

@@ -137,7 +137,8 @@ def robustness_curve(curve: RobustnessCurve, n_samples: int,
                title=_("Class probability (mean ± std)"), y_format=".3f", axis_format=".1f",
                extra=[alt.Tooltip("top1:Q", title=top1, format=".0%")]),
         _curve(rows, curve.labels, curve.keep_probs, mean="top1", std=None, y_title=_("share of samples"),
-               title=_("Top-1 unchanged"), y_format=".0%", axis_format=".0%", extra=[alt.Tooltip("prob:Q", title=prob, format=".3f")]),
+               title=_("Top-1 unchanged"), y_format=".0%", axis_format=".0%",
+               extra=[alt.Tooltip("prob:Q", title=prob, format=".3f")]),
     )
 
 
@@ -162,7 +163,8 @@ def set_curves(curve: SetCurve, stats: dict | None = None) -> tuple[alt.LayerCha
     images = alt.Tooltip("n_images:Q", title=_("images"))
     return (
         _curve(rows, curve.labels, curve.keep_probs, mean="unchanged", std="unchanged_std",
-               y_title=_("share of images"), title=_("Top-1 unchanged (mean ± MC std)"), y_format=".0%", axis_format=".0%",
+               y_title=_("share of images"), title=_("Top-1 unchanged (mean ± MC std)"), y_format=".0%",
+               axis_format=".0%",
                extra=[images]),
         _curve(rows, curve.labels, curve.keep_probs, mean="prob", std="prob_std", y_title=_("mean probability"),
                title=_("Probability of the clean top-1 class (mean ± MC std)"), y_format=".3f", axis_format=".1f",
@@ -193,7 +195,8 @@ def stability_histogram(shift: CamShift) -> alt.LayerChart:
         x=alt.X("start:Q", bin="binned", title=p, scale=alt.Scale(domain=[0, 1])),
         x2="end:Q",
         y=alt.Y("count:Q", title=samples, axis=alt.Axis(tickMinStep=1)),
-        tooltip=[alt.Tooltip("start:Q", title=_("from"), format=".3f"), alt.Tooltip("end:Q", title=_("to"), format=".3f"),
+        tooltip=[alt.Tooltip("start:Q", title=_("from"), format=".3f"),
+                 alt.Tooltip("end:Q", title=_("to"), format=".3f"),
                  alt.Tooltip("count:Q", title=samples)],
     )
     without, mean = _("without DropBlock"), _("mean with DropBlock")
@@ -227,7 +230,7 @@ def strategy_stability(result: StrategyComparison) -> alt.LayerChart:
     """Each arm's samples (ticks), their mean ± std (diamond and rule), and the clean value (dashed)."""
     arms = [v.label for v in result.views]
     p = _p(result.class_name)
-    y = alt.Y("method:N", title=None, sort=arms, axis=alt.Axis(labelLimit=180))
+    y = alt.Y("method:N", title=None, sort=arms, axis=alt.Axis(labelLimit=150))
     x_scale = alt.Scale(domain=[0, 1])
     colour = _colour("method", arms, None, legend=False)
     ticks = alt.Chart(_data(strategy_rows(result))).mark_tick(thickness=2, size=18, opacity=0.6).encode(
@@ -253,7 +256,7 @@ def strategy_stability(result: StrategyComparison) -> alt.LayerChart:
 
 
 def _drop_bars(rows: Rows, target: float | None, title: str, tooltip: list[alt.Tooltip],
-               label_limit: int = 180) -> alt.LayerChart:
+               label_limit: int = 150) -> alt.LayerChart:
     """Realised drop per row as a bar labelled with its value; a dashed rule at the target."""
     y = alt.Y("name:N", title=None, sort=[r["name"] for r in rows], axis=alt.Axis(labelLimit=label_limit))
     top = max(0.05, 1.25 * max(r["realised_drop"] for r in rows), 1.25 * (target or 0.0))
@@ -261,7 +264,7 @@ def _drop_bars(rows: Rows, target: float | None, title: str, tooltip: list[alt.T
               scale=alt.Scale(domain=[0, min(1.0, top)]))
     base = alt.Chart(_data(rows)).encode(y=y, tooltip=tooltip)
     layers = [base.mark_bar(color=PALETTE[0], opacity=0.85).encode(x=x),
-              base.mark_text(align="left", dx=4, color=PALETTE[0], fontWeight="bold").encode(
+              base.mark_text(align="left", dx=6, color=PALETTE[0], fontWeight="bold").encode(
                   x="realised_drop:Q", text=alt.Text("realised_drop:Q", format=".3f"))]
     if target is not None:
         layers.append(alt.Chart(_data([{"target": float(target)}])).mark_rule(
@@ -306,7 +309,7 @@ def mistakes_drops(report: Mistakes) -> alt.LayerChart:
                alt.Tooltip("mismatch:Q", title=_("train/inference mismatch"), format=".1%"),
                alt.Tooltip("n_samples:Q", title=_("mask draws"))]
     return _drop_bars(mistakes_rows(report), 1.0 - report.keep_prob,
-                      _("Realised drop per recipe (dashed: the target)"), tooltip, label_limit=200)
+                      _("Realised drop per recipe (dashed: the target)"), tooltip, label_limit=160)
 
 
 def contrast_rows(c: TutorialContrasts) -> Rows:
@@ -328,7 +331,7 @@ def contrasts(c: TutorialContrasts) -> alt.LayerChart:
                alt.Tooltip("top1:Q", title=_("top-1 unchanged"), format=".0%"),
                alt.Tooltip("n_samples:Q", title=_("Monte Carlo samples"))]
     colour = _colour("contrast", list(dict.fromkeys(r["contrast"] for r in rows)), _("contrast"))
-    y = alt.Y("name:N", title=None, sort=[r["name"] for r in rows], axis=alt.Axis(labelLimit=200))
+    y = alt.Y("name:N", title=None, sort=[r["name"] for r in rows], axis=alt.Axis(labelLimit=160))
     base = alt.Chart(_data(rows)).encode(y=y, tooltip=tooltip)
     bars = base.mark_bar(opacity=0.8).encode(x=alt.X("prob:Q", title=p, scale=alt.Scale(domain=[0, 1])), color=colour)
     spread = base.mark_rule(strokeWidth=2, color=REFERENCE).encode(x="prob_lo:Q", x2="prob_hi:Q")

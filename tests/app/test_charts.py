@@ -461,7 +461,7 @@ def test_charts_hover_values_and_stay_legible_in_both_themes(theme, themed_serve
 
     shots = Path(os.environ["DROPBLOCK_LAB_SCREENSHOTS"]) if os.environ.get("DROPBLOCK_LAB_SCREENSHOTS") else None
     url = themed_server(theme)
-    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    page = chromium.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page.goto(f"{url}/Robustness_curve")
     wait_ready(page, "Robustness curve", "Download PNG")
     assert_no_exception(page)
@@ -483,6 +483,11 @@ def test_charts_hover_values_and_stay_legible_in_both_themes(theme, themed_serve
     assert contrast(fill, background) >= 3.0, (fill, background)  # axis labels follow the theme
     line = page.locator('[data-testid="stVegaLiteChart"] g.mark-symbol path').nth(11)
     assert contrast(rgb(line.evaluate("e => getComputedStyle(e).fill")), background) >= 3.0
+
+    with page.expect_download(timeout=60_000) as download:  # the matplotlib figure, drawn on this click
+        page.get_by_role("button", name="Download PNG").last.click()
+    assert download.value.suggested_filename == "robustness-curve.png"
+    assert Path(download.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     page.goto(f"{url}/CAM_shift")
     wait_ready(page, "CAM shift", "Download PNG")
