@@ -6,7 +6,7 @@ import dataclasses
 
 import streamlit as st
 
-from ui import export, render, state
+from ui import charts, export, render, state
 from ui.i18n import _, shown_text, tr
 
 
@@ -26,6 +26,7 @@ def comparison(ctx: state.Context) -> None:
              calibrated=result.gamma_calibrated, target=1 - spec.keep_prob, mode=_(state.GAMMA_MODES[mode])))
     st.caption(_("Uses the sidebar's {honoured}. Ignores: {ignored}.").format(
         honoured=", ".join(_(x) for x in result.honoured), ignored="; ".join(_(x) for x in result.ignored)))
+    render.show_charts(lambda: [charts.comparison_drops(result)], "compare-drops", key=result)
     clean_top = ctx.backbone.categories[ctx.clean.top1]
     clean_prob = float(ctx.clean.probs[0, ctx.clean.top1])
     vmax = float(max(v.cam.max() for v in result.views))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import streamlit as st
 
-from ui import export, render, state
+from ui import charts, export, render, state
 from ui.i18n import _
 
 
@@ -61,13 +61,13 @@ def shift_view(ctx: state.Context) -> None:
     with right:
         def draw():
             fig, ax = plt.subplots(figsize=(5, 2.6))
-            ax.hist(shift.sample_probs.numpy(), bins=min(20, max(5, shift.n_samples)), range=(0, 1), color="#3b6ea8")
+            ax.hist(shift.sample_probs.numpy(), bins=charts.stability_bins(shift.n_samples), range=(0, 1), color="#3b6ea8")
             ax.axvline(shift.clean_prob, color="black", linestyle="--", label=_("without DropBlock"))
             ax.set(xlabel=f"p({shift.class_name})", ylabel=_("samples"), title=_("Stability over samples"))
             ax.legend(loc="upper left", fontsize=8)
             return fig
 
-        render.show_figure(draw, "cam-stability", key=shift)
+        render.show_charts(lambda: [charts.stability_histogram(shift)], "cam-stability", key=shift, draw=draw)
         export.rows(ctx, "cam-stability", f"p({shift.class_name}) in each Monte Carlo sample",
                     lambda: [{"sample": i, "probability": float(p)} for i, p in enumerate(shift.sample_probs)],
                     class_idx=shift.class_idx, clean_prob=shift.clean_prob, n_samples=shift.n_samples)

@@ -9,7 +9,7 @@ import streamlit as st
 import dropblock as db
 from models import gamma_formula
 from models.theory import compute_schedule
-from ui import export, render, state
+from ui import charts, export, render, state
 from ui.i18n import _, tr
 
 
@@ -116,6 +116,7 @@ def mistakes(ctx: state.Context) -> None:
                 lambda: [{"recipe": m.name, "paper": m.is_paper, "realised_drop": m.realised_drop,
                           "train_mean": m.train_mean, "eval_mean": m.eval_mean, "mismatch": m.mismatch}
                          for m in report.rows])
+    render.show_charts(lambda: [charts.mistakes_drops(report)], "mistakes-drops", key=report)
 
 
 def contrasts(ctx: state.Context) -> None:
@@ -128,6 +129,7 @@ def contrasts(ctx: state.Context) -> None:
     st.table([{_("contrast"): k, _("setting"): tr(x.label), _("realised drop"): f"{x.realised_drop:.3f}",
                _("mean p"): f"{x.class_prob:.3f}", _("std p"): f"{x.prob_std:.3f}",
                _("top-1 kept"): f"{x.keeps_top1:.0%}"} for k, x in rows], hide_index=True)
+    render.show_charts(lambda: [charts.contrasts(c)], "contrasts", key=c)
     st.caption(_("Same masks, site before vs after the activation: largest logit change {change:.2g}. A mask times a "
                  "positive scale commutes with ReLU, so on ResNet-50 the two sites are the same network; "
                  "EfficientNet-Lite's ReLU6 clips at 6, so there they differ. The paper keeps block_size constant "

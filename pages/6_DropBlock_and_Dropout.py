@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import streamlit as st
 
 import models as M
-from ui import export, render, state
+from ui import charts, export, render, state
 from ui.i18n import N_, _
 
 # The paper's own numbers (Sec. 3, Fig. 4): Kaggle cats vs dogs, test accuracy. Not measured here.
@@ -100,7 +100,7 @@ def arms(ctx: state.Context) -> None:
         ax.tick_params(axis="x", labelsize=7)
         return fig
 
-    render.show_figure(draw, "strategy-stability", key=result)
+    render.show_charts(lambda: [charts.strategy_stability(result)], "strategy-stability", key=result, draw=draw)
     export.rows(ctx, "strategy-stability", f"p({result.class_name}) in each Monte Carlo sample, per arm",
                 lambda: [{"arm": v.label, "sample": i, "probability": float(p)}
                          for v in result.views for i, p in enumerate(v.sample_probs)],

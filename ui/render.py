@@ -11,6 +11,7 @@ import io
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -20,9 +21,13 @@ import numpy as np  # noqa: E402
 import streamlit as st  # noqa: E402
 import torch  # noqa: E402
 from matplotlib import colormaps, font_manager  # noqa: E402
+from streamlit import dataframe_util  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
-from .i18n import N_, _, language  # noqa: E402
+from .i18n import N_, _, language, use_language  # noqa: E402
+
+if TYPE_CHECKING:
+    import altair as alt
 
 CELL = 112  # pixels per map in a tile grid
 CJK_FONT = "Noto Sans CJK SC"  # Debian/Ubuntu package fonts-noto-cjk
@@ -169,9 +174,9 @@ def _figure_png(draw: Callable[[], plt.Figure]) -> bytes:
         plt.close(fig)  # no figure leaks across reruns
 
 
-def show_figure(draw: Callable[[], plt.Figure], name: str, key: Hashable) -> None:
-    """Draw the matplotlib figure ``draw()`` makes, with a PNG download; drawn once per
-    ``(name, key)`` across sessions, where ``key`` determines everything the figure shows."""
+def figure_png(draw: Callable[[], plt.Figure], name: str, key: Hashable) -> bytes:
+    """The PNG of the matplotlib figure ``draw()`` makes; drawn once per ``(name, key)`` across
+    sessions, where ``key`` determines everything the figure shows."""
     cache_key = (name, key, language())  # the figure's labels are in the session's language
     with _FIGURES_LOCK:
         png = _FIGURES.get(cache_key)
@@ -183,7 +188,64 @@ def show_figure(draw: Callable[[], plt.Figure], name: str, key: Hashable) -> Non
             _FIGURES[cache_key] = png
             while len(_FIGURES) > _FIGURES_MAX:
                 _FIGURES.popitem(last=False)
-    _show_png(png, name, None, "stretch")
+    return png
+
+
+def show_figure(draw: Callable[[], plt.Figure], name: str, key: Hashable) -> None:
+    """Draw the matplotlib figure ``draw()`` makes, with a PNG download (see :func:`figure_png`)."""
+    _show_png(figure_png(draw, name, key), name, None, "stretch")
+
+
+# Vega-Lite specs by what they show and the language, shared by every session: building and
+# validating a chart (``to_dict``) costs 20-50 ms, more than the rest of a rerun; the cached spec is
+# handed to ``st.vega_lite_chart`` as is (it copies before changing it). Keyed like _FIGURES.
+_SPECS: OrderedDict[tuple, tuple[dict, ...]] = OrderedDict()
+_SPECS_LOCK = threading.Lock()
+_SPECS_MAX = 64
+
+
+def chart_specs(build: Callable[[], Sequence[alt.TopLevelMixin]], name: str, key: Hashable) -> tuple[dict, ...]:
+    """The Vega-Lite specs of the charts ``build()`` makes (``ui/charts.py``), built and validated
+    once per ``(name, key, language)`` across sessions, where ``key`` determines everything shown."""
+    cache_key = (name, key, language())
+    with _SPECS_LOCK:
+        specs = _SPECS.get(cache_key)
+        if specs is not None:
+            _SPECS.move_to_end(cache_key)
+            return specs
+    specs = tuple(chart.to_dict() for chart in build())  # validates against the Vega-Lite schema
+    for spec in specs:
+        spec.get("config", {}).pop("view", None)  # Altair's default 300x300 view: Streamlit sizes the chart
+        if spec.get("config") == {}:
+            del spec["config"]
+        # Named datasets as Arrow bytes, which st.vega_lite_chart passes on as they are (what its own
+        # Altair path does): 0.2 instead of 1.5 ms per chart and rerun.
+        spec["datasets"] = {name: dataframe_util.convert_anything_to_arrow_bytes(rows)
+                            for name, rows in spec.get("datasets", {}).items()}
+    with _SPECS_LOCK:
+        _SPECS[cache_key] = specs
+        while len(_SPECS) > _SPECS_MAX:
+            _SPECS.popitem(last=False)
+    return specs
+
+
+def show_charts(build: Callable[[], Sequence[alt.TopLevelMixin]], name: str, key: Hashable, *,
+                draw: Callable[[], plt.Figure] | None = None) -> None:
+    """Interactive charts (hover for values) side by side, stacked on a phone, themed like the app;
+    with ``draw``, the matplotlib figure of the same numbers as a PNG download, drawn only when clicked.
+    ``build`` runs only when ``(name, key)`` is not cached (see :func:`chart_specs`)."""
+    specs = chart_specs(build, name, key)
+    for col, spec in zip(st.columns(len(specs)) if len(specs) > 1 else [st.container()], specs):
+        col.vega_lite_chart(spec=spec, width="stretch", theme="streamlit")
+    if draw is not None:
+        lang = language()
+
+        def png() -> bytes:
+            with use_language(lang):  # the click may run outside the script run that drew the page
+                return figure_png(draw, name, (key, lang))
+
+        st.download_button(_("Download PNG"), png, file_name=f"{name}.png", mime="image/png", key=f"dl-{name}",
+                           on_click="ignore", icon=":material/image:")
 
 
 def curve_axes(axes) -> None:
