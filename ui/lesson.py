@@ -278,7 +278,7 @@ def _schedule(ctx: state.Context, step: Step):
             ax.plot(sched.steps.numpy(), sched.keep_probs.numpy())
             ax.plot([half], [at_half], marker="o", color="C3")
             ax.axvline(SCHEDULE_STEPS, color="grey", linestyle=":")
-            ax.set(xlabel=_("step of training"), ylabel="keep_prob",
+            ax.set(xlabel=_("step of training"), ylabel=_("keep_prob"),
                    title=_("1.0 at step 0, linearly down to the target, then constant"))
             ax.grid(alpha=0.3)
             return fig
