@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import export, render, state
+from ui import export, layout, render, state
 
 
 def page(ctx: state.Context) -> None:
@@ -24,7 +24,7 @@ def explorer(ctx: state.Context) -> None:
 
     st.subheader(f"At the {view.site_label} · map {view.map_size[0]}×{view.map_size[1]}")
     st.latex(r"\gamma = \frac{1-\text{keep\_prob}}{b_h b_w}\cdot\frac{H W}{(H-b_h+1)(W-b_w+1)}")
-    st.code(view.formula, language=None)
+    st.code(view.formula, language=None, wrap_lines=True)  # wraps on a phone
 
     cols = st.columns(4)
     cols[0].metric("γ (seed probability)", f"{view.gamma:.5f}")
@@ -45,11 +45,17 @@ def explorer(ctx: state.Context) -> None:
         [render.colorize(a, "viridis", 0.0, vmax) for a in view.before],
         [render.colorize(a, "viridis", 0.0, vmax) for a in view.after],
     ]
-    picture = render.grid(rows, labels=["block mask M", "seed mask", "before", "after (scaled)"])
-    render.show_image(picture, "mask-explorer",
-                      caption=f"Masks drawn with seed {ctx.seed}. Channels {', '.join(map(str, view.channels))}. "
-                              "Yellow: seeds; red: dropped units. "
-                              "Features share one colour scale, so the rescaling of kept units is visible.")
+    labels = ["block mask M", "seed mask", "before", "after (scaled)"]
+    caption = (f"Masks drawn with seed {ctx.seed}. Channels {', '.join(map(str, view.channels))}. "
+               "Yellow: seeds; red: dropped units. "
+               "Features share one colour scale, so the rescaling of kept units is visible.")
+    wide, narrow = layout.wide_and_narrow("mask-grid")
+    with wide, layout.main_figure():
+        render.show_image(render.grid(rows, labels=labels), "mask-explorer", caption=caption)
+    with narrow, layout.main_figure("narrow"):  # a phone: the channels in rows of 4, so tiles stay large enough to see units
+        half = (len(view.channels) + 1) // 2
+        render.show_image(render.grid([r[:half] for r in rows] + [r[half:] for r in rows], labels=labels * 2),
+                          "mask-explorer-narrow", caption=caption)
     export.mask_view(ctx, view)
 
     left, mid, right = st.columns([1, 1, 1.2])

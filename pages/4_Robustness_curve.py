@@ -7,7 +7,7 @@ import dataclasses
 import matplotlib.pyplot as plt
 import streamlit as st
 
-from ui import export, render, state
+from ui import export, layout, render, state
 
 SEC_4_2 = ("“The accuracy drops more quickly with decreasing keep_prob, for block_size = 1 in comparison with "
            "block_size = 7 which suggests DropBlock is more effective to remove semantic information than dropout.”")
@@ -49,7 +49,8 @@ def curve_section(ctx: state.Context) -> None:
     st.caption(f"Used here: DropBlock {where}; γ: {state.GAMMA_MODES[spec.gamma_mode]}.")
     curve = state.robustness_curve(ctx, spec, n_samples, keep_probs)
 
-    render.show_figure(lambda: _figure(curve), "robustness-curve", key=curve)
+    with layout.main_figure():
+        render.show_figure(lambda: _figure(curve), "robustness-curve", key=curve)
     export.curve(ctx, curve, n_samples=n_samples, keep_probs=list(keep_probs), curve_spec=dataclasses.asdict(spec))
     st.table(
         [{"keep_prob": f"{kp:g}", **{lab: f"{float(curve.mean_prob[m, k]):.3f}" for m, lab in enumerate(curve.labels)}}

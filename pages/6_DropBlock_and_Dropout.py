@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import streamlit as st
 
 import models as M
-from ui import export, render, state
+from ui import export, layout, render, state
 
 # The paper's own numbers (Sec. 3, Fig. 4): Kaggle cats vs dogs, test accuracy. Not measured here.
 REPORTED = [
@@ -62,7 +62,7 @@ def arms(ctx: state.Context) -> None:
     result = state.dropblock_dropout(ctx, spec, float(fc_keep), int(n_samples))
 
     vmax = float(max([result.clean_cam.max()] + [v.mean_cam.max() for v in result.views]))
-    cols = st.columns(len(result.views))
+    cols = layout.main_figure().columns(len(result.views))
     for col, view in zip(cols, result.views):
         with col:
             st.subheader(view.label)

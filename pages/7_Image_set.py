@@ -9,7 +9,7 @@ import streamlit as st
 
 from models import export as E
 from models.imageset import SetError
-from ui import export, render, state
+from ui import export, layout, render, state
 from ui import imageset as ui_set
 
 JOB = "set_job"  # (set, n_samples, keep_probs) the curves below are for
@@ -78,7 +78,8 @@ def curves(ctx: state.Context) -> None:
     stats = curve.summary()
 
     st.subheader(f"Over {curve.n_images} images from {state.escaped(imageset.source, None)}")
-    render.show_figure(lambda: _figure(curve, stats), "image-set-curves", key=curve)
+    with layout.main_figure():
+        render.show_figure(lambda: _figure(curve, stats), "image-set-curves", key=curve)
     meta = {"set": imageset.source, "set_key": imageset.key, "image_sha256": list(imageset.digests),
             "image_names": [i.name for i in imageset.images], "n_samples": n_samples, "keep_probs": list(keep_probs),
             "methods": {lab: E.spec_meta(s) for lab, s in zip(curve.labels, curve.specs)},

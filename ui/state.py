@@ -41,21 +41,25 @@ from models.fallback import clean_pass_with_fallback, compute_with_fallback
 from models.registry import ModelCache
 from models.theory import compute_algorithm_steps, compute_mistakes, compute_tutorial_contrasts
 from models.weights_files import ENV_WEIGHTS_DIR, WeightsFileError, list_weights_dir, operator_file, resolve_in_dir
+from ui import layout
+from ui.i18n import N_, _
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 SAMPLES = {"coffee": "Coffee cup", "chelsea": "Chelsea the cat", "astronaut": "Astronaut", "rocket": "Rocket launch"}
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"]
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 
-NAV = [
-    ("app.py", "Home", "🧱"),
-    ("pages/1_Mask_explorer.py", "Mask explorer", "🔍"),
-    ("pages/2_Compare_methods.py", "Compare methods", "⚖️"),
-    ("pages/3_CAM_shift.py", "CAM shift", "🔥"),
-    ("pages/4_Robustness_curve.py", "Robustness curve", "📉"),
-    ("pages/5_Theory_and_schedule.py", "Theory & schedule", "📐"),
-    ("pages/6_DropBlock_and_Dropout.py", "DropBlock + Dropout", "🧩"),
-    ("pages/7_Image_set.py", "Image set", "🗂️"),
+LESSON_URL = "Lesson"
+NAV = [  # (page file, URL path ("" = the home page at "/"), title (translated when shown), icon)
+    ("pages/0_Home.py", "", N_("Home"), "🧱"),
+    ("pages/0_Lesson.py", LESSON_URL, N_("Lesson"), "🎓"),
+    ("pages/1_Mask_explorer.py", "Mask_explorer", N_("Mask explorer"), "🔍"),
+    ("pages/2_Compare_methods.py", "Compare_methods", N_("Compare methods"), "⚖️"),
+    ("pages/3_CAM_shift.py", "CAM_shift", N_("CAM shift"), "🔥"),
+    ("pages/4_Robustness_curve.py", "Robustness_curve", N_("Robustness curve"), "📉"),
+    ("pages/5_Theory_and_schedule.py", "Theory_and_schedule", N_("Theory & schedule"), "📐"),
+    ("pages/6_DropBlock_and_Dropout.py", "DropBlock_and_Dropout", N_("DropBlock + Dropout"), "🧩"),
+    ("pages/7_Image_set.py", "Image_set", N_("Image set"), "🗂️"),
 ]
 PLACEMENTS = {"after_group": "After one group", "in_blocks": "Inside blocks of groups 3 & 4 (paper)"}
 REGIONS = {"valid": "Valid region (paper)", "everywhere": "Everywhere, truncated (timm/tutorial)"}
@@ -133,6 +137,7 @@ _URL = {
     "gamma": ("gamma_mode", "eq1", _choice(GAMMA_MODES)),
     "norm": ("normalize", "sample", _choice(NORMALIZE)),
     "site": ("act_site", "after_act", _choice(M.SITE_ACTS)),
+    "present": (layout.PRESENT, False, _flag),
 }
 
 
@@ -460,6 +465,9 @@ def sidebar() -> Context:
     _init_from_url()
     _keep_widget_values()
     with st.sidebar:
+        st.toggle(_("Presenter mode"), key=layout.PRESENT,
+                  help=_("A projector view: no sidebar, large type, the main figure at full width; "
+                         "on the lesson, the arrow keys step. The link keeps it (present=1)."))
         st.subheader("Image")
         picture = _image_from_sidebar()
         st.subheader("Regulariser")
@@ -500,16 +508,30 @@ def sidebar() -> Context:
     return Context(loaded, model_key, image, image_key, label, clean, spec, int(s["seed"]))
 
 
+def nav_entries() -> list[tuple[str, str, str, str]]:
+    """NAV's entries whose page file is there (the lesson is written alongside the others)."""
+    root = ASSETS.parent
+    return [entry for entry in NAV if (root / entry[0]).exists()]
+
+
+def pages() -> list:
+    """The navigation's pages, titles in this session's language (built on every run)."""
+    return [st.Page(path, title=_(title), icon=icon, **({"url_path": url} if url else {"default": True}))
+            for path, url, title, icon in nav_entries()]
+
+
+def init_session() -> None:
+    """The entrypoint's first step: the URL's settings, before the navigation's titles are made."""
+    _init_from_url()
+
+
 def run_page(draw: Callable[[Context], None]) -> None:
-    """Set up a page (shared sidebar, model banner) and draw it; errors become friendly messages."""
-    st.set_page_config(page_title="DropBlock Lab", page_icon="🧱", layout="wide")
+    """Set up a page (shared sidebar, model banner) and draw it; errors become friendly messages.
+    The entrypoint (app.py) has set the page config and drawn the navigation."""
     jobs.configure_process()  # once per process, whichever page a visitor opens first
-    with st.sidebar:
-        for path, label, icon in NAV:
-            st.page_link(path, label=label, icon=icon)
-        st.divider()
     try:
         ctx = sidebar()
+        layout.style()
         model_banner(ctx)
         draw(ctx)
     except M.ImageError as err:  # an image that passed the upload check but failed later
@@ -525,6 +547,9 @@ def model_banner(ctx: Context) -> None:
     loaded = ctx.loaded
     device = f"GPU ({device_name()})" if loaded.device.type == "cuda" else "CPU"
     weights = escaped(loaded.weights) if loaded.weights.startswith("file ") else loaded.weights  # an operator's name
+    if layout.presenting():  # a projector: one line, model, image and parameters
+        layout.presenter_bar(presenter_line(ctx, device))
+        return
     st.caption(f"Model: **{loaded.network}** · weights: **{weights}** · "
                f"device: **{device}** · image: {ctx.image_label}")
     if loaded.notice and not loaded.is_fallback:
@@ -540,6 +565,17 @@ def model_banner(ctx: Context) -> None:
         )
     elif "untrained" in loaded.weights:
         st.warning(f"Untrained {loaded.network} (random weights), as chosen: predictions and CAMs are meaningless.")
+
+
+def presenter_line(ctx: Context, device: str) -> str:
+    """Model, image and parameters in one line (Markdown-safe)."""
+    loaded, spec = ctx.loaded, ctx.spec
+    network = loaded.network + (_(" (fallback)") if loaded.is_fallback else "")
+    where = (_("after group {group}").format(group=spec.group) if spec.placement == "after_group"
+             else _("in the blocks of groups 3 & 4"))
+    return _("**{network}** · {device} · {image} · keep_prob **{kp:g}** · block_size **{b}** · seed **{seed}** · "
+             "{where}").format(network=network, device=device, image=ctx.image_label, kp=spec.keep_prob,
+                               b=spec.block_size, seed=ctx.seed, where=where)
 
 
 def spec_notes(ctx: Context) -> None:
