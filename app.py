@@ -20,5 +20,6 @@ st.set_page_config(page_title="DropBlock Lab", page_icon="🧱", layout="wide",
                    initial_sidebar_state="collapsed" if layout.presenting_from_url() else "auto")
 state.init_session()  # the URL's settings (language, presenter mode) before the titles are made
 page = st.navigation(state.pages())
-page.run()
+with state.entrypoint():
+    page.run()
 layout.arrow_keys(lesson=page.url_path == state.LESSON_URL)

@@ -39,7 +39,8 @@ _CSS_ALWAYS = f"""
 .stMainBlockContainer .katex-display {{ overflow-x: auto; overflow-y: hidden; max-width: 100%; padding-bottom: 2px; }}
 .stMainBlockContainer [data-testid="stTable"], .stMainBlockContainer [data-testid="stTableStyledTable"] {{ overflow-x: auto; max-width: 100%; }}
 .st-key-dbl_shortcuts {{ display: none; }}
-@media (max-width: {NARROW_MAX_PX}px) {{ [class*="st-key-dbl_wide_"] {{ display: none; }} }}
+@media (max-width: {NARROW_MAX_PX}px) {{ [class*="st-key-dbl_wide_"] {{ display: none; }}
+                                         .stMainBlockContainer .katex-display {{ font-size: 0.85em; }} }}
 @media (min-width: {NARROW_MAX_PX + 1}px) {{ [class*="st-key-dbl_narrow_"] {{ display: none; }} }}
 </style>
 """
@@ -60,8 +61,8 @@ _CSS_PRESENT = f"""
 <style>
 html {{ font-size: 22px; }}
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"],
-[data-testid="stSidebarCollapseButton"] {{ display: none !important; }}
-.stMainBlockContainer {{ max-width: 100%; padding: 2.5rem 2rem 1rem 2rem; }}
+[data-testid="stSidebarCollapseButton"], [data-testid="stHeader"] {{ display: none !important; }}
+.stMainBlockContainer {{ max-width: 100%; padding: 1rem 2rem 1rem 2rem; }}
 .stMainBlockContainer h1 {{ font-size: 2.2rem; padding: 0 0 0.3rem 0; }}
 [class*="st-key-dbl_details_"],
 {_elements("stMarkdown", "stCaptionContainer", "stMetric", "stCode", "stTable", "stDataFrame", "stDownloadButton",

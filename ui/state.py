@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import functools
 import hashlib
@@ -525,9 +527,28 @@ def init_session() -> None:
     _init_from_url()
 
 
+_ROUTED: contextvars.ContextVar[bool] = contextvars.ContextVar("dropblock_lab_routed", default=False)
+
+
+@contextlib.contextmanager
+def entrypoint():
+    """app.py runs the chosen page inside this: the page then knows the entrypoint routed it."""
+    token = _ROUTED.set(True)
+    try:
+        yield
+    finally:
+        _ROUTED.reset(token)
+
+
 def run_page(draw: Callable[[Context], None]) -> None:
     """Set up a page (shared sidebar, model banner) and draw it; errors become friendly messages.
     The entrypoint (app.py) has set the page config and drawn the navigation."""
+    if not _ROUTED.get():
+        # Streamlit ran this file on its own, as a legacy pages/ page: it does so for a process's (and
+        # AppTest's) runs until some run has called st.navigation. Calling it switches that off; the
+        # rerun then goes through app.py like every other run.
+        st.navigation(pages())
+        st.rerun()
     jobs.configure_process()  # once per process, whichever page a visitor opens first
     try:
         ctx = sidebar()
