@@ -73,8 +73,9 @@ html {{ font-size: 22px; }}
 .stMainBlockContainer:has({_FIG}) {_elements("stFullScreenFrame", "stImage", "stVegaLiteChart",
                                               "stArrowVegaLiteChart", "stPlotlyChart", "stPyplot")[len(".stMainBlockContainer "):]}:not(:is({_FIG}) *)
 {{ display: none !important; }}
-.st-key-{MAIN} img {{ width: 100% !important; height: auto; max-height: calc(100vh - 12rem); object-fit: contain; }}
-:is({_FIG}) [data-testid="stHorizontalBlock"] img {{ max-height: calc(50vh - 7rem); }}
+.st-key-{MAIN} img {{ width: 100% !important; height: auto; max-height: calc(100vh - 20rem); object-fit: contain; }}
+:is({_FIG}) [data-testid="stHorizontalBlock"] img {{ max-height: 30vh; }}
+:is({_FIG}) :is(h2, h3) {{ font-size: 1.3rem; }}
 {_BAR} p {{ font-size: 1rem; margin: 0; }}
 </style>
 """

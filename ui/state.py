@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import re
+import runpy
 import threading
 import time
 import unicodedata
@@ -47,6 +48,7 @@ from ui import layout
 from ui.i18n import N_, _
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
+ENTRYPOINT = ASSETS.parent / "app.py"
 SAMPLES = {"coffee": "Coffee cup", "chelsea": "Chelsea the cat", "astronaut": "Astronaut", "rocket": "Rocket launch"}
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"]
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
@@ -544,11 +546,11 @@ def run_page(draw: Callable[[Context], None]) -> None:
     """Set up a page (shared sidebar, model banner) and draw it; errors become friendly messages.
     The entrypoint (app.py) has set the page config and drawn the navigation."""
     if not _ROUTED.get():
-        # Streamlit ran this file on its own, as a legacy pages/ page: it does so for a process's (and
-        # AppTest's) runs until some run has called st.navigation. Calling it switches that off; the
-        # rerun then goes through app.py like every other run.
-        st.navigation(pages())
-        st.rerun()
+        # Streamlit ran this page file by itself, as a legacy pages/ page: it does so (the folder is
+        # named pages/) for a process's runs until one of them has called st.navigation, and for
+        # every AppTest run. Run the entrypoint instead, which routes back here.
+        runpy.run_path(str(ENTRYPOINT), run_name="__main__")
+        return
     jobs.configure_process()  # once per process, whichever page a visitor opens first
     try:
         ctx = sidebar()

@@ -238,7 +238,8 @@ def test_phone_and_projector(server, browser, tmp_path):
         assert_no_exception(phone)
         assert_nothing_sideways(phone, f"{name} at 390 px")
         if name == "mask-explorer":  # the 8-channel grid comes in rows of 4 on a phone
-            grid = phone.locator(f"{MAIN_FIGURE} img").first
+            assert not phone.locator(".st-key-dbl_main_figure img").first.is_visible()  # the 8-column one
+            grid = phone.locator(".st-key-dbl_main_figure_narrow img").first
             assert grid.is_visible()
             width = grid.evaluate("img => img.getBoundingClientRect().width")
             natural = grid.evaluate("img => img.naturalWidth")
@@ -258,16 +259,16 @@ def test_phone_and_projector(server, browser, tmp_path):
             projector.locator(f"{MAIN_FIGURE} :is(img, canvas, svg)").first.wait_for(timeout=180_000)
             wait_ready(projector, title)
         assert_no_exception(projector)
-        assert not projector.locator('[data-testid="stSidebar"]').is_visible()
-        assert projector.get_by_role("button", name="Exit presenter mode").is_visible()
+        projector.locator('[data-testid="stSidebar"]').wait_for(state="hidden", timeout=30_000)
+        projector.get_by_role("button", name="Exit presenter mode").wait_for(state="visible", timeout=30_000)
         assert_nothing_sideways(projector, f"{name} in presenter mode")
+        target = shown if name in ("mask-explorer", "lesson", "compare-methods") else other
+        projector.screenshot(path=str(target / f"presenter-{name}.png"))
         figures = projector.evaluate(FIGURES)
         assert figures or name == "image-set", f"{name}: no main figure shown in presenter mode"
         for top, bottom, left, right in figures:
             assert top >= 0 and bottom <= PROJECTOR["height"] + 1 and left >= 0 and right <= PROJECTOR["width"] + 1, (
                 f"{name}: the main figure is not on screen without scrolling: {top, bottom, left, right}")
-        target = shown if name in ("mask-explorer", "lesson", "compare-methods") else other
-        projector.screenshot(path=str(target / f"presenter-{name}.png"))
 
     # presenter mode survives a page switch and leaves with the button in the main area
     projector.goto(f"{server}/Mask_explorer?present=1")
