@@ -246,7 +246,12 @@ def test_phone_and_projector(server, browser, tmp_path):
             from ui.render import CELL
             tile = width * CELL / natural
             assert natural < 120 + 5 * (CELL + 4) and tile >= 55, (natural, width, tile)
-            phone.screenshot(path=str(shown / "phone-mask-explorer.png"), full_page=True)
+            phone.locator(".katex-display").first.evaluate("e => e.scrollIntoView({block: 'center'})")
+            phone.wait_for_timeout(300)
+            phone.screenshot(path=str(shown / "phone-mask-explorer-formula.png"))  # the main area scrolls, not the page
+            grid.evaluate("e => e.scrollIntoView({block: 'start'})")
+            phone.wait_for_timeout(300)
+            phone.screenshot(path=str(shown / "phone-mask-explorer-grid.png"))
     phone.close()
 
     projector = browser.new_page(viewport=PROJECTOR)
