@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 
 import streamlit as st
+from streamlit_shortcuts import add_shortcuts, clear_shortcuts
 
 from ui.i18n import _
 
@@ -109,7 +110,7 @@ def presenter_bar(line: str) -> None:
         text, leave = st.columns([5, 1], vertical_alignment="center")
         text.markdown(line)
         leave.button(_("Exit presenter mode"), key="present_exit", on_click=_leave, icon="✖️",
-                     use_container_width=True)
+                     width="stretch")
 
 
 def _slug(name: str) -> str:
@@ -139,8 +140,6 @@ def arrow_keys(*, lesson: bool) -> None:
     """Left/right arrows press the lesson's Previous/Next buttons, on the lesson in presenter mode
     only (elsewhere arrows keep moving sliders and radios); the listener of an earlier lesson view
     is removed when leaving it, since it lives in the browser tab, not in the page."""
-    from streamlit_shortcuts import add_shortcuts, clear_shortcuts
-
     on = lesson and presenting()
     if on or st.session_state.get("_arrow_keys", False):
         with st.container(key="dbl_shortcuts"):
