@@ -291,8 +291,7 @@ async def browser_student(plan: Plan, browser, url: str, start_at: float, deadli
             stats.runs += 1
             t0 = time.perf_counter()
             if what == "page":
-                await page.locator('[data-testid="stSidebar"] [data-testid="stPageLink"] a',
-                                   has_text=PAGE_TITLES[value]).first.click()
+                await page.locator('[data-testid="stSidebarNav"] a', has_text=PAGE_TITLES[value]).first.click()
                 await page.get_by_role("heading", name=PAGE_TITLES[value]).first.wait_for(timeout=300_000)
                 if value == "Theory_and_schedule":  # its first picture may be the same as before
                     old = None

@@ -11,7 +11,8 @@ frontend does for the actions a student takes here, and nothing a browser does b
 * move a widget: remember its new value by label, send the values of all widgets moved so far
   under the ids the last run reported (a keyed widget's id is stable; unmoved keyed widgets keep
   their values in the server's session state, as with the frontend);
-* switch page: ``rerun_script`` with the target's ``page_script_hash``, as ``st.page_link`` does;
+* switch page: ``rerun_script`` with the target's ``page_script_hash`` (from the ``navigation`` message
+  that app.py's ``st.navigation`` sends), as the sidebar's page links do;
 * fetch every new ``/media/...`` picture over HTTP, as the browser's ``<img>`` does, so the server
   pays for media serving too.
 

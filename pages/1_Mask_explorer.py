@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import animation, export, render, state
+from ui import animation, export, layout, render, state
 from ui.i18n import _, shown_text, tr
 
 
@@ -25,7 +25,7 @@ def explorer(ctx: state.Context) -> None:
 
     st.subheader(_("At the {site} · map {h}×{w}").format(site=tr(view.site_label), h=view.map_size[0], w=view.map_size[1]))
     st.latex(r"\gamma = \frac{1-\text{keep\_prob}}{b_h b_w}\cdot\frac{H W}{(H-b_h+1)(W-b_w+1)}")
-    st.code(shown_text(view.formula), language=None)
+    st.code(shown_text(view.formula), language=None, wrap_lines=True)  # wraps on a phone
 
     cols = st.columns(4)
     cols[0].metric(_("γ (seed probability)"), f"{view.gamma:.5f}")
@@ -46,11 +46,17 @@ def explorer(ctx: state.Context) -> None:
         [render.colorize(a, "viridis", 0.0, vmax) for a in view.before],
         [render.colorize(a, "viridis", 0.0, vmax) for a in view.after],
     ]
-    picture = render.grid(rows, labels=[_("block mask M"), _("seed mask"), _("before"), _("after (scaled)")])
-    render.show_image(picture, "mask-explorer",
-                      caption=_("Masks drawn with seed {seed}. Channels {channels}. Yellow: seeds; red: dropped units. "
-                                "Features share one colour scale, so the rescaling of kept units is visible.").format(
-                          seed=ctx.seed, channels=", ".join(map(str, view.channels))))
+    labels = [_("block mask M"), _("seed mask"), _("before"), _("after (scaled)")]
+    caption = _("Masks drawn with seed {seed}. Channels {channels}. Yellow: seeds; red: dropped units. "
+                "Features share one colour scale, so the rescaling of kept units is visible.").format(
+        seed=ctx.seed, channels=", ".join(map(str, view.channels)))
+    wide, narrow = layout.wide_and_narrow("mask-grid")
+    with wide, layout.main_figure():
+        render.show_image(render.grid(rows, labels=labels), "mask-explorer", caption=caption)
+    with narrow, layout.main_figure("narrow"):  # a phone: the channels in rows of 4, so tiles stay large enough to see units
+        half = (len(view.channels) + 1) // 2
+        render.show_image(render.grid([r[:half] for r in rows] + [r[half:] for r in rows], labels=labels * 2),
+                          "mask-explorer-narrow", caption=caption)
     export.mask_view(ctx, view)
     animation.section(ctx, view)  # "Animation for slides": GIF/MP4 over seeds or a sweep
 

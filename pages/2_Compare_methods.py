@@ -6,7 +6,7 @@ import dataclasses
 
 import streamlit as st
 
-from ui import charts, export, render, state
+from ui import charts, export, layout, render, state
 from ui.i18n import _, shown_text, tr
 
 
@@ -31,7 +31,7 @@ def comparison(ctx: state.Context) -> None:
     clean_prob = float(ctx.clean.probs[0, ctx.clean.top1])
     vmax = float(max(v.cam.max() for v in result.views))
 
-    cols = st.columns(len(result.views))
+    cols = layout.main_figure().columns(len(result.views))
     for col, view in zip(cols, result.views):
         with col:
             st.subheader(shown_text(view.label))

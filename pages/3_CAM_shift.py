@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import streamlit as st
 
-from ui import charts, export, render, state
+from ui import charts, export, layout, render, state
 from ui.i18n import _
 
 
@@ -28,7 +28,7 @@ def shift_view(ctx: state.Context) -> None:
     shift = state.cam_shift(ctx, n_samples, class_idx)
 
     vmax = float(max(shift.clean_cam.max(), shift.mean_cam.max(), shift.sample_cam.max()))
-    cols = st.columns(4)
+    cols = layout.main_figure().columns(4)
     pictures = [
         (render.overlay(ctx.image, shift.clean_cam, vmax), "cam-clean", _("without DropBlock")),
         (render.overlay(ctx.image, shift.sample_cam, vmax), "cam-one-sample", _("one sample")),

@@ -7,7 +7,7 @@ import dataclasses
 import matplotlib.pyplot as plt
 import streamlit as st
 
-from ui import charts, export, render, state
+from ui import charts, export, layout, render, state
 from ui.i18n import N_, _
 
 SEC_4_2 = N_("“The accuracy drops more quickly with decreasing keep_prob, for block_size = 1 in comparison with "
@@ -51,8 +51,9 @@ def curve_section(ctx: state.Context) -> None:
     st.caption(_("Used here: DropBlock {where}; γ: {gamma}.").format(where=where, gamma=_(state.GAMMA_MODES[spec.gamma_mode])))
     curve = state.robustness_curve(ctx, spec, n_samples, keep_probs)
 
-    render.show_charts(lambda: charts.robustness_curve(curve, n_samples), "robustness-curve", key=curve,
-                       draw=lambda: _figure(curve))
+    with layout.main_figure():
+        render.show_charts(lambda: charts.robustness_curve(curve, n_samples), "robustness-curve", key=curve,
+                           draw=lambda: _figure(curve))
     export.curve(ctx, curve, n_samples=n_samples, keep_probs=list(keep_probs), curve_spec=dataclasses.asdict(spec))
     st.table(
         [{_("keep_prob"): f"{kp:g}", **{lab: f"{float(curve.mean_prob[m, k]):.3f}" for m, lab in enumerate(curve.labels)}}

@@ -9,7 +9,7 @@ import streamlit as st
 import dropblock as db
 from models import gamma_formula
 from models.theory import compute_schedule
-from ui import charts, export, render, state
+from ui import charts, export, layout, render, state
 from ui.i18n import _, tr
 
 
@@ -40,10 +40,11 @@ def algorithm(ctx: state.Context) -> None:
         render.colorize(steps.activation, "viridis", 0.0, vmax),
         render.colorize(steps.output, "viridis", 0.0, vmax),
     ]
-    render.show_image(render.grid([row], size=160), "algorithm-steps",
-                      caption=_("where seeds may fall (red) → seeds ~ Bernoulli(γ) (red) → blocks M (red = dropped) "
-                                "→ input A → A·M·count(M)/count_ones(M), same colour scale. Change the seed in the "
-                                "sidebar for another draw."))
+    with layout.main_figure():
+        render.show_image(render.grid([row], size=160), "algorithm-steps",
+                          caption=_("where seeds may fall (red) → seeds ~ Bernoulli(γ) (red) → blocks M (red = dropped) "
+                                    "→ input A → A·M·count(M)/count_ones(M), same colour scale. Change the seed in the "
+                                    "sidebar for another draw."))
     export.maps(ctx, "algorithm-steps", f"Algorithm 1 on a {size}x{size} toy map, keep_prob {toy_kp:g}, block_size "
                 f"{toy_b}, seeds {region}", valid_region=steps.valid_region, seed_mask=steps.seed_mask,
                 block_mask=steps.block_mask, activation=steps.activation, output=steps.output)
@@ -64,7 +65,7 @@ def calculator(ctx: state.Context) -> None:
     h = g1.number_input(_("Feature map size"), 1, 224, 14, key="calc_size")
     kp = g2.number_input(_("keep_prob"), 0.01, 1.0, float(spec.keep_prob), step=0.01, key="calc_kp")
     b = g3.number_input(_("block_size"), 1, 224, int(spec.block_size), key="calc_b")
-    st.code(gamma_formula(float(kp), int(b), int(h), int(h)), language=None)
+    st.code(gamma_formula(float(kp), int(b), int(h), int(h)), language=None, wrap_lines=True)
     st.caption(_("Expected realised drop with overlaps: {expected:.4f} (target {target:.4f}); with seeds everywhere: "
                  "{everywhere:.4f}. Calibrated γ (expected drop exactly {target:.4f}): {calibrated:.5f}.").format(
         expected=db.expected_drop_fraction(float(kp), int(b), int(h), int(h)), target=1 - kp,

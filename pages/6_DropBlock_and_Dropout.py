@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import streamlit as st
 
 import models as M
-from ui import charts, export, render, state
+from ui import charts, export, layout, render, state
 from ui.i18n import N_, _
 
 # The paper's own numbers (Sec. 3, Fig. 4): Kaggle cats vs dogs, test accuracy. Not measured here.
@@ -73,7 +73,7 @@ def arms(ctx: state.Context) -> None:
     result = state.dropblock_dropout(ctx, spec, float(fc_keep), int(n_samples))
 
     vmax = float(max([result.clean_cam.max()] + [v.mean_cam.max() for v in result.views]))
-    cols = st.columns(len(result.views))
+    cols = layout.main_figure().columns(len(result.views))
     for col, view in zip(cols, result.views):
         with col:
             st.subheader(_(view.label))

@@ -9,7 +9,7 @@ import streamlit as st
 
 from models import export as E
 from models.imageset import SetError
-from ui import charts, export, render, state
+from ui import charts, export, layout, render, state
 from ui import imageset as ui_set
 from ui.i18n import _, ngettext, shown_text, tr
 
@@ -83,8 +83,9 @@ def curves(ctx: state.Context) -> None:
 
     st.subheader(_("Over {n} images from {source}").format(n=curve.n_images,
                                                             source=state.escaped(shown_text(imageset.source), None)))
-    render.show_charts(lambda: charts.set_curves(curve, stats), "image-set-curves", key=curve,
-                       draw=lambda: _figure(curve, stats))
+    with layout.main_figure():
+        render.show_charts(lambda: charts.set_curves(curve, stats), "image-set-curves", key=curve,
+                           draw=lambda: _figure(curve, stats))
     meta = {"set": imageset.source, "set_key": imageset.key, "image_sha256": list(imageset.digests),
             "image_names": [i.name for i in imageset.images], "n_samples": n_samples, "keep_probs": list(keep_probs),
             "methods": {lab: E.spec_meta(s) for lab, s in zip(curve.labels, curve.specs)},

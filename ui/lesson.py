@@ -34,7 +34,7 @@ import dropblock as db
 import models as M
 from models.compute import STRATEGY_ARMS
 from models.theory import Mistake, Mistakes, compute_schedule
-from ui import render, state
+from ui import layout, render, state
 from ui.i18n import N_, _, language
 
 STEP_KEY = "lesson_step"  # session key; the URL's "step" (ui/state.py _URL)
@@ -493,15 +493,16 @@ def navigation(n: int) -> None:
     """Previous / indicator / next. The keys are a contract: presenter mode binds ← and → to them."""
     left, mid, right = st.columns([1, 3, 1], vertical_alignment="center")
     left.button(_("← Previous"), key="lesson_prev", on_click=_go, args=(n - 1,), disabled=n <= 1,
-                width="stretch")
+                width="stretch", shortcut=layout.lesson_shortcut("lesson_prev"))
     mid.progress(n / len(STEPS), text=_("Step {n} of {total}").format(n=n, total=len(STEPS)))
     right.button(_("Next →"), key="lesson_next", on_click=_go, args=(n + 1,), disabled=n >= len(STEPS),
-                 width="stretch", type="primary")
+                 width="stretch", type="primary", shortcut=layout.lesson_shortcut("lesson_next"))
 
 
 def main_picture(picture: Callable[[], None]) -> None:
-    """The step's one main picture, in one call (presenter mode may wrap it to draw it full width)."""
-    picture()
+    """The step's one main picture: full width and on screen in presenter mode (ui/layout.py)."""
+    with layout.main_figure():
+        picture()
 
 
 def draw(ctx: state.Context) -> None:

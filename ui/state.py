@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import functools
 import hashlib
@@ -23,6 +25,7 @@ import logging
 import math
 import os
 import re
+import runpy
 import threading
 import time
 import unicodedata
@@ -41,23 +44,27 @@ from models.fallback import clean_pass_with_fallback, compute_with_fallback
 from models.registry import ModelCache
 from models.theory import compute_algorithm_steps, compute_mistakes, compute_tutorial_contrasts
 from models.weights_files import ENV_WEIGHTS_DIR, WeightsFileError, list_weights_dir, operator_file, resolve_in_dir
+from ui import layout
 from ui.i18n import LANGUAGES, N_, _, ngettext, shown_text, tr
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
+ENTRYPOINT = ASSETS.parent / "app.py"
 SAMPLES = {"coffee": N_("Coffee cup"), "chelsea": N_("Chelsea the cat"), "astronaut": N_("Astronaut"),
            "rocket": N_("Rocket launch")}
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"]
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 
-NAV = [
-    ("app.py", N_("Home"), "🧱"),
-    ("pages/1_Mask_explorer.py", N_("Mask explorer"), "🔍"),
-    ("pages/2_Compare_methods.py", N_("Compare methods"), "⚖️"),
-    ("pages/3_CAM_shift.py", N_("CAM shift"), "🔥"),
-    ("pages/4_Robustness_curve.py", N_("Robustness curve"), "📉"),
-    ("pages/5_Theory_and_schedule.py", N_("Theory & schedule"), "📐"),
-    ("pages/6_DropBlock_and_Dropout.py", N_("DropBlock + Dropout"), "🧩"),
-    ("pages/7_Image_set.py", N_("Image set"), "🗂️"),
+LESSON_URL = "Lesson"
+NAV = [  # (page file, URL path ("" = the home page at "/"), title (translated when shown), icon)
+    ("pages/0_Home.py", "", N_("Home"), "🧱"),
+    ("pages/0_Lesson.py", LESSON_URL, N_("Lesson"), "🎓"),
+    ("pages/1_Mask_explorer.py", "Mask_explorer", N_("Mask explorer"), "🔍"),
+    ("pages/2_Compare_methods.py", "Compare_methods", N_("Compare methods"), "⚖️"),
+    ("pages/3_CAM_shift.py", "CAM_shift", N_("CAM shift"), "🔥"),
+    ("pages/4_Robustness_curve.py", "Robustness_curve", N_("Robustness curve"), "📉"),
+    ("pages/5_Theory_and_schedule.py", "Theory_and_schedule", N_("Theory & schedule"), "📐"),
+    ("pages/6_DropBlock_and_Dropout.py", "DropBlock_and_Dropout", N_("DropBlock + Dropout"), "🧩"),
+    ("pages/7_Image_set.py", "Image_set", N_("Image set"), "🗂️"),
 ]
 # option labels are English (marked with N_); show them with _(), e.g. format_func=lambda k: _(PLACEMENTS[k])
 PLACEMENTS = {"after_group": N_("After one group"), "in_blocks": N_("Inside blocks of groups 3 & 4 (paper)")}
@@ -139,6 +146,7 @@ _URL = {
     "site": ("act_site", "after_act", _choice(M.SITE_ACTS)),
     "lang": ("lang", "en", _choice(LANGUAGES)),
     "step": ("lesson_step", 1, _number(1, 8)),  # the guided lesson's step (ui/lesson.py)
+    "present": (layout.PRESENT, False, _flag),
 }
 
 
@@ -480,6 +488,9 @@ def sidebar() -> Context:
     _keep_widget_values()
     with st.sidebar:
         language_switch()
+        st.toggle(_("Presenter mode"), key=layout.PRESENT,
+                  help=_("A projector view: no sidebar, large type, the main figure at full width; "
+                         "on the lesson, the arrow keys step. The link keeps it (present=1)."))
         st.subheader(_("Image"))
         picture = _image_from_sidebar()
         st.subheader(_("Regulariser"))
@@ -523,16 +534,49 @@ def sidebar() -> Context:
     return Context(loaded, model_key, image, image_key, label, clean, spec, int(s["seed"]))
 
 
+def nav_entries() -> list[tuple[str, str, str, str]]:
+    """NAV's entries whose page file is there (the lesson is written alongside the others)."""
+    root = ASSETS.parent
+    return [entry for entry in NAV if (root / entry[0]).exists()]
+
+
+def pages() -> list:
+    """The navigation's pages, titles in this session's language (built on every run)."""
+    return [st.Page(path, title=_(title), icon=icon, **({"url_path": url} if url else {"default": True}))
+            for path, url, title, icon in nav_entries()]
+
+
+def init_session() -> None:
+    """The entrypoint's first step: the URL's settings, before the navigation's titles are made."""
+    _init_from_url()
+
+
+_ROUTED: contextvars.ContextVar[bool] = contextvars.ContextVar("dropblock_lab_routed", default=False)
+
+
+@contextlib.contextmanager
+def entrypoint():
+    """app.py runs the chosen page inside this: the page then knows the entrypoint routed it."""
+    token = _ROUTED.set(True)
+    try:
+        yield
+    finally:
+        _ROUTED.reset(token)
+
+
 def run_page(draw: Callable[[Context], None]) -> None:
-    """Set up a page (shared sidebar, model banner) and draw it; errors become friendly messages."""
-    st.set_page_config(page_title="DropBlock Lab", page_icon="🧱", layout="wide")
+    """Set up a page (shared sidebar, model banner) and draw it; errors become friendly messages.
+    The entrypoint (app.py) has set the page config and drawn the navigation."""
+    if not _ROUTED.get():
+        # Streamlit ran this page file by itself, as a legacy pages/ page: it does so (the folder is
+        # named pages/) for a process's runs until one of them has called st.navigation, and for
+        # every AppTest run. Run the entrypoint instead, which routes back here.
+        runpy.run_path(str(ENTRYPOINT), run_name="__main__")
+        return
     jobs.configure_process()  # once per process, whichever page a visitor opens first
-    with st.sidebar:
-        for path, label, icon in NAV:
-            st.page_link(path, label=_(label), icon=icon)
-        st.divider()
     try:
         ctx = sidebar()
+        layout.style()
         model_banner(ctx)
         draw(ctx)
     except M.ImageError as err:  # an image that passed the upload check but failed later
@@ -548,6 +592,9 @@ def model_banner(ctx: Context) -> None:
     loaded = ctx.loaded
     device = f"GPU ({device_name()})" if loaded.device.type == "cuda" else "CPU"
     weights = escaped(loaded.weights) if loaded.weights.startswith("file ") else shown_text(loaded.weights)  # an operator's name
+    if layout.presenting():  # a projector: one line, model, image and parameters
+        layout.presenter_bar(presenter_line(ctx, device))
+        return
     st.caption(_("Model: **{network}** · weights: **{weights}** · device: **{device}** · image: {image}").format(
         network=loaded.network, weights=weights, device=device, image=ctx.image_label))
     if loaded.notice and not loaded.is_fallback:
@@ -564,6 +611,17 @@ def model_banner(ctx: Context) -> None:
     elif "untrained" in loaded.weights:
         st.warning(_("Untrained {network} (random weights), as chosen: predictions and CAMs are meaningless.").format(
             network=loaded.network))
+
+
+def presenter_line(ctx: Context, device: str) -> str:
+    """Model, image and parameters in one line (Markdown-safe)."""
+    loaded, spec = ctx.loaded, ctx.spec
+    network = loaded.network + (_(" (fallback)") if loaded.is_fallback else "")
+    where = (_("after group {group}").format(group=spec.group) if spec.placement == "after_group"
+             else _("in the blocks of groups 3 & 4"))
+    return _("**{network}** · {device} · {image} · keep_prob **{kp:g}** · block_size **{b}** · seed **{seed}** · "
+             "{where}").format(network=network, device=device, image=ctx.image_label, kp=spec.keep_prob,
+                               b=spec.block_size, seed=ctx.seed, where=where)
 
 
 def spec_notes(ctx: Context) -> None:

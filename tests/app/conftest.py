@@ -6,8 +6,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "app.py")
-PAGES = [
+APP = str(ROOT / "app.py")  # the entrypoint: every test reaches the pages through it, as a browser does
+HOME = "pages/0_Home.py"
+PAGES = [  # at.switch_page(path) after a first run of the entrypoint
     "pages/1_Mask_explorer.py",
     "pages/2_Compare_methods.py",
     "pages/3_CAM_shift.py",

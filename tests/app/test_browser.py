@@ -1,8 +1,12 @@
 """A real browser: headless Chromium (Debian's package) driven by Playwright against the app.
 
 Starts ``streamlit run app.py`` on a free local port, waits for the landing page, moves a
-slider, switches page, and saves screenshots; fails on any Streamlit exception box. Set
-``DROPBLOCK_LAB_SCREENSHOTS=docs/screenshots`` to also write one screenshot per page there.
+slider, switches page, and saves screenshots; fails on any Streamlit exception box. Then opens
+every page on a phone (390×844) and on a projector (1920×1080, presenter mode): nothing may be
+cut off at the right edge or scroll the page sideways, and in presenter mode the main figure
+must be on screen without scrolling. In presenter mode on the lesson, the arrow keys step.
+Set ``DROPBLOCK_LAB_SCREENSHOTS=docs/screenshots`` to also write the screenshots there (the
+pages, the lesson, presenter mode, a phone, and Chinese when the app has it).
 Skipped when no Chromium is installed, except under CI, where it must run.
 """
 
@@ -21,6 +25,8 @@ from pathlib import Path
 import pytest
 
 import dropblock as db
+
+from ui import state
 
 from .conftest import ROOT
 
@@ -42,6 +48,41 @@ PAGES = [  # url path, heading, screenshot name, text that appears once the page
     ("DropBlock_and_Dropout", "DropBlock + Dropout", "dropblock-dropout", "std over samples"),
     ("Image_set", "Image set", "image-set", "Compute the curves"),
 ]
+HAS_LESSON = (ROOT / "pages" / "0_Lesson.py").exists()  # written alongside; in the navigation when there
+LESSON = ("Lesson", None, "lesson", None)  # its heading is the lesson's own
+PHONE = {"width": 390, "height": 844}
+PROJECTOR = {"width": 1920, "height": 1080}
+MAIN_FIGURE = '[class*="st-key-dbl_main_figure"]'
+
+# Elements of the main area that stick out past the right edge of the window, unless a block of
+# their own scrolls them (a wide formula or table scrolls inside its block, not the page). Parts
+# that are visually hidden on purpose (inside a 1 px box, e.g. a slider's range input) don't count.
+CUT_OFF = """() => {
+  const main = document.querySelector('.stMainBlockContainer');
+  const right = window.innerWidth + 1;
+  const bad = [];
+  for (const el of main.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || r.right <= right) continue;
+    let a = el.parentElement, ok = false;
+    while (a && a !== main) {
+      const box = a.getBoundingClientRect();
+      const ox = getComputedStyle(a).overflowX;
+      if (box.width <= 2 || ((ox === 'auto' || ox === 'scroll') && box.right <= right)) { ok = true; break; }
+      a = a.parentElement;
+    }
+    if (!ok) bad.push(`${el.tagName} ${el.getAttribute('data-testid') || ''} right=${Math.round(r.right)}`);
+  }
+  return bad.slice(0, 5);
+}"""
+SIDEWAYS = """() => {
+  const s = document.scrollingElement, main = document.querySelector('[data-testid="stMain"]');
+  const block = document.querySelector('.stMainBlockContainer');
+  return [[s.scrollWidth, window.innerWidth], [main.scrollWidth, main.clientWidth], [block.scrollWidth, block.clientWidth]];
+}"""
+FIGURES = f"""() => [...document.querySelectorAll('{MAIN_FIGURE}')]
+  .map(e => e.getBoundingClientRect()).filter(r => r.width > 0 && r.height > 0)
+  .map(r => [r.top, r.bottom, r.left, r.right])"""
 
 
 def free_port() -> int:
@@ -93,8 +134,11 @@ def browser():
         b.close()
 
 
-def wait_ready(page, title: str, text: str | None = None) -> None:
-    page.get_by_role("heading", name=title).first.wait_for(timeout=90_000)
+def wait_ready(page, title: str | None, text: str | None = None) -> None:
+    if title:
+        page.get_by_role("heading", name=title).first.wait_for(timeout=90_000)
+    else:
+        page.locator("h1").first.wait_for(timeout=90_000)
     if text:
         page.get_by_text(text).first.wait_for(timeout=90_000)
     # wait for the script run to finish (the "running" indicator disappears)
@@ -164,3 +208,136 @@ def test_real_browser_session(server, browser, tmp_path):
     wait_ready(page, "Image set")
     assert_no_exception(page)
     page.screenshot(path=str(shots / "image-set.png"), full_page=True)
+
+
+def shots_dir(tmp_path) -> tuple[Path, Path]:
+    """(where the README's screenshots go, where the others go)."""
+    chosen = os.environ.get("DROPBLOCK_LAB_SCREENSHOTS")
+    shown = Path(chosen) if chosen else tmp_path
+    shown.mkdir(parents=True, exist_ok=True)
+    return shown, tmp_path
+
+
+def pages_to_check() -> list[tuple]:
+    return PAGES[:1] + ([LESSON] if HAS_LESSON else []) + PAGES[1:]
+
+
+def assert_nothing_sideways(page, where: str) -> None:
+    for scroll, visible in page.evaluate(SIDEWAYS):
+        assert scroll <= visible + 1, f"{where}: the page scrolls sideways ({scroll} px in {visible} px)"
+    assert page.evaluate(CUT_OFF) == [], f"{where}: cut off at the right edge: {page.evaluate(CUT_OFF)}"
+
+
+def test_phone_and_projector(server, browser, tmp_path):
+    """Every page at 390 px (a phone) and at 1920×1080 in presenter mode."""
+    shown, other = shots_dir(tmp_path)
+    phone = browser.new_page(viewport=PHONE)
+    for path, title, name, text in pages_to_check():
+        phone.goto(f"{server}/{path}")
+        wait_ready(phone, title, text)
+        assert_no_exception(phone)
+        assert_nothing_sideways(phone, f"{name} at 390 px")
+        if name == "mask-explorer":  # the 8-channel grid comes in rows of 4 on a phone
+            assert not phone.locator(".st-key-dbl_main_figure img").first.is_visible()  # the 8-column one
+            grid = phone.locator(".st-key-dbl_main_figure_narrow img").first
+            assert grid.is_visible()
+            width = grid.evaluate("img => img.getBoundingClientRect().width")
+            natural = grid.evaluate("img => img.naturalWidth")
+            from ui.render import CELL
+            tile = width * CELL / natural
+            assert natural < 120 + 5 * (CELL + 4) and tile >= 55, (natural, width, tile)
+            phone.locator(".katex-display").first.evaluate("e => e.scrollIntoView({block: 'center'})")
+            phone.wait_for_timeout(300)
+            phone.screenshot(path=str(shown / "phone-mask-explorer-formula.png"))  # the main area scrolls, not the page
+            grid.evaluate("e => e.scrollIntoView({block: 'start'})")
+            phone.wait_for_timeout(300)
+            phone.screenshot(path=str(shown / "phone-mask-explorer-grid.png"))
+    phone.close()
+
+    projector = browser.new_page(viewport=PROJECTOR)
+    for path, title, name, text in pages_to_check():
+        projector.goto(f"{server}/{path}?present=1")
+        if name == "image-set":  # no figure before its curves are computed: its controls stay
+            wait_ready(projector, title, text)
+        else:
+            wait_ready(projector, title)
+            projector.locator(f"{MAIN_FIGURE} :is(img, canvas, svg)").first.wait_for(timeout=180_000)
+            wait_ready(projector, title)
+        assert_no_exception(projector)
+        projector.locator('[data-testid="stSidebar"]').wait_for(state="hidden", timeout=30_000)
+        projector.get_by_role("button", name="Exit presenter mode").wait_for(state="visible", timeout=30_000)
+        assert_nothing_sideways(projector, f"{name} in presenter mode")
+        target = shown if name in ("mask-explorer", "lesson", "compare-methods") else other
+        projector.screenshot(path=str(target / f"presenter-{name}.png"))
+        figures = projector.evaluate(FIGURES)
+        assert figures or name == "image-set", f"{name}: no main figure shown in presenter mode"
+        for top, bottom, left, right in figures:
+            assert top >= 0 and bottom <= PROJECTOR["height"] + 1 and left >= 0 and right <= PROJECTOR["width"] + 1, (
+                f"{name}: the main figure is not on screen without scrolling: {top, bottom, left, right}")
+
+    # presenter mode survives a page switch and leaves with the button in the main area
+    projector.goto(f"{server}/Mask_explorer?present=1")
+    wait_ready(projector, "Mask explorer")
+    projector.get_by_role("button", name="Exit presenter mode").click()
+    projector.locator('[data-testid="stSidebar"]').wait_for(state="visible", timeout=60_000)
+    wait_ready(projector, "Mask explorer")
+    assert parse_qs(urlparse(projector.url).query)["present"] == ["0"]
+    projector.close()
+
+
+@pytest.mark.skipif(not HAS_LESSON, reason="the lesson page is not in this checkout")
+def test_arrow_keys_step_the_lesson_in_presenter_mode(server, browser, tmp_path):
+    shown, _ = shots_dir(tmp_path)
+    page = browser.new_page(viewport=PROJECTOR)
+    page.goto(f"{server}/Lesson")
+    wait_ready(page, None)
+    page.screenshot(path=str(shown / "lesson.png"), full_page=True)
+    page.goto(f"{server}/Lesson?present=1")
+    wait_ready(page, None)
+    page.locator(".st-key-lesson_next button").wait_for(state="visible", timeout=60_000)
+    first = page.url
+
+    def press(key: str) -> str:
+        before = page.url
+        page.mouse.click(PROJECTOR["width"] // 2, 5)  # the page has the focus, not a widget
+        page.keyboard.press(key)
+        page.wait_for_function("u => window.location.href !== u", arg=before, timeout=60_000)
+        wait_ready(page, None)
+        return page.url
+
+    second = press("ArrowRight")
+    assert second != first
+    page.screenshot(path=str(shown / "presenter-lesson.png"))
+    assert press("ArrowLeft") == first
+    # out of presenter mode and on another page (same tab), the arrows are the widgets' again
+    page.get_by_role("button", name="Exit presenter mode").click()
+    page.locator('[data-testid="stSidebar"]').wait_for(state="visible", timeout=60_000)
+    page.locator('[data-testid="stSidebar"]').get_by_role("link", name="Mask explorer").click()
+    wait_ready(page, "Mask explorer", "γ (seed probability)")
+    thumb = page.locator('.st-key-explorer_channels [data-testid="stSliderThumbValue"]')
+    value = thumb.inner_text()
+    page.get_by_role("slider", name="Channels to show (the most active ones)").focus()
+    page.keyboard.press("ArrowLeft")
+    for _ in range(60):
+        page.wait_for_timeout(500)
+        if thumb.inner_text() != value:
+            break
+    assert thumb.inner_text() == str(int(value) - 1), "the arrow key did not reach the slider"
+
+
+@pytest.mark.skipif("lang" not in state._URL, reason="this checkout has no language switch yet")
+def test_chinese_screenshots(server, browser, tmp_path):
+    """The pages in Chinese, as a link with lang=zh opens them."""
+    shown, _ = shots_dir(tmp_path)
+    page = browser.new_page(viewport={"width": 1400, "height": 1500})
+    for path, name in [("", "home"), ("Lesson", "lesson"), ("Mask_explorer", "mask-explorer")]:
+        if name == "lesson" and not HAS_LESSON:
+            continue
+        page.goto(f"{server}/{path}?lang=zh")
+        wait_ready(page, None)
+        page.locator(f"{MAIN_FIGURE} img").first.wait_for(timeout=120_000)
+        wait_ready(page, None)
+        assert_no_exception(page)
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in page.locator("h1").first.inner_text() + page.locator(
+            '[data-testid="stSidebar"]').inner_text()), "no Chinese on the page"
+        page.screenshot(path=str(shown / f"zh-{name}.png"), full_page=True)

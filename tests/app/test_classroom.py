@@ -17,7 +17,7 @@ from tests.hostile_files import enc, noise
 from tests.hostile_files import exif_jpeg as exif
 from tests.hostile_files import flipped as corrupt
 
-from .conftest import PAGES, ROOT, assert_clean, new_app
+from .conftest import HOME, PAGES, ROOT, assert_clean, new_app
 
 
 def uploads() -> list[tuple[str, bytes, bool]]:
@@ -89,7 +89,7 @@ def test_malformed_and_extreme_uploads_get_a_message_and_the_app_keeps_working()
         assert at.metric and at.metric[0].label.startswith("γ"), name  # the page still computed
 
 
-@pytest.mark.parametrize("page", ["app.py", *PAGES])
+@pytest.mark.parametrize("page", [HOME, *PAGES])
 def test_extreme_parameters_on_every_page(page):
     at = new_app().run().switch_page(page).run()
     for kp in (0.05, 1.0):

@@ -17,7 +17,7 @@ from models import images
 import ui.state
 from tests.hostile_files import enc, hostile_uploads, noise
 
-from .conftest import PAGES, assert_clean, new_app
+from .conftest import HOME, PAGES, assert_clean, new_app
 
 CODE_SPAN = re.compile(r"`[^`]*`")
 DEFAULTS = {"keep_prob": 0.9, "block_size": 7, "seed": 0, "group": 3, "image": "coffee", "placement": "after_group",
@@ -164,7 +164,7 @@ def test_upload_survives_every_page_switch_until_cleared():
     at.run()
     assert_working(at)
     first_top5 = at.table[0].value
-    for page in [*PAGES, "app.py"]:
+    for page in [*PAGES, HOME]:
         at.switch_page(page).run()
         assert_clean(at)
         captions = " ".join(c.value for c in at.caption)

@@ -10,7 +10,7 @@ from PIL import Image
 import dropblock as db
 import models as M
 
-from .conftest import PAGES, ROOT, assert_clean, new_app
+from .conftest import HOME, PAGES, ROOT, assert_clean, new_app
 
 
 def metric(at, label_start: str) -> str:
@@ -81,7 +81,7 @@ def test_every_sidebar_widget_moves_without_error():
         ("radio", "seed_region", "everywhere"), ("selectbox", "image", "chelsea"),
         ("selectbox", "weights", "IMAGENET1K_V1"),
     ]
-    for page in ["app.py", *PAGES]:
+    for page in [HOME, *PAGES]:
         at.switch_page(page).run()
         for kind, key, value in moves:
             getattr(at.sidebar, kind)(key=key).set_value(value)
@@ -177,7 +177,7 @@ def test_parameters_persist_across_pages_and_reach_the_url():
     at.sidebar.slider(key="block_size").set_value(4)
     at.sidebar.selectbox(key="image").set_value("rocket")
     at.run()
-    for page in [*PAGES, "app.py"]:
+    for page in [*PAGES, HOME]:
         at.switch_page(page).run()
         assert_clean(at)
         assert at.sidebar.slider(key="keep_prob").value == 0.7

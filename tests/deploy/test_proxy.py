@@ -133,7 +133,7 @@ def test_browser_sessions_through_the_proxy(cluster):
             for i in range(3):
                 page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
                 page.goto(f"{url}/Mask_explorer?seed={10 + i}", wait_until="domcontentloaded")
-                page.get_by_text(f"Masks drawn with seed {10 + i}.").wait_for(timeout=120_000)
+                page.get_by_text(f"Masks drawn with seed {10 + i}.").first.wait_for(timeout=120_000)  # first: the wide grid
                 pages.append(page)
             for i, page in enumerate(pages):
                 cookie = [c for c in page.context.cookies() if c["name"] == "dbl_route"]
@@ -142,7 +142,7 @@ def test_browser_sessions_through_the_proxy(cluster):
                     box = page.locator('input[aria-label="Seed"]')
                     box.fill(str(50 + 10 * i + step))
                     box.press("Enter")
-                    page.get_by_text(f"Masks drawn with seed {50 + 10 * i + step}.").wait_for(timeout=120_000)
+                    page.get_by_text(f"Masks drawn with seed {50 + 10 * i + step}.").first.wait_for(timeout=120_000)
                 assert page.locator('[data-testid="stException"]').count() == 0
                 assert "Connection error" not in page.content()
         finally:
