@@ -48,7 +48,6 @@ PAGES = [  # url path, heading, screenshot name, text that appears once the page
     ("DropBlock_and_Dropout", "DropBlock + Dropout", "dropblock-dropout", "std over samples"),
     ("Image_set", "Image set", "image-set", "Compute the curves"),
 ]
-HAS_LESSON = (ROOT / "pages" / "0_Lesson.py").exists()  # written alongside; in the navigation when there
 LESSON = ("Lesson", None, "lesson", None)  # its heading is the lesson's own
 PHONE = {"width": 390, "height": 844}
 PROJECTOR = {"width": 1920, "height": 1080}
@@ -219,7 +218,7 @@ def shots_dir(tmp_path) -> tuple[Path, Path]:
 
 
 def pages_to_check() -> list[tuple]:
-    return PAGES[:1] + ([LESSON] if HAS_LESSON else []) + PAGES[1:]
+    return PAGES[:1] + [LESSON] + PAGES[1:]
 
 
 def assert_nothing_sideways(page, where: str) -> None:
@@ -285,7 +284,6 @@ def test_phone_and_projector(server, browser, tmp_path):
     projector.close()
 
 
-@pytest.mark.skipif(not HAS_LESSON, reason="the lesson page is not in this checkout")
 def test_arrow_keys_step_the_lesson_in_presenter_mode(server, browser, tmp_path):
     shown, _ = shots_dir(tmp_path)
     page = browser.new_page(viewport=PROJECTOR)
@@ -325,14 +323,11 @@ def test_arrow_keys_step_the_lesson_in_presenter_mode(server, browser, tmp_path)
     assert thumb.inner_text() == str(int(value) - 1), "the arrow key did not reach the slider"
 
 
-@pytest.mark.skipif("lang" not in state._URL, reason="this checkout has no language switch yet")
 def test_chinese_screenshots(server, browser, tmp_path):
     """The pages in Chinese, as a link with lang=zh opens them."""
     shown, _ = shots_dir(tmp_path)
     page = browser.new_page(viewport={"width": 1400, "height": 1500})
     for path, name in [("", "home"), ("Lesson", "lesson"), ("Mask_explorer", "mask-explorer")]:
-        if name == "lesson" and not HAS_LESSON:
-            continue
         page.goto(f"{server}/{path}?lang=zh")
         wait_ready(page, None)
         page.locator(f"{MAIN_FIGURE} img").first.wait_for(timeout=120_000)
