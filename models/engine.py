@@ -230,7 +230,7 @@ def clean_pass(backbone: Backbone, x: Tensor) -> CleanPass:
     """Run ``x`` (1, 3, 224, 224) once, keeping every group's output."""
     with torch.inference_mode():
         x = x.to(backbone.device)
-        h = backbone.stem(x)
+        h = backbone.stem(_channels_last(x))
         acts = [h]
         for g in range(1, 5):
             h = backbone.run_group(h, g)
@@ -383,7 +383,7 @@ def pass_samples(backbone: Backbone) -> int:
     bigger batches are what makes it fast, bounded here for memory (ResNet-50 from group 2,
     ~3 MB of activations per sample and layer).
     """
-    return 32 if backbone.device.type == "cpu" else 256
+    return 8 if backbone.device.type == "cpu" else 256
 
 
 def iter_runs(
