@@ -6,6 +6,10 @@
   every sample gets its own masks from one seeded ``torch.Generator``. DropBlock normalises per
   sample by default, so samples are independent of each other (``normalize="batch"`` couples
   them, as TF/torchvision/timm do).
+* Several runs can share one batch (:func:`run_regularized_many`, :func:`iter_runs`): each part
+  keeps its own generator, so its masks are exactly those of its separate run. The layers before
+  the first site run once on the one cached image; on the CPU activations are NHWC (channels
+  last), where convolutions measured ~30% faster on EfficientNet-Lite0 and even on ResNet-50.
 * Masks come from a **CPU** generator (they are small) and are moved to the model's device, so
   a seed gives the same masks on a GPU server, a CPU one, and after a CPU retry on CUDA OOM.
 * Dropout before ``fc`` (Hu, Si, Zeng & Shu, "A regularization strategy combining Dropblock and
