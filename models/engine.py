@@ -234,7 +234,7 @@ def clean_pass(backbone: Backbone, x: Tensor) -> CleanPass:
     """Run ``x`` (1, 3, 224, 224) once, keeping every group's output."""
     with torch.inference_mode():
         x = x.to(backbone.device)
-        h = backbone.stem(_channels_last(x))
+        h = backbone.stem(x)  # NCHW: exactly the model's own forward (the re-runs switch to NHWC)
         acts = [h]
         for g in range(1, 5):
             h = backbone.run_group(h, g)
