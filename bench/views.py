@@ -44,9 +44,9 @@ def _old_apply_mask(x, mask):
 
 @contextlib.contextmanager
 def previous_round():
-    """NCHW activations and the old apply_mask, for the baseline."""
+    """NCHW activations (EfficientNet-Lite0 re-runs in NHWC now) and the old apply_mask, for the baseline."""
     saved = engine._channels_last
-    engine._channels_last = lambda t: t
+    engine._channels_last = lambda t, backbone: t
     db.apply_mask = _old_apply_mask
     try:
         yield
@@ -81,8 +81,8 @@ def views(bb: M.Backbone):
         bb, images, sidebar, keep_probs=kps, n_samples=8, seed=1, max_samples=8 if per_point else None)
     return {
         "curve": (lambda: curve(False), lambda: curve(True)),
-        "curve, 4 points/pass": (lambda: M.compute_robustness_curve(bb, clean, paper, keep_probs=kps, n_samples=8, seed=1,
-                                                                    max_samples=32), lambda: curve(True)),
+        "curve, 4 points/pass": (lambda: M.compute_robustness_curve(
+            bb, clean, paper, keep_probs=kps, n_samples=8, seed=1, max_samples=32), lambda: curve(True)),
         "set_curve (2 images)": (lambda: set_curve(False), lambda: set_curve(True)),
         "compare": (lambda: M.compute_comparison(bb, clean, sidebar, seed=1),) * 2,
         "theory contrasts": (lambda: compute_tutorial_contrasts(bb, clean, 0.8, seed=1),) * 2,

@@ -8,8 +8,8 @@
   them, as TF/torchvision/timm do).
 * Several runs can share one batch (:func:`run_regularized_many`, :func:`iter_runs`): each part
   keeps its own generator, so its masks are exactly those of its separate run. The layers before
-  the first site run once on the one cached image; on the CPU activations are NHWC (channels
-  last), where convolutions measured ~30% faster on EfficientNet-Lite0 and even on ResNet-50.
+  the first site run once on the one cached image; on the CPU, EfficientNet-Lite0 re-runs in NHWC
+  (channels last), where its convolutions measured ~30% faster (ResNet-50: no faster, so NCHW).
 * Masks come from a **CPU** generator (they are small) and are moved to the model's device, so
   a seed gives the same masks on a GPU server, a CPU one, and after a CPU retry on CUDA OOM.
 * Dropout before ``fc`` (Hu, Si, Zeng & Shu, "A regularization strategy combining Dropblock and
@@ -355,7 +355,7 @@ def run_regularized_many(
 
     with torch.inference_mode():
         level = first_spec.resume_level
-        h = _channels_last(clean.x if level < 0 else clean.acts[level])  # one image until the first site
+        h = _channels_last(clean.x if level < 0 else clean.acts[level], backbone)  # one image until the first site
         if first_spec.on_input:
             h = backbone.stem(drop(h, Site(0, -1, "input")))  # Cutout on the image
             first = 1
@@ -413,9 +413,12 @@ def iter_runs(
         i = j
 
 
-def _channels_last(t: Tensor) -> Tensor:
-    """Convolutions on the CPU run about 30% faster in NHWC (measured: bench/curve.py); same values."""
-    return t.contiguous(memory_format=torch.channels_last) if t.device.type == "cpu" and t.dim() == 4 else t
+def _channels_last(t: Tensor, backbone: Backbone) -> Tensor:
+    """EfficientNet-Lite0's depthwise convolutions run about 30% faster in NHWC on the CPU; ResNet-50
+    measured no faster, and its masks apply faster in NCHW (``bench/views.py``). Same values."""
+    if t.device.type == "cpu" and t.dim() == 4 and backbone.name.startswith("efficientnet"):
+        return t.contiguous(memory_format=torch.channels_last)
+    return t
 
 
 def _dropout_before_fc(

@@ -190,7 +190,8 @@ def compute_set_curve(
         clean_probs_i = clean.probs[0].detach().to("cpu").float()
         top1s.append(top1)
         clean_probs.append(clean_probs_i[top1])
-        label = lambda m, k: f"image {i + 1} of {n_images} · {methods[m][0]}, keep_prob {keep_probs[k]:g}"  # noqa: E731
+        label = lambda m, k: (  # noqa: E731
+            f"image {i + 1} of {n_images} · {methods[m][0]}, keep_prob {keep_probs[k]:g}")
         report(label(0, 0))
         runs, dropped = [], []
         for m, k in points:

@@ -32,7 +32,8 @@ def resnet18_bb() -> M.Backbone:
 def bb_clean(request, lite0, coffee_clean, resnet18_bb):
     if request.param == "lite0":
         return lite0.backbone, coffee_clean
-    return resnet18_bb, M.clean_pass(resnet18_bb, torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(3)))
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(3))
+    return resnet18_bb, M.clean_pass(resnet18_bb, x)
 
 
 def reference_run(backbone, clean, spec, n_samples, seed):
@@ -59,7 +60,8 @@ def reference_run(backbone, clean, spec, n_samples, seed):
         else:
             first = level + 1
         for g in range(first, 5):
-            site_fn = in_block if spec.placement == "in_blocks" and not spec.on_input and g in spec.groups else identity_site
+            dropped_here = spec.placement == "in_blocks" and not spec.on_input and g in spec.groups
+            site_fn = in_block if dropped_here else identity_site
             h = backbone.run_group(h, g, site_fn, before_act=spec.act_site == "before_act")
         logits, feats = backbone.head(h)
         if spec.fc_keep_prob < 1.0:
@@ -119,8 +121,8 @@ def test_specs_that_do_not_share_a_pass_are_refused_and_split(lite0, coffee_clea
     got = dict(iter_runs(bb, coffee_clean, runs, max_samples=64))
     assert sorted(got) == [0, 1, 2]
     for i, (spec, n, seed) in enumerate(runs):
-        torch.testing.assert_close(got[i].logits, M.run_regularized(bb, coffee_clean, spec, n_samples=n, seed=seed).logits,
-                                   **TOL)
+        alone = M.run_regularized(bb, coffee_clean, spec, n_samples=n, seed=seed)
+        torch.testing.assert_close(got[i].logits, alone.logits, **TOL)
 
 
 def per_point_curve(backbone, clean, base, keep_probs, methods, n_samples, seed):
@@ -132,8 +134,8 @@ def per_point_curve(backbone, clean, base, keep_probs, methods, n_samples, seed)
             if kp >= 1.0:
                 probs = clean.probs.expand(n_samples, -1)
             else:
-                logits, _ = reference_run(backbone, clean, replace(base, kind=kind, block_size=block_size, keep_prob=kp),
-                                          n_samples, seed)
+                point = replace(base, kind=kind, block_size=block_size, keep_prob=kp)
+                logits, _ = reference_run(backbone, clean, point, n_samples, seed)
                 probs = logits.softmax(dim=-1)
             row.append(probs.float())
         rows.append(torch.stack(row))
