@@ -23,6 +23,7 @@ from .engine import (
     DropRun,
     RegularizerSpec,
     class_activation_map,
+    iter_runs,
     run_regularized,
     sample_site_mask,
     topk,
@@ -223,9 +224,11 @@ def compute_comparison(
     channel = int(site_acts.mean(dim=(1, 2)).argmax())
     base = replace(spec, placement="after_group", fc_keep_prob=1.0, group_params=())
     views = []
-    for kind, on in COMPARED:
-        method = replace(base, kind=kind, cutout_on=on)  # type: ignore[arg-type]
-        run = run_regularized(backbone, clean, method, n_samples=1, seed=seed)
+    methods = [replace(base, kind=kind, cutout_on=on) for kind, on in COMPARED]  # type: ignore[arg-type]
+    # The four feature-map methods share one batched pass from the cached group output (one sample each).
+    runs = dict(iter_runs(backbone, clean, [(method, 1, seed) for method in methods], max_samples=len(methods)))
+    for i, (kind, on) in enumerate(COMPARED):
+        method, run = methods[i], runs[i]
         start = clean.x if on == "input" else clean.acts[group]
         drops = sample_site_mask(start.expand(n_samples, *start.shape[1:]), method,
                                  torch.Generator().manual_seed(seed), group=group).drop_fraction.float().cpu()
@@ -354,35 +357,35 @@ def compute_robustness_curve(
     seed: int = 0,
     class_idx: int | None = None,
     progress: Callable[[float, str], None] | None = None,
+    max_samples: int | None = None,
 ) -> RobustnessCurve:
     """Class probability and top-1 agreement vs keep_prob for each (kind, block_size) in ``methods``.
 
-    ``base`` gives the placement (the paper: in the blocks of groups 3 and 4).
+    ``base`` gives the placement (the paper: in the blocks of groups 3 and 4). Every point draws
+    its masks from ``seed``, as a separate run would; points run several at a time through the
+    network (at most ``max_samples`` samples per pass, default :func:`models.engine.pass_samples`)
+    from the cached activation, and keep_prob 1 is the clean pass itself.
     """
     class_idx = clean.top1 if class_idx is None else int(class_idx)
-    means, stds, agree = [], [], []
-    steps = len(methods) * len(keep_probs)
-    labels = []
-    for m, (kind, block_size) in enumerate(methods):
-        spec_kind = replace(base, kind=kind, block_size=block_size)
-        labels.append(KIND_LABELS[kind] + (f" b={block_size}" if kind == "dropblock" else ""))
-        row_mean, row_std, row_agree = [], [], []
-        for k, keep_prob in enumerate(keep_probs):
-            if progress is not None:
-                progress((m * len(keep_probs) + k) / steps,
-                         Text(N_("{method}, keep_prob {keep_prob:g}"), method=labels[-1], keep_prob=keep_prob))
-            if keep_prob >= 1.0:
-                probs = clean.probs.expand(n_samples, -1)
-            else:
-                probs = run_regularized(backbone, clean, replace(spec_kind, keep_prob=keep_prob),
-                                        n_samples=n_samples, seed=seed).probs
-            probs = _cpu(probs).float()
-            row_mean.append(probs[:, class_idx].mean())
-            row_std.append(probs[:, class_idx].std(unbiased=False))
-            row_agree.append((probs.argmax(dim=1) == clean.top1).float().mean())
-        means.append(torch.stack(row_mean))
-        stds.append(torch.stack(row_std))
-        agree.append(torch.stack(row_agree))
+    labels = [KIND_LABELS[kind] + (f" b={block_size}" if kind == "dropblock" else "") for kind, block_size in methods]
+    probs = torch.empty(len(methods), len(keep_probs), n_samples, len(backbone.categories))
+    probs[:, [k for k, kp in enumerate(keep_probs) if kp >= 1.0]] = _cpu(clean.probs).float()  # the clean pass
+    points = [(m, k) for m in range(len(methods)) for k, kp in enumerate(keep_probs) if kp < 1.0]
+    runs = [(replace(base, kind=methods[m][0], block_size=methods[m][1], keep_prob=keep_probs[k]), n_samples, seed)
+            for m, k in points]
+    # Every point from the cached activation with the seed it always had; several points per batched pass.
+    if progress is not None and points:
+        progress(0.0, Text(N_("{method}, keep_prob {keep_prob:g}"), method=labels[points[0][0]],
+                           keep_prob=keep_probs[points[0][1]]))
+    for i, run in iter_runs(backbone, clean, runs, max_samples=max_samples):
+        m, k = points[i]
+        probs[m, k] = _cpu(run.probs).float()
+        if progress is not None:  # after each pass's points: where a job nobody waits for stops
+            progress((i + 1) / len(points), Text(N_("{method}, keep_prob {keep_prob:g}"), method=labels[m],
+                                                 keep_prob=keep_probs[k]))
+    p = probs[..., class_idx]
+    means, stds = p.mean(dim=-1), p.std(dim=-1, unbiased=False)
+    agree = (probs.argmax(dim=-1) == clean.top1).float().mean(dim=-1)
     if progress is not None:
         progress(1.0, N_("done"))
     return RobustnessCurve(
@@ -391,9 +394,9 @@ def compute_robustness_curve(
         class_name=backbone.categories[class_idx],
         clean_prob=float(clean.probs[0, class_idx]),
         labels=tuple(labels),
-        mean_prob=torch.stack(means),
-        std_prob=torch.stack(stds),
-        top1_agreement=torch.stack(agree),
+        mean_prob=means,
+        std_prob=stds,
+        top1_agreement=agree,
     )
 
 

@@ -12,7 +12,7 @@ each as the mean and the spread (population std) over Monte Carlo samples: sampl
 one set of masks for every image and gives one value of each statistic for the whole set.
 
 Images run one at a time (clean pass, then every method and keep_prob from the cached
-activations, samples as one batch), so memory does not grow with the set. Image ``i`` draws its
+activations, several points per batched pass), so memory does not grow with the set. Image ``i`` draws its
 masks from seed ``seed * 65536 + i``, the same for every method and keep_prob.
 """
 
@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from .backbone import Backbone
-from .engine import RegularizerSpec, clean_pass, run_regularized
+from .engine import RegularizerSpec, clean_pass, iter_runs
 from .text import N_, Text
 
 __all__ = [
@@ -145,6 +145,7 @@ def compute_set_curve(
     n_samples: int = 8,
     seed: int = 0,
     progress: Progress | None = None,
+    max_samples: int | None = None,
 ) -> SetCurve:
     """Figure 5 over ``inputs``: prediction robustness vs keep_prob for each method.
 
@@ -156,8 +157,10 @@ def compute_set_curve(
         methods: (label, spec) pairs; each spec's keep_prob is replaced by the curve's.
         n_samples: Monte Carlo samples per point (one batch per image).
         seed: image ``i`` draws from :func:`image_seed` (seed, i).
-        progress: called as ``progress(fraction, text)`` before each step; returning False
-            (or raising :class:`Cancelled`) stops the computation.
+        progress: called as ``progress(fraction, text)`` at each image's start and after each
+            point; returning False (or raising :class:`Cancelled`) stops the computation.
+        max_samples: samples per batched pass (default :func:`models.engine.pass_samples`);
+            a point's samples are never split, so the masks do not depend on it.
 
     Raises:
         Cancelled: when ``progress`` asked to stop; nothing partial is returned.
@@ -181,25 +184,35 @@ def compute_set_curve(
         if progress is not None and progress(done / steps, text) is False:
             raise Cancelled(text)
 
+    points = [(m, k) for m in range(n_methods) for k in range(n_points)]
     for i, x in enumerate(inputs):
         clean = clean_pass(backbone, x)
         top1 = clean.top1
         clean_probs_i = clean.probs[0].detach().to("cpu").float()
         top1s.append(top1)
         clean_probs.append(clean_probs_i[top1])
-        for m, (label, spec) in enumerate(methods):
-            for k, keep_prob in enumerate(keep_probs):
-                report(Text(N_("image {i} of {n} · {method}, keep_prob {keep_prob:g}"), i=i + 1, n=n_images,
-                            method=label, keep_prob=keep_prob))
-                if keep_prob >= 1.0:
-                    probs = clean_probs_i.expand(n_samples, -1)
-                else:
-                    run = run_regularized(backbone, clean, replace(spec, keep_prob=keep_prob),
-                                          n_samples=n_samples, seed=image_seed(seed, i))
-                    probs = run.probs.detach().to("cpu").float()
-                kept[m, k, i] = probs.argmax(dim=1) == top1
-                probs_out[m, k, i] = probs[:, top1]
+        label = lambda m, k: Text(  # noqa: E731
+            N_("image {i} of {n} · {method}, keep_prob {keep_prob:g}"), i=i + 1, n=n_images, method=methods[m][0],
+            keep_prob=keep_probs[k])
+        report(label(0, 0))
+        runs, dropped = [], []
+        for m, k in points:
+            if keep_probs[k] >= 1.0:  # the clean network: no forward
+                kept[m, k, i] = clean_probs_i.argmax() == top1
+                probs_out[m, k, i] = clean_probs_i[top1]
                 done += 1
+            else:
+                runs.append((replace(methods[m][1], keep_prob=keep_probs[k]), n_samples, image_seed(seed, i)))
+                dropped.append((m, k))
+        # The points of an image share batched passes from its cached activations (models.engine.iter_runs).
+        for j, run in iter_runs(backbone, clean, runs, max_samples=max_samples):
+            m, k = dropped[j]
+            probs = run.probs.detach().to("cpu").float()
+            kept[m, k, i] = probs.argmax(dim=1) == top1
+            probs_out[m, k, i] = probs[:, top1]
+            done += 1
+            if done < steps:  # the last step is the final "done"
+                report(label(m, k))
         del clean
     if progress is not None:
         progress(1.0, N_("done"))

@@ -24,7 +24,7 @@ from torch import Tensor
 import dropblock as db
 
 from .backbone import Backbone
-from .engine import CleanPass, RegularizerSpec, run_regularized
+from .engine import CleanPass, DropRun, RegularizerSpec, iter_runs
 from .text import N_, Text
 
 __all__ = [
@@ -247,8 +247,7 @@ class TutorialContrasts:
     block_size: tuple[Contrast, Contrast]  # constant (paper), growing with depth (tutorial)
 
 
-def _contrast(backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, label: str, n_samples: int, seed: int):
-    run = run_regularized(backbone, clean, spec, n_samples=n_samples, seed=seed)
+def _contrast(clean: CleanPass, run: DropRun, label: str):
     probs = run.probs.detach().float().cpu()
     p = probs[:, clean.top1]
     drop = torch.cat([d.float().cpu() for s, d in run.site_drops if s.kind != "pooled"]).mean()
@@ -270,13 +269,17 @@ def compute_tutorial_contrasts(
       tutorial's "growing with depth"), through ``RegularizerSpec.group_params``.
     """
     base = RegularizerSpec(keep_prob=keep_prob, block_size=7, placement="in_blocks", groups=(3, 4))
-    after, after_logits = _contrast(backbone, clean, base, N_("after BN and ReLU (TF TPU ResNet)"), n_samples, seed)
-    before, before_logits = _contrast(
-        backbone, clean, replace(base, act_site="before_act"),
-        N_("after BN, before ReLU (tutorial)"), n_samples, seed)
-    growing, _ = _contrast(
-        backbone, clean, replace(base, group_params=((3, keep_prob, 3), (4, keep_prob, 7))),
-        N_("b = 3 in group 3, 7 in group 4 (tutorial)"), n_samples, seed)
+    settings = (
+        (base, N_("after BN and ReLU (TF TPU ResNet)")),
+        (replace(base, group_params=((3, keep_prob, 3), (4, keep_prob, 7))),
+         N_("b = 3 in group 3, 7 in group 4 (tutorial)")),
+        (replace(base, act_site="before_act"), N_("after BN, before ReLU (tutorial)")),
+    )
+    # Each setting with the same seed (so the same masks where the shapes agree); the first two share
+    # a batched pass where the device takes it (models.engine.iter_runs).
+    runs = dict(iter_runs(backbone, clean, [(spec, n_samples, seed) for spec, _ in settings]))
+    (after, after_logits), (growing, _), (before, before_logits) = (
+        _contrast(clean, runs[i], label) for i, (_, label) in enumerate(settings))
     constant = Contrast(N_("b = 7 in groups 3 and 4 (paper)"), *(getattr(after, f) for f in
                                                           ("realised_drop", "class_prob", "prob_std", "keeps_top1")))
     return TutorialContrasts(
