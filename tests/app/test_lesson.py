@@ -46,7 +46,8 @@ def shown_step(at) -> int:
 
 
 def main_images(at) -> int:
-    return len(at.main.get("image"))
+    """Pictures and interactive charts in the main area."""
+    return len(at.main.get("image")) + len(at.main.get("vega_lite_chart")) + len(at.main.get("arrow_vega_lite_chart"))
 
 
 def verdicts(at) -> list[str]:
