@@ -398,7 +398,7 @@ STEPS: tuple[Step, ...] = (
          N_("To drop {drop:.0%} of the units with {b}×{b} blocks, the seed probability γ must be…"),
          (("equal", N_("about {drop:g}, the same as 1 − keep_prob")), ("smaller", N_("much smaller than {drop:g}")),
           ("larger", N_("larger than {drop:g}"))),
-         (M.RegularizerSpec(keep_prob=0.9, block_size=7, group=3),), seed=2, run=_gamma),
+         (M.RegularizerSpec(keep_prob=0.9, block_size=7, group=2),), seed=2, run=_gamma),
     Step(N_("The same budget, very different damage"),
          N_("Here Dropout and DropBlock drop the same share of units from the same feature map (DropBlock with the "
             "calibrated γ, so both expect to drop exactly {drop:.0%}). Dropout's holes are single units the next "
@@ -494,11 +494,13 @@ def _go(step: int) -> None:
 def navigation(n: int) -> None:
     """Previous / indicator / next. The keys are a contract: presenter mode binds ← and → to them."""
     left, mid, right = st.columns([1, 3, 1], vertical_alignment="center")
-    left.button(_("← Previous"), key="lesson_prev", on_click=_go, args=(n - 1,), disabled=n <= 1,
-                width="stretch", shortcut=layout.lesson_shortcut("lesson_prev"))
+    back, ahead = layout.lesson_shortcut("lesson_prev"), layout.lesson_shortcut("lesson_next")
+    # with a shortcut, Streamlit shows its key (← / →) on the button itself
+    left.button(_("Previous") if back else _("← Previous"), key="lesson_prev", on_click=_go, args=(n - 1,),
+                disabled=n <= 1, width="stretch", shortcut=back)
     mid.progress(n / len(STEPS), text=_("Step {n} of {total}").format(n=n, total=len(STEPS)))
-    right.button(_("Next →"), key="lesson_next", on_click=_go, args=(n + 1,), disabled=n >= len(STEPS),
-                 width="stretch", type="primary", shortcut=layout.lesson_shortcut("lesson_next"))
+    right.button(_("Next") if ahead else _("Next →"), key="lesson_next", on_click=_go, args=(n + 1,),
+                 disabled=n >= len(STEPS), width="stretch", type="primary", shortcut=ahead)
 
 
 def main_picture(picture: Callable[[], None]) -> None:
