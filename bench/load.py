@@ -256,18 +256,32 @@ async def protocol_student(plan: Plan, url: str, start_at: float, deadline: floa
 
 # What a student sees of the main area: every picture's address and the text. An action is done
 # when this has changed, no run is in progress, and every picture is loaded and drawn.
+# What a student sees of the main area: every visible picture's address, the charts' data and the
+# text. An action is done when this has changed, no run is in progress, and every visible picture is
+# loaded and drawn (the phone-only variant of a picture is hidden by CSS on a laptop and not counted).
+# The address is part of it: the app writes every setting into the URL, so a move that changes
+# nothing visible (the curve page ignores the sidebar's keep_prob) is still seen to have run.
 SEEN = """() => { const main = document.querySelector('[data-testid="stMain"]');
   if (!main) return null;
-  const imgs = [...main.querySelectorAll('[data-testid="stImage"] img')].map(i => i.src).join(' ');
-  return imgs + '|' + main.innerText; }"""
+  const imgs = [...main.querySelectorAll('[data-testid="stImage"] img')].filter(i => i.getClientRects().length);
+  const charts = main.querySelectorAll('[data-testid="stVegaLiteChart"]').length;
+  return location.href + '|' + imgs.map(i => i.src).join(' ') + '|' + charts + '|' + main.innerText; }"""
 DRAWN = """(old) => {
   if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
   const main = document.querySelector('[data-testid="stMain"]');
   if (!main) return false;
-  const imgs = [...main.querySelectorAll('[data-testid="stImage"] img')];
-  const seen = imgs.map(i => i.src).join(' ') + '|' + main.innerText;
-  return imgs.length > 0 && seen !== old && imgs.every(i => i.complete && i.naturalWidth > 0);
+  const imgs = [...main.querySelectorAll('[data-testid="stImage"] img')].filter(i => i.getClientRects().length);
+  const charts = [...main.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+  const seen = location.href + '|' + imgs.map(i => i.src).join(' ') + '|' + charts.length + '|' + main.innerText;
+  return imgs.length + charts.length > 0 && seen !== old && imgs.every(i => i.complete && i.naturalWidth > 0)
+    && charts.every(c => c.querySelector('canvas, svg'));
 }"""
+
+
+# A slider's value and range: Streamlit 1.67 draws an <input type="range">; earlier versions a
+# div with aria-value* attributes.
+SLIDER_VALUES = """e => ['valuenow', 'valuemin', 'valuemax'].map(
+  (k, i) => parseFloat(e.getAttribute('aria-' + k) ?? [e.value, e.min, e.max][i]))"""
 
 
 async def browser_student(plan: Plan, browser, url: str, start_at: float, deadline: float, stats: Stats) -> None:
@@ -301,11 +315,9 @@ async def browser_student(plan: Plan, browser, url: str, start_at: float, deadli
                 await box.press("Enter")
             else:  # one key press on the slider, as a student nudges it (away from its ends)
                 # the sidebar's own slider: pages have sliders whose names contain "keep_prob" too
-                thumb = page.locator('[data-testid="stSidebar"]').get_by_role("slider", name=what, exact=True).first
+                thumb = page.locator('[data-testid="stSidebar"]').get_by_role("slider", name=what).first
                 await thumb.focus()
-                now = float(await thumb.get_attribute("aria-valuenow"))
-                top = float(await thumb.get_attribute("aria-valuemax"))
-                low = float(await thumb.get_attribute("aria-valuemin"))
+                now, low, top = await thumb.evaluate(SLIDER_VALUES)
                 left = now >= top or (now > low and plan.rng.random() < 0.5)
                 await thumb.press("ArrowLeft" if left else "ArrowRight")
             await page.wait_for_function(DRAWN, arg=old, timeout=120_000)
@@ -316,7 +328,8 @@ async def browser_student(plan: Plan, browser, url: str, start_at: float, deadli
             if await page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count():
                 stats.errors.append(f"browser {plan.i}: error box shown")
     except Exception as err:  # noqa: BLE001
-        stats.errors.append(f"browser {plan.i}: {type(err).__name__}: {str(err).splitlines()[0][:120]}")
+        doing = f" ({what} on {plan.current})" if "what" in locals() else ""
+        stats.errors.append(f"browser {plan.i}{doing}: {type(err).__name__}: {str(err).splitlines()[0][:120]}")
     finally:
         await context.close()
 
