@@ -254,27 +254,39 @@ async def protocol_student(plan: Plan, url: str, start_at: float, deadline: floa
         await session.close()
 
 
-# What a student sees of the main area: every picture's address and the text. An action is done
-# when this has changed, no run is in progress, and every picture is loaded and drawn.
-# What a student sees of the main area: every visible picture's address, the charts' data and the
-# text. An action is done when this has changed, no run is in progress, and every visible picture is
-# loaded and drawn (the phone-only variant of a picture is hidden by CSS on a laptop and not counted).
-# The address is part of it: the app writes every setting into the URL, so a move that changes
-# nothing visible (the curve page ignores the sidebar's keep_prob) is still seen to have run.
+# What a student sees of the main area: every visible picture's address, the charts and the text
+# (the phone-only variant of a picture is hidden by CSS on a laptop and not counted). An action is
+# done when this has changed, no run is in progress, and every visible picture is loaded and drawn.
+# A move that changes nothing visible (the curve page ignores the sidebar's keep_prob and
+# block_size) is done when the address has changed (the app writes every setting into the URL)
+# and no run is in progress.
 SEEN = """() => { const main = document.querySelector('[data-testid="stMain"]');
-  if (!main) return null;
+  if (!main) return [location.href, null];
   const imgs = [...main.querySelectorAll('[data-testid="stImage"] img')].filter(i => i.getClientRects().length);
   const charts = main.querySelectorAll('[data-testid="stVegaLiteChart"]').length;
-  return location.href + '|' + imgs.map(i => i.src).join(' ') + '|' + charts + '|' + main.innerText; }"""
-DRAWN = """(old) => {
+  return [location.href, imgs.map(i => i.src).join(' ') + '|' + charts + '|' + main.innerText]; }"""
+DRAWN = """(arg) => {
+  const [old, byUrl] = arg || [null, false];
   if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
   const main = document.querySelector('[data-testid="stMain"]');
   if (!main) return false;
   const imgs = [...main.querySelectorAll('[data-testid="stImage"] img')].filter(i => i.getClientRects().length);
   const charts = [...main.querySelectorAll('[data-testid="stVegaLiteChart"]')];
-  const seen = location.href + '|' + imgs.map(i => i.src).join(' ') + '|' + charts.length + '|' + main.innerText;
-  return imgs.length + charts.length > 0 && seen !== old && imgs.every(i => i.complete && i.naturalWidth > 0)
+  const seen = imgs.map(i => i.src).join(' ') + '|' + charts.length + '|' + main.innerText;
+  const changed = !old || (byUrl ? location.href !== old[0] : seen !== old[1]);
+  return imgs.length + charts.length > 0 && changed && imgs.every(i => i.complete && i.naturalWidth > 0)
     && charts.every(c => c.querySelector('canvas, svg'));
+}"""
+
+
+# The slider probe times new masks drawn: only the visible pictures count, not the address.
+PICTURES = """() => [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stImage"] img')]
+  .filter(i => i.getClientRects().length).map(i => i.src).join(' ')"""
+PICTURES_DRAWN = """(old) => {
+  if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
+  const imgs = [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stImage"] img')]
+    .filter(i => i.getClientRects().length);
+  return imgs.length > 0 && imgs.map(i => i.src).join(' ') !== old && imgs.every(i => i.complete && i.naturalWidth > 0);
 }"""
 
 
@@ -320,7 +332,8 @@ async def browser_student(plan: Plan, browser, url: str, start_at: float, deadli
                 now, low, top = await thumb.evaluate(SLIDER_VALUES)
                 left = now >= top or (now > low and plan.rng.random() < 0.5)
                 await thumb.press("ArrowLeft" if left else "ArrowRight")
-            await page.wait_for_function(DRAWN, arg=old, timeout=120_000)
+            unseen = what in ("keep_prob", "block_size") and plan.current == "Robustness_curve"
+            await page.wait_for_function(DRAWN, arg=[old, unseen] if old else None, timeout=120_000)
             seconds = time.perf_counter() - t0
             stats.browser.append(seconds)
             if what in ("keep_prob", "block_size") and plan.current == "Mask_explorer":
@@ -350,10 +363,10 @@ async def slider_probe(url: str, moves: int) -> list[float]:
             key = "ArrowRight" if (k // 2) % 8 < 4 else "ArrowLeft"  # wander, never at a limit for long
             thumb = page.get_by_role("slider", name=label).first
             await thumb.focus()
-            old = await page.evaluate(SEEN)
+            old = await page.evaluate(PICTURES)
             t0 = time.perf_counter()
             await thumb.press(key)
-            await page.wait_for_function(DRAWN, arg=old, timeout=120_000)
+            await page.wait_for_function(PICTURES_DRAWN, arg=old, timeout=120_000)
             times.append(time.perf_counter() - t0)
             await asyncio.sleep(1.0)
         await browser.close()
