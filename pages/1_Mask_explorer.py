@@ -55,8 +55,8 @@ def explorer(ctx: state.Context) -> None:
         render.show_image(render.grid(rows, labels=labels), "mask-explorer", caption=caption)
     with narrow, layout.main_figure("narrow"):  # a phone: the channels in rows of 4, so tiles stay large enough to see units
         half = (len(view.channels) + 1) // 2
-        render.show_image(render.grid([r[:half] for r in rows] + [r[half:] for r in rows], labels=labels * 2),
-                          "mask-explorer-narrow", caption=caption)
+        render.show_image(render.grid([r[:half] for r in rows] + [r[half:] for r in rows], labels=labels * 2,
+                                      size=render.PHONE_CELL), "mask-explorer-narrow", caption=caption)
     export.mask_view(ctx, view)
     animation.section(ctx, view)  # "Animation for slides": GIF/MP4 over seeds or a sweep
 

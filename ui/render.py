@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import altair as alt
 
 CELL = 112  # pixels per map in a tile grid
+PHONE_CELL = 64  # ... in a grid drawn for phones (about 350 px of screen: a tile is shown at about its own size)
 CJK_FONT = "Noto Sans CJK SC"  # Debian/Ubuntu package fonts-noto-cjk
 
 

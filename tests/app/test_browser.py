@@ -242,9 +242,9 @@ def test_phone_and_projector(server, browser, tmp_path):
             assert grid.is_visible()
             width = grid.evaluate("img => img.getBoundingClientRect().width")
             natural = grid.evaluate("img => img.naturalWidth")
-            from ui.render import CELL
-            tile = width * CELL / natural
-            assert natural < 120 + 5 * (CELL + 4) and tile >= 55, (natural, width, tile)
+            from ui.render import PHONE_CELL
+            tile = width * PHONE_CELL / natural
+            assert natural < 120 + 5 * (PHONE_CELL + 4) and tile >= 55, (natural, width, tile)
             phone.locator(".katex-display").first.evaluate("e => e.scrollIntoView({block: 'center'})")
             phone.wait_for_timeout(300)
             phone.screenshot(path=str(shown / "phone-mask-explorer-formula.png"))  # the main area scrolls, not the page
