@@ -17,6 +17,7 @@ from models.setcurve import SetCurve
 from models.theory import compute_mistakes, compute_tutorial_contrasts
 from ui import charts, render
 
+from .test_browser import browser  # noqa: F401 -- the shared headless Chromium fixture
 from .conftest import ROOT, assert_clean, new_app
 
 PO = ROOT / "locale" / "zh_CN" / "LC_MESSAGES" / "dropblock_lab.po"
@@ -415,18 +416,6 @@ def themed_server(request, tmp_path_factory):
             proc.wait(timeout=20)
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    from .test_browser import CHROMIUM, CHROMIUM_ARGS
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 def tooltip(text: str) -> dict[str, str]:
     """Vega's tooltip table as {title: value}."""
     cells = [c.strip() for c in text.split("\n") if c.strip()]
@@ -454,14 +443,14 @@ def hover_shot(page, chart_index: int, marks: str, nth: int, shots: Path | None,
 
 @pytest.mark.browser
 @pytest.mark.parametrize("theme", ["light", "dark"])
-def test_charts_hover_values_and_stay_legible_in_both_themes(theme, themed_server, chromium):
+def test_charts_hover_values_and_stay_legible_in_both_themes(theme, themed_server, browser):
     import os
 
     from .test_browser import assert_no_exception, wait_ready
 
     shots = Path(os.environ["DROPBLOCK_LAB_SCREENSHOTS"]) if os.environ.get("DROPBLOCK_LAB_SCREENSHOTS") else None
     url = themed_server(theme)
-    page = chromium.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page.goto(f"{url}/Robustness_curve")
     wait_ready(page, "Robustness curve", "Download PNG")
     assert_no_exception(page)
