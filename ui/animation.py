@@ -16,7 +16,7 @@ from models import animation as A
 from models.fallback import compute_with_fallback
 
 from . import render, state
-from .i18n import N_, _, language
+from .i18n import N_, _, language, ngettext
 
 _SIZE_LABELS = {"small": N_("Small ({width} px)"), "medium": N_("Medium ({width} px)"), "large": N_("Large ({width} px)")}
 
@@ -88,7 +88,11 @@ def _settings() -> tuple[A.AnimationSpec, str | None]:
                            frame_ms=int(round(seconds * 1000)))
     shown = len(A.frame_values(anim))
     if shown < anim.frames:
-        note = _("The range has {n} block sizes, so the animation has {n} frames.").format(n=shown)
+        note = (ngettext("The range has {n} keep_prob value, so the animation has {n} frame.",
+                         "The range has {n} keep_prob values, so the animation has {n} frames.", shown)
+                if form == "keep_prob" else
+                ngettext("The range has {n} block size, so the animation has {n} frame.",
+                         "The range has {n} block sizes, so the animation has {n} frames.", shown)).format(n=shown)
     return anim, note
 
 

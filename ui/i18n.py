@@ -77,7 +77,7 @@ def use_language(lang: str):
 def _(message: str) -> str:
     """``message`` in the session's language."""
     lang = language()
-    if lang == "en" or not message:
+    if lang == "en" or not any(ch.isalpha() for ch in message):  # "3/12", "": nothing to translate
         return message
     cat = catalog(lang)
     known = getattr(cat, "_catalog", {})
