@@ -200,13 +200,12 @@ def _init_from_url() -> None:
     if st.session_state.get("_url_loaded"):
         return
     notes: list[str] = []
-    for url_key, (key, default, parse) in _URL.items():
-        value = default
+    # the language first, so every note is in it (the URL's "lang=zh%20" is read as zh, as here)
+    for url_key, (key, default, parse) in sorted(_URL.items(), key=lambda item: item[0] != "lang"):
+        value, given, first = default, [], len(notes)
         if url_key in st.query_params:
             given = st.query_params.get_all(url_key)
             text = given[-1]
-            if len(set(given)) > 1:
-                notes.append(_("**{key}** is given {n} times; the last one is used.").format(key=url_key, n=len(given)))
             try:
                 value, why = _read_url_value(text, parse)
                 if why:
@@ -216,6 +215,9 @@ def _init_from_url() -> None:
                 notes.append(_("**{key}** = {given} is ignored ({why}); using the default {default}.").format(
                     key=url_key, given=plain(text, _URL_SHOWN), why=why, default=_shown(default)))
         st.session_state.setdefault(key, value)
+        if len(set(given)) > 1:  # after setting the value: "lang" given twice is said in the language used
+            notes.insert(first, _("**{key}** is given {n} times; the last one is used.").format(
+                key=url_key, n=len(given)))
     unknown = [k for k in st.query_params if k not in _URL and k not in _URL_SKIP]
     if unknown:
         names = ", ".join(plain(k, _URL_SHOWN) for k in unknown[:5]) + (" …" if len(unknown) > 5 else "")

@@ -121,3 +121,20 @@ def test_no_unfilled_placeholder_or_missing_translation_on_any_page_or_lesson_st
             found[f"step {n}"] = leaks(at)
     assert not any(found.values()), {k: v for k, v in found.items() if v}
     assert not i18n.MISSING, sorted(i18n.MISSING)
+
+
+@pytest.mark.parametrize("lang", ["zh ", " zh", ["zh", "zh "]])
+def test_link_notes_are_all_in_the_links_language(lang):
+    """Defect: "?kp=2&lang=zh%20" opened the app in Chinese (the value is stripped) but the note about
+    kp, read before lang, was English: "**kp** = `2` is above the maximum 1; using 1."."""
+    at = new_app()
+    at.query_params["kp"] = "2"
+    at.query_params["lang"] = lang
+    with i18n.use_language("zh"):
+        at.run()
+    assert_clean(at)
+    assert at.session_state["lang"] == "zh"
+    notes = [w.value for w in at.warning if w.icon == "🔗"]
+    assert len(notes) == 1 and notes[0].startswith("链接中的部分设置无法按原样使用")
+    assert not re.search(r"\b(is|using|the|given)\b", notes[0]), notes[0]  # no English sentence left
+    assert "**kp** = `2`" in notes[0]
