@@ -40,6 +40,7 @@ def zh_catalog(tmp_path, monkeypatch):
 def shown(at) -> list[str]:
     """Every text and widget label or option shown."""
     out = [str(e.value) for kind in TEXT for e in at.get(kind)]
+    out += [str(e.label) for e in [*at.expander, *at.tabs]]
     for kind in WIDGETS:
         for w in at.get(kind):
             out.append(str(getattr(w, "label", "") or getattr(getattr(w, "proto", None), "label", "")))
