@@ -149,7 +149,9 @@ def _show(ctx: state.Context, result: A.Animation) -> None:
         st.image(result.data, width=width, output_format="auto")
     else:
         st.video(result.data, format="video/mp4", loop=True, autoplay=True, muted=True)
-    st.caption(_("{frames} frames · {width}×{height} px · {kb} KB · rendered in {seconds} s").format(
+    st.caption(ngettext("{frames} frame · {width}×{height} px · {kb} KB · rendered in {seconds} s",
+                        "{frames} frames · {width}×{height} px · {kb} KB · rendered in {seconds} s",
+                        result.frames).format(
         frames=result.frames, width=width, height=height, kb=f"{len(result.data) / 1024:.0f}",
         seconds=f"{result.seconds:.1f}"))
     label = _("Download GIF") if result.mime == "image/gif" else _("Download MP4")

@@ -86,6 +86,7 @@ def test_a_one_value_keep_prob_sweep_names_keep_prob_not_block_sizes(lang, expec
     notes = [i.value for i in at.info]
     assert expected in notes, notes
     assert len(at.get("video")) == 1  # the one-frame MP4 is still made and shown
+    assert [c for c in at.caption if c.value.startswith(("1 frame · ", "1 帧 · "))]  # not "1 frames"
     assert not i18n.MISSING, sorted(i18n.MISSING)
     assert not leaks(at), leaks(at)
 
