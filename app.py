@@ -16,9 +16,9 @@ import streamlit as st
 
 from ui import layout, state  # first: ui sets the OpenMP wait policy before torch loads
 
-st.set_page_config(page_title="DropBlock Lab", page_icon="🧱", layout="wide",
-                   initial_sidebar_state="collapsed" if layout.presenting_from_url() else "auto")
 state.init_session()  # the URL's settings (language, presenter mode) before the titles are made
+st.set_page_config(page_title="DropBlock Lab", page_icon="🧱", layout="wide",
+                   initial_sidebar_state="collapsed" if layout.presenting() else "auto")
 page = st.navigation(state.pages())
 with state.entrypoint():
     page.run()

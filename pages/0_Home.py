@@ -44,7 +44,7 @@ def page(ctx: state.Context) -> None:
         st.table(render.top_table(topk(ctx.clean.probs[0], ctx.backbone.categories)), hide_index=True)
         export.top(ctx, "top5-clean", clean=topk(ctx.clean.probs[0], ctx.backbone.categories))
         with layout.details("home-pages"):
-            for path, _url, title, icon in state.nav_entries()[1:]:
+            for path, _url, title, icon in state.NAV[1:]:
                 st.page_link(path, label=_("**{title}**: {what}").format(title=_(title), what=_(WHAT[path])),
                              icon=icon)
 

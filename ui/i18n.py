@@ -25,7 +25,6 @@ import contextvars
 import functools
 import gettext
 from pathlib import Path
-from urllib.parse import parse_qs
 
 from models.text import Joined, Text, text_of
 
@@ -52,11 +51,8 @@ def language() -> str:
 
         run = get_script_run_ctx(suppress_warning=True)
         if run is not None:
-            if "lang" in run.session_state:
-                lang = run.session_state["lang"]
-            else:  # a session's first run, before the sidebar reads the URL: the URL's own value
-                given = parse_qs(run.query_string).get("lang") if run.query_string else None
-                lang = given[-1] if given else None
+            # set from the URL by the entrypoint's first step (ui/state.py), then by the sidebar's switch
+            lang = run.session_state["lang"] if "lang" in run.session_state else None
             if lang in LANGUAGES:
                 return lang
     except Exception:  # no streamlit runtime: plain functions, worker threads

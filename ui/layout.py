@@ -86,13 +86,6 @@ def presenting() -> bool:
     return bool(st.session_state.get(PRESENT, False))
 
 
-def presenting_from_url() -> bool:
-    """Presenter mode as the session has it, else as the URL asks (before the URL is read)."""
-    if PRESENT in st.session_state:
-        return presenting()
-    return st.query_params.get(PRESENT, "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def style() -> None:
     """The page's CSS: phones always, presenter mode when it is on."""
     st.html(_CSS_ALWAYS + (_CSS_PRESENT if presenting() else ""))

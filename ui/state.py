@@ -247,13 +247,13 @@ def _shown(value) -> str:
 def _keep_widget_values() -> None:
     """Widget values are dropped when a page without that widget runs; every page draws the
     sidebar, and re-assigning the keys keeps the values across page switches."""
-    for key in [key for key, _, _ in _URL.values()] + ["arch", "weights"]:
+    for key in [key for key, _default, _parse in _URL.values()] + ["arch", "weights"]:
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
 
 
 def _write_url() -> None:
-    for url_key, (key, _, _) in _URL.items():
+    for url_key, (key, _default, _parse) in _URL.items():
         value = st.session_state.get(key)
         st.query_params[url_key] = str(int(value) if isinstance(value, bool) else value)
 
@@ -486,7 +486,6 @@ def language_switch() -> None:
 
 def sidebar() -> Context:
     """Draw the shared sidebar and return the page context."""
-    _init_from_url()
     _keep_widget_values()
     with st.sidebar:
         language_switch()
@@ -536,19 +535,15 @@ def sidebar() -> Context:
     return Context(loaded, model_key, image, image_key, label, clean, spec, int(s["seed"]))
 
 
-def nav_entries() -> list[tuple[str, str, str, str]]:
-    """NAV's entries: (page file, URL path, title, icon)."""
-    return list(NAV)
-
-
 def pages() -> list:
     """The navigation's pages, titles in this session's language (built on every run)."""
     return [st.Page(path, title=_(title), icon=icon, **({"url_path": url} if url else {"default": True}))
-            for path, url, title, icon in nav_entries()]
+            for path, url, title, icon in NAV]
 
 
 def init_session() -> None:
-    """The entrypoint's first step: the URL's settings, before the navigation's titles are made."""
+    """The entrypoint's first step, before the page config and the navigation's titles: the URL's
+    settings on a session's first run (language, presenter mode, parameters)."""
     _init_from_url()
 
 

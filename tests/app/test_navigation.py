@@ -11,7 +11,7 @@ from .conftest import HOME, PAGES, ROOT, assert_clean, new_app
 
 
 def test_navigation_lists_every_page_file_in_order():
-    entries = state.nav_entries()
+    entries = state.NAV
     files = [path for path, *_ in entries]
     assert files[0] == HOME and files[2 if (ROOT / "pages/0_Lesson.py").exists() else 1:] == PAGES
     assert all((ROOT / path).exists() for path in files)
