@@ -39,13 +39,7 @@ def explorer(ctx: state.Context) -> None:
         bh=view.block[0], bw=view.block[1], region=_(state.REGIONS[ctx.spec.seed_region]),
         sharing=_("one mask shared by all channels") if not ctx.spec.per_channel else _("one mask per channel")))
 
-    vmax = float(max(view.before.max(), view.after.max()))
-    rows = [
-        [render.mask_rgb(k, s) for k, s in zip(view.block_mask, view.seed_mask)],
-        [render.mask_rgb(~s) for s in view.seed_mask],
-        [render.colorize(a, "viridis", 0.0, vmax) for a in view.before],
-        [render.colorize(a, "viridis", 0.0, vmax) for a in view.after],
-    ]
+    rows = render.mask_rows(view, ("blocks", "seeds", "before", "after"))
     labels = [_("block mask M"), _("seed mask"), _("before"), _("after (scaled)")]
     caption = _("Masks drawn with seed {seed}. Channels {channels}. Yellow: seeds; red: dropped units. "
                 "Features share one colour scale, so the rescaling of kept units is visible.").format(

@@ -23,11 +23,7 @@ _SIZE_LABELS = {"small": N_("Small ({width} px)"), "medium": N_("Medium ({width}
 
 def _draw(view: M.MaskView, vmax: float, tile: int):
     """The page's mask grid, two rows: block mask M with seeds, then the feature maps after the drop."""
-    rows = [
-        [render.mask_rgb(k, s) for k, s in zip(view.block_mask, view.seed_mask)],
-        [render.colorize(a, "viridis", 0.0, vmax) for a in view.after],
-    ]
-    return render.grid(rows, size=tile)
+    return render.grid(render.mask_rows(view, ("blocks", "after"), vmax), size=tile)
 
 
 def _captions(ctx: state.Context, form: str):

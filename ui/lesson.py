@@ -112,24 +112,12 @@ def show(picture, name: str, caption: str) -> None:
     render.show_image(picture, name, caption=caption, width=PICTURE_WIDTH)
 
 
-def _mask_rows(view: M.MaskView, rows: tuple[str, ...]) -> list[list[np.ndarray]]:
-    vmax = float(max(view.before.max(), view.after.max()))
-    make = {
-        "blocks": lambda: [render.mask_rgb(k, s) for k, s in zip(view.block_mask, view.seed_mask)],
-        "seeds": lambda: [render.mask_rgb(~s) for s in view.seed_mask],
-        "mask": lambda: [render.mask_rgb(k) for k in view.block_mask],
-        "before": lambda: [render.colorize(a, "viridis", 0.0, vmax) for a in view.before],
-        "after": lambda: [render.colorize(a, "viridis", 0.0, vmax) for a in view.after],
-    }
-    return [make[r]() for r in rows]
-
-
 def _block(ctx: state.Context, step: Step):
     view = state.mask_view(step_context(ctx, step.spec, step.seed), n_channels=CHANNELS)
     b = view.block[0] * view.block[1]
 
     def picture():
-        show(render.grid(_mask_rows(view, ("blocks", "before", "after")), size=96), "lesson-1-blocks",
+        show(render.grid(render.mask_rows(view, ("blocks", "before", "after")), size=96), "lesson-1-blocks",
              _("Top: the mask (yellow seeds, red dropped units) in the {k} most active channels. "
                "Middle: the feature map before. Bottom: after, kept units rescaled.").format(k=CHANNELS))
 
@@ -150,7 +138,7 @@ def _gamma(ctx: state.Context, step: Step):
     view = state.mask_view(step_context(ctx, step.spec, step.seed), n_channels=CHANNELS)
 
     def picture():
-        show(render.grid(_mask_rows(view, ("seeds", "mask")), size=96), "lesson-2-gamma",
+        show(render.grid(render.mask_rows(view, ("seeds", "mask")), size=96), "lesson-2-gamma",
              _("Top: the seeds (red), drawn with probability γ. Bottom: the blocks grown from them (red = dropped)."))
 
     def outcome():
@@ -173,7 +161,7 @@ def _budget(ctx: state.Context, step: Step):
     views = [state.mask_view(step_context(ctx, s, step.seed), n_channels=CHANNELS) for s in (dropout, dropblock)]
 
     def picture():
-        rows = _mask_rows(views[0], ("mask", "after")) + _mask_rows(views[1], ("mask", "after"))
+        rows = render.mask_rows(views[0], ("mask", "after")) + render.mask_rows(views[1], ("mask", "after"))
         show(render.grid(rows, size=96), "lesson-3-budget",
              _("Rows 1–2: Dropout's mask and the features after it. Rows 3–4: DropBlock's. "
                "Red: dropped units; the {k} most active channels.").format(k=CHANNELS))

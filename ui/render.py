@@ -84,6 +84,22 @@ def mask_rgb(keep: torch.Tensor, seeds: torch.Tensor | None = None) -> np.ndarra
     return out.astype(np.uint8)
 
 
+def mask_rows(view, rows: Sequence[str], vmax: float | None = None) -> list[list[np.ndarray]]:
+    """A ``models.MaskView``'s channels as tile rows for :func:`grid`, one per name in ``rows``:
+    "blocks" (block mask M with its seeds), "seeds" (the seed mask), "mask" (M alone), "before" and
+    "after" (the feature maps on one colour scale, ``vmax`` or the view's own maximum)."""
+    if vmax is None:
+        vmax = float(max(view.before.max(), view.after.max()))
+    make = {
+        "blocks": lambda: [mask_rgb(k, s) for k, s in zip(view.block_mask, view.seed_mask)],
+        "seeds": lambda: [mask_rgb(~s) for s in view.seed_mask],
+        "mask": lambda: [mask_rgb(k) for k in view.block_mask],
+        "before": lambda: [colorize(a, "viridis", 0.0, vmax) for a in view.before],
+        "after": lambda: [colorize(a, "viridis", 0.0, vmax) for a in view.after],
+    }
+    return [make[r]() for r in rows]
+
+
 def grid(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] = (), size: int = CELL) -> Image.Image:
     """Tile (h, w, 3) uint8 maps into one picture with a label column; each map is scaled once to
     size x size with nearest-neighbour, so every unit of a small map stays visible as a square."""
