@@ -35,6 +35,12 @@ _GETTEXT_CODE = {"zh": "zh_CN"}
 
 _fallback: contextvars.ContextVar[str] = contextvars.ContextVar("dropblock_lab_language", default="en")
 MISSING: set[str] = set()  # msgids asked for in a non-English language with no translation (for tests)
+_MISSING_MAX = 1000  # a long-running server never grows it without bound (a message may carry a value)
+
+
+def _missing(message: str) -> None:
+    if len(MISSING) < _MISSING_MAX:
+        MISSING.add(message)
 
 
 @functools.cache
@@ -78,7 +84,7 @@ def _(message: str) -> str:
     cat = catalog(lang)
     known = getattr(cat, "_catalog", {})
     if message not in known:
-        MISSING.add(message)
+        _missing(message)
         return message
     return cat.gettext(message)
 
@@ -89,7 +95,7 @@ def ngettext(singular: str, plural: str, n: int) -> str:
         return singular if n == 1 else plural
     cat = catalog(lang)
     if (singular, 0) not in getattr(cat, "_catalog", {}):
-        MISSING.add(singular)
+        _missing(singular)
     return cat.ngettext(singular, plural, n)
 
 
