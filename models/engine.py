@@ -385,7 +385,7 @@ def pass_samples(backbone: Backbone) -> int:
     """How many Monte Carlo samples one batched pass may hold.
 
     On the CPU a bigger batch saves Python and dispatch overhead but not arithmetic, and past a
-    few dozen samples the activations leave the cache (measured: ``bench/curve.py``); on a GPU
+    few dozen samples the activations leave the cache (measured: ``bench/views.py``); on a GPU
     bigger batches are what makes it fast, bounded here for memory (ResNet-50 from group 2,
     ~3 MB of activations per sample and layer).
     """

@@ -16,7 +16,6 @@ import argparse
 import ast
 import gettext
 import io
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path

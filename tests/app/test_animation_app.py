@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import ast
-import gettext
 import io
-import struct
-from pathlib import Path
 
 import av
 import pytest
@@ -18,7 +15,6 @@ from ui import i18n
 
 from .conftest import PAGES, ROOT, assert_clean, new_app
 
-PO = ROOT / "locale" / "zh_CN" / "LC_MESSAGES" / "dropblock_lab.po"
 
 
 def explorer():
@@ -151,20 +147,8 @@ def _literals() -> set[str]:
 
 
 def _catalog() -> dict[str, str]:
-    """msgid -> msgstr of the checked-in .po (plain entries: no contexts or plurals in this part)."""
-    entries, current, field = {}, {}, None
-    for line in PO.read_text(encoding="utf-8").splitlines() + [""]:
-        line = line.strip()
-        if line.startswith(("msgid ", "msgstr ")):
-            field, _, rest = line.partition(" ")
-            current[field] = ast.literal_eval(rest)
-        elif line.startswith('"') and field:
-            current[field] += ast.literal_eval(line)
-        elif not line and current:
-            if current.get("msgid"):
-                entries[current["msgid"]] = current.get("msgstr", "")
-            current, field = {}, None
-    return entries
+    """msgid -> msgstr of the checked-in Chinese catalog (tests/test_i18n.py: the .mo is the .po compiled)."""
+    return i18n.catalog("zh")._catalog
 
 
 def test_every_string_of_the_feature_has_a_chinese_translation():
@@ -181,36 +165,12 @@ def _fields(text: str) -> list[str]:
     return [f for _, f, _, _ in string.Formatter().parse(text) if f]
 
 
-def _write_mo(entries: dict[str, str], path: Path) -> None:
-    """A GNU .mo file (the format gettext reads), for a catalog the integrator has not compiled yet."""
-    header = "Content-Type: text/plain; charset=UTF-8\n"
-    items = sorted({"": header, **entries}.items())
-    ids = b"".join(k.encode() + b"\0" for k, _ in items)
-    strs = b"".join(v.encode() + b"\0" for _, v in items)
-    n = len(items)
-    start = 7 * 4 + 16 * n
-    offsets, pos = [], 0
-    for k, _ in items:
-        offsets += [len(k.encode()), start + pos]
-        pos += len(k.encode()) + 1
-    soffsets, pos = [], 0
-    for _, v in items:
-        soffsets += [len(v.encode()), start + len(ids) + pos]
-        pos += len(v.encode()) + 1
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(struct.pack("Iiiiiii", 0x950412DE, 0, n, 7 * 4, 7 * 4 + 8 * n, 0, 0)
-                     + struct.pack(f"{2 * n}i", *offsets) + struct.pack(f"{2 * n}i", *soffsets) + ids + strs)
-
-
 @pytest.fixture
-def chinese_catalog(tmp_path, monkeypatch):
-    """The checked-in .po compiled into a temporary locale directory."""
-    _write_mo(_catalog(), tmp_path / "zh_CN" / "LC_MESSAGES" / f"{i18n.DOMAIN}.mo")
-    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
-    i18n.catalog.cache_clear()
-    assert isinstance(i18n.catalog("zh"), gettext.GNUTranslations)
-    yield
-    i18n.catalog.cache_clear()
+def chinese_catalog():
+    """The checked-in Chinese catalog, with no untranslated string recorded yet."""
+    i18n.MISSING.clear()
+    yield i18n.catalog("zh")
+    i18n.MISSING.clear()
 
 
 def test_chinese_export_has_translated_labels_and_runs(chinese_catalog, served):

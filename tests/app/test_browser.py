@@ -26,8 +26,6 @@ import pytest
 
 import dropblock as db
 
-from ui import state
-
 from .conftest import ROOT
 
 pytestmark = pytest.mark.browser

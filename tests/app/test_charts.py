@@ -8,7 +8,6 @@ import ast
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 

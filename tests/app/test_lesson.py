@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import math
 from functools import cache
-from pathlib import Path
 
 import pytest
 
