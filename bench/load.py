@@ -181,6 +181,23 @@ class Stats:
     browser_slider: list[float] = field(default_factory=list)
     runs: int = 0  # script runs asked for (first renders + actions)
     errors: list[str] = field(default_factory=list)
+    t0: float = 0.0  # the scenario's start (perf_counter)
+    # every action: (seconds since the start when taken, page it lands on, what, seconds taken)
+    actions: list[tuple[float, str, str, float]] = field(default_factory=list)
+
+    def action(self, started: float, page: str, what: str, seconds: float) -> None:
+        self.actions.append((started - self.t0, page, what, seconds))
+
+    def slowest(self, share: float = 0.05) -> str:
+        """Where the slowest ``share`` of actions happened: by page, by action, by time into the run."""
+        ranked = sorted(self.actions, key=lambda a: a[3], reverse=True)[:max(1, round(share * len(self.actions)))]
+        if not self.actions:
+            return "no actions"
+        count = lambda items: ", ".join(f"{k} {v}" for k, v in sorted(  # noqa: E731
+            {k: items.count(k) for k in set(items)}.items(), key=lambda kv: -kv[1]))
+        return (f"{len(ranked)} slowest ({ranked[-1][3]:.2f}-{ranked[0][3]:.2f} s): by page {count([a[1] for a in ranked])}; "
+                f"by action {count([a[2] for a in ranked])}; "
+                f"taken at {', '.join(f'{a[0]:.0f}' for a in sorted(ranked))} s into the run")
 
 
 class Plan:
@@ -243,8 +260,10 @@ async def protocol_student(plan: Plan, url: str, start_at: float, deadline: floa
                 break
             what, value = plan.action(deadline - time.perf_counter())
             stats.runs += 1
+            taken = time.perf_counter()
             result = await (session.goto(value) if what == "page" else session.move(what, value))
             stats.proto.append(result.seconds)
+            stats.action(taken, plan.current, what, result.seconds)
             if plan.current == "Robustness_curve":
                 stats.proto_heavy.append(result.seconds)
             stats.errors += [f"protocol {plan.i}: {e}" for e in result.errors]
@@ -336,6 +355,7 @@ async def browser_student(plan: Plan, browser, url: str, start_at: float, deadli
             await page.wait_for_function(DRAWN, arg=[old, unseen] if old else None, timeout=120_000)
             seconds = time.perf_counter() - t0
             stats.browser.append(seconds)
+            stats.action(t0, plan.current, f"{what} (browser)", seconds)
             if what in ("keep_prob", "block_size") and plan.current == "Mask_explorer":
                 stats.browser_slider.append(seconds)
             if await page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count():
@@ -394,8 +414,8 @@ async def cpu_probe(url: str, pid_list: list[int], actions: int, seed: int) -> d
 
 async def run_scenario(url: str, scenario: str, sessions: int, browsers: int, seconds: float, ramp: float,
                        seed: int) -> Stats:
-    stats = Stats()
     t0 = time.perf_counter()
+    stats = Stats(t0=t0)
     deadline = t0 + seconds
     total = sessions + browsers
     starts = sorted(random.Random(f"{seed}/ramp").uniform(0, ramp) for _ in range(total))
@@ -479,6 +499,7 @@ def main() -> None:
         print(f"    protocol, robustness curve page  {heavy[0]:.2f} / {heavy[1]:.2f} s   ({len(stats.proto_heavy)} actions; "
               f"heavy jobs queue there)")
         print(f"    protocol, the other pages        {light[0]:.2f} / {light[1]:.2f} s")
+        print(f"  slowest 5% of actions            {stats.slowest()}")
         print(f"  errors                           {len(stats.errors)}")
         for e in stats.errors[:8]:
             print(f"    {e}")

@@ -7,7 +7,9 @@ Imports only torch and the standard library (no streamlit), so it is tested with
   immutable and shared by every session; the least recently used are dropped past ``max_entries``.
 * :class:`HeavyPool` runs expensive requests (the robustness curve, many Monte Carlo samples) on a
   bounded number of worker threads, so they queue among themselves while light requests (a slider
-  move) keep running in the sessions' own threads. Identical requests share one job; a job reports
+  move) keep running in the sessions' own threads. The workers can run at a lower scheduling
+  priority (``nice``): they take every core the light requests leave idle, and give it back at
+  once when a slider moves. Identical requests share one job; a job reports
   its queue position and progress; each owner (a session) has at most one job at a time, and a job
   nobody waits for any more is cancelled cooperatively at its next progress report.
 * :func:`configure_process` fixes torch's intra-op threads once per process.
@@ -50,6 +52,18 @@ def configure_process(threads: int | None = None) -> None:
         gc.collect()
         gc.freeze()
         _CONFIGURED = True
+
+
+def lower_thread_priority(nice: int) -> bool:
+    """Add ``nice`` to the calling thread's niceness. On Linux a thread is a task with its own
+    priority (``setpriority`` on its native id); elsewhere this does nothing and returns False.
+    Raising niceness needs no privilege."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except (AttributeError, OSError):
+        return False
+    return True
 
 
 class _Flight:
@@ -170,13 +184,19 @@ class HeavyPool:
     """``workers`` threads for expensive requests; one job per owner; identical requests share a job.
 
     Args:
-        workers: jobs that run at once (on a 2-core server, 1 leaves a core for slider moves).
+        workers: jobs that run at once.
         cache: finished results by key, so a repeated request returns at once.
+        nice: added to the workers' niceness (Linux: per thread), 0 = unchanged. With a positive
+            value the light requests, in the sessions' own threads, are scheduled first, so one
+            worker per core takes only the CPU they leave idle.
     """
 
-    def __init__(self, workers: int = 1, cache: SingleFlight | None = None) -> None:
+    def __init__(self, workers: int = 1, cache: SingleFlight | None = None, nice: int = 0) -> None:
         if workers < 1:
             raise ValueError(f"expected workers >= 1, but got {workers}")
+        if not 0 <= nice <= 19:
+            raise ValueError(f"expected nice in [0, 19], but got {nice}")
+        self.nice = nice
         self.cache: SingleFlight = cache or SingleFlight(16)
         self._queue: deque[Job] = deque()
         self._jobs: dict[Hashable, Job] = {}  # key -> job queued or running
@@ -236,6 +256,8 @@ class HeavyPool:
                 return 0
 
     def _worker(self) -> None:
+        if self.nice:
+            lower_thread_priority(self.nice)
         while True:
             with self._cond:
                 while not self._queue:

@@ -639,12 +639,14 @@ def spec_notes(ctx: Context) -> None:
 # every session: immutable dataclasses, handed out as they are (no copy per hit, unlike
 # st.cache_data). Identical concurrent requests (a whole class on the teacher's link) compute once.
 # Light views run in the session's own script thread; heavy ones (the robustness curve, CAM shift
-# with many samples) queue on a small pool, one job per session, so they never stall slider moves;
-# the page shows its place in the queue and the progress, and a rerun, another page or a closed tab
-# stops waiting and cancels the job if no other session waits for it.
+# with many samples) queue on a pool of low-priority workers, one job per session, so they never
+# stall slider moves; the page shows its place in the queue and the progress, and a rerun, another
+# page or a closed tab stops waiting and cancels the job if no other session waits for it.
 
 _LIGHT: jobs.SingleFlight = jobs.SingleFlight(max_entries=48)
-_HEAVY = jobs.HeavyPool(workers=max(1, (os.cpu_count() or 2) // 2), cache=jobs.SingleFlight(max_entries=16))
+# One heavy worker per core at the lowest priority: a curve takes the cores the slider moves leave
+# idle, and the scheduler hands them back to a slider move at once (nice 19 weighs 15 against 1024).
+_HEAVY = jobs.HeavyPool(workers=os.cpu_count() or 2, cache=jobs.SingleFlight(max_entries=16), nice=19)
 HEAVY_CAM_SAMPLES = 32  # CAM shift with at least this many Monte Carlo samples goes to the heavy pool
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -127,3 +128,27 @@ def test_shared_job_survives_one_owner_leaving():
     pool.release("s1", job)
     gate.set()
     assert job.wait(5) and job.value() == 3
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority") or not os.path.exists("/proc/self/task"),
+                    reason="per-thread priorities are a Linux feature")
+def test_heavy_workers_run_below_the_light_requests():
+    """nice > 0: the workers take idle cores only; the session threads (light requests) keep theirs."""
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    mine = niceness()
+    pool = HeavyPool(workers=2, nice=7)
+    jobs = [pool.submit(f"s{i}", f"k{i}", lambda progress: niceness()) for i in range(2)]
+    assert all(job.wait(5) for job in jobs)
+    assert [job.value() for job in jobs] == [min(19, mine + 7)] * 2
+    assert niceness() == mine  # the caller's own thread is untouched
+    plain = HeavyPool(workers=1)
+    job = plain.submit("s", "k", lambda progress: niceness())
+    assert job.wait(5) and job.value() == mine
+
+
+@pytest.mark.parametrize("nice", [-1, 20])
+def test_heavy_pool_nice_out_of_range(nice):
+    with pytest.raises(ValueError, match="nice"):
+        HeavyPool(workers=1, nice=nice)
