@@ -129,7 +129,8 @@ def test_the_sample_runs_no_layer_after_the_site(families, family, name):
     inside = {id(m) for m in first_block.modules()}
     assert called and all(id(m) in inside for m in called), "a layer outside the first block ran"
     # the first site is the first conv branch's output: the block's later convs and its shortcut never run
-    later = [getattr(first_block, n, None) for n in ("conv2", "conv3", "downsample", "_depthwise_conv", "_project_conv")]
+    later = [getattr(first_block, n, None)
+             for n in ("conv2", "conv3", "downsample", "_depthwise_conv", "_project_conv")]  # ResNet, Lite0
     assert not {id(m) for m in called} & {id(m) for part in later if part is not None for m in part.modules()}
     assert sample.site_label.startswith(f"group {min(spec.groups)}, block 0, conv")
     # the full view runs the whole network (the classifier included)
