@@ -7,7 +7,9 @@ and repeated, and the median is printed with its ratio to the baseline.
 
 Baseline ("previous"): one network pass per curve point with activations in NCHW and
 ``apply_mask`` as ``x * (mask * scale)``, the way the previous round ran (its lazy start, one
-image until the first mask, is kept, so the ratio understates the change slightly).
+image until the first mask, is kept, so the ratio understates the change slightly). The "mask
+sample" rows time the masks alone against this round's full mask view (per animation frame:
+``bench/frames.py``).
 
     .venv/bin/python bench/views.py [--repeats 3] [--model lite0|resnet50] [--views curve,set_curve,...]
 
@@ -79,6 +81,20 @@ def views(bb: M.Backbone):
         bb, clean, paper, keep_probs=kps, n_samples=8, seed=1, max_samples=8 if per_point else None)
     set_curve = lambda per_point: compute_set_curve(  # noqa: E731
         bb, images, sidebar, keep_probs=kps, n_samples=8, seed=1, max_samples=8 if per_point else None)
+    current = engine._channels_last, db.apply_mask  # this round's code (previous_round() swaps them)
+
+    def as_now(fn):
+        """A baseline run with this round's code: "mask sample" is timed against today's full mask view."""
+        def run():
+            saved = engine._channels_last, db.apply_mask
+            engine._channels_last, db.apply_mask = current
+            try:
+                return fn()
+            finally:
+                engine._channels_last, db.apply_mask = saved
+        return run
+
+    in_blocks = dataclasses.replace(paper, keep_prob=0.9, block_size=7)
     return {
         "curve": (lambda: curve(False), lambda: curve(True)),
         "curve, 4 points/pass": (lambda: M.compute_robustness_curve(
@@ -89,6 +105,11 @@ def views(bb: M.Backbone):
         "theory mistakes": (lambda: compute_mistakes(clean.acts[3], 0.8, 5, seed=1),) * 2,
         "cam shift (16)": (lambda: M.compute_cam_shift(bb, clean, sidebar, n_samples=16, seed=1),) * 2,
         "mask view": (lambda: M.compute_mask_view(bb, clean, sidebar, seed=1),) * 2,
+        # previous = the full mask view, this round's code: the masks alone against masks + network
+        "mask sample": (lambda: M.compute_mask_sample(bb, clean, sidebar, seed=1),
+                        as_now(lambda: M.compute_mask_view(bb, clean, sidebar, seed=1))),
+        "mask sample, in blocks": (lambda: M.compute_mask_sample(bb, clean, in_blocks, seed=1),
+                                   as_now(lambda: M.compute_mask_view(bb, clean, in_blocks, seed=1))),
     }
 
 

@@ -1,7 +1,8 @@
 """Animations for slides: the mask explorer's picture over seeds, or over a keep_prob / block_size sweep.
 
 DropBlock (Ghiasi et al., NeurIPS 2018, arXiv:1810.12890). Each frame is one
-:func:`models.compute.compute_mask_view` (the same masks and feature maps the mask explorer shows),
+:func:`models.compute.compute_mask_sample` (the same masks and feature maps the mask explorer shows;
+the network after the site never runs, as a frame shows no prediction),
 drawn by the caller's ``draw`` (the page's own tile grid), with a caption strip saying what changes.
 Frames are encoded as an animated GIF (Pillow) or an H.264 MP4 (PyAV, ``av``; yuv420p, even sides,
 so browsers play it).
@@ -26,7 +27,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .backbone import Backbone
-from .compute import MaskView, compute_mask_view
+from .compute import MaskSample, compute_mask_sample
 from .engine import CleanPass, RegularizerSpec
 
 __all__ = [
@@ -318,7 +319,7 @@ def _check_frames(frames: Sequence[Image.Image]) -> None:
         raise ValueError(f"expected frames of one size, but got {sorted(sizes)}")
 
 
-def _channels(view: MaskView, part: slice) -> MaskView:
+def _channels(view: MaskSample, part: slice) -> MaskSample:
     """``view`` restricted to some of its channels (a band of the frame)."""
     return dataclasses.replace(view, channels=view.channels[part], seed_mask=view.seed_mask[part],
                                block_mask=view.block_mask[part], before=view.before[part], after=view.after[part])
@@ -335,8 +336,8 @@ def _stacked(pictures: Sequence[Image.Image], gap: int = 10) -> Image.Image:
     return out
 
 
-Draw = Callable[[MaskView, float, int], Image.Image]  # (view, shared vmax, tile side) -> picture
-Caption = Callable[[int | float, MaskView], Sequence[str]]  # (value, view) -> translated lines
+Draw = Callable[[MaskSample, float, int], Image.Image]  # (view, shared vmax, tile side) -> picture
+Caption = Callable[[int | float, MaskSample], Sequence[str]]  # (value, view) -> translated lines
 
 
 def render_animation(
@@ -351,7 +352,8 @@ def render_animation(
     caption: Caption,
     progress: Callable[[float, str], None] | None = None,
 ) -> Animation:
-    """Compute one mask view per frame, draw each with ``draw``, caption it and encode.
+    """Sample one set of masks per frame (:func:`compute_mask_sample`: the network after the site does
+    not run), draw each with ``draw``, caption it and encode.
 
     Args:
         backbone, clean: the live model and this image's clean pass.
@@ -370,13 +372,13 @@ def render_animation(
     t0 = time.perf_counter()
     report = progress or (lambda fraction, text: None)
     values = frame_values(anim)
-    views: list[MaskView] = []
+    views: list[MaskSample] = []
     for i, value in enumerate(values):
         if anim.form == "seeds":
-            view = compute_mask_view(backbone, clean, spec, seed=int(value), n_channels=n_channels)
+            view = compute_mask_sample(backbone, clean, spec, seed=int(value), n_channels=n_channels)
         else:
             frame_spec = dataclasses.replace(spec, **{anim.form: value, "group_params": ()})
-            view = compute_mask_view(backbone, clean, frame_spec, seed=seed, n_channels=n_channels)
+            view = compute_mask_sample(backbone, clean, frame_spec, seed=seed, n_channels=n_channels)
         views.append(view)
         report(0.7 * (i + 1) / len(values), f"{i + 1}/{len(values)}")
     vmax = max(float(max(v.before.max(), v.after.max())) for v in views) or 1.0

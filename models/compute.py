@@ -9,14 +9,14 @@ DropBlock: Ghiasi, Lin & Le, NeurIPS 2018 (arXiv:1810.12890). CAM: Zhou et al., 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import torch
 from torch import Tensor
 
 import dropblock as db
 
-from .backbone import Backbone
+from .backbone import Backbone, Site
 from .engine import (
     KIND_LABELS,
     CleanPass,
@@ -25,6 +25,7 @@ from .engine import (
     class_activation_map,
     iter_runs,
     run_regularized,
+    sample_first_site,
     sample_site_mask,
     topk,
     upsample_cam,
@@ -36,6 +37,8 @@ __all__ = [
     "STRATEGY_ARMS",
     "CamShift",
     "Comparison",
+    "MaskOutcome",
+    "MaskSample",
     "MaskView",
     "MethodView",
     "RobustnessCurve",
@@ -44,6 +47,8 @@ __all__ = [
     "compute_cam_shift",
     "compute_comparison",
     "compute_dropblock_dropout",
+    "compute_mask_outcome",
+    "compute_mask_sample",
     "compute_mask_view",
     "compute_robustness_curve",
     "gamma_formula",
@@ -80,8 +85,9 @@ def _spatial(mask: Tensor, height: int, width: int) -> Tensor:
 
 
 @dataclass(frozen=True, eq=False)
-class MaskView:
-    """Masks and feature maps at the site a regulariser acted on (one sample)."""
+class MaskSample:
+    """Masks and feature maps at the first site a regulariser acts on (one sample): everything the
+    mask grid and its metrics show, and nothing from the layers after the site."""
 
     spec: RegularizerSpec
     site_label: str
@@ -97,28 +103,50 @@ class MaskView:
     block_mask: Tensor  # (k, H, W) bool, True = kept
     before: Tensor  # (k, H, W)
     after: Tensor  # (k, H, W)
+
+
+@dataclass(frozen=True, eq=False)
+class MaskOutcome:
+    """What the rest of the network makes of one mask sample: top-5 and CAMs without and with it."""
+
+    spec: RegularizerSpec
     top5_clean: Top
     top5_dropped: Top
     cam_clean: Tensor  # (224, 224) CAM of the clean top-1 class without the drop
     cam_dropped: Tensor  # (224, 224) the same class with it
 
 
-def compute_mask_view(
-    backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, seed: int = 0, n_channels: int = 8
-) -> MaskView:
-    """Sample one set of masks; show the ``n_channels`` most active channels at the site and the CAMs."""
-    run = run_regularized(backbone, clean, spec, n_samples=1, seed=seed)
-    before = _cpu(run.before[0]).float()
+@dataclass(frozen=True, eq=False)
+class MaskView(MaskSample):
+    """A :class:`MaskSample` and its :class:`MaskOutcome` (same spec and seed) in one."""
+
+    top5_clean: Top
+    top5_dropped: Top
+    cam_clean: Tensor  # (224, 224)
+    cam_dropped: Tensor  # (224, 224)
+
+    @classmethod
+    def of(cls, sample: MaskSample, outcome: MaskOutcome) -> MaskView:
+        if sample.spec != outcome.spec:
+            raise ValueError(f"expected a sample and an outcome of one spec, but got {sample.spec} and {outcome.spec}")
+        parts = {f.name: getattr(sample, f.name) for f in fields(MaskSample)}
+        parts.update({f.name: getattr(outcome, f.name) for f in fields(MaskOutcome)})
+        return cls(**parts)
+
+
+def _mask_sample(spec: RegularizerSpec, site: Site, before: Tensor, after: Tensor, mask: db.DropMask,
+                 n_channels: int) -> MaskSample:
+    """The grid's part of a run: ``before`` (1, C, H, W), ``after`` (S, C, H, W), sample 0 shown."""
+    before = _cpu(before[0]).float()
     height, width = before.shape[-2:]
-    mask = run.mask
     n_channels = min(n_channels, before.shape[0])
     channels = tuple(int(c) for c in before.mean(dim=(1, 2)).topk(n_channels).indices)
     pick = lambda m: _cpu(_spatial(m[0], height, width))[  # noqa: E731
         list(channels) if m.shape[1] > 1 else [0] * n_channels
     ]
-    gamma_scale = 0.25 if spec.kind == "dropblock" and spec.quarter_at(run.site.group) else 1.0
+    gamma_scale = 0.25 if spec.kind == "dropblock" and spec.quarter_at(site.group) else 1.0
     if spec.kind == "dropblock":
-        keep_prob, block_size = spec.params_at(run.site.group)
+        keep_prob, block_size = spec.params_at(site.group)
         formula = gamma_formula(keep_prob, block_size, height, width, gamma_scale)
         if spec.gamma_mode == "calibrated":
             formula = Text(N_("γ = {gamma:.5f}, calibrated: exact expected drop = {drop:.4f} (Eq. (1) would give "
@@ -130,9 +158,9 @@ def compute_mask_view(
         formula = Text(N_("γ = {gamma:.5f} ({kind}: {rule})"), gamma=mask.gamma, kind=KIND_LABELS[spec.kind],
                        rule=Text(N_("one square per image")) if spec.kind == "cutout" else "γ = 1 − keep_prob")
         expected = None
-    return MaskView(
+    return MaskSample(
         spec=spec,
-        site_label=run.site.label,
+        site_label=site.label,
         map_size=(height, width),
         block=mask.block_size,
         gamma=mask.gamma,
@@ -144,12 +172,48 @@ def compute_mask_view(
         seed_mask=pick(mask.seed_mask),
         block_mask=pick(mask.block_mask),
         before=before[list(channels)],
-        after=_cpu(run.after[0]).float()[list(channels)],
+        after=_cpu(after[0]).float()[list(channels)],
+    )
+
+
+def _mask_outcome(backbone: Backbone, clean: CleanPass, run: DropRun) -> MaskOutcome:
+    return MaskOutcome(
+        spec=run.spec,
         top5_clean=topk(clean.probs[0], backbone.categories),
         top5_dropped=topk(run.probs[0], backbone.categories),
         cam_clean=_cam_for(backbone, clean.features, clean.top1)[0],
         cam_dropped=_cam_for(backbone, run.features, clean.top1)[0],
     )
+
+
+def compute_mask_sample(
+    backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, seed: int = 0, n_channels: int = 8
+) -> MaskSample:
+    """One set of masks at the first site and the ``n_channels`` most active channels there.
+
+    Runs the network only up to that site (nothing after it: for ``"after_group"`` and Cutout on
+    the input, no layer at all beyond the cached activation), so a slider move draws new masks in
+    a few milliseconds. The masks are those :func:`compute_mask_view` shows for the same ``seed``:
+    the fields equal its own.
+    """
+    first = sample_first_site(backbone, clean, spec, seed=seed)
+    return _mask_sample(spec, first.site, first.before, first.after, first.mask, n_channels)
+
+
+def compute_mask_outcome(backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, seed: int = 0) -> MaskOutcome:
+    """Top-5 and the clean top-1's CAM without and with the masks of :func:`compute_mask_sample`
+    (same ``seed``): the whole regularised network, one sample."""
+    return _mask_outcome(backbone, clean, run_regularized(backbone, clean, spec, n_samples=1, seed=seed))
+
+
+def compute_mask_view(
+    backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, seed: int = 0, n_channels: int = 8
+) -> MaskView:
+    """Sample one set of masks; show the ``n_channels`` most active channels at the site and the CAMs
+    (:func:`compute_mask_sample` and :func:`compute_mask_outcome` from one run)."""
+    run = run_regularized(backbone, clean, spec, n_samples=1, seed=seed)
+    return MaskView.of(_mask_sample(spec, run.site, run.before, run.after, run.mask, n_channels),
+                       _mask_outcome(backbone, clean, run))
 
 
 # ---------------------------------------------------------------------------- compare methods

@@ -10,6 +10,8 @@
   keeps its own generator, so its masks are exactly those of its separate run. The layers before
   the first site run once on the one cached image; on the CPU, EfficientNet-Lite0 re-runs in NHWC
   (channels last), where its convolutions measured ~30% faster (ResNet-50: no faster, so NCHW).
+* The masks alone (the mask explorer's grid, animation frames): :func:`sample_first_site` runs the
+  same forward only up to the first site and stops there, with the same draws as the full run.
 * Masks come from a **CPU** generator (they are small) and are moved to the model's device, so
   a seed gives the same masks on a GPU server, a CPU one, and after a CPU retry on CUDA OOM.
 * Dropout before ``fc`` (Hu, Si, Zeng & Shu, "A regularization strategy combining Dropblock and
@@ -29,7 +31,7 @@ DropBlock: Ghiasi, Lin & Le, NeurIPS 2018 (arXiv:1810.12890).
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -49,6 +51,7 @@ __all__ = [
     "CleanPass",
     "DropRun",
     "RegularizerSpec",
+    "SiteSample",
     "class_activation_map",
     "clean_pass",
     "run_regularized",
@@ -56,6 +59,7 @@ __all__ = [
     "pass_samples",
     "run_regularized_many",
     "same_pass",
+    "sample_first_site",
     "sample_site_mask",
     "topk",
     "upsample_cam",
@@ -332,8 +336,8 @@ def run_regularized_many(
     def expanded(h: Tensor) -> Tensor:
         return h if h.shape[0] == total else h.expand(total, *h.shape[1:])
 
-    def drop(h: Tensor, site: Site, in_block: bool = False) -> Tensor:
-        active = [not (in_block and site.kind == "skip" and not p.spec.skip) for p in parts]
+    def drop(h: Tensor, site: Site, in_block: bool) -> Tensor:
+        active = [_offered(p.spec, site, in_block) for p in parts]
         if not any(active):
             return h
         h = expanded(h)
@@ -343,33 +347,15 @@ def run_regularized_many(
             if not on:
                 outs.append(hp)
                 continue
-            quarter = in_block and part.spec.quarter_at(site.group)
-            mask = sample_site_mask(hp, part.spec, part.generator, quarter=quarter, group=site.group)
-            out = db.apply_mask(hp, mask)
+            out, mask = _draw(hp, part.spec, part.generator, site, in_block)
             part.drops.append((site, mask.drop_fraction))
             if not part.captured:
                 part.captured.update(site=site, before=hp[:1], after=out, mask=mask)
             outs.append(out)
         return outs[0] if len(outs) == 1 else torch.cat(outs)
 
-    def in_block_site(h: Tensor, site: Site) -> Tensor:
-        return drop(h, site, in_block=True)
-
     with torch.inference_mode():
-        level = first_spec.resume_level
-        h = _channels_last(clean.x if level < 0 else clean.acts[level], backbone)  # one image until the first site
-        if first_spec.on_input:
-            h = backbone.stem(drop(h, Site(0, -1, "input")))  # Cutout on the image
-            first = 1
-        elif first_spec.placement == "after_group":
-            h = drop(h, Site(first_spec.group, -1, "group_output"))
-            first = first_spec.group + 1
-        else:
-            first = level + 1
-        before_act = first_spec.act_site == "before_act"
-        for g in range(first, 5):
-            in_blocks = not first_spec.on_input and first_spec.placement == "in_blocks" and g in first_spec.groups
-            h = backbone.run_group(h, g, in_block_site if in_blocks else identity_site, before_act=before_act)
+        h = _run_to_group4(backbone, clean, first_spec, drop)
         logits, feats = backbone.head(expanded(h))
         out = []
         for part in parts:
@@ -379,6 +365,99 @@ def run_regularized_many(
             c = part.captured
             out.append(DropRun(part.spec, lp, fp, c["site"], c["before"], c["after"], c["mask"], tuple(part.drops)))
     return tuple(out)
+
+
+def _offered(spec: RegularizerSpec, site: Site, in_block: bool) -> bool:
+    """Whether ``spec`` drops at ``site`` (an in-block skip connection only with ``spec.skip``)."""
+    return not (in_block and site.kind == "skip" and not spec.skip)
+
+
+def _draw(h: Tensor, spec: RegularizerSpec, generator: torch.Generator, site: Site,
+          in_block: bool) -> tuple[Tensor, db.DropMask]:
+    """Draw ``spec``'s mask for ``h`` (N, C, H, W) at ``site`` and apply it: (dropped h, mask)."""
+    quarter = in_block and spec.quarter_at(site.group)
+    mask = sample_site_mask(h, spec, generator, quarter=quarter, group=site.group)
+    return db.apply_mask(h, mask), mask
+
+
+DropFn = Callable[[Tensor, Site, bool], Tensor]  # (activation, site, in a block?) -> activation
+
+
+def _run_to_group4(backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, drop: DropFn) -> Tensor:
+    """The layers from ``spec.resume_level``'s cached activation to group 4's output, offering
+    ``drop`` every site of ``spec``'s placement in order: the input image (Cutout on the input), one
+    group's output, or every in-block site of ``spec.groups``. Up to the first site the activation
+    is the one cached image (1, C, H, W). Call under ``torch.inference_mode()``."""
+    level = spec.resume_level
+    h = _channels_last(clean.x if level < 0 else clean.acts[level], backbone)  # one image until the first site
+    if spec.on_input:
+        h = backbone.stem(drop(h, Site(0, -1, "input"), False))  # Cutout on the image
+        first = 1
+    elif spec.placement == "after_group":
+        h = drop(h, Site(spec.group, -1, "group_output"), False)
+        first = spec.group + 1
+    else:
+        first = level + 1
+
+    def in_block_site(x: Tensor, site: Site) -> Tensor:
+        return drop(x, site, True)
+
+    before_act = spec.act_site == "before_act"
+    for g in range(first, 5):
+        in_blocks = not spec.on_input and spec.placement == "in_blocks" and g in spec.groups
+        h = backbone.run_group(h, g, in_block_site if in_blocks else identity_site, before_act=before_act)
+    return h
+
+
+@dataclass(frozen=True, eq=False)
+class SiteSample:
+    """One mask sample at the first site a spec drops, without running any layer after it.
+
+    Attributes:
+        site: the first site (as :attr:`DropRun.site`).
+        before: (1, C, H, W) the clean activation there.
+        after: (1, C, H, W) the same activation after the drop.
+        mask: the DropMask applied there (batch of one).
+    """
+
+    spec: RegularizerSpec
+    site: Site
+    before: Tensor
+    after: Tensor
+    mask: db.DropMask
+
+
+class _Reached(Exception):
+    """Stops a forward at its first site (carries what was drawn there)."""
+
+    def __init__(self, sample: SiteSample) -> None:
+        super().__init__("first site reached")
+        self.sample = sample
+
+
+def sample_first_site(backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, seed: int = 0) -> SiteSample:
+    """The masks :func:`run_regularized` (``n_samples=1``, same ``seed``) draws at its first site, and
+    the activation there before and after them, running only the layers up to that site.
+
+    With ``placement="in_blocks"`` the first site is inside the first block of ``min(spec.groups)``:
+    the forward stops there (the rest of that block, and every later one, never runs). The draws
+    come from the same CPU generator in the same order as the full run's, so ``site``, ``before``,
+    ``after`` and ``mask`` equal its ``DropRun`` fields.
+    """
+    generator = torch.Generator(device="cpu").manual_seed(int(seed))
+
+    def stop(h: Tensor, site: Site, in_block: bool) -> Tensor:
+        if not _offered(spec, site, in_block):
+            return h
+        after, mask = _draw(h, spec, generator, site, in_block)
+        raise _Reached(SiteSample(spec, site, h[:1], after, mask))
+
+    try:
+        with torch.inference_mode():
+            _run_to_group4(backbone, clean, spec, stop)
+    except _Reached as reached:
+        return reached.sample
+    raise AssertionError("every placement offers at least one site")  # pragma: no cover
 
 
 def pass_samples(backbone: Backbone) -> int:

@@ -21,7 +21,7 @@ def page(ctx: state.Context) -> None:
 @st.fragment  # moving the page's own control reruns only this part, not the sidebar and the model
 def explorer(ctx: state.Context) -> None:
     n_channels = st.slider(_("Channels to show (the most active ones)"), 2, 12, 8, key="explorer_channels")
-    view = state.mask_view(ctx, n_channels)
+    view = state.mask_sample(ctx, n_channels)  # the masks only: they reach the browser before the network runs
 
     st.subheader(_("At the {site} · map {h}×{w}").format(site=tr(view.site_label), h=view.map_size[0], w=view.map_size[1]))
     st.latex(r"\gamma = \frac{1-\text{keep\_prob}}{b_h b_w}\cdot\frac{H W}{(H-b_h+1)(W-b_w+1)}")
@@ -54,21 +54,22 @@ def explorer(ctx: state.Context) -> None:
     export.mask_view(ctx, view)
     animation.section(ctx, view)  # "Animation for slides": GIF/MP4 over seeds or a sweep
 
+    out = state.mask_outcome(ctx)  # then the rest of the network, for the same masks: CAMs and top-5
     left, mid, right = st.columns([1, 1, 1.2])
     with left:
-        render.show_image(render.overlay(ctx.image, view.cam_clean, float(view.cam_clean.max())), "cam-clean",
+        render.show_image(render.overlay(ctx.image, out.cam_clean, float(out.cam_clean.max())), "cam-clean",
                           caption=_("CAM without DropBlock"))
-        export.cams(ctx, "cam-clean", float(view.cam_clean.max()), view.top5_clean[0][0], cam_clean=view.cam_clean)
+        export.cams(ctx, "cam-clean", float(out.cam_clean.max()), out.top5_clean[0][0], cam_clean=out.cam_clean)
     with mid:
-        render.show_image(render.overlay(ctx.image, view.cam_dropped, float(view.cam_clean.max())), "cam-dropped",
+        render.show_image(render.overlay(ctx.image, out.cam_dropped, float(out.cam_clean.max())), "cam-dropped",
                           caption=_("CAM with this mask (same scale)"))
-        export.cams(ctx, "cam-dropped", float(view.cam_clean.max()), view.top5_clean[0][0], cam_dropped=view.cam_dropped)
+        export.cams(ctx, "cam-dropped", float(out.cam_clean.max()), out.top5_clean[0][0], cam_dropped=out.cam_dropped)
     with right:
         st.markdown(_("**Top-5 without → with this mask**"))
         st.table(
             [{_("without"): f"{a} ({pa:.2f})", _("with"): f"{b} ({pb:.2f})"}
-             for (a, pa), (b, pb) in zip(view.top5_clean, view.top5_dropped)], hide_index=True)
-        export.top(ctx, "mask-explorer-top5", without=view.top5_clean, with_mask=view.top5_dropped)
+             for (a, pa), (b, pb) in zip(out.top5_clean, out.top5_dropped)], hide_index=True)
+        export.top(ctx, "mask-explorer-top5", without=out.top5_clean, with_mask=out.top5_dropped)
 
 
 state.run_page(page)

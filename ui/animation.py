@@ -1,6 +1,6 @@
 """The mask explorer's "Animation for slides": a GIF or MP4 of its masks over seeds or over a sweep.
 
-Frames are the page's own picture (``compute_mask_view`` through models/animation.py, drawn with
+Frames are the page's own picture (``compute_mask_sample`` through models/animation.py, drawn with
 ui/render.py's tiles); rendering runs on the heavy pool (queue position, progress, cached by
 content), only when asked for. GIF by Pillow, MP4 (H.264) by PyAV.
 """
@@ -21,7 +21,7 @@ from .i18n import N_, _, language, ngettext
 _SIZE_LABELS = {"small": N_("Small ({width} px)"), "medium": N_("Medium ({width} px)"), "large": N_("Large ({width} px)")}
 
 
-def _draw(view: M.MaskView, vmax: float, tile: int):
+def _draw(view: M.MaskSample, vmax: float, tile: int):
     """The page's mask grid, two rows: block mask M with seeds, then the feature maps after the drop."""
     return render.grid(render.mask_rows(view, ("blocks", "after"), vmax), size=tile)
 
@@ -44,7 +44,7 @@ def _captions(ctx: state.Context, form: str):
     }[form].format(keep_prob=f"{spec.keep_prob:g}", block_size=spec.block_size, seed=ctx.seed, where=where)
     legend = _("Top: mask M (red dropped, yellow seeds). Bottom: feature maps after the drop, one colour scale.")
 
-    def caption(value, view: M.MaskView) -> list[str]:
+    def caption(value, view: M.MaskSample) -> list[str]:
         shown = f"{value:.2f}" if form == "keep_prob" else str(value)
         return [title.format(value=shown, drop=f"{view.realised_drop:.3f}"), fixed, legend]
 
@@ -100,7 +100,7 @@ def _file_name(ctx: state.Context, anim: A.AnimationSpec) -> str:
     return f"dropblock_{what}_{anim.width}px.{anim.fmt}"
 
 
-def section(ctx: state.Context, view: M.MaskView) -> None:
+def section(ctx: state.Context, view: M.MaskSample) -> None:
     """The "Animation for slides" expander of the mask explorer (inside its fragment)."""
     with st.expander(_("Animation for slides"), icon="🎞️"):
         st.caption(_("The picture above, animated: the block masks and the feature maps after the drop, "

@@ -4,7 +4,7 @@ Each step is data: a title, one short paragraph, its own parameters (a ``Regular
 seed, independent of the sidebar; the image and the model are the sidebar's), one question with
 choices, and a function that measures the answer on this image and draws the step's one main
 picture. The measurements are the app's own cached compute functions (``ui.state``:
-``mask_view``, ``cam_shift``, ``robustness_curve``, ``mistakes``, ``dropblock_dropout``) called
+``mask_sample``, ``cam_shift``, ``robustness_curve``, ``mistakes``, ``dropblock_dropout``) called
 with the step's parameters, so a class on the same image shares one result per step; nothing here
 computes DropBlock itself.
 
@@ -113,7 +113,7 @@ def show(picture, name: str, caption: str) -> None:
 
 
 def _block(ctx: state.Context, step: Step):
-    view = state.mask_view(step_context(ctx, step.spec, step.seed), n_channels=CHANNELS)
+    view = state.mask_sample(step_context(ctx, step.spec, step.seed), n_channels=CHANNELS)
     b = view.block[0] * view.block[1]
 
     def picture():
@@ -135,7 +135,7 @@ def _block(ctx: state.Context, step: Step):
 
 
 def _gamma(ctx: state.Context, step: Step):
-    view = state.mask_view(step_context(ctx, step.spec, step.seed), n_channels=CHANNELS)
+    view = state.mask_sample(step_context(ctx, step.spec, step.seed), n_channels=CHANNELS)
 
     def picture():
         show(render.grid(render.mask_rows(view, ("seeds", "mask")), size=96), "lesson-2-gamma",
@@ -158,7 +158,7 @@ def _gamma(ctx: state.Context, step: Step):
 
 def _budget(ctx: state.Context, step: Step):
     dropout, dropblock = step.specs
-    views = [state.mask_view(step_context(ctx, s, step.seed), n_channels=CHANNELS) for s in (dropout, dropblock)]
+    views = [state.mask_sample(step_context(ctx, s, step.seed), n_channels=CHANNELS) for s in (dropout, dropblock)]
 
     def picture():
         rows = render.mask_rows(views[0], ("mask", "after")) + render.mask_rows(views[1], ("mask", "after"))

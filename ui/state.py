@@ -717,6 +717,16 @@ def mask_view(ctx: Context, n_channels: int = 8) -> M.MaskView:
     return _light(M.compute_mask_view, ctx, ctx.spec, seed=ctx.seed, n_channels=n_channels)
 
 
+def mask_sample(ctx: Context, n_channels: int = 8) -> M.MaskSample:
+    """The masks and feature maps at the site only (no layer after it): drawn before the network runs."""
+    return _light(M.compute_mask_sample, ctx, ctx.spec, seed=ctx.seed, n_channels=n_channels)
+
+
+def mask_outcome(ctx: Context) -> M.MaskOutcome:
+    """Top-5 and CAMs without and with the masks of :func:`mask_sample` (same spec and seed)."""
+    return _light(M.compute_mask_outcome, ctx, ctx.spec, seed=ctx.seed)
+
+
 def comparison(ctx: Context, spec: M.RegularizerSpec) -> M.Comparison:
     return _light(M.compute_comparison, ctx, spec, seed=ctx.seed)
 

@@ -106,7 +106,7 @@ def test_extreme_parameters_on_every_page(page):
 
 def test_gpu_out_of_memory_in_the_app_falls_back_to_cpu(monkeypatch):
     real_model = ui.state._model
-    real_compute = M.compute_mask_view
+    real_compute = M.compute_mask_sample  # the mask explorer's first computation
     failed = []
 
     def on_cuda(choice, weights_file):  # pretend the model lives on a GPU
@@ -119,7 +119,7 @@ def test_gpu_out_of_memory_in_the_app_falls_back_to_cpu(monkeypatch):
         return real_compute(backbone, clean, *args, **kwargs)
 
     monkeypatch.setattr(ui.state, "_model", on_cuda)
-    monkeypatch.setattr(M, "compute_mask_view", oom_on_gpu)
+    monkeypatch.setattr(M, "compute_mask_sample", oom_on_gpu)
     at = new_app().run().switch_page(PAGES[0]).run()
     assert_clean(at)
     assert failed

@@ -13,15 +13,17 @@ import models as M
 from models import animation as A
 from ui import render
 
+from .test_mask_sample import modules_called
 
-def draw(view: M.MaskView, vmax: float, tile: int) -> Image.Image:
+
+def draw(view: M.MaskSample, vmax: float, tile: int) -> Image.Image:
     """The page's tiles (ui/render.py), as ui/animation.py draws them."""
     rows = [[render.mask_rgb(k, s) for k, s in zip(view.block_mask, view.seed_mask)],
             [render.colorize(a, "viridis", 0.0, vmax) for a in view.after]]
     return render.grid(rows, size=tile)
 
 
-def caption(value, view: M.MaskView) -> list[str]:
+def caption(value, view: M.MaskSample) -> list[str]:
     return [f"value {value} · realised drop {view.realised_drop:.3f}", "fixed settings", "legend"]
 
 
@@ -71,6 +73,20 @@ def test_frames_are_the_mask_views_of_the_page(lite0, coffee_clean):
                   spec=spec)
     for seed, drop in zip(result.values, result.realised_drops):
         assert drop == M.compute_mask_view(lite0.backbone, coffee_clean, spec, seed=seed).realised_drop
+
+
+def test_frames_run_no_layer_after_the_site(lite0, coffee_clean):
+    """A frame shows masks and feature maps only: with the paper's in-block placement, only the first
+    block of group 3 runs (up to its first site), never the head or the classifier."""
+    spec = M.RegularizerSpec(keep_prob=0.8, block_size=3, placement="in_blocks")
+    bb = lite0.backbone
+    first_block = {id(m) for m in bb.groups[2][0].modules()}
+    with modules_called() as called:
+        result = make(lite0, coffee_clean, A.AnimationSpec("seeds", frames=4, width=A.WIDTHS["small"], fmt="gif"),
+                      spec=spec)
+    assert called and all(id(m) in first_block for m in called)
+    for seed, drop in zip(result.values, result.realised_drops):  # still the page's masks
+        assert drop == M.compute_mask_view(bb, coffee_clean, spec, seed=seed).realised_drop
 
 
 def test_keep_prob_sweep_drops_more_as_keep_prob_falls(lite0, coffee_clean):

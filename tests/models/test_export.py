@@ -35,11 +35,12 @@ def fake_ctx(lite0, clean, spec, seed):
                            clean=clean)
 
 
-def test_mask_view_npz_round_trips_with_meta(lite0, coffee_clean, downloads):
+@pytest.mark.parametrize("compute", ["compute_mask_view", "compute_mask_sample"])  # the page exports the sample
+def test_mask_view_npz_round_trips_with_meta(lite0, coffee_clean, downloads, compute):
     import ui.export
 
     spec = M.RegularizerSpec(keep_prob=0.8, block_size=3)
-    view = M.compute_mask_view(lite0.backbone, coffee_clean, spec, seed=4, n_channels=5)
+    view = getattr(M, compute)(lite0.backbone, coffee_clean, spec, seed=4, n_channels=5)
     ui.export.mask_view(fake_ctx(lite0, coffee_clean, spec, 4), view)
     data = downloads["mask-explorer.npz"]()
     with np.load(io.BytesIO(data), allow_pickle=False) as z:  # no pickle needed
