@@ -18,7 +18,7 @@ def page(ctx: state.Context) -> None:
     explorer(ctx)
 
 
-@st.fragment  # moving the page's own control reruns only this part, not the sidebar and the model
+@state.fragment  # moving the page's own control reruns only this part, not the sidebar and the model
 def explorer(ctx: state.Context) -> None:
     n_channels = st.slider(_("Channels to show (the most active ones)"), 2, 12, 8, key="explorer_channels")
     view = state.mask_sample(ctx, n_channels)  # the masks only: they reach the browser before the network runs

@@ -10,7 +10,7 @@ from ui import charts, export, layout, render, state
 from ui.i18n import _, shown_text, tr
 
 
-@st.fragment
+@state.fragment
 def comparison(ctx: state.Context) -> None:
     spec = ctx.spec
     mode = st.radio(_("DropBlock γ on this page"), list(state.GAMMA_MODES), format_func=lambda k: _(state.GAMMA_MODES[k]),

@@ -19,7 +19,7 @@ def page(ctx: state.Context) -> None:
     shift_view(ctx)
 
 
-@st.fragment  # samples and class rerun only this part, not the sidebar and the model
+@state.fragment  # samples and class rerun only this part, not the sidebar and the model
 def shift_view(ctx: state.Context) -> None:
     c1, c2 = st.columns(2)
     n_samples = c1.select_slider(_("Monte Carlo samples"), [1, 4, 8, 16, 32], value=16, key="cam_samples")

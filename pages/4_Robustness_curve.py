@@ -36,7 +36,7 @@ def page(ctx: state.Context) -> None:
     curve_section(ctx)
 
 
-@st.fragment
+@state.fragment
 def curve_section(ctx: state.Context) -> None:
     c1, c2, c3 = st.columns([1, 1, 2])
     n_samples = c1.select_slider(_("Monte Carlo samples per point"), [4, 8, 16, 32], value=8, key="curve_samples")

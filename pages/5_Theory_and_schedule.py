@@ -22,7 +22,7 @@ def page(ctx: state.Context) -> None:
     contrasts(ctx)
 
 
-@st.fragment
+@state.fragment
 def algorithm(ctx: state.Context) -> None:
     spec = ctx.spec
     st.header(_("1 · Algorithm 1 on a small map"))
@@ -57,7 +57,7 @@ def algorithm(ctx: state.Context) -> None:
              scale=steps.scale))
 
 
-@st.fragment
+@state.fragment
 def calculator(ctx: state.Context) -> None:
     spec = ctx.spec
     st.header(_("2 · γ calculator (Eq. 1)"))
@@ -73,7 +73,7 @@ def calculator(ctx: state.Context) -> None:
         calibrated=db.calibrated_gamma(float(kp), int(b), int(h), int(h))))
 
 
-@st.fragment
+@state.fragment
 def schedule(ctx: state.Context) -> None:
     spec = ctx.spec
     st.header(_("3 · Linear keep_prob schedule"))

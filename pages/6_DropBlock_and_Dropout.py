@@ -49,7 +49,7 @@ def page(ctx: state.Context) -> None:
     arms(ctx)
 
 
-@st.fragment
+@state.fragment
 def arms(ctx: state.Context) -> None:
     c1, c2, c3 = st.columns([2, 1, 1])
     groups = c1.multiselect(_("DropBlock in the blocks of groups"), [1, 2, 3, 4], default=[2, 3], key="strategy_groups",

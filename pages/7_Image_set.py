@@ -52,7 +52,7 @@ def _set_controls(ctx: state.Context) -> None:
         st.rerun()  # the whole page, so the curves below follow
 
 
-@st.fragment
+@state.fragment
 def set_controls(ctx: state.Context) -> None:
     try:
         _set_controls(ctx)

@@ -513,7 +513,7 @@ def draw(ctx: state.Context) -> None:
     body(ctx, n)
 
 
-@st.fragment  # answering reruns only the step, not the sidebar and the model
+@state.fragment  # answering reruns only the step, not the sidebar and the model
 def body(ctx: state.Context, n: int) -> None:
     try:
         _body(ctx, STEPS[n - 1], n)

@@ -570,17 +570,37 @@ def run_page(draw: Callable[[Context], None]) -> None:
         runpy.run_path(str(ENTRYPOINT), run_name="__main__")
         return
     jobs.configure_process()  # once per process, whichever page a visitor opens first
-    try:
+    with friendly_errors():
         ctx = sidebar()
         layout.style()
         model_banner(ctx)
         draw(ctx)
+
+
+@contextlib.contextmanager
+def friendly_errors():
+    """Errors become a message that says what to do; the trace goes to the server log, never to
+    the page (Streamlit's own stop/rerun signals are BaseExceptions and pass through)."""
+    try:
+        yield
     except M.ImageError as err:  # an image that passed the upload check but failed later
         st.error(_("This image can't be used: {error}").format(error=tr(err)))
     except Exception:  # never a traceback in front of a class or a stakeholder
         logging.getLogger("dropblock_lab").exception("page failed")
         st.error(_("Something went wrong while computing this view. Try other settings or another image; "
                    "the details are in the server log."))
+
+
+def fragment(draw: Callable) -> Callable:
+    """``st.fragment`` whose body fails like a page does (:func:`friendly_errors`): when a page's own
+    control reruns only the fragment, no run_page is around it to catch an error."""
+
+    @functools.wraps(draw)
+    def guarded(*args, **kwargs):
+        with friendly_errors():
+            return draw(*args, **kwargs)
+
+    return st.fragment(guarded)
 
 
 def model_banner(ctx: Context) -> None:

@@ -33,6 +33,7 @@ def test_the_masks_are_drawn_before_the_outcome_is_asked_for(monkeypatch):
     at.run()
     assert calls == ["sample", "outcome"]
     assert any("Something went wrong" in e.value for e in at.error)
+    assert not at.exception  # the friendly message only, no Streamlit error box
     assert not at.table  # no top-5 table: it needs the outcome
     bb = M.load_model(allow_download=False).backbone
     clean = M.clean_pass(bb, M.to_input(M.decode_image((ROOT / "assets" / "coffee.jpg").read_bytes()), bb.mean, bb.std))
@@ -64,3 +65,21 @@ def test_the_channels_slider_does_not_rerun_the_network(monkeypatch):
     assert counts == {"sample": 2, "outcome": 1}  # new channels: the masks again, the network not
     assert at.table[0].value.equals(top5)
     assert not at.exception and not at.error
+
+
+def test_an_error_when_only_the_fragment_reruns_is_a_friendly_message(monkeypatch):
+    """The page's own slider reruns only its fragment, outside run_page: the fragment's own guard
+    (state.fragment) turns an error into the same message, never Streamlit's error box."""
+    at = new_app().run().switch_page(PAGES[0])
+    at.sidebar.number_input(key="seed").set_value(4323)
+    at.run()
+    assert not at.exception and not at.error
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("masks failed")
+
+    broken.__name__ = "compute_mask_sample"
+    monkeypatch.setattr(M, "compute_mask_sample", broken)
+    at.slider(key="explorer_channels").set_value(5).run()
+    assert not at.exception
+    assert any("Something went wrong" in e.value for e in at.error)
