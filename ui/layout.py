@@ -71,7 +71,8 @@ html {{ font-size: 22px; }}
 .stMainBlockContainer:has({_FIG}) {_elements("stFullScreenFrame", "stImage", "stVegaLiteChart",
                                               "stArrowVegaLiteChart", "stPlotlyChart", "stPyplot")[len(".stMainBlockContainer "):]}:not(:is({_FIG}) *)
 {{ display: none !important; }}
-.st-key-{MAIN} img:not(.dbl-tile) {{ width: 100% !important; height: auto; max-height: calc(100vh - 20rem); object-fit: contain; }}
+.st-key-{MAIN} img:not(.dbl-tile) {{ width: 100% !important; height: auto; max-height: calc(100vh - 20rem);
+                                     object-fit: contain; }}
 /* a tile grid (ui/render.py): tiles as large as the screen's height allows, its rows and caption included */
 .st-key-{MAIN} .dbl-tiles {{ --tile: calc((100vh - 18rem) / var(--rows) / var(--aspect) - var(--gap)) !important; }}
 :is({_FIG}) [data-testid="stHorizontalBlock"] img {{ max-height: 30vh; }}

@@ -118,10 +118,9 @@ def _block(ctx: state.Context, step: Step):
     b = view.block[0] * view.block[1]
 
     def picture():
-        render.show_mask_grid(view, ("blocks", "before", "after"), (), "lesson-1-blocks",
-                              _("Top: the mask (yellow seeds, red dropped units) in the {k} most active channels. "
-                                "Middle: the feature map before. Bottom: after, kept units rescaled.").format(k=CHANNELS),
-                              tile=TILE, size=TILE)
+        caption = _("Top: the mask (yellow seeds, red dropped units) in the {k} most active channels. "
+                    "Middle: the feature map before. Bottom: after, kept units rescaled.").format(k=CHANNELS)
+        render.show_mask_grid(view, ("blocks", "before", "after"), (), "lesson-1-blocks", caption, tile=TILE, size=TILE)
 
     def outcome():
         seeds, dropped = int(view.seed_mask.sum()), int((~view.block_mask).sum())

@@ -229,7 +229,8 @@ _GRID_CSS = f"""<style>
 .dbl-tiles .dbl-row {{ display: flex; align-items: center; gap: 0.5rem; margin: 0 0 var(--gap) 0; }}
 .dbl-tiles .dbl-label {{ flex: 0 0 7.5rem; font-size: 0.875rem; line-height: 1.25; overflow-wrap: anywhere; }}
 .dbl-tiles .dbl-cells {{ flex: 1 1 auto; min-width: 0; display: grid; gap: var(--gap);
-  grid-template-columns: repeat(var(--cols), minmax(0, 1fr)); max-width: calc(var(--cols) * (var(--tile) + var(--gap))); }}
+  grid-template-columns: repeat(var(--cols), minmax(0, 1fr));
+  max-width: calc(var(--cols) * (var(--tile) + var(--gap))); }}
 .dbl-tiles img.dbl-tile {{ display: block; width: 100%; height: auto; margin: 0;
   image-rendering: crisp-edges; image-rendering: pixelated; }}
 .dbl-tiles figcaption {{ font-size: 0.875rem; opacity: 0.6; margin: 0.25rem 0 0 0; }}
@@ -279,8 +280,9 @@ def tile_grid_html(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] =
         raise ValueError(f"expected one label per row ({len(rows)}), but got {len(labels)}")
     n_cols = max((len(r) for r in rows), default=0)
     aspect = max((rgb.shape[0] / rgb.shape[1] for r in rows for rgb in r), default=1.0)  # height / width
-    out = [_GRID_CSS, f'<figure class="dbl-tiles" style="--cols: {n_cols}; --narrow-cols: {min(n_cols, NARROW_COLUMNS)}; '
-                      f'--rows: {len(rows)}; --aspect: {aspect:.4f}; --tile: {int(tile)}px">']
+    out = [_GRID_CSS, f'<figure class="dbl-tiles" style="--cols: {n_cols}; '
+                      f'--narrow-cols: {min(n_cols, NARROW_COLUMNS)}; --rows: {len(rows)}; --aspect: {aspect:.4f}; '
+                      f'--tile: {int(tile)}px">']
     for i, row in enumerate(rows):
         label = labels[i] if labels else ""
         out.append('<div class="dbl-row">')
