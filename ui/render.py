@@ -131,7 +131,7 @@ def overlay(image: Image.Image, cam: torch.Tensor, vmax: float | None = None, al
 # object the CAM comes from, which also determines the image it was computed on).
 _OVERLAYS: OrderedDict[tuple, bytes] = OrderedDict()
 _OVERLAYS_LOCK = threading.Lock()
-_OVERLAYS_MAX = 64  # a CAM overlay is ~60 KB
+_OVERLAYS_MAX = 32  # a CAM overlay is ~60 KB; like _GRIDS, entries hold their result objects alive
 
 
 def overlay_png(image: Image.Image, cam: torch.Tensor, vmax: float | None, key: Hashable) -> bytes:
