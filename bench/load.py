@@ -16,10 +16,10 @@ Scenarios:
 
 Reported per scenario: sessions started and served, first render p50/p95, interaction p50/p95
 (protocol: action -> script run finished, its deltas arrived and pictures fetched; browser:
-action -> new picture drawn), errors, app peak RSS, server CPU per interaction (the app
-processes' own /proc/<pid>/stat counters over the run, divided by every script run the students
-asked for, first renders included), and the clients' and the machine's CPU, so the share the
-clients took is visible. The last line is machine-readable.
+action -> new picture drawn, a tile grid's new tiles included), errors, app peak RSS, server CPU
+per interaction (the app processes' own /proc/<pid>/stat counters over the run, divided by every
+script run the students asked for, first renders included), and the clients' and the machine's
+CPU, so the share the clients took is visible. The last line is machine-readable.
 
     .venv/bin/python bench/load.py --scenario teacher-link own --sessions 30 --browsers 2 --seconds 60
     .venv/bin/python bench/load.py --scenario own --sessions 0 --browsers 1 --seconds 60    # one browser
@@ -273,40 +273,42 @@ async def protocol_student(plan: Plan, url: str, start_at: float, deadline: floa
         await session.close()
 
 
-# What a student sees of the main area: every visible picture's address, the charts and the text
-# (the phone-only variant of a picture is hidden by CSS on a laptop and not counted). An action is
-# done when this has changed, no run is in progress, and every visible picture is loaded and drawn.
-# A move that changes nothing visible (the curve page ignores the sidebar's keep_prob and
-# block_size) is done when the address has changed (the app writes every setting into the URL)
-# and no run is in progress.
+# What a student sees of the main area: every visible picture's address (pictures are <img> in
+# st.image, and the tiles of a tile grid, ui/render.py show_tile_grid, whose addresses are inline
+# data: URIs), the charts and the text (parts hidden by CSS are not counted). An action is done when
+# this has changed, no run is in progress, and every visible picture is loaded and drawn (for a
+# grid: its new tiles decoded). A move that changes nothing visible (the curve page ignores the
+# sidebar's keep_prob and block_size) is done when the address has changed (the app writes every
+# setting into the URL) and no run is in progress.
+PICTURE_IMGS = """[...document.querySelectorAll(
+  '[data-testid="stMain"] :is([data-testid="stImage"] img, .dbl-tiles img)')].filter(i => i.getClientRects().length)"""
 SEEN = """() => { const main = document.querySelector('[data-testid="stMain"]');
   if (!main) return [location.href, null];
-  const imgs = [...main.querySelectorAll('[data-testid="stImage"] img')].filter(i => i.getClientRects().length);
+  const imgs = %s;
   const charts = main.querySelectorAll('[data-testid="stVegaLiteChart"]').length;
-  return [location.href, imgs.map(i => i.src).join(' ') + '|' + charts + '|' + main.innerText]; }"""
+  return [location.href, imgs.map(i => i.src).join(' ') + '|' + charts + '|' + main.innerText]; }""" % PICTURE_IMGS
 DRAWN = """(arg) => {
   const [old, byUrl] = arg || [null, false];
   if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
   const main = document.querySelector('[data-testid="stMain"]');
   if (!main) return false;
-  const imgs = [...main.querySelectorAll('[data-testid="stImage"] img')].filter(i => i.getClientRects().length);
+  const imgs = %s;
   const charts = [...main.querySelectorAll('[data-testid="stVegaLiteChart"]')];
   const seen = imgs.map(i => i.src).join(' ') + '|' + charts.length + '|' + main.innerText;
   const changed = !old || (byUrl ? location.href !== old[0] : seen !== old[1]);
   return imgs.length + charts.length > 0 && changed && imgs.every(i => i.complete && i.naturalWidth > 0)
     && charts.every(c => c.querySelector('canvas, svg'));
-}"""
+}""" % PICTURE_IMGS
 
 
-# The slider probe times new masks drawn: only the visible pictures count, not the address.
-PICTURES = """() => [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stImage"] img')]
-  .filter(i => i.getClientRects().length).map(i => i.src).join(' ')"""
+# The slider probe times new masks drawn: only the visible pictures count (the grid's tiles
+# included), not the address.
+PICTURES = """() => %s.map(i => i.src).join(' ')""" % PICTURE_IMGS
 PICTURES_DRAWN = """(old) => {
   if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
-  const imgs = [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stImage"] img')]
-    .filter(i => i.getClientRects().length);
+  const imgs = %s;
   return imgs.length > 0 && imgs.map(i => i.src).join(' ') !== old && imgs.every(i => i.complete && i.naturalWidth > 0);
-}"""
+}""" % PICTURE_IMGS
 
 
 # A slider's value and range: Streamlit 1.67 draws an <input type="range">; earlier versions a

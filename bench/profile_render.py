@@ -32,7 +32,8 @@ CATEGORIES = [
     ("mask sampling", ("dropblock/functional.py", "sample_site_mask", "dropblock/modules.py")),
     ("network (torch forward)", ("torch/nn/", "models/backbone.py", "torchvision/", "efficientnet", "models/engine.py",
                                  "models/compute.py")),
-    ("image encoding", ("PIL/", "image_utils", "ui/render.py:_png", "_png (", "savefig", "media_file")),
+    ("image encoding", ("PIL/", "image_utils", "ui/render.py:_png", "_png (", "savefig", "media_file",
+                        "tile_grid_html")),  # the tile grid's PNG tiles and their data: URIs
     ("figure drawing", ("matplotlib", "ui/render.py")),
     ("Streamlit serialisation", ("google/protobuf", "forward_msg", "SerializeToString", "websocket", "uvicorn",
                                  "starlette", "streamlit/runtime", "streamlit/elements", "streamlit/delta_generator",

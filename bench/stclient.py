@@ -14,7 +14,11 @@ frontend does for the actions a student takes here, and nothing a browser does b
 * switch page: ``rerun_script`` with the target's ``page_script_hash`` (from the ``navigation`` message
   that app.py's ``st.navigation`` sends), as the sidebar's page links do;
 * fetch every new ``/media/...`` picture over HTTP, as the browser's ``<img>`` does, so the server
-  pays for media serving too.
+  pays for media serving too; pictures inlined as ``data:`` URIs (the tiles of a tile grid in an
+  ``st.html`` element, ui/render.py) travel in the delta itself and need no fetch;
+* keep the frontend's message cache: elements of 10 KB or more (``metadata.cacheable``, e.g. a
+  tile grid's HTML) are remembered by hash for ``max_cached_message_age`` script runs and their
+  hashes sent with every rerun, so the server sends a reference instead of an unchanged element.
 
 A run counts as done when ``script_finished`` has arrived and its pictures have been fetched.
 Error boxes (``st.error``) and exception elements are reported as errors.
@@ -79,6 +83,8 @@ class Session:
         self.widget_kinds: dict[str, str] = {}
         self.moved: dict[str, object] = {}  # label -> value the student set
         self.cookies = ""
+        self.cached: dict[str, int] = {}  # hash of a cacheable message -> script runs since last seen
+        self.max_cached_age = 2  # the server's global.maxCachedMessageAge, from new_session
 
     async def connect(self) -> None:
         # The browser loads the page first (XSRF cookie; behind deploy/'s nginx, the routing cookie
@@ -125,6 +131,7 @@ class Session:
         state = msg.rerun_script
         state.query_string = self.query
         state.page_script_hash = page_hash
+        state.cached_message_hashes.extend(self.cached)
         for label, value in self.moved.items():
             wid = self.widget_ids.get(label)
             if wid is None:
@@ -153,8 +160,14 @@ class Session:
                 fwd = ForwardMsg()
                 fwd.ParseFromString(await self.ws.recv())
                 kind = fwd.WhichOneof("type")
-                if kind == "new_session":
+                if fwd.metadata.cacheable:
+                    self.cached[fwd.hash] = 0
+                if kind == "ref_hash":  # an element we have: the frontend takes it from its cache
+                    self.cached[fwd.ref_hash] = 0
+                    result.deltas += 1
+                elif kind == "new_session":
                     self.page_hash = fwd.new_session.page_script_hash or self.page_hash
+                    self.max_cached_age = fwd.new_session.config.max_cached_message_age or self.max_cached_age
                 elif kind == "navigation":
                     for p in fwd.navigation.app_pages:
                         self.pages[p.page_name] = p.page_script_hash
@@ -191,6 +204,7 @@ class Session:
                     if result.status == 1:
                         result.errors.append("script did not compile")
                     if result.status != 2:
+                        self.cached = {h: age + 1 for h, age in self.cached.items() if age + 1 <= self.max_cached_age}
                         break
         for status, _ in await asyncio.gather(*fetches):
             if status != 200:

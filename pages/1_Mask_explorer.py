@@ -39,30 +39,25 @@ def explorer(ctx: state.Context) -> None:
         bh=view.block[0], bw=view.block[1], region=_(state.REGIONS[ctx.spec.seed_region]),
         sharing=_("one mask shared by all channels") if not ctx.spec.per_channel else _("one mask per channel")))
 
-    rows = render.mask_rows(view, ("blocks", "seeds", "before", "after"))
+    rows = ("blocks", "seeds", "before", "after")  # one tile grid for every screen: rows of 4 on a phone
     labels = [_("block mask M"), _("seed mask"), _("before"), _("after (scaled)")]
     caption = _("Masks drawn with seed {seed}. Channels {channels}. Yellow: seeds; red: dropped units. "
                 "Features share one colour scale, so the rescaling of kept units is visible.").format(
         seed=ctx.seed, channels=", ".join(map(str, view.channels)))
-    wide, narrow = layout.wide_and_narrow("mask-grid")
-    with wide, layout.main_figure():
-        render.show_image(render.grid(rows, labels=labels), "mask-explorer", caption=caption)
-    with narrow, layout.main_figure("narrow"):  # a phone: the channels in rows of 4, so tiles stay large enough to see units
-        half = (len(view.channels) + 1) // 2
-        render.show_image(render.grid([r[:half] for r in rows] + [r[half:] for r in rows], labels=labels * 2,
-                                      size=render.PHONE_CELL), "mask-explorer-narrow", caption=caption)
+    with layout.main_figure():
+        render.show_mask_grid(view, rows, labels, "mask-explorer", caption)
     export.mask_view(ctx, view)
     animation.section(ctx, view)  # "Animation for slides": GIF/MP4 over seeds or a sweep
 
     out = state.mask_outcome(ctx)  # then the rest of the network, for the same masks: CAMs and top-5
     left, mid, right = st.columns([1, 1, 1.2])
     with left:
-        render.show_image(render.overlay(ctx.image, out.cam_clean, float(out.cam_clean.max())), "cam-clean",
-                          caption=_("CAM without DropBlock"))
+        render.show_overlay(ctx.image, out.cam_clean, float(out.cam_clean.max()), "cam-clean",
+                            _("CAM without DropBlock"), key=(out, "clean"))
         export.cams(ctx, "cam-clean", float(out.cam_clean.max()), out.top5_clean[0][0], cam_clean=out.cam_clean)
     with mid:
-        render.show_image(render.overlay(ctx.image, out.cam_dropped, float(out.cam_clean.max())), "cam-dropped",
-                          caption=_("CAM with this mask (same scale)"))
+        render.show_overlay(ctx.image, out.cam_dropped, float(out.cam_clean.max()), "cam-dropped",
+                            _("CAM with this mask (same scale)"), key=(out, "dropped"))
         export.cams(ctx, "cam-dropped", float(out.cam_clean.max()), out.top5_clean[0][0], cam_dropped=out.cam_dropped)
     with right:
         st.markdown(_("**Top-5 without → with this mask**"))

@@ -13,8 +13,8 @@ line at the top, and everything marked as details hidden. Pages mark their parts
 Both are keyed containers (``st-key-…`` classes) whose content is drawn in both modes, so widget
 state and caches never depend on the mode; the CSS below decides what a projector shows.
 
-On phones (about 390 px wide) the LaTeX formulas scroll inside their own block, never the page,
-and :func:`wide_and_narrow` lets a page give a picture in fewer columns for narrow screens.
+On phones (about 390 px wide) the LaTeX formulas scroll inside their own block, never the page;
+tile grids (``render.show_tile_grid``) put their channels in rows of 4 at most ``NARROW_MAX_PX`` wide.
 
 Arrow keys step through the lesson in presenter mode: :func:`lesson_shortcut` gives the lesson's
 Previous/Next buttons Streamlit's own keyboard shortcuts (``st.button(shortcut=...)``, no component,
@@ -31,7 +31,7 @@ from ui.i18n import _
 
 PRESENT = "present"  # session key (and URL key) of presenter mode
 MAIN = "dbl_main_figure"
-NARROW_MAX_PX = 640  # at most this wide: the narrow variant of a picture
+NARROW_MAX_PX = 640  # at most this wide: a phone's layout (tile grids in rows of 4)
 LESSON_KEYS = {"lesson_prev": "Left", "lesson_next": "Right"}  # the lesson's buttons -> their keys
 
 _CSS_ALWAYS = f"""
@@ -39,9 +39,7 @@ _CSS_ALWAYS = f"""
 /* A formula wider than a phone scrolls inside its own block, never the page. */
 .stMainBlockContainer .katex-display {{ overflow-x: auto; overflow-y: hidden; max-width: 100%; padding-bottom: 2px; }}
 .stMainBlockContainer [data-testid="stTable"], .stMainBlockContainer [data-testid="stTableStyledTable"] {{ overflow-x: auto; max-width: 100%; }}
-@media (max-width: {NARROW_MAX_PX}px) {{ [class*="st-key-dbl_wide_"] {{ display: none; }}
-                                         .stMainBlockContainer .katex-display {{ font-size: 0.85em; }} }}
-@media (min-width: {NARROW_MAX_PX + 1}px) {{ [class*="st-key-dbl_narrow_"] {{ display: none; }} }}
+@media (max-width: {NARROW_MAX_PX}px) {{ .stMainBlockContainer .katex-display {{ font-size: 0.85em; }} }}
 </style>
 """
 
@@ -73,7 +71,10 @@ html {{ font-size: 22px; }}
 .stMainBlockContainer:has({_FIG}) {_elements("stFullScreenFrame", "stImage", "stVegaLiteChart",
                                               "stArrowVegaLiteChart", "stPlotlyChart", "stPyplot")[len(".stMainBlockContainer "):]}:not(:is({_FIG}) *)
 {{ display: none !important; }}
-.st-key-{MAIN} img {{ width: 100% !important; height: auto; max-height: calc(100vh - 20rem); object-fit: contain; }}
+.st-key-{MAIN} img:not(.dbl-tile) {{ width: 100% !important; height: auto; max-height: calc(100vh - 20rem);
+                                     object-fit: contain; }}
+/* a tile grid (ui/render.py): tiles as large as the screen's height allows, its rows and caption included */
+.st-key-{MAIN} .dbl-tiles {{ --tile: calc((100vh - 18rem) / var(--rows) / var(--aspect) - var(--gap)) !important; }}
 :is({_FIG}) [data-testid="stHorizontalBlock"] img {{ max-height: 30vh; }}
 :is({_FIG}) :is(h2, h3) {{ font-size: 1.3rem; }}
 {_BAR} p {{ font-size: 1rem; margin: 0; }}
@@ -112,7 +113,7 @@ def _slug(name: str) -> str:
 def main_figure(part: str = ""):
     """The page's main figure, a container (``with layout.main_figure():`` or
     ``layout.main_figure().columns(4)``): full width and on screen in presenter mode. One per page;
-    ``part`` names another piece of it (e.g. the same figure for phones)."""
+    ``part`` names another piece of it."""
     return st.container(key=MAIN + (f"_{_slug(part)}" if part else ""))
 
 
@@ -120,12 +121,6 @@ def details(name: str):
     """A container for text, numbers and tables a projector does not show (hidden in presenter
     mode, whatever it holds). ``name`` must be unique on the page."""
     return st.container(key=f"dbl_details_{_slug(name)}")
-
-
-def wide_and_narrow(name: str):
-    """Two containers for the same picture: the first shown on screens wider than
-    ``NARROW_MAX_PX``, the second on narrower ones (phones), e.g. a grid in fewer columns."""
-    return st.container(key=f"dbl_wide_{_slug(name)}"), st.container(key=f"dbl_narrow_{_slug(name)}")
 
 
 def lesson_shortcut(button_key: str) -> str | None:

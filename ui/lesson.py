@@ -41,6 +41,7 @@ STEP_KEY = "lesson_step"  # session key; the URL's "step" (ui/state.py _URL)
 TIE = 0.005  # probabilities closer than this are "about the same"
 CHANNELS = 4  # channels in the mask pictures: tiles stay large on a phone
 PICTURE_WIDTH = "content"  # pictures at their own size (at most the column): the question stays in view
+TILE = 96  # px per map in the mask grids, at most (as drawn by the browser and in their PNG downloads)
 HOT = 0.8  # step 4: the clean CAM's hottest fifth (pixels at or above this quantile) is "the object"
 
 
@@ -117,9 +118,9 @@ def _block(ctx: state.Context, step: Step):
     b = view.block[0] * view.block[1]
 
     def picture():
-        show(render.grid(render.mask_rows(view, ("blocks", "before", "after")), size=96), "lesson-1-blocks",
-             _("Top: the mask (yellow seeds, red dropped units) in the {k} most active channels. "
-               "Middle: the feature map before. Bottom: after, kept units rescaled.").format(k=CHANNELS))
+        caption = _("Top: the mask (yellow seeds, red dropped units) in the {k} most active channels. "
+                    "Middle: the feature map before. Bottom: after, kept units rescaled.").format(k=CHANNELS)
+        render.show_mask_grid(view, ("blocks", "before", "after"), (), "lesson-1-blocks", caption, tile=TILE, size=TILE)
 
     def outcome():
         seeds, dropped = int(view.seed_mask.sum()), int((~view.block_mask).sum())
@@ -138,8 +139,9 @@ def _gamma(ctx: state.Context, step: Step):
     view = state.mask_sample(step_context(ctx, step.spec, step.seed), n_channels=CHANNELS)
 
     def picture():
-        show(render.grid(render.mask_rows(view, ("seeds", "mask")), size=96), "lesson-2-gamma",
-             _("Top: the seeds (red), drawn with probability γ. Bottom: the blocks grown from them (red = dropped)."))
+        render.show_mask_grid(view, ("seeds", "mask"), (), "lesson-2-gamma",
+                              _("Top: the seeds (red), drawn with probability γ. Bottom: the blocks grown from them "
+                                "(red = dropped)."), tile=TILE, size=TILE)
 
     def outcome():
         answer = nearest(view.gamma, {"equal": view.target_drop, "smaller": view.target_drop / (view.block[0] ** 2),
@@ -161,10 +163,11 @@ def _budget(ctx: state.Context, step: Step):
     views = [state.mask_sample(step_context(ctx, s, step.seed), n_channels=CHANNELS) for s in (dropout, dropblock)]
 
     def picture():
-        rows = render.mask_rows(views[0], ("mask", "after")) + render.mask_rows(views[1], ("mask", "after"))
-        show(render.grid(rows, size=96), "lesson-3-budget",
-             _("Rows 1–2: Dropout's mask and the features after it. Rows 3–4: DropBlock's. "
-               "Red: dropped units; the {k} most active channels.").format(k=CHANNELS))
+        render.show_tile_grid(
+            lambda: render.mask_rows(views[0], ("mask", "after")) + render.mask_rows(views[1], ("mask", "after")), (),
+            "lesson-3-budget", _("Rows 1–2: Dropout's mask and the features after it. Rows 3–4: DropBlock's. "
+                                 "Red: dropped units; the {k} most active channels.").format(k=CHANNELS),
+            key=(views[0], views[1], "mask/after"), channels=views[1].channels, tile=TILE, size=TILE)
 
     def outcome():
         shifts = [state.cam_shift(step_context(ctx, s, step.seed), SAMPLES, None) for s in (dropout, dropblock)]

@@ -5,10 +5,14 @@ Every picture and figure gets a PNG download; figures are closed right after dra
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
+import html
 import io
+import struct
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING
@@ -25,12 +29,12 @@ from streamlit import dataframe_util  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 from .i18n import N_, _, language, use_language  # noqa: E402
+from .layout import NARROW_MAX_PX  # noqa: E402
 
 if TYPE_CHECKING:
     import altair as alt
 
 CELL = 112  # pixels per map in a tile grid
-PHONE_CELL = 64  # ... in a grid drawn for phones (about 350 px of screen: a tile is shown at about its own size)
 CJK_FONT = "Noto Sans CJK SC"  # Debian/Ubuntu package fonts-noto-cjk
 
 
@@ -122,6 +126,37 @@ def overlay(image: Image.Image, cam: torch.Tensor, vmax: float | None = None, al
     return Image.blend(image.convert("RGB"), Image.fromarray(heat), alpha)
 
 
+# CAM overlays by what they show, shared by every session: colorizing and blending 224x224 and
+# hashing the pixels cost 2-3 ms per picture and rerun. Keyed like _FIGURES (the immutable result
+# object the CAM comes from, which also determines the image it was computed on).
+_OVERLAYS: OrderedDict[tuple, bytes] = OrderedDict()
+_OVERLAYS_LOCK = threading.Lock()
+_OVERLAYS_MAX = 32  # a CAM overlay is ~60 KB; like _GRIDS, entries hold their result objects alive
+
+
+def overlay_png(image: Image.Image, cam: torch.Tensor, vmax: float | None, key: Hashable) -> bytes:
+    """The PNG of :func:`overlay`, blended and encoded once per ``(key, vmax)`` across sessions,
+    where ``key`` determines both the CAM and the image under it (e.g. ``(mask_view, "clean")``)."""
+    cache_key = (key, vmax)
+    with _OVERLAYS_LOCK:
+        png = _OVERLAYS.get(cache_key)
+        if png is not None:
+            _OVERLAYS.move_to_end(cache_key)
+            return png
+    png = _png(overlay(image, cam, vmax))
+    with _OVERLAYS_LOCK:
+        _OVERLAYS[cache_key] = png
+        while len(_OVERLAYS) > _OVERLAYS_MAX:
+            _OVERLAYS.popitem(last=False)
+    return png
+
+
+def show_overlay(image: Image.Image, cam: torch.Tensor, vmax: float | None, name: str, caption: str | None,
+                 key: Hashable) -> None:
+    """A CAM over its image with a PNG download, drawn once per ``(key, vmax)`` (see :func:`overlay_png`)."""
+    _show_png(overlay_png(image, cam, vmax, key), name, caption, "stretch")
+
+
 def diverging(t: torch.Tensor) -> Image.Image:
     """Signed map, blue negative / red positive, symmetric around 0."""
     m = float(t.abs().max()) or 1.0
@@ -170,6 +205,152 @@ def _show_png(png: bytes, name: str, caption: str | None, width: int | str) -> N
 def show_image(image: Image.Image, name: str, caption: str | None = None, width: int | str = "stretch") -> None:
     """Draw a picture with a PNG download under it (encoded once per content, for both)."""
     _show_png(_png(image), name, caption, width)
+
+
+# ------------------------------------------------------------------ tile grids as HTML
+#
+# A grid of small maps drawn by the browser instead of one big PNG: each map is a PNG at one pixel
+# per unit (a 14x14 map is a 14x14 PNG of a few hundred bytes, encoded in microseconds) inlined as a
+# data: URI and scaled up by CSS with ``image-rendering: pixelated``, so every unit stays a crisp
+# square at any size; the row labels are text. One element serves every screen: on a laptop or a
+# projector each row is one line with its label at the left; on a phone (<= layout.NARROW_MAX_PX)
+# the label goes above and the channels wrap in rows of 4. Presenter mode (ui/layout.py) sets
+# ``--tile`` so that the whole grid fits the screen's height.
+#
+# Streamlit 1.67 draws ``st.html`` in the page itself (no iframe), after DOMPurify with its HTML
+# profile (FORCE_BODY): <style>, <figure>, class and style attributes and data: URIs on <img> stay;
+# scripts and event handlers go. React replaces the element's innerHTML only when the body string
+# changes, so an identical grid on a rerun is not redrawn at all.
+
+TILE_MAX = 160  # CSS px: the widest a tile is drawn outside presenter mode
+NARROW_COLUMNS = 4  # channels per line on a phone: tiles stay >= ~80 px wide at 390 px
+_GRID_CSS = f"""<style>
+.dbl-tiles {{ margin: 0 0 0.5rem 0; --gap: 4px; }}
+.dbl-tiles .dbl-row {{ display: flex; align-items: center; gap: 0.5rem; margin: 0 0 var(--gap) 0; }}
+.dbl-tiles .dbl-label {{ flex: 0 0 7.5rem; font-size: 0.875rem; line-height: 1.25; overflow-wrap: anywhere; }}
+.dbl-tiles .dbl-cells {{ flex: 1 1 auto; min-width: 0; display: grid; gap: var(--gap);
+  grid-template-columns: repeat(var(--cols), minmax(0, 1fr));
+  max-width: calc(var(--cols) * (var(--tile) + var(--gap))); }}
+.dbl-tiles img.dbl-tile {{ display: block; width: 100%; height: auto; margin: 0;
+  image-rendering: crisp-edges; image-rendering: pixelated; }}
+.dbl-tiles figcaption {{ font-size: 0.875rem; opacity: 0.6; margin: 0.25rem 0 0 0; }}
+@media (max-width: {NARROW_MAX_PX}px) {{
+  .dbl-tiles .dbl-row {{ flex-direction: column; align-items: stretch; gap: 0.15rem; margin-bottom: 0.5rem; }}
+  .dbl-tiles .dbl-label {{ flex: none; }}
+  .dbl-tiles .dbl-cells {{ grid-template-columns: repeat(var(--narrow-cols), minmax(0, 1fr)); }}
+}}
+</style>"""
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def tile_png(rgb: np.ndarray) -> bytes:
+    """(h, w, 3) uint8 -> PNG at one pixel per unit, lossless: 8-bit palette when the map has at
+    most 256 colours (every mask; a feature map of up to 256 units), else RGB. Written directly
+    (chunks + one zlib call, ~20 us for a 14x14 map; Pillow's encoder costs 3-8x that per tile)."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an (h, w, 3) uint8 array, but got {rgb.dtype} of shape {rgb.shape}")
+    h, w = rgb.shape[:2]
+    packed = (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2]
+    colours, index = np.unique(packed.ravel(), return_inverse=True)
+    if len(colours) <= 256:  # colour type 3: one byte per unit, the colours in PLTE
+        pixels, colour_type = index.astype(np.uint8).reshape(h, w), 3
+        palette = np.stack([colours >> 16, (colours >> 8) & 255, colours & 255], 1).astype(np.uint8).tobytes()
+    else:  # colour type 2: RGB
+        pixels, colour_type, palette = np.ascontiguousarray(rgb).reshape(h, w * 3), 2, b""
+    raw = np.zeros((h, pixels.shape[1] + 1), np.uint8)  # each scanline: filter type 0 (None), then the bytes
+    raw[:, 1:] = pixels
+    return b"".join((
+        b"\x89PNG\r\n\x1a\n",
+        _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, colour_type, 0, 0, 0)),
+        _chunk(b"PLTE", palette) if palette else b"",
+        _chunk(b"IDAT", zlib.compress(raw.tobytes(), 1)),
+        _chunk(b"IEND", b""),
+    ))
+
+
+def tile_grid_html(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] = (), caption: str | None = None,
+                   channels: Sequence[int] = (), tile: int = TILE_MAX) -> str:
+    """The HTML of a tile grid (see above): ``rows`` of (h, w, 3) uint8 maps, one label per row (or
+    none), ``channels`` naming each column in the tiles' alt text, ``tile`` the widest a tile is drawn
+    (CSS px). Every text is escaped."""
+    if labels and len(labels) != len(rows):
+        raise ValueError(f"expected one label per row ({len(rows)}), but got {len(labels)}")
+    n_cols = max((len(r) for r in rows), default=0)
+    aspect = max((rgb.shape[0] / rgb.shape[1] for r in rows for rgb in r), default=1.0)  # height / width
+    out = [_GRID_CSS, f'<figure class="dbl-tiles" style="--cols: {n_cols}; '
+                      f'--narrow-cols: {min(n_cols, NARROW_COLUMNS)}; --rows: {len(rows)}; --aspect: {aspect:.4f}; '
+                      f'--tile: {int(tile)}px">']
+    for i, row in enumerate(rows):
+        label = labels[i] if labels else ""
+        out.append('<div class="dbl-row">')
+        if labels:
+            out.append(f'<div class="dbl-label">{html.escape(label)}</div>')
+        out.append('<div class="dbl-cells">')
+        for j, rgb in enumerate(row):
+            channel = channels[j] if j < len(channels) else j
+            alt = (_("{row}, channel {channel}").format(row=label, channel=channel) if label
+                   else _("Channel {channel}").format(channel=channel))
+            uri = base64.b64encode(tile_png(rgb)).decode("ascii")
+            out.append(f'<img class="dbl-tile" src="data:image/png;base64,{uri}" width="{rgb.shape[1]}" '
+                       f'height="{rgb.shape[0]}" alt="{html.escape(alt)}">')
+        out.append("</div></div>")
+    if caption:
+        out.append(f"<figcaption>{html.escape(caption)}</figcaption>")
+    out.append("</figure>")
+    return "".join(out)
+
+
+# Tile grids by what they show, shared by every session: keyed by the immutable result object(s)
+# the rows come from (held here, so an id is never reused while its entry lives), the rows, labels,
+# caption, size and language; bounded by count (an 8-channel grid is ~20 KB of HTML).
+_GRIDS: OrderedDict[tuple, str] = OrderedDict()
+_GRIDS_LOCK = threading.Lock()
+_GRIDS_MAX = 32
+
+
+def grid_html(build: Callable[[], Sequence[Sequence[np.ndarray]]], key: Hashable, labels: Sequence[str] = (),
+              caption: str | None = None, channels: Sequence[int] = (), tile: int = TILE_MAX) -> str:
+    """:func:`tile_grid_html` of ``build()``, built once per what it shows across sessions, where
+    ``key`` determines ``build()``'s rows (e.g. ``(mask_view, ("blocks", "after"))``)."""
+    cache_key = (key, tuple(labels), caption, tuple(channels), tile, language())
+    with _GRIDS_LOCK:
+        body = _GRIDS.get(cache_key)
+        if body is not None:
+            _GRIDS.move_to_end(cache_key)
+            return body
+    body = tile_grid_html(build(), labels, caption, channels, tile)
+    with _GRIDS_LOCK:
+        _GRIDS[cache_key] = body
+        while len(_GRIDS) > _GRIDS_MAX:
+            _GRIDS.popitem(last=False)
+    return body
+
+
+def show_tile_grid(build: Callable[[], Sequence[Sequence[np.ndarray]]], labels: Sequence[str], name: str,
+                   caption: str | None, *, key: Hashable, channels: Sequence[int] = (), tile: int = TILE_MAX,
+                   size: int = CELL) -> None:
+    """A grid of maps drawn by the browser (see :func:`grid_html`; ``build`` runs only on a cache
+    miss), with a download of the same grid as one labelled PNG (:func:`grid`, ``size`` px per map),
+    drawn only when clicked."""
+    st.html(grid_html(build, key, labels, caption, channels, tile))
+    labels = list(labels)  # already translated: the click may come after the session changed language
+
+    def png() -> bytes:
+        return _png(grid(build(), labels, size))
+
+    st.download_button(_("Download PNG"), png, file_name=f"{name}.png", mime="image/png", key=f"dl-{name}",
+                       on_click="ignore")
+
+
+def show_mask_grid(view, rows: Sequence[str], labels: Sequence[str], name: str, caption: str | None, *,
+                   vmax: float | None = None, tile: int = TILE_MAX, size: int = CELL) -> None:
+    """A ``models.MaskView``'s :func:`mask_rows` as a tile grid (:func:`show_tile_grid`), cached per view."""
+    rows = tuple(rows)
+    show_tile_grid(lambda: mask_rows(view, rows, vmax), labels, name, caption, key=(view, rows, vmax),
+                   channels=view.channels, tile=tile, size=size)
 
 
 # Figures by what they show, shared by every session: matplotlib's drawing and savefig cost

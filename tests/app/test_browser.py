@@ -77,6 +77,13 @@ SIDEWAYS = """() => {
   const block = document.querySelector('.stMainBlockContainer');
   return [[s.scrollWidth, window.innerWidth], [main.scrollWidth, main.clientWidth], [block.scrollWidth, block.clientWidth]];
 }"""
+# The visible tiles of the page's tile grids (ui/render.py show_tile_grid): size, place, drawn, CSS.
+TILES = """() => [...document.querySelectorAll('[data-testid="stMain"] .dbl-tiles img.dbl-tile')]
+  .filter(i => i.getClientRects().length).map(i => { const r = i.getBoundingClientRect();
+    return {width: r.width, height: r.height, left: r.left, top: r.top, right: r.right, bottom: r.bottom,
+            natural: [i.naturalWidth, i.naturalHeight], drawn: i.complete && i.naturalWidth > 0,
+            rendering: getComputedStyle(i).imageRendering}; })"""
+SOURCES = """() => [...document.querySelectorAll('.dbl-tiles img')].map(i => i.src).join(' ')"""
 FIGURES = f"""() => [...document.querySelectorAll('{MAIN_FIGURE}')]
   .map(e => e.getBoundingClientRect()).filter(r => r.width > 0 && r.height > 0)
   .map(r => [r.top, r.bottom, r.left, r.right])"""
@@ -234,15 +241,15 @@ def test_phone_and_projector(server, browser, tmp_path):
         wait_ready(phone, title, text)
         assert_no_exception(phone)
         assert_nothing_sideways(phone, f"{name} at 390 px")
-        if name == "mask-explorer":  # the 8-channel grid comes in rows of 4 on a phone
-            assert not phone.locator(".st-key-dbl_main_figure img").first.is_visible()  # the 8-column one
-            grid = phone.locator(".st-key-dbl_main_figure_narrow img").first
-            assert grid.is_visible()
-            width = grid.evaluate("img => img.getBoundingClientRect().width")
-            natural = grid.evaluate("img => img.naturalWidth")
-            from ui.render import PHONE_CELL
-            tile = width * PHONE_CELL / natural
-            assert natural < 120 + 5 * (PHONE_CELL + 4) and tile >= 55, (natural, width, tile)
+        if name == "mask-explorer":  # the 8-channel grid: one element, its channels in rows of 4 on a phone
+            tiles = phone.evaluate(TILES)
+            assert len(tiles) == 4 * 8, tiles
+            assert all(t["width"] >= 56 and t["drawn"] for t in tiles), tiles
+            assert len({round(t["left"]) for t in tiles}) == 4, "not in rows of 4"
+            labels = phone.locator(".dbl-tiles .dbl-label")
+            first_tile = phone.locator(".dbl-tiles img").first
+            assert labels.first.bounding_box()["y"] < first_tile.bounding_box()["y"]  # the label above its row
+            grid = phone.locator(".dbl-tiles").first
             phone.locator(".katex-display").first.evaluate("e => e.scrollIntoView({block: 'center'})")
             phone.wait_for_timeout(300)
             phone.screenshot(path=str(shown / "phone-mask-explorer-formula.png"))  # the main area scrolls, not the page
@@ -271,6 +278,12 @@ def test_phone_and_projector(server, browser, tmp_path):
         for top, bottom, left, right in figures:
             assert top >= 0 and bottom <= PROJECTOR["height"] + 1 and left >= 0 and right <= PROJECTOR["width"] + 1, (
                 f"{name}: the main figure is not on screen without scrolling: {top, bottom, left, right}")
+        if name in ("mask-explorer", "lesson"):  # tile grids: on screen and larger than on a laptop
+            tiles = projector.evaluate(TILES)
+            assert tiles and all(t["drawn"] and t["width"] >= 120 for t in tiles), (name, tiles[:2])
+            assert max(t["bottom"] for t in tiles) <= PROJECTOR["height"] and min(t["top"] for t in tiles) >= 0, name
+            box = projector.locator(f"{MAIN_FIGURE} .dbl-tiles").first.bounding_box()
+            assert box["width"] >= 0.9 * PROJECTOR["width"] and box["y"] + box["height"] <= PROJECTOR["height"], box
 
     # presenter mode survives a page switch and leaves with the button in the main area
     projector.goto(f"{server}/Mask_explorer?present=1")
@@ -280,6 +293,32 @@ def test_phone_and_projector(server, browser, tmp_path):
     wait_ready(projector, "Mask explorer")
     assert parse_qs(urlparse(projector.url).query)["present"] == ["0"]
     projector.close()
+
+
+def test_mask_grid_units_are_crisp_squares_on_a_laptop(server, browser):
+    """At 1280x900 the grid is one line per row with its labels at the left; each tile is the map at
+    one pixel per unit, scaled up pixelated; a seed change redraws the tiles."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{server}/Mask_explorer?seed=3")
+    wait_ready(page, "Mask explorer", "γ (seed probability)")
+    page.locator(".dbl-tiles img").first.wait_for(timeout=120_000)
+    tiles = page.evaluate(TILES)
+    assert len(tiles) == 4 * 8
+    assert all(t["rendering"] == "pixelated" and t["drawn"] and t["natural"] == [14, 14] for t in tiles), tiles[:2]
+    assert all(abs(t["width"] - t["height"]) < 1 and t["width"] >= 56 for t in tiles)  # squares, units >= 4 px
+    assert len({round(t["top"]) for t in tiles}) == 4  # one line per row
+    label = page.locator(".dbl-tiles .dbl-label").first.bounding_box()
+    assert label["x"] + label["width"] <= min(t["left"] for t in tiles)  # the label column at the left
+    assert page.locator(".dbl-tiles .dbl-label").first.inner_text() == "block mask M"
+    before = [t["natural"] for t in tiles], page.evaluate(SOURCES)
+    box = page.locator('input[aria-label="Seed"]')
+    box.fill("4")
+    box.press("Enter")
+    page.wait_for_function(f"old => ({SOURCES})() !== old", arg=before[1], timeout=60_000)
+    wait_ready(page, "Mask explorer")
+    assert all(t["drawn"] for t in page.evaluate(TILES))
+    assert_no_exception(page)
+    page.close()
 
 
 def test_arrow_keys_step_the_lesson_in_presenter_mode(server, browser, tmp_path):

@@ -69,8 +69,8 @@ def cluster(tmp_path_factory):
 
 async def _session_on(url: str, seed: int) -> tuple[Session, str]:
     s = Session(url, timeout=120)
-    r = await s.open("Mask_explorer", f"seed={seed}&kp=0.8&b=5")
-    assert not r.errors and r.pictures >= 3
+    r = await s.open("Mask_explorer", f"seed={seed}&kp=0.8&b=5")  # 2 pictures: the CAMs (the grid is inline)
+    assert not r.errors and r.pictures >= 2
     return s, s.cookies
 
 
@@ -91,7 +91,7 @@ def test_protocol_sessions_stick_to_their_upstream_and_survive_a_stopped_one(clu
         for k, (s, _) in enumerate(sessions):
             for step in range(3):
                 r = await s.move("Seed", 200 + 10 * k + step)
-                assert not r.errors and r.pictures >= 3, r.errors
+                assert not r.errors and r.pictures >= 2, r.errors
         # stop one upstream: sessions on the other keep working; a new session still gets served
         victim_port, victim = next(iter(apps.items()))
         os.kill(victim, 15)
@@ -105,7 +105,7 @@ def test_protocol_sessions_stick_to_their_upstream_and_survive_a_stopped_one(clu
                 r = await asyncio.wait_for(s.move("Seed", 500 + k), 60)
             except Exception:  # noqa: BLE001 -- this session lived on the stopped process
                 continue
-            assert not r.errors and r.pictures >= 3
+            assert not r.errors and r.pictures >= 2
             survivors += 1
         assert 0 < survivors < len(sessions)
         fresh, _ = await _session_on(url, 999)
