@@ -89,7 +89,7 @@ def main() -> None:
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(1.0)
         if args.browser:
-            wall = sum(asyncio.run(slider_probe(server.url, args.changes)))
+            wall = sum(asyncio.run(slider_probe(server.url, args.changes))[1])
         else:
             wall = asyncio.run(drive(server.url, args.changes))
         cpu = cpu_seconds(pid) - cpu0

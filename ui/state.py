@@ -253,9 +253,13 @@ def _keep_widget_values() -> None:
 
 
 def _write_url() -> None:
-    for url_key, (key, _default, _parse) in _URL.items():
-        value = st.session_state.get(key)
-        st.query_params[url_key] = str(int(value) if isinstance(value, bool) else value)
+    """The settings into the URL, in one message and only what changed: each assignment to
+    ``st.query_params`` is a message the browser acts on (14 per rerun when written key by key)."""
+    want = {url_key: str(int(value) if isinstance(value, bool) else value)
+            for url_key, (key, _default, _parse) in _URL.items() for value in [st.session_state.get(key)]}
+    changed = {k: v for k, v in want.items() if st.query_params.get_all(k) != [v]}  # a repeated key too
+    if changed:
+        st.query_params.update(changed)
 
 
 # ------------------------------------------------------------------ caches

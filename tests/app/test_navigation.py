@@ -96,3 +96,22 @@ def test_a_bad_present_value_is_refused_with_a_note():
     assert not at.exception
     assert at.session_state[layout.PRESENT] is False
     assert any("present" in w.value for w in at.warning)
+
+
+def test_the_url_is_written_in_one_message_and_only_when_it_changes(monkeypatch):
+    """Each write to st.query_params is a message the browser acts on: a rerun sends at most one,
+    and none when no setting changed (it used to send one per URL key, 14 per rerun)."""
+    from streamlit.runtime.state.query_params import QueryParams
+
+    sent: list[int] = []
+    real = QueryParams._send_query_param_msg
+    monkeypatch.setattr(QueryParams, "_send_query_param_msg", lambda self: (sent.append(1), real(self))[1])
+    at = new_app().run().switch_page(PAGES[0]).run()
+    assert at.query_params["kp"] in ("0.9", ["0.9"])
+    sent.clear()
+    at.run()
+    assert sent == []
+    at.sidebar.slider(key="keep_prob").set_value(0.75).run()
+    assert len(sent) == 1
+    assert at.query_params["kp"] in ("0.75", ["0.75"])
+    assert_clean(at)
