@@ -382,20 +382,24 @@ def _model(arch: str, weights: str) -> M.LoadedModel:
         holder.empty()
 
 
-def _model_choice() -> tuple[str, str]:
-    """The sidebar's Model subsection: a network of the ResNet family, then one of its weights."""
+def _model_settings() -> tuple[str, str]:
+    """The network and weights asked for (session state), made valid before anything uses them."""
     st.session_state.setdefault("arch", M.DEFAULT_ARCH)
     if st.session_state["arch"] not in M.ARCHITECTURES:
         st.session_state["arch"] = M.DEFAULT_ARCH
+    arch = st.session_state["arch"]
+    if st.session_state.get("weights") not in _weights_options(arch):
+        st.session_state["weights"] = _default_weights(arch)
+    return arch, st.session_state["weights"]
+
+
+def _model_widgets() -> None:
+    """The sidebar's Model subsection: a network of the ResNet family, then one of its weights."""
     arch = st.selectbox(_("Network"), list(M.ARCHITECTURES), format_func=M.ARCHITECTURES.get, key="arch",
                         help=_("torchvision's ResNet family; ResNet-50 is the paper's network."))
-    options = _weights_options(arch)
-    if st.session_state.get("weights") not in options:
-        st.session_state["weights"] = _default_weights(arch)
-    weights = st.selectbox(_("Weights"), options, format_func=_weights_label, key="weights",
-                           help=_("torchvision's weights versions, from the torch hub cache (downloaded on first "
-                                  "use when online), or the operator's files."))
-    return arch, weights
+    st.selectbox(_("Weights"), _weights_options(arch), format_func=_weights_label, key="weights",
+                 help=_("torchvision's weights versions, from the torch hub cache (downloaded on first "
+                        "use when online), or the operator's files."))
 
 
 # ------------------------------------------------------------------ sidebar
@@ -459,28 +463,34 @@ def _take_upload(upload) -> str | None:
     return None
 
 
-def _image_from_sidebar() -> Picture:
+def _current_picture() -> Picture:
+    """The session's image: its upload (checked and decoded once per file, from the uploader's
+    value in session state), else the chosen sample."""
+    upload = st.session_state.get(_uploader_key())
+    if upload is not None:
+        seen = st.session_state.get("_upload_seen")
+        if seen is None or seen[0] != upload.file_id:  # a new file: check and decode it once
+            st.session_state.pop("_upload", None)
+            st.session_state["_upload_seen"] = (upload.file_id, _take_upload(upload))
+    picture = st.session_state.get("_upload")
+    return picture if picture is not None else _sample(st.session_state["image"])
+
+
+def _image_widgets() -> None:
     st.selectbox(_("Sample image"), list(SAMPLES), format_func=lambda k: _(SAMPLES[k]), key="image",
                  on_change=_clear_upload)
     upload = st.file_uploader(_("…or upload your own"), type=UPLOAD_TYPES, key=_uploader_key(),
                               on_change=_on_upload_change,
                               help=_("PNG, JPEG, WebP, GIF, BMP or TIFF, up to 25 MB and 40 MP, at most 20:1. "
                                      "Kept for this session on every page, never stored."))
-    if upload is not None:
-        seen = st.session_state.get("_upload_seen")
-        if seen is None or seen[0] != upload.file_id:  # a new file: check and decode it once
-            st.session_state.pop("_upload", None)
-            st.session_state["_upload_seen"] = (upload.file_id, _take_upload(upload))
-        error = st.session_state["_upload_seen"][1]
-        if error:
-            st.error(error)
+    seen = st.session_state.get("_upload_seen")
+    if upload is not None and seen is not None and seen[1]:
+        st.error(seen[1])
     picture = st.session_state.get("_upload")
-    if picture is None:
-        return _sample(st.session_state["image"])
-    st.caption(_("Showing your upload {name} on every page.").format(name=picture.label))
-    st.button(_("Clear upload"), key="clear_upload", on_click=_clear_upload, icon="✖️",
-              help=_("Forget the upload and go back to the sample image."))
-    return picture
+    if picture is not None:
+        st.caption(_("Showing your upload {name} on every page.").format(name=picture.label))
+        st.button(_("Clear upload"), key="clear_upload", on_click=_clear_upload, icon="✖️",
+                  help=_("Forget the upload and go back to the sample image."))
 
 
 def language_switch() -> None:
@@ -488,16 +498,27 @@ def language_switch() -> None:
     st.selectbox("Language / 语言", list(LANGUAGES), format_func=LANGUAGES.get, key="lang")
 
 
-def sidebar() -> Context:
-    """Draw the shared sidebar and return the page context."""
+def settings() -> tuple[Picture, str, str]:
+    """The session's settings from session state, before anything is drawn: the widgets' values
+    are there already (the browser sent them with the rerun), so the sidebar can be drawn last."""
     _keep_widget_values()
+    picture = _current_picture()
+    arch, weights = _model_settings()
+    _write_url()
+    return picture, arch, weights
+
+
+def sidebar() -> None:
+    """Draw the shared sidebar. Pages draw it after their own content (see :func:`run_page`): a
+    rerun's messages reach the browser in the order they are drawn, and a slider move's new masks
+    should not wait behind twenty sidebar widgets the browser redraws first."""
     with st.sidebar:
         language_switch()
         st.toggle(_("Presenter mode"), key=layout.PRESENT,
                   help=_("A projector view: no sidebar, large type, the main figure at full width; "
                          "on the lesson, the arrow keys step. The link keeps it (present=1)."))
         st.subheader(_("Image"))
-        picture = _image_from_sidebar()
+        _image_widgets()
         st.subheader(_("Regulariser"))
         st.slider(_("keep_prob"), 0.05, 1.0, step=0.05, key="keep_prob",
                   help=_("Probability of keeping a unit; 1 − keep_prob is the drop budget."))
@@ -517,9 +538,11 @@ def sidebar() -> Context:
             st.radio(_("Site inside blocks"), list(M.SITE_ACTS), format_func=lambda k: _(M.SITE_ACTS[k]),
                      key="act_site")
         st.subheader(_("Model"))
-        arch, weights = _model_choice()
-    _write_url()
+        _model_widgets()
 
+
+def context(picture: Picture, arch: str, weights: str) -> Context:
+    """The page context: the model (loaded once per process), this image's clean pass, the spec."""
     loaded = _model(arch, weights)
     model_key = f"{loaded.summary}|{id(loaded)}"
     image, image_key, label = picture.image, picture.key, picture.label
@@ -575,10 +598,15 @@ def run_page(draw: Callable[[Context], None]) -> None:
         return
     jobs.configure_process()  # once per process, whichever page a visitor opens first
     with friendly_errors():
-        ctx = sidebar()
-        layout.style()
-        model_banner(ctx)
-        draw(ctx)
+        try:
+            ctx = context(*settings())
+            layout.style()
+            model_banner(ctx)
+            draw(ctx)
+        except Exception:  # the sidebar still comes, so other settings can be chosen
+            sidebar()
+            raise
+        sidebar()  # last: see sidebar(); not after Streamlit's stop/rerun signals (BaseException)
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ def test_the_masks_are_drawn_before_the_outcome_is_asked_for(monkeypatch):
     monkeypatch.setattr(M, "compute_mask_sample", sample)
     monkeypatch.setattr(M, "compute_mask_outcome", outcome)
     at = new_app().run().switch_page(PAGES[0])
-    at.sidebar.number_input(key="seed").set_value(4321)  # a seed no other test caches
+    at.sidebar.number_input(key="seed").set_value(7321)  # a seed no other test caches
     at.run()
     assert calls == ["sample", "outcome"]
     assert any("Something went wrong" in e.value for e in at.error)
@@ -37,7 +37,7 @@ def test_the_masks_are_drawn_before_the_outcome_is_asked_for(monkeypatch):
     assert not at.table  # no top-5 table: it needs the outcome
     bb = M.load_model(allow_download=False).backbone
     clean = M.clean_pass(bb, M.to_input(M.decode_image((ROOT / "assets" / "coffee.jpg").read_bytes()), bb.mean, bb.std))
-    view = M.compute_mask_view(bb, clean, M.RegularizerSpec(), seed=4321)
+    view = M.compute_mask_view(bb, clean, M.RegularizerSpec(), seed=7321)
     assert _metric(at, "γ") == f"{view.gamma:.5f}"
     assert _metric(at, "Realised drop") == f"{view.realised_drop:.3f}"
     assert any(e.label == "Animation for slides" for e in at.expander)
@@ -57,7 +57,7 @@ def test_the_channels_slider_does_not_rerun_the_network(monkeypatch):
     monkeypatch.setattr(M, "compute_mask_sample", counted("sample"))
     monkeypatch.setattr(M, "compute_mask_outcome", counted("outcome"))
     at = new_app().run().switch_page(PAGES[0])
-    at.sidebar.number_input(key="seed").set_value(4322)
+    at.sidebar.number_input(key="seed").set_value(7322)  # a seed no other test caches
     at.run()
     assert counts == {"sample": 1, "outcome": 1} and at.table
     top5 = at.table[0].value
@@ -71,7 +71,7 @@ def test_an_error_when_only_the_fragment_reruns_is_a_friendly_message(monkeypatc
     """The page's own slider reruns only its fragment, outside run_page: the fragment's own guard
     (state.fragment) turns an error into the same message, never Streamlit's error box."""
     at = new_app().run().switch_page(PAGES[0])
-    at.sidebar.number_input(key="seed").set_value(4323)
+    at.sidebar.number_input(key="seed").set_value(7323)  # a seed no other test caches
     at.run()
     assert not at.exception and not at.error
 
