@@ -4,7 +4,9 @@
    activation sizes of the robustness curve on EfficientNet-Lite0 (8 samples; the 672-channel
    14x14 and 1152-channel 7x7 expanded widths), with the activations in NHWC as the engine runs
    them on the CPU and in NCHW. "previous" is the code before the masksfast round, kept in
-   ``bench/previous_masks.py``. Both draw from generators seeded alike, so they draw the same masks.
+   ``bench/previous_masks.py``. Both draw from generators seeded alike; they draw the same masks
+   except where gamma <= ``GAP_MAX_GAMMA``, whose seeds are now drawn by geometric gaps (the
+   same distribution, other masks for a given seed).
 2. ours (sampler + apply) / ``torchvision.ops.drop_block2d`` at two ResNet-50 sizes (target <= 1.2).
 
 Median wall time of interleaved repeats; the last line is JSON with every ratio.

@@ -419,11 +419,73 @@ def _count_kept(keep: Tensor) -> Tensor:
     return keep.view(torch.uint8).sum(dim=tuple(range(1, keep.ndim)), dtype=wide).to(torch.float32)
 
 
+# Seeds are drawn by geometric gaps below this gamma (on the CPU), one uniform per unit above it:
+# gaps cost ~20 ns per seed against ~3 ns per unit for ``rand < gamma`` (bench/ops.py).
+GAP_MAX_GAMMA = 0.1
+
+
 def _draw_seeds(
-    shape: tuple[int, ...], gamma: float, out: Tensor, generator: torch.Generator | None, device: torch.device
+    shape: tuple[int, ...], gamma: float, generator: torch.Generator | None, device: torch.device, *,
+    out: Tensor | None = None, layout: torch.memory_format = torch.contiguous_format,
 ) -> Tensor:
-    """Bernoulli(gamma) seeds: ``rand(shape) < gamma`` written straight into ``out`` (a bool view)."""
-    return torch.lt(torch.rand(shape, generator=generator, device=device), gamma, out=out)
+    """Independent Bernoulli(gamma) seeds of ``shape`` (N, C, H, W), bool.
+
+    Small gamma on the CPU: the positions of the seeds, drawn as geometric gaps
+    (:func:`_bernoulli_positions`, about ``gamma * numel`` random numbers), are set to True.
+    Otherwise one uniform per unit, ``rand(shape) < gamma``. Which of the two runs depends only on
+    gamma and the generator's device, so a generator gives the same seeds whatever the
+    activation's device or layout.
+
+    Args:
+        out: a bool view of ``shape`` holding zeros, written in place; else a new tensor (in
+            ``layout`` when the seeds are set by position, NCHW when compared, so the one
+            transposition is left to a pass over bools).
+    """
+    if device.type != "cpu" or gamma > GAP_MAX_GAMMA:
+        u = torch.rand(shape, generator=generator, device=device)
+        return u < gamma if out is None else torch.lt(u, gamma, out=out)
+    if out is None:
+        out = torch.empty(shape, dtype=torch.bool, device=device, memory_format=layout).zero_()
+    positions = _bernoulli_positions(math.prod(shape), gamma, generator)
+    if positions.numel():
+        _set_at(out, positions)
+    return out
+
+
+def _bernoulli_positions(m: int, gamma: float, generator: torch.Generator | None, chunk: int | None = None) -> Tensor:
+    """Increasing int64 indices in [0, m): each index independently with probability gamma.
+
+    The gap G before each next success is geometric, ``P(G >= k) = (1 - gamma)^k``, drawn by
+    inversion: ``G = floor(log(1 - U) / log(1 - gamma))`` with U uniform in [0, 1) (float64,
+    so 1 - U is exact and > 0). Gaps are drawn ``chunk`` at a time (default: the mean number
+    of successes plus 6 standard deviations, so almost always once) until they pass m.
+    """
+    if gamma <= 0.0 or m == 0:
+        return torch.empty(0, dtype=torch.int64)
+    log_q = math.log1p(-gamma)  # < 0; gamma < 1 here (GAP_MAX_GAMMA)
+    mean = m * gamma
+    chunk = chunk or int(mean + 6.0 * math.sqrt(mean) + 16)
+    parts, last = [], -1.0  # last: the previous success (-1: before the first unit)
+    while True:
+        u = torch.rand(chunk, dtype=torch.float64, generator=generator)
+        pos = torch.log1p(u.neg_()).div_(log_q).floor_().add_(1.0).cumsum_(0).add_(last)  # exact integers
+        last = float(pos[-1])
+        if last >= m:
+            parts.append(pos[: int(torch.searchsorted(pos, float(m)))])
+            break
+        parts.append(pos)
+    return (parts[0] if len(parts) == 1 else torch.cat(parts)).to(torch.int64)
+
+
+def _set_at(out: Tensor, positions: Tensor) -> None:
+    """``out.flatten()[positions] = True`` for a 4-D view of any strides, in place."""
+    offsets = torch.zeros_like(positions)
+    rest = positions
+    for size, stride in zip(reversed(out.shape), reversed(out.stride())):  # unravel in (N, C, H, W) order
+        offsets.add_(rest.remainder(size).mul_(stride))
+        rest = rest.div(size, rounding_mode="floor")
+    span = sum((size - 1) * stride for size, stride in zip(out.shape, out.stride())) + 1
+    out.as_strided((span,), (1,), out.storage_offset()).index_fill_(0, offsets, True)
 
 
 def sample_drop_block_mask(
@@ -486,9 +548,9 @@ def sample_drop_block_mask(
     layout = _memory_format(x)
     if (bh, bw) == (1, 1):
         # A 1x1 block is its seed, and every position is a candidate in both seed regions.
-        seed = torch.empty((n, channels, height, width), dtype=torch.bool, device=device, memory_format=layout)
-        _draw_seeds((n, channels, height, width), gamma, seed, generator, device)
-        keep = torch.logical_not(seed)
+        seed = _draw_seeds((n, channels, height, width), gamma, generator, device, layout=layout)
+        keep = torch.empty(seed.shape, dtype=torch.bool, device=device, memory_format=layout)
+        torch.logical_not(seed, out=keep)
     else:
         # The seeds are written straight into the (H + bh - 1, W + bw - 1) window the expansion
         # slides over. "valid": only where the whole block fits (Figure 2a), i.e. the
@@ -500,8 +562,8 @@ def sample_drop_block_mask(
             rows, cols, top, left = height - bh + 1, width - bw + 1, bh - 1, bw - 1
         else:
             rows, cols, top, left = height, width, bh // 2, bw // 2
-        _draw_seeds((n, channels, rows, cols), gamma, padded[..., top : top + rows, left : left + cols],
-                    generator, device)
+        _draw_seeds((n, channels, rows, cols), gamma, generator, device,
+                    out=padded[..., top : top + rows, left : left + cols])
         seed = _window(padded, bh, bw, height, width)
         keep = _expand(padded, bh, bw).logical_not_()  # a new tensor: (bh, bw) != (1, 1)
     return _normalise("dropblock", seed, keep, gamma, target, (bh, bw), normalize).to(x.device)
@@ -515,9 +577,7 @@ def sample_dropout_mask(x: Tensor, keep_prob: float, *, generator: torch.Generat
     _check_input(x)
     keep_prob = _check_keep_prob(keep_prob)
     _check_generator(generator)
-    device = _draw_device(x, generator)
-    keep = torch.empty(x.shape, dtype=torch.bool, device=device, memory_format=_memory_format(x))
-    _draw_seeds(tuple(x.shape), keep_prob, keep, generator, device)  # here "seeds" are the kept units
+    keep = torch.rand(x.shape, generator=generator, device=_draw_device(x, generator)) < keep_prob
     return _constant_scale("dropout", keep, keep_prob, (1, 1)).to(x.device)
 
 
