@@ -8,8 +8,9 @@ and repeated, and the median is printed with its ratio to the baseline.
 Baseline ("previous"): one network pass per curve point with activations in NCHW and
 ``apply_mask`` as ``x * (mask * scale)``, the way the previous round ran (its lazy start, one
 image until the first mask, is kept, so the ratio understates the change slightly), with the
-mask samplers as they were before the masksfast round (``bench/previous_masks.py``: the same
-masks, drawn in more passes). Rows named in ``BASELINES`` use their own baseline instead:
+mask samplers as they were before the masksfast round (``bench/previous_masks.py``: more passes,
+one uniform per unit; the same masks except where DropBlock's gamma <= 0.1, now drawn by
+geometric gaps), and each batch part's output copied into the batch as the parts were concatenated. Rows named in ``BASELINES`` use their own baseline instead:
 "curve, masks only" is today's code with only the mask code swapped back (samplers and
 ``apply_mask`` before the masksfast round), so its ratio is that round's gain alone.
 
@@ -52,14 +53,15 @@ def _old_apply_mask(x, mask):
 def previous_round():
     """NCHW activations (EfficientNet-Lite0 re-runs in NHWC now), the old apply_mask and the samplers
     before the masksfast round, for the baseline."""
-    saved = engine._channels_last
+    saved = engine._channels_last, db.functional._apply_mask_into
     engine._channels_last = lambda t, backbone: t
     with previous_masks.install(apply=False):
         db.apply_mask = _old_apply_mask
+        db.functional._apply_mask_into = previous_masks.concatenated(_old_apply_mask)
         try:
             yield
         finally:
-            engine._channels_last = saved
+            engine._channels_last, db.functional._apply_mask_into = saved
             db.apply_mask = _apply_mask
 
 

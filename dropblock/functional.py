@@ -673,12 +673,17 @@ def apply_mask(x: Tensor, mask: DropMask) -> Tensor:
             f"expected a mask for input of shape {tuple(x.shape)}, but got block_mask of shape "
             f"{tuple(mask.block_mask.shape)}"
         )
+    return _apply_mask_into(x, mask)
+
+
+def _apply_mask_into(x: Tensor, mask: DropMask, out: Tensor | None = None) -> Tensor:
+    """:func:`apply_mask` without the checks, into ``out`` (x's shape) when given, e.g. a batch's rows."""
     scale = mask.scale.to(x.dtype).view(-1, 1, 1, 1)
     # Two passes, x * scale then times M in place. M is multiplied as its bytes (0/1): the float x
     # uint8 kernel measured ~3x faster than float x bool, and this avoids the negated copy a
     # masked_fill(~M, 0) needs. A dropped unit is x * 0 (Algorithm 1's A x M): 0, or -0.0 for a
     # negative x (equal to 0), NaN only where x itself is not finite.
-    return torch.mul(x, scale).mul_(mask.block_mask.view(torch.uint8))
+    return torch.mul(x, scale, out=out).mul_(mask.block_mask.view(torch.uint8))
 
 
 def drop_block2d(

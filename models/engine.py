@@ -332,25 +332,36 @@ def run_regularized_many(
     def expanded(h: Tensor) -> Tensor:
         return h if h.shape[0] == total else h.expand(total, *h.shape[1:])
 
+    def drop_part(part: _Part, hp: Tensor, site: Site, in_block: bool, out: Tensor | None = None) -> Tensor | None:
+        """Draw ``part``'s mask for its rows ``hp`` and apply it (into ``out`` when given); None: unchanged."""
+        quarter = in_block and part.spec.quarter_at(site.group)
+        mask = sample_site_mask(hp, part.spec, part.generator, quarter=quarter, group=site.group)
+        part.drops.append((site, mask.drop_fraction))
+        if mask.gamma == 0.0:  # keep_prob 1: every unit kept with scale 1, nothing to apply
+            dropped = None
+        elif out is None:
+            dropped = db.apply_mask(hp, mask)
+        else:
+            dropped = db.functional._apply_mask_into(hp, mask, out)
+        if not part.captured:
+            part.captured.update(site=site, before=hp[:1], after=hp if dropped is None else dropped, mask=mask)
+        return dropped
+
     def drop(h: Tensor, site: Site, in_block: bool = False) -> Tensor:
         active = [not (in_block and site.kind == "skip" and not p.spec.skip) for p in parts]
         if not any(active):
             return h
         h = expanded(h)
-        outs = []
+        if len(parts) == 1:
+            dropped = drop_part(parts[0], h, site, in_block)
+            return h if dropped is None else dropped
+        # Each part writes its rows of one batch tensor: no concatenating copy per site.
+        batch = torch.empty(h.shape, dtype=h.dtype, device=h.device, memory_format=_layout(h))
         for part, on in zip(parts, active):
-            hp = h[part.rows]
-            if not on:
-                outs.append(hp)
-                continue
-            quarter = in_block and part.spec.quarter_at(site.group)
-            mask = sample_site_mask(hp, part.spec, part.generator, quarter=quarter, group=site.group)
-            out = db.apply_mask(hp, mask)
-            part.drops.append((site, mask.drop_fraction))
-            if not part.captured:
-                part.captured.update(site=site, before=hp[:1], after=out, mask=mask)
-            outs.append(out)
-        return outs[0] if len(outs) == 1 else torch.cat(outs)
+            hp, rows = h[part.rows], batch[part.rows]
+            if not on or drop_part(part, hp, site, in_block, rows) is None:
+                rows.copy_(hp)
+        return batch
 
     def in_block_site(h: Tensor, site: Site) -> Tensor:
         return drop(h, site, in_block=True)
@@ -413,6 +424,14 @@ def iter_runs(
             j += 1
         yield from enumerate(run_regularized_many(backbone, clean, runs[i:j]), start=i)
         i = j
+
+
+def _layout(h: Tensor) -> torch.memory_format:
+    """The memory format of h's samples (h may be a sample expanded to the batch)."""
+    one = h[:1]
+    if h.dim() == 4 and not one.is_contiguous() and one.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 def _channels_last(t: Tensor, backbone: Backbone) -> Tensor:
