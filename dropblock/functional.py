@@ -419,8 +419,10 @@ def _count_kept(keep: Tensor) -> Tensor:
     return keep.view(torch.uint8).sum(dim=tuple(range(1, keep.ndim)), dtype=wide).to(torch.float32)
 
 
-# Seeds are drawn by geometric gaps below this gamma (on the CPU), one uniform per unit above it:
-# gaps cost ~20 ns per seed against ~3 ns per unit for ``rand < gamma`` (bench/ops.py).
+# Seeds are drawn by geometric gaps up to this gamma (on the CPU), one uniform per unit above it:
+# gaps cost ~20 ns per seed against ~3 ns per unit for ``rand < gamma`` (bench/ops.py). The two
+# give the same distribution but not the same masks for a seed; -1 turns gaps off, which gives
+# exactly the masks of the sampler before them (one uniform per unit at every gamma, 0 included).
 GAP_MAX_GAMMA = 0.1
 
 

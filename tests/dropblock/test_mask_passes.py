@@ -151,7 +151,7 @@ def test_keep_prob_one_keeps_every_unit_and_scale_one():
 # ------------------------------------------------------------------ the geometric-gap seed sampler
 
 
-@pytest.mark.parametrize("gamma", [0.002, 0.03, dbf.GAP_MAX_GAMMA])
+@pytest.mark.parametrize("gamma", [0.002, 0.03, 0.1])
 @pytest.mark.parametrize("chunk", [None, 3])  # 3: many refills, so the chunk boundaries are exercised
 def test_gap_positions_are_independent_bernoulli(gamma, chunk):
     m, runs = 37, 4000  # short sequences: every position, the first and the last included
@@ -182,17 +182,33 @@ def test_gaps_between_seeds_are_geometric(gamma):
         assert abs((gaps >= k).double().mean() - want) < 5 * math.sqrt(want * (1 - want) / n) + 1e-12, k
 
 
-def test_gap_and_uniform_samplers_agree_in_distribution():
+def test_gap_and_uniform_samplers_agree_in_distribution(monkeypatch):
     """Just below and above GAP_MAX_GAMMA the two draws give the same per-position drop map."""
+    monkeypatch.setattr(dbf, "GAP_MAX_GAMMA", 0.1)
     x = torch.ones(400, 50, 9, 9)
-    lo = db.sample_drop_block_mask(x, 0.9, 3, gamma=dbf.GAP_MAX_GAMMA, generator=gen(1))
-    hi = db.sample_drop_block_mask(x, 0.9, 3, gamma=math.nextafter(dbf.GAP_MAX_GAMMA, 1), generator=gen(1))
+    lo = db.sample_drop_block_mask(x, 0.9, 3, gamma=0.1, generator=gen(1))
+    hi = db.sample_drop_block_mask(x, 0.9, 3, gamma=math.nextafter(0.1, 1), generator=gen(1))
     tol = 5 * math.sqrt(0.25 / 20_000)
     for m in (lo, hi):
         freq = m.seed_mask.float().mean(dim=(0, 1))[1:-1, 1:-1]  # the valid region
-        assert (freq - dbf.GAP_MAX_GAMMA).abs().max() < tol
+        assert (freq - 0.1).abs().max() < tol
     drop_lo, drop_hi = (~lo.block_mask).float().mean(dim=(0, 1)), (~hi.block_mask).float().mean(dim=(0, 1))
     assert (drop_lo - drop_hi).abs().max() < 2 * tol
+
+
+def test_gaps_off_gives_exactly_the_previous_masks(monkeypatch):
+    """GAP_MAX_GAMMA = -1: one uniform per unit at every gamma, 0 included, as before the gaps."""
+    monkeypatch.setattr(dbf, "GAP_MAX_GAMMA", -1.0)
+    x = torch.randn(3, 6, 14, 14).contiguous(memory_format=torch.channels_last)
+    for keep_prob, block_size in ((0.9, 7), (0.95, 1), (1.0, 3)):
+        g_new, g_old = gen(2), gen(2)
+        got = db.sample_drop_block_mask(x, keep_prob, block_size, gamma_scale=0.25, generator=g_new)
+        bh = min(block_size, 14)
+        gamma = 0.25 * db.dropblock_gamma(keep_prob, block_size, 14, 14)
+        valid = torch.rand((3, 6, 15 - bh, 15 - bh), generator=g_old) < gamma
+        c0 = (bh - 1) // 2
+        want = F.pad(valid.float(), (c0, bh - 1 - c0, c0, bh - 1 - c0)) > 0
+        assert torch.equal(got.seed_mask, want) and torch.equal(g_new.get_state(), g_old.get_state())
 
 
 def test_no_random_numbers_are_drawn_for_gamma_zero():
