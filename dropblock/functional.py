@@ -32,6 +32,11 @@ Conventions shared by all masks:
   ``expected_drop_fraction(gamma) = target`` numerically (:func:`calibrated_gamma`).
 * Masks are drawn on the generator's device and then moved to x's device, so one CPU
   generator seeded alike gives the same masks whatever device the activations live on.
+* DropBlock seeds are independent Bernoulli(gamma) draws: one uniform per candidate position,
+  or, for gamma <= ``GAP_MAX_GAMMA`` on the CPU, the positions drawn as geometric gaps (about
+  gamma * positions random numbers; the same distribution, other masks for a given seed).
+* Masks are built in x's memory format (channels last stays channels last), so applying them
+  runs over both tensors in memory order; their values never depend on the layout.
 """
 
 from __future__ import annotations
