@@ -69,7 +69,8 @@ def now_vs_previous(repeats: int, device: str) -> dict[str, float]:
         ms = interleaved_ms(fns, repeats, device)
         ratio = ms["now"] / ms["previous"]
         ratios[f"{label} {'x'.join(map(str, shape))} {layout}"] = round(ratio, 3)
-        print(f"{label:<20}{str(shape):<20}{layout:<8}{ms['previous']:>12.2f}{ms['now']:>9.2f}{ratio:>10.2f}", flush=True)
+        print(f"{label:<20}{str(shape):<20}{layout:<8}{ms['previous']:>12.2f}{ms['now']:>9.2f}{ratio:>10.2f}",
+              flush=True)
 
     for layout in ("nhwc", "nchw"):
         for label, shape, b, scale, kp in CASES:

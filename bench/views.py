@@ -10,9 +10,10 @@ Baseline ("previous"): one network pass per curve point with activations in NCHW
 image until the first mask, is kept, so the ratio understates the change slightly), with the
 mask samplers as they were before the masksfast round (``bench/previous_masks.py``: more passes,
 one uniform per unit; the same masks except where DropBlock's gamma <= 0.2, now drawn by
-geometric gaps), and each batch part's output copied into the batch as the parts were concatenated. Rows named in ``BASELINES`` use their own baseline instead:
-"curve, masks only" is today's code with only the mask code swapped back (samplers and
-``apply_mask`` before the masksfast round), so its ratio is that round's gain alone.
+geometric gaps), and each batch part's output copied into the batch as the parts were
+concatenated. Rows named in ``BASELINES`` use their own baseline instead: "curve, masks only"
+is today's code with only the mask code swapped back (samplers and ``apply_mask`` before the
+masksfast round), so its ratio is that round's gain alone.
 
     .venv/bin/python bench/views.py [--repeats 3] [--model lite0|resnet50] [--views curve,set_curve,...]
 

@@ -356,7 +356,8 @@ def run_regularized_many(
             dropped = drop_part(parts[0], h, site, in_block)
             return h if dropped is None else dropped
         # Each part writes its rows of one batch tensor: no concatenating copy per site.
-        batch = torch.empty(h.shape, dtype=h.dtype, device=h.device, memory_format=_layout(h))
+        layout = db.functional._memory_format(h[:1])  # of one sample: h may be one sample expanded
+        batch = torch.empty(h.shape, dtype=h.dtype, device=h.device, memory_format=layout)
         for part, on in zip(parts, active):
             hp, rows = h[part.rows], batch[part.rows]
             if not on or drop_part(part, hp, site, in_block, rows) is None:
@@ -424,14 +425,6 @@ def iter_runs(
             j += 1
         yield from enumerate(run_regularized_many(backbone, clean, runs[i:j]), start=i)
         i = j
-
-
-def _layout(h: Tensor) -> torch.memory_format:
-    """The memory format of h's samples (h may be a sample expanded to the batch)."""
-    one = h[:1]
-    if h.dim() == 4 and not one.is_contiguous() and one.is_contiguous(memory_format=torch.channels_last):
-        return torch.channels_last
-    return torch.contiguous_format
 
 
 def _channels_last(t: Tensor, backbone: Backbone) -> Tensor:
