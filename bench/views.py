@@ -7,9 +7,14 @@ and repeated, and the median is printed with its ratio to the baseline.
 
 Baseline ("previous"): one network pass per curve point with activations in NCHW and
 ``apply_mask`` as ``x * (mask * scale)``, the way the previous round ran (its lazy start, one
-image until the first mask, is kept, so the ratio understates the change slightly). The "mask
-sample" rows time the masks alone against this round's full mask view (per animation frame:
-``bench/frames.py``).
+image until the first mask, is kept, so the ratio understates the change slightly), with the
+mask samplers as they were before the masksfast round (``bench/previous_masks.py``: more passes,
+one uniform per unit; the same masks except where DropBlock's gamma <= 0.2, now drawn by
+geometric gaps), and each batch part's output copied into the batch as the parts were
+concatenated. Rows named in ``BASELINES`` use their own baseline instead: "curve, masks only"
+is today's code with only the mask code swapped back (samplers and ``apply_mask`` before the
+masksfast round), so its ratio is that round's gain alone. The "mask sample" rows time the
+masks alone against this round's full mask view (per animation frame: ``bench/frames.py``).
 
     .venv/bin/python bench/views.py [--repeats 3] [--model lite0|resnet50] [--views curve,set_curve,...]
 
@@ -30,8 +35,10 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 import dropblock as db  # noqa: E402
 import models as M  # noqa: E402
+import previous_masks  # noqa: E402
 from models import engine  # noqa: E402
 from models.backbone import resnet50_backbone  # noqa: E402
 from models.setcurve import compute_set_curve  # noqa: E402
@@ -46,15 +53,22 @@ def _old_apply_mask(x, mask):
 
 @contextlib.contextmanager
 def previous_round():
-    """NCHW activations (EfficientNet-Lite0 re-runs in NHWC now) and the old apply_mask, for the baseline."""
-    saved = engine._channels_last
+    """NCHW activations (EfficientNet-Lite0 re-runs in NHWC now), the old apply_mask and the samplers
+    before the masksfast round, for the baseline."""
+    saved = engine._channels_last, db.functional._apply_mask_into
     engine._channels_last = lambda t, backbone: t
-    db.apply_mask = _old_apply_mask
-    try:
-        yield
-    finally:
-        engine._channels_last = saved
-        db.apply_mask = _apply_mask
+    with previous_masks.install(apply=False):
+        db.apply_mask = _old_apply_mask
+        db.functional._apply_mask_into = previous_masks.concatenated(_old_apply_mask)
+        try:
+            yield
+        finally:
+            engine._channels_last, db.functional._apply_mask_into = saved
+            db.apply_mask = _apply_mask
+
+
+# Rows whose baseline is not previous_round(): the masksfast round's mask code alone.
+BASELINES = {"curve, masks only": previous_masks.install}
 
 
 def backbone_for(name: str) -> M.Backbone:
@@ -97,6 +111,7 @@ def views(bb: M.Backbone):
     in_blocks = dataclasses.replace(paper, keep_prob=0.9, block_size=7)
     return {
         "curve": (lambda: curve(False), lambda: curve(True)),
+        "curve, masks only": (lambda: curve(False),) * 2,
         "curve, 4 points/pass": (lambda: M.compute_robustness_curve(
             bb, clean, paper, keep_probs=kps, n_samples=8, seed=1, max_samples=32), lambda: curve(True)),
         "set_curve (2 images)": (lambda: set_curve(False), lambda: set_curve(True)),
@@ -135,12 +150,13 @@ def main() -> None:
     print(f"{'view':<24}{'previous':>10}{'now':>10}{'now/previous':>14}")
     for name in chosen:
         new, old = table[name]
-        with previous_round():
+        baseline = BASELINES.get(name, previous_round)
+        with baseline():
             old()  # warm-up
         new()
         times: dict[str, list[float]] = {"previous": [], "now": []}
         for _ in range(args.repeats):
-            with previous_round():
+            with baseline():
                 times["previous"].append(cpu_ms(old))
             times["now"].append(cpu_ms(new))
         prev, now = statistics.median(times["previous"]), statistics.median(times["now"])

@@ -336,23 +336,37 @@ def run_regularized_many(
     def expanded(h: Tensor) -> Tensor:
         return h if h.shape[0] == total else h.expand(total, *h.shape[1:])
 
+    def drop_part(part: _Part, hp: Tensor, site: Site, in_block: bool, out: Tensor | None = None) -> Tensor | None:
+        """Draw ``part``'s mask for its rows ``hp`` and apply it (into ``out`` when given); None: unchanged."""
+        quarter = in_block and part.spec.quarter_at(site.group)
+        mask = sample_site_mask(hp, part.spec, part.generator, quarter=quarter, group=site.group)
+        part.drops.append((site, mask.drop_fraction))
+        if mask.gamma == 0.0:  # keep_prob 1: every unit kept with scale 1, nothing to apply
+            dropped = None
+        elif out is None:
+            dropped = db.apply_mask(hp, mask)
+        else:
+            dropped = db.functional._apply_mask_into(hp, mask, out)
+        if not part.captured:
+            part.captured.update(site=site, before=hp[:1], after=hp if dropped is None else dropped, mask=mask)
+        return dropped
+
     def drop(h: Tensor, site: Site, in_block: bool) -> Tensor:
         active = [_offered(p.spec, site, in_block) for p in parts]
         if not any(active):
             return h
         h = expanded(h)
-        outs = []
+        if len(parts) == 1:
+            dropped = drop_part(parts[0], h, site, in_block)
+            return h if dropped is None else dropped
+        # Each part writes its rows of one batch tensor: no concatenating copy per site.
+        layout = db.functional._memory_format(h[:1])  # of one sample: h may be one sample expanded
+        batch = torch.empty(h.shape, dtype=h.dtype, device=h.device, memory_format=layout)
         for part, on in zip(parts, active):
-            hp = h[part.rows]
-            if not on:
-                outs.append(hp)
-                continue
-            out, mask = _draw(hp, part.spec, part.generator, site, in_block)
-            part.drops.append((site, mask.drop_fraction))
-            if not part.captured:
-                part.captured.update(site=site, before=hp[:1], after=out, mask=mask)
-            outs.append(out)
-        return outs[0] if len(outs) == 1 else torch.cat(outs)
+            hp, rows = h[part.rows], batch[part.rows]
+            if not on or drop_part(part, hp, site, in_block, rows) is None:
+                rows.copy_(hp)
+        return batch
 
     with torch.inference_mode():
         h = _run_to_group4(backbone, clean, first_spec, drop)
@@ -377,7 +391,7 @@ def _draw(h: Tensor, spec: RegularizerSpec, generator: torch.Generator, site: Si
     """Draw ``spec``'s mask for ``h`` (N, C, H, W) at ``site`` and apply it: (dropped h, mask)."""
     quarter = in_block and spec.quarter_at(site.group)
     mask = sample_site_mask(h, spec, generator, quarter=quarter, group=site.group)
-    return db.apply_mask(h, mask), mask
+    return (h if mask.gamma == 0.0 else db.apply_mask(h, mask)), mask  # keep_prob 1: all kept, scale 1
 
 
 DropFn = Callable[[Tensor, Site, bool], Tensor]  # (activation, site, in a block?) -> activation

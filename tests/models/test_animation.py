@@ -112,7 +112,8 @@ def test_masks_stay_crisp_in_the_gif(lite0, coffee_clean):
     """The mask colours survive the palette exactly (no dithering, no near-colours)."""
     result = make(lite0, coffee_clean, A.AnimationSpec("seeds", frames=4, width=A.WIDTHS["small"], fmt="gif"))
     _, pixels = gif_frames(result.data)
-    colours = {tuple(c) for c in np.unique(pixels[0].reshape(-1, 3), axis=0)}
+    # Over all frames: one seed's 4 channels may hold no seed at all (about 1 in 8 at these settings).
+    colours = {tuple(c) for frame in pixels for c in np.unique(frame.reshape(-1, 3), axis=0)}
     assert {(235, 235, 235), (150, 20, 40), (250, 200, 0)} <= colours
 
 

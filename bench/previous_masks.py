@@ -1,0 +1,161 @@
+"""The mask code as it was before the masksfast round, kept as a same-run baseline for the benches.
+
+Copied from ``dropblock/functional.py`` (samplers, block expansion, normalisation, ``apply_mask``);
+the argument checks are shared with the library (they did not change). ``install()`` swaps these
+in for ``dropblock``'s public samplers and ``apply_mask`` (what ``models.engine`` calls), so a
+bench can time the application with the old mask code; it is not used by the app or the tests'
+assertions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+import dropblock as db
+from dropblock import functional as fn
+
+
+def _sliding_any(t: Tensor, k: int, dim: int) -> Tensor:
+    out, width = t, 1
+    while width * 2 <= k:
+        n = out.shape[dim] - width
+        out = out.narrow(dim, 0, n) | out.narrow(dim, width, n)
+        width *= 2
+    if width < k:
+        n = out.shape[dim] - (k - width)
+        out = out.narrow(dim, 0, n) | out.narrow(dim, k - width, n)
+    return out
+
+
+def _expand(padded: Tensor, bh: int, bw: int) -> Tensor:
+    return _sliding_any(_sliding_any(padded, bh, 2), bw, 3)
+
+
+def blocks_from_seeds(seed_mask: Tensor, block_size: tuple[int, int]) -> Tensor:
+    bh, bw = block_size
+    pad = (bw // 2, bw - 1 - bw // 2, bh // 2, bh - 1 - bh // 2)
+    padded = F.pad((seed_mask != 0).view(torch.uint8), pad).view(torch.bool)
+    return _expand(padded, bh, bw)
+
+
+def _normalise(kind, seed, keep, gamma, target, block, normalize="sample") -> db.DropMask:
+    count = keep[0].numel()
+    ones = keep.sum(dim=(1, 2, 3), dtype=torch.float32)
+    kept = ones / count
+    if normalize == "batch":
+        count, ones = count * keep.shape[0], ones.sum().expand(keep.shape[0])
+    scale = torch.where(ones > 0, count / ones.clamp_min(1.0), torch.zeros_like(ones))
+    return db.DropMask(kind, seed, keep, scale, gamma, target, 1.0 - kept, block)
+
+
+def sample_drop_block_mask(x, keep_prob, block_size, *, per_channel=True, seed_region="valid", gamma_scale=1.0,
+                           gamma=None, gamma_mode="eq1", normalize="sample", generator=None) -> db.DropMask:
+    fn._check_input(x)
+    keep_prob = fn._check_keep_prob(keep_prob)
+    fn._check_block_size(block_size)
+    fn._check_seed_region(seed_region)
+    fn._check_generator(generator)
+    fn._check_gamma_mode(gamma_mode)
+    fn._check_normalize(normalize)
+    gamma_scale = fn._check_gamma_scale(gamma_scale)
+    n, c, height, width = x.shape
+    bh, bw = fn.effective_block_size(block_size, height, width)
+    if gamma is None:
+        if gamma_mode == "calibrated":
+            gamma = fn.calibrated_gamma(keep_prob, block_size, height, width, seed_region=seed_region,
+                                        gamma_scale=gamma_scale)
+        else:
+            gamma = fn._scaled_gamma(keep_prob, block_size, height, width, gamma_scale)
+        target = min(1.0, gamma_scale * (1.0 - keep_prob))
+    else:
+        target = 1.0 - keep_prob
+    channels = c if per_channel else 1
+    device = fn._draw_device(x, generator)
+    if seed_region == "valid":
+        valid = torch.rand((n, channels, height - bh + 1, width - bw + 1), generator=generator, device=device) < gamma
+        padded = F.pad(valid.view(torch.uint8), (bw - 1,) * 2 + (bh - 1,) * 2).view(torch.bool)
+        top, left = bh - 1 - (bh - 1) // 2, bw - 1 - (bw - 1) // 2
+        seed = padded[..., top : top + height, left : left + width]
+        keep = ~_expand(padded, bh, bw)
+    else:
+        seed = torch.rand((n, channels, height, width), generator=generator, device=device) < gamma
+        keep = ~blocks_from_seeds(seed, (bh, bw))
+    return _normalise("dropblock", seed, keep, gamma, target, (bh, bw), normalize).to(x.device)
+
+
+def _constant_scale(kind, keep, keep_prob, block) -> db.DropMask:
+    n = keep.shape[0]
+    kept = keep.sum(dim=(1, 2, 3), dtype=torch.float32) / keep[0].numel()
+    scale = torch.full((n,), 1.0 / keep_prob, dtype=torch.float32, device=keep.device)
+    return db.DropMask(kind, ~keep, keep, scale, 1.0 - keep_prob, 1.0 - keep_prob, 1.0 - kept, block)
+
+
+def sample_dropout_mask(x, keep_prob, *, generator=None) -> db.DropMask:
+    keep = torch.rand(x.shape, generator=generator, device=fn._draw_device(x, generator)) < keep_prob
+    return _constant_scale("dropout", keep, keep_prob, (1, 1)).to(x.device)
+
+
+def sample_spatial_dropout_mask(x, keep_prob, *, generator=None) -> db.DropMask:
+    n, c, height, width = x.shape
+    keep = torch.rand((n, c, 1, 1), generator=generator, device=fn._draw_device(x, generator)) < keep_prob
+    return _constant_scale("spatial_dropout", keep, keep_prob, (height, width)).to(x.device)
+
+
+def sample_cutout_mask(x, keep_prob, *, size=None, seed_region="valid", generator=None) -> db.DropMask:
+    n, _, height, width = x.shape
+    device = fn._draw_device(x, generator)
+    side = fn.cutout_size(keep_prob, height, width) if size is None else min(size, height, width)
+    if side == 0:
+        none = torch.zeros((n, 1, height, width), dtype=torch.bool, device=x.device)
+        m = _normalise("cutout", none, ~none, 0.0, 1.0 - keep_prob, (0, 0))
+        return db.DropMask(**{**m.__dict__, "scale": torch.ones_like(m.scale)})
+    rows, cols = (height - side + 1, width - side + 1) if seed_region == "valid" else (height, width)
+    index = torch.randint(rows * cols, (n,), generator=generator, device=device)
+    seed = torch.zeros((n, rows * cols), dtype=torch.bool, device=device)
+    seed.scatter_(1, index[:, None], True)
+    seed = seed.view(n, 1, rows, cols)
+    if seed_region == "valid":
+        c0 = (side - 1) // 2
+        seed = F.pad(seed.view(torch.uint8), (c0, side - 1 - c0, c0, side - 1 - c0)).view(torch.bool)
+    keep = ~blocks_from_seeds(seed, (side, side))
+    m = _normalise("cutout", seed, keep, 1.0 / (rows * cols), 1.0 - keep_prob, (side, side))
+    return db.DropMask(**{**m.__dict__, "scale": torch.ones_like(m.scale)}).to(x.device)
+
+
+def apply_mask(x: Tensor, mask: db.DropMask) -> Tensor:
+    scale = mask.scale.to(x.dtype).view(-1, 1, 1, 1)
+    return (x * scale).masked_fill_(~mask.block_mask, 0)
+
+
+def concatenated(apply):
+    """What a batch part's apply cost before: ``apply`` to a new tensor, then a copy into the batch
+    (the engine concatenated the parts' outputs at every site)."""
+    return lambda x, mask, out: out.copy_(apply(x, mask))
+
+
+_SAMPLERS = ("sample_drop_block_mask", "sample_dropout_mask", "sample_spatial_dropout_mask", "sample_cutout_mask")
+
+
+@contextlib.contextmanager
+def install(apply: bool = True):
+    """Swap the old samplers (and, with ``apply``, the old ``apply_mask``, also for batch parts) into
+    ``dropblock``, which ``models.engine`` calls."""
+    saved = {name: getattr(db, name) for name in (*_SAMPLERS, "apply_mask")}
+    saved_into = fn._apply_mask_into
+    for name in _SAMPLERS:
+        setattr(db, name, globals()[name])
+    if apply:
+        db.apply_mask = apply_mask
+        fn._apply_mask_into = concatenated(apply_mask)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(db, name, value)
+        fn._apply_mask_into = saved_into
+
+
