@@ -73,8 +73,10 @@ html {{ font-size: 22px; }}
 {{ display: none !important; }}
 .st-key-{MAIN} img:not(.dbl-tile) {{ width: 100% !important; height: auto; max-height: calc(100vh - 20rem);
                                      object-fit: contain; }}
-/* a tile grid (ui/render.py): tiles as large as the screen's height allows, its rows and caption included */
-.st-key-{MAIN} .dbl-tiles {{ --tile: calc((100vh - 18rem) / var(--rows) / var(--aspect) - var(--gap)) !important; }}
+/* a tile grid (ui/render.py): tiles as large as the screen's height allows, its rows and caption included,
+   and at most twice their size off the projector (a lesson's question under a two-row grid stays on screen) */
+.st-key-{MAIN} .dbl-tiles {{ --tile: min(calc((100vh - 18rem) / var(--rows) / var(--aspect) - var(--gap)),
+                                        calc(2 * var(--tile-max))) !important; }}
 :is({_FIG}) [data-testid="stHorizontalBlock"] img {{ max-height: 30vh; }}
 :is({_FIG}) :is(h2, h3) {{ font-size: 1.3rem; }}
 {_BAR} p {{ font-size: 1rem; margin: 0; }}

@@ -282,7 +282,7 @@ def tile_grid_html(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] =
     aspect = max((rgb.shape[0] / rgb.shape[1] for r in rows for rgb in r), default=1.0)  # height / width
     out = [_GRID_CSS, f'<figure class="dbl-tiles" style="--cols: {n_cols}; '
                       f'--narrow-cols: {min(n_cols, NARROW_COLUMNS)}; --rows: {len(rows)}; --aspect: {aspect:.4f}; '
-                      f'--tile: {int(tile)}px">']
+                      f'--tile: {int(tile)}px; --tile-max: {int(tile)}px">']
     for i, row in enumerate(rows):
         label = labels[i] if labels else ""
         out.append('<div class="dbl-row">')
