@@ -67,8 +67,10 @@ def previous_round():
             db.apply_mask = _apply_mask
 
 
-# Rows whose baseline is not previous_round(): the masksfast round's mask code alone.
-BASELINES = {"curve, masks only": previous_masks.install}
+# Rows whose baseline is not previous_round(): the masksfast round's mask code alone, and this
+# round's own code (the "mask sample" rows' baseline is today's full mask view).
+BASELINES = {"curve, masks only": previous_masks.install, "mask sample": contextlib.nullcontext,
+             "mask sample, in blocks": contextlib.nullcontext}
 
 
 def backbone_for(name: str) -> M.Backbone:
@@ -95,19 +97,6 @@ def views(bb: M.Backbone):
         bb, clean, paper, keep_probs=kps, n_samples=8, seed=1, max_samples=8 if per_point else None)
     set_curve = lambda per_point: compute_set_curve(  # noqa: E731
         bb, images, sidebar, keep_probs=kps, n_samples=8, seed=1, max_samples=8 if per_point else None)
-    current = engine._channels_last, db.apply_mask  # this round's code (previous_round() swaps them)
-
-    def as_now(fn):
-        """A baseline run with this round's code: "mask sample" is timed against today's full mask view."""
-        def run():
-            saved = engine._channels_last, db.apply_mask
-            engine._channels_last, db.apply_mask = current
-            try:
-                return fn()
-            finally:
-                engine._channels_last, db.apply_mask = saved
-        return run
-
     in_blocks = dataclasses.replace(paper, keep_prob=0.9, block_size=7)
     return {
         "curve": (lambda: curve(False), lambda: curve(True)),
@@ -122,9 +111,9 @@ def views(bb: M.Backbone):
         "mask view": (lambda: M.compute_mask_view(bb, clean, sidebar, seed=1),) * 2,
         # previous = the full mask view, this round's code: the masks alone against masks + network
         "mask sample": (lambda: M.compute_mask_sample(bb, clean, sidebar, seed=1),
-                        as_now(lambda: M.compute_mask_view(bb, clean, sidebar, seed=1))),
+                        lambda: M.compute_mask_view(bb, clean, sidebar, seed=1)),
         "mask sample, in blocks": (lambda: M.compute_mask_sample(bb, clean, in_blocks, seed=1),
-                                   as_now(lambda: M.compute_mask_view(bb, clean, in_blocks, seed=1))),
+                                   lambda: M.compute_mask_view(bb, clean, in_blocks, seed=1)),
     }
 
 
