@@ -82,3 +82,24 @@ def test_zip_and_several_files_through_the_page(tmp_path, monkeypatch):
     assert len(captions) == 1 and "a" in captions[0]
     assert len(at.dataframe[0].value) == 1
     assert os.listdir(tmp_path) == []
+
+
+def test_a_rerun_from_the_page_keeps_the_sidebar_settings():
+    """The page's button calls st.rerun() before the sidebar is drawn (the sidebar comes after the
+    page): the interrupted run must not lose the sidebar's settings."""
+    at = new_app().run()
+    at.switch_page(PAGE).run()
+    at.sidebar.slider(key="keep_prob").set_value(0.7)
+    at.sidebar.slider(key="block_size").set_value(3)
+    at.sidebar.number_input(key="seed").set_value(17)
+    at.sidebar.selectbox(key="image").set_value("chelsea")
+    at.run()
+    at.select_slider(key="set_samples").set_value(2)
+    at.select_slider(key="set_points").set_value(2)
+    at.button(key="set_compute").click().run()
+    assert_clean(at)
+    assert at.sidebar.slider(key="keep_prob").value == 0.7
+    assert at.sidebar.slider(key="block_size").value == 3
+    assert at.sidebar.number_input(key="seed").value == 17
+    assert at.sidebar.selectbox(key="image").value == "chelsea"
+    assert at.query_params["kp"] in ("0.7", ["0.7"]) and at.query_params["seed"] in ("17", ["17"])
