@@ -98,6 +98,16 @@ class SingleFlight(Generic[T]):
         with self._lock:
             return len(self._results)
 
+    def keys(self) -> list[Hashable]:
+        """The keys of the results held, least recently used first (a snapshot)."""
+        with self._lock:
+            return list(self._results)
+
+    def clear(self) -> None:
+        """Drop every held result (computations in flight still finish and are kept)."""
+        with self._lock:
+            self._results.clear()
+
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
         """The cached result for ``key``, else ``compute()`` once for all concurrent callers."""
         with self._lock:

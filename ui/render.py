@@ -28,6 +28,8 @@ from matplotlib import colormaps, font_manager  # noqa: E402
 from streamlit import dataframe_util  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
+from models.jobs import SingleFlight  # noqa: E402
+
 from .i18n import N_, _, language, use_language  # noqa: E402
 from .layout import NARROW_MAX_PX  # noqa: E402
 
@@ -129,26 +131,13 @@ def overlay(image: Image.Image, cam: torch.Tensor, vmax: float | None = None, al
 # CAM overlays by what they show, shared by every session: colorizing and blending 224x224 and
 # hashing the pixels cost 2-3 ms per picture and rerun. Keyed like _FIGURES (the immutable result
 # object the CAM comes from, which also determines the image it was computed on).
-_OVERLAYS: OrderedDict[tuple, bytes] = OrderedDict()
-_OVERLAYS_LOCK = threading.Lock()
-_OVERLAYS_MAX = 32  # a CAM overlay is ~60 KB; like _GRIDS, entries hold their result objects alive
+_OVERLAYS: SingleFlight[bytes] = SingleFlight(max_entries=32)  # ~60 KB each; entries hold their result objects
 
 
 def overlay_png(image: Image.Image, cam: torch.Tensor, vmax: float | None, key: Hashable) -> bytes:
     """The PNG of :func:`overlay`, blended and encoded once per ``(key, vmax)`` across sessions,
     where ``key`` determines both the CAM and the image under it (e.g. ``(mask_view, "clean")``)."""
-    cache_key = (key, vmax)
-    with _OVERLAYS_LOCK:
-        png = _OVERLAYS.get(cache_key)
-        if png is not None:
-            _OVERLAYS.move_to_end(cache_key)
-            return png
-    png = _png(overlay(image, cam, vmax))
-    with _OVERLAYS_LOCK:
-        _OVERLAYS[cache_key] = png
-        while len(_OVERLAYS) > _OVERLAYS_MAX:
-            _OVERLAYS.popitem(last=False)
-    return png
+    return _OVERLAYS.get((key, vmax), lambda: _png(overlay(image, cam, vmax)))
 
 
 def show_overlay(image: Image.Image, cam: torch.Tensor, vmax: float | None, name: str, caption: str | None,
@@ -306,9 +295,7 @@ def tile_grid_html(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] =
 # Tile grids by what they show, shared by every session: keyed by the immutable result object(s)
 # the rows come from (held here, so an id is never reused while its entry lives), the rows, labels,
 # caption, size and language; bounded by count (an 8-channel grid is ~20 KB of HTML).
-_GRIDS: OrderedDict[tuple, str] = OrderedDict()
-_GRIDS_LOCK = threading.Lock()
-_GRIDS_MAX = 32
+_GRIDS: SingleFlight[str] = SingleFlight(max_entries=32)
 
 
 def grid_html(build: Callable[[], Sequence[Sequence[np.ndarray]]], key: Hashable, labels: Sequence[str] = (),
@@ -316,17 +303,7 @@ def grid_html(build: Callable[[], Sequence[Sequence[np.ndarray]]], key: Hashable
     """:func:`tile_grid_html` of ``build()``, built once per what it shows across sessions, where
     ``key`` determines ``build()``'s rows (e.g. ``(mask_view, ("blocks", "after"))``)."""
     cache_key = (key, tuple(labels), caption, tuple(channels), tile, language())
-    with _GRIDS_LOCK:
-        body = _GRIDS.get(cache_key)
-        if body is not None:
-            _GRIDS.move_to_end(cache_key)
-            return body
-    body = tile_grid_html(build(), labels, caption, channels, tile)
-    with _GRIDS_LOCK:
-        _GRIDS[cache_key] = body
-        while len(_GRIDS) > _GRIDS_MAX:
-            _GRIDS.popitem(last=False)
-    return body
+    return _GRIDS.get(cache_key, lambda: tile_grid_html(build(), labels, caption, channels, tile))
 
 
 def show_tile_grid(build: Callable[[], Sequence[Sequence[np.ndarray]]], labels: Sequence[str], name: str,
@@ -356,10 +333,10 @@ def show_mask_grid(view, rows: Sequence[str], labels: Sequence[str], name: str, 
 # Figures by what they show, shared by every session: matplotlib's drawing and savefig cost
 # 120-180 ms, more than the rest of a rerun. Keyed by (name, key) where key is the immutable result
 # object the figure is drawn from (results are hashed by identity and held here, so an id is never
-# reused while its entry lives) or a tuple of the values drawn; bounded by count.
-_FIGURES: OrderedDict[tuple, bytes] = OrderedDict()
-_FIGURES_LOCK = threading.Lock()
-_FIGURES_MAX = 32
+# reused while its entry lives) or a tuple of the values drawn. These caches (figures, charts,
+# tile grids, CAM overlays) are models.jobs.SingleFlight LRUs bounded by count: identical concurrent
+# requests (a class on one link) build once.
+_FIGURES: SingleFlight[bytes] = SingleFlight(max_entries=32)
 
 
 def _figure_png(draw: Callable[[], plt.Figure]) -> bytes:
@@ -375,18 +352,8 @@ def _figure_png(draw: Callable[[], plt.Figure]) -> bytes:
 def figure_png(draw: Callable[[], plt.Figure], name: str, key: Hashable) -> bytes:
     """The PNG of the matplotlib figure ``draw()`` makes; drawn once per ``(name, key)`` across
     sessions, where ``key`` determines everything the figure shows."""
-    cache_key = (name, key, language())  # the figure's labels are in the session's language
-    with _FIGURES_LOCK:
-        png = _FIGURES.get(cache_key)
-        if png is not None:
-            _FIGURES.move_to_end(cache_key)
-    if png is None:
-        png = _figure_png(draw)
-        with _FIGURES_LOCK:
-            _FIGURES[cache_key] = png
-            while len(_FIGURES) > _FIGURES_MAX:
-                _FIGURES.popitem(last=False)
-    return png
+    # the figure's labels are in the session's language
+    return _FIGURES.get((name, key, language()), lambda: _figure_png(draw))
 
 
 def show_figure(draw: Callable[[], plt.Figure], name: str, key: Hashable) -> None:
@@ -397,20 +364,16 @@ def show_figure(draw: Callable[[], plt.Figure], name: str, key: Hashable) -> Non
 # Vega-Lite specs by what they show and the language, shared by every session: building and
 # validating a chart (``to_dict``) costs 20-50 ms, more than the rest of a rerun; the cached spec is
 # handed to ``st.vega_lite_chart`` as is (it copies before changing it). Keyed like _FIGURES.
-_SPECS: OrderedDict[tuple, tuple[dict, ...]] = OrderedDict()
-_SPECS_LOCK = threading.Lock()
-_SPECS_MAX = 64
+_SPECS: SingleFlight[tuple[dict, ...]] = SingleFlight(max_entries=64)
 
 
 def chart_specs(build: Callable[[], Sequence[alt.TopLevelMixin]], name: str, key: Hashable) -> tuple[dict, ...]:
     """The Vega-Lite specs of the charts ``build()`` makes (``ui/charts.py``), built and validated
     once per ``(name, key, language)`` across sessions, where ``key`` determines everything shown."""
-    cache_key = (name, key, language())
-    with _SPECS_LOCK:
-        specs = _SPECS.get(cache_key)
-        if specs is not None:
-            _SPECS.move_to_end(cache_key)
-            return specs
+    return _SPECS.get((name, key, language()), lambda: _chart_specs(build))
+
+
+def _chart_specs(build: Callable[[], Sequence[alt.TopLevelMixin]]) -> tuple[dict, ...]:
     specs = tuple(chart.to_dict() for chart in build())  # validates against the Vega-Lite schema
     for spec in specs:
         spec.get("config", {}).pop("view", None)  # Altair's default 300x300 view: Streamlit sizes the chart
@@ -418,12 +381,8 @@ def chart_specs(build: Callable[[], Sequence[alt.TopLevelMixin]], name: str, key
             del spec["config"]
         # Named datasets as Arrow bytes, which st.vega_lite_chart passes on as they are (what its own
         # Altair path does): 0.2 instead of 1.5 ms per chart and rerun.
-        spec["datasets"] = {name: dataframe_util.convert_anything_to_arrow_bytes(rows)
-                            for name, rows in spec.get("datasets", {}).items()}
-    with _SPECS_LOCK:
-        _SPECS[cache_key] = specs
-        while len(_SPECS) > _SPECS_MAX:
-            _SPECS.popitem(last=False)
+        spec["datasets"] = {dataset: dataframe_util.convert_anything_to_arrow_bytes(rows)
+                            for dataset, rows in spec.get("datasets", {}).items()}
     return specs
 
 

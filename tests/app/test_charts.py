@@ -303,10 +303,8 @@ def test_robustness_page_builds_the_chart_once_and_draws_the_png_only_on_click(m
     built = []
     real = charts.robustness_curve
     monkeypatch.setattr(charts, "robustness_curve", lambda *a, **k: built.append(1) or real(*a, **k))
-    with render._FIGURES_LOCK:
-        render._FIGURES.clear()
-    with render._SPECS_LOCK:
-        render._SPECS.clear()
+    render._FIGURES.clear()
+    render._SPECS.clear()
     at = new_app().run()
     at.switch_page("pages/4_Robustness_curve.py").run()
     assert_clean(at)
@@ -316,7 +314,7 @@ def test_robustness_page_builds_the_chart_once_and_draws_the_png_only_on_click(m
     at.run()  # a rerun: the cached spec, no rebuild, no matplotlib
     assert_clean(at)
     assert len(vega_charts(at)) == 2 and built == [1]
-    assert not [k for k in render._FIGURES if k[0] == "robustness-curve"]  # the PNG waits for a click
+    assert not [k for k in render._FIGURES.keys() if k[0] == "robustness-curve"]  # the PNG waits for a click
 
 
 def test_set_curves_show_the_summary_with_its_spread_images_and_samples():

@@ -145,8 +145,7 @@ def test_unlabelled_rows_and_hostile_labels_are_escaped():
 
 
 def test_the_grid_is_built_once_per_result_and_the_png_only_when_downloaded(view, captured, monkeypatch):
-    with render._GRIDS_LOCK:
-        render._GRIDS.clear()
+    render._GRIDS.clear()
     built, drawn = [], []
     real_html, real_grid = render.tile_grid_html, render.grid
     monkeypatch.setattr(render, "tile_grid_html", lambda *a, **k: built.append(1) or real_html(*a, **k))
@@ -166,8 +165,7 @@ def test_the_grid_is_built_once_per_result_and_the_png_only_when_downloaded(view
 
 
 def test_the_grid_is_cached_per_language(view, captured):
-    with render._GRIDS_LOCK:
-        render._GRIDS.clear()
+    render._GRIDS.clear()
     render.show_mask_grid(view, ROWS, LABELS, "g", None)
     with i18n.use_language("zh"):
         render.show_mask_grid(view, ROWS, LABELS, "g", None)

@@ -152,3 +152,16 @@ def test_heavy_workers_run_below_the_light_requests():
 def test_heavy_pool_nice_out_of_range(nice):
     with pytest.raises(ValueError, match="nice"):
         HeavyPool(workers=1, nice=nice)
+
+
+def test_single_flight_keys_in_recency_order_and_clear():
+    cache: SingleFlight[int] = SingleFlight(max_entries=2)
+    cache.get("a", lambda: 1)
+    cache.get("b", lambda: 2)
+    cache.get("a", lambda: 99)  # a hit: "a" becomes the most recent
+    assert cache.keys() == ["b", "a"]
+    cache.get("c", lambda: 3)  # past max_entries: the least recent ("b") goes
+    assert cache.keys() == ["a", "c"]
+    cache.clear()
+    assert cache.keys() == [] and len(cache) == 0
+    assert cache.get("a", lambda: 5) == 5  # computed again after clear
