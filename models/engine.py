@@ -338,15 +338,8 @@ def run_regularized_many(
 
     def drop_part(part: _Part, hp: Tensor, site: Site, in_block: bool, out: Tensor | None = None) -> Tensor | None:
         """Draw ``part``'s mask for its rows ``hp`` and apply it (into ``out`` when given); None: unchanged."""
-        quarter = in_block and part.spec.quarter_at(site.group)
-        mask = sample_site_mask(hp, part.spec, part.generator, quarter=quarter, group=site.group)
+        dropped, mask = _draw(hp, part.spec, part.generator, site, in_block, out)
         part.drops.append((site, mask.drop_fraction))
-        if mask.gamma == 0.0:  # keep_prob 1: every unit kept with scale 1, nothing to apply
-            dropped = None
-        elif out is None:
-            dropped = db.apply_mask(hp, mask)
-        else:
-            dropped = db.functional._apply_mask_into(hp, mask, out)
         if not part.captured:
             part.captured.update(site=site, before=hp[:1], after=hp if dropped is None else dropped, mask=mask)
         return dropped
@@ -386,12 +379,15 @@ def _offered(spec: RegularizerSpec, site: Site, in_block: bool) -> bool:
     return not (in_block and site.kind == "skip" and not spec.skip)
 
 
-def _draw(h: Tensor, spec: RegularizerSpec, generator: torch.Generator, site: Site,
-          in_block: bool) -> tuple[Tensor, db.DropMask]:
-    """Draw ``spec``'s mask for ``h`` (N, C, H, W) at ``site`` and apply it: (dropped h, mask)."""
+def _draw(h: Tensor, spec: RegularizerSpec, generator: torch.Generator, site: Site, in_block: bool,
+          out: Tensor | None = None) -> tuple[Tensor | None, db.DropMask]:
+    """Draw ``spec``'s mask for ``h`` (N, C, H, W) at ``site`` and apply it (into ``out`` when given):
+    (dropped h, mask), with None for h unchanged (keep_prob 1: every unit kept with scale 1)."""
     quarter = in_block and spec.quarter_at(site.group)
     mask = sample_site_mask(h, spec, generator, quarter=quarter, group=site.group)
-    return (h if mask.gamma == 0.0 else db.apply_mask(h, mask)), mask  # keep_prob 1: all kept, scale 1
+    if mask.gamma == 0.0:
+        return None, mask
+    return (db.apply_mask(h, mask) if out is None else db.functional._apply_mask_into(h, mask, out)), mask
 
 
 DropFn = Callable[[Tensor, Site, bool], Tensor]  # (activation, site, in a block?) -> activation
@@ -464,7 +460,7 @@ def sample_first_site(backbone: Backbone, clean: CleanPass, spec: RegularizerSpe
         if not _offered(spec, site, in_block):
             return h
         after, mask = _draw(h, spec, generator, site, in_block)
-        raise _Reached(SiteSample(spec, site, h[:1], after, mask))
+        raise _Reached(SiteSample(spec, site, h[:1], h if after is None else after, mask))
 
     try:
         with torch.inference_mode():

@@ -765,10 +765,6 @@ def _heavy(compute, ctx: Context, title: str, *args, with_progress: bool = False
     return _noted(heavy(_key(compute.__name__, ctx, args, kwargs), title, run))
 
 
-def mask_view(ctx: Context, n_channels: int = 8) -> M.MaskView:
-    return _light(M.compute_mask_view, ctx, ctx.spec, seed=ctx.seed, n_channels=n_channels)
-
-
 def mask_sample(ctx: Context, n_channels: int = 8) -> M.MaskSample:
     """The masks and feature maps at the site only (no layer after it): drawn before the network runs."""
     return _light(M.compute_mask_sample, ctx, ctx.spec, seed=ctx.seed, n_channels=n_channels)
