@@ -43,7 +43,7 @@ class RunResult:
     deltas: int
     pictures: int
     errors: list[str] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)  # markdown/caption bodies, for checks
+    texts: list[str] = field(default_factory=list)  # markdown/caption bodies and "label: value" of metrics
     status: int = 0  # ForwardMsg.script_finished value; 0 = finished successfully
 
 
@@ -81,6 +81,7 @@ class Session:
         self.query = ""
         self.widget_ids: dict[str, str] = {}  # label -> id, from the last run
         self.widget_kinds: dict[str, str] = {}
+        self.widget_fragments: dict[str, str] = {}  # label -> the fragment that draws it ("" if none)
         self.moved: dict[str, object] = {}  # label -> value the student set
         self.cookies = ""
         self.cached: dict[str, int] = {}  # hash of a cacheable message -> script runs since last seen
@@ -119,18 +120,20 @@ class Session:
         if label not in self.widget_ids:
             raise KeyError(f"no widget labelled {label!r} on this page")
         self.moved[label] = value
-        return await self._rerun(self.page_hash)
+        # a widget a fragment draws reruns only that fragment, as in the browser
+        return await self._rerun(self.page_hash, self.widget_fragments.get(label, ""))
 
     async def goto(self, page: str) -> RunResult:
         """Follow a page link: ``page`` is its url path ("Mask_explorer") or "" for Home."""
         return await self._rerun(self.pages[page])
 
-    async def _rerun(self, page_hash: str) -> RunResult:
+    async def _rerun(self, page_hash: str, fragment_id: str = "") -> RunResult:
         start = time.perf_counter()
         msg = BackMsg()
         state = msg.rerun_script
         state.query_string = self.query
         state.page_script_hash = page_hash
+        state.fragment_id = fragment_id
         state.cached_message_hashes.extend(self.cached)
         for label, value in self.moved.items():
             wid = self.widget_ids.get(label)
@@ -155,6 +158,7 @@ class Session:
         fetches = []
         seen: dict[str, str] = {}
         kinds: dict[str, str] = {}
+        fragments: dict[str, str] = {}
         async with asyncio.timeout(self.timeout):
             while True:
                 fwd = ForwardMsg()
@@ -185,6 +189,7 @@ class Session:
                     body = getattr(el, el_kind)
                     if el_kind in ("slider", "number_input"):
                         seen[body.label], kinds[body.label] = body.id, el_kind
+                        fragments[body.label] = delta.fragment_id
                     elif el_kind == "imgs":
                         for img in body.imgs:
                             if img.url.startswith("/"):
@@ -198,6 +203,8 @@ class Session:
                             result.errors.append(f"error box: {body.body[:80]}")
                     elif el_kind == "markdown":
                         result.texts.append(body.body)
+                    elif el_kind == "metric":
+                        result.texts.append(f"{body.label}: {body.body}")
                 elif kind == "script_finished":
                     result.status = int(fwd.script_finished)
                     # 0 finished, 1 compile error, 2 stopped early for a rerun (more follows), 3 fragment run
@@ -209,7 +216,11 @@ class Session:
         for status, _ in await asyncio.gather(*fetches):
             if status != 200:
                 result.errors.append(f"picture: HTTP {status}")
-        if seen:
-            self.widget_ids, self.widget_kinds = seen, kinds
+        if result.status == 3:  # a fragment's run: only its widgets were sent again
+            self.widget_ids.update(seen)
+            self.widget_kinds.update(kinds)
+            self.widget_fragments.update(fragments)
+        elif seen:
+            self.widget_ids, self.widget_kinds, self.widget_fragments = seen, kinds, fragments
         result.seconds = time.perf_counter() - start
         return result

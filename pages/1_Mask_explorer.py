@@ -14,30 +14,30 @@ def page(ctx: state.Context) -> None:
         "DropBlock samples **seeds** with probability γ, grows each into a **block_size × block_size** square, "
         "zeroes those units and rescales the rest by count(M)/count_ones(M) (Algorithm 1 of the paper)."
     ))
-    state.spec_notes(ctx)
-    explorer(ctx)
+    explorer(ctx, state.live_controls_slot())
 
 
-@state.fragment  # moving the page's own control reruns only this part, not the sidebar and the model
-def explorer(ctx: state.Context) -> None:
-    n_channels = st.slider(_("Channels to show (the most active ones)"), 2, 12, 8, key="explorer_channels")
-    view = state.mask_sample(ctx, n_channels)  # the masks only: they reach the browser before the network runs
+@state.fragment  # keep_prob, block_size, the seed and the channels shown rerun only this part
+def explorer(ctx: state.Context, controls) -> None:
+    try:
+        body(state.live(ctx))  # on a rerun of this part alone, ctx is the last full run's
+    except Exception:
+        if controls is not None:
+            with controls:
+                state.live_widgets()
+        raise
+    if controls is not None:  # drawn last, as the sidebar is: the masks reach the browser first
+        with controls:
+            state.live_widgets()
+    state.sync_url()  # a link to this view, once the rest is on its way
 
-    st.subheader(_("At the {site} · map {h}×{w}").format(site=tr(view.site_label), h=view.map_size[0], w=view.map_size[1]))
-    st.latex(r"\gamma = \frac{1-\text{keep\_prob}}{b_h b_w}\cdot\frac{H W}{(H-b_h+1)(W-b_w+1)}")
-    st.code(shown_text(view.formula), language=None, wrap_lines=True)  # wraps on a phone
 
-    cols = st.columns(4)
-    cols[0].metric(_("γ (seed probability)"), f"{view.gamma:.5f}")
-    cols[1].metric(_("Target drop 1 − keep_prob"), f"{view.target_drop:.3f}")
-    cols[2].metric(_("Realised drop (this sample)"), f"{view.realised_drop:.3f}",
-                   delta=f"{view.realised_drop - view.target_drop:+.3f}", delta_color="off")
-    if view.expected_drop is not None:
-        cols[3].metric(_("Expected drop (overlaps counted)"), f"{view.expected_drop:.3f}",
-                       help=_("Eq. (1) ignores overlapping blocks; this is the exact expectation."))
-    st.caption(_("Block {bh}×{bw} after clipping to the map · seeds: {region} · {sharing}.").format(
-        bh=view.block[0], bw=view.block[1], region=_(state.REGIONS[ctx.spec.seed_region]),
-        sharing=_("one mask shared by all channels") if not ctx.spec.per_channel else _("one mask per channel")))
+def body(ctx: state.Context) -> None:
+    # The masks are drawn first and the network runs while the browser draws them; everything above
+    # and beside them goes into places reserved here and is filled after (Streamlit keeps the order
+    # of the places, not of the drawing). The channels slider's value is in session state already.
+    notes, channels_box, head = st.container(), st.container(), st.container()
+    view = state.mask_sample(ctx, int(st.session_state.get("explorer_channels", 8)))
 
     rows = ("blocks", "seeds", "before", "after")  # one tile grid for every screen: rows of 4 on a phone
     labels = [_("block mask M"), _("seed mask"), _("before"), _("after (scaled)")]
@@ -46,10 +46,38 @@ def explorer(ctx: state.Context) -> None:
         seed=ctx.seed, channels=", ".join(map(str, view.channels)))
     with layout.main_figure():
         render.show_mask_grid(view, rows, labels, "mask-explorer", caption)
+    try:  # then the rest of the network, for the same masks (CAMs and top-5), while the browser draws
+        out = state.mask_outcome(ctx)
+    except Exception as err:  # the masks' numbers and the animation are still shown, then the message
+        out = err
+
+    with notes:
+        state.spec_notes(ctx)
+    with channels_box:
+        st.slider(_("Channels to show (the most active ones)"), 2, 12, 8, key="explorer_channels")
+    with head:
+        st.subheader(_("At the {site} · map {h}×{w}").format(site=tr(view.site_label), h=view.map_size[0],
+                                                            w=view.map_size[1]))
+        st.latex(r"\gamma = \frac{1-\text{keep\_prob}}{b_h b_w}\cdot\frac{H W}{(H-b_h+1)(W-b_w+1)}")
+        st.code(shown_text(view.formula), language=None, wrap_lines=True)  # wraps on a phone
+
+        cols = st.columns(4)
+        cols[0].metric(_("γ (seed probability)"), f"{view.gamma:.5f}")
+        cols[1].metric(_("Target drop 1 − keep_prob"), f"{view.target_drop:.3f}")
+        cols[2].metric(_("Realised drop (this sample)"), f"{view.realised_drop:.3f}",
+                       delta=f"{view.realised_drop - view.target_drop:+.3f}", delta_color="off")
+        if view.expected_drop is not None:
+            cols[3].metric(_("Expected drop (overlaps counted)"), f"{view.expected_drop:.3f}",
+                           help=_("Eq. (1) ignores overlapping blocks; this is the exact expectation."))
+        st.caption(_("Block {bh}×{bw} after clipping to the map · seeds: {region} · {sharing}.").format(
+            bh=view.block[0], bw=view.block[1], region=_(state.REGIONS[ctx.spec.seed_region]),
+            sharing=_("one mask shared by all channels") if not ctx.spec.per_channel else _("one mask per channel")))
     export.mask_view(ctx, view)
     animation.section(ctx, view)  # "Animation for slides": GIF/MP4 over seeds or a sweep
 
-    out = state.mask_outcome(ctx)  # then the rest of the network, for the same masks: CAMs and top-5
+    if isinstance(out, Exception):
+        raise out
+
     left, mid, right = st.columns([1, 1, 1.2])
     with left:
         render.show_overlay(ctx.image, out.cam_clean, float(out.cam_clean.max()), "cam-clean",

@@ -244,12 +244,28 @@ def _shown(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+_SETTINGS = [key for key, _default, _parse in _URL.values()] + ["arch", "weights"]
+_KEPT = "_settings_kept"  # a plain session-state entry (no widget's): the settings' last values
+
+
 def _keep_widget_values() -> None:
     """Widget values are dropped when a page without that widget runs; every page draws the
-    sidebar, and re-assigning the keys keeps the values across page switches."""
-    for key in [key for key, _default, _parse in _URL.values()] + ["arch", "weights"]:
+    sidebar, and re-assigning the keys keeps the values across page switches. Streamlit 1.67 also
+    drops them when a page switch follows a fragment's own run (a page's control), even though the
+    sidebar is drawn on every page: those come back from the copy :func:`_remember` keeps."""
+    kept = st.session_state.get(_KEPT, {})
+    for key in _SETTINGS:
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
+        elif key in kept:
+            st.session_state[key] = kept[key]
+    _remember(_SETTINGS)
+
+
+def _remember(keys) -> None:
+    """Copy these settings' current values where Streamlit does not drop them (see above)."""
+    kept = st.session_state.setdefault(_KEPT, {})
+    kept.update({key: st.session_state[key] for key in keys if key in st.session_state})
 
 
 def _write_url() -> None:
@@ -508,23 +524,78 @@ def settings() -> tuple[Picture, str, str]:
     return picture, arch, weights
 
 
+@dataclass(frozen=True)
+class SidebarSlots:
+    """The sidebar's three parts, reserved at the start of a run so that each can be drawn later
+    and in any order: the head (language, presenter mode, image), the regulariser's live controls
+    (keep_prob, block_size, seed) and the tail (placement, more settings, model)."""
+
+    head: object
+    live: object
+    tail: object
+
+
+_SLOTS: contextvars.ContextVar[SidebarSlots | None] = contextvars.ContextVar("dropblock_lab_sidebar", default=None)
+_LIVE_CLAIMED: contextvars.ContextVar[bool] = contextvars.ContextVar("dropblock_lab_live_claimed", default=False)
+
+
+def live_controls_slot():
+    """For a page whose fragment redraws everything that depends on keep_prob, block_size and the
+    seed (the mask explorer): the sidebar's place for those three controls, which the fragment then
+    draws (:func:`live_widgets`), so that moving one reruns only the fragment, not the page, the
+    rest of the sidebar and the model banner. None in presenter mode (no sidebar to move them in)
+    or outside :func:`run_page`; the sidebar then draws them as usual."""
+    slots = _SLOTS.get()
+    if slots is None or layout.presenting():
+        return None
+    _LIVE_CLAIMED.set(True)
+    return slots.live
+
+
+def live_widgets() -> None:
+    """keep_prob, block_size and the seed, in the current container."""
+    st.subheader(_("Regulariser"))
+    st.slider(_("keep_prob"), 0.05, 1.0, step=0.05, key="keep_prob",
+              help=_("Probability of keeping a unit; 1 − keep_prob is the drop budget."))
+    st.slider(_("block_size"), 1, 15, key="block_size",
+              help=_("Side of the dropped square (clipped to the map)."))
+    st.number_input(_("Seed"), 0, 10_000, key="seed", help=_("Same seed, same masks: a rerun does not reshuffle."))
+
+
+def live(ctx: Context) -> Context:
+    """``ctx`` with this run's keep_prob, block_size and seed (from session state: the browser sent
+    them with the rerun). A fragment that owns the live controls calls it first (on a rerun of the
+    fragment alone its ``ctx`` argument is the last full run's) and :func:`sync_url` at its end."""
+    s = st.session_state
+    _remember(("keep_prob", "block_size", "seed"))  # moved in a fragment's run: the next page keeps them
+    kp, b, seed = float(s["keep_prob"]), int(s["block_size"]), int(s["seed"])
+    if (kp, b, seed) == (ctx.spec.keep_prob, ctx.spec.block_size, ctx.seed):
+        return ctx
+    return dataclasses.replace(ctx, spec=dataclasses.replace(ctx.spec, keep_prob=kp, block_size=b), seed=seed)
+
+
+def sync_url() -> None:
+    """The URL brought up to date with the settings (one message, only if something changed)."""
+    _write_url()
+
+
 def sidebar() -> None:
     """Draw the shared sidebar. Pages draw it after their own content (see :func:`run_page`): a
     rerun's messages reach the browser in the order they are drawn, and a slider move's new masks
-    should not wait behind twenty sidebar widgets the browser redraws first."""
-    with st.sidebar:
+    should not wait behind twenty sidebar widgets the browser redraws first. The parts go into the
+    places :func:`run_page` reserved; the live controls only if no page fragment owns them."""
+    slots = _SLOTS.get() or SidebarSlots(st.sidebar, st.sidebar, st.sidebar)
+    with slots.head:
         language_switch()
         st.toggle(_("Presenter mode"), key=layout.PRESENT,
                   help=_("A projector view: no sidebar, large type, the main figure at full width; "
                          "on the lesson, the arrow keys step. The link keeps it (present=1)."))
         st.subheader(_("Image"))
         _image_widgets()
-        st.subheader(_("Regulariser"))
-        st.slider(_("keep_prob"), 0.05, 1.0, step=0.05, key="keep_prob",
-                  help=_("Probability of keeping a unit; 1 − keep_prob is the drop budget."))
-        st.slider(_("block_size"), 1, 15, key="block_size",
-                  help=_("Side of the dropped square (clipped to the map)."))
-        st.number_input(_("Seed"), 0, 10_000, key="seed", help=_("Same seed, same masks: a rerun does not reshuffle."))
+    if not _LIVE_CLAIMED.get():
+        with slots.live:
+            live_widgets()
+    with slots.tail:
         st.radio(_("Placement"), list(PLACEMENTS), format_func=lambda k: _(PLACEMENTS[k]), key="placement")
         with st.expander(_("More settings")):
             st.selectbox(_("Group (for 'after one group')"), [1, 2, 3, 4], key="group",
@@ -597,6 +668,8 @@ def run_page(draw: Callable[[Context], None]) -> None:
         runpy.run_path(str(ENTRYPOINT), run_name="__main__")
         return
     jobs.configure_process()  # once per process, whichever page a visitor opens first
+    _SLOTS.set(SidebarSlots(st.sidebar.container(), st.sidebar.container(), st.sidebar.container()))
+    _LIVE_CLAIMED.set(False)
     with friendly_errors():
         try:
             ctx = context(*settings())

@@ -232,6 +232,56 @@ def assert_nothing_sideways(page, where: str) -> None:
     assert page.evaluate(CUT_OFF) == [], f"{where}: cut off at the right edge: {page.evaluate(CUT_OFF)}"
 
 
+def test_a_live_control_reruns_only_the_mask_explorers_fragment(server):
+    """On the real server, through Streamlit's own protocol: moving keep_prob on the mask explorer is
+    a fragment's run (the sidebar's other widgets, the title and the model banner are not sent
+    again), with new numbers, the CAMs and the link brought up to date; the next page keeps it."""
+    import asyncio
+    import concurrent.futures
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from stclient import Session
+
+    async def scenario():
+        s = Session(server, timeout=120)
+        try:
+            full = await s.open("Mask_explorer", "seed=7341&kp=0.8&b=5")
+            assert not full.errors and full.status == 0, full.errors
+            gamma = next(t for t in full.texts if t.startswith("γ"))
+            moved = await s.move("keep_prob", 0.7)
+            assert not moved.errors, moved.errors
+            assert moved.status == 3  # FINISHED_FRAGMENT_RUN_SUCCESSFULLY: the page itself did not run
+            assert moved.deltas < 0.8 * full.deltas
+            assert any(t.startswith("Model:") for t in full.texts)
+            assert not any(t.startswith("Model:") for t in moved.texts)  # the model banner is not sent again
+            assert moved.pictures >= 2  # the CAMs for the new masks
+            new_gamma = next(t for t in moved.texts if t.startswith("γ"))
+            assert new_gamma != gamma and "kp=0.7" in s.query.split("&")
+            assert (await s.move("Seed", 7342)).status == 3
+            other = await s.goto("Compare_methods")  # a full run: the page's own script
+            assert not other.errors and other.status == 0
+            assert {"kp=0.7", "seed=7342"} <= set(s.query.split("&"))
+        finally:
+            await s.close()
+        # A page's own control (the channels shown) reruns its fragment too; Streamlit 1.67 then
+        # drops the sidebar's values on the next page switch, which once failed that page
+        # ("no key image"): the settings come back from the session's own copy.
+        s = Session(server, timeout=120)
+        try:
+            await s.open("Mask_explorer", "seed=7343&kp=0.85&b=3&image=chelsea")
+            assert (await s.move("Channels to show (the most active ones)", 5)).status == 3
+            for page in ("Compare_methods", "CAM_shift", "Mask_explorer"):
+                r = await s.goto(page)
+                assert not r.errors and r.status == 0, (page, r.errors)
+                assert {"kp=0.85", "b=3", "seed=7343", "image=chelsea"} <= set(s.query.split("&"))
+        finally:
+            await s.close()
+
+    # in a thread of its own: the sync Playwright of the other tests keeps an event loop in this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result()
+
+
 def test_phone_and_projector(server, browser, tmp_path):
     """Every page at 390 px (a phone) and at 1920×1080 in presenter mode."""
     shown, other = shots_dir(tmp_path)
