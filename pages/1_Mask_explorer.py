@@ -14,6 +14,8 @@ def page(ctx: state.Context) -> None:
         "DropBlock samples **seeds** with probability γ, grows each into a **block_size × block_size** square, "
         "zeroes those units and rescales the rest by count(M)/count_ones(M) (Algorithm 1 of the paper)."
     ))
+    # Eq. (1) itself does not change with the controls: outside the fragment, KaTeX typesets it once
+    st.latex(r"\gamma = \frac{1-\text{keep\_prob}}{b_h b_w}\cdot\frac{H W}{(H-b_h+1)(W-b_w+1)}")
     explorer(ctx, state.live_controls_slot())
 
 
@@ -58,7 +60,6 @@ def body(ctx: state.Context) -> None:
     with head:
         st.subheader(_("At the {site} · map {h}×{w}").format(site=tr(view.site_label), h=view.map_size[0],
                                                             w=view.map_size[1]))
-        st.latex(r"\gamma = \frac{1-\text{keep\_prob}}{b_h b_w}\cdot\frac{H W}{(H-b_h+1)(W-b_w+1)}")
         st.code(shown_text(view.formula), language=None, wrap_lines=True)  # wraps on a phone
 
         cols = st.columns(4)
