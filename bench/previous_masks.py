@@ -132,9 +132,9 @@ def apply_mask(x: Tensor, mask: db.DropMask) -> Tensor:
 
 
 def concatenated(apply):
-    """What a batch part's apply cost before: ``apply`` to a new tensor, then a copy into the batch
-    (the engine concatenated the parts' outputs at every site)."""
-    return lambda x, mask, out: out.copy_(apply(x, mask))
+    """``apply`` as ``db.apply_mask`` is called, with what a batch part's ``out`` cost before: a new
+    tensor, then a copy into the batch (the engine concatenated the parts' outputs at every site)."""
+    return lambda x, mask, *, out=None: apply(x, mask) if out is None else out.copy_(apply(x, mask))
 
 
 _SAMPLERS = ("sample_drop_block_mask", "sample_dropout_mask", "sample_spatial_dropout_mask", "sample_cutout_mask")
@@ -145,17 +145,14 @@ def install(apply: bool = True):
     """Swap the old samplers (and, with ``apply``, the old ``apply_mask``, also for batch parts) into
     ``dropblock``, which ``models.engine`` calls."""
     saved = {name: getattr(db, name) for name in (*_SAMPLERS, "apply_mask")}
-    saved_into = fn._apply_mask_into
     for name in _SAMPLERS:
         setattr(db, name, globals()[name])
     if apply:
-        db.apply_mask = apply_mask
-        fn._apply_mask_into = concatenated(apply_mask)
+        db.apply_mask = concatenated(apply_mask)
     try:
         yield
     finally:
         for name, value in saved.items():
             setattr(db, name, value)
-        fn._apply_mask_into = saved_into
 
 

@@ -55,15 +55,14 @@ def _old_apply_mask(x, mask):
 def previous_round():
     """NCHW activations (EfficientNet-Lite0 re-runs in NHWC now), the old apply_mask and the samplers
     before the masksfast round, for the baseline."""
-    saved = engine._channels_last, db.functional._apply_mask_into
+    saved = engine._channels_last
     engine._channels_last = lambda t, backbone: t
     with previous_masks.install(apply=False):
-        db.apply_mask = _old_apply_mask
-        db.functional._apply_mask_into = previous_masks.concatenated(_old_apply_mask)
+        db.apply_mask = previous_masks.concatenated(_old_apply_mask)
         try:
             yield
         finally:
-            engine._channels_last, db.functional._apply_mask_into = saved
+            engine._channels_last = saved
             db.apply_mask = _apply_mask
 
 

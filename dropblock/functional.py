@@ -672,15 +672,16 @@ def _unscaled(mask: DropMask) -> DropMask:
 # --------------------------------------------------------------------------------------
 
 
-def apply_mask(x: Tensor, mask: DropMask) -> Tensor:
+def apply_mask(x: Tensor, mask: DropMask, *, out: Tensor | None = None) -> Tensor:
     """Algorithm 1, lines 7-8: ``A * M * scale``, with the per-sample scale of ``mask``.
 
     Args:
         x: (N, C, H, W).
         mask: a DropMask sampled for a tensor of x's shape.
+        out: where to write the result (x's shape and dtype), e.g. some rows of a batch; else a new tensor.
 
     Returns:
-        (N, C, H, W) tensor of x's dtype.
+        (N, C, H, W) tensor of x's dtype (``out`` when given).
     """
     _check_input(x)
     if mask.block_mask.shape[0] != x.shape[0] or mask.block_mask.shape[-2:] not in (x.shape[-2:], (1, 1)):
@@ -688,11 +689,9 @@ def apply_mask(x: Tensor, mask: DropMask) -> Tensor:
             f"expected a mask for input of shape {tuple(x.shape)}, but got block_mask of shape "
             f"{tuple(mask.block_mask.shape)}"
         )
-    return _apply_mask_into(x, mask)
-
-
-def _apply_mask_into(x: Tensor, mask: DropMask, out: Tensor | None = None) -> Tensor:
-    """:func:`apply_mask` without the checks, into ``out`` (x's shape) when given, e.g. a batch's rows."""
+    if out is not None and (out.shape != x.shape or out.dtype != x.dtype):
+        raise ValueError(f"expected out of shape {tuple(x.shape)} and dtype {x.dtype}, but got "
+                         f"{tuple(out.shape)} and {out.dtype}")
     scale = mask.scale.to(x.dtype).view(-1, 1, 1, 1)
     # Two passes, x * scale then times M in place. M is multiplied as its bytes (0/1): the float x
     # uint8 kernel measured ~3x faster than float x bool, and this avoids the negated copy a

@@ -353,8 +353,7 @@ def run_regularized_many(
             dropped = drop_part(parts[0], h, site, in_block)
             return h if dropped is None else dropped
         # Each part writes its rows of one batch tensor: no concatenating copy per site.
-        layout = db.functional._memory_format(h[:1])  # of one sample: h may be one sample expanded
-        batch = torch.empty(h.shape, dtype=h.dtype, device=h.device, memory_format=layout)
+        batch = torch.empty_like(h)  # in h's layout, also when h is one sample expanded
         for part, on in zip(parts, active):
             hp, rows = h[part.rows], batch[part.rows]
             if not on or drop_part(part, hp, site, in_block, rows) is None:
@@ -387,7 +386,7 @@ def _draw(h: Tensor, spec: RegularizerSpec, generator: torch.Generator, site: Si
     mask = sample_site_mask(h, spec, generator, quarter=quarter, group=site.group)
     if mask.gamma == 0.0:
         return None, mask
-    return (db.apply_mask(h, mask) if out is None else db.functional._apply_mask_into(h, mask, out)), mask
+    return db.apply_mask(h, mask, out=out), mask
 
 
 DropFn = Callable[[Tensor, Site, bool], Tensor]  # (activation, site, in a block?) -> activation

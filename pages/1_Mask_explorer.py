@@ -21,16 +21,13 @@ def page(ctx: state.Context) -> None:
 
 @state.fragment  # keep_prob, block_size, the seed and the channels shown rerun only this part
 def explorer(ctx: state.Context, controls) -> None:
-    try:
-        body(state.live(ctx))  # on a rerun of this part alone, ctx is the last full run's
-    except Exception:
+    def draw_controls() -> None:  # last, as the sidebar is: the masks reach the browser first
         if controls is not None:
             with controls:
                 state.live_widgets()
-        raise
-    if controls is not None:  # drawn last, as the sidebar is: the masks reach the browser first
-        with controls:
-            state.live_widgets()
+
+    with state.draw_after(draw_controls):
+        body(state.live(ctx))  # on a rerun of this part alone, ctx is the last full run's
     state.sync_url()  # a link to this view, once the rest is on its way
 
 

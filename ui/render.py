@@ -136,7 +136,7 @@ _OVERLAYS: SingleFlight[bytes] = SingleFlight(max_entries=32)  # ~60 KB each; en
 
 def overlay_png(image: Image.Image, cam: torch.Tensor, vmax: float | None, key: Hashable) -> bytes:
     """The PNG of :func:`overlay`, blended and encoded once per ``(key, vmax)`` across sessions,
-    where ``key`` determines both the CAM and the image under it (e.g. ``(mask_view, "clean")``)."""
+    where ``key`` determines both the CAM and the image under it (e.g. ``(mask_outcome, "clean")``)."""
     return _OVERLAYS.get((key, vmax), lambda: _png(overlay(image, cam, vmax)))
 
 
@@ -301,7 +301,7 @@ _GRIDS: SingleFlight[str] = SingleFlight(max_entries=32)
 def grid_html(build: Callable[[], Sequence[Sequence[np.ndarray]]], key: Hashable, labels: Sequence[str] = (),
               caption: str | None = None, channels: Sequence[int] = (), tile: int = TILE_MAX) -> str:
     """:func:`tile_grid_html` of ``build()``, built once per what it shows across sessions, where
-    ``key`` determines ``build()``'s rows (e.g. ``(mask_view, ("blocks", "after"))``)."""
+    ``key`` determines ``build()``'s rows (e.g. ``(mask_sample, ("blocks", "after"))``)."""
     cache_key = (key, tuple(labels), caption, tuple(channels), tile, language())
     return _GRIDS.get(cache_key, lambda: tile_grid_html(build(), labels, caption, channels, tile))
 
@@ -324,7 +324,7 @@ def show_tile_grid(build: Callable[[], Sequence[Sequence[np.ndarray]]], labels: 
 
 def show_mask_grid(view, rows: Sequence[str], labels: Sequence[str], name: str, caption: str | None, *,
                    vmax: float | None = None, tile: int = TILE_MAX, size: int = CELL) -> None:
-    """A ``models.MaskView``'s :func:`mask_rows` as a tile grid (:func:`show_tile_grid`), cached per view."""
+    """A ``models.MaskSample``'s :func:`mask_rows` as a tile grid (:func:`show_tile_grid`), cached per view."""
     rows = tuple(rows)
     show_tile_grid(lambda: mask_rows(view, rows, vmax), labels, name, caption, key=(view, rows, vmax),
                    channels=view.channels, tile=tile, size=size)

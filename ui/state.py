@@ -268,7 +268,7 @@ def _remember(keys) -> None:
     kept.update({key: st.session_state[key] for key in keys if key in st.session_state})
 
 
-def _write_url() -> None:
+def sync_url() -> None:
     """The settings into the URL, in one message and only what changed: each assignment to
     ``st.query_params`` is a message the browser acts on (14 per rerun when written key by key)."""
     want = {url_key: str(int(value) if isinstance(value, bool) else value)
@@ -520,23 +520,24 @@ def settings() -> tuple[Picture, str, str]:
     _keep_widget_values()
     picture = _current_picture()
     arch, weights = _model_settings()
-    _write_url()
+    sync_url()
     return picture, arch, weights
 
 
-@dataclass(frozen=True)
+@dataclass
 class SidebarSlots:
     """The sidebar's three parts, reserved at the start of a run so that each can be drawn later
     and in any order: the head (language, presenter mode, image), the regulariser's live controls
-    (keep_prob, block_size, seed) and the tail (placement, more settings, model)."""
+    (keep_prob, block_size, seed) and the tail (placement, more settings, model). ``live_claimed``:
+    a page's fragment draws the live controls (:func:`live_controls_slot`), the sidebar does not."""
 
     head: object
     live: object
     tail: object
+    live_claimed: bool = False
 
 
 _SLOTS: contextvars.ContextVar[SidebarSlots | None] = contextvars.ContextVar("dropblock_lab_sidebar", default=None)
-_LIVE_CLAIMED: contextvars.ContextVar[bool] = contextvars.ContextVar("dropblock_lab_live_claimed", default=False)
 
 
 def live_controls_slot():
@@ -548,7 +549,7 @@ def live_controls_slot():
     slots = _SLOTS.get()
     if slots is None or layout.presenting():
         return None
-    _LIVE_CLAIMED.set(True)
+    slots.live_claimed = True
     return slots.live
 
 
@@ -574,17 +575,11 @@ def live(ctx: Context) -> Context:
     return dataclasses.replace(ctx, spec=dataclasses.replace(ctx.spec, keep_prob=kp, block_size=b), seed=seed)
 
 
-def sync_url() -> None:
-    """The URL brought up to date with the settings (one message, only if something changed)."""
-    _write_url()
-
-
-def sidebar() -> None:
+def sidebar(slots: SidebarSlots) -> None:
     """Draw the shared sidebar. Pages draw it after their own content (see :func:`run_page`): a
     rerun's messages reach the browser in the order they are drawn, and a slider move's new masks
     should not wait behind twenty sidebar widgets the browser redraws first. The parts go into the
     places :func:`run_page` reserved; the live controls only if no page fragment owns them."""
-    slots = _SLOTS.get() or SidebarSlots(st.sidebar, st.sidebar, st.sidebar)
     with slots.head:
         language_switch()
         st.toggle(_("Presenter mode"), key=layout.PRESENT,
@@ -592,7 +587,7 @@ def sidebar() -> None:
                          "on the lesson, the arrow keys step. The link keeps it (present=1)."))
         st.subheader(_("Image"))
         _image_widgets()
-    if not _LIVE_CLAIMED.get():
+    if not slots.live_claimed:
         with slots.live:
             live_widgets()
     with slots.tail:
@@ -668,18 +663,26 @@ def run_page(draw: Callable[[Context], None]) -> None:
         runpy.run_path(str(ENTRYPOINT), run_name="__main__")
         return
     jobs.configure_process()  # once per process, whichever page a visitor opens first
-    _SLOTS.set(SidebarSlots(st.sidebar.container(), st.sidebar.container(), st.sidebar.container()))
-    _LIVE_CLAIMED.set(False)
-    with friendly_errors():
-        try:
-            ctx = context(*settings())
-            layout.style()
-            model_banner(ctx)
-            draw(ctx)
-        except Exception:  # the sidebar still comes, so other settings can be chosen
-            sidebar()
-            raise
-        sidebar()  # last: see sidebar(); not after Streamlit's stop/rerun signals (BaseException)
+    slots = SidebarSlots(st.sidebar.container(), st.sidebar.container(), st.sidebar.container())
+    _SLOTS.set(slots)
+    # The sidebar last (see sidebar()), and also after an error, so other settings can be chosen.
+    with friendly_errors(), draw_after(lambda: sidebar(slots)):
+        ctx = context(*settings())
+        layout.style()
+        model_banner(ctx)
+        draw(ctx)
+
+
+@contextlib.contextmanager
+def draw_after(draw: Callable[[], None]):
+    """Run the block, then ``draw()``: also when the block raises an error (which then goes on),
+    not after Streamlit's own stop/rerun signals (BaseExceptions: the run is over)."""
+    try:
+        yield
+    except Exception:
+        draw()
+        raise
+    draw()
 
 
 @contextlib.contextmanager

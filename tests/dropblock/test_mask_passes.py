@@ -218,3 +218,18 @@ def test_no_random_numbers_are_drawn_for_gamma_zero():
     state = g.get_state()
     mask = db.sample_drop_block_mask(torch.ones(2, 3, 8, 8), 1.0, 3, generator=g)
     assert torch.equal(g.get_state(), state) and bool(mask.block_mask.all())
+
+
+def test_apply_mask_into_out_writes_the_same_values_there():
+    """``out=``: a batch part's rows written in place (models/engine.py), equal to a new result."""
+    x = torch.randn(3, 8, 14, 14).contiguous(memory_format=torch.channels_last)
+    mask = db.sample_drop_block_mask(x, 0.7, 5, generator=torch.Generator().manual_seed(3))
+    batch = torch.full((5, 8, 14, 14), float("nan")).contiguous(memory_format=torch.channels_last)
+    y = db.apply_mask(x, mask, out=batch[1:4])
+    assert y.data_ptr() == batch[1:4].data_ptr()
+    torch.testing.assert_close(batch[1:4], db.apply_mask(x, mask))
+    assert batch[0].isnan().all() and batch[4].isnan().all()  # the other rows untouched
+    with pytest.raises(ValueError, match="expected out of shape"):
+        db.apply_mask(x, mask, out=torch.empty(2, 8, 14, 14))
+    with pytest.raises(ValueError, match="dtype"):
+        db.apply_mask(x, mask, out=torch.empty(3, 8, 14, 14, dtype=torch.float64))

@@ -110,11 +110,11 @@ def test_no_hooks_and_no_mutation_also_after_an_exception(resnet, monkeypatch):
     calls = {"n": 0}
     real = db.apply_mask
 
-    def failing(x, mask):
+    def failing(x, mask, **kwargs):
         calls["n"] += 1
         if calls["n"] == 5:
             raise RuntimeError("boom")
-        return real(x, mask)
+        return real(x, mask, **kwargs)
 
     monkeypatch.setattr(db, "apply_mask", failing)
     with pytest.raises(RuntimeError, match="boom"):
