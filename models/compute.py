@@ -433,7 +433,8 @@ def compute_robustness_curve(
     class_idx = clean.top1 if class_idx is None else int(class_idx)
     labels = [KIND_LABELS[kind] + (f" b={block_size}" if kind == "dropblock" else "") for kind, block_size in methods]
     probs = torch.empty(len(methods), len(keep_probs), n_samples, len(backbone.categories))
-    probs[:, [k for k, kp in enumerate(keep_probs) if kp >= 1.0]] = _cpu(clean.probs).float()  # the clean pass
+    identity = [k for k, kp in enumerate(keep_probs) if kp >= 1.0]
+    probs[:, identity] = _cpu(clean.probs).float()  # the clean pass
     points = [(m, k) for m in range(len(methods)) for k, kp in enumerate(keep_probs) if kp < 1.0]
     runs = [(replace(base, kind=methods[m][0], block_size=methods[m][1], keep_prob=keep_probs[k]), n_samples, seed)
             for m, k in points]
@@ -449,6 +450,9 @@ def compute_robustness_curve(
                                                  keep_prob=keep_probs[k]))
     p = probs[..., class_idx]
     means, stds = p.mean(dim=-1), p.std(dim=-1, unbiased=False)
+    # keep_prob 1 is the clean pass by construction: its value copied, not a mean of n copies (whose
+    # last bits depend on the CPU's summation order)
+    means[:, identity], stds[:, identity] = float(clean.probs[0, class_idx]), 0.0
     agree = (probs.argmax(dim=-1) == clean.top1).float().mean(dim=-1)
     if progress is not None:
         progress(1.0, N_("done"))

@@ -152,6 +152,25 @@ def wait_ready(page, title: str | None, text: str | None = None) -> None:
     page.wait_for_timeout(300)
 
 
+def wait_count(locator, n: int, timeout: int = 90_000) -> None:
+    """Wait until ``locator`` matches at least ``n`` elements: a page's parts reach a browser on a
+    busy or slow machine one message (and one lazily loaded chart component) at a time, so counting
+    them right after the run ends races the browser."""
+    locator.nth(n - 1).wait_for(state="attached", timeout=timeout)
+
+
+def wait_until(check, what: str, timeout_s: float = 90.0, page=None) -> None:
+    """Poll ``check()`` until it is true, at most ``timeout_s`` (generous: a busy CPU is slow)."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        if page is not None:
+            page.wait_for_timeout(250)
+        else:
+            time.sleep(0.25)
+
+
 def settle(page) -> tuple[float, str]:
     """Wait until the app is idle and the slider, the URL and the γ metric agree."""
     thumb = page.locator('[data-testid="stSliderThumbValue"]').first
@@ -379,7 +398,7 @@ def test_a_lesson_question_stays_on_screen_under_its_grid_in_presenter_mode(serv
     wait_ready(page, None)
     page.locator(".dbl-tiles img").first.wait_for(timeout=120_000)
     options = page.locator('[data-testid="stMain"] [data-testid="stRadio"] [role="radiogroup"] label')
-    assert options.count() >= 3
+    wait_count(options, 3)
     for i in range(options.count()):
         box = options.nth(i).bounding_box()
         assert box is not None and box["y"] + box["height"] <= PROJECTOR["height"], (i, box)

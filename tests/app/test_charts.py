@@ -443,7 +443,7 @@ def hover_shot(page, chart_index: int, marks: str, nth: int, shots: Path | None,
 def test_charts_hover_values_and_stay_legible_in_both_themes(theme, themed_server, browser):
     import os
 
-    from .test_browser import assert_no_exception, wait_ready
+    from .test_browser import assert_no_exception, wait_count, wait_ready, wait_until
 
     shots = Path(os.environ["DROPBLOCK_LAB_SCREENSHOTS"]) if os.environ.get("DROPBLOCK_LAB_SCREENSHOTS") else None
     url = themed_server(theme)
@@ -451,7 +451,10 @@ def test_charts_hover_values_and_stay_legible_in_both_themes(theme, themed_serve
     page.goto(f"{url}/Robustness_curve")
     wait_ready(page, "Robustness curve", "Download PNG")
     assert_no_exception(page)
-    assert page.locator('[data-testid="stVegaLiteChart"]').count() == 2
+    charts = page.locator('[data-testid="stVegaLiteChart"]')
+    wait_count(charts, 2)  # the chart component loads lazily: on a busy machine after the run ends
+    wait_count(charts.first.locator("g.mark-symbol path"), 12)
+    assert charts.count() == 2
     # the b=7 curve's point at the lowest keep_prob (points are drawn method by method, 6 keep_probs each)
     shown = tooltip(hover_shot(page, 0, "g.mark-symbol path", 11, shots, f"chart-{theme}"))
     assert shown["keep_prob"] == "0.75" and shown["Monte Carlo samples"] == "8"
@@ -480,10 +483,14 @@ def test_charts_hover_values_and_stay_legible_in_both_themes(theme, themed_serve
     histogram = page.locator('[data-testid="stVegaLiteChart"]').first
     histogram.locator("g.mark-rect path").first.wait_for(state="attached", timeout=90_000)
     histogram.scroll_into_view_if_needed()
-    page.wait_for_timeout(500)
     bars = histogram.locator("g.mark-rect path")
-    counts = [i for i in range(bars.count()) if (bars.nth(i).bounding_box() or {}).get("height", 0) > 1]
-    assert counts, "no bar drawn"
+    counts: list[int] = []
+
+    def drawn() -> bool:
+        counts[:] = [i for i in range(bars.count()) if (bars.nth(i).bounding_box() or {}).get("height", 0) > 1]
+        return bool(counts)
+
+    wait_until(drawn, "a histogram bar drawn", page=page)
     shown = tooltip(hover_shot(page, 0, "g.mark-rect path", counts[-1], shots, f"chart-histogram-{theme}"))
     assert 1 <= int(shown["samples"]) <= 16 and 0 <= float(shown["from"]) < float(shown["to"]) <= 1
     page.close()
