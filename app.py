@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import layout, state  # first: ui sets the OpenMP wait policy before torch loads
+from ui import layout, state, widget_guard  # first: ui sets the OpenMP wait policy before torch loads
 
+widget_guard.install()  # values no browser could send never reach a session (once per process)
 state.init_session()  # the URL's settings (language, presenter mode) before the titles are made
 st.set_page_config(page_title="DropBlock Lab", page_icon="🧱", layout="wide",
                    initial_sidebar_state="collapsed" if layout.presenting() else "auto")

@@ -37,6 +37,11 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 
+# elements that are widgets (their label and id are remembered, so a move or a forged value can name them)
+WIDGETS = {"slider", "number_input", "selectbox", "radio", "checkbox", "multiselect", "text_input", "text_area",
+           "date_input", "time_input", "color_picker", "button_group", "file_uploader", "button", "download_button"}
+
+
 @dataclass
 class RunResult:
     seconds: float  # action sent -> script_finished and its pictures fetched
@@ -83,6 +88,8 @@ class Session:
         self.widget_kinds: dict[str, str] = {}
         self.widget_fragments: dict[str, str] = {}  # label -> the fragment that draws it ("" if none)
         self.moved: dict[str, object] = {}  # label -> value the student set
+        self.forged: dict[str, tuple[str, object]] = {}  # label -> (WidgetState field, raw value): a hostile client
+        self.widget_options: dict[str, list[str]] = {}  # label -> the options a choice widget showed
         self.cookies = ""
         self.cached: dict[str, int] = {}  # hash of a cacheable message -> script runs since last seen
         self.max_cached_age = 2  # the server's global.maxCachedMessageAge, from new_session
@@ -123,6 +130,19 @@ class Session:
         # a widget a fragment draws reruns only that fragment, as in the browser
         return await self._rerun(self.page_hash, self.widget_fragments.get(label, ""))
 
+    async def forge(self, label: str, field: str, value: object) -> RunResult:
+        """Send ``value`` in the ``WidgetState`` field ``field`` (``string_value``, ``int_value``,
+        ``double_array_value``, …) for the widget labelled ``label``, whatever its kind: what a
+        hand-written websocket client can send and a browser never would. The forged value is sent
+        once; later reruns send what the frontend would (the moved values)."""
+        if label not in self.widget_ids:
+            raise KeyError(f"no widget labelled {label!r} on this page")
+        self.forged[label] = (field, value)
+        try:
+            return await self._rerun(self.page_hash, self.widget_fragments.get(label, ""))
+        finally:
+            self.forged.pop(label, None)
+
     async def goto(self, page: str) -> RunResult:
         """Follow a page link: ``page`` is its url path ("Mask_explorer") or "" for Home."""
         return await self._rerun(self.pages[page])
@@ -150,6 +170,16 @@ class Session:
                 w.double_value = float(value)
             else:
                 raise ValueError(f"widget kind {kind} is not supported by this client")
+        for label, (name, value) in self.forged.items():
+            w = state.widget_states.widgets.add()
+            w.id = self.widget_ids[label]
+            target = getattr(w, name)
+            if name.endswith("_array_value"):
+                target.data.extend(value)
+            elif name == "file_uploader_state_value":
+                target.CopyFrom(value)
+            else:
+                setattr(w, name, value)
         return await self._run(msg, start)
 
     async def _run(self, msg: BackMsg, start: float) -> RunResult:
@@ -187,9 +217,11 @@ class Session:
                     el = delta.new_element
                     el_kind = el.WhichOneof("type")
                     body = getattr(el, el_kind)
-                    if el_kind in ("slider", "number_input"):
+                    if el_kind in WIDGETS and body.id:
                         seen[body.label], kinds[body.label] = body.id, el_kind
                         fragments[body.label] = delta.fragment_id
+                        if el_kind in ("selectbox", "radio", "multiselect") or getattr(body, "options", None):
+                            self.widget_options[body.label] = list(body.options)
                     elif el_kind == "imgs":
                         for img in body.imgs:
                             if img.url.startswith("/"):

@@ -131,23 +131,66 @@ def _flag(text: str) -> tuple[bool, None]:
     raise _Unusable(_("not one of {options}").format(options="1, 0, true, false, yes, no, on, off"))
 
 
-# URL key -> (session key, default, parser returning (value, note))
-_URL = {
-    "image": ("image", "coffee", _choice(SAMPLES)),
-    "kp": ("keep_prob", 0.9, _number(0.05, 1.0, 0.05)),
-    "b": ("block_size", 7, _number(1, 15)),
-    "seed": ("seed", 0, _number(0, 10_000)),
-    "group": ("group", 3, _number(1, 4)),
-    "place": ("placement", "after_group", _choice(PLACEMENTS)),
-    "shared": ("shared_mask", False, _flag),
-    "region": ("seed_region", "valid", _choice(REGIONS)),
-    "gamma": ("gamma_mode", "eq1", _choice(GAMMA_MODES)),
-    "norm": ("normalize", "sample", _choice(NORMALIZE)),
-    "site": ("act_site", "after_act", _choice(M.SITE_ACTS)),
-    "lang": ("lang", "en", _choice(LANGUAGES)),
-    "step": ("lesson_step", 1, _number(1, 8)),  # the guided lesson's step (ui/lesson.py)
-    "present": (layout.PRESENT, False, _flag),
-}
+@dataclass(frozen=True)
+class Setting:
+    """One setting, one row: its URL key, session key, default and what values it takes (a range
+    and step, or options, or on/off). The URL parser, the check of every value read from session
+    state (a widget's value as a client sent it) and the widgets' ranges all come from here."""
+
+    url: str
+    key: str
+    default: object
+    lo: float | None = None
+    hi: float | None = None
+    step: float | None = None  # None with lo/hi: a whole number
+    options: dict | None = None  # a choice: its keys (labels as values)
+
+    def parse(self, text: str) -> tuple[object, str | None]:
+        """A URL (or string) value: (value used, why it differs), or raises _Unusable."""
+        if self.options is not None:
+            return _choice(self.options)(text)
+        if self.lo is None:
+            return _flag(text)
+        return _number(self.lo, self.hi, self.step)(text)
+
+    def check(self, value: object) -> tuple[object, str | None]:
+        """A value from session state, checked exactly as the URL's text is: (value used, why it
+        differs), or raises _Unusable (wrong type, not an option, not a finite number)."""
+        if self.options is None and self.lo is None:  # on/off
+            if not isinstance(value, bool):
+                raise _Unusable(_("not one of {options}").format(options="1, 0"))
+            return value, None
+        if self.options is not None:
+            if not isinstance(value, str):
+                raise _Unusable(_("not one of {options}").format(options=", ".join(self.options)))
+            return self.parse(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _Unusable(_("not a number"))
+        if not math.isfinite(value):
+            raise _Unusable(_("not a finite number"))
+        if self.step is None and value != int(value):
+            raise _Unusable(_("not a whole number"))
+        return _read_url_value(repr(float(value)) if self.step is not None else str(int(value)), self.parse)
+
+
+SETTINGS = (
+    Setting("image", "image", "coffee", options=SAMPLES),
+    Setting("kp", "keep_prob", 0.9, 0.05, 1.0, 0.05),
+    Setting("b", "block_size", 7, 1, 15),
+    Setting("seed", "seed", 0, 0, 10_000),
+    Setting("group", "group", 3, 1, 4),
+    Setting("place", "placement", "after_group", options=PLACEMENTS),
+    Setting("shared", "shared_mask", False),
+    Setting("region", "seed_region", "valid", options=REGIONS),
+    Setting("gamma", "gamma_mode", "eq1", options=GAMMA_MODES),
+    Setting("norm", "normalize", "sample", options=NORMALIZE),
+    Setting("site", "act_site", "after_act", options=M.SITE_ACTS),
+    Setting("lang", "lang", "en", options=LANGUAGES),
+    Setting("step", "lesson_step", 1, 1, 8),  # the guided lesson's step (ui/lesson.py)
+    Setting("present", layout.PRESENT, False),
+)
+BY_URL = {row.url: row for row in SETTINGS}
+BY_KEY = {row.key: row for row in SETTINGS}
 
 
 def plain(text: str, limit: int, *, keep_end: int = 0) -> str:
@@ -201,7 +244,8 @@ def _init_from_url() -> None:
         return
     notes: list[str] = []
     # the language first, so every note is in it (the URL's "lang=zh%20" is read as zh, as here)
-    for url_key, (key, default, parse) in sorted(_URL.items(), key=lambda item: item[0] != "lang"):
+    for row in sorted(SETTINGS, key=lambda row: row.url != "lang"):
+        url_key, key, default, parse = row.url, row.key, row.default, row.parse
         value, given, first = default, [], len(notes)
         if url_key in st.query_params:
             given = st.query_params.get_all(url_key)
@@ -218,11 +262,11 @@ def _init_from_url() -> None:
         if len(set(given)) > 1:  # after setting the value: "lang" given twice is said in the language used
             notes.insert(first, _("**{key}** is given {n} times; the last one is used.").format(
                 key=url_key, n=len(given)))
-    unknown = [k for k in st.query_params if k not in _URL and k not in _URL_SKIP]
+    unknown = [k for k in st.query_params if k not in BY_URL and k not in _URL_SKIP]
     if unknown:
         names = ", ".join(plain(k, _URL_SHOWN) for k in unknown[:5]) + (" …" if len(unknown) > 5 else "")
         notes.append(_("Unknown parameters are ignored: {names}. Known: {known}.").format(
-            names=names, known=", ".join(_URL)))
+            names=names, known=", ".join(BY_URL)))
     st.session_state["_url_loaded"] = True
     if notes:
         st.warning(_("Some settings in the link could not be used as given:") + "\n\n"
@@ -244,7 +288,7 @@ def _shown(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-_SETTINGS = [key for key, _default, _parse in _URL.values()] + ["arch", "weights"]
+_SETTINGS = [row.key for row in SETTINGS] + ["arch", "weights"]
 _KEPT = "_settings_kept"  # a plain session-state entry (no widget's): the settings' last values
 
 
@@ -262,6 +306,24 @@ def _keep_widget_values() -> None:
     _remember(_SETTINGS)
 
 
+def check_settings(keys=None) -> None:
+    """Every setting read from session state is checked against its row, exactly as the URL's
+    values are: a value a client sent that no widget offers (a path for the sample, a placement
+    that does not exist, a seed of 10^300) is replaced by the default, one off the range or steps
+    is clamped, before anything reads it. The server log gets one line, without the value."""
+    for row in SETTINGS if keys is None else [BY_KEY[k] for k in keys]:
+        if row.key not in st.session_state:
+            continue
+        value = st.session_state[row.key]
+        try:
+            used, _why = row.check(value)
+        except _Unusable:
+            used = row.default
+        if used != value or type(used) is not type(value):
+            logging.getLogger("dropblock_lab").warning("setting %s: a value no widget offers was replaced", row.url)
+            st.session_state[row.key] = used
+
+
 def _remember(keys) -> None:
     """Copy these settings' current values where Streamlit does not drop them (see above)."""
     kept = st.session_state.setdefault(_KEPT, {})
@@ -271,8 +333,8 @@ def _remember(keys) -> None:
 def sync_url() -> None:
     """The settings into the URL, in one message and only what changed: each assignment to
     ``st.query_params`` is a message the browser acts on (14 per rerun when written key by key)."""
-    want = {url_key: str(int(value) if isinstance(value, bool) else value)
-            for url_key, (key, _default, _parse) in _URL.items() for value in [st.session_state.get(key)]}
+    want = {row.url: str(int(value) if isinstance(value, bool) else value)
+            for row in SETTINGS for value in [st.session_state.get(row.key)]}
     changed = {k: v for k, v in want.items() if st.query_params.get_all(k) != [v]}  # a repeated key too
     if changed:
         st.query_params.update(changed)
@@ -430,14 +492,17 @@ class Picture:
     image: Image.Image  # upright RGB, at most 1024 px on its long side
 
 
-@functools.cache
+SAMPLE_FILES = {name: ASSETS / f"{name}.jpg" for name in SAMPLES}  # the only files a visitor can have opened
+
+
+@functools.lru_cache(maxsize=len(SAMPLE_FILES))
 def _sample_file(name: str) -> tuple[str, bytes]:
-    data = (ASSETS / f"{name}.jpg").read_bytes()  # name is one of SAMPLES (a selectbox value)
+    data = SAMPLE_FILES[name].read_bytes()  # by key from the fixed dict: no path is built from input
     return hashlib.sha256(data).hexdigest(), data
 
 
 def _sample(name: str) -> Picture:
-    key, data = _sample_file(name)
+    key, data = _sample_file(name if name in SAMPLE_FILES else BY_KEY["image"].default)
     return Picture(key, _(SAMPLES[name]), _decode(key, data))
 
 
@@ -518,6 +583,7 @@ def settings() -> tuple[Picture, str, str]:
     """The session's settings from session state, before anything is drawn: the widgets' values
     are there already (the browser sent them with the rerun), so the sidebar can be drawn last."""
     _keep_widget_values()
+    check_settings()
     picture = _current_picture()
     arch, weights = _model_settings()
     sync_url()
@@ -553,14 +619,19 @@ def live_controls_slot():
     return slots.live
 
 
+LIVE = ("keep_prob", "block_size", "seed")  # the controls a page's fragment may draw (live_controls_slot)
+
+
 def live_widgets() -> None:
-    """keep_prob, block_size and the seed, in the current container."""
+    """keep_prob, block_size and the seed, in the current container (ranges from SETTINGS)."""
+    kp, b, seed = (BY_KEY[k] for k in LIVE)
     st.subheader(_("Regulariser"))
-    st.slider(_("keep_prob"), 0.05, 1.0, step=0.05, key="keep_prob",
+    st.slider(_("keep_prob"), kp.lo, kp.hi, step=kp.step, key=kp.key,
               help=_("Probability of keeping a unit; 1 − keep_prob is the drop budget."))
-    st.slider(_("block_size"), 1, 15, key="block_size",
+    st.slider(_("block_size"), b.lo, b.hi, key=b.key,
               help=_("Side of the dropped square (clipped to the map)."))
-    st.number_input(_("Seed"), 0, 10_000, key="seed", help=_("Same seed, same masks: a rerun does not reshuffle."))
+    st.number_input(_("Seed"), seed.lo, seed.hi, key=seed.key,
+                    help=_("Same seed, same masks: a rerun does not reshuffle."))
 
 
 def live(ctx: Context) -> Context:
@@ -568,7 +639,8 @@ def live(ctx: Context) -> Context:
     them with the rerun). A fragment that owns the live controls calls it first (on a rerun of the
     fragment alone its ``ctx`` argument is the last full run's) and :func:`sync_url` at its end."""
     s = st.session_state
-    _remember(("keep_prob", "block_size", "seed"))  # moved in a fragment's run: the next page keeps them
+    check_settings(LIVE)
+    _remember(LIVE)  # moved in a fragment's run: the next page keeps them
     kp, b, seed = float(s["keep_prob"]), int(s["block_size"]), int(s["seed"])
     if (kp, b, seed) == (ctx.spec.keep_prob, ctx.spec.block_size, ctx.seed):
         return ctx
@@ -593,7 +665,8 @@ def sidebar(slots: SidebarSlots) -> None:
     with slots.tail:
         st.radio(_("Placement"), list(PLACEMENTS), format_func=lambda k: _(PLACEMENTS[k]), key="placement")
         with st.expander(_("More settings")):
-            st.selectbox(_("Group (for 'after one group')"), [1, 2, 3, 4], key="group",
+            group = BY_KEY["group"]
+            st.selectbox(_("Group (for 'after one group')"), list(range(group.lo, group.hi + 1)), key=group.key,
                          format_func=lambda g: _("group {g}").format(g=g))
             st.toggle(_("One mask shared by all channels"), key="shared_mask")
             st.radio(_("DropBlock seeds"), list(REGIONS), format_func=lambda k: _(REGIONS[k]), key="seed_region")

@@ -108,10 +108,10 @@ def test_url_value_is_ignored_or_clamped_with_a_message_and_the_app_works(params
     assert_working(at)
     message = url_warning(at)
     for key in params:
-        session_key = ui.state._URL.get(key, ("",))[0]
+        session_key = ui.state.BY_URL[key].key if key in ui.state.BY_URL else ""
         if session_key in expected and str(expected[session_key]) == params[key]:
             continue  # a valid value, used as given
-        named = f"**{key}**" if key in ui.state._URL else ui.state.plain(key, 24)
+        named = f"**{key}**" if key in ui.state.BY_URL else ui.state.plain(key, 24)
         assert named in message, (key, message)
     assert len(message) < 400 * len(params) and "9" * 30 not in message  # values are truncated
     assert "![" not in outside_code(message) and "<" not in outside_code(message)  # and inert
