@@ -17,10 +17,11 @@ import torch
 
 from .backbone import Backbone, efficientnet_lite0_backbone, resnet_backbone
 from .engine import CleanPass, clean_pass
+from .jobs import SingleFlight
 from .loading import LoadedModel
 from .text import N_
 
-__all__ = ["CPU_FALLBACK_NOTE", "clean_pass_with_fallback", "compute_with_fallback", "cpu_copy"]
+__all__ = ["CPU_FALLBACK_NOTE", "cached_clean_pass", "clean_pass_with_fallback", "compute_with_fallback", "cpu_copy"]
 
 T = TypeVar("T")
 CPU_FALLBACK_NOTE = N_("The GPU ran out of memory for this view, so it was computed on the CPU (slower, same result).")
@@ -81,3 +82,31 @@ def clean_pass_with_fallback(loaded: LoadedModel, x: torch.Tensor) -> tuple[Load
     """
     (used, clean), note = _with_cpu_retry(loaded, lambda m: (m, clean_pass(m.backbone, x)))
     return used, clean, note
+
+
+# Each model's clean passes live with the model, weakly keyed like the CPU copies: when the shared
+# model cache lets a model go, its clean passes go with it (a cache of clean passes that held its
+# model would keep every model a session ever chose alive). The entries hold no model themselves.
+_CLEAN: weakref.WeakKeyDictionary[LoadedModel, SingleFlight] = weakref.WeakKeyDictionary()
+CLEAN_PASSES_PER_MODEL = 8
+
+
+def cached_clean_pass(loaded: LoadedModel, image_key: str, make_input: Callable[[], torch.Tensor]
+                      ) -> tuple[LoadedModel, CleanPass, str | None]:
+    """:func:`clean_pass_with_fallback` of ``make_input()``, computed once per (model, image) for all
+    sessions at once and kept with ``loaded`` (the last :data:`CLEAN_PASSES_PER_MODEL` images).
+
+    Returns:
+        (model to use with it, clean pass, note), as :func:`clean_pass_with_fallback`.
+    """
+    with _LOCK:
+        passes = _CLEAN.get(loaded)
+        if passes is None:
+            passes = _CLEAN[loaded] = SingleFlight(max_entries=CLEAN_PASSES_PER_MODEL)
+
+    def compute() -> tuple[CleanPass, str | None]:
+        _used, clean, note = clean_pass_with_fallback(loaded, make_input())
+        return clean, note  # the model used is not kept: a note means the CPU copy, found again below
+
+    clean, note = passes.get(image_key, compute)
+    return (cpu_copy(loaded) if note else loaded), clean, note

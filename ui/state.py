@@ -40,7 +40,7 @@ from PIL import Image
 
 import models as M
 from models import jobs
-from models.fallback import clean_pass_with_fallback, compute_with_fallback
+from models.fallback import cached_clean_pass, compute_with_fallback
 from models.registry import ModelCache
 from models.theory import compute_algorithm_steps, compute_mistakes, compute_tutorial_contrasts
 from models.weights_files import ENV_WEIGHTS_DIR, WeightsFileError, list_weights_dir, operator_file, resolve_in_dir
@@ -366,12 +366,6 @@ def _display_crop(image_key: str, preprocess_key: str, _image: Image.Image, _pre
     return _preprocess.crop(_image)
 
 
-@st.cache_resource(show_spinner=False, max_entries=8, ttl=3600)  # the caller's spinner speaks the session's language
-def _clean_pass(model_key: str, image_key: str, _loaded: M.LoadedModel, _image: Image.Image):
-    """(model actually used, clean pass, note): on CUDA OOM the CPU copy of the model takes over."""
-    return clean_pass_with_fallback(_loaded, _loaded.preprocess(_image))  # the weights' own transform
-
-
 def _noted(result_and_note):
     """Show a fallback note, if any, and return the result."""
     result, note = result_and_note
@@ -686,7 +680,8 @@ def context(picture: Picture, arch: str, weights: str) -> Context:
     model_key = f"{loaded.summary}|{id(loaded)}"
     image, image_key, label = picture.image, picture.key, picture.label
     with st.spinner(_("Running the network once on this image…")):
-        loaded, clean, note = _clean_pass(model_key, image_key, loaded, image)
+        # kept with the model (models/fallback.py): an evicted model takes its clean passes along
+        loaded, clean, note = cached_clean_pass(loaded, image_key, lambda: loaded.preprocess(image))
     if note:
         st.warning(tr(note), icon="🐢")
         model_key += "|cpu"

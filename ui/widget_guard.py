@@ -11,10 +11,11 @@ for example.
 
 :func:`install` wraps ``SessionState.set_widgets_from_proto`` (where incoming values enter the
 session, once per rerun message) so that each value is first checked against the widget's own
-description from its last run: the deserializer must accept it, and a choice widget's strings
-must be among its (formatted) options. A value that fails is left out, as if the client had not
-sent it: the widget keeps its last value, the run goes on, and the server log gets one line
-(no traceback, no value). The app's own checks (``ui/state.py`` validates every setting against
+description from its last run. The value must come in the field the widget declared (Streamlit
+writes it back there: a list of strings into a float array raises), the deserializer must accept
+it, and a choice widget's strings must be among its (formatted) options. A value that fails is
+left out, as if the client had not sent it: the widget keeps its last value, the run goes on,
+and the server log gets one line (no traceback, no value). The app's own checks (``ui/state.py`` validates every setting against
 the table that draws its widget) stay behind this one.
 
 Streamlit is pinned (requirements.txt); :func:`install` checks that the parts it relies on exist
@@ -36,10 +37,17 @@ _lock = threading.Lock()
 _GUARDED = "_dropblock_lab_guarded"
 
 
+_NUMBERS = {"int_value", "double_value"}  # a number_input's value comes in either field
+
+
 def acceptable(metadata, state) -> bool:
     """Whether the widget described by ``metadata`` (its last run's) could have sent ``state``."""
+    field = state.WhichOneof("value")
+    allowed = _NUMBERS if metadata.value_type in _NUMBERS else {metadata.value_type}
+    if field is not None and field not in allowed:  # Streamlit would write it back in the widget's own field
+        return False
     try:
-        value = unpack_widget_state_value(state.value)
+        value = unpack_widget_state_value(state)
         metadata.deserializer(value)
     except Exception:  # noqa: BLE001 - any failure of Streamlit's own conversion: the value is refused
         return False

@@ -156,6 +156,10 @@ def test_forged_widget_values_are_dropped_on_every_page(hostile_server):
                         pytest.fail(f"{page}: {label} disappeared after a forged {field}")
             again = await session.open(page, "")  # the page still works, with its usual content
             assert not again.errors and again.texts, (page, again.errors)
+            if "keep_prob" in session.widget_ids:  # and a browser's own values still go through
+                moved = await session.move("keep_prob", 0.55)
+                assert not moved.errors and "kp=0.55" in session.query, (page, session.query)  # the link follows
+                session.moved.clear()
         await session.close()
 
     asyncio.run(attack())

@@ -36,10 +36,10 @@ def hub_with_resnets(tmp_path, monkeypatch):
             else:
                 os.link(first, path)
     ui.state._models.clear()  # models loaded by earlier tests came from another hub cache
-    ui.state._clean_pass.clear()
+    models.fallback._CLEAN.clear()  # clean passes computed by earlier tests
     yield tmp_path
     ui.state._models.clear()
-    ui.state._clean_pass.clear()
+    models.fallback._CLEAN.clear()  # clean passes computed by earlier tests
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_the_app_feeds_each_weights_own_transform_and_names_the_network(hub_with
 
 
 def test_network_without_weights_falls_back_and_says_which_network(fed):
-    ui.state._clean_pass.clear()
+    models.fallback._CLEAN.clear()  # clean passes computed by earlier tests
     at = new_app().run()
     at.sidebar.selectbox(key="arch").set_value("wide_resnet50_2").run()
     assert not at.exception and not at.error
