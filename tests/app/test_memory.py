@@ -1,0 +1,55 @@
+"""Memory is bounded by what the README states: the default model pinned, two others, nothing more.
+
+Before, the clean-pass cache held each model it had served (up to 8), so 10 switches of network
+took a server from 1.36 to 3.0 GB and kept it after the tabs closed.
+"""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import models as M
+import ui.state
+from models.loading import LoadedModel
+
+from .conftest import assert_clean, new_app
+
+ARCHS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2", "resnext50_32x4d"]
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def live_models() -> list[LoadedModel]:
+    gc.collect()
+    return [o for o in gc.get_objects() if isinstance(o, LoadedModel)]
+
+
+def switch(at, arch: str) -> None:
+    at.sidebar.selectbox(key="arch").set_value(arch).run()
+    at.sidebar.selectbox(key="weights").set_value("untrained").run()  # no download: random weights, real sizes
+    assert_clean(at)
+    assert M.ARCHITECTURES[arch] in " ".join(c.value for c in at.caption)
+
+
+def test_twenty_model_switches_keep_the_default_and_two_others():
+    ui.state._models.clear()
+    at = new_app().run()
+    assert_clean(at)
+    for arch in ARCHS:  # every network once: the plateau
+        switch(at, arch)
+    plateau = rss_mb()
+    for i in range(20):
+        switch(at, ARCHS[(3 * i + 1) % len(ARCHS)])
+    cache = ui.state._models()
+    held = len(cache.pinned) + len(cache.others)
+    assert len(cache.others) <= cache.capacity == 2
+    alive = live_models()
+    # only the models the cache holds (and the CPU copy of none) are alive: nothing else keeps one
+    assert len(alive) <= held, [m.summary for m in alive]
+    assert rss_mb() <= 1.10 * plateau, (plateau, rss_mb())
