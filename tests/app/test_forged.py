@@ -221,3 +221,17 @@ def test_every_setting_read_from_session_state_is_checked_against_its_row(key, v
     assert_clean(at)
     assert at.session_state[key] == used and type(at.session_state[key]) is type(used)
     assert at.session_state[key] == ui.state.BY_KEY[key].check(used)[0]
+
+
+@pytest.mark.parametrize("key, value, shown", [("step", "3\u200b", "3\\u200b"), ("lang", "zh\x00", "zh\\x00"),
+                                                ("image", "chel\u202esea", "chel\\u202esea")])
+def test_invisible_characters_in_a_link_are_shown_as_escapes(key, value, shown):
+    """A value with a zero-width space read "`3` is ignored (not a whole number)": it looked valid."""
+    from .conftest import new_app
+
+    at = new_app()
+    at.query_params[key] = value
+    at.run()
+    assert not at.exception
+    message = " ".join(w.value for w in at.warning)
+    assert f"`{shown}`" in message, message
