@@ -24,6 +24,12 @@ CPU, so the share the clients took is visible. The last line is machine-readable
     .venv/bin/python bench/load.py --scenario teacher-link own --sessions 30 --browsers 2 --seconds 60
     .venv/bin/python bench/load.py --scenario own --sessions 0 --browsers 1 --seconds 60    # one browser
     .venv/bin/python bench/load.py --scenario teacher-link --sessions 60 --proxy 2 --seconds 60
+    .venv/bin/python bench/load.py --scenario own --sessions 15 --server-cpus 1            # a slower machine
+
+Without ``--proxy`` the server is the README's own start command (``streamlit run app.py`` with its
+``.streamlit/config.toml``; only the port and address are added). The header prints the machine
+(CPU model, cores, single-core GEMM GFLOP/s: bench/machine.py) so figures from machines of this kind,
+which differ about 2x in speed, can be compared; ``--server-cpus N`` pins the app processes to N cores.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from machine import describe  # noqa: E402
 from stclient import Session  # noqa: E402
 
 CHROMIUM_ARGS = [
@@ -147,13 +155,40 @@ class Server:
                 p.kill()
 
 
-def start_server(proxy: int) -> Server:
-    """deploy/launch.py with ``proxy`` app processes behind nginx, or (0) one app process alone."""
+def pinned(command: list[str], server_cpus: int) -> list[str]:
+    """``command`` on the first ``server_cpus`` cores (0: all), set before it starts a thread."""
+    if not server_cpus:
+        return command
+    if server_cpus > (os.cpu_count() or 1):
+        raise SystemExit(f"--server-cpus {server_cpus}: this machine has {os.cpu_count()} cores")
+    return ["taskset", "-c", f"0-{server_cpus - 1}", *command]
+
+
+def start_server(proxy: int, server_cpus: int = 0) -> Server:
+    """(0) the README's own start command, one app process: ``streamlit run app.py`` with its
+    .streamlit/config.toml, only where to listen added; or deploy/launch.py with ``proxy`` app
+    processes behind nginx. ``server_cpus``: the server pinned to that many cores (taskset)."""
     env = {**os.environ, "DROPBLOCK_LAB_OFFLINE": os.environ.get("DROPBLOCK_LAB_OFFLINE", "1")}
     port = free_port()
-    command = [sys.executable, str(ROOT / "deploy" / "launch.py"), "--processes", str(proxy), "--port", str(port)]
-    if proxy:
-        command += ["--pid-file", str(Path(tempfile.mkdtemp()) / "apps.pids")]
+    if not proxy:
+        app = subprocess.Popen(
+            pinned([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                    "--server.address", "127.0.0.1", "--server.headless", "true"], server_cpus),
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                if time.monotonic() > deadline or app.poll() is not None:
+                    app.kill()
+                    raise RuntimeError("the app did not start") from None
+                time.sleep(0.3)
+        return Server(url, [app.pid], [app])
+    command = pinned([sys.executable, str(ROOT / "deploy" / "launch.py"), "--processes", str(proxy),
+                      "--port", str(port), "--pid-file", str(Path(tempfile.mkdtemp()) / "apps.pids")], server_cpus)
     launcher = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                 text=True)
     pids: list[int] = []
@@ -485,6 +520,8 @@ def main() -> None:
     parser.add_argument("--proxy", type=int, default=0, metavar="N",
                         help="run N app processes behind nginx (deploy/launch.py) instead of one")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--server-cpus", type=int, default=0, metavar="N",
+                        help="pin the app processes to N cores (taskset): a slower machine on this one")
     parser.add_argument("--cpu-probe", type=int, default=0, metavar="ACTIONS",
                         help="also measure the server CPU of each of ACTIONS student actions, one session alone")
     parser.add_argument("--slider-probe", type=int, default=0, metavar="MOVES",
@@ -493,9 +530,16 @@ def main() -> None:
     if args.browsers and shutil.which("chromium") is None:
         sys.exit("--browsers needs Debian's chromium (apt-get install chromium); use --browsers 0")
     os.environ.setdefault("TORCH_HOME", tempfile.mkdtemp())
+    machine = describe()  # before any server runs: the machine's own speed, quiet
+    gflops = float(machine.rsplit("gemm_gflops=", 1)[1])
+    cpus = args.server_cpus or os.cpu_count()
+    print(machine)
+    print("server: " + ("the README's start command (streamlit run app.py, .streamlit/config.toml), only the port "
+                        "and address added" if not args.proxy else f"deploy/launch.py, {args.proxy} app processes "
+                        "behind nginx") + f", on {cpus} of {os.cpu_count()} cores")
     lines = []
     for scenario in args.scenario:
-        server = start_server(args.proxy)
+        server = start_server(args.proxy, args.server_cpus)
         try:
             asyncio.run(warm_up(server.url))
             server_cpu0 = sum(cpu_seconds(p) for p in server.app_pids)
@@ -547,9 +591,9 @@ def main() -> None:
         lines.append(
             f"load: scenario={scenario} sessions={stats.started} served={stats.served} first_p95_s={first[1]:.2f} "
             f"interaction_p95_s={inter[1]:.2f} errors={len(stats.errors)} server_cpu_ms_per_interaction={per:.0f} "
-            f"peak_rss_mb={sum(peaks):.0f}")
+            f"peak_rss_mb={sum(peaks):.0f} gemm_gflops={gflops:.1f} server_cpus={cpus}")
     if args.cpu_probe:
-        server = start_server(args.proxy)
+        server = start_server(args.proxy, args.server_cpus)
         try:
             asyncio.run(warm_up(server.url))
             per_page = asyncio.run(cpu_probe(server.url, server.app_pids, args.cpu_probe, args.seed))
@@ -565,7 +609,7 @@ def main() -> None:
         lines.insert(0, f"cpu: actions={len(every)} median_ms={1000 * med:.0f} p95_ms={1000 * p95:.0f} "
                         f"sessions_per_core_at_5s={5 / max(med, 1e-9):.0f}")
     if args.slider_probe:
-        server = start_server(args.proxy)
+        server = start_server(args.proxy, args.server_cpus)
         try:
             asyncio.run(warm_up(server.url))
             cpu0 = sum(cpu_seconds(p) for p in server.app_pids)

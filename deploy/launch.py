@@ -55,7 +55,7 @@ def start_app(port: int, threads: int, address: str = "127.0.0.1", log: Path | N
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 -- lives as long as the process
     return subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", address,
-         "--server.headless", "true", "--server.fileWatcherType", "none"],
+         "--server.headless", "true"],  # the rest from .streamlit/config.toml, as the README's command
         cwd=ROOT, env=app_env(threads), stdout=out, stderr=subprocess.STDOUT,
     )
 
