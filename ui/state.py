@@ -795,16 +795,49 @@ def _session_id() -> str:
 def heavy(key: tuple, title: str, run: Callable[[jobs.Progress], object]):
     """``run(progress)`` on the heavy pool, cached by ``key`` (which must name everything the result
     depends on); meanwhile show the queue position, then the progress. One heavy job per session: a
-    new one, a rerun, another page or a closed tab releases the one it waited for."""
+    new one, a rerun, another page or a closed tab releases the one it waited for, and the session's
+    next job keeps its place in the queue (``HeavyPool.submit``).
+
+    Inputs changed: Streamlit lets a fragment's rerun (a control inside the fragment moved) wait
+    until the run in progress ends, so the job would run to 100% for nothing. While waiting, a
+    pending rerun of the fragment this job was asked from is made to preempt this run (the whole
+    app's rerun from a full run, the fragment's own from a fragment run): the next ``st`` call
+    stops this script, and the job is released (cancelled at its next progress step)."""
     hit = _HEAVY.cached(key)
     if hit is not None:
         return hit
+    from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequestType
+    from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState
+
+    run_ctx = get_script_run_ctx()
+    requests = getattr(run_ctx, "script_requests", None)
+    try:
+        fragment = ThreadState.get().fragment_id
+    except RuntimeError:  # no script run (bare mode, tests)
+        fragment = None
+
+    def superseded() -> bool:
+        if requests is None or fragment is None or requests._state != ScriptRequestType.RERUN:
+            return False
+        with requests._lock:
+            data = requests._rerun_data
+            if (requests._state != ScriptRequestType.RERUN or data.is_fragment_scoped_rerun
+                    or fragment not in data.fragment_id_queue):
+                return False  # nothing pending, or it preempts this run already
+            in_fragment_run = bool(run_ctx.fragment_ids_this_run)
+            requests._rerun_data = dataclasses.replace(
+                data, fragment_id_queue=data.fragment_id_queue if in_fragment_run else [],
+                is_fragment_scoped_rerun=in_fragment_run)
+            return True
+
     owner = _session_id()
     job = _HEAVY.submit(owner, key, run)
     holder = st.empty()
     try:
         shown, last = None, 0.0
         while not job.wait(0.1):
+            if superseded():
+                holder.empty()  # a yield point: Streamlit stops this run here for the rerun
             ahead = job.position()
             if ahead:
                 text = ngettext("{title}: waiting for the server, {n} request ahead of yours…",
