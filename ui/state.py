@@ -798,11 +798,14 @@ def heavy(key: tuple, title: str, run: Callable[[jobs.Progress], object]):
     new one, a rerun, another page or a closed tab releases the one it waited for, and the session's
     next job keeps its place in the queue (``HeavyPool.submit``).
 
-    Inputs changed: Streamlit lets a fragment's rerun (a control inside the fragment moved) wait
-    until the run in progress ends, so the job would run to 100% for nothing. While waiting, a
-    pending rerun of the fragment this job was asked from is made to preempt this run (the whole
-    app's rerun from a full run, the fragment's own from a fragment run): the next ``st`` call
-    stops this script, and the job is released (cancelled at its next progress step)."""
+    Stopping at once: each ``st`` call is where Streamlit stops this script for a rerun, another
+    page or a closed tab, so while waiting, a pending stop or rerun triggers one right away (not at
+    the next redraw). Inputs changed: Streamlit lets a fragment's rerun (a control inside the
+    fragment moved) wait until the run in progress ends, so the job would run to 100% for nothing;
+    a pending rerun of the fragment this job was asked from is made to preempt this run (the whole
+    app's rerun from a full run, carrying every widget's state as the browser sends them; the
+    fragment's own from a fragment run). Either way the job is released here and stops at its next
+    progress step, and the next job of this session keeps its place."""
     hit = _HEAVY.cached(key)
     if hit is not None:
         return hit
@@ -816,14 +819,18 @@ def heavy(key: tuple, title: str, run: Callable[[jobs.Progress], object]):
     except RuntimeError:  # no script run (bare mode, tests)
         fragment = None
 
-    def superseded() -> bool:
-        if requests is None or fragment is None or requests._state != ScriptRequestType.RERUN:
+    def interrupted() -> bool:
+        """Whether the next st call stops this run (making a rerun of this job's fragment preempt it)."""
+        if requests is None or requests._state == ScriptRequestType.CONTINUE:
             return False
         with requests._lock:
+            if requests._state != ScriptRequestType.RERUN:
+                return requests._state == ScriptRequestType.STOP
             data = requests._rerun_data
-            if (requests._state != ScriptRequestType.RERUN or data.is_fragment_scoped_rerun
-                    or fragment not in data.fragment_id_queue):
-                return False  # nothing pending, or it preempts this run already
+            if not data.fragment_id_queue or data.is_fragment_scoped_rerun:
+                return True  # a rerun that preempts this run anyway
+            if fragment is None or fragment not in data.fragment_id_queue:
+                return False  # another fragment's rerun: it waits for this run, which is still wanted
             in_fragment_run = bool(run_ctx.fragment_ids_this_run)
             requests._rerun_data = dataclasses.replace(
                 data, fragment_id_queue=data.fragment_id_queue if in_fragment_run else [],
@@ -836,8 +843,9 @@ def heavy(key: tuple, title: str, run: Callable[[jobs.Progress], object]):
     try:
         shown, last = None, 0.0
         while not job.wait(0.1):
-            if superseded():
-                holder.empty()  # a yield point: Streamlit stops this run here for the rerun
+            if interrupted():
+                holder.empty()  # the yield point: Streamlit raises its rerun or stop here
+                shown = None
             ahead = job.position()
             if ahead:
                 text = ngettext("{title}: waiting for the server, {n} request ahead of yours…",
