@@ -176,6 +176,7 @@ class Job:
         self.pool, self.key, self._compute = pool, key, compute
         self.owners: set[Hashable] = set()
         self.ticket = 0  # place in the queue: lower runs first (HeavyPool)
+        self.keep = True  # the pool's cache holds the result when done
         self.fraction = 0.0
         self.text = ""
         self.started = False
@@ -251,9 +252,12 @@ class HeavyPool:
         with self.cache._lock:
             return self.cache._results.get(key)
 
-    def submit(self, owner: Hashable, key: Hashable, compute: Callable[[Progress], object]) -> Job:
+    def submit(self, owner: Hashable, key: Hashable, compute: Callable[[Progress], object], *,
+               keep: bool = True) -> Job:
         """The job for ``key`` (a new one, or the one already queued/running), owned by ``owner``;
         the owner's previous job, if different, is released (and cancelled if nobody else waits).
+        ``keep=False``: the pool's cache does not hold the result (the caller keeps it elsewhere)
+        unless another request for the same key asks it to.
 
         The owner keeps its place: a job asked for while the owner's previous job was unfinished
         (waiting or running, or let go less than ``keep_place_s`` ago) is queued at that job's
@@ -270,6 +274,7 @@ class HeavyPool:
             job = self._jobs.get(key)
             if job is None or job.cancelled:
                 job = Job(self, key, compute)
+                job.keep = keep
                 job.ticket = place[0] if place is not None else next(self._tickets)
                 self._jobs[key] = job
                 bisect.insort(self._queue, job, key=lambda j: j.ticket)
@@ -278,6 +283,7 @@ class HeavyPool:
                 self._queue.remove(job)  # a shared job waiting behind this owner's place moves up to it
                 job.ticket = place[0]
                 bisect.insort(self._queue, job, key=lambda j: j.ticket)
+            job.keep = job.keep or keep
             previous = self._by_owner.get(owner)
             if previous is not None and previous is not job:
                 self._release_locked(owner, previous)
@@ -326,7 +332,7 @@ class HeavyPool:
                 self.computations += 1
             try:
                 job._run()
-                if job.error is None:
+                if job.error is None and job.keep:
                     with self.cache._lock:
                         self.cache._results[job.key] = job.result
                         while len(self.cache._results) > self.cache.max_entries:

@@ -43,7 +43,7 @@ def _read(kind: str, key: str, label: str, payload) -> ImageSet:
         return read_zip(payload, label, progress=progress) if kind == "zip" else read_files(payload, label,
                                                                                            progress=progress)
 
-    imageset = heavy(("set_read", kind, key), _("Reading the images"), run)
+    imageset = heavy(("set_read", kind, key), _("Reading the images"), run, keep=False)  # held in _SETS
     _SETS.put(key, imageset)
     return imageset
 

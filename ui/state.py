@@ -792,9 +792,10 @@ def _session_id() -> str:
     return run.session_id if run is not None else f"thread-{threading.get_ident()}"
 
 
-def heavy(key: tuple, title: str, run: Callable[[jobs.Progress], object]):
+def heavy(key: tuple, title: str, run: Callable[[jobs.Progress], object], *, keep: bool = True):
     """``run(progress)`` on the heavy pool, cached by ``key`` (which must name everything the result
-    depends on); meanwhile show the queue position, then the progress. One heavy job per session: a
+    depends on; ``keep=False``: not held by the pool's cache, the caller keeps it); meanwhile show the
+    queue position, then the progress. One heavy job per session: a
     new one, a rerun, another page or a closed tab releases the one it waited for, and the session's
     next job keeps its place in the queue (``HeavyPool.submit``).
 
@@ -838,7 +839,7 @@ def heavy(key: tuple, title: str, run: Callable[[jobs.Progress], object]):
             return True
 
     owner = _session_id()
-    job = _HEAVY.submit(owner, key, run)
+    job = _HEAVY.submit(owner, key, run, keep=keep)
     holder = st.empty()
     try:
         shown, last = None, 0.0

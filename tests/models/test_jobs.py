@@ -262,3 +262,12 @@ def test_single_flight_peek_and_put_hold_results_computed_elsewhere():
     cache.put("c", "C")
     assert cache.keys() == ["a", "c"] and cache.computations == 0
     assert cache.get("a", lambda: "other") == "A"
+
+
+def test_a_result_the_caller_keeps_elsewhere_is_not_held_by_the_pool():
+    pool = HeavyPool(workers=1)
+    job = pool.submit("s", "set", lambda progress: "big", keep=False)
+    assert job.wait(5) and job.value() == "big"
+    assert pool.cached("set") is None
+    kept = pool.submit("s", "curve", lambda progress: "small")
+    assert kept.wait(5) and pool.cached("curve") == "small"
