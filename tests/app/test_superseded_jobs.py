@@ -8,6 +8,9 @@ any table of the old curve is drawn. Both kinds of run are checked: a full run (
 and a fragment run (the sample count moved). Nothing here depends on the machine's speed: the
 curve with 32 samples takes several seconds, the change is sent at its first progress report.
 
+The animation for slides, rendered from the mask explorer's fragment, is checked the same way:
+moving its frame count while it renders stops the run before any frame is shown.
+
 The pool itself (the old job stops at its next progress step, the new one keeps the session's
 place in the queue) is tested with plain threads in tests/models/test_jobs.py.
 """
@@ -67,8 +70,9 @@ def server(tmp_path_factory):
     assert "Traceback" not in log.read_text()
 
 
-async def _send(s: Session, fragment_id: str = "") -> None:
-    """A rerun carrying the values moved so far (select_slider values travel as their labels)."""
+async def _send(s: Session, fragment_id: str = "", trigger: str = "") -> None:
+    """A rerun carrying the values moved so far (select_slider values travel as their labels), and a
+    button's click (``trigger``: its widget id)."""
     msg = BackMsg()
     state = msg.rerun_script
     state.query_string, state.page_script_hash, state.fragment_id = s.query, s.page_hash, fragment_id
@@ -77,13 +81,20 @@ async def _send(s: Session, fragment_id: str = "") -> None:
         w.id = s.widget_ids[label]
         if isinstance(value, str):
             w.string_array_value.data.append(value)
+        elif s.widget_kinds[label] == "slider":
+            w.double_array_value.data.append(float(value))
         else:
             w.int_value = int(value)
+    if trigger:
+        w = state.widget_states.widgets.add()
+        w.id, w.trigger_value = trigger, True
     await s.ws.send(msg.SerializeToString())
 
 
-async def _events(s: Session, until, timeout: float = 300.0) -> list[tuple[str, int]]:
-    """("progress"|"table"|"finished", status) in the order the server sends them, until ``until(events)``."""
+async def _events(s: Session, until, timeout: float = 300.0,
+                  buttons: dict[str, str] | None = None) -> list[tuple[str, int]]:
+    """("progress"|"table"|"picture"|"finished", status) in the order the server sends them, until
+    ``until(events)``; ``buttons`` collects the buttons drawn (label -> widget id)."""
     events: list[tuple[str, int]] = []
     async with asyncio.timeout(timeout):
         while not (events and until(events)):
@@ -98,6 +109,11 @@ async def _events(s: Session, until, timeout: float = 300.0) -> list[tuple[str, 
                     events.append(("progress", 0))
                 elif element in ("arrow_table", "table"):
                     events.append(("table", 0))
+                elif element == "imgs":
+                    events.append(("picture", 0))
+                elif element == "button" and buttons is not None:
+                    body = fwd.delta.new_element.button
+                    buttons[body.label] = body.id
     return events
 
 
@@ -126,6 +142,37 @@ def test_changing_the_sample_count_stops_the_curve_that_was_computing(server):
                 # the run computing the old curve stopped for the rerun before drawing a table, and the
                 # rerun drew the new curve's table
                 assert after == [("finished", 2), ("table", 0), ("finished", ends)], (how, after)
+        finally:
+            await s.close()
+
+    asyncio.run(scenario())
+
+
+def test_changing_an_animation_setting_stops_the_render(server):
+    """The animation renders on the heavy pool from the mask explorer's fragment; moving its frame count
+    while it renders stops that run (and so the render, at its next frame) instead of finishing it."""
+    async def scenario():
+        s = Session(server, timeout=300)
+        try:
+            await s.open("")
+            await s.goto("Mask_explorer")
+            frames = "Number of frames"
+            fragment = s.widget_fragments[frames]
+            assert fragment
+            s.moved[frames] = 48  # the most frames a small GIF may have: about a second of CPU or more
+            buttons: dict[str, str] = {}
+            await _send(s, fragment)
+            await _events(s, lambda e: e[-1][0] == "finished", buttons=buttons)
+            render = buttons["Render the animation"]
+            await _send(s, fragment, trigger=render)
+            await _events(s, lambda e: e[-1][0] == "progress")  # rendering
+            s.moved[frames] = 47
+            await _send(s, fragment)
+            events = await _events(s, lambda e: e[-1] == ("finished", 3))
+            finished = [e for e in events if e[0] == "finished"]
+            assert finished == [("finished", 2), ("finished", 3)], events  # stopped, then the rerun
+            before = events[:events.index(("finished", 2))]
+            assert set(before) <= {("progress", 0)}, events  # stopped while rendering: no animation drawn
         finally:
             await s.close()
 
