@@ -821,8 +821,10 @@ def heavy(key: tuple, title: str, run: Callable[[jobs.Progress], object], *, kee
         fragment = None
 
     def interrupted() -> bool:
-        """Whether the next st call stops this run (making a rerun of this job's fragment preempt it)."""
-        if requests is None or requests._state == ScriptRequestType.CONTINUE:
+        """Whether the next st call stops this run (making a rerun of this job's fragment preempt it).
+        Reads ScriptRequests' private state (Streamlit 1.67, pinned; tests/app/test_superseded_jobs.py
+        checks it on the real server); without it, the wait stops at the next redraw as before."""
+        if requests is None or getattr(requests, "_state", ScriptRequestType.CONTINUE) == ScriptRequestType.CONTINUE:
             return False
         with requests._lock:
             if requests._state != ScriptRequestType.RERUN:
