@@ -6,8 +6,15 @@ reproduced from it:
 * NPZ: the arrays as computed (masks stay bool, maps stay float32), plus ``meta``, a
   one-element string array holding JSON. ``np.load(f)`` reads it, no pickle needed.
 * CSV: ``# key: <JSON value>`` comment lines, then a header row and one row per record.
-  Floats are written with ``repr``, so they read back exactly; text cells that a spreadsheet
-  would run as a formula (``=``, ``+``, ``-``, ``@``) get a leading ``'``.
+  Floats are written with ``repr``, so they read back exactly.
+
+CSV injection (OWASP, "CSV Injection"): every line, comment lines included, is written by the
+``csv`` module, so a value holding commas, quotes or line breaks stays inside one quoted cell
+(a comment line is one cell that starts with ``#``), and any cell that would start with ``=``,
+``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``, so no cell a spreadsheet
+parses starts a formula. The numbers these files hold are never negative (probabilities,
+shares, spreads, keep_probs, counts, ranks); a negative number, should one ever be exported,
+is escaped like text (``'-1.5``) rather than written as a cell that starts with ``-``.
 
 Builders for each result dataclass live here too, so pages only name what to export.
 Imports torch and numpy only (never streamlit).
@@ -34,6 +41,7 @@ __all__ = [
     "read_npz",
     "set_curve_arrays",
     "set_curve_rows",
+    "set_meta",
     "spec_meta",
     "top_rows",
 ]
@@ -108,27 +116,38 @@ def read_npz(data: bytes) -> tuple[dict[str, np.ndarray], dict[str, object]]:
     return arrays, meta
 
 
-def _cell(value: object) -> str:
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, (float, np.floating)):
-        return repr(float(value))
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, torch.Tensor):
-        return _cell(value.item())
-    text = str(value)
+def _escaped(text: str) -> str:
+    """OWASP's CSV-injection defence: a cell that would start a formula gets a leading ``'``."""
     return "'" + text if text.startswith(_FORMULA) else text
 
 
+def _cell(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, torch.Tensor):
+        return _cell(value.item())
+    if isinstance(value, (float, np.floating)):
+        return _escaped(repr(float(value)))  # never negative here; escaped like text if it is
+    if isinstance(value, (int, np.integer)):
+        return _escaped(str(int(value)))
+    return _escaped(str(value))
+
+
 def csv_bytes(rows: Sequence[Mapping[str, object]], meta: Mapping[str, object]) -> bytes:
-    """UTF-8 CSV: ``# key: <JSON>`` lines, a header (the first row's keys), then the rows."""
+    """UTF-8 CSV: ``# key: <JSON>`` lines, a header (the first row's keys), then the rows.
+
+    Every line goes through the ``csv`` module: a comment line is one cell (quoted when its JSON
+    holds a comma or a quote), and no cell starts with a formula character (see the module doc).
+    """
     buf = io.StringIO()
-    for key, value in sorted(meta.items()):
-        buf.write(f"# {key}: {json.dumps(value, sort_keys=True, ensure_ascii=True, default=_json_default)}\n")
-    columns = list(rows[0]) if rows else []
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
+    for key, value in sorted(meta.items()):
+        if not _KEY.match(key):
+            raise ValueError(f"expected metadata keys to be identifiers, but got {key!r}")
+        # ensure_ascii: no line break, tab or CR survives json.dumps, so the cell stays on one line
+        writer.writerow([f"# {key}: {json.dumps(value, sort_keys=True, ensure_ascii=True, default=_json_default)}"])
+    columns = list(rows[0]) if rows else []
+    writer.writerow([_escaped(str(c)) for c in columns])
     for row in rows:
         if list(row) != columns:
             raise ValueError(f"expected every row to have the columns {columns}, but got {list(row)}")
@@ -137,13 +156,16 @@ def csv_bytes(rows: Sequence[Mapping[str, object]], meta: Mapping[str, object]) 
 
 
 def read_csv(data: bytes) -> tuple[list[dict[str, str]], dict[str, object]]:
-    """Inverse of :func:`csv_bytes`: (rows as strings, meta)."""
-    lines = data.decode("utf-8").splitlines()
+    """Inverse of :func:`csv_bytes`: (rows as strings, meta). Escaped cells keep their ``'``."""
+    records = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
     meta: dict[str, object] = {}
-    while lines and lines[0].startswith("# "):
-        key, _, value = lines.pop(0)[2:].partition(": ")
+    while records and len(records[0]) == 1 and records[0][0].startswith("# "):
+        key, _, value = records.pop(0)[0][2:].partition(": ")
         meta[key] = json.loads(value)
-    return list(csv.DictReader(lines)), meta
+    if not records:
+        return [], meta
+    header, *body = records
+    return [dict(zip(header, record)) for record in body], meta
 
 
 # ------------------------------------------------------------------ builders per result
@@ -191,6 +213,16 @@ def set_curve_rows(curve) -> list[dict[str, object]]:
          "clean_top1_prob_mean": float(s["prob_mean"][m, k]), "clean_top1_prob_std": float(s["prob_std"][m, k])}
         for m, label in enumerate(curve.labels) for k, kp in enumerate(curve.keep_probs)
     ]
+
+
+def set_meta(imageset, curve) -> dict[str, object]:
+    """What a set's downloads record about the set: its name, hash, each image's hash and name (as
+    shown), and how the curve was sampled. Names come from uploads and zips: any text at all."""
+    return {"set": str(imageset.source), "set_key": imageset.key, "image_sha256": list(imageset.digests),
+            "image_names": [image.name for image in imageset.images], "n_samples": curve.n_samples,
+            "keep_probs": list(curve.keep_probs),
+            "methods": {str(label): spec_meta(spec) for label, spec in zip(curve.labels, curve.specs)},
+            "image_seed": "seed * 65536 + image index"}
 
 
 def set_curve_arrays(curve) -> dict[str, object]:

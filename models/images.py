@@ -25,6 +25,7 @@ import logging
 import struct
 import threading
 import warnings
+from collections.abc import Callable
 
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -82,6 +83,7 @@ def decode_image(
     max_side: int = MAX_SIDE,
     max_bytes: int = MAX_DECODE_BYTES,
     wait_s: float = DECODE_WAIT_S,
+    before_decode: Callable[[int], None] | None = None,
 ) -> Image.Image:
     """Decode bytes into an 8-bit RGB PIL image, upright, at most ``max_side`` on its long side.
 
@@ -91,6 +93,9 @@ def decode_image(
         max_side: the long side of the result.
         max_bytes: refuse images whose decode would hold more memory (see ``_decode_cost``).
         wait_s: how long to wait for one of the ``MAX_CONCURRENT_DECODES`` slots.
+        before_decode: called with the number of pixels the decoder is about to produce (after a
+            JPEG's draft scale), once the header is checked and before any pixel is decoded; it
+            may raise ``ImageError`` to refuse (an image set's pixel budget).
 
     Raises:
         ImageError: empty, not an image of an accepted format, corrupt, too many pixels, thinner
@@ -101,7 +106,7 @@ def decode_image(
     if not _DECODE_SLOTS.acquire(timeout=wait_s):
         raise ImageError(N_("The server is busy decoding other uploads. Please try again in a moment."))
     try:
-        image, orientation = _decode_small(data, max_pixels, max_side, max_bytes)
+        image, orientation = _decode_small(data, max_pixels, max_side, max_bytes, before_decode)
         image = _to_rgb(image)  # at most about 2 x max_side here: conversions are cheap
     finally:
         _DECODE_SLOTS.release()
@@ -112,7 +117,8 @@ def decode_image(
     return image
 
 
-def _decode_small(data: bytes, max_pixels: int, max_side: int, max_bytes: int) -> tuple[Image.Image, int]:
+def _decode_small(data: bytes, max_pixels: int, max_side: int, max_bytes: int,
+                  before_decode: Callable[[int], None] | None = None) -> tuple[Image.Image, int]:
     """Check the header, decode within the memory budget, shrink by an integer factor in the
     image's own mode. Returns (image, EXIF orientation)."""
     try:
@@ -143,6 +149,8 @@ def _decode_small(data: bytes, max_pixels: int, max_side: int, max_bytes: int) -
                        "or save it as JPEG."),
                     width=width, height=height, mb=cost / 2**20, limit=max_bytes / 2**20,
                 ))
+            if before_decode is not None:
+                before_decode(image.size[0] * image.size[1])
             image.load()
     except ImageError:
         raise

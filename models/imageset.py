@@ -16,6 +16,15 @@ as paths, and nothing is written to disk. Limits hold before anything is inflate
 
 Each refused member gets a one-line reason; a set that cannot be read at all raises
 :class:`SetError`. Imports no torch (reading a set needs none).
+
+Cost (issue 22): each image is decoded once. What is kept is its centre square at
+``NETWORK_SIDE`` x ``NETWORK_SIDE`` (every model's transform resizes the short side to at most
+256 and centre-crops 224, so this square gives the network the same crop as the full image) and
+a thumbnail; neither the file's bytes nor the full decode are kept. Decoding counts against
+``pixel_budget`` (``MAX_SET_PIXELS`` by default): the pixels each decode produces (after a
+JPEG's draft scale), checked from the header before decoding; an image that would pass it is
+refused with the numbers. ``progress(fraction, text)`` is called before each member is read, so
+an exception raised there (the heavy pool's ``Cancelled``) stops reading within one image.
 """
 
 from __future__ import annotations
@@ -26,25 +35,32 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from .images import ImageError, decode_image
 from .text import N_, Text, text_of
 
+if TYPE_CHECKING:
+    from torch import Tensor
+
 __all__ = [
     "ImageSet",
     "MAX_IMAGES",
     "MAX_MEMBERS",
     "MAX_MEMBER_BYTES",
+    "MAX_SET_PIXELS",
+    "NETWORK_SIDE",
     "MAX_TOTAL_BYTES",
     "MAX_ZIP_BYTES",
     "Rejection",
     "SetError",
     "SetImage",
     "display_name",
+    "network_inputs",
     "read_files",
     "read_zip",
 ]
@@ -54,12 +70,15 @@ MAX_MEMBER_BYTES = 25 * 2**20  # one image, as for a single upload
 MAX_TOTAL_BYTES = 128 * 2**20  # all members together, uncompressed
 MAX_MEMBERS = 1_000  # entries in one zip, folders included
 MAX_IMAGES = 64  # images used from one set
+MAX_SET_PIXELS = 256_000_000  # pixels decoded for one set, all images together (after JPEG draft)
+NETWORK_SIDE = 256  # the kept centre square: the largest short side a model's transform resizes to
 MAX_DIRECTORY_BYTES = MAX_MEMBERS * 1024  # central directory: bounds what zipfile parses
 MAX_NAME_CHARS = 60
 THUMB_SIDE = 128
 _CHUNK = 1 << 16
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 _INFLATABLE = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+Progress = Callable[[float, str], object]
 
 
 class SetError(ValueError):
@@ -73,15 +92,16 @@ class SetImage:
     Attributes:
         name: the member's name, escaped and truncated for display (never a path).
         digest: SHA-256 of the file's bytes (hex).
-        data: the file's bytes, decoded again for the network (kept instead of pixels: smaller).
-        size: (width, height) after decoding.
+        size: (width, height) after decoding (at most ``models.images.MAX_SIDE`` on the long side).
+        pixels: RGB, (``NETWORK_SIDE``, ``NETWORK_SIDE``): the centre square, what the network is fed
+            from (:func:`network_inputs`); the image is never decoded again.
         thumb: an RGB thumbnail, at most ``THUMB_SIDE`` on its long side.
     """
 
     name: str
     digest: str
-    data: bytes = field(repr=False)
     size: tuple[int, int]
+    pixels: Image.Image = field(repr=False, compare=False)
     thumb: Image.Image = field(repr=False, compare=False)
 
 
@@ -123,18 +143,49 @@ def display_name(raw: str, limit: int = MAX_NAME_CHARS) -> str:
     return text
 
 
+def network_inputs(imageset: ImageSet, preprocess: Callable[[Image.Image], Tensor]) -> list[Tensor]:
+    """Each image's (1, 3, crop, crop) network input, through the model's own transform, from the
+    kept centre square (nothing is decoded)."""
+    return [preprocess(image.pixels) for image in imageset.images]
+
+
+def _centre_square(image: Image.Image, side: int = NETWORK_SIDE) -> Image.Image:
+    """The centre square of the short side, resized to ``side`` x ``side`` (RGB)."""
+    width, height = image.size
+    s = min(width, height)
+    box = ((width - s) / 2, (height - s) / 2, (width + s) / 2, (height + s) / 2)
+    return image.resize((side, side), Image.Resampling.BILINEAR, box=box)
+
+
 def _mb(n: int) -> str:
     return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n / 1024:.0f} kB"
+
+
+def _mp(n: int) -> str:
+    return f"{n / 1e6:.1f} MP"
 
 
 class _Builder:
     """Collects images and refusals with the per-image checks shared by every source."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, pixel_budget: int = MAX_SET_PIXELS) -> None:
+        if pixel_budget < 1:
+            raise ValueError(f"expected pixel_budget >= 1, but got {pixel_budget}")
         self.source = source
         self.images: list[SetImage] = []
         self.rejected: list[Rejection] = []
         self.seen: dict[str, str] = {}
+        self.pixel_budget = pixel_budget
+        self.pixels_decoded = 0
+
+    def _charge(self, pixels: int) -> None:
+        """Count a decode against the set's budget, before it runs; refuse one that would pass it."""
+        if self.pixels_decoded + pixels > self.pixel_budget:
+            raise ImageError(Text(
+                N_("Not decoded: it has {mp} to decode, and the set's budget of {budget} decoded pixels has "
+                   "{left} left. Use fewer or smaller images."),
+                mp=_mp(pixels), budget=_mp(self.pixel_budget), left=_mp(self.pixel_budget - self.pixels_decoded)))
+        self.pixels_decoded += pixels
 
     def reject(self, name: str, reason: str) -> None:
         self.rejected.append(Rejection(name, reason))
@@ -156,31 +207,41 @@ class _Builder:
             self.reject(name, Text(N_("Same bytes as “{other}”, which is used once."), other=self.seen[digest]))
             return
         try:
-            image = decode_image(data)
+            image = decode_image(data, before_decode=self._charge)
         except ImageError as err:
             self.reject(name, text_of(err))
             return
         thumb = image.copy()
         thumb.thumbnail((THUMB_SIDE, THUMB_SIDE))
         self.seen[digest] = name
-        self.images.append(SetImage(name, digest, data, image.size, thumb))
+        self.images.append(SetImage(name, digest, image.size, _centre_square(image), thumb))
 
     def build(self) -> ImageSet:
         return ImageSet(self.source, tuple(self.images), tuple(self.rejected))
 
 
-def read_files(files: Iterable[tuple[str, bytes]], source: str) -> ImageSet:
+def _reading(progress: Progress | None, i: int, n: int) -> None:
+    if progress is not None:
+        progress(i / max(1, n), Text(N_("reading file {i} of {n}"), i=i + 1, n=n))
+
+
+def read_files(files: Iterable[tuple[str, bytes]], source: str, *, pixel_budget: int = MAX_SET_PIXELS,
+               progress: Progress | None = None) -> ImageSet:
     """A set from named files already in memory (uploads, bundled samples).
 
     Args:
         files: (name, bytes) pairs, in the order they are to be used.
         source: what the set is called on the page, e.g. "3 uploaded files".
+        pixel_budget: pixels all decodes together may produce; images past it are refused.
+        progress: ``progress(fraction, text)`` before each file; whatever it raises stops reading.
     """
-    builder = _Builder(source)
+    files = list(files)
+    builder = _Builder(source, pixel_budget)
     for i, (raw_name, data) in enumerate(files):
         if i >= MAX_MEMBERS:
             builder.reject("…", Text(N_("Only the first {n:,} files are read."), n=MAX_MEMBERS))
             break
+        _reading(progress, i, min(len(files), MAX_MEMBERS))
         builder.add(display_name(raw_name), data)
     return builder.build()
 
@@ -239,8 +300,11 @@ def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> byt
     return out.getvalue()
 
 
-def read_zip(data: bytes, source: str = "zip") -> ImageSet:
+def read_zip(data: bytes, source: str = "zip", *, pixel_budget: int = MAX_SET_PIXELS,
+             progress: Progress | None = None) -> ImageSet:
     """A set from the bytes of a zip of images (nothing is written to disk).
+
+    ``pixel_budget`` and ``progress`` as for :func:`read_files` (progress before each member).
 
     Raises:
         SetError: too big, not a zip, damaged, or too many entries. Members that cannot be
@@ -259,10 +323,11 @@ def read_zip(data: bytes, source: str = "zip") -> ImageSet:
     if len(infos) > MAX_MEMBERS:
         raise SetError(Text(N_("The zip holds {entries:,} entries; at most {limit:,} are read at once. "
                                "Nothing was opened."), entries=len(infos), limit=MAX_MEMBERS))
-    builder = _Builder(source)
+    builder = _Builder(source, pixel_budget)
     total = 0
     with archive:
-        for info in infos:
+        for i, info in enumerate(infos):
+            _reading(progress, i, len(infos))
             name = display_name(info.filename)
             reason = _unsafe(info.filename)
             if reason is None and builder.full and not info.is_dir():

@@ -11,16 +11,23 @@ Imports only torch and the standard library (no streamlit), so it is tested with
   priority (``nice``): they take every core the light requests leave idle, and give it back at
   once when a slider moves. Identical requests share one job; a job reports
   its queue position and progress; each owner (a session) has at most one job at a time, and a job
-  nobody waits for any more is cancelled cooperatively at its next progress report.
+  nobody waits for any more is cancelled cooperatively at its next progress report. The queue is
+  ordered by ticket, not by arrival of the latest request: when an owner's inputs change (it asks
+  for another key while its job waits or runs, or it stops waiting and asks again within
+  ``keep_place_s``), the old job is cancelled and the new one takes the old one's ticket, so the
+  session keeps its place ahead of the jobs other sessions asked for later.
 * :func:`configure_process` fixes torch's intra-op threads once per process.
 """
 
 from __future__ import annotations
 
+import bisect
 import gc
+import itertools
 import os
 import threading
-from collections import OrderedDict, deque
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -103,6 +110,22 @@ class SingleFlight(Generic[T]):
         with self._lock:
             return list(self._results)
 
+    def peek(self, key: Hashable) -> T | None:
+        """The held result for ``key`` (now the most recently used), or None; computes nothing."""
+        with self._lock:
+            if key not in self._results:
+                return None
+            self._results.move_to_end(key)
+            return self._results[key]
+
+    def put(self, key: Hashable, value: T) -> None:
+        """Hold ``value`` for ``key`` (results computed elsewhere, e.g. on a :class:`HeavyPool`)."""
+        with self._lock:
+            self._results[key] = value
+            self._results.move_to_end(key)
+            while len(self._results) > self.max_entries:
+                self._results.popitem(last=False)
+
     def clear(self) -> None:
         """Drop every held result (computations in flight still finish and are kept)."""
         with self._lock:
@@ -152,6 +175,8 @@ class Job:
     def __init__(self, pool: HeavyPool, key: Hashable, compute: Callable[[Progress], object]) -> None:
         self.pool, self.key, self._compute = pool, key, compute
         self.owners: set[Hashable] = set()
+        self.ticket = 0  # place in the queue: lower runs first (HeavyPool)
+        self.keep = True  # the pool's cache holds the result when done
         self.fraction = 0.0
         self.text = ""
         self.started = False
@@ -201,14 +226,20 @@ class HeavyPool:
             worker per core takes only the CPU they leave idle.
     """
 
-    def __init__(self, workers: int = 1, cache: SingleFlight | None = None, nice: int = 0) -> None:
+    def __init__(self, workers: int = 1, cache: SingleFlight | None = None, nice: int = 0,
+                 keep_place_s: float = 10.0) -> None:
         if workers < 1:
             raise ValueError(f"expected workers >= 1, but got {workers}")
         if not 0 <= nice <= 19:
             raise ValueError(f"expected nice in [0, 19], but got {nice}")
+        if not keep_place_s >= 0:
+            raise ValueError(f"expected keep_place_s >= 0, but got {keep_place_s}")
         self.nice = nice
+        self.keep_place_s = keep_place_s
         self.cache: SingleFlight = cache or SingleFlight(16)
-        self._queue: deque[Job] = deque()
+        self._queue: list[Job] = []  # sorted by ticket
+        self._tickets = itertools.count(1)
+        self._places: dict[Hashable, tuple[int, float]] = {}  # owner -> (ticket, until): an unfinished job let go
         self._jobs: dict[Hashable, Job] = {}  # key -> job queued or running
         self._by_owner: dict[Hashable, Job] = {}
         self._running: list[Job] = []
@@ -221,16 +252,38 @@ class HeavyPool:
         with self.cache._lock:
             return self.cache._results.get(key)
 
-    def submit(self, owner: Hashable, key: Hashable, compute: Callable[[Progress], object]) -> Job:
+    def submit(self, owner: Hashable, key: Hashable, compute: Callable[[Progress], object], *,
+               keep: bool = True) -> Job:
         """The job for ``key`` (a new one, or the one already queued/running), owned by ``owner``;
-        the owner's previous job, if different, is released (and cancelled if nobody else waits)."""
+        the owner's previous job, if different, is released (and cancelled if nobody else waits).
+        ``keep=False``: the pool's cache does not hold the result (the caller keeps it elsewhere)
+        unless another request for the same key asks it to.
+
+        The owner keeps its place: a job asked for while the owner's previous job was unfinished
+        (waiting or running, or let go less than ``keep_place_s`` ago) is queued at that job's
+        ticket, ahead of every job asked for after it; otherwise it joins the back of the queue.
+        """
         with self._cond:
+            now = time.monotonic()
+            for who in [w for w, (_, until) in self._places.items() if until < now]:
+                del self._places[who]
+            previous = self._by_owner.get(owner)
+            if previous is not None and previous.key != key and not previous.done.is_set():
+                self._release_locked(owner, previous)  # inputs changed: cancelled unless shared; place kept
+            place = self._places.pop(owner, None)
             job = self._jobs.get(key)
             if job is None or job.cancelled:
                 job = Job(self, key, compute)
+                job.keep = keep
+                job.ticket = place[0] if place is not None else next(self._tickets)
                 self._jobs[key] = job
-                self._queue.append(job)
+                bisect.insort(self._queue, job, key=lambda j: j.ticket)
                 self._cond.notify()
+            elif place is not None and place[0] < job.ticket and job in self._queue:
+                self._queue.remove(job)  # a shared job waiting behind this owner's place moves up to it
+                job.ticket = place[0]
+                bisect.insort(self._queue, job, key=lambda j: j.ticket)
+            job.keep = job.keep or keep
             previous = self._by_owner.get(owner)
             if previous is not None and previous is not job:
                 self._release_locked(owner, previous)
@@ -244,6 +297,8 @@ class HeavyPool:
             self._release_locked(owner, job)
 
     def _release_locked(self, owner: Hashable, job: Job) -> None:
+        if owner in job.owners and not job.done.is_set():
+            self._places[owner] = (job.ticket, time.monotonic() + self.keep_place_s)
         job.owners.discard(owner)
         if self._by_owner.get(owner) is job:
             del self._by_owner[owner]
@@ -272,12 +327,12 @@ class HeavyPool:
             with self._cond:
                 while not self._queue:
                     self._cond.wait()
-                job = self._queue.popleft()
+                job = self._queue.pop(0)
                 self._running.append(job)
                 self.computations += 1
             try:
                 job._run()
-                if job.error is None:
+                if job.error is None and job.keep:
                     with self.cache._lock:
                         self.cache._results[job.key] = job.result
                         while len(self.cache._results) > self.cache.max_entries:

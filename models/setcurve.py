@@ -125,11 +125,21 @@ def _check_inputs(inputs: Sequence[Tensor]) -> None:
             raise ValueError(f"expected each input to be a (1, 3, H, W) tensor, but got {getattr(x, 'shape', x)!r}")
 
 
-def compute_set_predictions(backbone: Backbone, inputs: Sequence[Tensor]) -> tuple[tuple[int, float], ...]:
-    """(top-1 class, its probability) of each input (1, 3, 224, 224) without a regulariser."""
+def compute_set_predictions(backbone: Backbone, inputs: Sequence[Tensor], *,
+                            progress: Progress | None = None) -> tuple[tuple[int, float], ...]:
+    """(top-1 class, its probability) of each input (1, 3, 224, 224) without a regulariser.
+
+    ``progress(fraction, text)`` is called before each image; returning False (or raising) stops.
+
+    Raises:
+        Cancelled: when ``progress`` asked to stop.
+    """
     _check_inputs(inputs)
     out = []
-    for x in inputs:
+    for i, x in enumerate(inputs):
+        if progress is not None and progress(i / len(inputs), Text(N_("image {i} of {n}"), i=i + 1,
+                                                                     n=len(inputs))) is False:
+            raise Cancelled("predictions")
         clean = clean_pass(backbone, x)
         out.append((clean.top1, float(clean.probs[0, clean.top1])))
     return tuple(out)

@@ -86,10 +86,7 @@ def curves(ctx: state.Context) -> None:
     with layout.main_figure():
         render.show_charts(lambda: charts.set_curves(curve, stats), "image-set-curves", key=curve,
                            draw=lambda: _figure(curve, stats))
-    meta = {"set": imageset.source, "set_key": imageset.key, "image_sha256": list(imageset.digests),
-            "image_names": [i.name for i in imageset.images], "n_samples": n_samples, "keep_probs": list(keep_probs),
-            "methods": {lab: E.spec_meta(s) for lab, s in zip(curve.labels, curve.specs)},
-            "image_seed": "seed * 65536 + image index"}
+    meta = E.set_meta(imageset, curve)
     export.rows(ctx, "image-set-curves", "share of images with top-1 unchanged and mean probability of the clean "
                 "top-1 class vs keep_prob, mean and std over Monte Carlo samples", lambda: E.set_curve_rows(curve), **meta)
     export.npz(ctx, "image-set-samples", lambda: E.set_curve_arrays(curve), "raw samples, (methods, keep_probs, "

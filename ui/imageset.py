@@ -1,10 +1,12 @@
 """The image-set page's inputs and caches: which set, its predictions, its curves.
 
-Sets are read in memory (``models/imageset.py``) and cached by the hash of their bytes; the
-curves by model, set, parameters and seed on the heavy pool (``ui.state.heavy``), as the one-image
-curve: a visible queue position and progress, one heavy job per session. Cancelling is a rerun: the
-session stops waiting, and the job stops at its next progress update unless another session waits
-for the same curves; nothing partial is kept.
+Everything that costs CPU runs on the heavy pool (``ui.state.heavy``), like the one-image curve: a
+visible queue position and progress, one heavy job per session, cancellation checked before each
+image. Sets are read in memory (``models/imageset.py``: each image decoded once, kept at the
+network's size, within the set's pixel budget) and kept by the hash of their bytes (``_SETS``, a few
+sets for every session); the predictions and curves are cached by model, set, parameters and seed.
+Cancelling is a rerun: the session stops waiting, and the job stops at its next progress update
+unless another session waits for the same result; nothing partial is kept.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import streamlit as st
 from torch import Tensor
 
 import models as M
-from models.imageset import MAX_IMAGES, MAX_ZIP_BYTES, ImageSet, read_files, read_zip
+from models import jobs
+from models.imageset import MAX_IMAGES, MAX_ZIP_BYTES, ImageSet, network_inputs, read_files, read_zip
 from models.setcurve import SetCurve, compute_set_curve, compute_set_predictions
 from models.text import Text
 
@@ -26,16 +29,28 @@ from .state import ASSETS, SAMPLES, UPLOAD_TYPES, Context, heavy, heavy_cached
 SOURCES = {"bundled": N_("Bundled samples"), "files": N_("Upload several images"), "zip": N_("Upload a zip of images")}
 
 
-@st.cache_resource(show_spinner=False, max_entries=4, ttl=1800)  # the callers' spinner speaks the session's language
-def _read(kind: str, key: str, label: str, _payload) -> ImageSet:
-    """A set, by the hash of its bytes (shared read-only: sets are immutable)."""
-    return read_zip(_payload, label) if kind == "zip" else read_files(_payload, label)
+_SETS: jobs.SingleFlight[ImageSet] = jobs.SingleFlight(max_entries=4)  # sets read, by the hash of their bytes
+
+
+def _read(kind: str, key: str, label: str, payload) -> ImageSet:
+    """A set, by the hash of its bytes (shared read-only: sets are immutable), read on the heavy pool
+    with a progress bar; a rerun or a closed tab stops the reading before the next image."""
+    held = _SETS.peek(key)
+    if held is not None:
+        return held
+
+    def run(progress: jobs.Progress) -> ImageSet:
+        return read_zip(payload, label, progress=progress) if kind == "zip" else read_files(payload, label,
+                                                                                           progress=progress)
+
+    imageset = heavy(("set_read", kind, key), _("Reading the images"), run, keep=False)  # held in _SETS
+    _SETS.put(key, imageset)
+    return imageset
 
 
 def bundled() -> ImageSet:
     files = [(label, (ASSETS / f"{name}.jpg").read_bytes()) for name, label in SAMPLES.items()]
-    with st.spinner(_("Reading the images…")):
-        return _read("files", "bundled", Text(N_("the bundled samples")), files)
+    return _read("files", "bundled", Text(N_("the bundled samples")), files)
 
 
 def choose_set() -> ImageSet | None:
@@ -54,31 +69,26 @@ def choose_set() -> ImageSet | None:
             return None
         files = [(u.name, u.getvalue()) for u in uploads]
         key = hashlib.sha256(b"".join(hashlib.sha256(d).digest() + n.encode() for n, d in files)).hexdigest()
-        with st.spinner(_("Reading the images…")):
-            return _read("files", key, Text(N_("{n} uploaded files"), n=len(files)), files)
+        return _read("files", key, Text(N_("{n} uploaded files"), n=len(files)), files)
     upload = st.file_uploader(_("A zip of images (up to {mb} MB)").format(mb=MAX_ZIP_BYTES // 2**20), type=["zip"],
                               key="set_zip", help=_("Read in memory, never unpacked to disk."))
     if upload is None:
         return None
     data = upload.getvalue()
-    with st.spinner(_("Reading the images…")):
-        return _read("zip", hashlib.sha256(data).hexdigest() + upload.name, upload.name, data)
+    return _read("zip", hashlib.sha256(data).hexdigest() + upload.name, upload.name, data)
 
 
 def _inputs(loaded: M.LoadedModel, imageset: ImageSet) -> list[Tensor]:
-    return [loaded.preprocess(M.decode_image(image.data)) for image in imageset.images]  # the weights' own transform
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _predictions(model_key: str, set_key: str, _ctx: Context, _set: ImageSet) -> tuple[tuple[str, float], ...]:
-    top = compute_set_predictions(_ctx.backbone, _inputs(_ctx.loaded, _set))
-    return tuple((_ctx.backbone.categories[c], p) for c, p in top)
+    return network_inputs(imageset, loaded.preprocess)  # the weights' own transform, from the kept squares
 
 
 def predictions(ctx: Context, imageset: ImageSet) -> tuple[tuple[str, float], ...]:
-    """Each image's clean top-1 (class name, probability)."""
-    with st.spinner(_("Running the network once on each image…")):
-        return _predictions(ctx.model_key, imageset.key, _ctx=ctx, _set=imageset)
+    """Each image's clean top-1 (class name, probability), on the heavy pool (progress per image)."""
+    def run(progress: jobs.Progress) -> tuple[tuple[str, float], ...]:
+        top = compute_set_predictions(ctx.backbone, _inputs(ctx.loaded, imageset), progress=progress)
+        return tuple((ctx.backbone.categories[c], p) for c, p in top)
+
+    return heavy(("set_predictions", ctx.model_key, imageset.key), _("Running the network once on each image"), run)
 
 
 def curve_key(ctx: Context, imageset: ImageSet, n_samples: int, keep_probs: tuple[float, ...]) -> tuple:

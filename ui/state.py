@@ -867,19 +867,63 @@ def _session_id() -> str:
     return run.session_id if run is not None else f"thread-{threading.get_ident()}"
 
 
-def heavy(key: tuple, title: str, run: Callable[[jobs.Progress], object]):
+def heavy(key: tuple, title: str, run: Callable[[jobs.Progress], object], *, keep: bool = True):
     """``run(progress)`` on the heavy pool, cached by ``key`` (which must name everything the result
-    depends on); meanwhile show the queue position, then the progress. One heavy job per session: a
-    new one, a rerun, another page or a closed tab releases the one it waited for."""
+    depends on; ``keep=False``: not held by the pool's cache, the caller keeps it); meanwhile show the
+    queue position, then the progress. One heavy job per session: a
+    new one, a rerun, another page or a closed tab releases the one it waited for, and the session's
+    next job keeps its place in the queue (``HeavyPool.submit``).
+
+    Stopping at once: each ``st`` call is where Streamlit stops this script for a rerun, another
+    page or a closed tab, so while waiting, a pending stop or rerun triggers one right away (not at
+    the next redraw). Inputs changed: Streamlit lets a fragment's rerun (a control inside the
+    fragment moved) wait until the run in progress ends, so the job would run to 100% for nothing;
+    a pending rerun of the fragment this job was asked from is made to preempt this run (the whole
+    app's rerun from a full run, carrying every widget's state as the browser sends them; the
+    fragment's own from a fragment run). Either way the job is released here and stops at its next
+    progress step, and the next job of this session keeps its place."""
     hit = _HEAVY.cached(key)
     if hit is not None:
         return hit
+    from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequestType
+    from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState
+
+    run_ctx = get_script_run_ctx()
+    requests = getattr(run_ctx, "script_requests", None)
+    try:
+        fragment = ThreadState.get().fragment_id
+    except RuntimeError:  # no script run (bare mode, tests)
+        fragment = None
+
+    def interrupted() -> bool:
+        """Whether the next st call stops this run (making a rerun of this job's fragment preempt it).
+        Reads ScriptRequests' private state (Streamlit 1.67, pinned; tests/app/test_superseded_jobs.py
+        checks it on the real server); without it, the wait stops at the next redraw as before."""
+        if requests is None or getattr(requests, "_state", ScriptRequestType.CONTINUE) == ScriptRequestType.CONTINUE:
+            return False
+        with requests._lock:
+            if requests._state != ScriptRequestType.RERUN:
+                return requests._state == ScriptRequestType.STOP
+            data = requests._rerun_data
+            if not data.fragment_id_queue or data.is_fragment_scoped_rerun:
+                return True  # a rerun that preempts this run anyway
+            if fragment is None or fragment not in data.fragment_id_queue:
+                return False  # another fragment's rerun: it waits for this run, which is still wanted
+            in_fragment_run = bool(run_ctx.fragment_ids_this_run)
+            requests._rerun_data = dataclasses.replace(
+                data, fragment_id_queue=data.fragment_id_queue if in_fragment_run else [],
+                is_fragment_scoped_rerun=in_fragment_run)
+            return True
+
     owner = _session_id()
-    job = _HEAVY.submit(owner, key, run)
+    job = _HEAVY.submit(owner, key, run, keep=keep)
     holder = st.empty()
     try:
         shown, last = None, 0.0
         while not job.wait(0.1):
+            if interrupted():
+                holder.empty()  # the yield point: Streamlit raises its rerun or stop here
+                shown = None
             ahead = job.position()
             if ahead:
                 text = ngettext("{title}: waiting for the server, {n} request ahead of yours…",

@@ -103,3 +103,41 @@ def test_a_rerun_from_the_page_keeps_the_sidebar_settings():
     assert at.sidebar.number_input(key="seed").value == 17
     assert at.sidebar.selectbox(key="image").value == "chelsea"
     assert at.query_params["kp"] in ("0.7", ["0.7"]) and at.query_params["seed"] in ("17", ["17"])
+
+
+def test_through_the_page_each_image_is_decoded_once(monkeypatch):
+    """Issue 22 §5: reading the zip, the thumbnails, the clean passes and the curves decode each image
+    once in all (the curve used to decode the whole set again)."""
+    import io
+    import zipfile
+
+    from PIL import Image, ImageFile
+
+    decoded: list[int] = []
+    load = ImageFile.ImageFile.load
+
+    def counting(self):
+        if getattr(self, "tile", None) and self.format == "PNG":
+            decoded.append(self.size[0])
+        return load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for i in range(3):
+            png = io.BytesIO()
+            Image.new("RGB", (1500, 1500), (40 * i, 90, 200)).save(png, "PNG")
+            z.writestr(f"big{i}.png", png.getvalue())
+    at = new_app().run()
+    at.switch_page(PAGE).run()
+    at.radio(key="set_source").set_value("zip").run()
+    at.file_uploader(key="set_zip").upload("big.zip", buf.getvalue(), "application/zip")
+    at.run()
+    assert_clean(at)
+    assert len([i for e in at.get("image") for i in e.proto.imgs]) == 3
+    at.select_slider(key="set_samples").set_value(2)
+    at.select_slider(key="set_points").set_value(2)
+    at.button(key="set_compute").click().run()
+    assert_clean(at)
+    assert list(at.table[-1].value["keep_prob"]) == ["1", "0.75"]
+    assert decoded == [1500, 1500, 1500]  # once each, at their full size, and never again

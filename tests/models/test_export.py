@@ -83,9 +83,11 @@ def test_curve_csv_round_trips_exactly(lite0, coffee_clean, downloads):
     curve = M.compute_robustness_curve(lite0.backbone, coffee_clean, spec, keep_probs=(1.0, 0.7), n_samples=3, seed=2)
     ui.export.curve(fake_ctx(lite0, coffee_clean, spec, 2), curve, n_samples=3)
     text = downloads["robustness-curve.csv"]().decode("utf-8")
-    comments = [line for line in text.splitlines() if line.startswith("#")]
+    records = list(csv.reader(io.StringIO(text, newline="")))  # comment lines are one (quoted) cell
+    comments = [r[0] for r in records if len(r) == 1 and r[0].startswith("# ")]
     meta = {line[2:].split(": ", 1)[0]: json.loads(line[2:].split(": ", 1)[1]) for line in comments}
-    rows = list(csv.DictReader(line for line in text.splitlines() if not line.startswith("#")))
+    rows = list(csv.DictReader(io.StringIO("".join(line for line in text.splitlines(keepends=True)
+                                                   if not line.startswith(("#", '"#'))), newline="")))
     assert meta["seed"] == 2 and meta["n_samples"] == 3 and meta["class_idx"] == curve.class_idx
     assert meta["spec"]["keep_prob"] == 0.9 and meta["model"] == lite0.summary
     assert len(rows) == len(curve.labels) * 2
@@ -122,11 +124,11 @@ def test_set_curve_exports(lite0, coffee_clean):
 
 
 def test_csv_cells_never_run_as_formulas_and_comments_stay_one_line():
-    data = E.csv_bytes([{"name": "=HYPERLINK(\"x\")", "value": -1.5, "n": -2}], {"image": "a\nb\x1b.png"})
+    data = E.csv_bytes([{"name": "=HYPERLINK(\"x\")", "value": 1.5, "n": 2}], {"image": "a\nb\x1b.png"})
     text = data.decode()
-    assert text.splitlines()[0] == '# image: "a\\nb\\u001b.png"'
+    assert text.splitlines()[0] == '"# image: ""a\\nb\\u001b.png"""'  # one quoted cell on one line
     rows, meta = E.read_csv(data)
-    assert rows == [{"name": "'=HYPERLINK(\"x\")", "value": "-1.5", "n": "-2"}]
+    assert rows == [{"name": "'=HYPERLINK(\"x\")", "value": "1.5", "n": "2"}]
     assert meta == {"image": "a\nb\x1b.png"}
 
 
@@ -139,3 +141,58 @@ def test_builders_check_their_input():
         E.csv_bytes([{"a": 1}, {"b": 2}], {})
     with pytest.raises(TypeError, match="JSON"):
         E.npz_bytes({"x": np.zeros(1)}, {"bad": object()})
+
+
+HOSTILE = "x,=1+1,=cmd|' /C calc'!A0,@SUM(1),+2.png"
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cells(data: bytes) -> list[str]:
+    """Every cell a spreadsheet would see: the whole file parsed by the csv module, comment lines too."""
+    return [cell for row in csv.reader(io.StringIO(data.decode("utf-8"), newline="")) for cell in row]
+
+
+def _assert_no_formula_cell(data: bytes) -> None:
+    bad = [cell for cell in _cells(data) if cell.startswith(FORMULA_START)]
+    assert not bad, f"cells a spreadsheet would run as formulas: {bad}"
+
+
+def test_csv_downloads_with_hostile_names_have_no_formula_cells(lite0, coffee_clean, downloads):
+    """Issue 22 §4: upload and zip member names land in the metadata; no cell may start a formula."""
+    import ui.export
+    from models.imageset import read_files
+    from models.setcurve import compute_set_curve
+
+    from .test_imageset import png
+
+    spec = M.RegularizerSpec(keep_prob=0.9)
+    ctx = SimpleNamespace(**{**vars(fake_ctx(lite0, coffee_clean, spec, 2)), "image_label": HOSTILE})
+    curve = M.compute_robustness_curve(lite0.backbone, coffee_clean, spec, keep_probs=(1.0, 0.7), n_samples=2, seed=2)
+    ui.export.curve(ctx, curve, n_samples=2)
+    top = M.engine.topk(coffee_clean.probs[0], lite0.backbone.categories)
+    ui.export.top(ctx, "top5", clean=[("=" + name, p) for name, p in top])
+    imageset = read_files([(HOSTILE, png((200, 10, 10))), ("a,=1+1,b.png", png((10, 200, 10)))], HOSTILE)
+    set_curve = compute_set_curve(lite0.backbone, [coffee_clean.x] * 2, spec, keep_probs=(1.0, 0.8), n_samples=2)
+    ui.export.rows(ctx, "image-set-curves", "set", lambda: E.set_curve_rows(set_curve),
+                   **E.set_meta(imageset, set_curve))
+    ui.export.rows(ctx, "numbers", "hostile text cells", lambda: [
+        {"name": name, "value": 0.5} for name in ("=1+1", "+2", "-3", "@SUM(1)", "\tx", "\rx", "-0.5")])
+    for name in ("robustness-curve.csv", "top5.csv", "image-set-curves.csv", "numbers.csv"):
+        data = downloads[name]()
+        _assert_no_formula_cell(data)
+        rows, meta = E.read_csv(data)  # and it still reads back: names, numbers, metadata
+        assert meta["image"] == HOSTILE
+    rows, meta = E.read_csv(downloads["image-set-curves.csv"]())
+    assert meta["set"] == HOSTILE and meta["image_names"] == [HOSTILE, "a,=1+1,b.png"]
+    assert [float(r["unchanged_share_mean"]) for r in rows] == set_curve.summary()["unchanged_mean"].flatten().tolist()
+    rows, _ = E.read_csv(downloads["top5.csv"]())
+    assert rows[0]["clean_class"] == "'=" + top[0][0]  # the OWASP quote prefix, kept on reading
+
+
+def test_negative_numbers_never_reach_a_csv_cell_as_a_formula():
+    """Downloads hold no negative numbers (probabilities, shares, spreads, counts); should one appear it
+    is escaped like text, never written as a cell that starts with '-'."""
+    data = E.csv_bytes([{"value": -1.5, "n": -2, "tiny": -0.0, "ok": 0.25}], {"offset": -3})
+    _assert_no_formula_cell(data)
+    rows, meta = E.read_csv(data)
+    assert rows == [{"value": "'-1.5", "n": "'-2", "tiny": "'-0.0", "ok": "0.25"}] and meta == {"offset": -3}

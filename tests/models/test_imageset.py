@@ -6,12 +6,17 @@ import io
 import os
 import struct
 import sys
+import time
 import zipfile
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
+import models as M
 from models import imageset as S
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
 _WRITES: list[str] | None = None
 
@@ -215,3 +220,109 @@ def test_uploaded_files_get_the_single_upload_guards(no_writes):
     assert "empty" in why["empty.png"] and "Too big" in why["big.png"]
     assert why["trunc.png"]  # damaged or truncated: decode_image's own message
     assert result.images[0].thumb.size == (24, 16)
+
+
+# ------------------------------------------------------------------ issue 22 §5: cost and cancel
+
+
+def big_solid_zip(n: int, side: int) -> bytes:
+    """``n`` solid-colour ``side``×``side`` PNGs: megapixels each, a few hundred bytes compressed."""
+    return make_zip([(f"solid{i:02d}.png", png((i * 37 % 256, i * 91 % 256, 200), (side, side))) for i in range(n)])
+
+
+@pytest.fixture
+def decodes(monkeypatch):
+    """Times at which an image file is actually decoded (Pillow's ImageFile.load with tiles to decode)."""
+    from PIL import ImageFile
+
+    seen: list[float] = []
+    load = ImageFile.ImageFile.load
+
+    def counting(self):
+        if getattr(self, "tile", None):
+            seen.append(time.monotonic())
+        return load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting)
+    return seen
+
+
+def test_each_image_is_decoded_once_to_the_networks_size(lite0, decodes, no_writes):
+    from models.setcurve import compute_set_curve, compute_set_predictions
+
+    data = big_solid_zip(6, 1600)
+    assert len(data) < 60_000  # tiny on the wire, 15 MP inside
+    imageset = S.read_zip(data, "big.zip")
+    assert len(imageset.images) == 6 and len(decodes) == 6
+    for image in imageset.images:
+        assert image.pixels.size == (S.NETWORK_SIDE, S.NETWORK_SIDE)  # kept at the network's size, not the decode
+        assert image.size == (1024, 1024) and max(image.thumb.size) <= S.THUMB_SIDE
+        assert not hasattr(image, "data")  # the file's bytes are not kept to be decoded again
+    inputs = S.network_inputs(imageset, lite0.preprocess)
+    assert [tuple(x.shape) for x in inputs] == [(1, 3, 224, 224)] * 6
+    compute_set_predictions(lite0.backbone, inputs)
+    compute_set_curve(lite0.backbone, inputs, M.RegularizerSpec(), keep_probs=(1.0, 0.9), n_samples=1,
+                      methods=[("b=7", M.RegularizerSpec(block_size=7))])
+    assert len(decodes) == 6  # predictions and curve decoded nothing again
+
+
+def test_the_kept_image_gives_the_network_the_same_crop(lite0):
+    """The centre square at NETWORK_SIDE, through each model's transform, is the crop of the full image."""
+    from models.images import decode_image
+
+    data = (ASSETS / "coffee.jpg").read_bytes()
+    (image,) = S.read_files([("coffee.jpg", data)], "one").images
+    full = lite0.preprocess(decode_image(data))
+    kept = lite0.preprocess(image.pixels)
+    assert kept.shape == full.shape
+    assert (kept - full).abs().mean() < 0.05  # resampling differs in the last bits, not the picture
+    assert M.clean_pass(lite0.backbone, kept).top1 == M.clean_pass(lite0.backbone, full).top1
+
+
+def test_cancel_while_reading_stops_within_one_image(decodes, no_writes):
+    """Cancel (or a closed tab) while a zip is read on the heavy pool: the worker decodes at most the
+    image it is on, then stops; the CPU is free well within a second on this machine."""
+    from models.jobs import Cancelled, HeavyPool
+
+    data = big_solid_zip(12, 2000)
+    pool = HeavyPool(workers=1)
+    reports: list[float] = []
+
+    def run(progress):
+        def report(fraction, text):
+            reports.append(fraction)
+            progress(fraction, text)
+        return S.read_zip(data, "big.zip", progress=report)
+
+    job = pool.submit("session", "read", run)
+    deadline = time.monotonic() + 60
+    while len(decodes) < 3 and time.monotonic() < deadline:
+        time.sleep(0.002)
+    assert len(decodes) >= 3
+    cancelled_at, decoded_at_cancel = time.monotonic(), len(decodes)
+    pool.release("session", job)  # the session stopped waiting
+    assert job.wait(30)
+    freed = time.monotonic() - cancelled_at
+    assert isinstance(job.error, Cancelled)
+    after = [t for t in decodes if t > cancelled_at]
+    assert len(after) <= 1 and len(decodes) <= decoded_at_cancel + 1, (len(after), freed)
+    assert len(decodes) < 12 and len(reports) >= len(decodes)  # progress came before each decode
+    assert freed < 5.0, freed  # generous: one 4 MP decode is ~0.05 s here
+    print(f"read cancelled after {decoded_at_cancel} images; worker free {freed * 1000:.0f} ms later, "
+          f"{len(after)} decode(s) after the cancel")
+
+
+def test_the_pixel_budget_refuses_with_a_clear_message(no_writes):
+    files = [(f"p{i}.png", png((10 * i, 0, 0), (1000, 1000))) for i in range(5)]
+    result = S.read_files(files, "five", pixel_budget=3_500_000)
+    assert [i.name for i in result.images] == ["p0.png", "p1.png", "p2.png"]
+    why = reasons(result)
+    assert set(why) == {"p3.png", "p4.png"}
+    assert "3.5 MP" in why["p3.png"] and "1.0 MP" in why["p3.png"] and "budget" in why["p3.png"]
+    zipped = S.read_zip(make_zip(files), "five.zip", pixel_budget=3_500_000)
+    assert [i.name for i in zipped.images] == ["p0.png", "p1.png", "p2.png"] and set(reasons(zipped)) == {"p3.png", "p4.png"}
+
+
+def test_the_readme_states_the_pixel_budget():
+    readme = (ASSETS.parent / "README.md").read_text(encoding="utf-8")
+    assert f"{S.MAX_SET_PIXELS / 1e6:.0f} megapixels" in readme

@@ -165,3 +165,109 @@ def test_single_flight_keys_in_recency_order_and_clear():
     cache.clear()
     assert cache.keys() == [] and len(cache) == 0
     assert cache.get("a", lambda: 5) == 5  # computed again after clear
+
+
+# ------------------------------------------------------------------ issue 22 §7: inputs changed
+
+
+def _logged(name: str, order: list, steps: int = 3, gate: threading.Event | None = None,
+            after: list | None = None, cancel_seen: threading.Event | None = None):
+    """A job that records when it starts, and each step it completes (``after``: steps run)."""
+    def compute(progress):
+        order.append(name)
+        for i in range(steps):
+            progress(i / steps, f"{name} {i}")
+            if gate is not None:
+                gate.wait(10)
+            time.sleep(0.005)
+            if after is not None:
+                after.append(i)
+        return name
+    return compute
+
+
+def test_changed_inputs_cancel_a_queued_job_and_the_new_one_keeps_its_place():
+    """Owner X asks for A, then (inputs changed) for B: A is dropped, B stands where A stood, ahead of
+    what other sessions asked for after A."""
+    pool = HeavyPool(workers=1)
+    gate, order = threading.Event(), []
+    blocker = pool.submit("w", "busy", _logged("busy", order, gate=gate))
+    assert _until(lambda: order == ["busy"])
+    a = pool.submit("x", "A", _logged("A", order))
+    c = pool.submit("y", "C", _logged("C", order))
+    d = pool.submit("z", "D", _logged("D", order))
+    b = pool.submit("x", "B", _logged("B", order))
+    assert a.wait(1) and isinstance(a.error, Cancelled)
+    assert (b.position(), c.position(), d.position()) == (1, 2, 3)
+    gate.set()
+    assert all(job.wait(10) for job in (blocker, b, c, d))
+    assert order == ["busy", "B", "C", "D"]
+
+
+@pytest.mark.parametrize("release_first", [False, True], ids=["resubmit", "release-then-resubmit"])
+def test_changed_inputs_stop_the_running_job_at_its_next_step_and_the_new_one_runs_next(release_first):
+    """X's A is running when X asks for B (the page reruns: it may first stop waiting for A, then ask for
+    B): A stops at its next progress step, and B runs before the jobs other sessions queued meanwhile."""
+    pool = HeavyPool(workers=1)
+    gate, order, a_steps = threading.Event(), [], []
+    a = pool.submit("x", "A", _logged("A", order, steps=50, gate=gate, after=a_steps))
+    assert _until(lambda: order == ["A"])
+    c = pool.submit("y", "C", _logged("C", order))
+    d = pool.submit("z", "D", _logged("D", order))
+    if release_first:
+        pool.release("x", a)
+    b = pool.submit("x", "B", _logged("B", order))
+    assert b.position() == 1 and c.position() == 2 and d.position() == 3  # A still runs until its next step
+    steps_at_change = len(a_steps)
+    gate.set()
+    assert all(job.wait(10) for job in (a, b, c, d))
+    assert isinstance(a.error, Cancelled) and len(a_steps) <= steps_at_change + 1  # stopped at its next step
+    assert order == ["A", "B", "C", "D"]
+
+
+def test_a_place_is_kept_only_briefly_and_never_after_the_job_finished():
+    pool = HeavyPool(workers=1, keep_place_s=0.2)
+    gate, order = threading.Event(), []
+    pool.submit("w", "busy", _logged("busy", order, gate=gate))
+    assert _until(lambda: order == ["busy"])
+    a = pool.submit("x", "A", _logged("A", order))
+    c = pool.submit("y", "C", _logged("C", order))
+    pool.release("x", a)  # X cancelled, and comes back later than keep_place_s
+    time.sleep(0.5)
+    b = pool.submit("x", "B", _logged("B", order))
+    assert c.position() < b.position()
+    gate.set()
+    assert b.wait(10) and c.wait(10)
+    assert order == ["busy", "C", "B"]
+    e = pool.submit("y", "E", _logged("E", order))  # y's C finished: no place held for y
+    f = pool.submit("x", "F", _logged("F", order))
+    assert e.wait(10) and f.wait(10) and order[-2:] == ["E", "F"]
+
+
+def _until(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return condition()
+
+
+def test_single_flight_peek_and_put_hold_results_computed_elsewhere():
+    cache: SingleFlight[str] = SingleFlight(max_entries=2)
+    assert cache.peek("a") is None
+    cache.put("a", "A")
+    cache.put("b", "B")
+    assert cache.peek("a") == "A"  # and "a" is now the most recent
+    cache.put("c", "C")
+    assert cache.keys() == ["a", "c"] and cache.computations == 0
+    assert cache.get("a", lambda: "other") == "A"
+
+
+def test_a_result_the_caller_keeps_elsewhere_is_not_held_by_the_pool():
+    pool = HeavyPool(workers=1)
+    job = pool.submit("s", "set", lambda progress: "big", keep=False)
+    assert job.wait(5) and job.value() == "big"
+    assert pool.cached("set") is None
+    kept = pool.submit("s", "curve", lambda progress: "small")
+    assert kept.wait(5) and pool.cached("curve") == "small"
