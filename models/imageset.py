@@ -237,11 +237,17 @@ def read_files(files: Iterable[tuple[str, bytes]], source: str, *, pixel_budget:
     """
     files = list(files)
     builder = _Builder(source, pixel_budget)
+    total = 0
     for i, (raw_name, data) in enumerate(files):
         if i >= MAX_MEMBERS:
             builder.reject("…", Text(N_("Only the first {n:,} files are read."), n=MAX_MEMBERS))
             break
         _reading(progress, i, min(len(files), MAX_MEMBERS))
+        total += len(data)
+        if total > MAX_TOTAL_BYTES:  # as a zip's members together: the files of one set are bounded too
+            builder.reject(display_name(raw_name), Text(N_("Not read: the files together pass {limit}, the "
+                                                           "limit for one set."), limit=_mb(MAX_TOTAL_BYTES)))
+            continue
         builder.add(display_name(raw_name), data)
     return builder.build()
 

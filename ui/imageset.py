@@ -18,7 +18,8 @@ from torch import Tensor
 
 import models as M
 from models import jobs
-from models.imageset import MAX_IMAGES, MAX_ZIP_BYTES, ImageSet, network_inputs, read_files, read_zip
+from models.imageset import (MAX_IMAGES, MAX_MEMBER_BYTES, MAX_TOTAL_BYTES, MAX_ZIP_BYTES, ImageSet,
+                             network_inputs, read_files, read_zip)
 from models.setcurve import SetCurve, compute_set_curve, compute_set_predictions
 from models.text import Text
 
@@ -63,15 +64,19 @@ def choose_set() -> ImageSet | None:
     if source == "bundled":
         return bundled()
     if source == "files":
-        uploads = st.file_uploader(_("Images (up to {n} are used)").format(n=MAX_IMAGES), type=UPLOAD_TYPES,
-                                   accept_multiple_files=True, key="set_files", help=_("Decoded in memory, never stored."))
+        uploads = st.file_uploader(
+            _("Images (up to {n} are used, {mb} MB each, {total} MB in all)").format(
+                n=MAX_IMAGES, mb=MAX_MEMBER_BYTES // 2**20, total=MAX_TOTAL_BYTES // 2**20),
+            type=UPLOAD_TYPES, accept_multiple_files=True, key="set_files", max_upload_size=MAX_MEMBER_BYTES // 2**20,
+            help=_("Decoded in memory, never stored."))
         if not uploads:
             return None
         files = [(u.name, u.getvalue()) for u in uploads]
         key = hashlib.sha256(b"".join(hashlib.sha256(d).digest() + n.encode() for n, d in files)).hexdigest()
         return _read("files", key, Text(N_("{n} uploaded files"), n=len(files)), files)
     upload = st.file_uploader(_("A zip of images (up to {mb} MB)").format(mb=MAX_ZIP_BYTES // 2**20), type=["zip"],
-                              key="set_zip", help=_("Read in memory, never unpacked to disk."))
+                              key="set_zip", max_upload_size=MAX_ZIP_BYTES // 2**20,
+                              help=_("Read in memory, never unpacked to disk."))
     if upload is None:
         return None
     data = upload.getvalue()

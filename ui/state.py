@@ -562,7 +562,7 @@ def _image_widgets() -> None:
     st.selectbox(_("Sample image"), list(SAMPLES), format_func=lambda k: _(SAMPLES[k]), key="image",
                  on_change=_clear_upload)
     upload = st.file_uploader(_("…or upload your own"), type=UPLOAD_TYPES, key=_uploader_key(),
-                              on_change=_on_upload_change,
+                              on_change=_on_upload_change, max_upload_size=MAX_UPLOAD_BYTES // 2**20,
                               help=_("PNG, JPEG, WebP, GIF, BMP or TIFF, up to 25 MB and 40 MP, at most 20:1. "
                                      "Kept for this session on every page, never stored."))
     seen = st.session_state.get("_upload_seen")
