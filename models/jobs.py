@@ -245,8 +245,14 @@ class HeavyPool:
         self._running: list[Job] = []
         self._cond = threading.Condition()
         self.computations = 0
-        for i in range(workers):
-            threading.Thread(target=self._worker, name=f"heavy-{i}", daemon=True).start()
+        self.workers = workers
+        self._started = False  # the workers start with the first job: making a pool starts no thread
+
+    def _start_locked(self) -> None:
+        if not self._started:
+            self._started = True
+            for i in range(self.workers):
+                threading.Thread(target=self._worker, name=f"heavy-{i}", daemon=True).start()
 
     def cached(self, key: Hashable):
         with self.cache._lock:
@@ -264,6 +270,7 @@ class HeavyPool:
         ticket, ahead of every job asked for after it; otherwise it joins the back of the queue.
         """
         with self._cond:
+            self._start_locked()
             now = time.monotonic()
             for who in [w for w, (_, until) in self._places.items() if until < now]:
                 del self._places[who]

@@ -38,3 +38,17 @@ def test_library_never_imports_streamlit(package):
     assert "streamlit" not in imported_roots(package)
     code = f"import sys, {package}; assert 'streamlit' not in sys.modules, 'streamlit imported'"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_importing_any_project_module_starts_no_thread():
+    """Pools and threads are created on first use: importing a module of ui/, models/ or dropblock/
+    starts no thread (a page that never computes a heavy view never starts the heavy pool)."""
+    modules = sorted({f"{p.parent.name}.{p.stem}" for package in ("dropblock", "models", "ui")
+                      for p in (ROOT / package).glob("*.py") if p.stem not in ("__init__", "__main__")})
+    code = ("import threading, importlib, sys\n"
+            "before = {t.name for t in threading.enumerate()}\n"
+            f"for name in {modules!r}:\n"
+            "    importlib.import_module(name)\n"
+            "started = [t.name for t in threading.enumerate() if t.name not in before]\n"
+            "assert not started, started\n")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=300)

@@ -18,8 +18,6 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING
 
 import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import streamlit as st  # noqa: E402
@@ -48,13 +46,13 @@ def _cjk_font_path() -> str | None:
         return None
 
 
-def _use_cjk_fallback() -> None:
-    """Latin text stays in DejaVu Sans; glyphs it lacks (Chinese labels) come from Noto Sans CJK."""
+@functools.cache
+def _matplotlib_ready() -> None:
+    """Once, before the first figure (not at import): the Agg backend (no display on a server), and
+    Latin text in DejaVu Sans with the glyphs it lacks (Chinese labels) from Noto Sans CJK."""
+    matplotlib.use("Agg")
     if _cjk_font_path() is not None:
         matplotlib.rcParams["font.family"] = ["DejaVu Sans", CJK_FONT]  # a fallback list (matplotlib >= 3.6)
-
-
-_use_cjk_fallback()
 
 
 @functools.cache
@@ -340,6 +338,7 @@ _FIGURES: SingleFlight[bytes] = SingleFlight(max_entries=32)
 
 
 def _figure_png(draw: Callable[[], plt.Figure]) -> bytes:
+    _matplotlib_ready()
     fig = draw()
     try:
         buf = io.BytesIO()
