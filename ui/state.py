@@ -41,6 +41,7 @@ from PIL import Image
 import models as M
 from models import jobs
 from models.fallback import clean_pass_with_fallback, compute_with_fallback
+from models.keepgrid import compute_keep_prob_scan
 from models.registry import ModelCache
 from models.theory import compute_algorithm_steps, compute_mistakes, compute_tutorial_contrasts
 from models.weights_files import ENV_WEIGHTS_DIR, WeightsFileError, list_weights_dir, operator_file, resolve_in_dir
@@ -878,6 +879,14 @@ def robustness_curve(ctx: Context, spec: M.RegularizerSpec, n_samples: int, keep
         spec = dataclasses.replace(spec, keep_prob=1.0, block_size=1)
     return _heavy(M.compute_robustness_curve, ctx, _("Computing the curve"), spec, keep_probs=tuple(keep_probs),
                   n_samples=n_samples, seed=ctx.seed, with_progress=True, **kwargs)
+
+
+def keep_prob_scan(ctx: Context, spec: M.RegularizerSpec, methods: tuple[tuple[str, int | None], ...],
+                   coarse: tuple[float, ...] | None = None, n_samples: int = 4):
+    """Where each method's class probability falls on this model and image (models/keepgrid.py)."""
+    extra = {} if coarse is None else {"coarse": tuple(coarse)}
+    return _light(compute_keep_prob_scan, ctx, spec, methods=tuple(methods), n_samples=n_samples, seed=ctx.seed,
+                  **extra)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
