@@ -118,6 +118,29 @@ def mistakes(ctx: state.Context) -> None:
                           "train_mean": m.train_mean, "eval_mean": m.eval_mean, "mismatch": m.mismatch}
                          for m in report.rows])
     render.show_charts(lambda: [charts.mistakes_drops(report)], "mistakes-drops", key=report)
+    tutorial = next(m for m in report.rows if m.name.startswith("Tutorial step 1"))
+    st.caption(_("The tutorial's step 1 makes every position a seed with probability 1 − keep_prob = {target:.2f} and "
+                 "grows each seed to a {b}×{b} block: measured here, it drops {drop:.3f} of the units, {times:.1f}× the "
+                 "budget. Its inference advice, “× keep_prob (or keep the scaling already done in training)”, "
+                 "offers as its second option the paper's recipe.").format(
+        target=1 - report.keep_prob, b=report.block_size, drop=tutorial.realised_drop,
+        times=tutorial.realised_drop / max(1 - report.keep_prob, 1e-12)))
+    units_vs_weights(report.connect)
+
+
+def units_vs_weights(c) -> None:
+    st.subheader(_("“Dropout hides weights” (the DropBlock + Dropout paper, abstract)"))
+    st.markdown(_("That describes DropConnect (Wan et al. 2013). Dropout hides **units**: its own Eq. (5) multiplies "
+                  "the units y by r ~ Bernoulli(p), so a dropped unit takes all its outgoing weights with it. Measured "
+                  "on a {units} → {outputs} fully connected layer at keep_prob {kp:g}, {n} draws; the counts are of "
+                  "input units and of weights, not of the feature units in the table above.").format(
+        units=c.units, outputs=c.outputs, kp=c.keep_prob, n=c.samples))
+    st.table([{_("method"): name,
+               _("input units silenced (of {units})").format(units=c.units): f"{c.units_silenced[i]:.1%}",
+               _("weights zeroed (of {units}×{outputs})").format(units=c.units, outputs=c.outputs):
+                   f"{c.weights_zeroed[i]:.1%}",
+               _("weight columns partly zeroed"): f"{c.columns_partly[i]:.1%}"}
+              for i, name in enumerate(("Dropout", "DropConnect"))], hide_index=True)
 
 
 def contrasts(ctx: state.Context) -> None:
