@@ -6,7 +6,7 @@ import dataclasses
 
 import streamlit as st
 
-from ui import charts, export, layout, render, state
+from ui import charts, export, layout, paper, render, state
 from ui.i18n import _, shown_text, tr
 
 
@@ -82,6 +82,7 @@ def page(ctx: state.Context) -> None:
     ).format(drop=1 - spec.keep_prob, kp=spec.keep_prob, b=spec.block_size, group=spec.group))
     state.spec_notes(ctx)
     comparison(ctx)
+    paper.results(("imagenet",), ("vs_dropout", "spatial", "cutout", "cutout_imagenet", "per_channel"))
 
 
 state.run_page(page)

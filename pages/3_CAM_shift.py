@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import streamlit as st
 
-from ui import charts, export, layout, render, state
+from ui import charts, export, layout, paper, render, state
 from ui.i18n import _
 
 
@@ -17,6 +17,7 @@ def page(ctx: state.Context) -> None:
     ))
     state.spec_notes(ctx)
     shift_view(ctx)
+    paper.results((), ("cam",))
 
 
 @state.fragment  # samples and class rerun only this part, not the sidebar and the model

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import streamlit as st
 
 from models.compute import DEFAULT_CURVE_METHODS
-from ui import charts, export, layout, render, state
+from ui import charts, export, layout, paper, render, state
 from ui.i18n import N_, _
 
 SEC_4_2 = N_("“The accuracy drops more quickly with decreasing keep_prob, for block_size = 1 in comparison with "
@@ -36,6 +36,7 @@ def page(ctx: state.Context) -> None:
         icon="📖",
     )
     curve_section(ctx)
+    paper.results(("imagenet",), ("robust", "vs_dropout"))
 
 
 @state.fragment

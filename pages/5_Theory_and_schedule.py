@@ -9,7 +9,7 @@ import streamlit as st
 import dropblock as db
 from models import gamma_formula
 from models.theory import compute_schedule
-from ui import charts, export, layout, render, state
+from ui import charts, export, layout, paper, render, state
 from ui.i18n import _, tr
 
 
@@ -20,6 +20,7 @@ def page(ctx: state.Context) -> None:
     schedule(ctx)
     mistakes(ctx)
     contrasts(ctx)
+    paper.results(("imagenet",), ("skip", "per_channel"))
 
 
 @state.fragment

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import streamlit as st
 
 import models as M
-from ui import charts, export, layout, render, state
+from ui import charts, export, layout, paper, render, state
 from ui.i18n import N_, _
 
 # The paper's own numbers (Sec. 3, Fig. 4): Kaggle cats vs dogs, test accuracy. Not measured here.
@@ -49,6 +49,7 @@ def page(ctx: state.Context) -> None:
                    "AlexNet it gives only that the combination is 0.3 below Dropout alone, which it attributes to "
                    "the shallow network losing too many units."))
     arms(ctx)
+    paper.results(("imagenet",), ("vs_dropout", "skip"))
 
 
 @state.fragment

@@ -35,7 +35,7 @@ import models as M
 from models.compute import STRATEGY_ARMS
 from models.keepgrid import LOW, with_keep_prob
 from models.theory import Mistake, Mistakes, compute_schedule
-from ui import charts, layout, render, state
+from ui import charts, layout, paper, render, state
 from ui.i18n import N_, _, language
 
 STEP_KEY = "lesson_step"  # session key; the URL's "step" (ui/state.py _URL)
@@ -252,6 +252,8 @@ def _figure5(ctx: state.Context, step: Step):
         # the interactive chart (hover for values) of the curve page, the matplotlib figure as the PNG download
         render.show_charts(lambda: charts.robustness_curve(c, CURVE_SAMPLES, CURVE_METHODS)[:1], "lesson-5-figure5",
                            key=c, draw=draw)
+        st.caption(paper.headline())
+        paper.results(("imagenet",), ("robust",))
 
     def outcome():
         b1, b7 = curve_areas(curve())

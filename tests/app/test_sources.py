@@ -137,3 +137,44 @@ def test_chinese_terms_random_seed_resembles_and_one_word_for_unit():
     assert zh.gettext("unit") == "单元" and zh.gettext("unit: {unit}").startswith("单元")
     catalog = (ROOT / "locale" / "zh_CN" / "LC_MESSAGES" / "dropblock_lab.po").read_text(encoding="utf-8")
     assert "单位" not in catalog
+
+
+@pytest.mark.parametrize("page,findings", [
+    ("pages/0_Home.py", ["DropBlock generalises Cutout"]),
+    (COMPARE, ["Cutout gives no gain on ImageNet", "A mask per channel works better"]),
+    ("pages/3_CAM_shift.py", ["spatially distributed regions"]),
+    ("pages/4_Robustness_curve.py", ["more robust to DropBlock at inference"]),
+    ("pages/5_Theory_and_schedule.py", ["skip connections too"]),
+    ("pages/6_DropBlock_and_Dropout.py", ["beats dropout by 1.3%"]),
+])
+def test_the_papers_results_are_cited_apart_from_the_measured_ones(page, findings):
+    from models import paper as P
+
+    at = new_app().run()
+    if page != "pages/0_Home.py":
+        at.switch_page(page).run()
+    assert_clean(at)
+    cited = [e for e in at.expander if e.label.startswith("The DropBlock paper's reported results")]
+    assert len(cited) == 1 and "not measured here" in cited[0].label
+    inside = " ".join(m.value for m in cited[0].markdown)
+    assert all(f in inside for f in findings), inside
+    tables = [t.value for t in cited[0].table]
+    if page != "pages/3_CAM_shift.py":  # Table 1 as printed: 76.51 -> 78.13, SpatialDropout 77.41, Cutout 76.52
+        top1 = dict(zip(tables[0]["setting"].str.lstrip("▶ "), tables[0]["top-1 (%)"]))
+        assert top1 == {r.setting: r.values[0] for r in P.IMAGENET}
+        assert top1["ResNet-50"].startswith("76.51") and top1["+ DropBlock (kp=0.9)"].startswith("78.13")
+    # nothing measured sits in the cited expander, and nothing cited sits outside it
+    outside = " ".join(m.value for m in [*at.main.markdown, *at.main.caption] if m not in cited[0].markdown
+                       and m not in cited[0].caption)
+    assert "78.13 ±" not in outside
+
+
+def test_home_cites_detection_and_segmentation():
+    at = new_app().run()
+    assert_clean(at)
+    assert "RetinaNet on COCO 36.8 → 38.4 AP" in " ".join(c.value for c in at.caption)
+    cited = next(e for e in at.expander if e.label.startswith("The DropBlock paper's reported results"))
+    ap = dict(zip(cited.table[1].value["setting"].str.lstrip("▶ "), cited.table[1].value["AP"]))
+    assert ap["RetinaNet, no DropBlock"] == "36.8" and ap["RetinaNet, keep_prob = 0.9, block_size = 5"] == "38.4"
+    miou = list(cited.table[2].value["mIOU"])
+    assert miou == ["74.6", "47.2", "51.0", "53.2", "53.4"]
