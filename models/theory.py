@@ -40,7 +40,9 @@ __all__ = [
     "Schedule",
     "TutorialContrasts",
     "UnitsVsWeights",
+    "DepthContrast",
     "compute_algorithm_steps",
+    "compute_depth_contrast",
     "compute_mistakes",
     "compute_schedule",
     "compute_tutorial_contrasts",
@@ -318,3 +320,51 @@ def compute_tutorial_contrasts(
         site_max_logit_change=float((after_logits - before_logits).abs().max()),
         block_size=(constant, growing),
     )
+
+
+# ---------------------------------------------------------------------------- shallow vs deep
+
+
+DEPTHS: tuple[tuple[tuple[int, ...], str], ...] = (
+    ((1, 2), N_("groups 1 and 2: shallow (Hu et al.: DropBlock in the shallow and middle layers)")),
+    ((3, 4), N_("groups 3 and 4: deep (the tutorial: not in shallow layers; the DropBlock paper's groups)")),
+)
+
+
+@dataclass(frozen=True, eq=False)
+class DepthContrast:
+    """Where to drop: the tutorial says not in shallow layers ("不在……较浅的卷积层"), Hu et al. put
+    DropBlock in the shallow and middle layers. Both arms: DropBlock b = ``block_size`` inside the blocks
+    (conv branches only, no γ/4), the same keep_prob, the same seed; Monte Carlo over ``n_samples``.
+
+    ``rows[k][d]`` is keep_prob ``keep_probs[k]`` at depth ``DEPTHS[d]``.
+    """
+
+    class_name: str
+    clean_prob: float
+    n_samples: int
+    block_size: int
+    keep_probs: tuple[float, ...]
+    rows: tuple[tuple[Contrast, Contrast], ...]
+
+
+def compute_depth_contrast(
+    backbone: Backbone, clean: CleanPass, keep_probs: tuple[float, ...] = (0.9,), *, block_size: int = 7,
+    n_samples: int = 8, seed: int = 0,
+) -> DepthContrast:
+    """DropBlock in the shallow groups (1, 2) against the deep groups (3, 4) at each of ``keep_probs``.
+
+    This measures how much each placement disturbs this pretrained network at inference (the mean
+    probability of its clean top-1 class), not which placement trains better: neither document
+    measures that on this network.
+    """
+    if not keep_probs:
+        raise ValueError("expected at least one keep_prob, but got none")
+    specs = [RegularizerSpec(keep_prob=kp, block_size=block_size, placement="in_blocks", groups=groups, skip=False,
+                             group3_quarter=False) for kp in keep_probs for groups, _label in DEPTHS]
+    runs = dict(iter_runs(backbone, clean, [(spec, n_samples, seed) for spec in specs]))
+    measured = [_contrast(clean, runs[i], DEPTHS[i % len(DEPTHS)][1])[0] for i in range(len(specs))]
+    rows = tuple((measured[2 * k], measured[2 * k + 1]) for k in range(len(keep_probs)))
+    return DepthContrast(class_name=backbone.categories[clean.top1], clean_prob=float(clean.probs[0, clean.top1]),
+                         n_samples=n_samples, block_size=block_size, keep_probs=tuple(float(k) for k in keep_probs),
+                         rows=rows)

@@ -43,7 +43,7 @@ from models import jobs
 from models.fallback import clean_pass_with_fallback, compute_with_fallback
 from models.keepgrid import compute_keep_prob_scan
 from models.registry import ModelCache
-from models.theory import compute_algorithm_steps, compute_mistakes, compute_tutorial_contrasts
+from models.theory import compute_algorithm_steps, compute_depth_contrast, compute_mistakes, compute_tutorial_contrasts
 from models.weights_files import ENV_WEIGHTS_DIR, WeightsFileError, list_weights_dir, operator_file, resolve_in_dir
 from ui import layout
 from ui.i18n import LANGUAGES, N_, _, ngettext, shown_text, tr
@@ -903,6 +903,11 @@ def mistakes(ctx: Context):
 
 def tutorial_contrasts(ctx: Context):
     return _light(compute_tutorial_contrasts, ctx, ctx.spec.keep_prob, seed=ctx.seed)
+
+
+def depth_contrast(ctx: Context, keep_probs: tuple[float, ...]):
+    """DropBlock in the shallow vs the deep groups at ``keep_probs`` (models/theory.py)."""
+    return _light(compute_depth_contrast, ctx, tuple(keep_probs), seed=ctx.seed)
 
 
 def device_name() -> str:
