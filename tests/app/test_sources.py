@@ -178,3 +178,20 @@ def test_home_cites_detection_and_segmentation():
     assert ap["RetinaNet, no DropBlock"] == "36.8" and ap["RetinaNet, keep_prob = 0.9, block_size = 5"] == "38.4"
     miou = list(cited.table[2].value["mIOU"])
     assert miou == ["74.6", "47.2", "51.0", "53.2", "53.4"]
+
+
+def test_theory_page_measures_shallow_against_deep():
+    from models.theory import compute_depth_contrast
+
+    at = new_app().run().switch_page("pages/5_Theory_and_schedule.py").run()
+    assert_clean(at)
+    assert any(h.value.startswith("6 · Shallow or deep layers?") for h in at.header)
+    table = at.table[3].value
+    kps = list(dict.fromkeys(table["keep_prob"]))
+    assert kps[0] == "0.9" and len(kps) == 2 and float(kps[1]) > 0.9  # the sidebar's, and one measured for Lite0
+    bb, clean = coffee()
+    c = compute_depth_contrast(bb, clean, (0.9, float(kps[1])), seed=0)
+    assert list(table["mean p"]) == [f"{x.class_prob:.3f}" for pair in c.rows for x in pair]
+    deep = c.rows[1][1].class_prob / c.clean_prob
+    assert 0.1 < deep < 0.9  # the measured keep_prob puts the deep arm mid-fall, not at zero
+    assert c.rows[0][1].class_prob / c.clean_prob < 0.1  # the sidebar's 0.9 leaves nothing on this model

@@ -78,3 +78,24 @@ def test_tutorial_contrasts_site_commutes_with_relu_not_relu6(resnet, lite0, cof
     assert on_resnet.site_max_logit_change < 1e-3  # ReLU: the same network output
     constant, growing = on_lite0.block_size
     assert constant.realised_drop != growing.realised_drop and growing.label.startswith("b = 3 in group 3")
+
+
+def test_depth_contrast_shallow_vs_deep_is_the_runs_own_numbers(lite0, coffee_clean):
+    """Issue 21, item 11: the tutorial's "not in shallow layers" against Hu et al.'s shallow and middle layers."""
+    from models.engine import run_regularized
+    from models.theory import compute_depth_contrast
+
+    c = compute_depth_contrast(lite0.backbone, coffee_clean, (0.9, 0.98), n_samples=4, seed=2)
+    assert c.keep_probs == (0.9, 0.98) and len(c.rows) == 2
+    for kp, (shallow, deep) in zip(c.keep_probs, c.rows):
+        assert shallow.label.startswith("groups 1 and 2") and deep.label.startswith("groups 3 and 4")
+        for x in (shallow, deep):  # the same budget in both: Eq. (1) with its overlap shortfall
+            assert 0.8 * (1 - kp) < x.realised_drop < 1.05 * (1 - kp)
+    spec = M.RegularizerSpec(keep_prob=0.98, block_size=7, placement="in_blocks", groups=(1, 2), skip=False,
+                             group3_quarter=False)
+    run = run_regularized(lite0.backbone, coffee_clean, spec, n_samples=4, seed=2)
+    assert c.rows[1][0].class_prob == pytest.approx(float(run.probs[:, coffee_clean.top1].mean()), abs=1e-4)
+    # on the fallback, the shallow groups lose more of p(espresso) at the same budget
+    assert c.rows[1][0].class_prob < c.rows[1][1].class_prob
+    with pytest.raises(ValueError, match="at least one keep_prob"):
+        compute_depth_contrast(lite0.backbone, coffee_clean, ())
