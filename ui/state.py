@@ -881,6 +881,28 @@ def robustness_curve(ctx: Context, spec: M.RegularizerSpec, n_samples: int, keep
                   n_samples=n_samples, seed=ctx.seed, with_progress=True, **kwargs)
 
 
+def second_models(ctx: Context) -> list[str]:
+    """Weights options a second model can be (Figure 5(b), Figure 6): the sidebar's network with any
+    other weights the server offers (the operator's files, other torchvision versions), not untrained.
+    When the live model is the offline fallback, no torchvision version can be had: files only."""
+    arch, current = _model_settings()
+    files = ctx.loaded.fallback_reason is not None
+    return [o for o in _weights_options(arch) if o not in (current, "untrained")
+            and (not files or o == _OPERATOR or o.startswith(_IN_DIR))]
+
+
+def second_model_label(option: str) -> str:
+    return _weights_label(option)
+
+
+def second_context(ctx: Context, weights: str) -> Context | None:
+    """The page context with ``weights`` for the sidebar's network; None when that gives the same
+    model as ``ctx`` (e.g. offline, where every ResNet version falls back to one network)."""
+    arch, _current = _model_settings()
+    other = context(_current_picture(), arch, weights)
+    return None if other.loaded.summary == ctx.loaded.summary else other
+
+
 def keep_prob_scan(ctx: Context, spec: M.RegularizerSpec, methods: tuple[tuple[str, int | None], ...],
                    coarse: tuple[float, ...] | None = None, n_samples: int = 4):
     """Where each method's class probability falls on this model and image (models/keepgrid.py)."""
