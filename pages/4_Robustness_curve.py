@@ -7,8 +7,9 @@ import dataclasses
 import matplotlib.pyplot as plt
 import streamlit as st
 
+from models.checkpoints import merge_curves
 from models.compute import DEFAULT_CURVE_METHODS
-from ui import charts, export, layout, paper, render, state
+from ui import charts, checkpoints, export, layout, paper, render, state
 from ui.i18n import N_, _
 
 SEC_4_2 = N_("“The accuracy drops more quickly with decreasing keep_prob, for block_size = 1 in comparison with "
@@ -68,11 +69,20 @@ def curve_section(ctx: state.Context) -> None:
              else _("inside the blocks of groups 3 and 4 (γ/4 in group 3), skip connections included — Figure 5's"))
     st.caption(_("Used here: DropBlock {where}; γ: {gamma}.").format(where=where, gamma=_(state.GAMMA_MODES[spec.gamma_mode])))
     curve = state.robustness_curve(ctx, spec, n_samples, keep_probs)
+    methods = DEFAULT_CURVE_METHODS
+    other = checkpoints.second_model(ctx, "curve_model")
+    if other is not None:  # Figure 5(a) against (b): the same keep_probs and class on the second model
+        second = state.robustness_curve(other, spec, n_samples, keep_probs, class_idx=curve.class_idx)
+        st.caption(_("A: {a} (p = {pa:.3f} without DropBlock). B: {b} (p = {pb:.3f}). Same image, class, keep_probs, "
+                     "placement and seed; the grid is the one measured on A.").format(
+            a=ctx.loaded.summary, b=other.loaded.summary, pa=curve.clean_prob, pb=second.clean_prob))
+        curve = merge_curves(curve, second, ("A", "B"))
+        methods = DEFAULT_CURVE_METHODS * 2
     st.caption(_("The SpatialDropout curve is this app's addition: Figure 5 draws DropBlock with block_size 1 and 7 "
                  "only. SpatialDropout drops whole channels, what DropBlock becomes when the block covers the map."))
 
     with layout.main_figure():
-        render.show_charts(lambda: charts.robustness_curve(curve, n_samples), "robustness-curve", key=curve,
+        render.show_charts(lambda: charts.robustness_curve(curve, n_samples, methods), "robustness-curve", key=curve,
                            draw=lambda: _figure(curve))
     export.curve(ctx, curve, n_samples=n_samples, keep_probs=list(keep_probs), curve_spec=dataclasses.asdict(spec))
     st.table(
