@@ -79,6 +79,13 @@ def arms(ctx: state.Context) -> None:
         gamma_mode=ctx.spec.gamma_mode, normalize=ctx.spec.normalize, act_site=ctx.spec.act_site,
     )
     result = state.dropblock_dropout(ctx, spec, float(fc_keep), int(n_samples))
+    alone = result.views[1].class_prob / max(result.clean_prob, 1e-12)  # the "DropBlock only" arm
+    if alone < 0.1:  # a fragile network: say where DropBlock alone would leave half, measured on it
+        middle = state.keep_prob_scan(ctx, spec, (("dropblock", None),)).middle()
+        st.info(_("On this model DropBlock alone at these settings leaves {ratio:.0%} of p({cls}): this network is "
+                  "far more fragile than the ResNets of the papers. Measured here, the same groups and block sizes "
+                  "keep about half of it at keep_prob {kp:g} in every group.").format(
+            ratio=alone, cls=result.class_name, kp=middle), icon="📏")
 
     vmax = float(max([result.clean_cam.max()] + [v.mean_cam.max() for v in result.views]))
     cols = layout.main_figure().columns(len(result.views))

@@ -195,3 +195,20 @@ def test_theory_page_measures_shallow_against_deep():
     deep = c.rows[1][1].class_prob / c.clean_prob
     assert 0.1 < deep < 0.9  # the measured keep_prob puts the deep arm mid-fall, not at zero
     assert c.rows[0][1].class_prob / c.clean_prob < 0.1  # the sidebar's 0.9 leaves nothing on this model
+
+
+def test_strategy_page_keeps_hu_et_al_p_and_says_where_this_model_keeps_half():
+    from models.keepgrid import with_keep_prob
+
+    at = new_app().run().switch_page("pages/6_DropBlock_and_Dropout.py").run()
+    assert_clean(at)
+    note = next(i.value for i in at.info if i.value.startswith("On this model DropBlock alone"))
+    ratio, kp = re.search(r"leaves (\d+)% of .* at keep_prob ([0-9.]+) in every group", note).groups()
+    assert int(ratio) < 10
+    bb, clean = coffee()
+    spec = M.RegularizerSpec(placement="in_blocks", groups=(2, 3), skip=False, group3_quarter=False,
+                             group_params=((2, 0.8, 3), (3, 0.8, 3)))
+    assert float(kp) == compute_keep_prob_scan(bb, clean, spec, methods=(("dropblock", None),), seed=0).middle()
+    half = M.compute_dropblock_dropout(bb, clean, with_keep_prob(spec, float(kp)), fc_keep_prob=0.5, n_samples=16,
+                                       seed=0).views[1].class_prob / float(clean.probs[0, clean.top1])
+    assert 0.1 < half < 0.9  # measured with 16 draws: mid-fall, not at zero
