@@ -907,8 +907,9 @@ def keep_prob_scan(ctx: Context, spec: M.RegularizerSpec, methods: tuple[tuple[s
                    coarse: tuple[float, ...] | None = None, n_samples: int = 4):
     """Where each method's class probability falls on this model and image (models/keepgrid.py)."""
     extra = {} if coarse is None else {"coarse": tuple(coarse)}
-    return _light(compute_keep_prob_scan, ctx, spec, methods=tuple(methods), n_samples=n_samples, seed=ctx.seed,
-                  **extra)
+    # on the heavy pool: dozens of Monte Carlo passes on ResNet-50 must not hold up the sliders
+    return _heavy(compute_keep_prob_scan, ctx, _("Measuring where the class probability falls"), spec,
+                  methods=tuple(methods), n_samples=n_samples, seed=ctx.seed, **extra)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
