@@ -222,7 +222,7 @@ def _dropout_vs_dropconnect(units: int, keep_prob: float, gen: torch.Generator, 
                             samples: int = 4) -> UnitsVsWeights:
     """Dropout and DropConnect at ``keep_prob`` on a ``units`` -> ``outputs`` layer, ``samples`` draws."""
     unit_keep = db.sample_dropout_mask(torch.ones(samples, units, 1, 1), keep_prob, generator=gen).block_mask
-    dropout_w = unit_keep.view(samples, 1, units).expand(samples, outputs, units)  # (S, out, in): a unit mask on weights
+    dropout_w = unit_keep.view(samples, 1, units).expand(samples, outputs, units)  # (S, out, in): unit mask on weights
     connect_w = torch.rand(samples, outputs, units, generator=gen) < keep_prob  # (S, out, in): each weight its own
     silenced = lambda w: float((~w.any(dim=1)).float().mean())  # noqa: E731  whole column zeroed
     zeroed = lambda w: float((~w).float().mean())  # noqa: E731

@@ -123,8 +123,8 @@ def mistakes(ctx: state.Context) -> None:
     render.show_charts(lambda: [charts.mistakes_drops(report)], "mistakes-drops", key=report)
     tutorial = next(m for m in report.rows if m.name.startswith("Tutorial step 1"))
     st.caption(_("The tutorial's step 1 makes every position a seed with probability 1 − keep_prob = {target:.2f} and "
-                 "grows each seed to a {b}×{b} block: measured here, it drops {drop:.3f} of the units, {times:.1f}× the "
-                 "budget. Its inference advice, “× keep_prob (or keep the scaling already done in training)”, "
+                 "grows each seed to a {b}×{b} block: measured here, it drops {drop:.3f} of the units, {times:.1f}× "
+                 "the budget. Its inference advice, “× keep_prob (or keep the scaling already done in training)”, "
                  "offers as its second option the paper's recipe.").format(
         target=1 - report.keep_prob, b=report.block_size, drop=tutorial.realised_drop,
         times=tutorial.realised_drop / max(1 - report.keep_prob, 1e-12)))

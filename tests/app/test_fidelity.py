@@ -74,7 +74,8 @@ def test_theory_page_measures_mistakes_on_multi_channel_activations():
     assert f"drops {float(tutorial['realised drop']):.3f} of the units" in text(at)
     weights = at.table[1].value
     assert list(weights["method"]) == ["Dropout", "DropConnect"]
-    assert weights["weight columns partly zeroed"][0] == "0.0%" and weights["input units silenced (of 112)"][1] == "0.0%"
+    assert weights["weight columns partly zeroed"][0] == "0.0%"
+    assert weights["input units silenced (of 112)"][1] == "0.0%"
     contrasts = at.table[2].value
     assert list(contrasts["contrast"]) == ["Site", "Site", "block_size", "block_size"]
     assert "never mentions the schedule" in text(at)

@@ -131,8 +131,8 @@ def test_chinese_terms_random_seed_resembles_and_one_word_for_unit():
     zh = gettext.translation("dropblock_lab", localedir=ROOT / "locale", languages=["zh_CN"])
     assert zh.gettext("Seed") == zh.gettext("seed") == "随机种子"  # the random seed, not DropBlock's seeds
     assert zh.gettext("seed mask") == "种子掩码"
-    like = zh.gettext("block_size {b} covers the whole {size}×{size} map of group {group}: it is clipped to the map and "
-                      "drops whole channels, like SpatialDropout.")
+    like = zh.gettext("block_size {b} covers the whole {size}×{size} map of group {group}: it is clipped to the map "
+                      "and drops whole channels, like SpatialDropout.")
     assert "类似" in like and "相同" not in like
     assert zh.gettext("unit") == "单元" and zh.gettext("unit: {unit}").startswith("单元")
     catalog = (ROOT / "locale" / "zh_CN" / "LC_MESSAGES" / "dropblock_lab.po").read_text(encoding="utf-8")

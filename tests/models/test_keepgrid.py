@@ -20,8 +20,8 @@ def in_band(ratio: torch.Tensor) -> torch.Tensor:
 
 def test_the_papers_fixed_grid_is_flat_at_zero_on_the_fallback(lite0, coffee_clean):
     """The problem: 1, 0.95, ..., 0.75 leaves DropBlock b=7 below 10% of clean at every point but the first."""
-    curve = M.compute_robustness_curve(lite0.backbone, coffee_clean, PAPER, keep_probs=(1.0, 0.95, 0.9, 0.85, 0.8, 0.75),
-                                       n_samples=8, seed=0)
+    curve = M.compute_robustness_curve(lite0.backbone, coffee_clean, PAPER,
+                                       keep_probs=(1.0, 0.95, 0.9, 0.85, 0.8, 0.75), n_samples=8, seed=0)
     assert int(in_band(curve.mean_prob[1] / curve.clean_prob)) <= 1
 
 
