@@ -48,7 +48,8 @@ def page(ctx: state.Context) -> None:
                 st.page_link(path, label=_("**{title}**: {what}").format(title=_(title), what=_(WHAT[path])),
                              icon=icon)
     st.caption(paper.headline())
-    paper.results(("imagenet", "detection", "segmentation", "amoebanet"), ("cutout", "per_channel", "skip"))
+    st.caption(_("The paper's tables and findings are on the Theory & schedule page, beside the app's own "
+                 "measurements."))
 
 
 state.run_page(page)

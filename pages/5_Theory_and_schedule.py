@@ -22,7 +22,7 @@ def page(ctx: state.Context) -> None:
     mistakes(ctx)
     contrasts(ctx)
     depth(ctx)
-    paper.results(("imagenet",), ("skip", "per_channel"))
+    paper.results(("imagenet", "detection", "segmentation", "amoebanet"), ("skip", "per_channel", "cutout"))
 
 
 @state.fragment
