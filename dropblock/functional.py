@@ -285,7 +285,7 @@ def calibrated_gamma(
     """The gamma whose exact expected drop fraction equals the target, overlaps included.
 
     Eq. (1) is first order in gamma ("only an approximation", Sec. 3), so the realised drop
-    sits below ``1 - keep_prob`` (0.0935 instead of 0.1 at 14x14, b=7). This solves
+    sits below ``1 - keep_prob`` (0.0929 instead of 0.1 at 14x14, b=7). This solves
     ``expected_drop_fraction(gamma) = gamma_scale * (1 - keep_prob)`` by bisection: the
     expectation ``mean(1 - (1 - gamma)^n)`` is continuous and increasing in gamma, 0 at 0 and 1
     at 1 (every unit is covered by at least one candidate seed), so the root is unique.

@@ -95,7 +95,8 @@ class MaskSample:
     block: tuple[int, int]
     gamma: float
     formula: str
-    target_drop: float
+    target_drop: float  # 1 - keep_prob, or (1 - keep_prob) / 4 at a group-3 site with the paper's γ/4
+    target_quartered: bool  # the site's target is (1 - keep_prob) / 4 (the paper's group 3)
     realised_drop: float
     expected_drop: float | None  # exact expectation (DropBlock only)
     channels: tuple[int, ...]
@@ -166,6 +167,7 @@ def _mask_sample(spec: RegularizerSpec, site: Site, before: Tensor, after: Tenso
         gamma=mask.gamma,
         formula=formula,
         target_drop=mask.target_drop,
+        target_quartered=gamma_scale == 0.25,
         realised_drop=float(mask.drop_fraction[0]),
         expected_drop=expected,
         channels=channels,
@@ -250,6 +252,7 @@ class Comparison:
     gamma_eq1: float  # Eq. (1)'s gamma for this map and block
     gamma_calibrated: float  # the gamma whose exact expected drop is 1 - keep_prob
     expected_eq1: float  # exact expected drop with Eq. (1)'s gamma
+    cutout_side: int  # side of the feature-map Cutout square (whole squares only: its drop is side² / (H·W))
     n_samples: int
     honoured: tuple[str, ...]  # sidebar settings this comparison uses
     ignored: tuple[str, ...]  # ... and those it does not
@@ -322,6 +325,7 @@ def compute_comparison(
                                              seed_region=spec.seed_region),
         expected_eq1=db.expected_drop_fraction(spec.keep_prob, spec.block_size, height, width,
                                                seed_region=spec.seed_region),
+        cutout_side=db.cutout_size(spec.keep_prob, height, width),
         n_samples=n_samples,
         honoured=("keep_prob", "block_size", N_("seed"), N_("group"), N_("γ mode"), N_("seed region (DropBlock and Cutout)"),
                   N_("shared mask (DropBlock)"), N_("normalisation (DropBlock)")),

@@ -4,10 +4,15 @@ Each mistake is measured, not asserted, on the current image's real multi-channe
 the realised drop rate and how well the mean activation is preserved between training and
 inference, next to the paper's recipe (DropBlock, arXiv:1810.12890: Eq. (1) with the valid
 seed region, ``count(M)/count_ones(M)``, identity at inference). The mistakes come from the
-tutorial in ``shared/seeds`` and common implementations: no gamma correction, seeds
-everywhere with truncated border blocks, scaling by ``count_ones/count_zeros``, multiplying by
-keep_prob at inference; and from the DropBlock + Dropout paper (Hu, Si, Zeng & Shu), whose
-abstract says Dropout hides weights, which is DropConnect.
+tutorial in ``shared/seeds`` -- its step 1 draws seeds with probability 1 - keep_prob (no gamma
+correction: 0.68 dropped instead of 0.10 at 14x14, b=7), seeds everywhere with truncated border
+blocks, scaling by ``count_ones/count_zeros``, multiplying by keep_prob at inference (its other
+option, "或者采用训练时已完成的缩放", keeps the scaling done in training: the paper's recipe) -- and
+from common implementations (no normalisation; the original dropout's test-time scaling).
+
+The DropBlock + Dropout paper (Hu, Si, Zeng & Shu) says in its abstract that Dropout hides
+weights, which is DropConnect; :class:`UnitsVsWeights` measures both, in their own units
+(input units and weights), apart from the recipes' table of feature units.
 
 The tutorial's other points become measured contrasts on the network
 (:func:`compute_tutorial_contrasts`): DropBlock before vs after the non-linearity, and a
@@ -34,7 +39,10 @@ __all__ = [
     "Mistakes",
     "Schedule",
     "TutorialContrasts",
+    "UnitsVsWeights",
+    "DepthContrast",
     "compute_algorithm_steps",
+    "compute_depth_contrast",
     "compute_mistakes",
     "compute_schedule",
     "compute_tutorial_contrasts",
@@ -118,6 +126,25 @@ class Mistakes:
     n_samples: int
     keep_prob: float
     block_size: int
+    connect: UnitsVsWeights  # "Dropout hides weights": Dropout vs DropConnect, counted in weights and units
+
+
+@dataclass(frozen=True)
+class UnitsVsWeights:
+    """Dropout (Eq. (5) of Hu et al.: units y times r ~ Bernoulli(p)) vs DropConnect (Wan et al. 2013:
+    each weight its own Bernoulli), measured on a ``units`` -> ``outputs`` fully connected layer.
+
+    Shares are means over ``samples`` draws at the same keep_prob. A weight column is the weights
+    leaving one input unit; a unit is silenced when its whole column is zeroed.
+    """
+
+    units: int
+    outputs: int
+    keep_prob: float
+    samples: int
+    units_silenced: tuple[float, float]  # (Dropout, DropConnect): share of input units whose column is all zero
+    weights_zeroed: tuple[float, float]  # (Dropout, DropConnect): share of the units x outputs weights zeroed
+    columns_partly: tuple[float, float]  # (Dropout, DropConnect): share of columns partly (not wholly) zeroed
 
 
 def compute_mistakes(
@@ -134,7 +161,7 @@ def compute_mistakes(
 
     The tutorial's ``count_ones/count_zeros`` is a per-sample scalar near ``keep/drop``: about
     9x at keep_prob 0.9 on such a tensor (on single-channel maps, most of which have nothing
-    dropped and stay unscaled, it looks far milder). Its own alternative -- no scaling in
+    dropped and stay unscaled, it looks far milder). The original dropout's scaling -- none in
     training, x keep_prob at inference -- is off only by Eq. (1)'s overlap shortfall.
     """
     if activation.ndim == 3:
@@ -162,8 +189,10 @@ def compute_mistakes(
         Mistake(N_("Paper (Eq. 1, valid seeds, count/count_ones, identity at inference)"),
                 N_("γ from Eq. (1) on the valid seed region; kept units scaled by count(M)/count_ones(M)."),
                 drop(paper), train(paper), 1.0, is_paper=True),
-        Mistake(N_("No γ correction (γ = 1 − keep_prob)"),
-                N_("Seeds drawn with the dropout rate; each seed then grows to a b×b block."),
+        Mistake(N_("Tutorial step 1: seeds with probability 1 − keep_prob (no γ correction)"),
+                N_("The tutorial's step 1 makes each position a seed with probability 1 − keep_prob, like "
+                   "Dropout, then grows every seed to a b×b block: each seed drops up to b² units, so far more "
+                   "than 1 − keep_prob is dropped. Eq. (1) divides by b² (and corrects for the valid region)."),
                 drop(no_gamma), train(no_gamma), 1.0),
         Mistake(N_("Seeds everywhere, border blocks truncated"),
                 N_("Eq. (1)'s γ, but seeds also where the block does not fit (the tutorial, current timm)."),
@@ -173,36 +202,37 @@ def compute_mistakes(
                    "count/count_ones: a scale near keep/drop, identity at inference."),
                 drop(paper), gain(x * kept * tutorial_scale), 1.0),
         Mistake(N_("Tutorial inference: multiply by keep_prob"),
-                N_("Correct training (count/count_ones), but activations multiplied by keep_prob at inference."),
+                N_("Correct training (count/count_ones), but activations × keep_prob at inference, the tutorial's "
+                   "first option. Its other option, in parentheses, “or keep the scaling already done in training”, is "
+                   "the paper's recipe: the first row."),
                 drop(paper), train(paper), keep_prob),
-        Mistake(N_("Tutorial's alternative: no scaling in training, × keep_prob at inference"),
-                N_("A × M in training, A × keep_prob at inference: off by Eq. (1)'s overlap shortfall only."),
+        Mistake(N_("Classic dropout scaling: none in training, × keep_prob at inference"),
+                N_("A × M in training, A × keep_prob at inference, as the original dropout scales at test time "
+                   "(Srivastava et al. 2014), not the tutorial's advice: off by Eq. (1)'s overlap shortfall only."),
                 drop(paper), unscaled, keep_prob),
         Mistake(N_("No normalisation"),
                 N_("A × M only: the expected activation shrinks in training but not at inference."),
                 drop(paper), unscaled, 1.0),
-        Mistake(N_("“Dropout hides weights” (the DropBlock + Dropout paper, abstract)"),
-                Text(N_("That describes DropConnect (Wan et al. 2013). Dropout hides units, and its own Eq. (5) "
-                        "multiplies the units y by r ~ Bernoulli(p): a dropped unit takes all its outgoing weights "
-                        "with it. Measured on {units} units → 1000 outputs: weight columns partly dropped "
-                        "{dropout:.0%} with Dropout, {dropconnect:.0%} with DropConnect at the same rate."),
-                     units=a.shape[1], dropout=connect[0], dropconnect=connect[1]),
-                connect[2], 1.0, 1.0),
     )
-    return Mistakes(rows, tuple(a.shape[-2:]), int(a.shape[1]), n_samples, float(keep_prob), int(block_size))
+    return Mistakes(rows, tuple(a.shape[-2:]), int(a.shape[1]), n_samples, float(keep_prob), int(block_size),
+                    connect)
 
 
 def _dropout_vs_dropconnect(units: int, keep_prob: float, gen: torch.Generator, outputs: int = 1000,
-                            samples: int = 4) -> tuple[float, float, float]:
-    """(share of weight columns partly dropped by Dropout, by DropConnect, share of weights Dropout zeroes).
-
-    A column is the weights leaving one input unit; "partly" means some but not all are zeroed.
-    """
+                            samples: int = 4) -> UnitsVsWeights:
+    """Dropout and DropConnect at ``keep_prob`` on a ``units`` -> ``outputs`` layer, ``samples`` draws."""
     unit_keep = db.sample_dropout_mask(torch.ones(samples, units, 1, 1), keep_prob, generator=gen).block_mask
-    dropout_w = unit_keep.view(samples, 1, units).expand(samples, outputs, units)  # unit mask on weights
-    connect_w = torch.rand(samples, outputs, units, generator=gen) < keep_prob
+    dropout_w = unit_keep.view(samples, 1, units).expand(samples, outputs, units)  # (S, out, in): unit mask on weights
+    connect_w = torch.rand(samples, outputs, units, generator=gen) < keep_prob  # (S, out, in): each weight its own
+    silenced = lambda w: float((~w.any(dim=1)).float().mean())  # noqa: E731  whole column zeroed
+    zeroed = lambda w: float((~w).float().mean())  # noqa: E731
     partly = lambda w: float(((~w).any(dim=1) & w.any(dim=1)).float().mean())  # noqa: E731
-    return partly(dropout_w), partly(connect_w), float((~dropout_w).float().mean())
+    return UnitsVsWeights(
+        units=units, outputs=outputs, keep_prob=float(keep_prob), samples=samples,
+        units_silenced=(silenced(dropout_w), silenced(connect_w)),
+        weights_zeroed=(zeroed(dropout_w), zeroed(connect_w)),
+        columns_partly=(partly(dropout_w), partly(connect_w)),
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -290,3 +320,51 @@ def compute_tutorial_contrasts(
         site_max_logit_change=float((after_logits - before_logits).abs().max()),
         block_size=(constant, growing),
     )
+
+
+# ---------------------------------------------------------------------------- shallow vs deep
+
+
+DEPTHS: tuple[tuple[tuple[int, ...], str], ...] = (
+    ((1, 2), N_("groups 1 and 2: shallow (Hu et al.: DropBlock in the shallow and middle layers)")),
+    ((3, 4), N_("groups 3 and 4: deep (the tutorial: not in shallow layers; the DropBlock paper's groups)")),
+)
+
+
+@dataclass(frozen=True, eq=False)
+class DepthContrast:
+    """Where to drop: the tutorial says not in shallow layers ("不在……较浅的卷积层"), Hu et al. put
+    DropBlock in the shallow and middle layers. Both arms: DropBlock b = ``block_size`` inside the blocks
+    (conv branches only, no γ/4), the same keep_prob, the same seed; Monte Carlo over ``n_samples``.
+
+    ``rows[k][d]`` is keep_prob ``keep_probs[k]`` at depth ``DEPTHS[d]``.
+    """
+
+    class_name: str
+    clean_prob: float
+    n_samples: int
+    block_size: int
+    keep_probs: tuple[float, ...]
+    rows: tuple[tuple[Contrast, Contrast], ...]
+
+
+def compute_depth_contrast(
+    backbone: Backbone, clean: CleanPass, keep_probs: tuple[float, ...] = (0.9,), *, block_size: int = 7,
+    n_samples: int = 8, seed: int = 0,
+) -> DepthContrast:
+    """DropBlock in the shallow groups (1, 2) against the deep groups (3, 4) at each of ``keep_probs``.
+
+    This measures how much each placement disturbs this pretrained network at inference (the mean
+    probability of its clean top-1 class), not which placement trains better: neither document
+    measures that on this network.
+    """
+    if not keep_probs:
+        raise ValueError("expected at least one keep_prob, but got none")
+    specs = [RegularizerSpec(keep_prob=kp, block_size=block_size, placement="in_blocks", groups=groups, skip=False,
+                             group3_quarter=False) for kp in keep_probs for groups, _label in DEPTHS]
+    runs = dict(iter_runs(backbone, clean, [(spec, n_samples, seed) for spec in specs]))
+    measured = [_contrast(clean, runs[i], DEPTHS[i % len(DEPTHS)][1])[0] for i in range(len(specs))]
+    rows = tuple((measured[2 * k], measured[2 * k + 1]) for k in range(len(keep_probs)))
+    return DepthContrast(class_name=backbone.categories[clean.top1], clean_prob=float(clean.probs[0, clean.top1]),
+                         n_samples=n_samples, block_size=block_size, keep_probs=tuple(float(k) for k in keep_probs),
+                         rows=rows)

@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from models.engine import topk
-from ui import export, layout, render, state
+from ui import export, layout, paper, render, state
 from ui.i18n import N_, _
 
 WHAT = {  # page file -> what it shows (translated when shown)
@@ -47,6 +47,9 @@ def page(ctx: state.Context) -> None:
             for path, _url, title, icon in state.NAV[1:]:
                 st.page_link(path, label=_("**{title}**: {what}").format(title=_(title), what=_(WHAT[path])),
                              icon=icon)
+    st.caption(paper.headline())
+    st.caption(_("The paper's tables and findings are on the Theory & schedule page, beside the app's own "
+                 "measurements."))
 
 
 state.run_page(page)

@@ -61,7 +61,10 @@ def body(ctx: state.Context) -> None:
 
         cols = st.columns(4)
         cols[0].metric(_("γ (seed probability)"), f"{view.gamma:.5f}")
-        cols[1].metric(_("Target drop 1 − keep_prob"), f"{view.target_drop:.3f}")
+        cols[1].metric(_("Target drop (1 − keep_prob)/4") if view.target_quartered else _("Target drop 1 − keep_prob"),
+                       f"{view.target_drop:.3f}",
+                       help=_("Group 3 in the paper's placement: γ is divided by 4 there (Sec. 4.1.1), so the "
+                              "target is a quarter of 1 − keep_prob.") if view.target_quartered else None)
         cols[2].metric(_("Realised drop (this sample)"), f"{view.realised_drop:.3f}",
                        delta=f"{view.realised_drop - view.target_drop:+.3f}", delta_color="off")
         if view.expected_drop is not None:

@@ -6,7 +6,7 @@ import dataclasses
 
 import streamlit as st
 
-from ui import charts, export, layout, render, state
+from ui import charts, export, layout, paper, render, state
 from ui.i18n import _, shown_text, tr
 
 
@@ -14,8 +14,10 @@ from ui.i18n import _, shown_text, tr
 def comparison(ctx: state.Context) -> None:
     spec = ctx.spec
     mode = st.radio(_("DropBlock γ on this page"), list(state.GAMMA_MODES), format_func=lambda k: _(state.GAMMA_MODES[k]),
-                    index=list(state.GAMMA_MODES).index(spec.gamma_mode), horizontal=True, key="compare_gamma",
-                    help=_("Starts at the sidebar's choice. Calibrated γ makes the expected drop exactly 1 − keep_prob."))
+                    index=list(state.GAMMA_MODES).index("calibrated"), horizontal=True, key="compare_gamma",
+                    help=_("Starts at the calibrated γ, whatever the sidebar says: this page compares methods at one "
+                           "drop budget, and only the calibrated γ makes DropBlock's expected drop exactly "
+                           "1 − keep_prob. Eq. (1) is one click away."))
     result = state.comparison(ctx, dataclasses.replace(spec, gamma_mode=mode))
     h, w = result.map_size
     st.markdown(_(
@@ -24,6 +26,17 @@ def comparison(ctx: state.Context) -> None:
         "Using: **{mode}**."
     ).format(group=result.group, h=h, w=w, b=spec.block_size, eq1=result.gamma_eq1, expected=result.expected_eq1,
              calibrated=result.gamma_calibrated, target=1 - spec.keep_prob, mode=_(state.GAMMA_MODES[mode])))
+    st.markdown(_("With Eq. (1)'s γ DropBlock would drop **{expected:.4f}** on average, **{short:.1%}** short of the "
+                  "budget {target:.4f}: Eq. (1) counts overlapping blocks twice (the paper: “only an "
+                  "approximation”).").format(expected=result.expected_eq1, target=1 - spec.keep_prob,
+                                             short=1 - result.expected_eq1 / max(1 - spec.keep_prob, 1e-12)))
+    if result.cutout_side:
+        st.caption(_("Cutout cuts whole squares only: the side closest to the budget is round(√({target:.2f}·{h}·{w})) "
+                     "= {side}, so it drops {side}² / ({h}·{w}) = **{drop:.3f}**, not {target:.3f}. Its square is one "
+                     "per sample, shared by all channels of that sample, as the original Cutout cuts the same square "
+                     "from every colour channel of the image.").format(
+            target=1 - spec.keep_prob, h=h, w=w, side=result.cutout_side,
+            drop=result.cutout_side ** 2 / (h * w)))
     st.caption(_("Uses the sidebar's {honoured}. Ignores: {ignored}.").format(
         honoured=", ".join(_(x) for x in result.honoured), ignored="; ".join(_(x) for x in result.ignored)))
     render.show_charts(lambda: [charts.comparison_drops(result)], "compare-drops", key=result)
@@ -69,6 +82,7 @@ def page(ctx: state.Context) -> None:
     ).format(drop=1 - spec.keep_prob, kp=spec.keep_prob, b=spec.block_size, group=spec.group))
     state.spec_notes(ctx)
     comparison(ctx)
+    paper.results(("imagenet",), ("vs_dropout", "spatial", "cutout", "cutout_imagenet", "per_channel"))
 
 
 state.run_page(page)

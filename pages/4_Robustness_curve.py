@@ -7,11 +7,14 @@ import dataclasses
 import matplotlib.pyplot as plt
 import streamlit as st
 
-from ui import charts, export, layout, render, state
+from models.checkpoints import merge_curves
+from models.compute import DEFAULT_CURVE_METHODS
+from ui import charts, checkpoints, export, layout, paper, render, state
 from ui.i18n import N_, _
 
 SEC_4_2 = N_("“The accuracy drops more quickly with decreasing keep_prob, for block_size = 1 in comparison with "
            "block_size = 7 which suggests DropBlock is more effective to remove semantic information than dropout.”")
+GRIDS = {"measured": N_("Measured for this model"), "fixed": N_("Fixed: 1 down to a lowest keep_prob")}
 PLACES = {"paper": N_("The paper's: inside the blocks of groups 3 and 4, γ/4 in group 3, skip connections too"),
           "sidebar": N_("The sidebar's placement")}
 
@@ -34,25 +37,52 @@ def page(ctx: state.Context) -> None:
         icon="📖",
     )
     curve_section(ctx)
+    paper.results(("imagenet",), ("robust", "vs_dropout"))
 
 
 @state.fragment
 def curve_section(ctx: state.Context) -> None:
     c1, c2, c3 = st.columns([1, 1, 2])
     n_samples = c1.select_slider(_("Monte Carlo samples per point"), [4, 8, 16, 32], value=8, key="curve_samples")
-    lowest = c2.select_slider(_("Lowest keep_prob"), [0.5, 0.6, 0.7, 0.75, 0.8, 0.9], value=0.75, key="curve_lowest")
+    grid = c2.radio(_("keep_prob grid"), list(GRIDS), format_func=lambda k: _(GRIDS[k]), key="curve_grid")
+    lowest = c2.select_slider(_("Lowest keep_prob"), [0.5, 0.6, 0.7, 0.75, 0.8, 0.9], value=0.75, key="curve_lowest",
+                              disabled=grid != "fixed")
     place = c3.radio(_("Placement"), list(PLACES), format_func=lambda k: _(PLACES[k]), key="curve_place")
-    keep_probs = tuple(round(1.0 - i * (1.0 - lowest) / 5, 4) for i in range(6))
     spec = dataclasses.replace(ctx.spec, kind="dropblock")
     if place == "paper":
         spec = dataclasses.replace(spec, placement="in_blocks", groups=(3, 4), group3_quarter=True, skip=True)
+    if grid == "fixed":
+        keep_probs = tuple(round(1.0 - i * (1.0 - lowest) / 5, 4) for i in range(6))
+    else:
+        scan = state.keep_prob_scan(ctx, dataclasses.replace(spec, keep_prob=1.0, block_size=1),
+                                    DEFAULT_CURVE_METHODS)
+        keep_probs = scan.grid
+        st.caption(_("keep_prob grid measured for this model and image: a first scan ({n} draws at keep_prob {coarse}) "
+                     "finds where each curve's mean p falls from 90% to 10% of its clean value ({bands}); the grid "
+                     "puts points where each falls to 75%, 50% and 25%. A fixed grid like the paper's (1 down to "
+                     "0.75) suits ResNet-50; on a more fragile network it leaves the curves flat at zero after the "
+                     "first point.").format(
+            n=scan.n_samples, coarse=", ".join(f"{k:g}" for k in scan.keep_probs),
+            bands="; ".join(_("{label}: {high:g} → {low:g}").format(label=label, high=hi, low=lo)
+                            for label, (hi, lo) in zip(scan.labels, scan.band))))
     where = (_("after group {group}").format(group=spec.group) if spec.placement == "after_group"
              else _("inside the blocks of groups 3 and 4 (γ/4 in group 3), skip connections included — Figure 5's"))
     st.caption(_("Used here: DropBlock {where}; γ: {gamma}.").format(where=where, gamma=_(state.GAMMA_MODES[spec.gamma_mode])))
     curve = state.robustness_curve(ctx, spec, n_samples, keep_probs)
+    methods = DEFAULT_CURVE_METHODS
+    other = checkpoints.second_model(ctx, "curve_model")
+    if other is not None:  # Figure 5(a) against (b): the same keep_probs and class on the second model
+        second = state.robustness_curve(other, spec, n_samples, keep_probs, class_idx=curve.class_idx)
+        st.caption(_("A: {a} (p = {pa:.3f} without DropBlock). B: {b} (p = {pb:.3f}). Same image, class, keep_probs, "
+                     "placement and seed; the grid is the one measured on A.").format(
+            a=ctx.loaded.summary, b=other.loaded.summary, pa=curve.clean_prob, pb=second.clean_prob))
+        curve = merge_curves(curve, second, ("A", "B"))
+        methods = DEFAULT_CURVE_METHODS * 2
+    st.caption(_("The SpatialDropout curve is this app's addition: Figure 5 draws DropBlock with block_size 1 and 7 "
+                 "only. SpatialDropout drops whole channels, what DropBlock becomes when the block covers the map."))
 
     with layout.main_figure():
-        render.show_charts(lambda: charts.robustness_curve(curve, n_samples), "robustness-curve", key=curve,
+        render.show_charts(lambda: charts.robustness_curve(curve, n_samples, methods), "robustness-curve", key=curve,
                            draw=lambda: _figure(curve))
     export.curve(ctx, curve, n_samples=n_samples, keep_probs=list(keep_probs), curve_spec=dataclasses.asdict(spec))
     st.table(

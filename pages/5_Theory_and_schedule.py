@@ -7,9 +7,10 @@ import matplotlib.pyplot as plt
 import streamlit as st
 
 import dropblock as db
+import models as M
 from models import gamma_formula
 from models.theory import compute_schedule
-from ui import charts, export, layout, render, state
+from ui import charts, export, layout, paper, render, state
 from ui.i18n import _, tr
 
 
@@ -20,6 +21,8 @@ def page(ctx: state.Context) -> None:
     schedule(ctx)
     mistakes(ctx)
     contrasts(ctx)
+    depth(ctx)
+    paper.results(("imagenet", "detection", "segmentation", "amoebanet"), ("skip", "per_channel", "cutout"))
 
 
 @state.fragment
@@ -118,6 +121,29 @@ def mistakes(ctx: state.Context) -> None:
                           "train_mean": m.train_mean, "eval_mean": m.eval_mean, "mismatch": m.mismatch}
                          for m in report.rows])
     render.show_charts(lambda: [charts.mistakes_drops(report)], "mistakes-drops", key=report)
+    tutorial = next(m for m in report.rows if m.name.startswith("Tutorial step 1"))
+    st.caption(_("The tutorial's step 1 makes every position a seed with probability 1 − keep_prob = {target:.2f} and "
+                 "grows each seed to a {b}×{b} block: measured here, it drops {drop:.3f} of the units, {times:.1f}× "
+                 "the budget. Its inference advice, “× keep_prob (or keep the scaling already done in training)”, "
+                 "offers as its second option the paper's recipe.").format(
+        target=1 - report.keep_prob, b=report.block_size, drop=tutorial.realised_drop,
+        times=tutorial.realised_drop / max(1 - report.keep_prob, 1e-12)))
+    units_vs_weights(report.connect)
+
+
+def units_vs_weights(c) -> None:
+    st.subheader(_("“Dropout hides weights” (the DropBlock + Dropout paper, abstract)"))
+    st.markdown(_("That describes DropConnect (Wan et al. 2013). Dropout hides **units**: its own Eq. (5) multiplies "
+                  "the units y by r ~ Bernoulli(p), so a dropped unit takes all its outgoing weights with it. Measured "
+                  "on a {units} → {outputs} fully connected layer at keep_prob {kp:g}, {n} draws; the counts are of "
+                  "input units and of weights, not of the feature units in the table above.").format(
+        units=c.units, outputs=c.outputs, kp=c.keep_prob, n=c.samples))
+    st.table([{_("method"): name,
+               _("input units silenced (of {units})").format(units=c.units): f"{c.units_silenced[i]:.1%}",
+               _("weights zeroed (of {units}×{outputs})").format(units=c.units, outputs=c.outputs):
+                   f"{c.weights_zeroed[i]:.1%}",
+               _("weight columns partly zeroed"): f"{c.columns_partly[i]:.1%}"}
+              for i, name in enumerate(("Dropout", "DropConnect"))], hide_index=True)
 
 
 def contrasts(ctx: state.Context) -> None:
@@ -136,6 +162,33 @@ def contrasts(ctx: state.Context) -> None:
                  "EfficientNet-Lite's ReLU6 clips at 6, so there they differ. The paper keeps block_size constant "
                  "(7 in groups 3 and 4); the tutorial grows it with depth (here 3 then 7).").format(
         change=c.site_max_logit_change))
+
+
+def depth(ctx: state.Context) -> None:
+    st.header(_("6 · Shallow or deep layers? The tutorial against Hu et al., measured"))
+    deep = M.RegularizerSpec(keep_prob=1.0, block_size=7, placement="in_blocks", groups=(3, 4), skip=False,
+                             group3_quarter=False)
+    middle = state.keep_prob_scan(ctx, deep, (("dropblock", 7),)).middle()
+    keep_probs = tuple(dict.fromkeys((float(ctx.spec.keep_prob), middle)))
+    c = state.depth_contrast(ctx, keep_probs)
+    st.markdown(_("The tutorial applies DropBlock to the deeper convolutional layers and “not in … shallower "
+                  "convolutional layers” (their features are mostly edges); Hu et al. apply it to the **shallow and "
+                  "middle** layers and Dropout to the deep fully connected one. Both arms here: DropBlock b = {b} "
+                  "inside the blocks (conv branches only), the same keep_prob and seed, {n} draws; p(“{name}”) "
+                  "without DropBlock: {p:.3f}. keep_prob {kp:g} is the sidebar's; {mid:g} is measured for this model, "
+                  "where DropBlock in groups 3 and 4 leaves about half the clean probability.").format(
+        b=c.block_size, n=c.n_samples, name=c.class_name, p=c.clean_prob, kp=ctx.spec.keep_prob, mid=middle))
+    st.table([{_("keep_prob"): f"{kp:g}", _("setting"): tr(x.label), _("realised drop"): f"{x.realised_drop:.3f}",
+               _("mean p"): f"{x.class_prob:.3f}", _("std p"): f"{x.prob_std:.3f}",
+               _("top-1 kept"): f"{x.keeps_top1:.0%}"} for kp, pair in zip(c.keep_probs, c.rows) for x in pair],
+             hide_index=True)
+    shallow, deep_row = c.rows[-1]
+    st.caption(_("At keep_prob {kp:g} the same drop budget costs {shallow:.3f} of p in the shallow groups and "
+                 "{deep:.3f} in the deep ones. This measures how much each placement disturbs this pretrained network "
+                 "at inference, not which one trains better: neither document measures that here. Hu et al. report "
+                 "that on the shallow AlexNet their combination was 0.3 points below Dropout alone, which they put "
+                 "down to the shallow layers losing too many units.").format(
+        kp=c.keep_probs[-1], shallow=c.clean_prob - shallow.class_prob, deep=c.clean_prob - deep_row.class_prob))
 
 
 state.run_page(page)

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import streamlit as st
 
 import models as M
-from ui import charts, export, layout, render, state
+from ui import charts, export, layout, paper, render, state
 from ui.i18n import N_, _
 
 # The paper's own numbers (Sec. 3, Fig. 4): Kaggle cats vs dogs, test accuracy. Not measured here.
@@ -19,6 +19,8 @@ REPORTED = [  # column and cell texts are marked with N_ and translated when sho
     {N_("network"): N_("AlexNet (from scratch)"), N_("none"): "—", "+ Dropout": "—",
      "+ DropBlock & Dropout": N_("0.3 below Dropout alone")},
 ]
+STRATEGY_KEEP_PROB = 0.8  # Hu et al., Sec. 1.2.2: "本文设置 p 为0.8"
+STRATEGY_FC_KEEP = 0.5  # this app's choice (Hu et al. give no rate); AmoebaNet-B's in the DropBlock paper, Sec. 4.1.2
 _TRANSLATED = {"network", "none", "VGG-16 (fine-tuned)", "ResNet-34 (from scratch)", "AlexNet (from scratch)",
                "0.3 below Dropout alone"}
 
@@ -47,14 +49,19 @@ def page(ctx: state.Context) -> None:
                    "AlexNet it gives only that the combination is 0.3 below Dropout alone, which it attributes to "
                    "the shallow network losing too many units."))
     arms(ctx)
+    paper.results(("imagenet",), ("vs_dropout", "skip"))
 
 
 @state.fragment
 def arms(ctx: state.Context) -> None:
     c1, c2, c3 = st.columns([2, 1, 1])
     groups = c1.multiselect(_("DropBlock in the blocks of groups"), [1, 2, 3, 4], default=[2, 3], key="strategy_groups",
-                            help=_("The paper: shallow and middle layers. Skip connections are left alone."))
-    fc_keep = c2.slider(_("Dropout keep_prob before fc"), 0.1, 1.0, 0.5, step=0.05, key="strategy_fc_keep")
+                            help=_("Hu et al.: the shallow and middle layers. Here the skip connections are left "
+                                   "alone: this app's choice, as neither paper's strategy text mentions them (the "
+                                   "DropBlock paper finds dropping on the skips too better for its ResNet-50)."))
+    fc_keep = c2.slider(_("Dropout keep_prob before fc"), 0.1, 1.0, STRATEGY_FC_KEEP, step=0.05, key="strategy_fc_keep",
+                        help=_("0.5 is this app's choice: Hu et al. give no Dropout rate. It is the rate the "
+                               "DropBlock paper's AmoebaNet-B uses before its final softmax layer (Sec. 4.1.2)."))
     n_samples = c3.select_slider(_("Monte Carlo samples"), [4, 8, 16, 32], value=16, key="strategy_samples")
     if not groups:
         st.info(_("Pick at least one group for DropBlock."))
@@ -62,7 +69,8 @@ def arms(ctx: state.Context) -> None:
     params = []
     cols = st.columns(len(groups))
     for col, g in zip(cols, sorted(groups)):
-        kp = col.slider(_("keep_prob, group {g}").format(g=g), 0.5, 1.0, 0.9, step=0.05, key=f"strategy_kp{g}")
+        kp = col.slider(_("keep_prob, group {g}").format(g=g), 0.5, 1.0, STRATEGY_KEEP_PROB, step=0.05,
+                        key=f"strategy_kp{g}", help=_("Default 0.8: Hu et al. set p = 0.8 (Sec. 1.2.2)."))
         b = col.slider(_("block_size, group {g}").format(g=g), 1, 7, 3 if g < 4 else 7, key=f"strategy_b{g}")
         params.append((g, float(kp), int(b)))
     spec = M.RegularizerSpec(
@@ -71,6 +79,13 @@ def arms(ctx: state.Context) -> None:
         gamma_mode=ctx.spec.gamma_mode, normalize=ctx.spec.normalize, act_site=ctx.spec.act_site,
     )
     result = state.dropblock_dropout(ctx, spec, float(fc_keep), int(n_samples))
+    alone = result.views[1].class_prob / max(result.clean_prob, 1e-12)  # the "DropBlock only" arm
+    if alone < 0.1:  # a fragile network: say where DropBlock alone would leave half, measured on it
+        middle = state.keep_prob_scan(ctx, spec, (("dropblock", None),)).middle()
+        st.info(_("On this model DropBlock alone at these settings leaves {ratio:.0%} of p({cls}): this network is "
+                  "far more fragile than the ResNets of the papers. Measured here, the same groups and block sizes "
+                  "keep about half of it at keep_prob {kp:g} in every group.").format(
+            ratio=alone, cls=result.class_name, kp=middle), icon="📏")
 
     vmax = float(max([result.clean_cam.max()] + [v.mean_cam.max() for v in result.views]))
     cols = layout.main_figure().columns(len(result.views))

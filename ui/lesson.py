@@ -33,8 +33,9 @@ import torch
 import dropblock as db
 import models as M
 from models.compute import STRATEGY_ARMS
+from models.keepgrid import LOW, with_keep_prob
 from models.theory import Mistake, Mistakes, compute_schedule
-from ui import charts, layout, render, state
+from ui import charts, layout, paper, render, state
 from ui.i18n import N_, _, language
 
 STEP_KEY = "lesson_step"  # session key; the URL's "step" (ui/state.py _URL)
@@ -211,7 +212,7 @@ def _cam(ctx: state.Context, step: Step):
     return picture, outcome
 
 
-CURVE_KEEP_PROBS = (1.0, 0.9, 0.8, 0.7)  # a small grid: one shared heavy job per image, cheap for a class
+CURVE_KEEP_PROBS = (1.0, 0.9, 0.8, 0.7)  # the fixed grid of a robust ResNet-50; step 5 measures its own (curve_grid)
 CURVE_SAMPLES = 8
 CURVE_METHODS = (("dropblock", 1), ("dropblock", 7))
 
@@ -221,13 +222,19 @@ def curve_areas(curve: M.RobustnessCurve) -> tuple[float, float]:
     return float(curve.mean_prob[0].mean()), float(curve.mean_prob[1].mean())
 
 
+def curve_grid(ctx: state.Context, step: Step) -> tuple[float, ...]:
+    """Step 5's keep_probs, measured on this model and image (models/keepgrid.py): where the b=1 and b=7
+    curves fall to 75%, 50% and 25% of the clean probability, and 1."""
+    return state.keep_prob_scan(step_context(ctx, step.spec, step.seed), step.spec, CURVE_METHODS).grid
+
+
 def _figure5(ctx: state.Context, step: Step):
     holder = {}
 
     def curve():  # computed only once the student has answered
         if "curve" not in holder:
             holder["curve"] = state.robustness_curve(step_context(ctx, step.spec, step.seed), step.spec, CURVE_SAMPLES,
-                                                     CURVE_KEEP_PROBS, methods=CURVE_METHODS)
+                                                     curve_grid(ctx, step), methods=CURVE_METHODS)
         return holder["curve"]
 
     def picture():
@@ -245,14 +252,20 @@ def _figure5(ctx: state.Context, step: Step):
         # the interactive chart (hover for values) of the curve page, the matplotlib figure as the PNG download
         render.show_charts(lambda: charts.robustness_curve(c, CURVE_SAMPLES, CURVE_METHODS)[:1], "lesson-5-figure5",
                            key=c, draw=draw)
+        st.caption(paper.headline())
+        paper.results(("imagenet",), ("robust",))
 
     def outcome():
         b1, b7 = curve_areas(curve())
         c = curve()
         return Outcome(lower(b7, b1, "b7", "b1"), _(
             "Mean p({cls}) over keep_prob {kps}: {b1:.3f} with b=1, {b7:.3f} with b=7 ({n} draws per point; "
-            "{clean:.3f} without dropping).").format(cls=c.class_name, kps=", ".join(f"{k:g}" for k in c.keep_probs),
-                                                     b1=b1, b7=b7, n=CURVE_SAMPLES, clean=c.clean_prob))
+            "{clean:.3f} without dropping). The keep_probs were measured for this model: where the two curves "
+            "fall to 75%, 50% and 25% of the clean probability. Sec. 4.2's sentence says accuracy drops more "
+            "quickly with block_size 1; its conclusion and Figure 5 need block_size 7 to fall faster, so the "
+            "sentence reads as if the block sizes were swapped (see the Robustness curve page).").format(
+            cls=c.class_name, kps=", ".join(f"{k:g}" for k in c.keep_probs), b1=b1, b7=b7, n=CURVE_SAMPLES,
+            clean=c.clean_prob))
 
     return picture, outcome
 
@@ -289,11 +302,11 @@ def _schedule(ctx: state.Context, step: Step):
 
 RECIPES = {  # models/theory.py's recipe names (by their start) -> the chart's short label
     "Paper": N_("the paper's recipe"),
-    "No γ correction": N_("no γ correction"),
+    "Tutorial step 1": N_("tutorial step 1: no γ correction"),
     "Seeds everywhere": N_("seeds everywhere"),
     "Tutorial scaling": N_("tutorial: count_ones/count_zeros"),
     "Tutorial inference": N_("× keep_prob at inference"),
-    "Tutorial's alternative": N_("no scaling, × keep_prob at inference"),
+    "Classic dropout scaling": N_("no scaling, × keep_prob at inference"),
     "No normalisation": N_("no normalisation"),
 }
 
@@ -338,14 +351,52 @@ def _mistakes(ctx: state.Context, step: Step):
     return picture, outcome
 
 
-STRATEGY_FC_KEEP = 0.5
+STRATEGY_KEEP_PROB = 0.8  # Hu et al., Sec. 1.2.2: p = 0.8
+STRATEGY_FC_KEEP = 0.5  # this app's choice (Hu et al. give none); AmoebaNet-B's before softmax (DropBlock, Sec. 4.1.2)
+STRATEGY_METHODS = (("dropblock", None),)  # the step's own block sizes (group_params)
 ARM_LABELS = {"dropblock": N_("only DropBlock, in the conv groups"), "dropout_fc": N_("only Dropout, before fc"),
               "both": N_("both together")}
 
 
+@dataclasses.dataclass(frozen=True)
+class StrategyChoice:
+    """Step 8's DropBlock keep_prob on this model: Hu et al.'s 0.8, unless that leaves the class below
+    10% of its clean probability; then the refined scan's point nearest half of it."""
+
+    keep_prob: float
+    paper_ratio: float  # DropBlock only at 0.8: mean p ÷ clean p (the coarse scan)
+    refined: tuple[tuple[float, float], ...]  # (keep_prob, mean p ÷ clean p) at the refined points, SAMPLES draws
+    coarse_samples: int
+
+
+def strategy_choice(ctx: state.Context, step: Step) -> StrategyChoice:
+    sctx = step_context(ctx, step.spec, step.seed)
+    coarse = state.keep_prob_scan(sctx, step.spec, STRATEGY_METHODS)
+    paper = float(coarse.ratio[0, coarse.keep_probs.index(STRATEGY_KEEP_PROB)])
+    grid = tuple(k for k in coarse.grid if k < 1.0)
+    fine = state.keep_prob_scan(sctx, step.spec, STRATEGY_METHODS, coarse=grid, n_samples=SAMPLES)
+    refined = tuple((k, float(r)) for k, r in zip(fine.keep_probs, fine.ratio[0]) if k < 1.0)
+    if paper > LOW or not refined:
+        kp = STRATEGY_KEEP_PROB
+    else:
+        kp = min(refined, key=lambda kr: abs(kr[1] - 0.5))[0]
+    return StrategyChoice(kp, paper, refined, coarse.n_samples)
+
+
 def _strategy(ctx: state.Context, step: Step):
-    result = state.dropblock_dropout(step_context(ctx, step.spec, step.seed), step.spec, STRATEGY_FC_KEEP, SAMPLES)
+    choice = strategy_choice(ctx, step)
+    spec = with_keep_prob(step.spec, choice.keep_prob)
+    result = state.dropblock_dropout(step_context(ctx, spec, step.seed), spec, STRATEGY_FC_KEEP, SAMPLES)
     arms = dict(zip(STRATEGY_ARMS, result.views))
+    if choice.keep_prob == STRATEGY_KEEP_PROB:
+        why = _("DropBlock at Hu et al.'s p = {kp:g}.").format(kp=STRATEGY_KEEP_PROB)
+    else:
+        why = _("Hu et al.'s p = {paper:g} leaves only {ratio:.0%} of p({cls}) on this model ({n} draws), so this step "
+                "uses keep_prob {kp:g}, measured for it: DropBlock alone at {points} keeps {ratios} of the clean "
+                "probability ({m} draws each), and {kp:g} is the point nearest half.").format(
+            paper=STRATEGY_KEEP_PROB, ratio=choice.paper_ratio, cls=result.class_name, n=choice.coarse_samples,
+            kp=choice.keep_prob, points=", ".join(f"{k:g}" for k, _r in choice.refined),
+            ratios=", ".join(f"{r:.0%}" for _k, r in choice.refined), m=SAMPLES)
 
     def picture():
         vmax = float(max(v.mean_cam.max() for v in result.views))
@@ -353,6 +404,7 @@ def _strategy(ctx: state.Context, step: Step):
         show(render.grid([row], size=200), "lesson-8-strategy",
              _("Mean CAM for “{cls}” over {n} draws, same scale: nothing dropped · only DropBlock · "
                "only Dropout · both.").format(cls=result.class_name, n=result.n_samples))
+        st.caption(why)
 
     def outcome():
         probs = {k: arms[k].class_prob for k in ARM_LABELS}
@@ -360,7 +412,7 @@ def _strategy(ctx: state.Context, step: Step):
         listed = "; ".join(_("{arm}: {p:.3f} (top-1 kept in {kept:.0%})").format(
             arm=_(ARM_LABELS[k]), p=p, kept=arms[k].keeps_top1) for k, p in probs.items())
         text = _("Mean p({cls}) over {n} draws, {clean:.3f} without dropping: {listed}.").format(
-            cls=result.class_name, n=result.n_samples, clean=result.clean_prob, listed=listed)
+            cls=result.class_name, n=result.n_samples, clean=result.clean_prob, listed=listed) + " " + why
         if answer is None:
             text = _("Too close to call on this image. {measured}").format(measured=text)
         return Outcome(answer, text)
@@ -410,15 +462,16 @@ STEPS: tuple[Step, ...] = (
          (M.RegularizerSpec(keep_prob=0.8, block_size=7, group=3),), seed=4, run=_cam),
     Step(N_("The paper's Figure 5"),
          N_("The paper takes a ResNet-50 trained without DropBlock and applies DropBlock at inference, inside the "
-            "blocks of groups 3 and 4, lowering keep_prob. Accuracy falls faster with block_size 7 than with "
-            "block_size 1 (dropout): blocks remove semantic information that scattered units do not. Here is the "
-            "same experiment on this image."),
+            "blocks of groups 3 and 4, lowering keep_prob. Its conclusion: DropBlock removes semantic information "
+            "more effectively than dropout, so accuracy should fall faster with block_size 7 than with block_size 1. "
+            "Its own sentence in Sec. 4.2 says the opposite (“drops more quickly … for block_size = 1”); this app "
+            "reads the sentence as having the block sizes swapped. Here is the same experiment on this image."),
          N_("As keep_prob falls, which curve falls faster?"),
          (("b1", N_("block_size 1 (like dropout)")), ("b7", N_("block_size 7")), ("same", N_("about the same"))),
          (M.RegularizerSpec(placement="in_blocks", groups=(3, 4)),),
          seed=5, run=_figure5, picture_first=False,
-         setting=N_("DropBlock with block_size 1 and 7 at keep_prob {kps}, inside the blocks of groups 3 and 4 "
-                    "(γ/4 in group 3, skip connections too), {n} draws per point")),
+         setting=N_("DropBlock with block_size 1 and 7 at keep_probs measured for this model, inside the blocks of "
+                    "groups 3 and 4 (γ/4 in group 3, skip connections too), {n} draws per point")),
     Step(N_("The schedule"),
          N_("A small keep_prob from the first step hurts learning, the paper says (Sec. 3). It lowers keep_prob "
             "linearly from 1 to the target over training instead, like ScheduledDropPath; the target is usually "
@@ -441,13 +494,18 @@ STEPS: tuple[Step, ...] = (
          picture_first=False),
     Step(N_("DropBlock and Dropout together"),
          N_("Hu, Si, Zeng & Shu (East China Jiaotong University) combine the two: DropBlock in the shallow and middle "
-            "convolutional groups, Dropout on the fully connected layer before the classifier. Here DropBlock runs "
-            "inside the blocks of groups 2 and 3 and Dropout (keep_prob {fc_kp:g}) on the pooled features before fc."),
+            "convolutional groups (their p = 0.8), Dropout on the fully connected layer before the classifier (they "
+            "give no rate). Here DropBlock runs inside the blocks of groups 2 and 3 and Dropout on the pooled "
+            "features before fc at keep_prob {fc_kp:g}, this app's choice (the DropBlock paper's AmoebaNet-B uses "
+            "0.5 before its softmax)."),
          N_("Which one lowers the probability of the top class the most?"),
          tuple(ARM_LABELS.items()),
          (M.RegularizerSpec(
              placement="in_blocks", groups=(2, 3), skip=False, group3_quarter=False,
-             group_params=((2, 0.9, 3), (3, 0.9, 3))),), seed=8, run=_strategy),
+             group_params=((2, STRATEGY_KEEP_PROB, 3), (3, STRATEGY_KEEP_PROB, 3))),), seed=8, run=_strategy,
+         setting=N_("DropBlock inside the blocks of groups 2 and 3 with block_size 3, at Hu et al.'s p = 0.8 unless "
+                    "that leaves less than 10% of the class probability on this model (then a keep_prob measured "
+                    "for it, said below); Dropout before fc at keep_prob {fc_kp:g}")),
 )
 
 

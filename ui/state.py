@@ -41,8 +41,9 @@ from PIL import Image
 import models as M
 from models import jobs
 from models.fallback import cached_clean_pass, compute_with_fallback
+from models.keepgrid import compute_keep_prob_scan
 from models.registry import ModelCache
-from models.theory import compute_algorithm_steps, compute_mistakes, compute_tutorial_contrasts
+from models.theory import compute_algorithm_steps, compute_depth_contrast, compute_mistakes, compute_tutorial_contrasts
 from models.weights_files import ENV_WEIGHTS_DIR, WeightsFileError, list_weights_dir, operator_file, resolve_in_dir
 from ui import layout
 from ui.i18n import LANGUAGES, N_, _, ngettext, shown_text, tr
@@ -999,6 +1000,37 @@ def robustness_curve(ctx: Context, spec: M.RegularizerSpec, n_samples: int, keep
                   n_samples=n_samples, seed=ctx.seed, with_progress=True, **kwargs)
 
 
+def second_models(ctx: Context) -> list[str]:
+    """Weights options a second model can be (Figure 5(b), Figure 6): the sidebar's network with any
+    other weights the server offers (the operator's files, other torchvision versions), not untrained.
+    When the live model is the offline fallback, no torchvision version can be had: files only."""
+    arch, current = _model_settings()
+    files = ctx.loaded.fallback_reason is not None
+    return [o for o in _weights_options(arch) if o not in (current, "untrained")
+            and (not files or o == _OPERATOR or o.startswith(_IN_DIR))]
+
+
+def second_model_label(option: str) -> str:
+    return _weights_label(option)
+
+
+def second_context(ctx: Context, weights: str) -> Context | None:
+    """The page context with ``weights`` for the sidebar's network; None when that gives the same
+    model as ``ctx`` (e.g. offline, where every ResNet version falls back to one network)."""
+    arch, _current = _model_settings()
+    other = context(_current_picture(), arch, weights)
+    return None if other.loaded.summary == ctx.loaded.summary else other
+
+
+def keep_prob_scan(ctx: Context, spec: M.RegularizerSpec, methods: tuple[tuple[str, int | None], ...],
+                   coarse: tuple[float, ...] | None = None, n_samples: int = 4):
+    """Where each method's class probability falls on this model and image (models/keepgrid.py)."""
+    extra = {} if coarse is None else {"coarse": tuple(coarse)}
+    # on the heavy pool: dozens of Monte Carlo passes on ResNet-50 must not hold up the sliders
+    return _heavy(compute_keep_prob_scan, ctx, _("Measuring where the class probability falls"), spec,
+                  methods=tuple(methods), n_samples=n_samples, seed=ctx.seed, **extra)
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def algorithm_steps(size: int, keep_prob: float, block_size: int, seed: int, seed_region: str):
     return compute_algorithm_steps(size, size, keep_prob, block_size, seed=seed, seed_region=seed_region)
@@ -1013,6 +1045,11 @@ def mistakes(ctx: Context):
 
 def tutorial_contrasts(ctx: Context):
     return _light(compute_tutorial_contrasts, ctx, ctx.spec.keep_prob, seed=ctx.seed)
+
+
+def depth_contrast(ctx: Context, keep_probs: tuple[float, ...]):
+    """DropBlock in the shallow vs the deep groups at ``keep_probs`` (models/theory.py)."""
+    return _light(compute_depth_contrast, ctx, tuple(keep_probs), seed=ctx.seed)
 
 
 def device_name() -> str:

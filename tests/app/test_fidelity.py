@@ -65,10 +65,18 @@ def test_theory_page_measures_mistakes_on_multi_channel_activations():
     rows = {r["recipe"][2:]: r for _, r in table.iterrows()}
     assert "this image's group-3 output (112 channels, 14×14)" in text(at)
     assert 7.5 < float(rows["Tutorial scaling count_ones/count_zeros"]["train mean"]) < 10
-    alt = rows["Tutorial's alternative: no scaling in training, × keep_prob at inference"]
-    assert float(alt["train/inference mismatch"].rstrip("%")) < 1.5
-    assert any("Dropout hides weights" in k for k in rows)
-    contrasts = at.table[1].value
+    classic = rows["Classic dropout scaling: none in training, × keep_prob at inference"]
+    assert float(classic["train/inference mismatch"].rstrip("%")) < 1.5
+    tutorial = rows["Tutorial step 1: seeds with probability 1 − keep_prob (no γ correction)"]
+    assert 0.64 < float(tutorial["realised drop"]) < 0.72  # 0.681 expected at 14×14, b=7, not 0.10
+    assert not any("hides weights" in k for k in rows)  # weights are not feature units: their own table
+    assert "Dropout hides weights" in " ".join(s.value for s in at.subheader)
+    assert f"drops {float(tutorial['realised drop']):.3f} of the units" in text(at)
+    weights = at.table[1].value
+    assert list(weights["method"]) == ["Dropout", "DropConnect"]
+    assert weights["weight columns partly zeroed"][0] == "0.0%"
+    assert weights["input units silenced (of 112)"][1] == "0.0%"
+    contrasts = at.table[2].value
     assert list(contrasts["contrast"]) == ["Site", "Site", "block_size", "block_size"]
     assert "never mentions the schedule" in text(at)
 
@@ -82,9 +90,10 @@ def test_dropblock_and_dropout_page_compares_four_arms_and_cites_the_paper():
     assert list(reported["none"][:2]) == ["95.3%", "94.5%"] and list(reported["+ DropBlock & Dropout"][:2]) == ["+2.5", "+2.5"]
     bb, clean = coffee()
     spec = M.RegularizerSpec(placement="in_blocks", groups=(2, 3), skip=False, group3_quarter=False,
-                             group_params=((2, 0.9, 3), (3, 0.9, 3)))
+                             group_params=((2, 0.8, 3), (3, 0.8, 3)))  # Hu et al.'s p = 0.8
     result = M.compute_dropblock_dropout(bb, clean, spec, fc_keep_prob=0.5, n_samples=16, seed=0)
     assert [m.value for m in at.metric] == [f"{v.class_prob:.3f}" for v in result.views]
+    assert at.slider(key="strategy_kp2").value == at.slider(key="strategy_kp3").value == 0.8
     at.slider(key="strategy_fc_keep").set_value(0.8).run()
     at.multiselect(key="strategy_groups").set_value([4]).run()
     assert_clean(at)

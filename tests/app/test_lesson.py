@@ -15,6 +15,7 @@ import pytest
 
 import dropblock as db
 import models as M
+from models.keepgrid import compute_keep_prob_scan, with_keep_prob
 from models.theory import compute_mistakes
 from ui import i18n, lesson
 
@@ -133,7 +134,8 @@ def _expected(n: int) -> tuple[str | None, list[str]]:
         right = "same" if abs(p_out - p_block) < lesson.TIE else ("dropblock" if p_block < p_out else "dropout")
         return right, [f"{p_out:.3f}", f"{p_block:.3f}"]
     if n == 5:
-        curve = M.compute_robustness_curve(bb, clean, step.spec, keep_probs=lesson.CURVE_KEEP_PROBS,
+        grid = compute_keep_prob_scan(bb, clean, step.spec, methods=lesson.CURVE_METHODS, seed=step.seed).grid
+        curve = M.compute_robustness_curve(bb, clean, step.spec, keep_probs=grid,
                                            methods=lesson.CURVE_METHODS, n_samples=lesson.CURVE_SAMPLES,
                                            seed=step.seed)
         b1, b7 = (float(curve.mean_prob[i].mean()) for i in (0, 1))
@@ -153,14 +155,28 @@ def _expected(n: int) -> tuple[str | None, list[str]]:
         right = min(anchors, key=lambda k: abs(math.log(anchors[k]) - math.log(gain)))
         return right, [f"{gain:.2f}"]
     if n == 8:
-        result = M.compute_dropblock_dropout(bb, clean, step.spec, fc_keep_prob=lesson.STRATEGY_FC_KEEP,
-                                             n_samples=lesson.SAMPLES, seed=step.seed)
+        kp = _strategy_keep_prob(bb, clean, step)
+        result = M.compute_dropblock_dropout(bb, clean, with_keep_prob(step.spec, kp),
+                                             fc_keep_prob=lesson.STRATEGY_FC_KEEP, n_samples=lesson.SAMPLES,
+                                             seed=step.seed)
         probs = {arm: v.class_prob for arm, v in zip(("none", "dropblock", "dropout_fc", "both"), result.views)}
         probs.pop("none")
         ranked = sorted(probs, key=probs.get)
         too_close = probs[ranked[1]] - probs[ranked[0]] < lesson.TIE
         return (None if too_close else ranked[0]), [f"{p:.3f}" for p in probs.values()]
     raise AssertionError(n)
+
+
+def _strategy_keep_prob(bb, clean, step) -> float:
+    """Step 8's keep_prob: Hu et al.'s 0.8 unless it leaves < 10% of the class; then the refined point nearest half."""
+    methods = (("dropblock", None),)
+    coarse = compute_keep_prob_scan(bb, clean, step.spec, methods=methods, seed=step.seed)
+    if float(coarse.ratio[0, coarse.keep_probs.index(0.8)]) > 0.1:
+        return 0.8
+    fine = compute_keep_prob_scan(bb, clean, step.spec, methods=methods, seed=step.seed, n_samples=lesson.SAMPLES,
+                                  coarse=[k for k in coarse.grid if k < 1])
+    return min(((k, float(r)) for k, r in zip(fine.keep_probs, fine.ratio[0]) if k < 1),
+               key=lambda kr: abs(kr[1] - 0.5))[0]
 
 
 @pytest.mark.parametrize("n", [1, 3, 5, 6, 7, 8])

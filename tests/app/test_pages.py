@@ -67,7 +67,8 @@ def test_numbers_shown_match_the_library():
     top1 = bb.categories[clean.top1]
     assert top1 == "espresso"
     assert all(m.label == f"p({top1})" for m in at.metric)
-    views = M.compute_comparison(bb, clean, M.RegularizerSpec(keep_prob=kp, block_size=b, group=3), seed=0)
+    views = M.compute_comparison(bb, clean, M.RegularizerSpec(keep_prob=kp, block_size=b, group=3,
+                                                              gamma_mode="calibrated"), seed=0)  # the page's default
     assert [m.value for m in at.metric] == [f"{v.class_prob:.3f}" for v in views]
 
 
@@ -117,6 +118,7 @@ def test_page_widgets_move():
     assert_clean(at)
     at.switch_page("pages/4_Robustness_curve.py").run()
     at.select_slider(key="curve_samples").set_value(4).run()
+    at.radio(key="curve_grid").set_value("fixed").run()
     at.select_slider(key="curve_lowest").set_value(0.5).run()
     assert_clean(at)
     at.switch_page("pages/5_Theory_and_schedule.py").run()

@@ -1,0 +1,118 @@
+"""keep_prob grids chosen per model from a measurement (issue 21, item 13).
+
+The paper's Figure 5 sweeps keep_prob from 1 down to 0.75 on a ResNet-50 (DropBlock, arXiv:1810.12890,
+Sec. 4.2). A much more fragile network (EfficientNet-Lite0, the offline fallback, with DropBlock in
+groups 3 and 4) has lost its class already at keep_prob 0.9, so the same grid draws flat lines at zero
+past the first point. Instead a quick coarse scan measures, for each curve, where the mean probability
+of the clean top-1 class falls from 90% to 10% of its clean value, and the grid is refined there: for
+each curve, the keep_probs where the scan crosses 75%, 50% and 25% (linear interpolation between scan
+points), plus keep_prob 1 (the clean pass).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor
+
+from .backbone import Backbone
+from .engine import KIND_LABELS, CleanPass, RegularizerSpec, iter_runs
+
+__all__ = ["COARSE", "HIGH", "LOW", "TARGETS", "KeepProbScan", "compute_keep_prob_scan", "with_keep_prob"]
+
+COARSE: tuple[float, ...] = (1.0, 0.995, 0.99, 0.98, 0.97, 0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5)
+HIGH, LOW = 0.9, 0.1  # the band of the fall: from 90% to 10% of the clean class probability
+TARGETS: tuple[float, ...] = (0.75, 0.5, 0.25)  # where each curve gets a refined grid point
+
+
+def with_keep_prob(spec: RegularizerSpec, keep_prob: float) -> RegularizerSpec:
+    """``spec`` at ``keep_prob`` everywhere: its own keep_prob and every group's in ``group_params``."""
+    return replace(spec, keep_prob=keep_prob, group_params=tuple((g, keep_prob, b) for g, _kp, b in spec.group_params))
+
+
+def _crossing(keep_probs: Sequence[float], ratio: Sequence[float], target: float) -> float:
+    """The keep_prob where ``ratio`` (along descending ``keep_probs``) first falls to ``target``,
+    interpolated linearly between the two scan points around it; the lowest keep_prob if it never does."""
+    for k in range(1, len(keep_probs)):
+        if ratio[k] <= target:
+            hi, lo, r_hi, r_lo = keep_probs[k - 1], keep_probs[k], ratio[k - 1], ratio[k]
+            if r_hi <= target or r_hi == r_lo:
+                return lo
+            return lo + (hi - lo) * (target - r_lo) / (r_hi - r_lo)
+    return keep_probs[-1]
+
+
+@dataclass(frozen=True, eq=False)
+class KeepProbScan:
+    """A coarse keep_prob scan of one or more curves and the grid refined from it.
+
+    Attributes:
+        keep_probs: the coarse grid, descending from 1.
+        labels: one per curve.
+        ratio: (curves, keep_probs) mean class probability over ``n_samples`` draws ÷ the clean one.
+        clean_prob: the clean probability of the class.
+        grid: descending keep_probs, 1 first: each curve's crossings of :data:`TARGETS`, rounded to
+            3 decimals, points closer than 0.002 merged.
+        band: (curves, 2): the keep_probs where each curve crosses :data:`HIGH` and :data:`LOW`.
+    """
+
+    keep_probs: tuple[float, ...]
+    labels: tuple[str, ...]
+    ratio: Tensor
+    clean_prob: float
+    n_samples: int
+    grid: tuple[float, ...]
+    band: tuple[tuple[float, float], ...]
+
+    def middle(self, curve: int = 0) -> float:
+        """The keep_prob where ``curve`` falls to half its clean probability (on the scan)."""
+        return round(_crossing(self.keep_probs, self.ratio[curve].tolist(), 0.5), 3)
+
+
+def compute_keep_prob_scan(
+    backbone: Backbone,
+    clean: CleanPass,
+    base: RegularizerSpec,
+    *,
+    methods: Sequence[tuple[str, int | None]] = (("dropblock", 7),),
+    coarse: Sequence[float] = COARSE,
+    n_samples: int = 4,
+    seed: int = 0,
+) -> KeepProbScan:
+    """Scan keep_prob coarsely for each ``(kind, block_size)`` of ``methods`` and refine the grid.
+
+    ``base`` gives the placement; ``block_size`` None keeps ``base``'s (and its ``group_params``' block
+    sizes). Each point draws ``n_samples`` masks from ``seed``, as :func:`compute_robustness_curve` does.
+    """
+    keep_probs = tuple(sorted({float(k) for k in coarse} | {1.0}, reverse=True))
+    if keep_probs[-1] <= 0:
+        raise ValueError(f"expected keep_probs in (0, 1], but got {min(coarse)}")
+    class_idx = clean.top1
+    clean_prob = float(clean.probs[0, class_idx])
+    specs = []
+    for kind, block in methods:
+        spec = replace(base, kind=kind) if block is None else replace(base, kind=kind, block_size=block)
+        specs.append(spec)
+    points = [(m, k) for m in range(len(specs)) for k, kp in enumerate(keep_probs) if kp < 1.0]
+    probs = torch.full((len(specs), len(keep_probs)), clean_prob, dtype=torch.float64)
+    runs = [(with_keep_prob(specs[m], keep_probs[k]), n_samples, seed) for m, k in points]
+    for i, run in iter_runs(backbone, clean, runs):
+        m, k = points[i]
+        probs[m, k] = float(run.probs[:, class_idx].float().mean())
+    ratio = probs / max(clean_prob, 1e-12)
+    grid = {1.0}
+    band = []
+    for m in range(len(specs)):
+        r = ratio[m].tolist()
+        band.append((round(_crossing(keep_probs, r, HIGH), 4), round(_crossing(keep_probs, r, LOW), 4)))
+        grid |= {round(_crossing(keep_probs, r, t), 3) for t in TARGETS}
+    merged: list[float] = []
+    for kp in sorted(grid, reverse=True):
+        if not merged or merged[-1] - kp >= 0.002:
+            merged.append(kp)
+    labels = tuple(KIND_LABELS[kind] + (f" b={block}" if kind == "dropblock" and block else "")
+                   for kind, block in methods)
+    return KeepProbScan(keep_probs=keep_probs, labels=labels, ratio=ratio, clean_prob=clean_prob,
+                        n_samples=n_samples, grid=tuple(merged), band=tuple(band))
