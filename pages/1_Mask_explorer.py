@@ -40,9 +40,9 @@ def body(ctx: state.Context) -> None:
 
     rows = ("blocks", "seeds", "before", "after")  # one tile grid for every screen: rows of 4 on a phone
     labels = [_("block mask M"), _("seed mask"), _("before"), _("after (scaled)")]
-    caption = _("Masks drawn with seed {seed}. Channels {channels}. Yellow: seeds; red: dropped units. "
+    caption = _("Masks drawn with seed {seed}. {chosen} Channels {channels}. Yellow: seeds; red: dropped units. "
                 "Features share one colour scale, so the rescaling of kept units is visible.").format(
-        seed=ctx.seed, channels=", ".join(map(str, view.channels)))
+        seed=ctx.seed, chosen=render.channels_note(view), channels=", ".join(map(str, view.channels)))
     with layout.main_figure():
         render.show_mask_grid(view, rows, labels, "mask-explorer", caption)
     try:  # then the rest of the network, for the same masks (CAMs and top-5), while the browser draws

@@ -47,7 +47,9 @@ def comparison(ctx: state.Context) -> None:
                 dropped = render.colorize(view.dropped, "viridis", 0.0)
             slug = view.label.lower().replace(" ", "-").replace("(", "").replace(")", "")
             render.show_image(render.grid([[mask, dropped]], size=160), f"compare-{slug}",
-                              caption=_("mask · most active channel after the drop"))
+                              caption=(_("mask · channel {c} after the drop (the most active one this draw dropped "
+                                         "units in)").format(c=view.channel) if view.channel is not None
+                                       else _("mask · the image after the drop")))
             export.maps(ctx, f"compare-{slug}", f"{view.label} at {view.site_label}: mask (H, W) bool, "
                         "True = kept; dropped (H, W) float32", mask=view.mask, dropped=view.dropped)
             render.show_image(render.overlay(ctx.image, view.cam, vmax), f"compare-cam-{slug}",

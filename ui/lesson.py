@@ -65,6 +65,7 @@ class Step:
     run: Callable[[state.Context, "Step"], tuple[Callable[[], None], Callable[[], Outcome]]]
     picture_first: bool = True  # False: the picture gives the answer away, so it comes with the answer
     setting: str | None = None  # N_-marked parameters in words, where the specs alone would not say them
+    explain: str = ""  # N_-marked: the why, shown with the answer (before it, only what a prediction needs)
 
     @property
     def spec(self) -> M.RegularizerSpec:
@@ -74,7 +75,7 @@ class Step:
         """The numbers the step's text, question and choices name, from its own parameters."""
         spec = self.specs[-1]
         kp = spec.keep_prob
-        return {"kp": kp, "drop": 1 - kp, "b": spec.block_size, "n": CURVE_SAMPLES,
+        return {"kp": kp, "drop": 1 - kp, "b": spec.block_size, "b2": spec.block_size ** 2, "n": CURVE_SAMPLES,
                 "kps": ", ".join(f"{k:g}" for k in CURVE_KEEP_PROBS),
                 "small": 1 / kp, "large": kp / (1 - kp) if kp < 1 else 1.0,
                 "target": SCHEDULE_TARGET, "total": SCHEDULE_STEPS, "half": SCHEDULE_STEPS // 2,
@@ -118,8 +119,8 @@ def _block(ctx: state.Context, step: Step):
     b = view.block[0] * view.block[1]
 
     def picture():
-        caption = _("Top: the mask (yellow seeds, red dropped units) in the {k} most active channels. "
-                    "Middle: the feature map before. Bottom: after, kept units rescaled.").format(k=CHANNELS)
+        caption = _("Top: the mask (yellow seeds, red dropped units). Middle: the feature map before. Bottom: after, "
+                    "kept units rescaled. {chosen}").format(chosen=render.channels_note(view))
         render.show_mask_grid(view, ("blocks", "before", "after"), (), "lesson-1-blocks", caption, tile=TILE, size=TILE)
 
     def outcome():
@@ -166,7 +167,7 @@ def _budget(ctx: state.Context, step: Step):
         render.show_tile_grid(
             lambda: render.mask_rows(views[0], ("mask", "after")) + render.mask_rows(views[1], ("mask", "after")), (),
             "lesson-3-budget", _("Rows 1–2: Dropout's mask and the features after it. Rows 3–4: DropBlock's. "
-                                 "Red: dropped units; the {k} most active channels.").format(k=CHANNELS),
+                                 "Red: dropped units; for each, the {k} most active channels it hit.").format(k=CHANNELS),
             key=(views[0], views[1], "mask/after"), channels=views[1].channels, tile=TILE, size=TILE)
 
     def outcome():
@@ -373,33 +374,36 @@ SAMPLES = 16  # Monte Carlo draws where a step averages (light path: below state
 STEPS: tuple[Step, ...] = (
     Step(N_("What a block is"),
          N_("Dropout zeroes single units, but neighbouring units of a feature map carry nearly the same information, "
-            "so the network hardly notices. DropBlock draws a few random **seeds** and zeroes the whole "
-            "block_size × block_size square around each, then rescales the kept units by count(M)/count_ones(M) so "
-            "the mean activation stays the same."),
+            "so the network hardly notices. DropBlock instead draws a few random **seeds** (yellow in the top row) "
+            "and zeroes a region around each; block_size sets its size, here {b}."),
          N_("One yellow seed: how many units of the feature map does it zero?"),
          (("one", N_("1: just the seed")), ("line", N_("a line of block_size units")),
           ("square", N_("a square of block_size × block_size units"))),
-         (M.RegularizerSpec(keep_prob=0.85, block_size=5, group=3),), seed=1, run=_block),
+         (M.RegularizerSpec(keep_prob=0.85, block_size=5, group=3),), seed=1, run=_block,
+         explain=N_("Each seed zeroes the whole block_size × block_size square around it ({b}×{b} = {b2} units; "
+                    "blocks that overlap share units), then the kept units are rescaled by count(M)/count_ones(M) "
+                    "so the mean activation stays the same.")),
     Step(N_("Why γ is smaller than 1 − keep_prob"),
-         N_("keep_prob says what share of units to keep, so 1 − keep_prob is the drop budget. Every seed grows into "
-            "a "
-            "block of block_size² units, so seeds must be much rarer than the units to drop. Eq. (1) divides by "
-            "block_size² and corrects for the border where a block does not fit; overlapping blocks make it drop a "
-            "little less than asked."),
+         N_("keep_prob says what share of units to keep, so 1 − keep_prob is the drop budget. DropBlock draws "
+            "**seeds** with probability γ, and every seed grows into a block of block_size² units."),
          N_("To drop {drop:.0%} of the units with {b}×{b} blocks, the seed probability γ must be…"),
          (("equal", N_("about {drop:g}, the same as 1 − keep_prob")), ("smaller", N_("much smaller than {drop:g}")),
           ("larger", N_("larger than {drop:g}"))),
-         (M.RegularizerSpec(keep_prob=0.9, block_size=7, group=2),), seed=2, run=_gamma),
+         (M.RegularizerSpec(keep_prob=0.9, block_size=7, group=2),), seed=2, run=_gamma,
+         explain=N_("Since every seed drops a whole block, seeds must be much rarer than the units to drop. Eq. (1) "
+                    "divides by block_size² and corrects for the border where a block does not fit; overlapping "
+                    "blocks make it drop a little less than asked.")),
     Step(N_("The same budget, very different damage"),
          N_("Here Dropout and DropBlock drop the same share of units from the same feature map (DropBlock with the "
-            "calibrated γ, so both expect to drop exactly {drop:.0%}). Dropout's holes are single units the next "
-            "layers can fill in from their neighbours; DropBlock removes whole regions."),
+            "calibrated γ, so both expect to drop exactly {drop:.0%})."),
          N_("Both drop {drop:.0%} of the units. Which lowers the probability of the top class more?"),
          (("dropout", N_("Dropout (single units)")), ("dropblock", N_("DropBlock, block_size {b}")),
           ("same", N_("about the same"))),
          (M.RegularizerSpec(kind="dropout", keep_prob=0.8, group=3),
           M.RegularizerSpec(keep_prob=0.8, block_size=7, group=3, gamma_mode="calibrated")),
-         seed=3, run=_budget, picture_first=True),
+         seed=3, run=_budget, picture_first=True,
+         explain=N_("Dropout's holes are single units the next layers can fill in from their neighbours; DropBlock "
+                    "removes whole regions.")),
     Step(N_("Where the evidence was"),
          N_("A class activation map (CAM; Zhou et al. 2016) weights the last convolutional features by the "
             "classifier's weights for one class: it shows where the evidence for that class lies. DropBlock at "
@@ -410,24 +414,27 @@ STEPS: tuple[Step, ...] = (
          (M.RegularizerSpec(keep_prob=0.8, block_size=7, group=3),), seed=4, run=_cam),
     Step(N_("The paper's Figure 5"),
          N_("The paper takes a ResNet-50 trained without DropBlock and applies DropBlock at inference, inside the "
-            "blocks of groups 3 and 4, lowering keep_prob. Accuracy falls faster with block_size 7 than with "
-            "block_size 1 (dropout): blocks remove semantic information that scattered units do not. Here is the "
-            "same experiment on this image."),
+            "blocks of groups 3 and 4, lowering keep_prob, with block_size 1 (dropout) and with block_size 7. Here "
+            "is the same experiment on this image."),
          N_("As keep_prob falls, which curve falls faster?"),
          (("b1", N_("block_size 1 (like dropout)")), ("b7", N_("block_size 7")), ("same", N_("about the same"))),
          (M.RegularizerSpec(placement="in_blocks", groups=(3, 4)),),
          seed=5, run=_figure5, picture_first=False,
          setting=N_("DropBlock with block_size 1 and 7 at keep_prob {kps}, inside the blocks of groups 3 and 4 "
-                    "(γ/4 in group 3, skip connections too), {n} draws per point")),
+                    "(γ/4 in group 3, skip connections too), {n} draws per point"),
+         explain=N_("In the paper, accuracy falls faster with block_size 7 than with block_size 1 (dropout): blocks "
+                    "remove semantic information that scattered units do not.")),
     Step(N_("The schedule"),
          N_("A small keep_prob from the first step hurts learning, the paper says (Sec. 3). It lowers keep_prob "
-            "linearly from 1 to the target over training instead, like ScheduledDropPath; the target is usually "
-            "between 0.75 and 0.95. At inference DropBlock is off."),
+            "from 1 to the target over training instead, like ScheduledDropPath; the target is usually between 0.75 "
+            "and 0.95. At inference DropBlock is off."),
          N_("Target keep_prob {target:g}, reached at step {total:,}. What is keep_prob at step {half:,}?"),
          (("target", N_("{target:.2f}, the target")), ("half", N_("{mid:.2f}, halfway between 1 and the target")),
           ("one", N_("1.00, still off"))),
          (M.RegularizerSpec(keep_prob=SCHEDULE_TARGET),), seed=0, run=_schedule,
-         picture_first=False, setting=N_("target keep_prob {target:g}, reached at step {total:,}")),
+         picture_first=False, setting=N_("target keep_prob {target:g}, reached at step {total:,}"),
+         explain=N_("The schedule is linear in the step: halfway through, keep_prob is halfway from 1 to the "
+                    "target.")),
     Step(N_("Common mistakes"),
          N_("The tutorial rescales the kept units by count_ones/count_zeros instead of count(M)/count_ones(M), and "
             "says to multiply by keep_prob at inference; implementations also let seeds fall everywhere and truncate "
@@ -455,18 +462,29 @@ def describe(spec: M.RegularizerSpec) -> str:
     """A step's parameters in one translated phrase; the method's name (DropBlock, Dropout) is a name."""
     kind, groups = M.KIND_LABELS[spec.kind], ", ".join(map(str, spec.groups))
     if spec.group_params:
-        params = "; ".join(_("group {g} at keep_prob {kp:g} and block_size {b}").format(g=g, kp=kp, b=b)
+        params = "; ".join(_("group {g} at keep_prob {kp:g} with {b}×{b} blocks").format(g=g, kp=kp, b=b)
                            for g, kp, b in spec.group_params)
         return _("{kind} inside the blocks of groups {groups}: {params}").format(kind=kind, groups=groups,
                                                                                   params=params)
     if spec.placement == "in_blocks":
-        return _("{kind} with keep_prob {kp:g} and block_size {b} inside the blocks of groups {groups}").format(
+        return _("{kind} with keep_prob {kp:g} and {b}×{b} blocks inside the blocks of groups {groups}").format(
             kind=kind, kp=spec.keep_prob, b=spec.block_size, groups=groups)
     if spec.kind == "dropblock":
-        return _("{kind} with keep_prob {kp:g} and block_size {b} on the output of group {g}").format(
+        return _("{kind} with keep_prob {kp:g} and {b}×{b} blocks on the output of group {g}").format(
             kind=kind, kp=spec.keep_prob, b=spec.block_size, g=spec.group)
     return _("{kind} with keep_prob {kp:g} on the output of group {g}").format(kind=kind, kp=spec.keep_prob,
                                                                                g=spec.group)
+
+
+def parameters(step: Step) -> str:
+    """The parameters the step's main figure uses, in words (its caption and presenter mode's top line)."""
+    facts = step.facts()
+    return _(step.setting).format(**facts) if step.setting else "; ".join(describe(spec) for spec in step.specs)
+
+
+def headline(step: Step) -> str:
+    """Presenter mode's top line for this step: its own parameters and seed, not the sidebar's (Markdown-safe)."""
+    return _("{params} · seed **{seed}**").format(params=parameters(step), seed=step.seed)
 
 
 # ------------------------------------------------------------------ drawing
@@ -504,15 +522,14 @@ def draw(ctx: state.Context) -> None:
     n = current_step()
     step = STEPS[n - 1]
     st.title(_("DropBlock in eight steps"))
+    layout.presenter_params(headline(step))  # the projector's top line: this step's parameters
     navigation(n)
-    st.header(_("{n} · {title}").format(n=n, title=_(step.title)))
-    facts = step.facts()
-    st.markdown(_(step.text).format(**facts))
-    params = (_(step.setting).format(**facts) if step.setting else
-              "; ".join(describe(spec) for spec in step.specs))
+    with layout.on_projector("lesson-step"):  # the step's title and paragraph: the projector shows them too
+        st.header(_("{n} · {title}").format(n=n, title=_(step.title)))
+        st.markdown(_(step.text).format(**step.facts()))
     st.caption(_("This step sets its own parameters ({params}; seed {seed}). The sidebar's keep_prob, block_size, "
                  "seed and placement are not used here; the image and the model are the sidebar's.").format(
-        params=params, seed=step.seed))
+        params=parameters(step), seed=step.seed))
     body(ctx, n)
 
 
@@ -531,9 +548,11 @@ def _body(ctx: state.Context, step: Step, n: int) -> None:
     facts = step.facts()
     picture, outcome = step.run(ctx, step)
     slot = st.container()
+    # the question and, beside it, the reveal: both on the projector, under the picture
+    ask, reveal = layout.on_projector("lesson-answer").columns([2, 3])
     options = dict(step.options)
-    choice = st.radio(_(step.prompt).format(**facts), list(options), index=None,
-                      format_func=lambda k: _(options[k]).format(**facts), key=f"lesson_q{n}")
+    choice = ask.radio(_(step.prompt).format(**facts), list(options), index=None,
+                       format_func=lambda k: _(options[k]).format(**facts), key=f"lesson_q{n}")
     if step.picture_first:
         with slot:
             main_picture(picture)
@@ -542,13 +561,16 @@ def _body(ctx: state.Context, step: Step, n: int) -> None:
             slot.info(_("Choose an answer: the chart comes with it."), icon="👇")
         return
     result = outcome()
-    if result.answer is None:
-        st.info(result.measured, icon="📏")
-    elif result.answer == choice:
-        st.success(_("Right. {measured}").format(measured=result.measured), icon="✅")
-    else:
-        st.info(_("Not this time: the measured answer is “{answer}”. {measured}").format(
-            answer=_(options[result.answer]).format(**facts), measured=result.measured), icon="🤔")
+    with reveal:
+        if result.answer is None:
+            st.info(result.measured, icon="📏")
+        elif result.answer == choice:
+            st.success(_("Right. {measured}").format(measured=result.measured), icon="✅")
+        else:
+            st.info(_("Not this time: the measured answer is “{answer}”. {measured}").format(
+                answer=_(options[result.answer]).format(**facts), measured=result.measured), icon="🤔")
+        if step.explain:  # the why, now that the student has committed to a prediction
+            st.markdown(_(step.explain).format(**facts))
     if not step.picture_first:
         with slot:
             main_picture(picture)

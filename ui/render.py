@@ -322,6 +322,18 @@ def show_tile_grid(build: Callable[[], Sequence[Sequence[np.ndarray]]], labels: 
                        on_click="ignore")
 
 
+def channels_note(view) -> str:
+    """How a ``models.MaskSample``'s channels were chosen, with how many the mask hit (translated)."""
+    shown, hit, total = len(view.channels), view.hit_channels, view.total_channels
+    if hit >= shown:
+        return _("The {k} most active channels that were hit; {hit} of {total} channels were hit.").format(
+            k=shown, hit=hit, total=total)
+    if hit == 0:
+        return _("No channel was hit in this draw: the {k} most active channels.").format(k=shown)
+    return _("The {hit} channels that were hit, then the {rest} most active of the others; {hit} of {total} "
+             "channels were hit.").format(hit=hit, rest=shown - hit, total=total)
+
+
 def show_mask_grid(view, rows: Sequence[str], labels: Sequence[str], name: str, caption: str | None, *,
                    vmax: float | None = None, tile: int = TILE_MAX, size: int = CELL) -> None:
     """A ``models.MaskSample``'s :func:`mask_rows` as a tile grid (:func:`show_tile_grid`), cached per view."""

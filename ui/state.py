@@ -717,7 +717,7 @@ def model_banner(ctx: Context) -> None:
     device = f"GPU ({device_name()})" if loaded.device.type == "cuda" else "CPU"
     weights = escaped(loaded.weights) if loaded.weights.startswith("file ") else shown_text(loaded.weights)  # an operator's name
     if layout.presenting():  # a projector: one line, model, image and parameters
-        layout.presenter_bar(presenter_line(ctx, device))
+        layout.presenter_bar(lambda params: presenter_line(ctx, device, params))
         return
     st.caption(_("Model: **{network}** · weights: **{weights}** · device: **{device}** · image: {image}").format(
         network=loaded.network, weights=weights, device=device, image=ctx.image_label))
@@ -737,15 +737,18 @@ def model_banner(ctx: Context) -> None:
             network=loaded.network))
 
 
-def presenter_line(ctx: Context, device: str) -> str:
-    """Model, image and parameters in one line (Markdown-safe)."""
+def presenter_line(ctx: Context, device: str, params: str | None = None) -> str:
+    """Model, image and parameters in one line (Markdown-safe): ``params``, the parameters the page's
+    main figure uses where they are not the sidebar's (a lesson step's own), else the sidebar's."""
     loaded, spec = ctx.loaded, ctx.spec
     network = loaded.network + (_(" (fallback)") if loaded.is_fallback else "")
-    where = (_("after group {group}").format(group=spec.group) if spec.placement == "after_group"
-             else _("in the blocks of groups 3 & 4"))
-    return _("**{network}** · {device} · {image} · keep_prob **{kp:g}** · block_size **{b}** · seed **{seed}** · "
-             "{where}").format(network=network, device=device, image=ctx.image_label, kp=spec.keep_prob,
-                               b=spec.block_size, seed=ctx.seed, where=where)
+    if params is None:
+        where = (_("after group {group}").format(group=spec.group) if spec.placement == "after_group"
+                 else _("in the blocks of groups 3 & 4"))
+        params = _("keep_prob **{kp:g}** · block_size **{b}** · seed **{seed}** · {where}").format(
+            kp=spec.keep_prob, b=spec.block_size, seed=ctx.seed, where=where)
+    return _("**{network}** · {device} · {image} · {params}").format(network=network, device=device,
+                                                                     image=ctx.image_label, params=params)
 
 
 def spec_notes(ctx: Context) -> None:

@@ -141,8 +141,8 @@ def browser():
 def wait_ready(page, title: str | None, text: str | None = None) -> None:
     if title:
         page.get_by_role("heading", name=title).first.wait_for(timeout=90_000)
-    else:
-        page.locator("h1").first.wait_for(timeout=90_000)
+    else:  # in presenter mode a lesson step's own title stands for the lesson's (its h1 is in the page, hidden)
+        page.locator("h1").first.wait_for(state="attached", timeout=90_000)
     if text:
         page.get_by_text(text).first.wait_for(timeout=90_000)
     # wait for the script run to finish (the "running" indicator disappears)
@@ -441,3 +441,76 @@ def test_chinese_screenshots(server, browser, tmp_path):
         assert any("\u4e00" <= ch <= "\u9fff" for ch in page.locator("h1").first.inner_text() + page.locator(
             '[data-testid="stSidebar"]').inner_text()), "no Chinese on the page"
         page.screenshot(path=str(shown / f"zh-{name}.png"), full_page=True)
+
+
+# What a projector must show once a lesson step is answered: its header line, the step's title and
+# paragraph, the question, the verdict with the measured answer, and the main figure, all on screen.
+ON_SCREEN = """sel => [...document.querySelectorAll(sel)].filter(e => e.getClientRects().length)
+  .map(e => { const r = e.getBoundingClientRect(); const s = getComputedStyle(e);
+              return {top: r.top, bottom: r.bottom, left: r.left, right: r.right, width: r.width, height: r.height,
+                      visible: s.visibility !== 'hidden' && s.display !== 'none', text: e.innerText || ''}; })"""
+
+
+def boxes(page, selector: str) -> list[dict]:
+    return [b for b in page.evaluate(ON_SCREEN, selector) if b["visible"] and b["width"] > 0 and b["height"] > 0]
+
+
+def assert_on_screen(page, selector: str, what: str, viewport: dict = PROJECTOR) -> list[dict]:
+    found = boxes(page, selector)
+    assert found, f"{what}: not shown"
+    for b in found:
+        assert b["top"] >= 0 and b["bottom"] <= viewport["height"] + 1, f"{what}: off screen {b}"
+        assert b["left"] >= 0 and b["right"] <= viewport["width"] + 1, f"{what}: off screen {b}"
+    return found
+
+
+def test_presenter_mode_shows_each_lesson_steps_reveal(server, browser, tmp_path):
+    """At 1920×1080 in presenter mode, each lesson step answered: the verdict and the measured answer,
+    the step's own parameters in the header (not the sidebar's), the step's title, paragraph and
+    question, and the main figure across at least 80 % of the width, all on screen at once."""
+    from ui import lesson
+
+    _, other = shots_dir(tmp_path)
+    page = browser.new_page(viewport=PROJECTOR)
+    try:
+        for n, step in enumerate(lesson.STEPS, start=1):
+            page.goto(f"{server}/Lesson?step={n}&present=1&kp=0.9&b=7&seed=0")
+            options = page.locator(f'[data-testid="stMain"] .st-key-lesson_q{n} [data-testid="stRadioOption"]')
+            options.first.wait_for(timeout=120_000)
+            wait_ready(page, None)
+            options.last.click()  # any answer: a verdict either way
+            reveal = page.locator('.st-key-dbl_projector_lesson-answer [data-testid="stAlert"]').first
+            reveal.wait_for(state="visible", timeout=240_000)
+            if not step.picture_first:  # the picture comes with the answer
+                page.locator(f"{MAIN_FIGURE} :is(img, canvas, svg)").first.wait_for(timeout=240_000)
+            wait_ready(page, None)
+            assert_no_exception(page)
+            page.screenshot(path=str(other / f"presenter-lesson-{n}.png"))
+
+            verdict = assert_on_screen(page, '.st-key-dbl_projector_lesson-answer [data-testid="stAlert"]',
+                                       f"step {n}: the verdict")
+            text = verdict[0]["text"]
+            assert "Right." in text or "Not this time" in text or n == 8, (n, text)  # step 8 may be a tie: numbers only
+            assert any(ch.isdigit() for ch in text), (n, text)  # the measured answer
+
+            header = assert_on_screen(page, ".st-key-dbl_presenter_bar", f"step {n}: the header")[0]["text"]
+            assert lesson.headline(step).replace("**", "") in header, (n, header)
+            assert f"seed {step.seed}" in header and "keep_prob 0.9 · block_size 7" not in header, (n, header)
+            if n == 1:  # the picture's own parameters: 0.85, 5×5 blocks, seed 1 (students count 25 units)
+                assert "0.85" in header and "5×5" in header and "seed 1" in header, header
+            if n == 5:  # the paper's placement, as the curve uses
+                assert "inside the blocks of groups 3 and 4" in header, header
+
+            assert_on_screen(page, ".st-key-dbl_projector_lesson-step h2", f"step {n}: the title")
+            paragraph = assert_on_screen(page, ".st-key-dbl_projector_lesson-step [data-testid='stMarkdownContainer'] p",
+                                         f"step {n}: the paragraph")
+            assert sum(len(p["text"]) for p in paragraph) > 40, paragraph
+            assert_on_screen(page, f'[data-testid="stMain"] .st-key-lesson_q{n} [data-testid="stRadioOption"]',
+                             f"step {n}: the question")
+
+            figure = assert_on_screen(page, MAIN_FIGURE, f"step {n}: the main figure")
+            assert max(f["width"] for f in figure) >= 0.8 * PROJECTOR["width"], (n, figure)
+            pictures = assert_on_screen(page, f"{MAIN_FIGURE} :is(img, canvas, svg)", f"step {n}: the main figure's picture")
+            assert max(p["height"] for p in pictures) >= 100, (n, pictures)
+    finally:
+        page.close()
