@@ -55,7 +55,10 @@ def comparison(ctx: state.Context) -> None:
             render.show_image(render.overlay(ctx.image, view.cam, vmax), f"compare-cam-{slug}",
                               caption=_("CAM for “{name}” (shared scale)").format(name=clean_top))
             export.cams(ctx, f"compare-cam-{slug}", vmax, clean_top, cam=view.cam)
-            st.metric(f"p({clean_top})", f"{view.class_prob:.3f}", delta=f"{view.class_prob - clean_prob:+.3f}")
+            st.metric(_("p({name}) in this draw").format(name=clean_top), f"{view.class_prob:.3f}",
+                      delta=f"{view.class_prob - clean_prob:+.3f}",
+                      help=_("One draw, the one pictured; the realised drop above is the mean of {n} draws.").format(
+                          n=result.n_samples))
             st.table(render.top_table(view.top5), hide_index=True)
             export.top(ctx, f"compare-top5-{slug}", **{slug.replace("-", "_"): view.top5})
 

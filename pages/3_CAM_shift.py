@@ -41,6 +41,8 @@ def shift_view(ctx: state.Context) -> None:
     for col, (picture, name, caption) in zip(cols, pictures):
         with col:
             render.show_image(picture, name, caption=caption)
+            if name == "cam-difference":  # what its colours mean
+                render.show_diverging_scale(shift.difference, _("mean − clean CAM, in class-score units (as the CAM)"))
             export.cams(ctx, name, vmax, shift.class_name, diverging=name == "cam-difference",
                         **{name.replace("-", "_"): raw[name]})
 

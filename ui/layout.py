@@ -86,6 +86,12 @@ html {{ font-size: 22px; }}
 :is({_FIG}) [data-testid="stHorizontalBlock"] img {{ max-height: 30vh; }}
 :is({_FIG}) :is(h2, h3) {{ font-size: 1.3rem; }}
 {_BAR} p {{ font-size: 1rem; margin: 0; }}
+.st-key-dbl_controls > div {{ flex: 1 1 0; min-width: 12rem; }}
+/* a page with a control bar: the grid gives the bar its height */
+.stMainBlockContainer:has(.st-key-dbl_controls) .st-key-{MAIN} .dbl-tiles {{
+  --tile: min(calc((100vh - 23rem) / var(--rows) / var(--aspect) - var(--gap)), calc(2 * var(--tile-max))) !important; }}
+.st-key-dbl_controls :is(label, [data-testid="stSliderThumbValue"], input) p,
+.st-key-dbl_controls [data-testid="stSliderThumbValue"], .st-key-dbl_controls input {{ font-size: 1rem; }}
 /* text shown on the projector too (a lesson's step and its reveal): large, read from the back of a room */
 {_SHOWN} :is(h2, h3) {{ font-size: 1.5rem; padding: 0.2rem 0; }}
 {_SHOWN} [data-testid="stMarkdownContainer"] p {{ font-size: 1.1rem; }}
@@ -95,8 +101,8 @@ html {{ font-size: 22px; }}
    lesson's own title gives way; "Step n of 8" says where we are) */
 {_LESSON} h1 {{ display: none; }}
 {_LESSON} .st-key-{MAIN} .dbl-tiles {{
-  --tile: min(calc((100vh - 26rem) / var(--rows) / var(--aspect) - var(--gap)), calc(3 * var(--tile-max))) !important; }}
-{_LESSON} .st-key-{MAIN} img:not(.dbl-tile) {{ max-height: calc(100vh - 27rem); }}
+  --tile: min(calc((100vh - 28rem) / var(--rows) / var(--aspect) - var(--gap)), calc(3 * var(--tile-max))) !important; }}
+{_LESSON} .st-key-{MAIN} img:not(.dbl-tile) {{ max-height: calc(100vh - 28rem); }}
 </style>
 """
 
@@ -149,6 +155,12 @@ def presenter_params(params: str) -> bool:
     slot, line = bar
     slot.markdown(line(params))
     return True
+
+
+def control_bar():
+    """Presenter mode's compact row of a page's live controls (the mask explorer's keep_prob,
+    block_size and seed), under the top line: a demo without the sidebar."""
+    return st.container(key="dbl_controls", horizontal=True, vertical_alignment="bottom", gap="large")
 
 
 def on_projector(name: str):

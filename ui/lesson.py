@@ -35,7 +35,7 @@ import models as M
 from models.compute import STRATEGY_ARMS
 from models.theory import Mistake, Mistakes, compute_schedule
 from ui import charts, layout, render, state
-from ui.i18n import N_, _, language
+from ui.i18n import N_, _, language, listing
 
 STEP_KEY = "lesson_step"  # session key; the URL's "step" (ui/state.py _URL)
 TIE = 0.005  # probabilities closer than this are "about the same"
@@ -76,7 +76,7 @@ class Step:
         spec = self.specs[-1]
         kp = spec.keep_prob
         return {"kp": kp, "drop": 1 - kp, "b": spec.block_size, "b2": spec.block_size ** 2, "n": CURVE_SAMPLES,
-                "kps": ", ".join(f"{k:g}" for k in CURVE_KEEP_PROBS),
+                "kps": listing(f"{k:g}" for k in CURVE_KEEP_PROBS),
                 "small": 1 / kp, "large": kp / (1 - kp) if kp < 1 else 1.0,
                 "target": SCHEDULE_TARGET, "total": SCHEDULE_STEPS, "half": SCHEDULE_STEPS // 2,
                 "mid": (1 + SCHEDULE_TARGET) / 2, "fc_kp": STRATEGY_FC_KEEP}
@@ -182,10 +182,38 @@ def _budget(ctx: state.Context, step: Step):
     return picture, outcome
 
 
-def cam_loss(shift: M.CamShift) -> tuple[float, float]:
-    """Step 4's measure: the mean CAM change (mean − clean) on the clean CAM's hottest fifth, and elsewhere."""
+@dataclass(frozen=True)
+class CamLoss:
+    """Step 4's measure on the clean CAM's hottest fifth ("hot") and the rest: the mean clean CAM and the
+    mean change (mean − clean), in the CAM's class-score units; ``share`` is the share of it lost."""
+
+    hot_clean: float
+    hot_change: float
+    rest_clean: float
+    rest_change: float
+
+    @staticmethod
+    def share(change: float, clean: float) -> float:
+        return -change / clean if clean > 0 else 0.0
+
+    @property
+    def hot_share(self) -> float:
+        return self.share(self.hot_change, self.hot_clean)
+
+    @property
+    def rest_share(self) -> float:
+        return self.share(self.rest_change, self.rest_clean)
+
+
+SAME_SHARE = 0.02  # step 4: shares lost within 2 percentage points are "about the same"
+
+
+def cam_loss(shift: M.CamShift) -> CamLoss:
+    """Step 4's measure: the mean CAM and its mean change on the clean CAM's hottest fifth, and elsewhere."""
     hot = shift.clean_cam >= torch.quantile(shift.clean_cam.flatten().float(), HOT)
-    return float(shift.difference[hot].mean()), float(shift.difference[~hot].mean())
+    clean, change = shift.clean_cam.float(), shift.difference.float()
+    return CamLoss(float(clean[hot].mean()), float(change[hot].mean()), float(clean[~hot].mean()),
+                   float(change[~hot].mean()))
 
 
 def _cam(ctx: state.Context, step: Step):
@@ -196,17 +224,22 @@ def _cam(ctx: state.Context, step: Step):
         row = [np.asarray(render.overlay(ctx.image, shift.clean_cam, vmax)),
                np.asarray(render.overlay(ctx.image, shift.mean_cam, vmax)),
                np.asarray(render.diverging(shift.difference))]
-        show(render.grid([row], size=224), "lesson-4-cam",
+        picture = render.with_scale(render.grid([row], size=224), shift.difference,
+                                    _("the change, in class-score units (as the CAM)"))
+        show(picture, "lesson-4-cam",
              _("Class activation map for “{cls}”: without DropBlock · mean of {n} DropBlock draws (same scale) · "
                "the change (red: gained, blue: lost).").format(cls=shift.class_name, n=shift.n_samples))
 
     def outcome():
-        on_hot, elsewhere = cam_loss(shift)
-        answer = None if on_hot == elsewhere else ("object" if on_hot < elsewhere else "background")
-        return Outcome(answer, _("Mean change of the CAM where it was hottest (its top fifth): {hot:+.3f}; "
-                                 "elsewhere: {rest:+.3f}. p({cls}) went from {clean:.3f} to {mean:.3f} on average, and "
-                                 "{kept:.0%} of the draws kept the top-1 class.").format(
-            hot=on_hot, rest=elsewhere, cls=shift.class_name, clean=shift.clean_prob,
+        loss = cam_loss(shift)
+        answer = ("same" if abs(loss.hot_share - loss.rest_share) < SAME_SHARE
+                  else "object" if loss.hot_share > loss.rest_share else "background")
+        return Outcome(answer, _("Where the CAM was hottest (its top fifth) it lost {hot:.0%} of its value "
+                                 "({hot_change:+.2f} of {hot_clean:.2f}); elsewhere {rest:.0%} ({rest_change:+.2f} of "
+                                 "{rest_clean:.2f}), in the CAM's class-score units. p({cls}) went from {clean:.3f} to "
+                                 "{mean:.3f} on average, and {kept:.0%} of the draws kept the top-1 class.").format(
+            hot=loss.hot_share, hot_change=loss.hot_change, hot_clean=loss.hot_clean, rest=loss.rest_share,
+            rest_change=loss.rest_change, rest_clean=loss.rest_clean, cls=shift.class_name, clean=shift.clean_prob,
             mean=float(shift.sample_probs.mean()), kept=shift.keeps_top1))
 
     return picture, outcome
@@ -252,7 +285,7 @@ def _figure5(ctx: state.Context, step: Step):
         c = curve()
         return Outcome(lower(b7, b1, "b7", "b1"), _(
             "Mean p({cls}) over keep_prob {kps}: {b1:.3f} with b=1, {b7:.3f} with b=7 ({n} draws per point; "
-            "{clean:.3f} without dropping).").format(cls=c.class_name, kps=", ".join(f"{k:g}" for k in c.keep_probs),
+            "{clean:.3f} without dropping).").format(cls=c.class_name, kps=listing(f"{k:g}" for k in c.keep_probs),
                                                      b1=b1, b7=b7, n=CURVE_SAMPLES, clean=c.clean_prob))
 
     return picture, outcome
@@ -358,8 +391,8 @@ def _strategy(ctx: state.Context, step: Step):
     def outcome():
         probs = {k: arms[k].class_prob for k in ARM_LABELS}
         answer = lowest(probs)
-        listed = "; ".join(_("{arm}: {p:.3f} (top-1 kept in {kept:.0%})").format(
-            arm=_(ARM_LABELS[k]), p=p, kept=arms[k].keeps_top1) for k, p in probs.items())
+        listed = listing((_("{arm}: {p:.3f} (top-1 kept in {kept:.0%})").format(
+            arm=_(ARM_LABELS[k]), p=p, kept=arms[k].keeps_top1) for k, p in probs.items()), clauses=True)
         text = _("Mean p({cls}) over {n} draws, {clean:.3f} without dropping: {listed}.").format(
             cls=result.class_name, n=result.n_samples, clean=result.clean_prob, listed=listed)
         if answer is None:
@@ -409,8 +442,10 @@ STEPS: tuple[Step, ...] = (
             "classifier's weights for one class: it shows where the evidence for that class lies. DropBlock at "
             "inference hides blocks of the features; comparing the CAMs shows which evidence the prediction leaned "
             "on and where it moves."),
-         N_("Where does the CAM lose the most when DropBlock hides blocks?"),
-         (("object", N_("on the object, where the CAM was hottest")), ("background", N_("in the rest of the image"))),
+         N_("DropBlock hides blocks anywhere on the feature map. As a share of what was there, where does the CAM "
+            "lose more?"),
+         (("object", N_("on the object, where the CAM was hottest")), ("background", N_("in the rest of the image")),
+          ("same", N_("about the same share everywhere"))),
          (M.RegularizerSpec(keep_prob=0.8, block_size=7, group=3),), seed=4, run=_cam),
     Step(N_("The paper's Figure 5"),
          N_("The paper takes a ResNet-50 trained without DropBlock and applies DropBlock at inference, inside the "
@@ -460,10 +495,10 @@ STEPS: tuple[Step, ...] = (
 
 def describe(spec: M.RegularizerSpec) -> str:
     """A step's parameters in one translated phrase; the method's name (DropBlock, Dropout) is a name."""
-    kind, groups = M.KIND_LABELS[spec.kind], ", ".join(map(str, spec.groups))
+    kind, groups = M.KIND_LABELS[spec.kind], listing(map(str, spec.groups))
     if spec.group_params:
-        params = "; ".join(_("group {g} at keep_prob {kp:g} with {b}×{b} blocks").format(g=g, kp=kp, b=b)
-                           for g, kp, b in spec.group_params)
+        params = listing((_("group {g} at keep_prob {kp:g} with {b}×{b} blocks").format(g=g, kp=kp, b=b)
+                          for g, kp, b in spec.group_params), clauses=True)
         return _("{kind} inside the blocks of groups {groups}: {params}").format(kind=kind, groups=groups,
                                                                                   params=params)
     if spec.placement == "in_blocks":
@@ -479,7 +514,8 @@ def describe(spec: M.RegularizerSpec) -> str:
 def parameters(step: Step) -> str:
     """The parameters the step's main figure uses, in words (its caption and presenter mode's top line)."""
     facts = step.facts()
-    return _(step.setting).format(**facts) if step.setting else "; ".join(describe(spec) for spec in step.specs)
+    return (_(step.setting).format(**facts) if step.setting
+            else listing((describe(spec) for spec in step.specs), clauses=True))
 
 
 def headline(step: Step) -> str:

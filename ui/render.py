@@ -31,7 +31,7 @@ from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 from models.jobs import SingleFlight  # noqa: E402
 
 from .i18n import N_, _, language, use_language  # noqa: E402
-from .layout import NARROW_MAX_PX  # noqa: E402
+from .layout import NARROW_MAX_PX, presenting  # noqa: E402
 
 if TYPE_CHECKING:
     import altair as alt
@@ -150,6 +150,39 @@ def diverging(t: torch.Tensor) -> Image.Image:
     """Signed map, blue negative / red positive, symmetric around 0."""
     m = float(t.abs().max()) or 1.0
     return Image.fromarray(colorize(t, "RdBu_r", -m, m))
+
+
+def diverging_scale(t: torch.Tensor, label: str) -> bytes:
+    """The colour bar of :func:`diverging` for ``t`` (−max|t| … 0 … +max|t|), ``label`` under it: a
+    PNG, drawn once per (range, label) across sessions."""
+    m = float(t.abs().max()) or 1.0
+
+    def draw():
+        fig, ax = plt.subplots(figsize=(4.0, 0.75))
+        bar = fig.colorbar(matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-m, m), "RdBu_r"), cax=ax,
+                           orientation="horizontal")
+        bar.set_ticks([-m, -m / 2, 0, m / 2, m])
+        bar.ax.tick_params(labelsize=9)
+        bar.set_label(label, fontsize=9)
+        return fig
+
+    return figure_png(draw, "diverging-scale", (round(m, 6), label))
+
+
+def with_scale(picture: Image.Image, t: torch.Tensor, label: str) -> Image.Image:
+    """``picture`` with :func:`diverging_scale` under its right end (one picture, one download)."""
+    bar = Image.open(io.BytesIO(diverging_scale(t, label))).convert("RGB")
+    if bar.width > picture.width:
+        bar = bar.resize((picture.width, round(bar.height * picture.width / bar.width)), Image.LANCZOS)
+    out = Image.new("RGB", (picture.width, picture.height + bar.height), "white")
+    out.paste(picture.convert("RGB"), (0, 0))
+    out.paste(bar, (picture.width - bar.width, picture.height))
+    return out
+
+
+def show_diverging_scale(t: torch.Tensor, label: str) -> None:
+    """:func:`diverging_scale` at its own size (at most the column's width)."""
+    st.image(diverging_scale(t, label), width="content", output_format="PNG")
 
 
 # PNGs by content, shared by every session: the same picture (a teacher's link, a repeated seed)
@@ -398,12 +431,30 @@ def _chart_specs(build: Callable[[], Sequence[alt.TopLevelMixin]]) -> tuple[dict
     return specs
 
 
+PROJECTOR_FONT = {"labelFontSize": 20, "titleFontSize": 22, "labelColor": "#262730", "titleColor": "#262730"}
+
+
+def projector_spec(spec: dict) -> dict:
+    """``spec`` with the axes', legends' and titles' text large and dark for a projector (a shallow
+    copy: the cached spec is shared by every session)."""
+    config = dict(spec.get("config", {}))
+    for part in ("axis", "legend"):
+        config[part] = {**config.get(part, {}), **PROJECTOR_FONT}
+    config["title"] = {**config.get("title", {}), "fontSize": 24, "color": "#262730"}
+    config["axis"] = {**config["axis"], "tickSize": 8, "tickWidth": 2}
+    config["point"] = {**config.get("point", {}), "size": 120}
+    config["line"] = {**config.get("line", {}), "strokeWidth": 3}
+    return {**spec, "config": config}
+
+
 def show_charts(build: Callable[[], Sequence[alt.TopLevelMixin]], name: str, key: Hashable, *,
                 draw: Callable[[], plt.Figure] | None = None) -> None:
     """Interactive charts (hover for values) side by side, stacked on a phone, themed like the app;
     with ``draw``, the matplotlib figure of the same numbers as a PNG download, drawn only when clicked.
     ``build`` runs only when ``(name, key)`` is not cached (see :func:`chart_specs`)."""
     specs = chart_specs(build, name, key)
+    if presenting():  # read from the back of a room: larger, darker labels and ticks (a copy, not the cache's)
+        specs = tuple(projector_spec(spec) for spec in specs)
     for col, spec in zip(st.columns(len(specs)) if len(specs) > 1 else [st.container()], specs):
         col.vega_lite_chart(spec=spec, width="stretch", theme="streamlit")
     if draw is not None:

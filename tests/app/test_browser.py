@@ -514,3 +514,30 @@ def test_presenter_mode_shows_each_lesson_steps_reveal(server, browser, tmp_path
             assert max(p["height"] for p in pictures) >= 100, (n, pictures)
     finally:
         page.close()
+
+
+def test_presenter_mode_has_a_compact_control_bar_on_the_mask_explorer(server, browser):
+    """No sidebar on a projector: keep_prob, block_size and the seed sit in a bar under the top line,
+    on screen; a new seed there redraws the masks and the top line says the seed now used."""
+    page = browser.new_page(viewport=PROJECTOR)
+    try:
+        page.goto(f"{server}/Mask_explorer?present=1&seed=0")
+        page.locator(f"{MAIN_FIGURE} .dbl-tiles img").first.wait_for(timeout=120_000)
+        wait_ready(page, "Mask explorer")
+        page.locator('[data-testid="stSidebar"]').wait_for(state="hidden", timeout=30_000)
+        bar = page.locator(".st-key-dbl_controls")
+        for control in (bar.get_by_role("slider", name="keep_prob"), bar.get_by_role("slider", name="block_size"),
+                        bar.locator('input[aria-label="Seed"]')):
+            box = control.bounding_box()
+            assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= PROJECTOR["height"], box
+        before = page.evaluate(SOURCES)
+        box = page.locator('.st-key-dbl_controls input[aria-label="Seed"]')
+        box.fill("3")
+        box.press("Enter")
+        page.wait_for_function(f"old => ({SOURCES})() !== old", arg=before, timeout=90_000)
+        page.locator(".st-key-dbl_presenter_bar", has_text="seed 3").wait_for(timeout=90_000)
+        wait_ready(page, "Mask explorer")
+        assert "seed=3" in page.url.split("?")[1].split("&")
+        assert_no_exception(page)
+    finally:
+        page.close()

@@ -12,6 +12,7 @@ import math
 from functools import cache
 
 import pytest
+import torch
 
 import dropblock as db
 import models as M
@@ -132,6 +133,12 @@ def _expected(n: int) -> tuple[str | None, list[str]]:
         p_out, p_block = probs
         right = "same" if abs(p_out - p_block) < lesson.TIE else ("dropblock" if p_block < p_out else "dropout")
         return right, [f"{p_out:.3f}", f"{p_block:.3f}"]
+    if n == 4:  # the share of the CAM lost on its hottest fifth and elsewhere
+        shift = M.compute_cam_shift(bb, clean, step.spec, n_samples=lesson.SAMPLES, seed=step.seed)
+        hot = shift.clean_cam >= torch.quantile(shift.clean_cam.flatten().float(), 0.8)
+        shares = [float(-shift.difference[m].mean() / shift.clean_cam[m].mean()) for m in (hot, ~hot)]
+        right = "same" if abs(shares[0] - shares[1]) < 0.02 else ("object" if shares[0] > shares[1] else "background")
+        return right, [f"{x:.0%}" for x in shares]
     if n == 5:
         curve = M.compute_robustness_curve(bb, clean, step.spec, keep_probs=lesson.CURVE_KEEP_PROBS,
                                            methods=lesson.CURVE_METHODS, n_samples=lesson.CURVE_SAMPLES,
@@ -163,7 +170,7 @@ def _expected(n: int) -> tuple[str | None, list[str]]:
     raise AssertionError(n)
 
 
-@pytest.mark.parametrize("n", [1, 3, 5, 6, 7, 8])
+@pytest.mark.parametrize("n", [1, 3, 4, 5, 6, 7, 8])
 def test_reveal_shows_the_measured_result_and_a_verdict_that_matches_it(n):
     right, numbers = _expected(n)
     at = open_lesson({"step": str(n)})
