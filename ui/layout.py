@@ -14,7 +14,8 @@ Both are keyed containers (``st-key-…`` classes) whose content is drawn in bot
 state and caches never depend on the mode; the CSS below decides what a projector shows.
 
 On phones (about 390 px wide) the LaTeX formulas scroll inside their own block, never the page;
-tile grids (``render.show_tile_grid``) put their channels in rows of 4 at most ``NARROW_MAX_PX`` wide.
+tile grids (``render.show_tile_grid``) are regrouped per channel, one line each, at most
+``NARROW_MAX_PX`` wide.
 
 Arrow keys step through the lesson in presenter mode: :func:`lesson_shortcut` gives the lesson's
 Previous/Next buttons Streamlit's own keyboard shortcuts (``st.button(shortcut=...)``, no component,
@@ -34,7 +35,7 @@ from ui.i18n import _
 
 PRESENT = "present"  # session key (and URL key) of presenter mode
 MAIN = "dbl_main_figure"
-NARROW_MAX_PX = 640  # at most this wide: a phone's layout (tile grids in rows of 4)
+NARROW_MAX_PX = 640  # at most this wide: a phone's layout (tile grids regrouped per channel)
 LESSON_KEYS = {"lesson_prev": "Left", "lesson_next": "Right"}  # the lesson's buttons -> their keys
 
 _CSS_ALWAYS = f"""

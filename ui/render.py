@@ -158,12 +158,12 @@ def diverging_scale(t: torch.Tensor, label: str) -> bytes:
     m = float(t.abs().max()) or 1.0
 
     def draw():
-        fig, ax = plt.subplots(figsize=(4.0, 0.75))
+        fig, ax = plt.subplots(figsize=(2.6, 0.5))
         bar = fig.colorbar(matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-m, m), "RdBu_r"), cax=ax,
                            orientation="horizontal")
         bar.set_ticks([-m, -m / 2, 0, m / 2, m])
-        bar.ax.tick_params(labelsize=9)
-        bar.set_label(label, fontsize=9)
+        bar.ax.tick_params(labelsize=8)
+        bar.set_label(label, fontsize=8)
         return fig
 
     return figure_png(draw, "diverging-scale", (round(m, 6), label))
@@ -178,11 +178,6 @@ def with_scale(picture: Image.Image, t: torch.Tensor, label: str) -> Image.Image
     out.paste(picture.convert("RGB"), (0, 0))
     out.paste(bar, (picture.width - bar.width, picture.height))
     return out
-
-
-def show_diverging_scale(t: torch.Tensor, label: str) -> None:
-    """:func:`diverging_scale` at its own size (at most the column's width)."""
-    st.image(diverging_scale(t, label), width="content", output_format="PNG")
 
 
 # PNGs by content, shared by every session: the same picture (a teacher's link, a repeated seed)
@@ -236,7 +231,9 @@ def show_image(image: Image.Image, name: str, caption: str | None = None, width:
 # data: URI and scaled up by CSS with ``image-rendering: pixelated``, so every unit stays a crisp
 # square at any size; the row labels are text. One element serves every screen: on a laptop or a
 # projector each row is one line with its label at the left; on a phone (<= layout.NARROW_MAX_PX)
-# the label goes above and the channels wrap in rows of 4. Presenter mode (ui/layout.py) sets
+# the grid is regrouped per channel (CSS grid placement, the same HTML): one line per channel with its
+# rows side by side (mask, before, after…), the row labels above, so that "before" and "after" of one
+# channel sit next to each other. Presenter mode (ui/layout.py) sets
 # ``--tile`` so that the whole grid fits the screen's height.
 #
 # Streamlit 1.67 draws ``st.html`` in the page itself (no iframe), after DOMPurify with its HTML
@@ -245,7 +242,6 @@ def show_image(image: Image.Image, name: str, caption: str | None = None, width:
 # changes, so an identical grid on a rerun is not redrawn at all.
 
 TILE_MAX = 160  # CSS px: the widest a tile is drawn outside presenter mode
-NARROW_COLUMNS = 4  # channels per line on a phone: tiles stay >= ~80 px wide at 390 px
 _GRID_CSS = f"""<style>
 .dbl-tiles {{ margin: 0 0 0.5rem 0; --gap: 4px; }}
 .dbl-tiles .dbl-row {{ display: flex; align-items: center; gap: 0.5rem; margin: 0 0 var(--gap) 0; }}
@@ -257,9 +253,13 @@ _GRID_CSS = f"""<style>
   image-rendering: crisp-edges; image-rendering: pixelated; }}
 .dbl-tiles figcaption {{ font-size: 0.875rem; opacity: 0.6; margin: 0.25rem 0 0 0; }}
 @media (max-width: {NARROW_MAX_PX}px) {{
-  .dbl-tiles .dbl-row {{ flex-direction: column; align-items: stretch; gap: 0.15rem; margin-bottom: 0.5rem; }}
-  .dbl-tiles .dbl-label {{ flex: none; }}
-  .dbl-tiles .dbl-cells {{ grid-template-columns: repeat(var(--narrow-cols), minmax(0, 1fr)); }}
+  .dbl-tiles {{ display: grid; gap: var(--gap); align-items: end;
+    grid-template-columns: repeat(var(--rows), minmax(0, 1fr));
+    max-width: calc(var(--rows) * (2 * var(--tile-max) + var(--gap))); }}
+  .dbl-tiles .dbl-row, .dbl-tiles .dbl-cells {{ display: contents; }}
+  .dbl-tiles .dbl-label {{ grid-row: 1; grid-column: var(--kind); font-size: 0.75rem; }}
+  .dbl-tiles img.dbl-tile {{ grid-row: var(--channel); grid-column: var(--kind); }}
+  .dbl-tiles figcaption {{ grid-row: var(--caption-row); grid-column: 1 / -1; }}
 }}
 </style>"""
 
@@ -303,13 +303,13 @@ def tile_grid_html(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] =
     n_cols = max((len(r) for r in rows), default=0)
     aspect = max((rgb.shape[0] / rgb.shape[1] for r in rows for rgb in r), default=1.0)  # height / width
     out = [_GRID_CSS, f'<figure class="dbl-tiles" style="--cols: {n_cols}; '
-                      f'--narrow-cols: {min(n_cols, NARROW_COLUMNS)}; --rows: {len(rows)}; --aspect: {aspect:.4f}; '
-                      f'--tile: {int(tile)}px; --tile-max: {int(tile)}px">']
+                      f'--rows: {len(rows)}; --aspect: {aspect:.4f}; '
+                      f'--tile: {int(tile)}px; --tile-max: {int(tile)}px; --caption-row: {n_cols + 2}">']
     for i, row in enumerate(rows):
         label = labels[i] if labels else ""
         out.append('<div class="dbl-row">')
         if labels:
-            out.append(f'<div class="dbl-label">{html.escape(label)}</div>')
+            out.append(f'<div class="dbl-label" style="--kind: {i + 1}">{html.escape(label)}</div>')
         out.append('<div class="dbl-cells">')
         for j, rgb in enumerate(row):
             channel = channels[j] if j < len(channels) else j
@@ -317,7 +317,7 @@ def tile_grid_html(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] =
                    else _("Channel {channel}").format(channel=channel))
             uri = base64.b64encode(tile_png(rgb)).decode("ascii")
             out.append(f'<img class="dbl-tile" src="data:image/png;base64,{uri}" width="{rgb.shape[1]}" '
-                       f'height="{rgb.shape[0]}" alt="{html.escape(alt)}">')
+                       f'height="{rgb.shape[0]}" alt="{html.escape(alt)}" style="--kind: {i + 1}; --channel: {j + 2}">')
         out.append("</div></div>")
     if caption:
         out.append(f"<figcaption>{html.escape(caption)}</figcaption>")

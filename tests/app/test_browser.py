@@ -81,7 +81,7 @@ SIDEWAYS = """() => {
 TILES = """() => [...document.querySelectorAll('[data-testid="stMain"] .dbl-tiles img.dbl-tile')]
   .filter(i => i.getClientRects().length).map(i => { const r = i.getBoundingClientRect();
     return {width: r.width, height: r.height, left: r.left, top: r.top, right: r.right, bottom: r.bottom,
-            natural: [i.naturalWidth, i.naturalHeight], drawn: i.complete && i.naturalWidth > 0,
+            natural: [i.naturalWidth, i.naturalHeight], drawn: i.complete && i.naturalWidth > 0, alt: i.alt,
             rendering: getComputedStyle(i).imageRendering}; })"""
 SOURCES = """() => [...document.querySelectorAll('.dbl-tiles img')].map(i => i.src).join(' ')"""
 FIGURES = f"""() => [...document.querySelectorAll('{MAIN_FIGURE}')]
@@ -291,11 +291,19 @@ def test_phone_and_projector(server, browser, tmp_path):
         wait_ready(phone, title, text)
         assert_no_exception(phone)
         assert_nothing_sideways(phone, f"{name} at 390 px")
-        if name == "mask-explorer":  # the 8-channel grid: one element, its channels in rows of 4 on a phone
+        if name == "mask-explorer":  # the 8-channel grid: one element, regrouped per channel on a phone
             tiles = phone.evaluate(TILES)
             assert len(tiles) == 4 * 8, tiles
             assert all(t["width"] >= 56 and t["drawn"] for t in tiles), tiles
-            assert len({round(t["left"]) for t in tiles}) == 4, "not in rows of 4"
+            assert len({round(t["left"]) for t in tiles}) == 4, "not 4 tiles (mask, seeds, before, after) a line"
+            by_channel = {}
+            for t in tiles:  # alt: "before, channel 29"
+                kind, channel = t["alt"].rsplit(", ", 1)
+                by_channel.setdefault(channel, {})[kind] = t
+            assert len(by_channel) == 8, by_channel.keys()
+            for channel, kinds in by_channel.items():  # one line per channel, "before" right beside "after"
+                assert len({round(t["top"]) for t in kinds.values()}) == 1, (channel, kinds)
+                assert 0 <= kinds["after (scaled)"]["left"] - kinds["before"]["right"] <= 8, (channel, kinds)
             labels = phone.locator(".dbl-tiles .dbl-label")
             first_tile = phone.locator(".dbl-tiles img").first
             assert labels.first.bounding_box()["y"] < first_tile.bounding_box()["y"]  # the label above its row
@@ -470,7 +478,7 @@ def test_presenter_mode_shows_each_lesson_steps_reveal(server, browser, tmp_path
     question, and the main figure across at least 80 % of the width, all on screen at once."""
     from ui import lesson
 
-    _, other = shots_dir(tmp_path)
+    shown, other = shots_dir(tmp_path)
     page = browser.new_page(viewport=PROJECTOR)
     try:
         for n, step in enumerate(lesson.STEPS, start=1):
@@ -485,7 +493,8 @@ def test_presenter_mode_shows_each_lesson_steps_reveal(server, browser, tmp_path
                 page.locator(f"{MAIN_FIGURE} :is(img, canvas, svg)").first.wait_for(timeout=240_000)
             wait_ready(page, None)
             assert_no_exception(page)
-            page.screenshot(path=str(other / f"presenter-lesson-{n}.png"))
+            page.screenshot(path=str((shown if n == 3 else other) / (
+                "presenter-lesson-reveal.png" if n == 3 else f"presenter-lesson-{n}.png")))
 
             verdict = assert_on_screen(page, '.st-key-dbl_projector_lesson-answer [data-testid="stAlert"]',
                                        f"step {n}: the verdict")

@@ -45,3 +45,13 @@ def test_the_robustness_curves_header_names_the_papers_placement():
 def test_other_pages_header_names_the_sidebars_parameters():
     line = presenter_line(open_presenting("pages/3_CAM_shift.py", {"kp": "0.85", "b": "5", "seed": "4"}))
     assert "keep_prob **0.85** · block_size **5** · seed **4** · after group 3" in line, line
+
+
+def test_in_chinese_too():
+    from ui import i18n
+
+    with i18n.use_language("zh"):
+        line = presenter_line(open_presenting("pages/0_Lesson.py", {"step": "1", "lang": "zh"}))
+        assert "0.85" in line and "5×5" in line and "种子 **1**" in line, line
+        line = presenter_line(open_presenting("pages/4_Robustness_curve.py", {"lang": "zh"}))
+        assert "论文的放置方式" in line and "种子 **9**" in line, line
