@@ -153,12 +153,19 @@ def shown_channels(before: Tensor, kept: Tensor, n: int) -> tuple[tuple[int, ...
 
 
 def _mask_sample(spec: RegularizerSpec, site: Site, before: Tensor, after: Tensor, mask: db.DropMask,
-                 n_channels: int) -> MaskSample:
+                 n_channels: int, channels: Sequence[int] | None = None) -> MaskSample:
     """The grid's part of a run: ``before`` (1, C, H, W), ``after`` (S, C, H, W), sample 0 shown."""
     before = _cpu(before[0]).float()
     height, width = before.shape[-2:]
     n_channels = min(n_channels, before.shape[0])
-    channels, n_hit = shown_channels(before, _cpu(_spatial(mask.block_mask[0], height, width)), n_channels)
+    chosen, n_hit = shown_channels(before, _cpu(_spatial(mask.block_mask[0], height, width)), n_channels)
+    if channels is None:
+        channels = chosen
+    else:  # another sample's channels, to show two methods on the same ones
+        channels = tuple(int(c) for c in channels)
+        if not channels or not all(0 <= c < before.shape[0] for c in channels):
+            raise ValueError(f"expected channels in [0, {before.shape[0]}), but got {channels}")
+        n_channels = len(channels)
     pick = lambda m: _cpu(_spatial(m[0], height, width))[  # noqa: E731
         list(channels) if m.shape[1] > 1 else [0] * n_channels
     ]
@@ -207,9 +214,11 @@ def _mask_outcome(backbone: Backbone, clean: CleanPass, run: DropRun) -> MaskOut
 
 
 def compute_mask_sample(
-    backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, seed: int = 0, n_channels: int = 8
+    backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, seed: int = 0, n_channels: int = 8,
+    channels: Sequence[int] | None = None,
 ) -> MaskSample:
-    """One set of masks at the first site and the ``n_channels`` most active channels there.
+    """One set of masks at the first site and the ``n_channels`` most active channels the mask hit
+    there (:func:`shown_channels`), or the given ``channels`` (another sample's, to compare on them).
 
     Runs the network only up to that site (nothing after it: for ``"after_group"`` and Cutout on
     the input, no layer at all beyond the cached activation), so a slider move draws new masks in
@@ -217,7 +226,7 @@ def compute_mask_sample(
     the fields equal its own.
     """
     first = sample_first_site(backbone, clean, spec, seed=seed)
-    return _mask_sample(spec, first.site, first.before, first.after, first.mask, n_channels)
+    return _mask_sample(spec, first.site, first.before, first.after, first.mask, n_channels, channels)
 
 
 def compute_mask_outcome(backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, seed: int = 0) -> MaskOutcome:

@@ -10,8 +10,14 @@ line at the top, and everything marked as details hidden. Pages mark their parts
     with layout.main_figure():                  # the one picture a projector shows
         render.show_image(...)
 
-Both are keyed containers (``st-key-…`` classes) whose content is drawn in both modes, so widget
-state and caches never depend on the mode; the CSS below decides what a projector shows.
+    with layout.on_projector("lesson-answer"):  # text the projector shows too (a lesson's reveal)
+        ...
+
+All are keyed containers (``st-key-…`` classes) whose content is drawn in both modes, so widget
+state and caches never depend on the mode; the CSS below decides what a projector shows. The top
+line names the parameters the main figure uses: the sidebar's, unless the page says otherwise
+(:func:`presenter_params`: a lesson step's own, the robustness curve's placement). A page with live
+controls (the mask explorer) puts them in a compact :func:`control_bar` there is no sidebar for.
 
 On phones (about 390 px wide) the LaTeX formulas scroll inside their own block, never the page;
 tile grids (``render.show_tile_grid``) are regrouped per channel, one line each, at most

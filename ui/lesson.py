@@ -9,8 +9,12 @@ with the step's parameters, so a class on the same image shares one result per s
 computes DropBlock itself.
 
 Predict, then reveal: the question is asked with nothing selected; once the student chooses, the
-measured numbers for this image appear with a verdict (✅ right, 🤔 not this time). Steps whose
-picture gives the answer away (the curve, the schedule, the mistakes chart) draw it with the answer.
+measured numbers for this image appear with a verdict (✅ right, 🤔 not this time) and the step's
+explanation. Before that a step says only what a prediction needs: a sentence that answers the question
+belongs in ``Step.explain`` (tests/app/test_lesson.py checks each step's text before the reveal for its
+answer's key phrase). Steps whose picture gives the answer away (the curve, the schedule, the mistakes
+chart) draw it with the answer. In presenter mode the step's title, paragraph, question and reveal stay
+on the projector and its top line names the step's own parameters (:func:`headline`).
 
 The step lives in ``st.session_state["lesson_step"]``, which ``ui.state`` mirrors in the URL as
 ``step=1..8``; the buttons "lesson_prev" and "lesson_next" move it (presenter mode binds the arrow
@@ -119,8 +123,8 @@ def _block(ctx: state.Context, step: Step):
     b = view.block[0] * view.block[1]
 
     def picture():
-        caption = _("Top: the mask (yellow seeds, red dropped units). Middle: the feature map before. Bottom: after, "
-                    "kept units rescaled. {chosen}").format(chosen=render.channels_note(view))
+        caption = _("For each channel: the mask (yellow seeds, red dropped units), the feature map before, and after "
+                    "(kept units rescaled). {chosen}").format(chosen=render.channels_note(view))
         render.show_mask_grid(view, ("blocks", "before", "after"), (), "lesson-1-blocks", caption, tile=TILE, size=TILE)
 
     def outcome():
@@ -141,8 +145,8 @@ def _gamma(ctx: state.Context, step: Step):
 
     def picture():
         render.show_mask_grid(view, ("seeds", "mask"), (), "lesson-2-gamma",
-                              _("Top: the seeds (red), drawn with probability γ. Bottom: the blocks grown from them "
-                                "(red = dropped)."), tile=TILE, size=TILE)
+                              _("For each channel: the seeds (red), drawn with probability γ, and the blocks grown "
+                                "from them (red = dropped)."), tile=TILE, size=TILE)
 
     def outcome():
         answer = nearest(view.gamma, {"equal": view.target_drop, "smaller": view.target_drop / (view.block[0] ** 2),
@@ -161,13 +165,16 @@ def _gamma(ctx: state.Context, step: Step):
 
 def _budget(ctx: state.Context, step: Step):
     dropout, dropblock = step.specs
-    views = [state.mask_sample(step_context(ctx, s, step.seed), n_channels=CHANNELS) for s in (dropout, dropblock)]
+    blocks = state.mask_sample(step_context(ctx, dropblock, step.seed), n_channels=CHANNELS)
+    # Dropout on the same channels: the most active ones DropBlock hit (Dropout hits nearly every channel)
+    views = [state.mask_sample(step_context(ctx, dropout, step.seed), n_channels=CHANNELS, channels=blocks.channels),
+             blocks]
 
     def picture():
         render.show_tile_grid(
             lambda: render.mask_rows(views[0], ("mask", "after")) + render.mask_rows(views[1], ("mask", "after")), (),
-            "lesson-3-budget", _("Rows 1–2: Dropout's mask and the features after it. Rows 3–4: DropBlock's. "
-                                 "Red: dropped units; for each, the {k} most active channels it hit.").format(k=CHANNELS),
+            "lesson-3-budget", _("Dropout's mask and the features after it, then DropBlock's; red: dropped units. "
+                                 "The {k} most active channels DropBlock hit.").format(k=CHANNELS),
             key=(views[0], views[1], "mask/after"), channels=views[1].channels, tile=TILE, size=TILE)
 
     def outcome():

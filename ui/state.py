@@ -854,9 +854,10 @@ def _heavy(compute, ctx: Context, title: str, *args, with_progress: bool = False
     return _noted(heavy(_key(compute.__name__, ctx, args, kwargs), title, run))
 
 
-def mask_sample(ctx: Context, n_channels: int = 8) -> M.MaskSample:
-    """The masks and feature maps at the site only (no layer after it): drawn before the network runs."""
-    return _light(M.compute_mask_sample, ctx, ctx.spec, seed=ctx.seed, n_channels=n_channels)
+def mask_sample(ctx: Context, n_channels: int = 8, channels: tuple[int, ...] | None = None) -> M.MaskSample:
+    """The masks and feature maps at the site only (no layer after it): drawn before the network runs.
+    ``channels``: show these (another sample's) instead of the most active ones the mask hit."""
+    return _light(M.compute_mask_sample, ctx, ctx.spec, seed=ctx.seed, n_channels=n_channels, channels=channels)
 
 
 def mask_outcome(ctx: Context) -> M.MaskOutcome:
