@@ -414,7 +414,7 @@ SAMPLES = 16  # Monte Carlo draws where a step averages (light path: below state
 STEPS: tuple[Step, ...] = (
     Step(N_("What a block is"),
          N_("Dropout zeroes single units, but neighbouring units of a feature map carry nearly the same information, "
-            "so the network hardly notices. DropBlock instead draws a few random **seeds** (yellow in the top row) "
+            "so the network hardly notices. DropBlock instead draws a few random **seeds** (yellow in the picture) "
             "and zeroes a region around each; block_size sets its size, here {b}."),
          N_("One yellow seed: how many units of the feature map does it zero?"),
          (("one", N_("1: just the seed")), ("line", N_("a line of block_size units")),

@@ -55,3 +55,20 @@ def test_in_chinese_too():
         assert "0.85" in line and "5×5" in line and "种子 **1**" in line, line
         line = presenter_line(open_presenting("pages/4_Robustness_curve.py", {"lang": "zh"}))
         assert "论文的放置方式" in line and "种子 **9**" in line, line
+
+
+def test_charts_on_a_projector_get_large_labels_without_touching_the_shared_spec():
+    import json
+
+    from ui import render
+
+    spec = {"mark": "line", "config": {"axis": {"labelFontSize": 11, "grid": True}}}
+    big = render.projector_spec(spec)
+    assert big["config"]["axis"]["labelFontSize"] >= 20 and big["config"]["axis"]["grid"] is True
+    assert big["config"]["legend"]["labelFontSize"] >= 20 and big["config"]["title"]["fontSize"] >= 20
+    assert spec == {"mark": "line", "config": {"axis": {"labelFontSize": 11, "grid": True}}}  # the cache's copy
+
+    at = open_presenting("pages/4_Robustness_curve.py", {})
+    charts = [json.loads(c.proto.spec) for kind in ("vega_lite_chart", "arrow_vega_lite_chart")
+              for c in at.main.get(kind)]
+    assert charts and all(c["config"]["axis"]["labelFontSize"] >= 20 for c in charts)
