@@ -721,6 +721,10 @@ def model_banner(ctx: Context) -> None:
         layout.presenter_bar(lambda params: presenter_line(ctx, device, params))
         return
     wanted = M.ARCHITECTURES.get(st.session_state.get("arch", M.DEFAULT_ARCH), "ResNet")
+    # under the sidebar's Network and Weights (its last part; run_page reserved the parts before): what runs
+    st.sidebar.caption((_("Running now: **{network}**, because no {wanted} weights could be loaded.")
+                        if loaded.is_fallback else _("Running now: **{network}** · {weights}")).format(
+        network=loaded.network, wanted=wanted, weights=weights))
     st.caption(_("Model: **{network}** · weights: **{weights}** · device: **{device}** · image: {image}").format(
         network=loaded.network + (_(" (instead of {wanted})").format(wanted=wanted) if loaded.is_fallback else ""),
         weights=weights, device=device, image=ctx.image_label))

@@ -380,13 +380,16 @@ def test_mask_grid_units_are_crisp_squares_on_a_laptop(server, browser):
 
 
 def test_a_lesson_question_stays_on_screen_under_its_grid_in_presenter_mode(server, browser):
-    """Step 2's grid has two rows: its tiles grow with the projector's height only up to twice their
-    size, so the question and all its answers stay on a 1920x1080 screen without scrolling."""
+    """Step 2's grid has two rows: its tiles grow with the projector's height only as far as the step's
+    title, paragraph and question leave room, so the question and all its answers stay on a 1920x1080
+    screen without scrolling."""
     page = browser.new_page(viewport=PROJECTOR)
     page.goto(f"{server}/Lesson?step=2&present=1")
     wait_ready(page, None)
     page.locator(".dbl-tiles img").first.wait_for(timeout=120_000)
     options = page.locator('[data-testid="stMain"] [data-testid="stRadio"] [role="radiogroup"] label')
+    options.nth(2).wait_for(timeout=60_000)  # the page may still be drawing its question
+    wait_ready(page, None)
     assert options.count() >= 3
     for i in range(options.count()):
         box = options.nth(i).bounding_box()

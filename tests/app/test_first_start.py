@@ -27,3 +27,11 @@ def test_the_fallback_notice_is_said_once_with_its_details_one_click_away():
         assert not fallback_notices(at), page  # said once
         line = next(c.value for c in at.caption if c.value.startswith("Model:"))
         assert "EfficientNet-Lite0" in line and "(instead of ResNet-50)" in line, line
+
+
+def test_the_sidebar_names_the_network_that_runs():
+    at = new_app().run()
+    assert_clean(at)
+    assert at.sidebar.selectbox(key="arch").value == "resnet50"  # what was asked for ...
+    running = [c.value for c in at.sidebar.caption if c.value.startswith("Running now:")]
+    assert running == ["Running now: **EfficientNet-Lite0**, because no ResNet-50 weights could be loaded."], running
