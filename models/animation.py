@@ -360,7 +360,8 @@ def render_animation(
         spec: the settings held fixed; a sweep replaces its ``keep_prob`` or ``block_size``.
         anim: form, frame count, width, format.
         seed: the mask seed of a sweep (a seed animation uses seeds 0..frames-1).
-        n_channels: channels per frame (the most active ones, as on the page).
+        n_channels: channels per frame: the first frame's most active ones its mask hit (as on the page),
+            the same channels in every frame.
         draw: ``(view, vmax, tile) -> picture``; ``vmax`` is shared by all frames, so the rescaling
             of kept units compares across frames; ``tile`` is the side of one map in pixels.
         caption: ``(value, view) -> lines`` of translated text for the frame's caption strip.
@@ -374,11 +375,12 @@ def render_animation(
     values = frame_values(anim)
     views: list[MaskSample] = []
     for i, value in enumerate(values):
+        shown = views[0].channels if views else None  # every frame on the first frame's channels
         if anim.form == "seeds":
-            view = compute_mask_sample(backbone, clean, spec, seed=int(value), n_channels=n_channels)
+            view = compute_mask_sample(backbone, clean, spec, seed=int(value), n_channels=n_channels, channels=shown)
         else:
             frame_spec = dataclasses.replace(spec, **{anim.form: value, "group_params": ()})
-            view = compute_mask_sample(backbone, clean, frame_spec, seed=seed, n_channels=n_channels)
+            view = compute_mask_sample(backbone, clean, frame_spec, seed=seed, n_channels=n_channels, channels=shown)
         views.append(view)
         report(0.7 * (i + 1) / len(values), f"{i + 1}/{len(values)}")
     vmax = max(float(max(v.before.max(), v.after.max())) for v in views) or 1.0

@@ -99,7 +99,9 @@ class MaskSample:
     target_quartered: bool  # the site's target is (1 - keep_prob) / 4 (the paper's group 3)
     realised_drop: float
     expected_drop: float | None  # exact expectation (DropBlock only)
-    channels: tuple[int, ...]
+    channels: tuple[int, ...]  # the channels shown: the most active that were hit, then the most active
+    hit_channels: int  # channels of the site with at least one dropped unit in this sample
+    total_channels: int  # channels of the site
     seed_mask: Tensor  # (k, H, W) bool
     block_mask: Tensor  # (k, H, W) bool, True = kept
     before: Tensor  # (k, H, W)
@@ -135,13 +137,36 @@ class MaskView(MaskSample):
         return cls(**parts)
 
 
+def shown_channels(before: Tensor, kept: Tensor, n: int) -> tuple[tuple[int, ...], int]:
+    """The ``n`` channels to show: the most active of those the mask hit (at least one unit dropped),
+    then, if fewer were hit, the most active of the rest; and how many channels were hit.
+
+    Args:
+        before: (C, H, W) the site's activation.
+        kept: (C, H, W) or (1, H, W) bool, True = kept (one mask shared by all channels).
+        n: how many channels to show, at most C.
+    """
+    activity = before.mean(dim=(1, 2))  # (C,)
+    hit = (~kept).flatten(1).any(dim=1).expand(activity.shape[0])  # (C,)
+    order = torch.argsort(activity, descending=True, stable=True)
+    ranked = torch.cat([order[hit[order]], order[~hit[order]]])  # hit channels first, each by activity
+    return tuple(int(c) for c in ranked[:n]), int(hit.sum())
+
+
 def _mask_sample(spec: RegularizerSpec, site: Site, before: Tensor, after: Tensor, mask: db.DropMask,
-                 n_channels: int) -> MaskSample:
+                 n_channels: int, channels: Sequence[int] | None = None) -> MaskSample:
     """The grid's part of a run: ``before`` (1, C, H, W), ``after`` (S, C, H, W), sample 0 shown."""
     before = _cpu(before[0]).float()
     height, width = before.shape[-2:]
     n_channels = min(n_channels, before.shape[0])
-    channels = tuple(int(c) for c in before.mean(dim=(1, 2)).topk(n_channels).indices)
+    chosen, n_hit = shown_channels(before, _cpu(_spatial(mask.block_mask[0], height, width)), n_channels)
+    if channels is None:
+        channels = chosen
+    else:  # another sample's channels, to show two methods on the same ones
+        channels = tuple(int(c) for c in channels)
+        if not channels or not all(0 <= c < before.shape[0] for c in channels):
+            raise ValueError(f"expected channels in [0, {before.shape[0]}), but got {channels}")
+        n_channels = len(channels)
     pick = lambda m: _cpu(_spatial(m[0], height, width))[  # noqa: E731
         list(channels) if m.shape[1] > 1 else [0] * n_channels
     ]
@@ -171,6 +196,8 @@ def _mask_sample(spec: RegularizerSpec, site: Site, before: Tensor, after: Tenso
         realised_drop=float(mask.drop_fraction[0]),
         expected_drop=expected,
         channels=channels,
+        hit_channels=n_hit,
+        total_channels=before.shape[0],
         seed_mask=pick(mask.seed_mask),
         block_mask=pick(mask.block_mask),
         before=before[list(channels)],
@@ -189,9 +216,11 @@ def _mask_outcome(backbone: Backbone, clean: CleanPass, run: DropRun) -> MaskOut
 
 
 def compute_mask_sample(
-    backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, seed: int = 0, n_channels: int = 8
+    backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, seed: int = 0, n_channels: int = 8,
+    channels: Sequence[int] | None = None,
 ) -> MaskSample:
-    """One set of masks at the first site and the ``n_channels`` most active channels there.
+    """One set of masks at the first site and the ``n_channels`` most active channels the mask hit
+    there (:func:`shown_channels`), or the given ``channels`` (another sample's, to compare on them).
 
     Runs the network only up to that site (nothing after it: for ``"after_group"`` and Cutout on
     the input, no layer at all beyond the cached activation), so a slider move draws new masks in
@@ -199,7 +228,7 @@ def compute_mask_sample(
     the fields equal its own.
     """
     first = sample_first_site(backbone, clean, spec, seed=seed)
-    return _mask_sample(spec, first.site, first.before, first.after, first.mask, n_channels)
+    return _mask_sample(spec, first.site, first.before, first.after, first.mask, n_channels, channels)
 
 
 def compute_mask_outcome(backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, seed: int = 0) -> MaskOutcome:
@@ -229,8 +258,9 @@ class MethodView:
     spec: RegularizerSpec
     site_label: str
     unit: str  # what the drop fraction counts: feature units at group g, or input-image pixels
-    mask: Tensor  # (H, W) bool, True = kept (the most active channel; the image for input Cutout)
+    mask: Tensor  # (H, W) bool, True = kept (channel ``channel``; the image for input Cutout)
     dropped: Tensor  # (H, W) that channel after the drop (input Cutout: mean over RGB of the input)
+    channel: int | None  # the most active channel this draw dropped units in (else the most active); None: the image
     target_drop: float
     realised_drop: float  # Monte Carlo mean over ``n_samples`` mask draws
     sample_drop: float  # the draw shown
@@ -288,7 +318,6 @@ def compute_comparison(
     group = spec.group
     site_acts = clean.acts[group][0]
     height, width = site_acts.shape[-2:]
-    channel = int(site_acts.mean(dim=(1, 2)).argmax())
     base = replace(spec, placement="after_group", fc_keep_prob=1.0, group_params=())
     views = []
     methods = [replace(base, kind=kind, cutout_on=on) for kind, on in COMPARED]  # type: ignore[arg-type]
@@ -302,16 +331,18 @@ def compute_comparison(
         if on == "input":
             mask = _cpu(run.mask.block_mask[0, 0])
             dropped = _cpu(run.after[0]).float().mean(dim=0)
+            channel = None
             unit, label = Text(N_("input-image pixels")), Text(N_("Cutout (input image)"))
         else:
-            m = run.mask.block_mask[0, channel if run.mask.block_mask.shape[1] > 1 else 0]
-            mask = _cpu(_spatial(m, height, width))
+            kept = _cpu(_spatial(run.mask.block_mask[0], height, width))  # (C or 1, H, W)
+            (channel,), _hit = shown_channels(_cpu(site_acts).float(), kept, 1)  # a channel where something dropped
+            mask = kept[channel if kept.shape[0] > 1 else 0]
             dropped = _cpu(run.after[0, channel]).float()
             unit = Text(N_("feature units, group {group} ({height}×{width}×{channels})"), group=group, height=height,
                         width=width, channels=site_acts.shape[0])
             label = Text(N_("Cutout (features)")) if kind == "cutout" else KIND_LABELS[kind]
         views.append(MethodView(
-            label=label, spec=method, site_label=run.site.label, unit=unit, mask=mask, dropped=dropped,
+            label=label, spec=method, site_label=run.site.label, unit=unit, mask=mask, dropped=dropped, channel=channel,
             target_drop=run.mask.target_drop, realised_drop=float(drops.mean()),
             sample_drop=float(run.mask.drop_fraction[0]),
             top5=topk(run.probs[0], backbone.categories), class_prob=float(run.probs[0, class_idx]),

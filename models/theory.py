@@ -65,6 +65,8 @@ class AlgorithmSteps:
     count: int
     count_ones: int
     scale: float
+    seed: int  # the generator's seed of this draw
+    asked_seed: int  # the seed asked for: ``seed`` differs when that one drew too few seeds
 
 
 def _toy_activation(height: int, width: int) -> Tensor:
@@ -76,13 +78,22 @@ def _toy_activation(height: int, width: int) -> Tensor:
 
 def compute_algorithm_steps(
     height: int = 16, width: int = 16, keep_prob: float = 0.8, block_size: int = 3, *, seed: int = 0,
-    seed_region: db.SeedRegion = "valid",
+    seed_region: db.SeedRegion = "valid", min_seeds: int = 1, tries: int = 1000,
 ) -> AlgorithmSteps:
-    """Sample one mask on a toy map and keep every intermediate of Algorithm 1."""
+    """Sample one mask on a toy map and keep every intermediate of Algorithm 1.
+
+    A draw without a seed shows nothing happening (count_ones = count, scale 1), so the draw is the
+    first of the seeds ``seed``, ``seed + 1``, ... (at most ``tries`` of them) that draws at least
+    ``min_seeds`` seeds, when γ > 0; the result says which (``seed``) and what was asked (``asked_seed``).
+    """
     a = _toy_activation(height, width)[None, None]
-    mask = db.sample_drop_block_mask(
-        a, keep_prob, block_size, seed_region=seed_region, generator=torch.Generator().manual_seed(seed)
-    )
+    used = seed
+    for used in range(seed, seed + max(1, tries)):
+        mask = db.sample_drop_block_mask(
+            a, keep_prob, block_size, seed_region=seed_region, generator=torch.Generator().manual_seed(used)
+        )
+        if mask.gamma <= 0 or int(mask.seed_mask.sum()) >= min_seeds:
+            break
     bh, bw = mask.block_size
     valid = torch.zeros(height, width, dtype=torch.bool)
     if seed_region == "valid":
@@ -95,7 +106,7 @@ def compute_algorithm_steps(
         keep_prob=keep_prob, block=(bh, bw), gamma=mask.gamma, valid_region=valid, activation=a[0, 0],
         seed_mask=mask.seed_mask[0, 0], block_mask=keep, masked=a[0, 0] * keep,
         output=db.apply_mask(a, mask)[0, 0], count=keep.numel(), count_ones=int(keep.sum()),
-        scale=float(mask.scale[0]),
+        scale=float(mask.scale[0]), seed=used, asked_seed=seed,
     )
 
 

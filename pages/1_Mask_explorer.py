@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import animation, export, layout, render, state
-from ui.i18n import _, shown_text, tr
+from ui.i18n import _, listing, shown_text, tr
 
 
 def page(ctx: state.Context) -> None:
@@ -16,7 +16,12 @@ def page(ctx: state.Context) -> None:
     ))
     # Eq. (1) itself does not change with the controls: outside the fragment, KaTeX typesets it once
     st.latex(r"\gamma = \frac{1-\text{keep\_prob}}{b_h b_w}\cdot\frac{H W}{(H-b_h+1)(W-b_w+1)}")
-    explorer(ctx, state.live_controls_slot())
+    if layout.presenting():  # no sidebar: the three controls in a compact bar, their moves rerun the page
+        with state.live_controls_slot(on_projector=layout.control_bar()):
+            state.live_widgets()
+        explorer(ctx, None)
+    else:
+        explorer(ctx, state.live_controls_slot())
 
 
 @state.fragment  # keep_prob, block_size, the seed and the channels shown rerun only this part
@@ -40,9 +45,9 @@ def body(ctx: state.Context) -> None:
 
     rows = ("blocks", "seeds", "before", "after")  # one tile grid for every screen: rows of 4 on a phone
     labels = [_("block mask M"), _("seed mask"), _("before"), _("after (scaled)")]
-    caption = _("Masks drawn with seed {seed}. Channels {channels}. Yellow: seeds; red: dropped units. "
+    caption = _("Masks drawn with seed {seed}. {chosen} Channels {channels}. Yellow: seeds; red: dropped units. "
                 "Features share one colour scale, so the rescaling of kept units is visible.").format(
-        seed=ctx.seed, channels=", ".join(map(str, view.channels)))
+        seed=ctx.seed, chosen=render.channels_note(view), channels=listing(map(str, view.channels)))
     with layout.main_figure():
         render.show_mask_grid(view, rows, labels, "mask-explorer", caption)
     try:  # then the rest of the network, for the same masks (CAMs and top-5), while the browser draws

@@ -60,13 +60,18 @@ def comparison(ctx: state.Context) -> None:
                 dropped = render.colorize(view.dropped, "viridis", 0.0)
             slug = view.label.lower().replace(" ", "-").replace("(", "").replace(")", "")
             render.show_image(render.grid([[mask, dropped]], size=160), f"compare-{slug}",
-                              caption=_("mask · most active channel after the drop"))
+                              caption=(_("mask · channel {c} after the drop (the most active one this draw dropped "
+                                         "units in)").format(c=view.channel) if view.channel is not None
+                                       else _("mask · the image after the drop")))
             export.maps(ctx, f"compare-{slug}", f"{view.label} at {view.site_label}: mask (H, W) bool, "
                         "True = kept; dropped (H, W) float32", mask=view.mask, dropped=view.dropped)
             render.show_image(render.overlay(ctx.image, view.cam, vmax), f"compare-cam-{slug}",
                               caption=_("CAM for “{name}” (shared scale)").format(name=clean_top))
             export.cams(ctx, f"compare-cam-{slug}", vmax, clean_top, cam=view.cam)
-            st.metric(f"p({clean_top})", f"{view.class_prob:.3f}", delta=f"{view.class_prob - clean_prob:+.3f}")
+            st.metric(_("p({name}) in this draw").format(name=clean_top), f"{view.class_prob:.3f}",
+                      delta=f"{view.class_prob - clean_prob:+.3f}",
+                      help=_("One draw, the one pictured; the realised drop above is the mean of {n} draws.").format(
+                          n=result.n_samples))
             st.table(render.top_table(view.top5), hide_index=True)
             export.top(ctx, f"compare-top5-{slug}", **{slug.replace("-", "_"): view.top5})
 

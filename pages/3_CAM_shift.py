@@ -65,7 +65,9 @@ def shift_view(ctx: state.Context) -> None:
         (render.overlay(ctx.image, shift.sample_cam, vmax), "cam-one-sample", _("one sample")),
         (render.overlay(ctx.image, shift.mean_cam, vmax), "cam-mc-mean",
          _("mean of {n} samples").format(n=shift.n_samples)),
-        (render.diverging(shift.difference), "cam-difference", _("mean − clean (red: gained, blue: lost)")),
+        (render.with_scale(render.diverging(shift.difference), shift.difference,
+                           _("mean − clean CAM, in class-score units (as the CAM)")),
+         "cam-difference", _("mean − clean (red: gained, blue: lost)")),
     ]
     raw = {"cam-clean": shift.clean_cam, "cam-one-sample": shift.sample_cam, "cam-mc-mean": shift.mean_cam,
            "cam-difference": shift.difference}

@@ -36,18 +36,35 @@ def page(ctx: state.Context) -> None:
             quote=_(SEC_4_2)),
         icon="📖",
     )
-    curve_section(ctx)
+    shown = (st.session_state.get("curve_place", "paper"), st.session_state.get("curve_grid", "measured"),
+             st.session_state.get("curve_lowest", 0.75))
+    layout.presenter_params(header(ctx, *shown))  # the projector's top line: what the curve uses
+    curve_section(ctx, shown)
     paper.results(("imagenet",), ("robust", "vs_dropout"))
 
 
+def header(ctx: state.Context, place: str, grid: str, lowest: float) -> str:
+    """Presenter mode's top line on this page: the curve's methods, keep_probs, placement and seed."""
+    where = (_("inside the blocks of groups 3 and 4, the paper's placement") if place == "paper"
+             else _("after group {group}").format(group=ctx.spec.group) if ctx.spec.placement == "after_group"
+             else _("in the blocks of groups 3 & 4"))
+    if grid == "fixed":
+        return _("block_size 1 and 7 · keep_prob 1 → **{lowest:g}** · {where} · seed **{seed}**").format(
+            lowest=lowest, where=where, seed=ctx.seed)
+    return _("block_size 1 and 7 · keep_probs measured for this model · {where} · seed **{seed}**").format(
+        where=where, seed=ctx.seed)
+
+
 @state.fragment
-def curve_section(ctx: state.Context) -> None:
+def curve_section(ctx: state.Context, shown: tuple[str, str, float] = ("paper", "measured", 0.75)) -> None:
     c1, c2, c3 = st.columns([1, 1, 2])
     n_samples = c1.select_slider(_("Monte Carlo samples per point"), [4, 8, 16, 32], value=8, key="curve_samples")
     grid = c2.radio(_("keep_prob grid"), list(GRIDS), format_func=lambda k: _(GRIDS[k]), key="curve_grid")
     lowest = c2.select_slider(_("Lowest keep_prob"), [0.5, 0.6, 0.7, 0.75, 0.8, 0.9], value=0.75, key="curve_lowest",
                               disabled=grid != "fixed")
     place = c3.radio(_("Placement"), list(PLACES), format_func=lambda k: _(PLACES[k]), key="curve_place")
+    if layout.presenting() and (place, grid, lowest) != shown:  # the projector's top line says what is drawn
+        st.rerun(scope="app")
     spec = dataclasses.replace(ctx.spec, kind="dropblock")
     if place == "paper":
         spec = dataclasses.replace(spec, placement="in_blocks", groups=(3, 4), group3_quarter=True, skip=True)

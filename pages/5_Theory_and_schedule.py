@@ -25,6 +25,14 @@ def page(ctx: state.Context) -> None:
     paper.results(("imagenet", "detection", "segmentation", "amoebanet"), ("skip", "per_channel", "cutout"))
 
 
+def seed_note(steps) -> str:
+    """Which seed drew the step-by-step, and why when it is not the sidebar's."""
+    if steps.seed == steps.asked_seed:
+        return _("Seed {seed}.").format(seed=steps.seed)
+    return _("Seed {seed}: the sidebar's seed {asked} drew no seed on this map, so this is the first seed after it "
+             "that does.").format(seed=steps.seed, asked=steps.asked_seed)
+
+
 @state.fragment
 def algorithm(ctx: state.Context) -> None:
     spec = ctx.spec
@@ -47,7 +55,7 @@ def algorithm(ctx: state.Context) -> None:
         render.show_image(render.grid([row], size=160), "algorithm-steps",
                           caption=_("where seeds may fall (red) → seeds ~ Bernoulli(γ) (red) → blocks M (red = dropped) "
                                     "→ input A → A·M·count(M)/count_ones(M), same colour scale. Change the seed in the "
-                                    "sidebar for another draw."))
+                                    "sidebar for another draw.") + " " + seed_note(steps))
     export.maps(ctx, "algorithm-steps", f"Algorithm 1 on a {size}x{size} toy map, keep_prob {toy_kp:g}, block_size "
                 f"{toy_b}, seeds {region}", valid_region=steps.valid_region, seed_mask=steps.seed_mask,
                 block_mask=steps.block_mask, activation=steps.activation, output=steps.output)

@@ -265,3 +265,27 @@ def test_the_static_check_catches_an_unmarked_label(tmp_path):
                     '_log.warning("for the server log")\nst.warning("Shown to the visitor")\n')
     problems = unmarked(page, root=tmp_path)
     assert len(problems) == 5, problems
+
+
+HAN = "\u4e00-\u9fff"
+# Half-width , ; : next to Chinese text or after a number read as decimal or thousands separators
+# ("0.813,100% 的采样"): Chinese text takes ，；： there. A thousands separator (17,000), a ratio
+# ({aspect}:1), code and formulas keep their ASCII.
+HALF_WIDTH = re.compile(rf"N[,;]|N:(?![0-9])|[0-9%)][,;](?![0-9]{{3}})|[,;:] ?[{HAN}]|[{HAN}][,;:]")
+
+
+def half_width_punctuation(text: str) -> bool:
+    text = re.sub(r"\{[^{}]*\}", "N", text)  # a placeholder: a number or a name
+    text = re.sub(r"`[^`]*`|\$[^$]*\$|\b[a-z_.]+\([^)]*\)", "C", text)  # code and formulas
+    return bool(HALF_WIDTH.search(text))
+
+
+def test_chinese_text_uses_full_width_punctuation_around_numbers():
+    catalog = B.read_catalog(LANG)
+    bad = [m.string for m in catalog if m.id and isinstance(m.string, str) and half_width_punctuation(m.string)]
+    assert not bad, bad
+    assert half_width_punctuation("p({cls}) 平均从 {clean:.3f} 变为 {mean:.3f},{kept:.0%} 的采样")  # the check can fail
+    assert not half_width_punctuation("17,000 张图像，长宽比不超过 {aspect}:1，db.linear_keep_prob({step}, {total})")
+    with i18n.use_language("zh"):
+        assert i18n.listing(["1", "0.9", "0.8"]) == "1、0.9、0.8" and i18n.listing(["a", "b"], clauses=True) == "a；b"
+    assert i18n.listing(["1", "0.9"]) == "1, 0.9"

@@ -123,6 +123,16 @@ def tr(message: str | BaseException) -> str:
     return _(message)
 
 
+_SEPARATORS = {"en": (", ", "; "), "zh": ("、", "；")}  # (between numbers or names, between clauses)
+
+
+def listing(items, *, clauses: bool = False) -> str:
+    """``items`` (strings) in one line with the language's separator: between numbers or names ", "
+    (Chinese "、", so that a list of numbers never reads as decimals or thousands), between clauses
+    "; " (Chinese "；"). Punctuation alone is not a message (``_()`` leaves it as it is), hence the table."""
+    return _SEPARATORS.get(language(), _SEPARATORS["en"])[1 if clauses else 0].join(items)
+
+
 def shown_text(value: str) -> str:
     """``value`` translated if it is a message from ``models/`` (a ``Text``), else as it is (a name, a number)."""
     return tr(value) if isinstance(value, (Text, Joined)) else value

@@ -10,11 +10,18 @@ line at the top, and everything marked as details hidden. Pages mark their parts
     with layout.main_figure():                  # the one picture a projector shows
         render.show_image(...)
 
-Both are keyed containers (``st-key-…`` classes) whose content is drawn in both modes, so widget
-state and caches never depend on the mode; the CSS below decides what a projector shows.
+    with layout.on_projector("lesson-answer"):  # text the projector shows too (a lesson's reveal)
+        ...
+
+All are keyed containers (``st-key-…`` classes) whose content is drawn in both modes, so widget
+state and caches never depend on the mode; the CSS below decides what a projector shows. The top
+line names the parameters the main figure uses: the sidebar's, unless the page says otherwise
+(:func:`presenter_params`: a lesson step's own, the robustness curve's placement). A page with live
+controls (the mask explorer) puts them in a compact :func:`control_bar` there is no sidebar for.
 
 On phones (about 390 px wide) the LaTeX formulas scroll inside their own block, never the page;
-tile grids (``render.show_tile_grid``) put their channels in rows of 4 at most ``NARROW_MAX_PX`` wide.
+tile grids (``render.show_tile_grid``) are regrouped per channel, one line each, at most
+``NARROW_MAX_PX`` wide.
 
 Arrow keys step through the lesson in presenter mode: :func:`lesson_shortcut` gives the lesson's
 Previous/Next buttons Streamlit's own keyboard shortcuts (``st.button(shortcut=...)``, no component,
@@ -23,15 +30,18 @@ no JavaScript of ours), and only in presenter mode, so elsewhere the arrows keep
 
 from __future__ import annotations
 
+import contextvars
 import re
+from collections.abc import Callable
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from ui.i18n import _
 
 PRESENT = "present"  # session key (and URL key) of presenter mode
 MAIN = "dbl_main_figure"
-NARROW_MAX_PX = 640  # at most this wide: a phone's layout (tile grids in rows of 4)
+NARROW_MAX_PX = 640  # at most this wide: a phone's layout (tile grids regrouped per channel)
 LESSON_KEYS = {"lesson_prev": "Left", "lesson_next": "Right"}  # the lesson's buttons -> their keys
 
 _CSS_ALWAYS = f"""
@@ -45,6 +55,9 @@ _CSS_ALWAYS = f"""
 
 _FIG = f'.st-key-{MAIN}, [class*="st-key-{MAIN}_"]'  # the main figure and its parts
 _BAR = ".st-key-dbl_presenter_bar"
+_SHOWN = '[class*="st-key-dbl_projector_"]'  # text a projector shows too (layout.on_projector)
+_KEEP = f":is({_FIG}, {_BAR}, {_SHOWN})"
+_LESSON = ".stMainBlockContainer:has(.st-key-dbl_projector_lesson-answer)"  # a lesson step's page
 
 
 def _elements(*testids: str) -> str:
@@ -64,9 +77,9 @@ html {{ font-size: 22px; }}
 .stMainBlockContainer h1 {{ font-size: 2.2rem; padding: 0 0 0.3rem 0; }}
 [class*="st-key-dbl_details_"],
 {_elements("stMarkdown", "stCaptionContainer", "stMetric", "stCode", "stTable", "stDataFrame", "stDownloadButton",
-           "stJson", "stPageLink")}:not({_BAR} *),
-{_elements("stAlert")}:not(:has([data-testid="stAlertContentError"])),
-{_elements("stHeading")}:not(:has(h1)):not(:is({_FIG}, {_BAR}) *),
+           "stJson", "stPageLink")}:not(:is({_BAR}, {_SHOWN}) *),
+{_elements("stAlert")}:not(:has([data-testid="stAlertContentError"])):not({_SHOWN} *),
+{_elements("stHeading")}:not(:has(h1)):not({_KEEP} *),
 .stMainBlockContainer [data-testid="stExpander"]:not(:is({_FIG}) *),
 .stMainBlockContainer:has({_FIG}) {_elements("stFullScreenFrame", "stImage", "stVegaLiteChart",
                                               "stArrowVegaLiteChart", "stPlotlyChart", "stPyplot")[len(".stMainBlockContainer "):]}:not(:is({_FIG}) *)
@@ -80,8 +93,29 @@ html {{ font-size: 22px; }}
 :is({_FIG}) [data-testid="stHorizontalBlock"] img {{ max-height: 30vh; }}
 :is({_FIG}) :is(h2, h3) {{ font-size: 1.3rem; }}
 {_BAR} p {{ font-size: 1rem; margin: 0; }}
+.st-key-dbl_controls > div {{ flex: 1 1 0; min-width: 12rem; }}
+/* a page with a control bar: the grid gives the bar its height */
+.stMainBlockContainer:has(.st-key-dbl_controls) .st-key-{MAIN} .dbl-tiles {{
+  --tile: min(calc((100vh - 23rem) / var(--rows) / var(--aspect) - var(--gap)), calc(2 * var(--tile-max))) !important; }}
+.st-key-dbl_controls :is(label, [data-testid="stSliderThumbValue"], input) p,
+.st-key-dbl_controls [data-testid="stSliderThumbValue"], .st-key-dbl_controls input {{ font-size: 1rem; }}
+/* text shown on the projector too (a lesson's step and its reveal): large, read from the back of a room */
+{_SHOWN} :is(h2, h3) {{ font-size: 1.5rem; padding: 0.2rem 0; }}
+{_SHOWN} [data-testid="stMarkdownContainer"] p {{ font-size: 1.1rem; }}
+{_SHOWN} [data-testid="stAlert"] p {{ font-size: 1.15rem; }}
+.stMainBlockContainer [data-testid="stRadio"] label p {{ font-size: 1.1rem; }}
+/* a lesson step: its title, paragraph, question and reveal share the screen with its picture (the
+   lesson's own title gives way; "Step n of 8" says where we are) */
+{_LESSON} h1 {{ display: none; }}
+{_LESSON} .st-key-{MAIN} .dbl-tiles {{
+  --tile: min(calc((100vh - 28rem) / var(--rows) / var(--aspect) - var(--gap)), calc(3 * var(--tile-max))) !important; }}
+{_LESSON} .st-key-{MAIN} img:not(.dbl-tile) {{ max-height: calc(100vh - 28rem); }}
 </style>
 """
+
+
+_BAR_LINE: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("dropblock_lab_presenter_line",
+                                                                         default=None)
 
 
 def presenting() -> bool:
@@ -90,7 +124,8 @@ def presenting() -> bool:
 
 
 def style() -> None:
-    """The page's CSS: phones always, presenter mode when it is on."""
+    """The page's CSS: phones always, presenter mode when it is on. Called first in every page's run."""
+    _BAR_LINE.set(None)  # this run's presenter line is not drawn yet
     st.html(_CSS_ALWAYS + (_CSS_PRESENT if presenting() else ""))
 
 
@@ -98,14 +133,47 @@ def _leave() -> None:
     st.session_state[PRESENT] = False
 
 
-def presenter_bar(line: str) -> None:
-    """Presenter mode's top line: ``line`` (model, image, parameters; Markdown-safe) and a visible
-    way out, since the sidebar with the switch is hidden."""
+def presenter_bar(line: Callable[[str | None], str]) -> None:
+    """Presenter mode's top line and a visible way out, since the sidebar with the switch is hidden.
+    ``line(params)`` is the line (model, image, parameters; Markdown-safe) with the sidebar's
+    parameters (``params`` None) or with a page's own (:func:`presenter_params`)."""
     with st.container(key="dbl_presenter_bar"):
         text, leave = st.columns([5, 1], vertical_alignment="center")
-        text.markdown(line)
+        slot = text.empty()
+        slot.markdown(line(None))
         leave.button(_("Exit presenter mode"), key="present_exit", on_click=_leave, icon="✖️",
                      width="stretch")
+    _BAR_LINE.set((slot, line))
+
+
+def _fragment_run() -> bool:
+    run = get_script_run_ctx()
+    return bool(run is not None and run.fragment_ids_this_run)
+
+
+def presenter_params(params: str) -> bool:
+    """The parameters the page's main figure actually uses (Markdown-safe), in presenter mode's top
+    line instead of the sidebar's: a lesson step's own, the robustness curve's placement. Call it in
+    the page's full run (a fragment's own rerun cannot redraw the line; it is left as it was).
+    Returns whether the line now says ``params``."""
+    bar = _BAR_LINE.get()
+    if bar is None or not presenting() or _fragment_run():
+        return False
+    slot, line = bar
+    slot.markdown(line(params))
+    return True
+
+
+def control_bar():
+    """Presenter mode's compact row of a page's live controls (the mask explorer's keep_prob,
+    block_size and seed), under the top line: a demo without the sidebar."""
+    return st.container(key="dbl_controls", horizontal=True, vertical_alignment="bottom", gap="large")
+
+
+def on_projector(name: str):
+    """A container whose text presenter mode shows too (large), where it would hide text: a lesson
+    step's title, paragraph, question and reveal. ``name`` must be unique on the page."""
+    return st.container(key=f"dbl_projector_{_slug(name)}")
 
 
 def _slug(name: str) -> str:

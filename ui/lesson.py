@@ -9,8 +9,12 @@ with the step's parameters, so a class on the same image shares one result per s
 computes DropBlock itself.
 
 Predict, then reveal: the question is asked with nothing selected; once the student chooses, the
-measured numbers for this image appear with a verdict (✅ right, 🤔 not this time). Steps whose
-picture gives the answer away (the curve, the schedule, the mistakes chart) draw it with the answer.
+measured numbers for this image appear with a verdict (✅ right, 🤔 not this time) and the step's
+explanation. Before that a step says only what a prediction needs: a sentence that answers the question
+belongs in ``Step.explain`` (tests/app/test_lesson.py checks each step's text before the reveal for its
+answer's key phrase). Steps whose picture gives the answer away (the curve, the schedule, the mistakes
+chart) draw it with the answer. In presenter mode the step's title, paragraph, question and reveal stay
+on the projector and its top line names the step's own parameters (:func:`headline`).
 
 The step lives in ``st.session_state["lesson_step"]``, which ``ui.state`` mirrors in the URL as
 ``step=1..8``; the buttons "lesson_prev" and "lesson_next" move it (presenter mode binds the arrow
@@ -36,7 +40,7 @@ from models.compute import STRATEGY_ARMS
 from models.keepgrid import LOW, with_keep_prob
 from models.theory import Mistake, Mistakes, compute_schedule
 from ui import charts, layout, paper, render, state
-from ui.i18n import N_, _, language
+from ui.i18n import N_, _, language, listing
 
 STEP_KEY = "lesson_step"  # session key; the URL's "step" (ui/state.py _URL)
 TIE = 0.005  # probabilities closer than this are "about the same"
@@ -66,6 +70,7 @@ class Step:
     run: Callable[[state.Context, "Step"], tuple[Callable[[], None], Callable[[], Outcome]]]
     picture_first: bool = True  # False: the picture gives the answer away, so it comes with the answer
     setting: str | None = None  # N_-marked parameters in words, where the specs alone would not say them
+    explain: str = ""  # N_-marked: the why, shown with the answer (before it, only what a prediction needs)
 
     @property
     def spec(self) -> M.RegularizerSpec:
@@ -75,8 +80,8 @@ class Step:
         """The numbers the step's text, question and choices name, from its own parameters."""
         spec = self.specs[-1]
         kp = spec.keep_prob
-        return {"kp": kp, "drop": 1 - kp, "b": spec.block_size, "n": CURVE_SAMPLES,
-                "kps": ", ".join(f"{k:g}" for k in CURVE_KEEP_PROBS),
+        return {"kp": kp, "drop": 1 - kp, "b": spec.block_size, "b2": spec.block_size ** 2, "n": CURVE_SAMPLES,
+                "kps": listing(f"{k:g}" for k in CURVE_KEEP_PROBS),
                 "small": 1 / kp, "large": kp / (1 - kp) if kp < 1 else 1.0,
                 "target": SCHEDULE_TARGET, "total": SCHEDULE_STEPS, "half": SCHEDULE_STEPS // 2,
                 "mid": (1 + SCHEDULE_TARGET) / 2, "fc_kp": STRATEGY_FC_KEEP}
@@ -119,8 +124,8 @@ def _block(ctx: state.Context, step: Step):
     b = view.block[0] * view.block[1]
 
     def picture():
-        caption = _("Top: the mask (yellow seeds, red dropped units) in the {k} most active channels. "
-                    "Middle: the feature map before. Bottom: after, kept units rescaled.").format(k=CHANNELS)
+        caption = _("For each channel: the mask (yellow seeds, red dropped units), the feature map before, and after "
+                    "(kept units rescaled). {chosen}").format(chosen=render.channels_note(view))
         render.show_mask_grid(view, ("blocks", "before", "after"), (), "lesson-1-blocks", caption, tile=TILE, size=TILE)
 
     def outcome():
@@ -141,8 +146,8 @@ def _gamma(ctx: state.Context, step: Step):
 
     def picture():
         render.show_mask_grid(view, ("seeds", "mask"), (), "lesson-2-gamma",
-                              _("Top: the seeds (red), drawn with probability γ. Bottom: the blocks grown from them "
-                                "(red = dropped)."), tile=TILE, size=TILE)
+                              _("For each channel: the seeds (red), drawn with probability γ, and the blocks grown "
+                                "from them (red = dropped)."), tile=TILE, size=TILE)
 
     def outcome():
         answer = nearest(view.gamma, {"equal": view.target_drop, "smaller": view.target_drop / (view.block[0] ** 2),
@@ -161,13 +166,16 @@ def _gamma(ctx: state.Context, step: Step):
 
 def _budget(ctx: state.Context, step: Step):
     dropout, dropblock = step.specs
-    views = [state.mask_sample(step_context(ctx, s, step.seed), n_channels=CHANNELS) for s in (dropout, dropblock)]
+    blocks = state.mask_sample(step_context(ctx, dropblock, step.seed), n_channels=CHANNELS)
+    # Dropout on the same channels: the most active ones DropBlock hit (Dropout hits nearly every channel)
+    views = [state.mask_sample(step_context(ctx, dropout, step.seed), n_channels=CHANNELS, channels=blocks.channels),
+             blocks]
 
     def picture():
         render.show_tile_grid(
             lambda: render.mask_rows(views[0], ("mask", "after")) + render.mask_rows(views[1], ("mask", "after")), (),
-            "lesson-3-budget", _("Rows 1–2: Dropout's mask and the features after it. Rows 3–4: DropBlock's. "
-                                 "Red: dropped units; the {k} most active channels.").format(k=CHANNELS),
+            "lesson-3-budget", _("Dropout's mask and the features after it, then DropBlock's; red: dropped units. "
+                                 "The {k} most active channels DropBlock hit.").format(k=CHANNELS),
             key=(views[0], views[1], "mask/after"), channels=views[1].channels, tile=TILE, size=TILE)
 
     def outcome():
@@ -182,10 +190,38 @@ def _budget(ctx: state.Context, step: Step):
     return picture, outcome
 
 
-def cam_loss(shift: M.CamShift) -> tuple[float, float]:
-    """Step 4's measure: the mean CAM change (mean − clean) on the clean CAM's hottest fifth, and elsewhere."""
+@dataclass(frozen=True)
+class CamLoss:
+    """Step 4's measure on the clean CAM's hottest fifth ("hot") and the rest: the mean clean CAM and the
+    mean change (mean − clean), in the CAM's class-score units; ``share`` is the share of it lost."""
+
+    hot_clean: float
+    hot_change: float
+    rest_clean: float
+    rest_change: float
+
+    @staticmethod
+    def share(change: float, clean: float) -> float:
+        return -change / clean if clean > 0 else 0.0
+
+    @property
+    def hot_share(self) -> float:
+        return self.share(self.hot_change, self.hot_clean)
+
+    @property
+    def rest_share(self) -> float:
+        return self.share(self.rest_change, self.rest_clean)
+
+
+SAME_SHARE = 0.02  # step 4: shares lost within 2 percentage points are "about the same"
+
+
+def cam_loss(shift: M.CamShift) -> CamLoss:
+    """Step 4's measure: the mean CAM and its mean change on the clean CAM's hottest fifth, and elsewhere."""
     hot = shift.clean_cam >= torch.quantile(shift.clean_cam.flatten().float(), HOT)
-    return float(shift.difference[hot].mean()), float(shift.difference[~hot].mean())
+    clean, change = shift.clean_cam.float(), shift.difference.float()
+    return CamLoss(float(clean[hot].mean()), float(change[hot].mean()), float(clean[~hot].mean()),
+                   float(change[~hot].mean()))
 
 
 def _cam(ctx: state.Context, step: Step):
@@ -196,17 +232,22 @@ def _cam(ctx: state.Context, step: Step):
         row = [np.asarray(render.overlay(ctx.image, shift.clean_cam, vmax)),
                np.asarray(render.overlay(ctx.image, shift.mean_cam, vmax)),
                np.asarray(render.diverging(shift.difference))]
-        show(render.grid([row], size=224), "lesson-4-cam",
+        picture = render.with_scale(render.grid([row], size=224), shift.difference,
+                                    _("the change, in class-score units (as the CAM)"))
+        show(picture, "lesson-4-cam",
              _("Class activation map for “{cls}”: without DropBlock · mean of {n} DropBlock draws (same scale) · "
                "the change (red: gained, blue: lost).").format(cls=shift.class_name, n=shift.n_samples))
 
     def outcome():
-        on_hot, elsewhere = cam_loss(shift)
-        answer = None if on_hot == elsewhere else ("object" if on_hot < elsewhere else "background")
-        return Outcome(answer, _("Mean change of the CAM where it was hottest (its top fifth): {hot:+.3f}; "
-                                 "elsewhere: {rest:+.3f}. p({cls}) went from {clean:.3f} to {mean:.3f} on average, and "
-                                 "{kept:.0%} of the draws kept the top-1 class.").format(
-            hot=on_hot, rest=elsewhere, cls=shift.class_name, clean=shift.clean_prob,
+        loss = cam_loss(shift)
+        answer = ("same" if abs(loss.hot_share - loss.rest_share) < SAME_SHARE
+                  else "object" if loss.hot_share > loss.rest_share else "background")
+        return Outcome(answer, _("Where the CAM was hottest (its top fifth) it lost {hot:.0%} of its value "
+                                 "({hot_change:+.2f} of {hot_clean:.2f}); elsewhere {rest:.0%} ({rest_change:+.2f} of "
+                                 "{rest_clean:.2f}), in the CAM's class-score units. p({cls}) went from {clean:.3f} to "
+                                 "{mean:.3f} on average, and {kept:.0%} of the draws kept the top-1 class.").format(
+            hot=loss.hot_share, hot_change=loss.hot_change, hot_clean=loss.hot_clean, rest=loss.rest_share,
+            rest_change=loss.rest_change, rest_clean=loss.rest_clean, cls=shift.class_name, clean=shift.clean_prob,
             mean=float(shift.sample_probs.mean()), kept=shift.keeps_top1))
 
     return picture, outcome
@@ -264,7 +305,7 @@ def _figure5(ctx: state.Context, step: Step):
             "fall to 75%, 50% and 25% of the clean probability. Sec. 4.2's sentence says accuracy drops more "
             "quickly with block_size 1; its conclusion and Figure 5 need block_size 7 to fall faster, so the "
             "sentence reads as if the block sizes were swapped (see the Robustness curve page).").format(
-            cls=c.class_name, kps=", ".join(f"{k:g}" for k in c.keep_probs), b1=b1, b7=b7, n=CURVE_SAMPLES,
+            cls=c.class_name, kps=listing(f"{k:g}" for k in c.keep_probs), b1=b1, b7=b7, n=CURVE_SAMPLES,
             clean=c.clean_prob))
 
     return picture, outcome
@@ -409,8 +450,8 @@ def _strategy(ctx: state.Context, step: Step):
     def outcome():
         probs = {k: arms[k].class_prob for k in ARM_LABELS}
         answer = lowest(probs)
-        listed = "; ".join(_("{arm}: {p:.3f} (top-1 kept in {kept:.0%})").format(
-            arm=_(ARM_LABELS[k]), p=p, kept=arms[k].keeps_top1) for k, p in probs.items())
+        listed = listing((_("{arm}: {p:.3f} (top-1 kept in {kept:.0%})").format(
+            arm=_(ARM_LABELS[k]), p=p, kept=arms[k].keeps_top1) for k, p in probs.items()), clauses=True)
         text = _("Mean p({cls}) over {n} draws, {clean:.3f} without dropping: {listed}.").format(
             cls=result.class_name, n=result.n_samples, clean=result.clean_prob, listed=listed) + " " + why
         if answer is None:
@@ -425,62 +466,69 @@ SAMPLES = 16  # Monte Carlo draws where a step averages (light path: below state
 STEPS: tuple[Step, ...] = (
     Step(N_("What a block is"),
          N_("Dropout zeroes single units, but neighbouring units of a feature map carry nearly the same information, "
-            "so the network hardly notices. DropBlock draws a few random **seeds** and zeroes the whole "
-            "block_size × block_size square around each, then rescales the kept units by count(M)/count_ones(M) so "
-            "the mean activation stays the same."),
+            "so the network hardly notices. DropBlock instead draws a few random **seeds** (yellow in the picture) "
+            "and zeroes a region around each; block_size sets its size, here {b}."),
          N_("One yellow seed: how many units of the feature map does it zero?"),
          (("one", N_("1: just the seed")), ("line", N_("a line of block_size units")),
           ("square", N_("a square of block_size × block_size units"))),
-         (M.RegularizerSpec(keep_prob=0.85, block_size=5, group=3),), seed=1, run=_block),
+         (M.RegularizerSpec(keep_prob=0.85, block_size=5, group=3),), seed=1, run=_block,
+         explain=N_("Each seed zeroes the whole block_size × block_size square around it ({b}×{b} = {b2} units; "
+                    "blocks that overlap share units), then the kept units are rescaled by count(M)/count_ones(M) "
+                    "so the mean activation stays the same.")),
     Step(N_("Why γ is smaller than 1 − keep_prob"),
-         N_("keep_prob says what share of units to keep, so 1 − keep_prob is the drop budget. Every seed grows into "
-            "a "
-            "block of block_size² units, so seeds must be much rarer than the units to drop. Eq. (1) divides by "
-            "block_size² and corrects for the border where a block does not fit; overlapping blocks make it drop a "
-            "little less than asked."),
+         N_("keep_prob says what share of units to keep, so 1 − keep_prob is the drop budget. DropBlock draws "
+            "**seeds** with probability γ, and every seed grows into a block of block_size² units."),
          N_("To drop {drop:.0%} of the units with {b}×{b} blocks, the seed probability γ must be…"),
          (("equal", N_("about {drop:g}, the same as 1 − keep_prob")), ("smaller", N_("much smaller than {drop:g}")),
           ("larger", N_("larger than {drop:g}"))),
-         (M.RegularizerSpec(keep_prob=0.9, block_size=7, group=2),), seed=2, run=_gamma),
+         (M.RegularizerSpec(keep_prob=0.9, block_size=7, group=2),), seed=2, run=_gamma,
+         explain=N_("Since every seed drops a whole block, seeds must be much rarer than the units to drop. Eq. (1) "
+                    "divides by block_size² and corrects for the border where a block does not fit; overlapping "
+                    "blocks make it drop a little less than asked.")),
     Step(N_("The same budget, very different damage"),
          N_("Here Dropout and DropBlock drop the same share of units from the same feature map (DropBlock with the "
-            "calibrated γ, so both expect to drop exactly {drop:.0%}). Dropout's holes are single units the next "
-            "layers can fill in from their neighbours; DropBlock removes whole regions."),
+            "calibrated γ, so both expect to drop exactly {drop:.0%})."),
          N_("Both drop {drop:.0%} of the units. Which lowers the probability of the top class more?"),
          (("dropout", N_("Dropout (single units)")), ("dropblock", N_("DropBlock, block_size {b}")),
           ("same", N_("about the same"))),
          (M.RegularizerSpec(kind="dropout", keep_prob=0.8, group=3),
           M.RegularizerSpec(keep_prob=0.8, block_size=7, group=3, gamma_mode="calibrated")),
-         seed=3, run=_budget, picture_first=True),
+         seed=3, run=_budget, picture_first=True,
+         explain=N_("Dropout's holes are single units the next layers can fill in from their neighbours; DropBlock "
+                    "removes whole regions.")),
     Step(N_("Where the evidence was"),
          N_("A class activation map (CAM; Zhou et al. 2016) weights the last convolutional features by the "
             "classifier's weights for one class: it shows where the evidence for that class lies. DropBlock at "
             "inference hides blocks of the features; comparing the CAMs shows which evidence the prediction leaned "
             "on and where it moves."),
-         N_("Where does the CAM lose the most when DropBlock hides blocks?"),
-         (("object", N_("on the object, where the CAM was hottest")), ("background", N_("in the rest of the image"))),
+         N_("DropBlock hides blocks anywhere on the feature map. As a share of what was there, where does the CAM "
+            "lose more?"),
+         (("object", N_("on the object, where the CAM was hottest")), ("background", N_("in the rest of the image")),
+          ("same", N_("about the same share everywhere"))),
          (M.RegularizerSpec(keep_prob=0.8, block_size=7, group=3),), seed=4, run=_cam),
     Step(N_("The paper's Figure 5"),
          N_("The paper takes a ResNet-50 trained without DropBlock and applies DropBlock at inference, inside the "
-            "blocks of groups 3 and 4, lowering keep_prob. Its conclusion: DropBlock removes semantic information "
-            "more effectively than dropout, so accuracy should fall faster with block_size 7 than with block_size 1. "
-            "Its own sentence in Sec. 4.2 says the opposite (“drops more quickly … for block_size = 1”); this app "
-            "reads the sentence as having the block sizes swapped. Here is the same experiment on this image."),
+            "blocks of groups 3 and 4, lowering keep_prob, with block_size 1 (dropout) and with block_size 7. Here "
+            "is the same experiment on this image."),
          N_("As keep_prob falls, which curve falls faster?"),
          (("b1", N_("block_size 1 (like dropout)")), ("b7", N_("block_size 7")), ("same", N_("about the same"))),
          (M.RegularizerSpec(placement="in_blocks", groups=(3, 4)),),
          seed=5, run=_figure5, picture_first=False,
          setting=N_("DropBlock with block_size 1 and 7 at keep_probs measured for this model, inside the blocks of "
-                    "groups 3 and 4 (γ/4 in group 3, skip connections too), {n} draws per point")),
+                    "groups 3 and 4 (γ/4 in group 3, skip connections too), {n} draws per point"),
+         explain=N_("In the paper, accuracy falls faster with block_size 7 than with block_size 1 (dropout): blocks "
+                    "remove semantic information that scattered units do not.")),
     Step(N_("The schedule"),
          N_("A small keep_prob from the first step hurts learning, the paper says (Sec. 3). It lowers keep_prob "
-            "linearly from 1 to the target over training instead, like ScheduledDropPath; the target is usually "
-            "between 0.75 and 0.95. At inference DropBlock is off."),
+            "from 1 to the target over training instead, like ScheduledDropPath; the target is usually between 0.75 "
+            "and 0.95. At inference DropBlock is off."),
          N_("Target keep_prob {target:g}, reached at step {total:,}. What is keep_prob at step {half:,}?"),
          (("target", N_("{target:.2f}, the target")), ("half", N_("{mid:.2f}, halfway between 1 and the target")),
           ("one", N_("1.00, still off"))),
          (M.RegularizerSpec(keep_prob=SCHEDULE_TARGET),), seed=0, run=_schedule,
-         picture_first=False, setting=N_("target keep_prob {target:g}, reached at step {total:,}")),
+         picture_first=False, setting=N_("target keep_prob {target:g}, reached at step {total:,}"),
+         explain=N_("The schedule is linear in the step: halfway through, keep_prob is halfway from 1 to the "
+                    "target.")),
     Step(N_("Common mistakes"),
          N_("The tutorial rescales the kept units by count_ones/count_zeros instead of count(M)/count_ones(M), and "
             "says to multiply by keep_prob at inference; implementations also let seeds fall everywhere and truncate "
@@ -511,20 +559,32 @@ STEPS: tuple[Step, ...] = (
 
 def describe(spec: M.RegularizerSpec) -> str:
     """A step's parameters in one translated phrase; the method's name (DropBlock, Dropout) is a name."""
-    kind, groups = M.KIND_LABELS[spec.kind], ", ".join(map(str, spec.groups))
+    kind, groups = M.KIND_LABELS[spec.kind], listing(map(str, spec.groups))
     if spec.group_params:
-        params = "; ".join(_("group {g} at keep_prob {kp:g} and block_size {b}").format(g=g, kp=kp, b=b)
-                           for g, kp, b in spec.group_params)
+        params = listing((_("group {g} at keep_prob {kp:g} with {b}×{b} blocks").format(g=g, kp=kp, b=b)
+                          for g, kp, b in spec.group_params), clauses=True)
         return _("{kind} inside the blocks of groups {groups}: {params}").format(kind=kind, groups=groups,
                                                                                   params=params)
     if spec.placement == "in_blocks":
-        return _("{kind} with keep_prob {kp:g} and block_size {b} inside the blocks of groups {groups}").format(
+        return _("{kind} with keep_prob {kp:g} and {b}×{b} blocks inside the blocks of groups {groups}").format(
             kind=kind, kp=spec.keep_prob, b=spec.block_size, groups=groups)
     if spec.kind == "dropblock":
-        return _("{kind} with keep_prob {kp:g} and block_size {b} on the output of group {g}").format(
+        return _("{kind} with keep_prob {kp:g} and {b}×{b} blocks on the output of group {g}").format(
             kind=kind, kp=spec.keep_prob, b=spec.block_size, g=spec.group)
     return _("{kind} with keep_prob {kp:g} on the output of group {g}").format(kind=kind, kp=spec.keep_prob,
                                                                                g=spec.group)
+
+
+def parameters(step: Step) -> str:
+    """The parameters the step's main figure uses, in words (its caption and presenter mode's top line)."""
+    facts = step.facts()
+    return (_(step.setting).format(**facts) if step.setting
+            else listing((describe(spec) for spec in step.specs), clauses=True))
+
+
+def headline(step: Step) -> str:
+    """Presenter mode's top line for this step: its own parameters and seed, not the sidebar's (Markdown-safe)."""
+    return _("{params} · seed **{seed}**").format(params=parameters(step), seed=step.seed)
 
 
 # ------------------------------------------------------------------ drawing
@@ -562,15 +622,14 @@ def draw(ctx: state.Context) -> None:
     n = current_step()
     step = STEPS[n - 1]
     st.title(_("DropBlock in eight steps"))
+    layout.presenter_params(headline(step))  # the projector's top line: this step's parameters
     navigation(n)
-    st.header(_("{n} · {title}").format(n=n, title=_(step.title)))
-    facts = step.facts()
-    st.markdown(_(step.text).format(**facts))
-    params = (_(step.setting).format(**facts) if step.setting else
-              "; ".join(describe(spec) for spec in step.specs))
+    with layout.on_projector("lesson-step"):  # the step's title and paragraph: the projector shows them too
+        st.header(_("{n} · {title}").format(n=n, title=_(step.title)))
+        st.markdown(_(step.text).format(**step.facts()))
     st.caption(_("This step sets its own parameters ({params}; seed {seed}). The sidebar's keep_prob, block_size, "
                  "seed and placement are not used here; the image and the model are the sidebar's.").format(
-        params=params, seed=step.seed))
+        params=parameters(step), seed=step.seed))
     body(ctx, n)
 
 
@@ -589,9 +648,11 @@ def _body(ctx: state.Context, step: Step, n: int) -> None:
     facts = step.facts()
     picture, outcome = step.run(ctx, step)
     slot = st.container()
+    # the question and, beside it, the reveal: both on the projector, under the picture
+    ask, reveal = layout.on_projector("lesson-answer").columns([2, 3])
     options = dict(step.options)
-    choice = st.radio(_(step.prompt).format(**facts), list(options), index=None,
-                      format_func=lambda k: _(options[k]).format(**facts), key=f"lesson_q{n}")
+    choice = ask.radio(_(step.prompt).format(**facts), list(options), index=None,
+                       format_func=lambda k: _(options[k]).format(**facts), key=f"lesson_q{n}")
     if step.picture_first:
         with slot:
             main_picture(picture)
@@ -600,13 +661,16 @@ def _body(ctx: state.Context, step: Step, n: int) -> None:
             slot.info(_("Choose an answer: the chart comes with it."), icon="👇")
         return
     result = outcome()
-    if result.answer is None:
-        st.info(result.measured, icon="📏")
-    elif result.answer == choice:
-        st.success(_("Right. {measured}").format(measured=result.measured), icon="✅")
-    else:
-        st.info(_("Not this time: the measured answer is “{answer}”. {measured}").format(
-            answer=_(options[result.answer]).format(**facts), measured=result.measured), icon="🤔")
+    with reveal:
+        if result.answer is None:
+            st.info(result.measured, icon="📏")
+        elif result.answer == choice:
+            st.success(_("Right. {measured}").format(measured=result.measured), icon="✅")
+        else:
+            st.info(_("Not this time: the measured answer is “{answer}”. {measured}").format(
+                answer=_(options[result.answer]).format(**facts), measured=result.measured), icon="🤔")
+        if step.explain:  # the why, now that the student has committed to a prediction
+            st.markdown(_(step.explain).format(**facts))
     if not step.picture_first:
         with slot:
             main_picture(picture)

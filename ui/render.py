@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 from models.jobs import SingleFlight  # noqa: E402
 
 from .i18n import N_, _, language, use_language  # noqa: E402
-from .layout import NARROW_MAX_PX  # noqa: E402
+from .layout import NARROW_MAX_PX, presenting  # noqa: E402
 
 if TYPE_CHECKING:
     import altair as alt
@@ -150,6 +150,34 @@ def diverging(t: torch.Tensor) -> Image.Image:
     return Image.fromarray(colorize(t, "RdBu_r", -m, m))
 
 
+def diverging_scale(t: torch.Tensor, label: str) -> bytes:
+    """The colour bar of :func:`diverging` for ``t`` (−max|t| … 0 … +max|t|), ``label`` under it: a
+    PNG, drawn once per (range, label) across sessions."""
+    m = float(t.abs().max()) or 1.0
+
+    def draw():
+        fig, ax = plt.subplots(figsize=(2.6, 0.5))
+        bar = fig.colorbar(matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-m, m), "RdBu_r"), cax=ax,
+                           orientation="horizontal")
+        bar.set_ticks([-m, -m / 2, 0, m / 2, m])
+        bar.ax.tick_params(labelsize=8)
+        bar.set_label(label, fontsize=8)
+        return fig
+
+    return figure_png(draw, "diverging-scale", (round(m, 6), label))
+
+
+def with_scale(picture: Image.Image, t: torch.Tensor, label: str) -> Image.Image:
+    """``picture`` with :func:`diverging_scale` under its right end (one picture, one download)."""
+    bar = Image.open(io.BytesIO(diverging_scale(t, label))).convert("RGB")
+    if bar.width > picture.width:
+        bar = bar.resize((picture.width, round(bar.height * picture.width / bar.width)), Image.LANCZOS)
+    out = Image.new("RGB", (picture.width, picture.height + bar.height), "white")
+    out.paste(picture.convert("RGB"), (0, 0))
+    out.paste(bar, (picture.width - bar.width, picture.height))
+    return out
+
+
 # PNGs by content, shared by every session: the same picture (a teacher's link, a repeated seed)
 # is encoded once. Keyed by a hash of the pixels, so two sessions can never get each other's picture
 # unless the pixels are identical.
@@ -201,7 +229,9 @@ def show_image(image: Image.Image, name: str, caption: str | None = None, width:
 # data: URI and scaled up by CSS with ``image-rendering: pixelated``, so every unit stays a crisp
 # square at any size; the row labels are text. One element serves every screen: on a laptop or a
 # projector each row is one line with its label at the left; on a phone (<= layout.NARROW_MAX_PX)
-# the label goes above and the channels wrap in rows of 4. Presenter mode (ui/layout.py) sets
+# the grid is regrouped per channel (CSS grid placement, the same HTML): one line per channel with its
+# rows side by side (mask, before, after…), the row labels above, so that "before" and "after" of one
+# channel sit next to each other. Presenter mode (ui/layout.py) sets
 # ``--tile`` so that the whole grid fits the screen's height.
 #
 # Streamlit 1.67 draws ``st.html`` in the page itself (no iframe), after DOMPurify with its HTML
@@ -210,7 +240,6 @@ def show_image(image: Image.Image, name: str, caption: str | None = None, width:
 # changes, so an identical grid on a rerun is not redrawn at all.
 
 TILE_MAX = 160  # CSS px: the widest a tile is drawn outside presenter mode
-NARROW_COLUMNS = 4  # channels per line on a phone: tiles stay >= ~80 px wide at 390 px
 _GRID_CSS = f"""<style>
 .dbl-tiles {{ margin: 0 0 0.5rem 0; --gap: 4px; }}
 .dbl-tiles .dbl-row {{ display: flex; align-items: center; gap: 0.5rem; margin: 0 0 var(--gap) 0; }}
@@ -222,9 +251,13 @@ _GRID_CSS = f"""<style>
   image-rendering: crisp-edges; image-rendering: pixelated; }}
 .dbl-tiles figcaption {{ font-size: 0.875rem; opacity: 0.6; margin: 0.25rem 0 0 0; }}
 @media (max-width: {NARROW_MAX_PX}px) {{
-  .dbl-tiles .dbl-row {{ flex-direction: column; align-items: stretch; gap: 0.15rem; margin-bottom: 0.5rem; }}
-  .dbl-tiles .dbl-label {{ flex: none; }}
-  .dbl-tiles .dbl-cells {{ grid-template-columns: repeat(var(--narrow-cols), minmax(0, 1fr)); }}
+  .dbl-tiles {{ display: grid; gap: var(--gap); align-items: end;
+    grid-template-columns: repeat(var(--rows), minmax(0, 1fr));
+    max-width: calc(var(--rows) * (2 * var(--tile-max) + var(--gap))); }}
+  .dbl-tiles .dbl-row, .dbl-tiles .dbl-cells {{ display: contents; }}
+  .dbl-tiles .dbl-label {{ grid-row: 1; grid-column: var(--kind); font-size: 0.75rem; }}
+  .dbl-tiles img.dbl-tile {{ grid-row: var(--channel); grid-column: var(--kind); }}
+  .dbl-tiles figcaption {{ grid-row: var(--caption-row); grid-column: 1 / -1; }}
 }}
 </style>"""
 
@@ -268,13 +301,13 @@ def tile_grid_html(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] =
     n_cols = max((len(r) for r in rows), default=0)
     aspect = max((rgb.shape[0] / rgb.shape[1] for r in rows for rgb in r), default=1.0)  # height / width
     out = [_GRID_CSS, f'<figure class="dbl-tiles" style="--cols: {n_cols}; '
-                      f'--narrow-cols: {min(n_cols, NARROW_COLUMNS)}; --rows: {len(rows)}; --aspect: {aspect:.4f}; '
-                      f'--tile: {int(tile)}px; --tile-max: {int(tile)}px">']
+                      f'--rows: {len(rows)}; --aspect: {aspect:.4f}; '
+                      f'--tile: {int(tile)}px; --tile-max: {int(tile)}px; --caption-row: {n_cols + 2}">']
     for i, row in enumerate(rows):
         label = labels[i] if labels else ""
         out.append('<div class="dbl-row">')
         if labels:
-            out.append(f'<div class="dbl-label">{html.escape(label)}</div>')
+            out.append(f'<div class="dbl-label" style="--kind: {i + 1}">{html.escape(label)}</div>')
         out.append('<div class="dbl-cells">')
         for j, rgb in enumerate(row):
             channel = channels[j] if j < len(channels) else j
@@ -282,7 +315,7 @@ def tile_grid_html(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] =
                    else _("Channel {channel}").format(channel=channel))
             uri = base64.b64encode(tile_png(rgb)).decode("ascii")
             out.append(f'<img class="dbl-tile" src="data:image/png;base64,{uri}" width="{rgb.shape[1]}" '
-                       f'height="{rgb.shape[0]}" alt="{html.escape(alt)}">')
+                       f'height="{rgb.shape[0]}" alt="{html.escape(alt)}" style="--kind: {i + 1}; --channel: {j + 2}">')
         out.append("</div></div>")
     if caption:
         out.append(f"<figcaption>{html.escape(caption)}</figcaption>")
@@ -318,6 +351,18 @@ def show_tile_grid(build: Callable[[], Sequence[Sequence[np.ndarray]]], labels: 
 
     st.download_button(_("Download PNG"), png, file_name=f"{name}.png", mime="image/png", key=f"dl-{name}",
                        on_click="ignore")
+
+
+def channels_note(view) -> str:
+    """How a ``models.MaskSample``'s channels were chosen, with how many the mask hit (translated)."""
+    shown, hit, total = len(view.channels), view.hit_channels, view.total_channels
+    if hit >= shown:
+        return _("The {k} most active channels that were hit; {hit} of {total} channels were hit.").format(
+            k=shown, hit=hit, total=total)
+    if hit == 0:
+        return _("No channel was hit in this draw: the {k} most active channels.").format(k=shown)
+    return _("The {hit} channels that were hit, then the {rest} most active of the others; {hit} of {total} "
+             "channels were hit.").format(hit=hit, rest=shown - hit, total=total)
 
 
 def show_mask_grid(view, rows: Sequence[str], labels: Sequence[str], name: str, caption: str | None, *,
@@ -385,12 +430,30 @@ def _chart_specs(build: Callable[[], Sequence[alt.TopLevelMixin]]) -> tuple[dict
     return specs
 
 
+PROJECTOR_FONT = {"labelFontSize": 20, "titleFontSize": 22, "labelColor": "#262730", "titleColor": "#262730"}
+
+
+def projector_spec(spec: dict) -> dict:
+    """``spec`` with the axes', legends' and titles' text large and dark for a projector (a shallow
+    copy: the cached spec is shared by every session)."""
+    config = dict(spec.get("config", {}))
+    for part in ("axis", "legend"):
+        config[part] = {**config.get(part, {}), **PROJECTOR_FONT}
+    config["title"] = {**config.get("title", {}), "fontSize": 24, "color": "#262730"}
+    config["axis"] = {**config["axis"], "tickSize": 8, "tickWidth": 2}
+    config["point"] = {**config.get("point", {}), "size": 120}
+    config["line"] = {**config.get("line", {}), "strokeWidth": 3}
+    return {**spec, "config": config}
+
+
 def show_charts(build: Callable[[], Sequence[alt.TopLevelMixin]], name: str, key: Hashable, *,
                 draw: Callable[[], plt.Figure] | None = None) -> None:
     """Interactive charts (hover for values) side by side, stacked on a phone, themed like the app;
     with ``draw``, the matplotlib figure of the same numbers as a PNG download, drawn only when clicked.
     ``build`` runs only when ``(name, key)`` is not cached (see :func:`chart_specs`)."""
     specs = chart_specs(build, name, key)
+    if presenting():  # read from the back of a room: larger, darker labels and ticks (a copy, not the cache's)
+        specs = tuple(projector_spec(spec) for spec in specs)
     for col, spec in zip(st.columns(len(specs)) if len(specs) > 1 else [st.container()], specs):
         col.vega_lite_chart(spec=spec, width="stretch", theme="streamlit")
     if draw is not None:

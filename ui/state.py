@@ -608,17 +608,18 @@ class SidebarSlots:
 _SLOTS: contextvars.ContextVar[SidebarSlots | None] = contextvars.ContextVar("dropblock_lab_sidebar", default=None)
 
 
-def live_controls_slot():
+def live_controls_slot(on_projector=None):
     """For a page whose fragment redraws everything that depends on keep_prob, block_size and the
     seed (the mask explorer): the sidebar's place for those three controls, which the fragment then
     draws (:func:`live_widgets`), so that moving one reruns only the fragment, not the page, the
-    rest of the sidebar and the model banner. None in presenter mode (no sidebar to move them in)
-    or outside :func:`run_page`; the sidebar then draws them as usual."""
+    rest of the sidebar and the model banner. In presenter mode (no sidebar to move them in):
+    ``on_projector``, the page's own place for them, or None. None outside :func:`run_page`; the
+    sidebar then draws them as usual."""
     slots = _SLOTS.get()
-    if slots is None or layout.presenting():
+    if slots is None or (layout.presenting() and on_projector is None):
         return None
     slots.live_claimed = True
-    return slots.live
+    return on_projector if layout.presenting() else slots.live
 
 
 LIVE = ("keep_prob", "block_size", "seed")  # the controls a page's fragment may draw (live_controls_slot)
@@ -793,35 +794,51 @@ def model_banner(ctx: Context) -> None:
     device = f"GPU ({device_name()})" if loaded.device.type == "cuda" else "CPU"
     weights = escaped(loaded.weights) if loaded.weights.startswith("file ") else shown_text(loaded.weights)  # an operator's name
     if layout.presenting():  # a projector: one line, model, image and parameters
-        layout.presenter_bar(presenter_line(ctx, device))
+        layout.presenter_bar(lambda params: presenter_line(ctx, device, params))
         return
+    wanted = M.ARCHITECTURES.get(st.session_state.get("arch", M.DEFAULT_ARCH), "ResNet")
+    # under the sidebar's Network and Weights (its last part; run_page reserved the parts before): what runs
+    st.sidebar.caption((_("Running now: **{network}**, because no {wanted} weights could be loaded.")
+                        if loaded.is_fallback else _("Running now: **{network}** · {weights}")).format(
+        network=loaded.network, wanted=wanted, weights=weights))
     st.caption(_("Model: **{network}** · weights: **{weights}** · device: **{device}** · image: {image}").format(
-        network=loaded.network, weights=weights, device=device, image=ctx.image_label))
+        network=loaded.network + (_(" (instead of {wanted})").format(wanted=wanted) if loaded.is_fallback else ""),
+        weights=weights, device=device, image=ctx.image_label))
     if loaded.notice and not loaded.is_fallback:
         st.warning(f"{escaped(tr(loaded.notice), 300)}.", icon="⚠️")
     if loaded.is_fallback:
-        wanted = M.ARCHITECTURES.get(st.session_state.get("arch", M.DEFAULT_ARCH), "ResNet")
-        st.warning(
-            _("No {wanted} weights could be loaded, so this runs **EfficientNet-Lite0 with real ImageNet weights** "
-              "instead (groups = its 56/28/14/7 resolution stages). Reason: {reason}. Put the torchvision "
-              "checkpoint in the torch hub cache, or ask whoever runs the server for a weights file.").format(
-                wanted=wanted, reason=escaped(tr(loaded.fallback_reason), 400)),
-            icon="ℹ️",
-        )
+        # Said once: on the first page a session opens with this model (and while it stays there), again
+        # only when another network is asked for; the model line above names the network on every page.
+        asked, run = (wanted, loaded.summary), get_script_run_ctx()
+        page = run.page_script_hash if run is not None else ""
+        told = st.session_state.get("_fallback_told")
+        if told is None or told[0] != asked or told[1] == page:
+            st.session_state["_fallback_told"] = (asked, page)
+            st.warning(_("No {wanted} weights could be loaded on this server, so this runs **EfficientNet-Lite0 with "
+                         "real ImageNet weights**, a smaller network: everything works the same way.").format(
+                wanted=wanted), icon="ℹ️")
+            with st.expander(_("Why, and how to get {wanted}").format(wanted=wanted)):
+                st.markdown(_("Reason: {reason}. Its groups are EfficientNet-Lite0's 56/28/14/7 resolution stages. "
+                              "To run {wanted}, put the torchvision checkpoint in the torch hub cache, or ask whoever "
+                              "runs the server for a weights file.").format(
+                    reason=escaped(tr(loaded.fallback_reason), 400), wanted=wanted))
     elif "untrained" in loaded.weights:
         st.warning(_("Untrained {network} (random weights), as chosen: predictions and CAMs are meaningless.").format(
             network=loaded.network))
 
 
-def presenter_line(ctx: Context, device: str) -> str:
-    """Model, image and parameters in one line (Markdown-safe)."""
+def presenter_line(ctx: Context, device: str, params: str | None = None) -> str:
+    """Model, image and parameters in one line (Markdown-safe): ``params``, the parameters the page's
+    main figure uses where they are not the sidebar's (a lesson step's own), else the sidebar's."""
     loaded, spec = ctx.loaded, ctx.spec
     network = loaded.network + (_(" (fallback)") if loaded.is_fallback else "")
-    where = (_("after group {group}").format(group=spec.group) if spec.placement == "after_group"
-             else _("in the blocks of groups 3 & 4"))
-    return _("**{network}** · {device} · {image} · keep_prob **{kp:g}** · block_size **{b}** · seed **{seed}** · "
-             "{where}").format(network=network, device=device, image=ctx.image_label, kp=spec.keep_prob,
-                               b=spec.block_size, seed=ctx.seed, where=where)
+    if params is None:
+        where = (_("after group {group}").format(group=spec.group) if spec.placement == "after_group"
+                 else _("in the blocks of groups 3 & 4"))
+        params = _("keep_prob **{kp:g}** · block_size **{b}** · seed **{seed}** · {where}").format(
+            kp=spec.keep_prob, b=spec.block_size, seed=ctx.seed, where=where)
+    return _("**{network}** · {device} · {image} · {params}").format(network=network, device=device,
+                                                                     image=ctx.image_label, params=params)
 
 
 def spec_notes(ctx: Context) -> None:
@@ -961,9 +978,10 @@ def _heavy(compute, ctx: Context, title: str, *args, with_progress: bool = False
     return _noted(heavy(_key(compute.__name__, ctx, args, kwargs), title, run))
 
 
-def mask_sample(ctx: Context, n_channels: int = 8) -> M.MaskSample:
-    """The masks and feature maps at the site only (no layer after it): drawn before the network runs."""
-    return _light(M.compute_mask_sample, ctx, ctx.spec, seed=ctx.seed, n_channels=n_channels)
+def mask_sample(ctx: Context, n_channels: int = 8, channels: tuple[int, ...] | None = None) -> M.MaskSample:
+    """The masks and feature maps at the site only (no layer after it): drawn before the network runs.
+    ``channels``: show these (another sample's) instead of the most active ones the mask hit."""
+    return _light(M.compute_mask_sample, ctx, ctx.spec, seed=ctx.seed, n_channels=n_channels, channels=channels)
 
 
 def mask_outcome(ctx: Context) -> M.MaskOutcome:

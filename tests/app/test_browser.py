@@ -81,7 +81,7 @@ SIDEWAYS = """() => {
 TILES = """() => [...document.querySelectorAll('[data-testid="stMain"] .dbl-tiles img.dbl-tile')]
   .filter(i => i.getClientRects().length).map(i => { const r = i.getBoundingClientRect();
     return {width: r.width, height: r.height, left: r.left, top: r.top, right: r.right, bottom: r.bottom,
-            natural: [i.naturalWidth, i.naturalHeight], drawn: i.complete && i.naturalWidth > 0,
+            natural: [i.naturalWidth, i.naturalHeight], drawn: i.complete && i.naturalWidth > 0, alt: i.alt,
             rendering: getComputedStyle(i).imageRendering}; })"""
 SOURCES = """() => [...document.querySelectorAll('.dbl-tiles img')].map(i => i.src).join(' ')"""
 FIGURES = f"""() => [...document.querySelectorAll('{MAIN_FIGURE}')]
@@ -141,8 +141,8 @@ def browser():
 def wait_ready(page, title: str | None, text: str | None = None) -> None:
     if title:
         page.get_by_role("heading", name=title).first.wait_for(timeout=90_000)
-    else:
-        page.locator("h1").first.wait_for(timeout=90_000)
+    else:  # in presenter mode a lesson step's own title stands for the lesson's (its h1 is in the page, hidden)
+        page.locator("h1").first.wait_for(state="attached", timeout=90_000)
     if text:
         page.get_by_text(text).first.wait_for(timeout=90_000)
     # wait for the script run to finish (the "running" indicator disappears)
@@ -310,11 +310,19 @@ def test_phone_and_projector(server, browser, tmp_path):
         wait_ready(phone, title, text)
         assert_no_exception(phone)
         assert_nothing_sideways(phone, f"{name} at 390 px")
-        if name == "mask-explorer":  # the 8-channel grid: one element, its channels in rows of 4 on a phone
+        if name == "mask-explorer":  # the 8-channel grid: one element, regrouped per channel on a phone
             tiles = phone.evaluate(TILES)
             assert len(tiles) == 4 * 8, tiles
             assert all(t["width"] >= 56 and t["drawn"] for t in tiles), tiles
-            assert len({round(t["left"]) for t in tiles}) == 4, "not in rows of 4"
+            assert len({round(t["left"]) for t in tiles}) == 4, "not 4 tiles (mask, seeds, before, after) a line"
+            by_channel = {}
+            for t in tiles:  # alt: "before, channel 29"
+                kind, channel = t["alt"].rsplit(", ", 1)
+                by_channel.setdefault(channel, {})[kind] = t
+            assert len(by_channel) == 8, by_channel.keys()
+            for channel, kinds in by_channel.items():  # one line per channel, "before" right beside "after"
+                assert len({round(t["top"]) for t in kinds.values()}) == 1, (channel, kinds)
+                assert 0 <= kinds["after (scaled)"]["left"] - kinds["before"]["right"] <= 8, (channel, kinds)
             labels = phone.locator(".dbl-tiles .dbl-label")
             first_tile = phone.locator(".dbl-tiles img").first
             assert labels.first.bounding_box()["y"] < first_tile.bounding_box()["y"]  # the label above its row
@@ -391,14 +399,16 @@ def test_mask_grid_units_are_crisp_squares_on_a_laptop(server, browser):
 
 
 def test_a_lesson_question_stays_on_screen_under_its_grid_in_presenter_mode(server, browser):
-    """Step 2's grid has two rows: its tiles grow with the projector's height only up to twice their
-    size, so the question and all its answers stay on a 1920x1080 screen without scrolling."""
+    """Step 2's grid has two rows: its tiles grow with the projector's height only as far as the step's
+    title, paragraph and question leave room, so the question and all its answers stay on a 1920x1080
+    screen without scrolling."""
     page = browser.new_page(viewport=PROJECTOR)
     page.goto(f"{server}/Lesson?step=2&present=1")
     wait_ready(page, None)
     page.locator(".dbl-tiles img").first.wait_for(timeout=120_000)
     options = page.locator('[data-testid="stMain"] [data-testid="stRadio"] [role="radiogroup"] label')
-    wait_count(options, 3)
+    wait_count(options, 3)  # the page may still be drawing its question
+    wait_ready(page, None)
     for i in range(options.count()):
         box = options.nth(i).bounding_box()
         assert box is not None and box["y"] + box["height"] <= PROJECTOR["height"], (i, box)
@@ -460,3 +470,104 @@ def test_chinese_screenshots(server, browser, tmp_path):
         assert any("\u4e00" <= ch <= "\u9fff" for ch in page.locator("h1").first.inner_text() + page.locator(
             '[data-testid="stSidebar"]').inner_text()), "no Chinese on the page"
         page.screenshot(path=str(shown / f"zh-{name}.png"), full_page=True)
+
+
+# What a projector must show once a lesson step is answered: its header line, the step's title and
+# paragraph, the question, the verdict with the measured answer, and the main figure, all on screen.
+ON_SCREEN = """sel => [...document.querySelectorAll(sel)].filter(e => e.getClientRects().length)
+  .map(e => { const r = e.getBoundingClientRect(); const s = getComputedStyle(e);
+              return {top: r.top, bottom: r.bottom, left: r.left, right: r.right, width: r.width, height: r.height,
+                      visible: s.visibility !== 'hidden' && s.display !== 'none', text: e.innerText || ''}; })"""
+
+
+def boxes(page, selector: str) -> list[dict]:
+    return [b for b in page.evaluate(ON_SCREEN, selector) if b["visible"] and b["width"] > 0 and b["height"] > 0]
+
+
+def assert_on_screen(page, selector: str, what: str, viewport: dict = PROJECTOR) -> list[dict]:
+    found = boxes(page, selector)
+    assert found, f"{what}: not shown"
+    for b in found:
+        assert b["top"] >= 0 and b["bottom"] <= viewport["height"] + 1, f"{what}: off screen {b}"
+        assert b["left"] >= 0 and b["right"] <= viewport["width"] + 1, f"{what}: off screen {b}"
+    return found
+
+
+def test_presenter_mode_shows_each_lesson_steps_reveal(server, browser, tmp_path):
+    """At 1920×1080 in presenter mode, each lesson step answered: the verdict and the measured answer,
+    the step's own parameters in the header (not the sidebar's), the step's title, paragraph and
+    question, and the main figure across at least 80 % of the width, all on screen at once."""
+    from ui import lesson
+
+    shown, other = shots_dir(tmp_path)
+    page = browser.new_page(viewport=PROJECTOR)
+    try:
+        for n, step in enumerate(lesson.STEPS, start=1):
+            page.goto(f"{server}/Lesson?step={n}&present=1&kp=0.9&b=7&seed=0")
+            options = page.locator(f'[data-testid="stMain"] .st-key-lesson_q{n} [data-testid="stRadioOption"]')
+            options.first.wait_for(timeout=120_000)
+            wait_ready(page, None)
+            options.last.click()  # any answer: a verdict either way
+            reveal = page.locator('.st-key-dbl_projector_lesson-answer [data-testid="stAlert"]').first
+            reveal.wait_for(state="visible", timeout=240_000)
+            if not step.picture_first:  # the picture comes with the answer
+                page.locator(f"{MAIN_FIGURE} :is(img, canvas, svg)").first.wait_for(timeout=240_000)
+            wait_ready(page, None)
+            assert_no_exception(page)
+            page.screenshot(path=str((shown if n == 3 else other) / (
+                "presenter-lesson-reveal.png" if n == 3 else f"presenter-lesson-{n}.png")))
+
+            verdict = assert_on_screen(page, '.st-key-dbl_projector_lesson-answer [data-testid="stAlert"]',
+                                       f"step {n}: the verdict")
+            text = verdict[0]["text"]
+            assert "Right." in text or "Not this time" in text or n == 8, (n, text)  # step 8 may be a tie: numbers only
+            assert any(ch.isdigit() for ch in text), (n, text)  # the measured answer
+
+            header = assert_on_screen(page, ".st-key-dbl_presenter_bar", f"step {n}: the header")[0]["text"]
+            assert lesson.headline(step).replace("**", "") in header, (n, header)
+            assert f"seed {step.seed}" in header and "keep_prob 0.9 · block_size 7" not in header, (n, header)
+            if n == 1:  # the picture's own parameters: 0.85, 5×5 blocks, seed 1 (students count 25 units)
+                assert "0.85" in header and "5×5" in header and "seed 1" in header, header
+            if n == 5:  # the paper's placement, as the curve uses
+                assert "inside the blocks of groups 3 and 4" in header, header
+
+            assert_on_screen(page, ".st-key-dbl_projector_lesson-step h2", f"step {n}: the title")
+            paragraph = assert_on_screen(page, ".st-key-dbl_projector_lesson-step [data-testid='stMarkdownContainer'] p",
+                                         f"step {n}: the paragraph")
+            assert sum(len(p["text"]) for p in paragraph) > 40, paragraph
+            assert_on_screen(page, f'[data-testid="stMain"] .st-key-lesson_q{n} [data-testid="stRadioOption"]',
+                             f"step {n}: the question")
+
+            figure = assert_on_screen(page, MAIN_FIGURE, f"step {n}: the main figure")
+            assert max(f["width"] for f in figure) >= 0.8 * PROJECTOR["width"], (n, figure)
+            pictures = assert_on_screen(page, f"{MAIN_FIGURE} :is(img, canvas, svg)", f"step {n}: the main figure's picture")
+            assert max(p["height"] for p in pictures) >= 100, (n, pictures)
+    finally:
+        page.close()
+
+
+def test_presenter_mode_has_a_compact_control_bar_on_the_mask_explorer(server, browser):
+    """No sidebar on a projector: keep_prob, block_size and the seed sit in a bar under the top line,
+    on screen; a new seed there redraws the masks and the top line says the seed now used."""
+    page = browser.new_page(viewport=PROJECTOR)
+    try:
+        page.goto(f"{server}/Mask_explorer?present=1&seed=0")
+        page.locator(f"{MAIN_FIGURE} .dbl-tiles img").first.wait_for(timeout=120_000)
+        wait_ready(page, "Mask explorer")
+        page.locator('[data-testid="stSidebar"]').wait_for(state="hidden", timeout=30_000)
+        bar = page.locator(".st-key-dbl_controls")
+        for control in (bar.get_by_role("slider", name="keep_prob"), bar.get_by_role("slider", name="block_size"),
+                        bar.locator('input[aria-label="Seed"]')):
+            box = control.bounding_box()
+            assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= PROJECTOR["height"], box
+        before = page.evaluate(SOURCES)
+        box = page.locator('.st-key-dbl_controls input[aria-label="Seed"]')
+        box.fill("3")
+        box.press("Enter")
+        page.wait_for_function(f"old => ({SOURCES})() !== old", arg=before, timeout=90_000)
+        page.locator(".st-key-dbl_presenter_bar", has_text="seed 3").wait_for(timeout=90_000)
+        wait_ready(page, "Mask explorer")
+        assert "seed=3" in page.url.split("?")[1].split("&")
+        assert_no_exception(page)
+    finally:
+        page.close()

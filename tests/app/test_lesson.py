@@ -12,6 +12,7 @@ import math
 from functools import cache
 
 import pytest
+import torch
 
 import dropblock as db
 import models as M
@@ -133,6 +134,12 @@ def _expected(n: int) -> tuple[str | None, list[str]]:
         p_out, p_block = probs
         right = "same" if abs(p_out - p_block) < lesson.TIE else ("dropblock" if p_block < p_out else "dropout")
         return right, [f"{p_out:.3f}", f"{p_block:.3f}"]
+    if n == 4:  # the share of the CAM lost on its hottest fifth and elsewhere
+        shift = M.compute_cam_shift(bb, clean, step.spec, n_samples=lesson.SAMPLES, seed=step.seed)
+        hot = shift.clean_cam >= torch.quantile(shift.clean_cam.flatten().float(), 0.8)
+        shares = [float(-shift.difference[m].mean() / shift.clean_cam[m].mean()) for m in (hot, ~hot)]
+        right = "same" if abs(shares[0] - shares[1]) < 0.02 else ("object" if shares[0] > shares[1] else "background")
+        return right, [f"{x:.0%}" for x in shares]
     if n == 5:
         grid = compute_keep_prob_scan(bb, clean, step.spec, methods=lesson.CURVE_METHODS, seed=step.seed).grid
         curve = M.compute_robustness_curve(bb, clean, step.spec, keep_probs=grid,
@@ -179,7 +186,7 @@ def _strategy_keep_prob(bb, clean, step) -> float:
                key=lambda kr: abs(kr[1] - 0.5))[0]
 
 
-@pytest.mark.parametrize("n", [1, 3, 5, 6, 7, 8])
+@pytest.mark.parametrize("n", [1, 3, 4, 5, 6, 7, 8])
 def test_reveal_shows_the_measured_result_and_a_verdict_that_matches_it(n):
     right, numbers = _expected(n)
     at = open_lesson({"step": str(n)})
@@ -249,3 +256,45 @@ def test_the_lesson_runs_in_chinese(zh_catalog):
             assert verdicts(at) or any(i.icon == "📏" for i in at.info)
     assert at.title[0].value == zh_catalog.gettext("DropBlock in eight steps") != "DropBlock in eight steps"
     assert not (i18n.MISSING & _lesson_msgids())
+
+
+# ------------------------------------------------------------------ predict before the answer is given
+
+
+# Per step, the phrase of its explanation that answers the question, in both languages: before the
+# student chooses it is nowhere on the page; with the reveal it is (the explanation moved, not lost).
+GIVEAWAYS = {
+    1: {"en": "the whole block_size × block_size square", "zh": "整个方块"},
+    2: {"en": "much rarer", "zh": "稀少得多"},
+    3: {"en": "removes whole regions", "zh": "去掉整片区域"},
+    5: {"en": "falls faster with block_size 7", "zh": "block_size 为 7 时准确率"},
+    6: {"en": "linear", "zh": "线性"},
+}
+
+
+def page_text(at) -> str:
+    """Every text of the main area a student can read: headings, paragraphs, captions, alerts, the questions."""
+    parts = [e.value for kind in ("title", "header", "subheader", "markdown", "caption", "success", "info",
+                                  "warning") for e in at.main.get(kind)]
+    for radio in at.main.get("radio"):
+        parts += [radio.label, *map(str, radio.options)]
+    return "\n".join(parts)
+
+
+def test_every_step_with_an_explanation_names_the_phrase_that_gives_its_answer():
+    assert {n for n, step in enumerate(lesson.STEPS, start=1) if step.explain} == set(GIVEAWAYS)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("n", sorted(GIVEAWAYS))
+def test_no_step_gives_its_answer_away_before_the_reveal(n, lang):
+    phrase = GIVEAWAYS[n][lang]
+    with i18n.use_language(lang):  # AppTest formats the radios' options in the test's own thread
+        at = open_lesson({"step": str(n)}, lang=lang if lang != "en" else None)
+        assert_clean(at)
+        before = page_text(at)
+        assert lesson.STEPS[n - 1].prompt and at.radio(key=f"lesson_q{n}").value is None
+        assert phrase not in before, (n, lang, before)
+        at.radio(key=f"lesson_q{n}").set_value(lesson.STEPS[n - 1].options[0][0]).run()
+        assert_clean(at)
+        assert phrase in page_text(at), (n, lang, page_text(at))

@@ -71,7 +71,7 @@ def test_presenter_mode_from_the_url_survives_page_switches_and_leaves():
     at.switch_page(PAGES[0]).run()
     assert_clean(at)
     assert at.session_state[layout.PRESENT] is True and at.query_params["present"] == "1"
-    at.sidebar.slider(key="keep_prob").set_value(0.8).run()
+    at.main.slider(key="keep_prob").set_value(0.8).run()  # no sidebar on a projector: the page's control bar
     assert "keep_prob **0.8**" in at.markdown[0].value and at.session_state[layout.PRESENT] is True
     at.button(key="present_exit").click().run()
     assert_clean(at)

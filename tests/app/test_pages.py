@@ -66,7 +66,7 @@ def test_numbers_shown_match_the_library():
     assert_clean(at)
     top1 = bb.categories[clean.top1]
     assert top1 == "espresso"
-    assert all(m.label == f"p({top1})" for m in at.metric)
+    assert all(m.label == f"p({top1}) in this draw" for m in at.metric)
     views = M.compute_comparison(bb, clean, M.RegularizerSpec(keep_prob=kp, block_size=b, group=3,
                                                               gamma_mode="calibrated"), seed=0)  # the page's default
     assert [m.value for m in at.metric] == [f"{v.class_prob:.3f}" for v in views]

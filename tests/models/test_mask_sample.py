@@ -137,3 +137,30 @@ def test_the_sample_runs_no_layer_after_the_site(families, family, name):
     with modules_called() as called:
         M.compute_mask_view(backbone, clean, spec, seed=0)
     assert any(m is backbone.classifier for m in called)
+
+
+def test_shown_channels_are_the_most_active_that_were_hit_then_the_most_active_others():
+    from models.compute import shown_channels
+
+    before = torch.arange(6, dtype=torch.float32)[:, None, None].expand(6, 4, 4).clone()  # channel c has activity c
+    kept = torch.ones(6, 4, 4, dtype=torch.bool)
+    kept[1, 0, 0] = kept[3, 2, 2] = False  # only channels 1 and 3 were hit
+    assert shown_channels(before, kept, 2) == ((3, 1), 2)
+    assert shown_channels(before, kept, 4) == ((3, 1, 5, 4), 2)  # then the most active of the rest
+    assert shown_channels(before, torch.ones(6, 4, 4, dtype=torch.bool), 3) == ((5, 4, 3), 0)
+    shared = torch.ones(1, 4, 4, dtype=torch.bool)
+    shared[0, 1, 1] = False  # one mask for every channel: all were hit
+    assert shown_channels(before, shared, 3) == ((5, 4, 3), 6)
+
+
+def test_a_sample_shows_another_samples_channels_when_asked(lite0, coffee_clean):
+    """Two methods compared on the same channels (the lesson's step 3): Dropout on DropBlock's."""
+    blocks = M.compute_mask_sample(lite0.backbone, coffee_clean, M.RegularizerSpec(keep_prob=0.8, block_size=7),
+                                   seed=3, n_channels=4)
+    dropout = M.compute_mask_sample(lite0.backbone, coffee_clean, M.RegularizerSpec(kind="dropout", keep_prob=0.8),
+                                    seed=3, n_channels=4, channels=blocks.channels)
+    assert dropout.channels == blocks.channels
+    torch.testing.assert_close(dropout.before, blocks.before)  # the same feature maps, copied by index
+    assert bool((~blocks.block_mask).flatten(1).any(1).all())  # each shown channel was hit by DropBlock
+    with pytest.raises(ValueError, match="expected channels"):
+        M.compute_mask_sample(lite0.backbone, coffee_clean, M.RegularizerSpec(), n_channels=4, channels=(10_000,))
