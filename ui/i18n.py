@@ -43,7 +43,7 @@ def _missing(message: str) -> None:
         MISSING.add(message)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=len(LANGUAGES) + 1)  # bounded: whatever language code it is asked for
 def catalog(lang: str) -> gettext.NullTranslations:
     if lang not in _GETTEXT_CODE:
         return gettext.NullTranslations()

@@ -301,10 +301,7 @@ def _figure5(ctx: state.Context, step: Step):
         c = curve()
         return Outcome(lower(b7, b1, "b7", "b1"), _(
             "Mean p({cls}) over keep_prob {kps}: {b1:.3f} with b=1, {b7:.3f} with b=7 ({n} draws per point; "
-            "{clean:.3f} without dropping). The keep_probs were measured for this model: where the two curves "
-            "fall to 75%, 50% and 25% of the clean probability. Sec. 4.2's sentence says accuracy drops more "
-            "quickly with block_size 1; its conclusion and Figure 5 need block_size 7 to fall faster, so the "
-            "sentence reads as if the block sizes were swapped (see the Robustness curve page).").format(
+            "{clean:.3f} without dropping).").format(
             cls=c.class_name, kps=listing(f"{k:g}" for k in c.keep_probs), b1=b1, b7=b7, n=CURVE_SAMPLES,
             clean=c.clean_prob))
 
@@ -517,7 +514,10 @@ STEPS: tuple[Step, ...] = (
          setting=N_("DropBlock with block_size 1 and 7 at keep_probs measured for this model, inside the blocks of "
                     "groups 3 and 4 (γ/4 in group 3, skip connections too), {n} draws per point"),
          explain=N_("In the paper, accuracy falls faster with block_size 7 than with block_size 1 (dropout): blocks "
-                    "remove semantic information that scattered units do not.")),
+                    "remove semantic information that scattered units do not. Sec. 4.2's own sentence says accuracy "
+                    "drops more quickly with block_size 1; its conclusion and Figure 5 need block_size 7 to fall "
+                    "faster, so the sentence reads as if the block sizes were swapped (see the Robustness curve "
+                    "page).")),
     Step(N_("The schedule"),
          N_("A small keep_prob from the first step hurts learning, the paper says (Sec. 3). It lowers keep_prob "
             "from 1 to the target over training instead, like ScheduledDropPath; the target is usually between 0.75 "

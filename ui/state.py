@@ -4,7 +4,8 @@
   mirrored into the URL query string so a teacher can share a link that opens the same view.
 * ``st.cache_resource`` holds the models (a ``models.registry.ModelCache``: the default pinned, two
   others in an LRU, shared by every session and never modified; chosen only from server-side
-  lists) and each image's clean pass; ``st.cache_data`` holds decoded images; the results of the
+  lists); each model's clean passes live with it (``models.fallback.cached_clean_pass``: an evicted
+  model takes them along); ``st.cache_data`` holds decoded images; the results of the
   ``models.compute_*`` functions are cached by content in ``models/jobs.py`` (bounded, computed
   once across sessions, heavy ones on a queue), see "cached computations" below.
 * Uploads are decoded in memory and never written to disk. The decoded picture (at most

@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from urllib.parse import parse_qs, urlparse
 from pathlib import Path
 
@@ -26,6 +23,7 @@ import pytest
 
 import dropblock as db
 
+from .appserver import app_server
 from .conftest import ROOT
 
 pytestmark = pytest.mark.browser
@@ -89,43 +87,14 @@ FIGURES = f"""() => [...document.querySelectorAll('{MAIN_FIGURE}')]
   .map(r => [r.top, r.bottom, r.left, r.right])"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     if CHROMIUM is None:
         if os.environ.get("CI"):
             pytest.fail("Chromium is required under CI (apt-get install chromium)")
         pytest.skip("no Chromium installed (apt-get install chromium)")
-    port = free_port()
-    env = {**os.environ, "DROPBLOCK_LAB_OFFLINE": "1", "TORCH_HOME": str(tmp_path_factory.mktemp("torch"))}
-    env.pop("DROPBLOCK_LAB_WEIGHTS", None)
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            pytest.fail(f"streamlit did not start:\n{log.read_text()}")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    with app_server(tmp_path_factory) as app:
+        yield app.url
 
 
 @pytest.fixture(scope="module")

@@ -370,47 +370,22 @@ def rgb(css: str) -> str:
 @pytest.fixture(scope="module")
 def themed_server(request, tmp_path_factory):
     """``streamlit run app.py --theme.base <light|dark>``: the project's config pins light."""
-    import os
-    import subprocess
-    import sys
-    import time
-    import urllib.request
+    import contextlib
 
-    from .test_browser import CHROMIUM, free_port
+    from .appserver import app_server
+    from .test_browser import CHROMIUM
 
     if CHROMIUM is None:
         pytest.skip("no Chromium installed (apt-get install chromium)")
-    servers = {}
-    procs = []
+    servers: dict[str, str] = {}
 
-    def start(theme: str) -> str:
-        if theme in servers:
+    with contextlib.ExitStack() as stack:
+        def start(theme: str) -> str:
+            if theme not in servers:
+                servers[theme] = stack.enter_context(app_server(tmp_path_factory, "--theme.base", theme)).url
             return servers[theme]
-        port = free_port()
-        env = {**os.environ, "DROPBLOCK_LAB_OFFLINE": "1", "TORCH_HOME": str(tmp_path_factory.mktemp("torch"))}
-        env.pop("DROPBLOCK_LAB_WEIGHTS", None)
-        log = tmp_path_factory.mktemp("server") / "streamlit.log"
-        with log.open("w") as out:
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-                 "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none", "--theme.base", theme],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT))
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    servers[theme] = url
-                    return url
-            except OSError:
-                time.sleep(0.5)
-        pytest.fail(f"streamlit did not start:\n{log.read_text()}")
 
-    try:
         yield start
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(timeout=20)
 
 
 def tooltip(text: str) -> dict[str, str]:
@@ -454,8 +429,9 @@ def test_charts_hover_values_and_stay_legible_in_both_themes(theme, themed_serve
     charts = page.locator('[data-testid="stVegaLiteChart"]')
     wait_count(charts, 2)  # the chart component loads lazily: on a busy machine after the run ends
     assert charts.count() == 2
-    header, *rows = page.locator('[data-testid="stTable"] table').last.evaluate(
-        "t => Array.from(t.rows).map(r => Array.from(r.cells).map(c => c.innerText.trim()))")
+    tables = page.locator('[data-testid="stTable"] table').evaluate_all(
+        "ts => ts.map(t => Array.from(t.rows).map(r => Array.from(r.cells).map(c => c.innerText.trim())))")
+    header, *rows = next(t for t in tables if t and t[0][0] == "keep_prob")  # the curve's (not the paper's)
     table = {row[0]: dict(zip(header, row)) for row in rows}
     lowest = rows[-1][0]  # the grid is measured for the model (models/keepgrid.py): its lowest keep_prob
     wait_count(charts.first.locator("g.mark-symbol path"), 2 * len(rows))

@@ -13,10 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -26,7 +23,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from stclient import Session  # noqa: E402
 
-from .test_browser import free_port  # noqa: E402
+from .appserver import app_server  # noqa: E402
 
 SITECUSTOMIZE = '''
 import os, sys
@@ -89,30 +86,9 @@ def hostile_server(tmp_path_factory):
     hook = tmp_path_factory.mktemp("hook")
     (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
     opens = hook / "opens.log"
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    port = free_port()
-    env = {**os.environ, "DROPBLOCK_LAB_OFFLINE": "1", "TORCH_HOME": str(tmp_path_factory.mktemp("torch")),
-           "PYTHONPATH": str(hook), "DROPBLOCK_LAB_OPEN_LOG": str(opens)}
-    env.pop("DROPBLOCK_LAB_WEIGHTS", None)
-    with log.open("w") as out:  # the README's command: no flags beyond where to listen
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                                 "--server.address", "127.0.0.1", "--server.headless", "true"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail(f"streamlit did not start:\n{log.read_text()}")
-                time.sleep(0.3)
-        yield url, proc.pid, opens, log
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    # the README's command: no flags beyond where to listen
+    with app_server(tmp_path_factory, env={"PYTHONPATH": str(hook), "DROPBLOCK_LAB_OPEN_LOG": str(opens)}) as app:
+        yield app.url, app.pid, opens, app.log
 
 
 def test_a_new_session_costs_the_event_loop_little(hostile_server):

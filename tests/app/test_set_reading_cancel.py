@@ -12,10 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 import zipfile
@@ -24,6 +21,7 @@ import pytest
 from PIL import Image
 
 from .conftest import ROOT
+from .appserver import app_server
 
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -43,35 +41,9 @@ def _cpu_seconds(pid: int) -> float:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The app with XSRF checks off (this client uploads without a browser's token); yields (url, pid)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "DROPBLOCK_LAB_OFFLINE": "1", "TORCH_HOME": str(tmp_path_factory.mktemp("torch"))}
-    env.pop("DROPBLOCK_LAB_WEIGHTS", None)
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
-             "--server.enableXsrfProtection", "false"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            pytest.fail(f"streamlit did not start:\n{log.read_text()}")
-        yield url, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    assert "Traceback" not in log.read_text()
+    with app_server(tmp_path_factory, "--server.enableXsrfProtection", "false") as app:
+        yield app.url, app.pid
+    assert "Traceback" not in app.log.read_text()
 
 
 async def _run(s: Session, msg: BackMsg, info: dict, until, timeout: float = 300.0) -> None:

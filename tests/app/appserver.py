@@ -1,0 +1,68 @@
+"""The real app server for tests that drive it (a browser, the websocket protocol, an audit hook).
+
+Started as the README starts it (``streamlit run app.py``, its configuration from
+``.streamlit/config.toml``), offline with an empty torch hub (the EfficientNet-Lite0 fallback, as on
+CI), with only where to listen added, plus whatever a test adds (``args``, ``env``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class AppServer:
+    url: str
+    pid: int
+    log: Path
+
+
+@contextlib.contextmanager
+def app_server(tmp_path_factory, *args: str, env: dict[str, str] | None = None, timeout: float = 120.0):
+    """Start the app, wait (generously) until it answers ``/_stcore/health``, stop it afterwards."""
+    port = free_port()
+    environ = {**os.environ, "DROPBLOCK_LAB_OFFLINE": "1", "TORCH_HOME": str(tmp_path_factory.mktemp("torch")),
+               **(env or {})}
+    environ.pop("DROPBLOCK_LAB_WEIGHTS", None)
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true", *args],
+            cwd=ROOT, env=environ, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail(f"streamlit did not start:\n{log.read_text()}")
+                time.sleep(0.3)
+        yield AppServer(url, proc.pid, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
