@@ -39,7 +39,17 @@ def test_a_lesson_steps_header_names_its_own_parameters(n):
 def test_the_robustness_curves_header_names_the_papers_placement():
     line = presenter_line(open_presenting("pages/4_Robustness_curve.py", {}))
     assert "the paper's placement" in line and "after group" not in line, line
-    assert "1 → **0.75**" in line and "seed **9**" in line, line
+    # the default grid is measured for the model (models/keepgrid.py); the header says so, not 1 → 0.75
+    assert "keep_probs measured for this model" in line and "seed **9**" in line, line
+
+
+def test_the_robustness_curves_header_follows_a_fixed_grid():
+    at = open_presenting("pages/4_Robustness_curve.py", {})
+    at.radio(key="curve_grid").set_value("fixed").run()
+    at.select_slider(key="curve_lowest").set_value(0.6).run()
+    assert_clean(at)
+    line = presenter_line(at)
+    assert "1 → **0.6**" in line and "measured" not in line, line
 
 
 def test_other_pages_header_names_the_sidebars_parameters():
