@@ -61,6 +61,21 @@ def configure_process(threads: int | None = None) -> None:
         _CONFIGURED = True
 
 
+def release_memory() -> bool:
+    """Collect garbage, then hand the heap's free pages back to the OS (glibc's ``malloc_trim``).
+
+    Called when the shared model cache lets a model go: its weights (hundreds of MB) are freed, but
+    glibc keeps freed heap pages mapped, so without a trim the server's RSS would stay at its peak
+    after every switch of network. Returns whether the pages were handed back (glibc only)."""
+    gc.collect()
+    try:
+        import ctypes
+
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return False
+
+
 def lower_thread_priority(nice: int) -> bool:
     """Add ``nice`` to the calling thread's niceness. On Linux a thread is a task with its own
     priority (``setpriority`` on its native id); elsewhere this does nothing and returns False.

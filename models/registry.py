@@ -34,13 +34,15 @@ class ModelCache(Generic[K, V]):
             is cached too and raised again on every ``get`` of that key.
         capacity: how many unpinned entries are kept (at least 1).
         remember: exception types worth caching (a refused file), as a tuple.
+        on_evict: called (outside the lock) after entries were evicted, e.g. to hand their memory back.
     """
 
     def __init__(self, load: Callable[..., V], capacity: int = 2,
-                 remember: tuple[type[BaseException], ...] = ()):
+                 remember: tuple[type[BaseException], ...] = (), on_evict: Callable[[], object] | None = None):
         if capacity < 1:
             raise ValueError(f"expected capacity >= 1, but got {capacity}")
         self._load = load
+        self._on_evict = on_evict
         self._remember = remember
         self.capacity = capacity
         self._pinned: dict[K, V | BaseException] = {}
@@ -81,13 +83,17 @@ class ModelCache(Generic[K, V]):
         return value
 
     def _store(self, key: K, value: V | BaseException, pin: bool) -> None:
+        evicted = []
         with self._lock:
             if pin:
                 self._pinned[key] = value
                 return
             self._lru[key] = value
             while len(self._lru) > self.capacity:
-                self._lru.popitem(last=False)
+                evicted.append(self._lru.popitem(last=False)[1])
+        if evicted and self._on_evict is not None:
+            del evicted  # the cache's last references: the evicted models can go now
+            self._on_evict()
 
     def peek(self, key: K) -> V | None:
         """The cached value for ``key`` without loading or reordering (None if absent or refused)."""

@@ -359,7 +359,7 @@ def _load_model(spec: M.ModelSpec, progress=None) -> M.LoadedModel:
 @st.cache_resource(show_spinner=False)
 def _models() -> ModelCache:
     """Every session's models: the default pinned, two others in an LRU (see models/registry.py)."""
-    return ModelCache(_load_model, capacity=2, remember=(WeightsFileError,))
+    return ModelCache(_load_model, capacity=2, remember=(WeightsFileError,), on_evict=jobs.release_memory)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -95,3 +96,16 @@ def test_many_sessions_asking_at_once_load_each_model_once():
 def test_capacity_must_be_positive():
     with pytest.raises(ValueError, match="expected capacity >= 1"):
         ModelCache(Loader(), capacity=0)
+
+
+def test_eviction_calls_on_evict_once_the_cache_let_go():
+    calls: list[int] = []
+    cache = ModelCache(lambda key: object(), capacity=1, on_evict=lambda: calls.append(len(cache.others)))
+    cache.get("a", pin=True)
+    cache.get("b")
+    assert calls == []  # nothing evicted: a pinned entry and one in the LRU
+    first = weakref.ref(cache.get("b"))
+    cache.get("c")  # "b" goes
+    assert calls == [1] and first() is None  # called after the cache dropped its reference
+    cache.get("c")
+    assert calls == [1]
