@@ -99,8 +99,11 @@ def test_capacity_must_be_positive():
 
 
 def test_eviction_calls_on_evict_once_the_cache_let_go():
+    class Model:  # weakly referenceable, unlike a bare object()
+        pass
+
     calls: list[int] = []
-    cache = ModelCache(lambda key: object(), capacity=1, on_evict=lambda: calls.append(len(cache.others)))
+    cache = ModelCache(lambda key: Model(), capacity=1, on_evict=lambda: calls.append(len(cache.others)))
     cache.get("a", pin=True)
     cache.get("b")
     assert calls == []  # nothing evicted: a pinned entry and one in the LRU
