@@ -11,6 +11,7 @@ unless another session waits for the same result; nothing partial is kept.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import streamlit as st
@@ -96,8 +97,14 @@ def predictions(ctx: Context, imageset: ImageSet) -> tuple[tuple[str, float], ..
     return heavy(("set_predictions", ctx.model_key, imageset.key), _("Running the network once on each image"), run)
 
 
+def curve_spec(spec: M.RegularizerSpec) -> M.RegularizerSpec:
+    """The spec the curves depend on: they sweep their own keep_probs and block sizes, so the sidebar's
+    keep_prob and block_size are taken out (moving them neither recomputes nor re-keys the curves)."""
+    return spec if spec.group_params else dataclasses.replace(spec, keep_prob=1.0, block_size=1)
+
+
 def curve_key(ctx: Context, imageset: ImageSet, n_samples: int, keep_probs: tuple[float, ...]) -> tuple:
-    return ("set_curve", ctx.model_key, imageset.key, ctx.spec, ctx.seed, n_samples, keep_probs)
+    return ("set_curve", ctx.model_key, imageset.key, curve_spec(ctx.spec), ctx.seed, n_samples, keep_probs)
 
 
 def cached_curve(key: tuple) -> SetCurve | None:
@@ -108,7 +115,7 @@ def set_curve(ctx: Context, imageset: ImageSet, n_samples: int, keep_probs: tupl
     """The set's curves, cached by content, computed on the heavy pool like the one-image curve:
     queue position, then progress; a rerun (Cancel, another page) stops waiting and cancels it."""
     def run(progress):
-        return compute_set_curve(ctx.backbone, _inputs(ctx.loaded, imageset), ctx.spec, keep_probs=keep_probs,
+        return compute_set_curve(ctx.backbone, _inputs(ctx.loaded, imageset), curve_spec(ctx.spec), keep_probs=keep_probs,
                                  n_samples=n_samples, seed=ctx.seed, progress=progress)
 
     return heavy(curve_key(ctx, imageset, n_samples, keep_probs), _("Computing the curves"), run)

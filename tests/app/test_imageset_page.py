@@ -141,3 +141,29 @@ def test_through_the_page_each_image_is_decoded_once(monkeypatch):
     assert_clean(at)
     assert list(at.table[-1].value["keep_prob"]) == ["1", "0.75"]
     assert decoded == [1500, 1500, 1500]  # once each, at their full size, and never again
+
+
+def test_the_sidebars_keep_prob_and_block_size_leave_the_set_curves_as_they_are(monkeypatch):
+    """The curves sweep their own keep_probs and block sizes: moving the sidebar's keep_prob or
+    block_size on this page starts no job and keeps the curves shown (they used to be re-keyed on the
+    whole spec, so the page started a new, identical computation, possibly minutes long)."""
+    import ui.imageset
+
+    computed = []
+    real = ui.imageset.compute_set_curve
+    monkeypatch.setattr(ui.imageset, "compute_set_curve", lambda *a, **k: computed.append(1) or real(*a, **k))
+    at = new_app().run()
+    at.sidebar.slider(key="keep_prob").set_value(0.85).run()  # a value no other test computed the curves at
+    at.switch_page(PAGE).run()
+    at.select_slider(key="set_samples").set_value(2)
+    at.select_slider(key="set_points").set_value(2)
+    at.button(key="set_compute").click().run()
+    assert_clean(at)
+    table = at.table[-1].value
+    started = len(computed)
+    for key, value in (("keep_prob", 0.5), ("block_size", 3)):
+        at.sidebar.slider(key=key).set_value(value).run()
+        assert_clean(at)
+        assert not any("Press" in i.value for i in at.info), key  # no new computation asked for
+        assert at.table[-1].value.equals(table), key
+        assert len(computed) == started, key  # no job started
