@@ -71,16 +71,21 @@ def test_failure_reaches_every_waiter_and_is_not_cached():
     assert cache.get("k", lambda: 7) == 7  # retried, not a cached failure
 
 
-def _slow(steps: int, gate: threading.Event | None = None, log: list | None = None):
+def _slow(steps: int, gate: threading.Event | None = None, log: list | None = None, *, name: str | None = None,
+          order: list | None = None):
+    """A job of ``steps`` progress steps (each waits for ``gate`` if given; ``log``: steps completed;
+    ``order``: ``name`` appended when it starts). Returns ``name``, else ``steps``."""
     def compute(progress):
+        if order is not None:
+            order.append(name)
         for i in range(steps):
-            progress(i / steps, f"step {i}")
+            progress(i / steps, f"{name or 'step'} {i}")
             if gate is not None:
-                gate.wait(5)
+                gate.wait(10)
             time.sleep(0.01)
             if log is not None:
                 log.append(i)
-        return steps
+        return steps if name is None else name
     return compute
 
 
@@ -170,20 +175,9 @@ def test_single_flight_keys_in_recency_order_and_clear():
 # ------------------------------------------------------------------ issue 22 §7: inputs changed
 
 
-def _logged(name: str, order: list, steps: int = 3, gate: threading.Event | None = None,
-            after: list | None = None, cancel_seen: threading.Event | None = None):
+def _logged(name: str, order: list, steps: int = 3, gate: threading.Event | None = None, after: list | None = None):
     """A job that records when it starts, and each step it completes (``after``: steps run)."""
-    def compute(progress):
-        order.append(name)
-        for i in range(steps):
-            progress(i / steps, f"{name} {i}")
-            if gate is not None:
-                gate.wait(10)
-            time.sleep(0.005)
-            if after is not None:
-                after.append(i)
-        return name
-    return compute
+    return _slow(steps, gate, after, name=name, order=order)
 
 
 def test_changed_inputs_cancel_a_queued_job_and_the_new_one_keeps_its_place():
