@@ -39,13 +39,11 @@ import asyncio
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from deploy.launch import free_port, wait_healthy  # noqa: E402
 from machine import describe  # noqa: E402
 from stclient import Session  # noqa: E402
 
@@ -133,12 +132,6 @@ def quantiles(values: list[float]) -> tuple[float, float]:
 # ------------------------------------------------------------------ servers
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Server:
     url: str
@@ -175,18 +168,12 @@ def start_server(proxy: int, server_cpus: int = 0) -> Server:
             pinned([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                     "--server.address", "127.0.0.1", "--server.headless", "true"], server_cpus),
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                if time.monotonic() > deadline or app.poll() is not None:
-                    app.kill()
-                    raise RuntimeError("the app did not start") from None
-                time.sleep(0.3)
-        return Server(url, [app.pid], [app])
+        try:
+            wait_healthy(port, app)
+        except RuntimeError:
+            app.kill()
+            raise
+        return Server(f"http://127.0.0.1:{port}", [app.pid], [app])
     command = pinned([sys.executable, str(ROOT / "deploy" / "launch.py"), "--processes", str(proxy),
                       "--port", str(port), "--pid-file", str(Path(tempfile.mkdtemp()) / "apps.pids")], server_cpus)
     launcher = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,

@@ -505,7 +505,8 @@ def _sample_file(name: str) -> tuple[str, bytes]:
 
 
 def _sample(name: str) -> Picture:
-    key, data = _sample_file(name if name in SAMPLE_FILES else BY_KEY["image"].default)
+    name = name if name in SAMPLE_FILES else BY_KEY["image"].default  # file and title of one sample
+    key, data = _sample_file(name)
     return Picture(key, _(SAMPLES[name]), _decode(key, data))
 
 

@@ -9,23 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from deploy.launch import free_port, wait_healthy
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -48,18 +41,12 @@ def app_server(tmp_path_factory, *args: str, env: dict[str, str] | None = None, 
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
              "--server.address", "127.0.0.1", "--server.headless", "true", *args],
             cwd=ROOT, env=environ, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail(f"streamlit did not start:\n{log.read_text()}")
-                time.sleep(0.3)
-        yield AppServer(url, proc.pid, log)
+        try:
+            wait_healthy(port, proc, timeout)
+        except RuntimeError as err:
+            pytest.fail(f"{err}:\n{log.read_text()}")
+        yield AppServer(f"http://127.0.0.1:{port}", proc.pid, log)
     finally:
         proc.terminate()
         try:
