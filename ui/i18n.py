@@ -57,7 +57,7 @@ def language() -> str:
 
         run = get_script_run_ctx(suppress_warning=True)
         if run is not None:
-            # set from the URL by the entrypoint's first step (ui/state.py), then by the sidebar's switch
+            # set from the URL by the entrypoint (ui/settings.py init_from_url), then by the sidebar's switch
             lang = run.session_state["lang"] if "lang" in run.session_state else None
             if lang in LANGUAGES:
                 return lang
