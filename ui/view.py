@@ -24,7 +24,6 @@ Pools and caches are made on first use: importing this module starts no thread.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import inspect
@@ -73,12 +72,6 @@ def on_model(compute: Callable, ctx, *args, **kwargs):
     out-of-memory (then with a note)."""
     result, note = compute_with_fallback(compute, ctx.loaded, ctx.clean, *args, **kwargs)
     return Noted(result, note) if note else result
-
-
-def _light():
-    """Marks a light computation for the heavy pool (no heavy round starts while one runs)."""
-    gate = getattr(pool(), "light", None)
-    return gate() if gate is not None else contextlib.nullcontext()
 
 
 def _shown(result):
@@ -143,7 +136,7 @@ class View:
         if self.rounds:
             return _rounds(cache, key, self._job(args, kwargs), title)
         if not heavy:
-            with _light():
+            with pool().light():  # no heavy round starts while a light view computes
                 return _shown(cache.get(key, lambda: self.fn(*args, **kwargs)))
         found = cache.peek(key)
         if found is None:
