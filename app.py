@@ -16,12 +16,17 @@ import sys
 
 import streamlit as st
 
-import ui  # noqa: F401 -- first: it sets the OpenMP wait policy before torch loads
+from ui.i18n import N_, _, use_language  # first: ui sets the OpenMP wait policy before torch loads (no torch here)
 
+STARTING = N_("Starting DropBlock Lab: loading PyTorch and the model…")
 starting = None
 if "torch" not in sys.modules:  # a fresh server process: loading PyTorch and the model takes seconds
-    starting = st.empty()
-    starting.info("Starting DropBlock Lab: loading PyTorch and the model… · 正在启动：加载 PyTorch 和模型…", icon="⏳")
+    starting = st.empty()  # the session's language is not known yet: both
+    with use_language("en"):
+        english = _(STARTING)
+    with use_language("zh"):
+        chinese = _(STARTING)
+    starting.info(f"{english} · {chinese}", icon="⏳")
 
 from ui import frame  # noqa: E402
 
