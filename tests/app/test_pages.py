@@ -58,7 +58,7 @@ def test_numbers_shown_match_the_library():
     loaded = M.load_model(allow_download=False)
     bb = loaded.backbone
     clean = M.clean_pass(bb, M.to_input(M.decode_image((ROOT / "assets" / "coffee.jpg").read_bytes()), bb.mean, bb.std))
-    view = M.compute_mask_view(bb, clean, M.RegularizerSpec(keep_prob=kp, block_size=b), seed=0)
+    view = M.compute_mask_sample(bb, clean, M.RegularizerSpec(keep_prob=kp, block_size=b), seed=0)
     assert metric(at, "Realised drop") == f"{view.realised_drop:.3f}"
     assert any(f"= {view.gamma:.5f}" in c.value for c in at.code)
 
