@@ -48,9 +48,9 @@ class RunResult:
     deltas: int
     pictures: int
     errors: list[str] = field(default_factory=list)
+    url_writes: int = 0  # page_info_changed messages: the query string the browser is told to show
     texts: list[str] = field(default_factory=list)  # markdown/caption bodies and "label: value" of metrics
     status: int = 0  # ForwardMsg.script_finished value; 0 = finished successfully
-    url_writes: int = 0  # page_info_changed messages: the query string the browser is told to show
 
 
 async def http_get(host: str, port: int, path: str, cookie: str = "") -> tuple[int, list[str]]:
