@@ -115,6 +115,7 @@ class RunResult:
     deltas: int
     pictures: int
     errors: list[str] = field(default_factory=list)
+    url_writes: int = 0  # page_info_changed messages: the query string the browser is told to show
     texts: list[str] = field(default_factory=list)  # markdown/caption bodies and "label: value" of metrics
     status: int = 0  # ForwardMsg.script_finished value; 0 = finished successfully
     marks: list[Mark] = field(default_factory=list)  # heavy views' markers, in order of arrival
@@ -181,6 +182,7 @@ class Session:
         self.timeout = timeout
         self.ws = None
         self.pages: dict[str, str] = {}  # page name ("Mask explorer") and url path -> page_script_hash
+        self.nav: list[tuple[str, str]] = []  # (title, url path) of each page, in the order the menu lists them
         self.page_hash = ""
         self.query = ""
         self.widget_ids: dict[str, str] = {}  # label -> id, from the last run
@@ -267,6 +269,8 @@ class Session:
                 w.int_value = value
             elif kind == "number_input":
                 w.double_value = float(value)
+            elif kind == "selectbox":  # the option as shown (format_func's text), as the frontend sends it
+                w.string_value = str(value)
             else:
                 raise ValueError(f"widget kind {kind} is not supported by this client")
         for label, (name, value) in self.forged.items():
@@ -303,12 +307,14 @@ class Session:
                     self.page_hash = fwd.new_session.page_script_hash or self.page_hash
                     self.max_cached_age = fwd.new_session.config.max_cached_message_age or self.max_cached_age
                 elif kind == "navigation":
+                    self.nav = [(p.page_name, p.url_pathname) for p in fwd.navigation.app_pages]
                     for p in fwd.navigation.app_pages:
                         self.pages[p.page_name] = p.page_script_hash
                         self.pages[p.url_pathname] = p.page_script_hash
                     self.page_hash = fwd.navigation.page_script_hash or self.page_hash
                 elif kind == "page_info_changed":
                     self.query = fwd.page_info_changed.query_string
+                    result.url_writes += 1
                 elif kind == "delta":
                     result.deltas += 1
                     delta = fwd.delta
