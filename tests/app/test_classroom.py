@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 import models as M
-import ui.state  # the GPU fallback test below still patches ui.state._model (see the report)
+import ui.inputs
 
 from tests.hostile_files import enc, noise
 from tests.hostile_files import exif_jpeg as exif
@@ -109,12 +109,12 @@ def test_extreme_parameters_on_every_page(page):
 
 
 def test_gpu_out_of_memory_in_the_app_falls_back_to_cpu(monkeypatch):
-    real_model = ui.state._model
+    real_model = ui.inputs.model
     real_compute = M.compute_mask_sample  # the mask explorer's first computation
     failed = []
 
-    def on_cuda(choice, weights_file):  # pretend the model lives on a GPU
-        return replace(real_model(choice, weights_file), device=torch.device("cuda"))
+    def on_cuda(arch, weights):  # pretend the model lives on a GPU
+        return replace(real_model(arch, weights), device=torch.device("cuda"))
 
     def oom_on_gpu(backbone, clean, *args, **kwargs):
         if not failed:
@@ -122,7 +122,7 @@ def test_gpu_out_of_memory_in_the_app_falls_back_to_cpu(monkeypatch):
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 3.00 GiB")
         return real_compute(backbone, clean, *args, **kwargs)
 
-    monkeypatch.setattr(ui.state, "_model", on_cuda)
+    monkeypatch.setattr(ui.inputs, "model", on_cuda)
     monkeypatch.setattr(M, "compute_mask_sample", oom_on_gpu)
     at = new_app().run().switch_page(PAGES[0]).run()
     assert_clean(at)
