@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Iterator
 
 import streamlit as st
 from torch import Tensor
@@ -21,7 +22,8 @@ import models as M
 from models import jobs
 from models.imageset import (MAX_IMAGES, MAX_MEMBER_BYTES, MAX_TOTAL_BYTES, MAX_ZIP_BYTES, ImageSet,
                              network_inputs, read_files, read_zip)
-from models.setcurve import SetCurve, compute_set_curve, compute_set_predictions
+from models.rounds import Partial
+from models.setcurve import SetCurve, compute_set_curve_rounds, compute_set_predictions
 from models.text import Text
 
 from .i18n import N_, _
@@ -100,11 +102,11 @@ def predictions(ctx: Context, imageset: ImageSet, progress: jobs.Progress) -> tu
     return tuple((ctx.backbone.categories[c], p) for c, p in top)
 
 
-@view(depends=SWEEPS, heavy=True, title=N_("Computing the curves"))
+@view(depends=SWEEPS, rounds=True, title=N_("Computing the curves"))
 def set_curve(ctx: Context, imageset: ImageSet, n_samples: int, keep_probs: tuple[float, ...],
-              progress: jobs.Progress) -> SetCurve:
+              progress: jobs.Progress) -> Iterator[Partial[SetCurve]]:
     """The set's curves, computed on the heavy pool like the one-image curve: queue position, then
     progress; a rerun (Cancel, another page) stops waiting and cancels it. They sweep their own
     keep_probs and block sizes: the sidebar's keep_prob and block_size neither recompute nor re-key them."""
-    return compute_set_curve(ctx.backbone, _inputs(ctx.loaded, imageset), ctx.spec, keep_probs=keep_probs,
-                             n_samples=n_samples, seed=ctx.seed, progress=progress)
+    return compute_set_curve_rounds(ctx.backbone, _inputs(ctx.loaded, imageset), ctx.spec, keep_probs=keep_probs,
+                                    n_samples=n_samples, seed=ctx.seed, progress=progress)

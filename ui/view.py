@@ -259,6 +259,15 @@ def _rounds(cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress],
             pool().release(_owner(), job)
 
 
+def final(parts: Iterator):
+    """The final value of a view in rounds, without drawing the rounds (its status line says how far
+    it is): for results a page needs whole, e.g. a lesson step's verdict."""
+    last = None
+    for last in parts:
+        pass
+    return None if last is None else last.value
+
+
 def progressive(parts: Iterator, draw: Callable[[Any], None]):
     """Draw each round of a view in rounds in one place, replacing the last; returns the final value
     (or the last drawn, when the run stops early). Drafts draw no widgets (``layout.draft``)."""

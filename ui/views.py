@@ -8,17 +8,20 @@ spec), which come from ``dropblock/``. The route of each number on screen: docs/
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import models as M
 from models.compute import DEFAULT_CURVE_METHODS
 from models.keepgrid import compute_keep_prob_scan
-from models.theory import compute_algorithm_steps, compute_depth_contrast, compute_mistakes, compute_tutorial_contrasts
+from models.rounds import Partial
+from models.theory import (compute_algorithm_steps, compute_depth_contrast_rounds, compute_mistakes,
+                           compute_tutorial_contrasts_rounds)
 from ui.i18n import N_
 from ui.inputs import Context
 from ui.settings import SPEC_KEYS
 from ui.view import on_model, view
 
 SWEEPS = tuple(k for k in SPEC_KEYS if k not in ("keep_prob", "block_size")) + ("seed",)  # curves sweep these two
-HEAVY_CAM_SAMPLES = 32  # CAM shift with at least this many Monte Carlo samples goes to the heavy pool
 
 
 @view()
@@ -34,31 +37,34 @@ def mask_outcome(ctx: Context) -> M.MaskOutcome:
     return on_model(M.compute_mask_outcome, ctx, ctx.spec, seed=ctx.seed)
 
 
-@view()
-def comparison(ctx: Context, spec: M.RegularizerSpec) -> M.Comparison:
-    return on_model(M.compute_comparison, ctx, spec, seed=ctx.seed)
+@view(rounds=True, title=N_("Drawing the masks"))
+def comparison(ctx: Context, spec: M.RegularizerSpec) -> Iterator[Partial[M.Comparison]]:
+    """One pictured draw per method, then its realised drop over 64 draws, in rounds."""
+    return M.compute_comparison_rounds(ctx.backbone, ctx.clean, spec, seed=ctx.seed)
 
 
-@view()
-def dropblock_dropout(ctx: Context, spec: M.RegularizerSpec, fc_keep_prob: float,
-                      n_samples: int) -> M.StrategyComparison:
-    return on_model(M.compute_dropblock_dropout, ctx, spec, fc_keep_prob=fc_keep_prob, n_samples=n_samples,
-                    seed=ctx.seed)
+@view(rounds=True, title=N_("Sampling masks"))
+def dropblock_dropout(ctx: Context, spec: M.RegularizerSpec, fc_keep_prob: float, n_samples: int,
+                      progress=None) -> Iterator[Partial[M.StrategyComparison]]:
+    return M.compute_dropblock_dropout_rounds(ctx.backbone, ctx.clean, spec, fc_keep_prob=fc_keep_prob,
+                                              n_samples=n_samples, seed=ctx.seed, progress=progress)
 
 
-@view(heavy=lambda ctx, n_samples, class_idx: n_samples >= HEAVY_CAM_SAMPLES, title=N_("Sampling masks"))
-def cam_shift(ctx: Context, n_samples: int, class_idx: int | None) -> M.CamShift:
-    return on_model(M.compute_cam_shift, ctx, ctx.spec, n_samples=n_samples, seed=ctx.seed, class_idx=class_idx)
+@view(rounds=True, title=N_("Sampling masks"))
+def cam_shift(ctx: Context, n_samples: int, class_idx: int | None, progress=None) -> Iterator[Partial[M.CamShift]]:
+    return M.compute_cam_shift_rounds(ctx.backbone, ctx.clean, ctx.spec, n_samples=n_samples, seed=ctx.seed,
+                                      class_idx=class_idx, progress=progress)
 
 
-@view(depends=SWEEPS, heavy=True, title=N_("Computing the curve"))
+@view(depends=SWEEPS, rounds=True, title=N_("Computing the curve"))
 def robustness_curve(ctx: Context, spec: M.RegularizerSpec, n_samples: int, keep_probs: tuple[float, ...],
                      methods: tuple[tuple[str, int], ...] = DEFAULT_CURVE_METHODS, class_idx: int | None = None,
-                     progress=None) -> M.RobustnessCurve:
+                     progress=None) -> Iterator[Partial[M.RobustnessCurve]]:
     """The curve sweeps its own keep_probs and block sizes: the sidebar's keep_prob and block_size
     neither recompute nor re-key it."""
-    return on_model(M.compute_robustness_curve, ctx, spec, keep_probs=tuple(keep_probs), methods=tuple(methods),
-                    n_samples=n_samples, seed=ctx.seed, class_idx=class_idx, progress=progress)
+    return M.compute_robustness_curve_rounds(ctx.backbone, ctx.clean, spec, keep_probs=tuple(keep_probs),
+                                             methods=tuple(methods), n_samples=n_samples, seed=ctx.seed,
+                                             class_idx=class_idx, progress=progress)
 
 
 @view(depends=SWEEPS, heavy=True, title=N_("Measuring where the class probability falls"))
@@ -83,12 +89,13 @@ def mistakes(ctx: Context):
     return compute_mistakes(ctx.clean.acts[3], ctx.spec.keep_prob, ctx.spec.block_size, seed=ctx.seed)
 
 
-@view(depends=("keep_prob", "seed"))
-def tutorial_contrasts(ctx: Context):
-    return on_model(compute_tutorial_contrasts, ctx, ctx.spec.keep_prob, seed=ctx.seed)
+@view(depends=("keep_prob", "seed"), rounds=True, title=N_("Measuring the recipes"))
+def tutorial_contrasts(ctx: Context, progress=None) -> Iterator[Partial]:
+    return compute_tutorial_contrasts_rounds(ctx.backbone, ctx.clean, ctx.spec.keep_prob, seed=ctx.seed,
+                                             progress=progress)
 
 
-@view(depends=("seed",))
-def depth_contrast(ctx: Context, keep_probs: tuple[float, ...]):
+@view(depends=("seed",), rounds=True, title=N_("Measuring the recipes"))
+def depth_contrast(ctx: Context, keep_probs: tuple[float, ...], progress=None) -> Iterator[Partial]:
     """DropBlock in the shallow vs the deep groups at ``keep_probs`` (models/theory.py)."""
-    return on_model(compute_depth_contrast, ctx, tuple(keep_probs), seed=ctx.seed)
+    return compute_depth_contrast_rounds(ctx.backbone, ctx.clean, tuple(keep_probs), seed=ctx.seed, progress=progress)
