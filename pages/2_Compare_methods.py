@@ -6,7 +6,7 @@ import dataclasses
 
 import streamlit as st
 
-from ui import charts, export, layout, paper, render, state
+from ui import charts, chartview, export, layout, paper, render, state
 from ui.i18n import _, shown_text, tr
 
 
@@ -39,7 +39,7 @@ def comparison(ctx: state.Context) -> None:
             drop=result.cutout_side ** 2 / (h * w)))
     st.caption(_("Uses the sidebar's {honoured}. Ignores: {ignored}.").format(
         honoured=", ".join(_(x) for x in result.honoured), ignored="; ".join(_(x) for x in result.ignored)))
-    render.show_charts(lambda: [charts.comparison_drops(result)], "compare-drops", key=result)
+    chartview.show_charts(lambda: [charts.describe_comparison_drops(result)], "compare-drops", key=result)
     clean_top = ctx.backbone.categories[ctx.clean.top1]
     clean_prob = float(ctx.clean.probs[0, ctx.clean.top1])
     vmax = float(max(v.cam.max() for v in result.views))

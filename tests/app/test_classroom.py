@@ -212,14 +212,14 @@ def test_identical_sessions_share_one_computation_and_own_sessions_do_not():
 
 def test_charts_are_built_once_per_result_and_the_curve_ignores_the_sidebar_keep_prob(monkeypatch):
     """Building and validating a chart costs more than the rest of a rerun: a chart is built once
-    per result it shows (ui/render.py), and the robustness curve, which sweeps its own keep_probs and
+    per result it shows (ui/chartview.py), and the robustness curve, which sweeps its own keep_probs and
     block sizes, is neither recomputed nor rebuilt when the sidebar's keep_prob or block_size moves;
     a new seed is a new curve and a new chart."""
     import ui.charts
 
     drawn = []
-    real = ui.charts.robustness_curve
-    monkeypatch.setattr(ui.charts, "robustness_curve", lambda *a, **k: drawn.append(1) or real(*a, **k))
+    real = ui.charts.describe_robustness_curve
+    monkeypatch.setattr(ui.charts, "describe_robustness_curve", lambda *a, **k: drawn.append(1) or real(*a, **k))
     at = new_app().run().switch_page("pages/4_Robustness_curve.py")
     at.session_state["seed"] = 913
     at.run()
