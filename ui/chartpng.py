@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.transforms import ScaledTranslation, blended_transform_factory
 
 from models.jobs import SingleFlight
 
@@ -80,8 +81,10 @@ def figure(charts: Sequence[Chart]) -> Figure:
     """``charts`` side by side in one figure (one row), their series' legend under them."""
     matplotlib_ready()
     width = 5.0 * len(charts) if len(charts) > 1 else 6.4
-    fig = Figure(figsize=(width, max(_height(c) for c in charts)), dpi=DPI, layout="constrained")
-    axes = fig.subplots(1, len(charts), squeeze=False)[0]
+    # No layout engine: savefig's tight bounding box takes in the labels and the legend under the plots
+    # (constrained layout gives the same picture for 1.2-1.5x the drawing time).
+    fig = Figure(figsize=(width, max(_height(c) for c in charts)), dpi=DPI)
+    axes = fig.subplots(1, len(charts), squeeze=False, gridspec_kw={"wspace": 0.25})[0]
     for ax, chart in zip(axes, charts):
         for i, layer in enumerate(chart.layers):
             if layer.opacity > 0:  # opacity 0: a hover target of the interactive chart only
@@ -91,17 +94,18 @@ def figure(charts: Sequence[Chart]) -> Figure:
         _axis(ax, "y", chart.y)
         ax.set_title(chart.title or "", fontsize=10)
     handles, labels, title = _legend(charts)
-    if handles:
-        fig.legend(handles, labels, title=title, loc="outside lower center", ncols=len(labels) if len(labels) <= 4 else 3,
-                   frameon=False, fontsize=8, title_fontsize=8)
+    if handles:  # centred under the plots, clear of their tick labels and axis titles
+        under = blended_transform_factory(fig.transFigure, axes[0].transAxes) + ScaledTranslation(0, -0.5,
+                                                                                                 fig.dpi_scale_trans)
+        fig.legend(handles, labels, title=title, loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=under,
+                   ncols=len(labels) if len(labels) <= 4 else 3, frameon=False, fontsize=8, title_fontsize=8)
     return fig
 
 
 def _height(chart: Chart) -> float:
-    """Inches: the plot area (HEIGHT px, or a step per category) and room for titles, ticks, legend."""
+    """Inches: the plot area (HEIGHT px, or a step per category) over the default subplot margins."""
     plot = 0.32 * len(chart.y.categories) if chart.y.nominal else (chart.height or 220) / 96
-    legend = 0.5 if any(layer.series and layer.series.legend for layer in chart.layers) else 0.0
-    return max(1.2, plot) + 1.0 + legend
+    return max(1.2, plot) / 0.77  # matplotlib's subplots fill 0.11-0.88 of the figure's height
 
 
 def _groups(layer: Layer) -> list[tuple[str, str | None, int, list]]:

@@ -18,7 +18,7 @@ series differ by point shape too, and text is drawn in its series' colour.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 # Contrast vs #ffffff / vs #0e1117: blue 4.2/4.5, red-orange 4.3/4.4, green 3.5/5.5, purple 4.9/3.9,
@@ -149,7 +149,7 @@ class Chart:
     title: str | None
     x: Axis
     y: Axis
-    layers: tuple[Layer, ...] = field(default=())
+    layers: tuple[Layer, ...]
     height: int | None = None
 
     def __post_init__(self) -> None:

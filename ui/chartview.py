@@ -34,10 +34,14 @@ def altair_chart(chart: Chart) -> alt.LayerChart:
         props["title"] = chart.title
     if chart.height and not chart.y.nominal:
         props["height"] = chart.height
-    return alt.layer(*(_layer(chart, layer) for layer in chart.layers)).properties(**props)
+    data: dict[int, alt.InlineData] = {}  # one per rows object: Altair lifts data its layers share to the top
+    for layer in chart.layers:
+        if id(layer.rows) not in data:
+            data[id(layer.rows)] = alt.InlineData(values=[dict(row) for row in layer.rows])
+    return alt.layer(*(_layer(chart, layer, data[id(layer.rows)]) for layer in chart.layers)).properties(**props)
 
 
-def _layer(chart: Chart, layer: Layer) -> alt.Chart:
+def _layer(chart: Chart, layer: Layer, data: alt.InlineData) -> alt.Chart:
     binned = layer.mark == "bar" and layer.x2 is not None and not chart.y.nominal  # a histogram's bins
     encoding = {}
     for channel, axis, name in (("x", chart.x, layer.x), ("y", chart.y, layer.y)):
@@ -61,8 +65,7 @@ def _layer(chart: Chart, layer: Layer) -> alt.Chart:
     if layer.tooltip:
         encoding["tooltip"] = [alt.Tooltip(f"{t.field}:{_type(layer, t.field)}", title=t.title,
                                            **({"format": t.format} if t.format else {})) for t in layer.tooltip]
-    base = alt.Chart(alt.InlineData(values=[dict(row) for row in layer.rows]))
-    return getattr(base, f"mark_{layer.mark}")(**_style(layer, binned)).encode(**encoding)
+    return getattr(alt.Chart(data), f"mark_{layer.mark}")(**_style(layer, binned)).encode(**encoding)
 
 
 def _type(layer: Layer, field: str) -> str:

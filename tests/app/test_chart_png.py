@@ -192,4 +192,4 @@ def test_a_description_is_checked_where_it_is_made():
     with pytest.raises(ValueError, match="at most"):
         chartspec.series("s", [str(i) for i in range(len(chartspec.PALETTE) + 1)])
     with pytest.raises(ValueError, match="layer"):
-        Chart("t", Axis("x"), Axis("y"))
+        Chart("t", Axis("x"), Axis("y"), ())
