@@ -322,5 +322,5 @@ def describe_schedule(sched: Schedule, at: tuple[int, float] | None = None) -> C
         layers.append(Layer("point", ({"step": int(at[0]), "keep_prob": float(at[1])},), x="step", y="keep_prob",
                             colour=PALETTE[1], size=110, tooltip=tooltip))
     low = min(float(sched.target), 1.0)
-    return Chart(_("1.0 at step 0, linearly down to the target, then constant"), Axis(step, format=",~g"),
+    return Chart(_("1.0 at step 0, linearly down to the target, then constant"), Axis(step, format=",.0f"),
                  Axis(kp, domain=(max(0.0, low - 0.05), 1.02), format=".2f"), tuple(layers), HEIGHT)
