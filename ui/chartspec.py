@@ -155,3 +155,8 @@ class Chart:
     def __post_init__(self) -> None:
         if not self.layers:
             raise ValueError("expected at least one layer, but got none")
+        for layer in self.layers:
+            if layer.mark == "bar" and not self.y.nominal and (layer.x2 is None or layer.y is None):
+                raise ValueError("expected a bar on a nominal y, or a histogram bin (x, x2 and y), but got neither")
+            if layer.offset and (layer.series is None or not self.y.nominal or layer.mark != "bar"):
+                raise ValueError("expected offset only on bars with a series on a nominal y")

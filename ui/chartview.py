@@ -57,9 +57,8 @@ def _layer(chart: Chart, layer: Layer, data: alt.InlineData) -> alt.Chart:
                                       legend=alt.Legend(**LEGEND) if s.legend else None)
         if s.shapes and layer.mark == "point":
             encoding["shape"] = alt.Shape(f"{s.field}:N", scale=_scale(s, s.shapes), legend=None)
-        if layer.offset:
-            offset = alt.YOffset if chart.y.nominal else alt.XOffset
-            encoding["yOffset" if chart.y.nominal else "xOffset"] = offset(f"{s.field}:N", sort=list(s.names))
+        if layer.offset:  # bars of one category side by side (a nominal y: Chart checks it)
+            encoding["yOffset"] = alt.YOffset(f"{s.field}:N", sort=list(s.names))
     if layer.text:
         encoding["text"] = alt.Text(f"{layer.text}:Q", **({"format": layer.text_format} if layer.text_format else {}))
     if layer.tooltip:

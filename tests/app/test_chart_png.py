@@ -193,3 +193,8 @@ def test_a_description_is_checked_where_it_is_made():
         chartspec.series("s", [str(i) for i in range(len(chartspec.PALETTE) + 1)])
     with pytest.raises(ValueError, match="layer"):
         Chart("t", Axis("x"), Axis("y"), ())
+    with pytest.raises(ValueError, match="histogram"):  # a bar on a quantitative y is a histogram's bin
+        Chart("t", Axis("x"), Axis("y"), (Layer("bar", rows, x="x", y="y"),))
+    with pytest.raises(ValueError, match="offset"):
+        Chart("t", Axis("x"), Axis(None, categories=("a",)), (Layer("bar", ({"x": 1.0, "y": "a"},), x="x", y="y",
+                                                                        offset=True),))
