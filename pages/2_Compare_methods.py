@@ -6,7 +6,7 @@ import dataclasses
 
 import streamlit as st
 
-from ui import banner, charts, export, frame, layout, paper, render, settings, views
+from ui import banner, charts, chartview, export, frame, layout, paper, render, settings, views
 from ui.i18n import _, shown_text, tr
 from ui.inputs import Context
 
@@ -40,7 +40,7 @@ def comparison(ctx: Context) -> None:
             drop=result.cutout_side ** 2 / (h * w)))
     st.caption(_("Uses the sidebar's {honoured}. Ignores: {ignored}.").format(
         honoured=", ".join(_(x) for x in result.honoured), ignored="; ".join(_(x) for x in result.ignored)))
-    render.show_charts(lambda: [charts.comparison_drops(result)], "compare-drops", key=result)
+    chartview.show_charts(lambda: [charts.describe_comparison_drops(result)], "compare-drops", key=result)
     clean_top = ctx.backbone.categories[ctx.clean.top1]
     clean_prob = float(ctx.clean.probs[0, ctx.clean.top1])
     vmax = float(max(v.cam.max() for v in result.views))

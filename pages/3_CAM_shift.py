@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import streamlit as st
 
 from models.checkpoints import compute_model_cam
-from ui import banner, charts, checkpoints, export, frame, layout, paper, render, views
+from ui import banner, charts, chartview, checkpoints, export, frame, layout, paper, render, views
 from ui.i18n import _
 from ui.inputs import Context
 
@@ -93,15 +92,7 @@ def shift_view(ctx: Context) -> None:
              for (a, pa), (b, pb), (c, pc) in zip(shift.top5_clean, shift.top5_sample, shift.top5_mean)], hide_index=True)
         export.top(ctx, "cam-shift-top5", without=shift.top5_clean, one_sample=shift.top5_sample, mean=shift.top5_mean)
     with right:
-        def draw():
-            fig, ax = plt.subplots(figsize=(5, 2.6))
-            ax.hist(shift.sample_probs.numpy(), bins=charts.stability_bins(shift.n_samples), range=(0, 1), color="#3b6ea8")
-            ax.axvline(shift.clean_prob, color="black", linestyle="--", label=_("without DropBlock"))
-            ax.set(xlabel=f"p({shift.class_name})", ylabel=_("samples"), title=_("Stability over samples"))
-            ax.legend(loc="upper left", fontsize=8)
-            return fig
-
-        render.show_charts(lambda: [charts.stability_histogram(shift)], "cam-stability", key=shift, draw=draw)
+        chartview.show_charts(lambda: [charts.describe_stability_histogram(shift)], "cam-stability", key=shift)
         export.rows(ctx, "cam-stability", f"p({shift.class_name}) in each Monte Carlo sample",
                     lambda: [{"sample": i, "probability": float(p)} for i, p in enumerate(shift.sample_probs)],
                     class_idx=shift.class_idx, clean_prob=shift.clean_prob, n_samples=shift.n_samples)

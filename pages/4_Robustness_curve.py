@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import matplotlib.pyplot as plt
 import streamlit as st
 
 from models.checkpoints import merge_curves
 from models.compute import DEFAULT_CURVE_METHODS
-from ui import charts, checkpoints, export, frame, layout, paper, render, settings, views
+from ui import charts, chartview, checkpoints, export, frame, layout, paper, settings, views
 from ui.i18n import N_, _
 from ui.inputs import Context
 
@@ -100,25 +99,12 @@ def curve_section(ctx: Context, shown: tuple[str, str, float] = ("paper", "measu
                  "only. SpatialDropout drops whole channels, what DropBlock becomes when the block covers the map."))
 
     with layout.main_figure():
-        render.show_charts(lambda: charts.robustness_curve(curve, n_samples, methods), "robustness-curve", key=curve,
-                           draw=lambda: _figure(curve))
+        chartview.show_charts(lambda: charts.describe_robustness_curve(curve, n_samples, methods), "robustness-curve",
+                              key=curve)
     export.curve(ctx, curve, n_samples=n_samples, keep_probs=list(keep_probs), curve_spec=dataclasses.asdict(spec))
     st.table(
         [{_("keep_prob"): f"{kp:g}", **{lab: f"{float(curve.mean_prob[m, k]):.3f}" for m, lab in enumerate(curve.labels)}}
          for k, kp in enumerate(curve.keep_probs)], hide_index=True)
-
-
-def _figure(curve):
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for label, mean, std, agree in zip(curve.labels, curve.mean_prob, curve.std_prob, curve.top1_agreement):
-        axes[0].errorbar(curve.keep_probs, mean.numpy(), yerr=std.numpy(), marker="o", capsize=3, label=label)
-        axes[1].plot(curve.keep_probs, agree.numpy(), marker="o", label=label)
-    axes[0].set(xlabel=_("keep_prob at inference"), ylabel=f"p({curve.class_name})",
-                title=_("Class probability (mean ± std)"))
-    axes[1].set(xlabel=_("keep_prob at inference"), ylabel=_("share of samples"), title=_("Top-1 unchanged"),
-                ylim=(-0.05, 1.05))
-    render.curve_axes(axes)
-    return fig
 
 
 frame.page(page)

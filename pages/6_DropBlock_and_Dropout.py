@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-import matplotlib.pyplot as plt
 import streamlit as st
 
 import models as M
-from ui import charts, export, frame, layout, paper, render, views
+from ui import charts, chartview, export, frame, layout, paper, render, views
 from ui.i18n import N_, _
 from ui.inputs import Context
 
@@ -108,15 +107,7 @@ def arms(ctx: Context) -> None:
                  "of the last conv features; the CAM is drawn from the features with those channels removed and "
                  "the rest × 1/keep_prob, exactly what the logits saw."))
 
-    def draw():
-        fig, ax = plt.subplots(figsize=(8, 2.6))
-        ax.boxplot([v.sample_probs.numpy() for v in result.views], tick_labels=[_(v.label) for v in result.views])
-        ax.axhline(result.clean_prob, color="black", linestyle="--", linewidth=1)
-        ax.set(ylabel=f"p({result.class_name})", title=_("Monte Carlo stability (dashed: without regularisation)"))
-        ax.tick_params(axis="x", labelsize=7)
-        return fig
-
-    render.show_charts(lambda: [charts.strategy_stability(result)], "strategy-stability", key=result, draw=draw)
+    chartview.show_charts(lambda: [charts.describe_strategy_stability(result)], "strategy-stability", key=result)
     export.rows(ctx, "strategy-stability", f"p({result.class_name}) in each Monte Carlo sample, per arm",
                 lambda: [{"arm": v.label, "sample": i, "probability": float(p)}
                          for v in result.views for i, p in enumerate(v.sample_probs)],

@@ -28,7 +28,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import numpy as np
 import streamlit as st
 import torch
@@ -38,9 +37,9 @@ import models as M
 from models.compute import STRATEGY_ARMS
 from models.keepgrid import LOW, with_keep_prob
 from models.theory import Mistake, Mistakes, compute_schedule
-from ui import charts, frame, layout, paper, render, views
+from ui import charts, chartview, frame, layout, paper, render, views
+from ui.i18n import N_, _, listing
 from ui.inputs import Context
-from ui.i18n import N_, _, language, listing
 
 STEP_KEY = "lesson_step"  # session key; the URL's "step" (ui/settings.py)
 TIE = 0.005  # probabilities closer than this are "about the same"
@@ -280,19 +279,9 @@ def _figure5(ctx: Context, step: Step):
 
     def picture():
         c = curve()
-
-        def draw():
-            fig, ax = plt.subplots(figsize=(7, 3.2))
-            for label, mean, std in zip(c.labels, c.mean_prob, c.std_prob):
-                ax.errorbar(c.keep_probs, mean.numpy(), yerr=std.numpy(), marker="o", capsize=3, label=label)
-            ax.set(xlabel=_("keep_prob applied at inference"), ylabel="p({cls})".format(cls=c.class_name),
-                   title=_("Trained without DropBlock, DropBlock at inference"), ylim=(-0.05, 1.05))
-            render.curve_axes([ax])
-            return fig
-
-        # the interactive chart (hover for values) of the curve page, the matplotlib figure as the PNG download
-        render.show_charts(lambda: charts.robustness_curve(c, CURVE_SAMPLES, CURVE_METHODS)[:1], "lesson-5-figure5",
-                           key=c, draw=draw)
+        # the curve page's first chart (hover for values), its PNG download from the same description
+        chartview.show_charts(lambda: charts.describe_robustness_curve(c, CURVE_SAMPLES, CURVE_METHODS)[:1],
+                              "lesson-5-figure5", key=c)
         st.caption(paper.headline())
         paper.results(("imagenet",), ("robust",))
 
@@ -317,17 +306,8 @@ def _schedule(ctx: Context, step: Step):
     at_half = db.linear_keep_prob(half, SCHEDULE_STEPS, SCHEDULE_TARGET)
 
     def picture():
-        def draw():
-            fig, ax = plt.subplots(figsize=(7, 3.0))
-            ax.plot(sched.steps.numpy(), sched.keep_probs.numpy())
-            ax.plot([half], [at_half], marker="o", color="C3")
-            ax.axvline(SCHEDULE_STEPS, color="grey", linestyle=":")
-            ax.set(xlabel=_("step of training"), ylabel=_("keep_prob"),
-                   title=_("1.0 at step 0, linearly down to the target, then constant"))
-            ax.grid(alpha=0.3)
-            return fig
-
-        render.show_figure(draw, "lesson-6-schedule", key=(SCHEDULE_TARGET, SCHEDULE_STEPS, language()))
+        chartview.show_charts(lambda: [charts.describe_schedule(sched, at=(half, at_half))], "lesson-6-schedule",
+                              key=(SCHEDULE_TARGET, SCHEDULE_STEPS))
 
     def outcome():
         answer = nearest(at_half, {"target": SCHEDULE_TARGET, "half": (1 + SCHEDULE_TARGET) / 2, "one": 1.0})
@@ -359,20 +339,8 @@ def _mistakes(ctx: Context, step: Step):
     rows = [(label, m) for m in report.rows for start, label in RECIPES.items() if m.name.startswith(start)]
 
     def picture():
-        def draw():
-            fig, ax = plt.subplots(figsize=(7, 3.4))
-            y = np.arange(len(rows))
-            ax.barh(y - 0.2, [m.train_mean for _l, m in rows], height=0.4, label=_("in training"))
-            ax.barh(y + 0.2, [m.eval_mean for _l, m in rows], height=0.4, label=_("at inference"))
-            ax.axvline(1.0, color="black", linewidth=1)
-            ax.set_yticks(y, [_(label) for label, _m in rows])
-            ax.set_xscale("log")
-            ax.invert_yaxis()
-            ax.set(xlabel=_("mean activation ÷ clean mean (1 = preserved)"))
-            ax.legend(fontsize=8)
-            return fig
-
-        render.show_figure(draw, "lesson-7-mistakes", key=(report, language()))
+        chartview.show_charts(lambda: [charts.describe_gains([(_(label), m) for label, m in rows])],
+                              "lesson-7-mistakes", key=report)
 
     def outcome():
         gain = tutorial_row(report).train_mean
