@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from models.checkpoints import compute_model_cam
-from ui import banner, charts, chartview, checkpoints, export, frame, layout, paper, render, views
+from ui import banner, charts, chartview, checkpoints, export, frame, layout, paper, render, view, views
 from ui.i18n import _
 from ui.inputs import Context
 
@@ -56,8 +56,12 @@ def shift_view(ctx: Context) -> None:
     n_samples = c1.select_slider(_("Monte Carlo samples"), [1, 4, 8, 16, 32], value=16, key="cam_samples")
     top5 = ctx.clean.probs[0].topk(5).indices.tolist()
     class_idx = c2.selectbox(_("Class"), top5, format_func=lambda i: ctx.backbone.categories[i], key="cam_class")
-    shift = views.cam_shift(ctx, n_samples, class_idx)
+    view.progressive(views.cam_shift(ctx, n_samples, class_idx), lambda shift: draw_shift(ctx, shift))
 
+
+def draw_shift(ctx: Context, shift) -> None:
+    """The CAMs, the numbers and the stability of one round (the first after a sample or two, then
+    refined in place: each is the mean and spread of the samples drawn so far)."""
     vmax = float(max(shift.clean_cam.max(), shift.mean_cam.max(), shift.sample_cam.max()))
     cols = layout.main_figure().columns(4)
     pictures = [

@@ -9,7 +9,7 @@ import dropblock as db
 import models as M
 from models import gamma_formula
 from models.theory import compute_schedule
-from ui import charts, chartview, export, frame, layout, paper, render, views
+from ui import charts, chartview, export, frame, layout, paper, render, view, views
 from ui.i18n import _, tr
 from ui.inputs import Context
 
@@ -148,7 +148,10 @@ def units_vs_weights(c) -> None:
 
 def contrasts(ctx: Context) -> None:
     st.header(_("5 · The tutorial's advice, measured on the network"))
-    c = views.tutorial_contrasts(ctx)
+    view.progressive(views.tutorial_contrasts(ctx), lambda c: draw_contrasts(ctx, c))
+
+
+def draw_contrasts(ctx: Context, c) -> None:
     st.markdown(_("DropBlock in the blocks of groups 3 and 4 at keep_prob {kp:g}, {n} samples, seed {seed}; "
                   "p(“{name}”) without DropBlock: {p:.3f}.").format(kp=ctx.spec.keep_prob, n=c.n_samples,
                                                                     seed=ctx.seed, name=c.class_name, p=c.clean_prob))
@@ -170,7 +173,10 @@ def depth(ctx: Context) -> None:
                              group3_quarter=False)
     middle = views.keep_prob_scan(ctx, deep, (("dropblock", 7),)).middle()
     keep_probs = tuple(dict.fromkeys((float(ctx.spec.keep_prob), middle)))
-    c = views.depth_contrast(ctx, keep_probs)
+    view.progressive(views.depth_contrast(ctx, keep_probs), lambda c: draw_depth(ctx, c, middle))
+
+
+def draw_depth(ctx: Context, c, middle: float) -> None:
     st.markdown(_("The tutorial applies DropBlock to the deeper convolutional layers and “not in … shallower "
                   "convolutional layers” (their features are mostly edges); Hu et al. apply it to the **shallow and "
                   "middle** layers and Dropout to the deep fully connected one. Both arms here: DropBlock b = {b} "

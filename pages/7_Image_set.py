@@ -6,7 +6,7 @@ import streamlit as st
 
 from models import export as E
 from models.imageset import SetError
-from ui import charts, chartview, export, frame, layout
+from ui import charts, chartview, export, frame, layout, view
 from ui import imageset as ui_set
 from ui.i18n import N_, _, ngettext, shown_text, tr
 from ui.inputs import Context
@@ -72,8 +72,13 @@ def curves(ctx: Context) -> None:
     holder = st.empty()
     if ui_set.set_curve.cached(ctx, imageset, n_samples, keep_probs) is None:
         holder.button(_("Cancel"), key="set_cancel", on_click=_cancel, icon=":material/cancel:")
-    curve = ui_set.set_curve(ctx, imageset, n_samples, keep_probs)
+    view.progressive(ui_set.set_curve(ctx, imageset, n_samples, keep_probs),
+                     lambda curve: draw_curves(ctx, imageset, curve))
     holder.empty()
+
+
+def draw_curves(ctx: Context, imageset, curve) -> None:
+    """The set's curves over the samples drawn so far (each round: every image, every point)."""
     stats = curve.summary()
 
     st.subheader(_("Over {n} images from {source}").format(n=curve.n_images,

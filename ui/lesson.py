@@ -37,7 +37,7 @@ import models as M
 from models.compute import STRATEGY_ARMS
 from models.keepgrid import LOW, with_keep_prob
 from models.theory import Mistake, Mistakes, compute_schedule
-from ui import charts, chartview, frame, layout, paper, render, views
+from ui import charts, chartview, frame, layout, paper, render, view, views
 from ui.i18n import N_, _, listing
 from ui.inputs import Context
 
@@ -178,7 +178,7 @@ def _budget(ctx: Context, step: Step):
             key=(pair[0], pair[1], "mask/after"), channels=pair[1].channels, tile=TILE, size=TILE)
 
     def outcome():
-        shifts = [views.cam_shift(step_context(ctx, s, step.seed), SAMPLES, None) for s in (dropout, dropblock)]
+        shifts = [view.final(views.cam_shift(step_context(ctx, s, step.seed), SAMPLES, None)) for s in (dropout, dropblock)]
         p_out, p_block = (float(s.sample_probs.mean()) for s in shifts)
         answer = lower(p_block, p_out, "dropblock", "dropout")
         return Outcome(answer, _("p({cls}) without dropping: {clean:.3f}. Mean of {n} draws with Dropout: {p_out:.3f} "
@@ -224,7 +224,7 @@ def cam_loss(shift: M.CamShift) -> CamLoss:
 
 
 def _cam(ctx: Context, step: Step):
-    shift = views.cam_shift(step_context(ctx, step.spec, step.seed), SAMPLES, None)
+    shift = view.final(views.cam_shift(step_context(ctx, step.spec, step.seed), SAMPLES, None))
 
     def picture():
         vmax = float(max(shift.clean_cam.max(), shift.mean_cam.max()))
@@ -273,8 +273,9 @@ def _figure5(ctx: Context, step: Step):
 
     def curve():  # computed only once the student has answered
         if "curve" not in holder:
-            holder["curve"] = views.robustness_curve(step_context(ctx, step.spec, step.seed), step.spec, CURVE_SAMPLES,
-                                                     curve_grid(ctx, step), methods=CURVE_METHODS)
+            parts = views.robustness_curve(step_context(ctx, step.spec, step.seed), step.spec, CURVE_SAMPLES,
+                                           curve_grid(ctx, step), methods=CURVE_METHODS)
+            holder["curve"] = view.final(parts)
         return holder["curve"]
 
     def picture():
@@ -392,7 +393,7 @@ def strategy_choice(ctx: Context, step: Step) -> StrategyChoice:
 def _strategy(ctx: Context, step: Step):
     choice = strategy_choice(ctx, step)
     spec = with_keep_prob(step.spec, choice.keep_prob)
-    result = views.dropblock_dropout(step_context(ctx, spec, step.seed), spec, STRATEGY_FC_KEEP, SAMPLES)
+    result = view.final(views.dropblock_dropout(step_context(ctx, spec, step.seed), spec, STRATEGY_FC_KEEP, SAMPLES))
     arms = dict(zip(STRATEGY_ARMS, result.views))
     if choice.keep_prob == STRATEGY_KEEP_PROB:
         why = _("DropBlock at Hu et al.'s p = {kp:g}.").format(kp=STRATEGY_KEEP_PROB)
@@ -426,7 +427,7 @@ def _strategy(ctx: Context, step: Step):
     return picture, outcome
 
 
-SAMPLES = 16  # Monte Carlo draws where a step averages (light path: below views.HEAVY_CAM_SAMPLES)
+SAMPLES = 16  # Monte Carlo draws where a step averages (a first answer after 2, in rounds)
 
 STEPS: tuple[Step, ...] = (
     Step(N_("What a block is"),

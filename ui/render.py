@@ -29,6 +29,7 @@ from models.jobs import SingleFlight
 
 from .chartpng import CJK_FONT, cjk_font_path, figure_png
 from .i18n import N_, _, language
+from . import layout
 from .layout import NARROW_MAX_PX
 
 CELL = 112  # pixels per map in a tile grid
@@ -193,6 +194,8 @@ def _show_png(png: bytes, name: str, caption: str | None, width: int | str) -> N
     # on every rerun. The download's bytes are handed over only when clicked, and the click does
     # not rerun the page.
     st.image(png, caption=caption, width=width, output_format="PNG")
+    if layout.drafting():  # a round to be replaced: its downloads come with the final one
+        return
     st.download_button(_("Download PNG"), lambda: png, file_name=f"{name}.png", mime="image/png", key=f"dl-{name}",
                        on_click="ignore")
 
@@ -329,6 +332,8 @@ def show_tile_grid(build: Callable[[], Sequence[Sequence[np.ndarray]]], labels: 
     def png() -> bytes:
         return _png(grid(build(), labels, size))
 
+    if layout.drafting():
+        return
     st.download_button(_("Download PNG"), png, file_name=f"{name}.png", mime="image/png", key=f"dl-{name}",
                        on_click="ignore")
 
