@@ -109,7 +109,20 @@ html {{ font-size: 22px; }}
 {_LESSON} h1 {{ display: none; }}
 {_LESSON} .st-key-{MAIN} .dbl-tiles {{
   --tile: min(calc((100vh - 28rem) / var(--rows) / var(--aspect) - var(--gap)), calc(3 * var(--tile-max))) !important; }}
-{_LESSON} .st-key-{MAIN} img:not(.dbl-tile) {{ max-height: calc(100vh - 28rem); }}
+{_LESSON} .st-key-{MAIN} img:not(.dbl-tile) {{ max-height: calc(100vh - 28rem); max-width: 86% !important; margin: 0 auto; }}
+{_LESSON} .st-key-{MAIN} :is(div:has(> .stImage), .stImage, .stImage > div) {{ width: 100% !important; }}
+{_LESSON} [data-testid="stVerticalBlock"] {{ gap: 0.5rem; }}
+/* a lesson step's tile grid on the projector: every tile in one line across the width, grouped per
+   channel (mask, before, after of one channel side by side, a space between channels), so the picture
+   spans the screen and the question stays on it (the phone's regrouping, in one line) */
+{_LESSON} .st-key-{MAIN} .dbl-tiles {{ display: flex; flex-wrap: wrap; gap: var(--gap); max-width: none; }}
+{_LESSON} .st-key-{MAIN} .dbl-tiles :is(.dbl-row, .dbl-cells) {{ display: contents; }}
+{_LESSON} .st-key-{MAIN} .dbl-tiles .dbl-label {{ display: none; }}
+{_LESSON} .st-key-{MAIN} .dbl-tiles img.dbl-tile {{ flex: 1 1 0; min-width: 0;
+                                                     order: calc(var(--channel) * 64 + var(--kind)); }}
+{_LESSON} .st-key-{MAIN} .dbl-tiles img.dbl-tile[style^="--kind: 1;"]:not([style$="--channel: 2"]) {{
+  margin-left: 0.8rem; }}
+{_LESSON} .st-key-{MAIN} .dbl-tiles figcaption {{ flex: 0 0 100%; order: 100000; }}
 </style>
 """
 

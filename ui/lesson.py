@@ -24,6 +24,7 @@ keys to them).
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import math
 from collections.abc import Callable
@@ -33,6 +34,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import streamlit as st
 import torch
+from PIL import Image
 
 import dropblock as db
 import models as M
@@ -115,8 +117,19 @@ def lower(a: float, b: float, key_a: str, key_b: str, same: str | None = "same")
 
 
 def show(picture, name: str, caption: str) -> None:
-    """A step's picture at its own size (at most the column's width), with its PNG download."""
-    render.show_image(picture, name, caption=caption, width=PICTURE_WIDTH)
+    """A step's picture at its own size (at most the column's width), with its PNG download; across
+    the screen in presenter mode (as high as the step's text leaves room for, ui/layout.py)."""
+    render.show_image(picture, name, caption=caption, width="stretch" if layout.presenting() else PICTURE_WIDTH)
+
+
+def _scale_beside(picture: Image.Image, t, label: str) -> Image.Image:
+    """``picture`` with :func:`render.diverging_scale` at its right, vertically centred: a wide picture
+    that fills a projector's width within the height a lesson step leaves (under it, it is 2:1)."""
+    bar = Image.open(io.BytesIO(render.diverging_scale(t, label))).convert("RGB")
+    out = Image.new("RGB", (picture.width + 16 + bar.width, max(picture.height, bar.height)), "white")
+    out.paste(picture.convert("RGB"), (0, (out.height - picture.height) // 2))
+    out.paste(bar, (picture.width + 16, (out.height - bar.height) // 2))
+    return out
 
 
 def _block(ctx: state.Context, step: Step):
@@ -232,8 +245,9 @@ def _cam(ctx: state.Context, step: Step):
         row = [np.asarray(render.overlay(ctx.image, shift.clean_cam, vmax)),
                np.asarray(render.overlay(ctx.image, shift.mean_cam, vmax)),
                np.asarray(render.diverging(shift.difference))]
-        picture = render.with_scale(render.grid([row], size=224), shift.difference,
-                                    _("the change, in class-score units (as the CAM)"))
+        scale = _scale_beside if layout.presenting() else render.with_scale
+        picture = scale(render.grid([row], size=224), shift.difference,
+                        _("the change, in class-score units (as the CAM)"))
         show(picture, "lesson-4-cam",
              _("Class activation map for “{cls}”: without DropBlock · mean of {n} DropBlock draws (same scale) · "
                "the change (red: gained, blue: lost).").format(cls=shift.class_name, n=shift.n_samples))
@@ -318,7 +332,7 @@ def _schedule(ctx: state.Context, step: Step):
 
     def picture():
         def draw():
-            fig, ax = plt.subplots(figsize=(7, 3.0))
+            fig, ax = plt.subplots(figsize=(14, 3.2) if wide else (7, 3.0))  # wide: across a projector
             ax.plot(sched.steps.numpy(), sched.keep_probs.numpy())
             ax.plot([half], [at_half], marker="o", color="C3")
             ax.axvline(SCHEDULE_STEPS, color="grey", linestyle=":")
@@ -327,7 +341,8 @@ def _schedule(ctx: state.Context, step: Step):
             ax.grid(alpha=0.3)
             return fig
 
-        render.show_figure(draw, "lesson-6-schedule", key=(SCHEDULE_TARGET, SCHEDULE_STEPS, language()))
+        wide = layout.presenting()
+        render.show_figure(draw, "lesson-6-schedule", key=(SCHEDULE_TARGET, SCHEDULE_STEPS, language(), wide))
 
     def outcome():
         answer = nearest(at_half, {"target": SCHEDULE_TARGET, "half": (1 + SCHEDULE_TARGET) / 2, "one": 1.0})
@@ -360,7 +375,7 @@ def _mistakes(ctx: state.Context, step: Step):
 
     def picture():
         def draw():
-            fig, ax = plt.subplots(figsize=(7, 3.4))
+            fig, ax = plt.subplots(figsize=(14, 3.4) if wide else (7, 3.4))  # wide: across a projector
             y = np.arange(len(rows))
             ax.barh(y - 0.2, [m.train_mean for _l, m in rows], height=0.4, label=_("in training"))
             ax.barh(y + 0.2, [m.eval_mean for _l, m in rows], height=0.4, label=_("at inference"))
@@ -372,7 +387,8 @@ def _mistakes(ctx: state.Context, step: Step):
             ax.legend(fontsize=8)
             return fig
 
-        render.show_figure(draw, "lesson-7-mistakes", key=(report, language()))
+        wide = layout.presenting()
+        render.show_figure(draw, "lesson-7-mistakes", key=(report, language(), wide))
 
     def outcome():
         gain = tutorial_row(report).train_mean
@@ -649,7 +665,8 @@ def _body(ctx: state.Context, step: Step, n: int) -> None:
     picture, outcome = step.run(ctx, step)
     slot = st.container()
     # the question and, beside it, the reveal: both on the projector, under the picture
-    ask, reveal = layout.on_projector("lesson-answer").columns([2, 3])
+    # (on a projector the reveal gets more of the width, so it and the wide picture fit one screen)
+    ask, reveal = layout.on_projector("lesson-answer").columns([1, 2] if layout.presenting() else [2, 3])
     options = dict(step.options)
     choice = ask.radio(_(step.prompt).format(**facts), list(options), index=None,
                        format_func=lambda k: _(options[k]).format(**facts), key=f"lesson_q{n}")
