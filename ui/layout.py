@@ -19,7 +19,8 @@ line names the parameters the main figure uses: the sidebar's, unless the page s
 (:func:`presenter_params`: a lesson step's own, the robustness curve's placement). A page with live
 controls (the mask explorer) puts them in a compact :func:`control_bar` there is no sidebar for.
 
-On phones (about 390 px wide) the LaTeX formulas scroll inside their own block, never the page;
+On phones (about 390 px wide) the sidebar shows its live controls (keep_prob, block_size, seed) first,
+so they are in view when it slides out; the LaTeX formulas scroll inside their own block, never the page;
 tile grids (``render.show_tile_grid``) are regrouped per channel, one line each, at most
 ``NARROW_MAX_PX`` wide.
 
@@ -49,7 +50,12 @@ _CSS_ALWAYS = f"""
 /* A formula wider than a phone scrolls inside its own block, never the page. */
 .stMainBlockContainer .katex-display {{ overflow-x: auto; overflow-y: hidden; max-width: 100%; padding-bottom: 2px; }}
 .stMainBlockContainer [data-testid="stTable"], .stMainBlockContainer [data-testid="stTableStyledTable"] {{ overflow-x: auto; max-width: 100%; }}
-@media (max-width: {NARROW_MAX_PX}px) {{ .stMainBlockContainer .katex-display {{ font-size: 0.85em; }} }}
+@media (max-width: {NARROW_MAX_PX}px) {{ .stMainBlockContainer .katex-display {{ font-size: 0.85em; }}
+  /* a phone's slide-out sidebar: the live controls (the part with the keep_prob and block_size sliders)
+     first, right under the page links, so they are in view when it opens (below the image widgets
+     they were under the fold of an 844 px screen) */
+  [data-testid="stSidebarUserContent"] [data-testid="stVerticalBlock"] > [data-testid="stLayoutWrapper"]:has(.stSlider) {{
+    order: -1; }} }}
 </style>
 """
 

@@ -341,6 +341,42 @@ def test_phone_and_projector(server, browser, tmp_path):
     projector.close()
 
 
+def test_a_phones_sidebar_opens_on_the_live_controls(server, browser, tmp_path):
+    """At 390×844 the slide-out sidebar shows keep_prob, block_size and the seed without scrolling
+    (right under the page links; the image widgets follow), on the mask explorer, whose fragment draws
+    them, and on a page where the sidebar does; moving one there still changes the masks."""
+    shown, _ = shots_dir(tmp_path)
+    for path, title in (("Mask_explorer", "Mask explorer"), ("CAM_shift", "CAM shift")):
+        page = browser.new_page(viewport=PHONE)  # a fresh tab: its sidebar starts closed
+        try:
+            page.goto(f"{server}/{path}")
+            wait_ready(page, title)
+            page.locator(f"{MAIN_FIGURE} img").first.wait_for(timeout=180_000)
+            wait_ready(page, title)
+            page.locator('[data-testid="stExpandSidebarButton"]').first.click()
+            sidebar = page.locator('[data-testid="stSidebar"]')
+            controls = [sidebar.get_by_role("slider", name="keep_prob"),
+                        sidebar.get_by_role("slider", name="block_size"), sidebar.locator('input[aria-label="Seed"]')]
+            for control in controls:
+                control.wait_for(state="visible", timeout=30_000)
+            page.wait_for_timeout(600)  # the sidebar's slide-in animation
+            for control in controls:
+                box = control.bounding_box()
+                assert box and 0 <= box["y"] and box["y"] + box["height"] <= PHONE["height"], (path, box)
+                assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (path, box)
+            image = sidebar.get_by_text("Sample image").first.bounding_box()
+            assert image["y"] > controls[-1].bounding_box()["y"], "the image widgets come after the live controls"
+            if path == "Mask_explorer":
+                page.screenshot(path=str(shown / "phone-sidebar.png"))
+                before = page.evaluate(SOURCES)
+                controls[0].focus()
+                page.keyboard.press("ArrowLeft")
+                page.wait_for_function(f"old => ({SOURCES})() !== old", arg=before, timeout=60_000)
+            assert_no_exception(page)
+        finally:
+            page.close()
+
+
 def test_mask_grid_units_are_crisp_squares_on_a_laptop(server, browser):
     """At 1280x900 the grid is one line per row with its labels at the left; each tile is the map at
     one pixel per unit, scaled up pixelated; a seed change redraws the tiles."""
