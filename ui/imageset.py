@@ -28,11 +28,18 @@ from models.text import Text
 
 from .i18n import N_, _
 
-from .inputs import SAMPLE_FILES, UPLOAD_TYPES, Context
-from .settings import SAMPLES
+from .inputs import ASSETS, UPLOAD_TYPES, Context
 from .view import view
 from .views import SWEEPS
 
+# The bundled set (#23): openly licensed photos of ImageNet classes that the fallback model
+# (EfficientNet-Lite0) classifies right; source, author, licence and clean top-1 of each in
+# assets/ATTRIBUTION.md. A fixed tuple: no path is built from input.
+BUNDLED_SET = ("coffee.jpg", "chelsea.jpg") + tuple(f"set/{name}.jpg" for name in (
+    "aitzgorri", "binoculars", "broccoli", "brown_bear", "cameraman", "castle", "chameleon", "cups", "djembe",
+    "dragonfly", "dromedary", "fig", "fire_engine", "forest_stream", "gerbera_orange", "gerbera_yellow", "goose",
+    "guitar", "hen", "honey_bee", "ladybird", "lemons", "paintbrushes", "picos_de_europa", "rowing_boats",
+    "sea_lion", "spaniels", "summer_palace", "suspension_bridge", "wall_clock"))
 SOURCES = {"bundled": N_("Bundled samples"), "files": N_("Upload several images"), "zip": N_("Upload a zip of images")}
 
 
@@ -58,7 +65,7 @@ def read(files: Files, progress: jobs.Progress) -> ImageSet:
 
 
 def bundled() -> ImageSet:
-    files = [(label, SAMPLE_FILES[name].read_bytes()) for name, label in SAMPLES.items()]
+    files = [(name.rpartition("/")[2], (ASSETS / name).read_bytes()) for name in BUNDLED_SET]
     return read(Files("files", "bundled", Text(N_("the bundled samples")), files))
 
 

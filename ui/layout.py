@@ -19,7 +19,8 @@ line names the parameters the main figure uses: the sidebar's, unless the page s
 (:func:`presenter_params`: a lesson step's own, the robustness curve's placement). A page with live
 controls (the mask explorer) puts them in a compact :func:`control_bar` there is no sidebar for.
 
-On phones (about 390 px wide) the LaTeX formulas scroll inside their own block, never the page;
+On phones (about 390 px wide) the sidebar shows its live controls (keep_prob, block_size, seed) first,
+so they are in view when it slides out; the LaTeX formulas scroll inside their own block, never the page;
 tile grids (``render.show_tile_grid``) are regrouped per channel, one line each, at most
 ``NARROW_MAX_PX`` wide.
 
@@ -50,7 +51,12 @@ _CSS_ALWAYS = f"""
 /* A formula wider than a phone scrolls inside its own block, never the page. */
 .stMainBlockContainer .katex-display {{ overflow-x: auto; overflow-y: hidden; max-width: 100%; padding-bottom: 2px; }}
 .stMainBlockContainer [data-testid="stTable"], .stMainBlockContainer [data-testid="stTableStyledTable"] {{ overflow-x: auto; max-width: 100%; }}
-@media (max-width: {NARROW_MAX_PX}px) {{ .stMainBlockContainer .katex-display {{ font-size: 0.85em; }} }}
+@media (max-width: {NARROW_MAX_PX}px) {{ .stMainBlockContainer .katex-display {{ font-size: 0.85em; }}
+  /* a phone's slide-out sidebar: the live controls (the part with the keep_prob and block_size sliders)
+     first, right under the page links, so they are in view when it opens (below the image widgets
+     they were under the fold of an 844 px screen) */
+  [data-testid="stSidebarUserContent"] [data-testid="stVerticalBlock"] > [data-testid="stLayoutWrapper"]:has(.stSlider) {{
+    order: -1; }} }}
 </style>
 """
 
@@ -110,7 +116,20 @@ html {{ font-size: 22px; }}
 {_LESSON} h1 {{ display: none; }}
 {_LESSON} .st-key-{MAIN} .dbl-tiles {{
   --tile: min(calc((100vh - 28rem) / var(--rows) / var(--aspect) - var(--gap)), calc(3 * var(--tile-max))) !important; }}
-{_LESSON} .st-key-{MAIN} img:not(.dbl-tile) {{ max-height: calc(100vh - 28rem); }}
+{_LESSON} .st-key-{MAIN} img:not(.dbl-tile) {{ max-height: calc(100vh - 28rem); max-width: 86% !important; margin: 0 auto; }}
+{_LESSON} .st-key-{MAIN} :is(div:has(> .stImage), .stImage, .stImage > div) {{ width: 100% !important; }}
+{_LESSON} [data-testid="stVerticalBlock"] {{ gap: 0.5rem; }}
+/* a lesson step's tile grid on the projector: every tile in one line across the width, grouped per
+   channel (mask, before, after of one channel side by side, a space between channels), so the picture
+   spans the screen and the question stays on it (the phone's regrouping, in one line) */
+{_LESSON} .st-key-{MAIN} .dbl-tiles {{ display: flex; flex-wrap: wrap; gap: var(--gap); max-width: none; }}
+{_LESSON} .st-key-{MAIN} .dbl-tiles :is(.dbl-row, .dbl-cells) {{ display: contents; }}
+{_LESSON} .st-key-{MAIN} .dbl-tiles .dbl-label {{ display: none; }}
+{_LESSON} .st-key-{MAIN} .dbl-tiles img.dbl-tile {{ flex: 1 1 0; min-width: 0;
+                                                     order: calc(var(--channel) * 64 + var(--kind)); }}
+{_LESSON} .st-key-{MAIN} .dbl-tiles img.dbl-tile[style^="--kind: 1;"]:not([style$="--channel: 2"]) {{
+  margin-left: 0.8rem; }}
+{_LESSON} .st-key-{MAIN} .dbl-tiles figcaption {{ flex: 0 0 100%; order: 100000; }}
 </style>
 """
 

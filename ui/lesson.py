@@ -24,6 +24,7 @@ keys to them).
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 import torch
+from PIL import Image
 
 import dropblock as db
 import models as M
@@ -114,8 +116,19 @@ def lower(a: float, b: float, key_a: str, key_b: str, same: str | None = "same")
 
 
 def show(picture, name: str, caption: str) -> None:
-    """A step's picture at its own size (at most the column's width), with its PNG download."""
-    render.show_image(picture, name, caption=caption, width=PICTURE_WIDTH)
+    """A step's picture at its own size (at most the column's width), with its PNG download; across
+    the screen in presenter mode (as high as the step's text leaves room for, ui/layout.py)."""
+    render.show_image(picture, name, caption=caption, width="stretch" if layout.presenting() else PICTURE_WIDTH)
+
+
+def _scale_beside(picture: Image.Image, t, label: str) -> Image.Image:
+    """``picture`` with :func:`render.diverging_scale` at its right, vertically centred: a wide picture
+    that fills a projector's width within the height a lesson step leaves (under it, it is 2:1)."""
+    bar = Image.open(io.BytesIO(render.diverging_scale(t, label))).convert("RGB")
+    out = Image.new("RGB", (picture.width + 16 + bar.width, max(picture.height, bar.height)), "white")
+    out.paste(picture.convert("RGB"), (0, (out.height - picture.height) // 2))
+    out.paste(bar, (picture.width + 16, (out.height - bar.height) // 2))
+    return out
 
 
 def _block(ctx: Context, step: Step):
@@ -231,8 +244,9 @@ def _cam(ctx: Context, step: Step):
         row = [np.asarray(render.overlay(ctx.image, shift.clean_cam, vmax)),
                np.asarray(render.overlay(ctx.image, shift.mean_cam, vmax)),
                np.asarray(render.diverging(shift.difference))]
-        picture = render.with_scale(render.grid([row], size=224), shift.difference,
-                                    _("the change, in class-score units (as the CAM)"))
+        scale = _scale_beside if layout.presenting() else render.with_scale
+        picture = scale(render.grid([row], size=224), shift.difference,
+                        _("the change, in class-score units (as the CAM)"))
         show(picture, "lesson-4-cam",
              _("Class activation map for “{cls}”: without DropBlock · mean of {n} DropBlock draws (same scale) · "
                "the change (red: gained, blue: lost).").format(cls=shift.class_name, n=shift.n_samples))
@@ -614,7 +628,8 @@ def _body(ctx: Context, step: Step, n: int) -> None:
     picture, outcome = step.run(ctx, step)
     slot = st.container()
     # the question and, beside it, the reveal: both on the projector, under the picture
-    ask, reveal = layout.on_projector("lesson-answer").columns([2, 3])
+    # (on a projector the reveal gets more of the width, so it and the wide picture fit one screen)
+    ask, reveal = layout.on_projector("lesson-answer").columns([1, 2] if layout.presenting() else [2, 3])
     options = dict(step.options)
     choice = ask.radio(_(step.prompt).format(**facts), list(options), index=None,
                        format_func=lambda k: _(options[k]).format(**facts), key=f"lesson_q{n}")

@@ -196,7 +196,7 @@ def test_real_browser_session(server, browser, tmp_path):
 
     # the image set as a teacher runs it: the bundled samples, one click, the curves drawn
     page.get_by_role("button", name="Compute the curves").click()
-    page.get_by_text("Over 4 images").first.wait_for(timeout=180_000)
+    page.get_by_text("Over 32 images").first.wait_for(timeout=240_000)
     wait_ready(page, "Image set")
     assert_no_exception(page)
     page.screenshot(path=str(shots / "image-set.png"), full_page=True)
@@ -341,6 +341,42 @@ def test_phone_and_projector(server, browser, tmp_path):
     projector.close()
 
 
+def test_a_phones_sidebar_opens_on_the_live_controls(server, browser, tmp_path):
+    """At 390×844 the slide-out sidebar shows keep_prob, block_size and the seed without scrolling
+    (right under the page links; the image widgets follow), on the mask explorer, whose fragment draws
+    them, and on a page where the sidebar does; moving one there still changes the masks."""
+    shown, _ = shots_dir(tmp_path)
+    for path, title in (("Mask_explorer", "Mask explorer"), ("CAM_shift", "CAM shift")):
+        page = browser.new_page(viewport=PHONE)  # a fresh tab: its sidebar starts closed
+        try:
+            page.goto(f"{server}/{path}")
+            wait_ready(page, title)
+            page.locator(f"{MAIN_FIGURE} img").first.wait_for(timeout=180_000)
+            wait_ready(page, title)
+            page.locator('[data-testid="stExpandSidebarButton"]').first.click()
+            sidebar = page.locator('[data-testid="stSidebar"]')
+            controls = [sidebar.get_by_role("slider", name="keep_prob"),
+                        sidebar.get_by_role("slider", name="block_size"), sidebar.locator('input[aria-label="Seed"]')]
+            for control in controls:
+                control.wait_for(state="visible", timeout=30_000)
+            page.wait_for_timeout(600)  # the sidebar's slide-in animation
+            for control in controls:
+                box = control.bounding_box()
+                assert box and 0 <= box["y"] and box["y"] + box["height"] <= PHONE["height"], (path, box)
+                assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (path, box)
+            image = sidebar.get_by_text("Sample image").first.bounding_box()
+            assert image["y"] > controls[-1].bounding_box()["y"], "the image widgets come after the live controls"
+            if path == "Mask_explorer":
+                page.screenshot(path=str(shown / "phone-sidebar.png"))
+                before = page.evaluate(SOURCES)
+                controls[0].focus()
+                page.keyboard.press("ArrowLeft")
+                page.wait_for_function(f"old => ({SOURCES})() !== old", arg=before, timeout=60_000)
+            assert_no_exception(page)
+        finally:
+            page.close()
+
+
 def test_mask_grid_units_are_crisp_squares_on_a_laptop(server, browser):
     """At 1280x900 the grid is one line per row with its labels at the left; each tile is the map at
     one pixel per unit, scaled up pixelated; a seed change redraws the tiles."""
@@ -449,6 +485,17 @@ ON_SCREEN = """sel => [...document.querySelectorAll(sel)].filter(e => e.getClien
                       visible: s.visibility !== 'hidden' && s.display !== 'none', text: e.innerText || ''}; })"""
 
 
+# The pictures drawn in a container: each img at the size it is drawn (object-fit: contain shrinks a
+# picture inside its box), each canvas, and each chart's marks (a Vega-Lite svg's plotted group).
+PICTURES = """sel => [...document.querySelectorAll(`${sel} :is(img, canvas, svg.marks)`)]
+  .filter(e => e.getClientRects().length && getComputedStyle(e).visibility !== 'hidden').map(e => {
+    const r = e.getBoundingClientRect(); let w = r.width, h = r.height, left = r.left, top = r.top;
+    if (e.tagName === 'IMG' && e.naturalWidth && e.naturalHeight && getComputedStyle(e).objectFit === 'contain') {
+      const s = Math.min(r.width / e.naturalWidth, r.height / e.naturalHeight);
+      w = e.naturalWidth * s; h = e.naturalHeight * s; left += (r.width - w) / 2; top += (r.height - h) / 2; }
+    return {tag: e.tagName, left, top, right: left + w, bottom: top + h, width: w, height: h}; })"""
+
+
 def boxes(page, selector: str) -> list[dict]:
     return [b for b in page.evaluate(ON_SCREEN, selector) if b["visible"] and b["width"] > 0 and b["height"] > 0]
 
@@ -465,7 +512,8 @@ def assert_on_screen(page, selector: str, what: str, viewport: dict = PROJECTOR)
 def test_presenter_mode_shows_each_lesson_steps_reveal(server, browser, tmp_path):
     """At 1920×1080 in presenter mode, each lesson step answered: the verdict and the measured answer,
     the step's own parameters in the header (not the sidebar's), the step's title, paragraph and
-    question, and the main figure across at least 80 % of the width, all on screen at once."""
+    question, and the main figure's picture (what is drawn, not its container) across at least 80 % of the
+    width, all on screen at once."""
     from ui import lesson
 
     shown, other = shots_dir(tmp_path)
@@ -507,9 +555,15 @@ def test_presenter_mode_shows_each_lesson_steps_reveal(server, browser, tmp_path
             assert_on_screen(page, f'[data-testid="stMain"] .st-key-lesson_q{n} [data-testid="stRadioOption"]',
                              f"step {n}: the question")
 
-            figure = assert_on_screen(page, MAIN_FIGURE, f"step {n}: the main figure")
-            assert max(f["width"] for f in figure) >= 0.8 * PROJECTOR["width"], (n, figure)
-            pictures = assert_on_screen(page, f"{MAIN_FIGURE} :is(img, canvas, svg)", f"step {n}: the main figure's picture")
+            assert_on_screen(page, MAIN_FIGURE, f"step {n}: the main figure")
+            pictures = [p for p in page.evaluate(PICTURES, MAIN_FIGURE) if p["width"] > 40 and p["height"] > 40]
+            assert pictures, f"step {n}: no picture drawn in the main figure"
+            for p in pictures:
+                assert p["top"] >= 0 and p["bottom"] <= PROJECTOR["height"] + 1, (n, "picture off screen", p)
+            # what is drawn, not its box: a tile grid's tiles from the first to the last, a picture as
+            # object-fit: contain draws it inside its box, a chart's marks
+            span = max(p["right"] for p in pictures) - min(p["left"] for p in pictures)
+            assert span >= 0.8 * PROJECTOR["width"], (n, span, pictures[:4])
             assert max(p["height"] for p in pictures) >= 100, (n, pictures)
     finally:
         page.close()

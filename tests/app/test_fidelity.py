@@ -87,7 +87,11 @@ def test_dropblock_and_dropout_page_compares_four_arms_and_cites_the_paper():
     assert [s.value for s in at.main.subheader] == ["None", "DropBlock only", "Dropout before fc only",
                                                "DropBlock + Dropout before fc"]
     reported = at.table[0].value
-    assert list(reported["none"][:2]) == ["95.3%", "94.5%"] and list(reported["+ DropBlock & Dropout"][:2]) == ["+2.5", "+2.5"]
+    assert list(reported["none"][:2]) == ["95.3%", "94.5%"] and list(reported["with DropBlock & Dropout"][:2]) == ["+2.5", "+2.5"]
+    assert list(reported.columns) == ["network", "none", "with Dropout", "with DropBlock & Dropout"]
+    import re
+    # st.table renders headers as Markdown: "+ Dropout" or "- x" would show as a bullet ("• Dropout")
+    assert not [c for c in reported.columns if re.match(r"\s*([-+*]|\d+[.)])\s", c)]
     bb, clean = coffee()
     spec = M.RegularizerSpec(placement="in_blocks", groups=(2, 3), skip=False, group3_quarter=False,
                              group_params=((2, 0.8, 3), (3, 0.8, 3)))  # Hu et al.'s p = 0.8

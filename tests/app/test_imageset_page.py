@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ui.imageset import BUNDLED_SET
+
 from .conftest import assert_clean, new_app
 
 PAGE = "pages/7_Image_set.py"
@@ -13,7 +15,8 @@ def test_bundled_set_thumbnails_curves_and_downloads():
     assert_clean(at)
     assert at.radio(key="set_source").value == "bundled"
     captions = [i.caption for e in at.get("image") for i in e.proto.imgs]
-    assert len(captions) == 4 and captions[0].startswith("Coffee cup\\: espresso \\(0\\.")  # escaped Markdown
+    assert len(captions) == len(BUNDLED_SET) >= 24 and captions[0].startswith("coffee\\.jpg\\: espresso \\(0\\.")  # escaped
+    assert any("4 samples per point already give a smooth curve" in c.value for c in at.caption)  # measured, said
     assert any("Press" in i.value for i in at.info)
 
     at.select_slider(key="set_samples").set_value(2)
