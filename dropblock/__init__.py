@@ -7,6 +7,7 @@ NeurIPS 2018, arXiv:1810.12890. This package imports only torch.
 from .functional import (
     DropMask,
     GammaMode,
+    Generators,
     Normalize,
     SeedRegion,
     apply_mask,
@@ -34,6 +35,7 @@ __all__ = [
     "DropMask",
     "Dropout",
     "GammaMode",
+    "Generators",
     "LinearScheduler",
     "Normalize",
     "SeedRegion",

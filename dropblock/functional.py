@@ -32,6 +32,10 @@ Conventions shared by all masks:
   ``expected_drop_fraction(gamma) = target`` numerically (:func:`calibrated_gamma`).
 * Masks are drawn on the generator's device and then moved to x's device, so one CPU
   generator seeded alike gives the same masks whatever device the activations live on.
+* ``generator`` may also be a sequence of N generators, one per sample: sample i then draws
+  from ``generator[i]`` exactly what a batch of one (x[i:i+1]) would draw from it, so a sample's
+  masks do not depend on which other samples share its batch (Monte Carlo samples computed in
+  rounds equal those of one batch). A sequence of one is that generator itself.
 * DropBlock seeds are independent Bernoulli(gamma) draws: one uniform per candidate position,
   or, for gamma <= ``GAP_MAX_GAMMA`` on the CPU, the positions drawn as geometric gaps (about
   gamma * positions random numbers; the same distribution, other masks for a given seed).
@@ -44,8 +48,9 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, Union
 
 import torch
 import torch.nn.functional as F
@@ -54,6 +59,7 @@ from torch import Tensor
 __all__ = [
     "DropMask",
     "GammaMode",
+    "Generators",
     "Normalize",
     "SeedRegion",
     "apply_mask",
@@ -80,6 +86,8 @@ Normalize = Literal["sample", "batch"]
 _NORMALIZE = ("sample", "batch")
 GammaMode = Literal["eq1", "calibrated"]
 _GAMMA_MODES = ("eq1", "calibrated")
+# One generator for the batch, or one per sample (sample i draws from the i-th), or None (torch's default).
+Generators = Union[torch.Generator, Sequence[torch.Generator], None]
 
 
 @dataclass(frozen=True)
@@ -171,14 +179,53 @@ def _check_gamma_mode(gamma_mode: object) -> None:
         raise ValueError(f"expected gamma_mode in {_GAMMA_MODES}, but got {gamma_mode!r}")
 
 
-def _draw_device(x: Tensor, generator: torch.Generator | None) -> torch.device:
+def _draw_device(x: Tensor, generator: Generators) -> torch.device:
     """Masks are drawn where the generator lives (then moved to x's device)."""
+    if isinstance(generator, (list, tuple)):
+        return generator[0].device if generator else x.device
     return x.device if generator is None else generator.device
 
 
-def _check_generator(generator: object) -> None:
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"expected generator to be a torch.Generator or None, but got {type(generator).__name__}")
+def _check_generator(generator: object, n: int | None = None) -> None:
+    """A generator, None, or a list/tuple of generators on one device (``n`` of them: one per sample)."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return
+    if not isinstance(generator, (list, tuple)):
+        raise TypeError(f"expected generator to be a torch.Generator, a sequence of them or None, but got "
+                        f"{type(generator).__name__}")
+    for g in generator:
+        if not isinstance(g, torch.Generator):
+            raise TypeError(f"expected a sequence of torch.Generator, but got one holding {type(g).__name__}")
+    if n is not None and len(generator) != n:
+        raise ValueError(f"expected one generator per sample ({n}), but got {len(generator)}")
+    if len({g.device for g in generator}) > 1:
+        raise ValueError(f"expected every generator on one device, but got {sorted({str(g.device) for g in generator})}")
+
+
+def _one_or_many(generator: Generators) -> Generators:
+    """A sequence of one generator is that generator (the same draws by construction)."""
+    if isinstance(generator, (list, tuple)):
+        return generator[0] if len(generator) == 1 else list(generator)
+    return generator
+
+
+def _rand(shape: tuple[int, ...], generator: Generators, device: torch.device,
+          dtype: torch.dtype = torch.float32) -> Tensor:
+    """Uniforms in [0, 1) of ``shape`` (N, ...): from one generator, or row i from ``generator[i]``
+    (exactly what ``torch.rand`` of that row's shape draws from it)."""
+    if not isinstance(generator, list):
+        return torch.rand(shape, generator=generator, device=device, dtype=dtype)
+    u = torch.empty(shape, device=device, dtype=dtype)
+    for row, g in zip(u, generator):
+        torch.rand(row.shape, generator=g, device=device, dtype=dtype, out=row)
+    return u
+
+
+def _randint(high: int, n: int, generator: Generators, device: torch.device) -> Tensor:
+    """(n,) integers in [0, high): from one generator, or entry i from ``generator[i]``."""
+    if not isinstance(generator, list):
+        return torch.randint(high, (n,), generator=generator, device=device)
+    return torch.cat([torch.randint(high, (1,), generator=g, device=device) for g in generator])
 
 
 def _check_gamma_scale(gamma_scale: object) -> float:
@@ -433,7 +480,7 @@ GAP_MAX_GAMMA = 0.2
 
 
 def _draw_seeds(
-    shape: tuple[int, ...], gamma: float, generator: torch.Generator | None, device: torch.device, *,
+    shape: tuple[int, ...], gamma: float, generator: Generators, device: torch.device, *,
     out: Tensor | None = None, layout: torch.memory_format = torch.contiguous_format,
 ) -> Tensor:
     """Independent Bernoulli(gamma) seeds of ``shape`` (N, C, H, W), bool.
@@ -442,7 +489,8 @@ def _draw_seeds(
     (:func:`_bernoulli_positions`, about ``gamma * numel`` random numbers), are set to True.
     Otherwise one uniform per unit, ``rand(shape) < gamma``. Which of the two runs depends only on
     gamma and the generator's device, so a generator gives the same seeds whatever the
-    activation's device or layout.
+    activation's device or layout. With a list of generators, sample i (``shape[0]`` of them) draws
+    from the i-th as a batch of one would.
 
     Args:
         out: a bool view of ``shape`` holding zeros, written in place; else a new tensor (in
@@ -450,11 +498,16 @@ def _draw_seeds(
             transposition is left to a pass over bools).
     """
     if device.type != "cpu" or gamma > GAP_MAX_GAMMA:
-        u = torch.rand(shape, generator=generator, device=device)
+        u = _rand(shape, generator, device)
         return u < gamma if out is None else torch.lt(u, gamma, out=out)
     if out is None:
         out = torch.empty(shape, dtype=torch.bool, device=device, memory_format=layout).zero_()
-    positions = _bernoulli_positions(math.prod(shape), gamma, generator)
+    if isinstance(generator, list):  # each sample's positions from its own generator, offset to its rows
+        per = math.prod(shape[1:])
+        parts = [_bernoulli_positions(per, gamma, g).add_(i * per) for i, g in enumerate(generator)]
+        positions = torch.cat(parts) if parts else torch.empty(0, dtype=torch.float64)
+    else:
+        positions = _bernoulli_positions(math.prod(shape), gamma, generator)
     if positions.numel():
         _set_at(out, positions)
     return out
@@ -514,7 +567,7 @@ def sample_drop_block_mask(
     gamma: float | None = None,
     gamma_mode: GammaMode = "eq1",
     normalize: Normalize = "sample",
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
 ) -> DropMask:
     """Sample DropBlock masks for ``x`` (Algorithm 1, lines 5-6; Figure 2).
 
@@ -532,7 +585,8 @@ def sample_drop_block_mask(
         gamma_mode: ``"eq1"`` (the paper's Eq. (1)) or ``"calibrated"`` (exact expected drop
             equal to the target, :func:`calibrated_gamma`).
         normalize: count(M)/count_ones(M) per ``"sample"`` (default) or over the ``"batch"``.
-        generator: source of randomness; masks are drawn on its device, then moved to x's.
+        generator: source of randomness, or N of them (sample i draws from the i-th, as a batch of
+            one would); masks are drawn on its device, then moved to x's.
 
     Returns:
         DropMask with seed_mask/block_mask of shape (N, C or 1, H, W), on x's device.
@@ -541,7 +595,8 @@ def sample_drop_block_mask(
     keep_prob = _check_keep_prob(keep_prob)
     _check_block_size(block_size)
     _check_seed_region(seed_region)
-    _check_generator(generator)
+    _check_generator(generator, x.shape[0])
+    generator = _one_or_many(generator)
     _check_gamma_mode(gamma_mode)
     _check_normalize(normalize)
     gamma_scale = _check_gamma_scale(gamma_scale)
@@ -584,27 +639,30 @@ def sample_drop_block_mask(
     return _normalise("dropblock", seed, keep, gamma, target, (bh, bw), normalize).to(x.device)
 
 
-def sample_dropout_mask(x: Tensor, keep_prob: float, *, generator: torch.Generator | None = None) -> DropMask:
+def sample_dropout_mask(x: Tensor, keep_prob: float, *, generator: Generators = None) -> DropMask:
     """Element-wise dropout masks (Srivastava et al. 2014): DropBlock with block_size 1.
 
-    Scale is the usual inverted-dropout ``1 / keep_prob``.
+    Scale is the usual inverted-dropout ``1 / keep_prob``. ``generator``: one, or one per sample.
     """
     _check_input(x)
     keep_prob = _check_keep_prob(keep_prob)
-    _check_generator(generator)
-    keep = torch.rand(x.shape, generator=generator, device=_draw_device(x, generator)) < keep_prob
+    _check_generator(generator, x.shape[0])
+    generator = _one_or_many(generator)
+    keep = _rand(tuple(x.shape), generator, _draw_device(x, generator)) < keep_prob
     return _constant_scale("dropout", keep, keep_prob, (1, 1)).to(x.device)
 
 
 def sample_spatial_dropout_mask(
-    x: Tensor, keep_prob: float, *, generator: torch.Generator | None = None
+    x: Tensor, keep_prob: float, *, generator: Generators = None
 ) -> DropMask:
-    """SpatialDropout masks (Tompson et al. 2015): whole channels, shape (N, C, 1, 1)."""
+    """SpatialDropout masks (Tompson et al. 2015): whole channels, shape (N, C, 1, 1).
+    ``generator``: one, or one per sample."""
     _check_input(x)
     keep_prob = _check_keep_prob(keep_prob)
-    _check_generator(generator)
+    _check_generator(generator, x.shape[0])
+    generator = _one_or_many(generator)
     n, c, height, width = x.shape
-    keep = torch.rand((n, c, 1, 1), generator=generator, device=_draw_device(x, generator)) < keep_prob
+    keep = _rand((n, c, 1, 1), generator, _draw_device(x, generator)) < keep_prob
     return _constant_scale("spatial_dropout", keep, keep_prob, (height, width)).to(x.device)
 
 
@@ -621,7 +679,7 @@ def sample_cutout_mask(
     *,
     size: int | None = None,
     seed_region: SeedRegion = "valid",
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
 ) -> DropMask:
     """Cutout masks (DeVries & Taylor 2017): one square per image, shared by all channels.
 
@@ -631,7 +689,8 @@ def sample_cutout_mask(
         size: explicit side of the square, overriding the budget.
         seed_region: ``"valid"`` keeps the square inside the image (exact budget);
             ``"everywhere"`` centres it anywhere and cuts it at the border (the original).
-        generator: source of randomness; the square is drawn on its device, then moved to x's.
+        generator: source of randomness, or N of them (sample i draws from the i-th); the square
+            is drawn on its device, then moved to x's.
 
     Returns:
         DropMask with masks of shape (N, 1, H, W) and scale 1 (Cutout does not rescale).
@@ -639,7 +698,8 @@ def sample_cutout_mask(
     _check_input(x)
     keep_prob = _check_keep_prob(keep_prob)
     _check_seed_region(seed_region)
-    _check_generator(generator)
+    _check_generator(generator, x.shape[0])
+    generator = _one_or_many(generator)
     n, _, height, width = x.shape
     _check_spatial(height, width)
     device = _draw_device(x, generator)
@@ -651,7 +711,7 @@ def sample_cutout_mask(
         rows, cols = height - side + 1, width - side + 1
     else:
         rows, cols = height, width
-    index = torch.randint(rows * cols, (n,), generator=generator, device=device)
+    index = _randint(rows * cols, n, generator, device)
     seed = torch.zeros((n, rows * cols), dtype=torch.bool, device=device)
     seed.scatter_(1, index[:, None], True)
     seed = seed.view(n, 1, rows, cols)
@@ -706,7 +766,7 @@ def drop_block2d(
     block_size: int,
     *,
     training: bool = True,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
     per_channel: bool = True,
     seed_region: SeedRegion = "valid",
     gamma_scale: float = 1.0,
@@ -720,7 +780,8 @@ def drop_block2d(
         keep_prob: target probability of keeping a unit, in (0, 1].
         block_size: side of the block; clipped to the map.
         training: identity when False (the paper applies no DropBlock at inference).
-        generator: source of randomness; masks are drawn on its device, then moved to x's.
+        generator: source of randomness, or one per sample; masks are drawn on its device, then
+            moved to x's.
         per_channel: an independent mask per channel (default, the paper's Algorithm 1).
         seed_region: ``"valid"`` (paper) or ``"everywhere"`` (truncated border blocks).
         gamma_scale: multiplies the target drop (0.25 for ResNet group 3 in the paper).
@@ -752,7 +813,7 @@ def drop_block2d(
 
 
 def _drop_with(
-    sampler, x: Tensor, keep_prob: float, training: bool, generator: torch.Generator | None
+    sampler, x: Tensor, keep_prob: float, training: bool, generator: Generators
 ) -> Tensor:
     """Validate, return x when nothing is to be dropped, else apply ``sampler``'s mask."""
     _check_input(x)
@@ -763,13 +824,13 @@ def _drop_with(
     return apply_mask(x, sampler(x, keep_prob, generator=generator))
 
 
-def dropout(x: Tensor, keep_prob: float, *, training: bool = True, generator: torch.Generator | None = None) -> Tensor:
+def dropout(x: Tensor, keep_prob: float, *, training: bool = True, generator: Generators = None) -> Tensor:
     """Element-wise dropout on (N, C, H, W), scaled by ``1 / keep_prob``."""
     return _drop_with(sample_dropout_mask, x, keep_prob, training, generator)
 
 
 def spatial_dropout(
-    x: Tensor, keep_prob: float, *, training: bool = True, generator: torch.Generator | None = None
+    x: Tensor, keep_prob: float, *, training: bool = True, generator: Generators = None
 ) -> Tensor:
     """SpatialDropout on (N, C, H, W): whole channels, scaled by ``1 / keep_prob``."""
     return _drop_with(sample_spatial_dropout_mask, x, keep_prob, training, generator)
@@ -781,7 +842,7 @@ def cutout(
     *,
     size: int | None = None,
     training: bool = True,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
     seed_region: SeedRegion = "valid",
 ) -> Tensor:
     """Cutout on images (N, C, H, W): zero one square per image, no rescaling."""
