@@ -336,16 +336,18 @@ def compute_comparison(
 
 def compute_comparison_rounds(
     backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, seed: int = 0, n_samples: int = 64,
-    first: int = 2,
+    first: int = 2, progress: Progress | None = None,
 ) -> Iterator[Partial[Comparison]]:
     """:func:`compute_comparison` in rounds: the pictured draws and the first ``first`` drop samples,
     then more (:func:`models.rounds.round_sizes`); each :class:`Partial`'s ``realised_drop`` and
-    ``drop_std`` are over the draws so far, and the last equals :func:`compute_comparison`."""
+    ``drop_std`` are over the draws so far, and the last equals :func:`compute_comparison`.
+    ``progress`` is called after each method's draws of a round."""
     total = len(sample_range(n_samples))
     pictured = _comparison_pictured(backbone, clean, spec, seed)
     drops = torch.empty(len(pictured.views), 0)
     for new in round_ranges(total, first):
-        drops = torch.cat([drops, _comparison_drops(clean, pictured, new, seed)], dim=1)
+        drops = torch.cat([drops, _comparison_drops(clean, pictured, new, seed, round_progress(progress, new, total))],
+                          dim=1)
         yield Partial(_comparison_with(pictured, drops), new.stop, total)
 
 
@@ -399,7 +401,8 @@ def _comparison_pictured(backbone: Backbone, clean: CleanPass, spec: Regularizer
     )
 
 
-def _comparison_drops(clean: CleanPass, pictured: Comparison, samples: range, seed: int) -> Tensor:
+def _comparison_drops(clean: CleanPass, pictured: Comparison, samples: range, seed: int,
+                      progress: Progress | None = None) -> Tensor:
     """(methods, S): the realised drop of draws ``samples`` of each method at its site (masks only).
 
     Draw ``s`` comes from :func:`models.engine.sample_seed` (seed, s), so draw 0 is the pictured one."""
@@ -408,6 +411,8 @@ def _comparison_drops(clean: CleanPass, pictured: Comparison, samples: range, se
         start = clean.x if view.spec.on_input else clean.acts[pictured.group]
         out[i] = sample_site_mask(start.expand(len(samples), *start.shape[1:]), view.spec,
                                   sample_generators(seed, samples), group=pictured.group).drop_fraction.float().cpu()
+        if progress is not None:
+            progress((i + 1) / len(pictured.views), N_("Sampling masks"))
     return out
 
 

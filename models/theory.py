@@ -193,16 +193,19 @@ def compute_mistakes(
 
 def compute_mistakes_rounds(
     activation: Tensor, keep_prob: float = 0.9, block_size: int = 7, *, n_samples: int = 64, seed: int = 0,
-    first: int = 2,
+    first: int = 2, progress: Progress | None = None,
 ) -> Iterator[Partial[Mistakes]]:
     """:func:`compute_mistakes` in rounds (:func:`models.rounds.round_sizes`), each over the samples
-    so far (the Dropout vs DropConnect rows are drawn in the first round); the last equals it."""
+    so far (the Dropout vs DropConnect rows are drawn in the first round); the last equals it.
+    ``progress`` is called after each round's draws (masks only: a round is short)."""
     a = _mistakes_input(activation)
     total = len(sample_range(n_samples))
     values: Tensor | None = None
     connect: UnitsVsWeights | None = None
     for new in round_ranges(total, first):
         new_values, new_connect = _mistake_samples(a, keep_prob, block_size, new, seed)
+        if progress is not None:
+            progress(new.stop / total, N_("Sampling masks"))
         values = new_values if values is None else torch.cat([values, new_values], dim=1)
         connect = connect or new_connect
         yield Partial(_mistakes_of(a, keep_prob, block_size, values, connect), new.stop, total)

@@ -417,3 +417,14 @@ def test_a_set_curve_stops_within_a_round_when_progress_says_so(lite0, coffee_cl
     with pytest.raises(Cancelled):
         next(rounds)
     assert 0.25 < calls[-1] < 0.5  # it stopped inside the second round (samples 2..3 of 8)
+
+
+def test_mask_only_views_stop_at_their_progress_call(lite0, coffee_clean):
+    """Compare's drop draws and the mistakes (masks only) report progress too, and stop there."""
+    def progress(fraction, text):
+        raise Stop
+
+    with pytest.raises(Stop):
+        next(M.compute_comparison_rounds(lite0.backbone, coffee_clean, M.RegularizerSpec(), progress=progress))
+    with pytest.raises(Stop):
+        next(compute_mistakes_rounds(coffee_clean.acts[3], progress=progress))
