@@ -5,21 +5,29 @@ NeurIPS 2018 (arXiv:1810.12890). CAM: Zhou et al., CVPR 2016.
 
     streamlit run app.py
 
-The entrypoint and router: it sets the page up once, builds the navigation from the page files in
-``pages/`` (``st.navigation``/``st.Page``, titles in the session's language, rebuilt every run) and
-runs the page the visitor asked for. Every page draws the same sidebar through ``state.run_page``.
+The entrypoint: ``ui/frame.py`` holds the page table and routes to the page asked for. On a fresh
+server the first visitor would wait a few seconds for PyTorch to load with nothing on screen, so a
+line says so first.
 """
 
 from __future__ import annotations
 
+import sys
+
 import streamlit as st
 
-from ui import layout, state, widget_guard  # first: ui sets the OpenMP wait policy before torch loads
+from ui.i18n import N_, _, use_language  # first: ui sets the OpenMP wait policy before torch loads (no torch here)
 
-widget_guard.install()  # values no browser could send never reach a session (once per process)
-state.init_session()  # the URL's settings (language, presenter mode) before the titles are made
-st.set_page_config(page_title="DropBlock Lab", page_icon="🧱", layout="wide",
-                   initial_sidebar_state="collapsed" if layout.presenting() else "auto")
-page = st.navigation(state.pages())
-with state.entrypoint():
-    page.run()
+STARTING = N_("Starting DropBlock Lab: loading PyTorch and the model…")
+starting = None
+if "torch" not in sys.modules:  # a fresh server process: loading PyTorch and the model takes seconds
+    starting = st.empty()  # the session's language is not known yet: both
+    with use_language("en"):
+        english = _(STARTING)
+    with use_language("zh"):
+        chinese = _(STARTING)
+    starting.info(f"{english} · {chinese}", icon="⏳")
+
+from ui import frame  # noqa: E402
+
+frame.main(starting)

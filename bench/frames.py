@@ -34,9 +34,14 @@ from views import backbone_for  # noqa: E402
 
 @contextlib.contextmanager
 def full_view_per_frame():
-    """The previous way: every frame computes the whole mask view (a MaskView is a MaskSample)."""
+    """The previous way: every frame computes the whole mask view (the masks, then the network after them)."""
     saved = A.compute_mask_sample
-    A.compute_mask_sample = M.compute_mask_view
+
+    def full_view(backbone, clean, spec, **kwargs):
+        M.compute_mask_outcome(backbone, clean, spec, seed=kwargs.get("seed", 0))
+        return saved(backbone, clean, spec, **kwargs)
+
+    A.compute_mask_sample = full_view
     try:
         yield
     finally:

@@ -7,7 +7,7 @@ fetches both pictures (the hidden one too). New: ``render.grid_html``, built onc
 tile rows, one PNG per map at one pixel per unit, the HTML) and a dictionary hit for every other
 session; the HTML travels in the script run's delta, nothing is fetched.
 
-A real ``MaskView`` (EfficientNet-Lite0, the offline fallback; the coffee sample; keep_prob 0.9,
+A real ``MaskSample`` (EfficientNet-Lite0, the offline fallback; the coffee sample; keep_prob 0.9,
 block_size 7; 8 channels). Times are medians over ``--repeat`` builds, on this machine, now.
 
     .venv/bin/python bench/grid.py --repeat 30
@@ -72,8 +72,8 @@ def main() -> None:
     loaded = M.load_model(allow_download=False, device=torch.device("cpu"))
     image = M.decode_image((ROOT / "assets" / "coffee.jpg").read_bytes())
     clean = M.clean_pass(loaded.backbone, loaded.preprocess(image))
-    views = [M.compute_mask_view(loaded.backbone, clean, M.RegularizerSpec(keep_prob=0.9, block_size=7), seed=s,
-                                 n_channels=8) for s in range(args.repeat)]
+    views = [M.compute_mask_sample(loaded.backbone, clean, M.RegularizerSpec(keep_prob=0.9, block_size=7), seed=s,
+                                   n_channels=8) for s in range(args.repeat)]
     caption = "Masks drawn with seed 0."
     it = iter(range(10**9))
 
@@ -93,7 +93,7 @@ def main() -> None:
     html_bytes = len(render.tile_grid_html(render.mask_rows(views[0], ROWS), LABELS, caption, views[0].channels)
                      .encode())
     h, w = views[0].map_size
-    print(f"MaskView: 8 channels of {h}x{w}, 4 rows; median of {args.repeat} builds")
+    print(f"MaskSample: 8 channels of {h}x{w}, 4 rows; median of {args.repeat} builds")
     print(f"  old, new result (rows, 2 pictures, hashes, PNG encoding)   {old_cold:7.2f} ms")
     print(f"  old, per other session (rows, 2 pictures, hashes)          {old_warm:7.2f} ms")
     print(f"  new, new result (rows, 32 tile PNGs, HTML)                 {cold:7.2f} ms   x{cold / old_cold:.2f}")

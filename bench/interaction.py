@@ -57,10 +57,14 @@ def main() -> None:
         seeds = iter(range(10_000))
 
         def from_cache():  # masks + features + top-5 + CAMs, re-running after the insertion point
-            return M.compute_mask_view(backbone, clean, spec, seed=next(seeds))
+            seed = next(seeds)
+            return (M.compute_mask_sample(backbone, clean, spec, seed=seed),
+                    M.compute_mask_outcome(backbone, clean, spec, seed=seed))
 
         def full():  # the same view, with everything recomputed from the image
-            return M.compute_mask_view(backbone, M.clean_pass(backbone, x), spec, seed=next(seeds))
+            seed, again = next(seeds), M.clean_pass(backbone, x)
+            return (M.compute_mask_sample(backbone, again, spec, seed=seed),
+                    M.compute_mask_outcome(backbone, again, spec, seed=seed))
 
         t_cache, t_full = median_s(from_cache, args.repeats), median_s(full, args.repeats)
         where = f"after group {spec.group}" if spec.placement == "after_group" else "in blocks of groups 3+4"

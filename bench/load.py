@@ -21,6 +21,23 @@ per interaction (the app processes' own /proc/<pid>/stat counters over the run, 
 script run the students asked for, first renders included), and the clients' and the machine's
 CPU, so the share the clients took is visible. The last line is machine-readable.
 
+Heavy views compute in rounds (issue 19) and may hold their script run open while they refine, so
+the interaction time of a heavy page can include its whole refinement: it is kept as it was
+defined, and beside it the protocol students' actions are split by what the page showed
+(bench/stclient.py reads the app's markers: each round's caption says ``{done} of {total}
+samples``, a view stopped by load says "the server is busy", a view waiting for its first round
+shows a progress bar):
+
+  light        an action whose run showed no marker: action -> run finished (as interaction)
+  heavy_first  a heavy action: action -> the first ``N of M samples`` marker (a heavy view without
+               rounds, which shows only a progress bar: the run's end)
+  heavy_final  a heavy action: action -> the marker with N == M, or "the server is busy", or the
+               run's end, whichever first (several views: when each has its final or busy marker)
+  answer       light actions' times together with heavy actions' first rounds: what the class
+               waits for before it sees an answer
+
+The browser students' actions count in interaction only (their clock stops at the picture drawn).
+
     .venv/bin/python bench/load.py --scenario teacher-link own --sessions 30 --browsers 2 --seconds 60
     .venv/bin/python bench/load.py --scenario own --sessions 0 --browsers 1 --seconds 60    # one browser
     .venv/bin/python bench/load.py --scenario teacher-link --sessions 60 --proxy 2 --seconds 60
@@ -199,6 +216,11 @@ class Stats:
     first: list[float] = field(default_factory=list)
     proto: list[float] = field(default_factory=list)
     proto_heavy: list[float] = field(default_factory=list)  # actions landing on the robustness curve page
+    light: list[float] = field(default_factory=list)  # protocol actions whose run showed no heavy marker
+    heavy_first: list[float] = field(default_factory=list)  # heavy actions: -> first round shown
+    heavy_final: list[float] = field(default_factory=list)  # heavy actions: -> final or load-limited result
+    heavy_rounds: int = 0  # heavy actions whose view showed rounds (an "N of M samples" marker)
+    heavy_busy: int = 0  # heavy actions whose view stopped early: "the server is busy"
     browser: list[float] = field(default_factory=list)
     browser_slider: list[float] = field(default_factory=list)
     runs: int = 0  # script runs asked for (first renders + actions)
@@ -209,6 +231,17 @@ class Stats:
 
     def action(self, started: float, page: str, what: str, seconds: float) -> None:
         self.actions.append((started - self.t0, page, what, seconds))
+
+    def classify(self, result) -> None:
+        """A protocol action by its heavy markers (bench/stclient.py): light, or heavy's first round
+        and final (or load-limited) result."""
+        if not result.heavy:
+            self.light.append(result.seconds)
+            return
+        self.heavy_first.append(result.first_round_s)
+        self.heavy_final.append(result.final_s)
+        self.heavy_rounds += any(m.kind == "samples" for m in result.marks)
+        self.heavy_busy += any(m.kind == "busy" for m in result.marks)
 
     def slowest(self, share: float = 0.05) -> str:
         """Where the slowest ``share`` of actions happened: by page, by action, by time into the run."""
@@ -288,6 +321,7 @@ async def protocol_student(plan: Plan, url: str, start_at: float, deadline: floa
             stats.action(taken, plan.current, what, result.seconds)
             if plan.current == "Robustness_curve":
                 stats.proto_heavy.append(result.seconds)
+            stats.classify(result)
             stats.errors += [f"protocol {plan.i}: {e}" for e in result.errors]
     except Exception as err:  # noqa: BLE001 -- counted and reported, the run goes on
         stats.errors.append(f"protocol {plan.i}: {type(err).__name__}: {str(err)[:120]}")
@@ -551,6 +585,9 @@ def main() -> None:
         inter = quantiles(stats.proto + stats.browser)
         heavy = quantiles(stats.proto_heavy)
         light = quantiles([x for x in stats.proto if x not in stats.proto_heavy])
+        by_marks, heavy_first, heavy_final = (quantiles(stats.light), quantiles(stats.heavy_first),
+                                              quantiles(stats.heavy_final))
+        answer = quantiles(stats.light + stats.heavy_first)
         per = 1000 * server_cpu / max(1, stats.runs)
         print(f"\n== scenario {scenario}: {args.sessions} protocol + {args.browsers} browser sessions, "
               f"{args.seconds:g} s, arrivals over {args.ramp:g} s, "
@@ -563,6 +600,13 @@ def main() -> None:
         print(f"    protocol, robustness curve page  {heavy[0]:.2f} / {heavy[1]:.2f} s   ({len(stats.proto_heavy)} actions; "
               f"heavy jobs queue there)")
         print(f"    protocol, the other pages        {light[0]:.2f} / {light[1]:.2f} s")
+        print(f"  light actions p50 / p95          {by_marks[0]:.2f} / {by_marks[1]:.2f} s   ({len(stats.light)} "
+              f"protocol actions whose page showed no heavy view's marker)")
+        print(f"  heavy, first round p50 / p95     {heavy_first[0]:.2f} / {heavy_first[1]:.2f} s   "
+              f"({len(stats.heavy_first)} actions; {stats.heavy_rounds} showed rounds, the others a progress bar)")
+        print(f"  heavy, final p50 / p95           {heavy_final[0]:.2f} / {heavy_final[1]:.2f} s   "
+              f"({stats.heavy_busy} stopped early: the server is busy)")
+        print(f"  answer (light + first rounds)    {answer[0]:.2f} / {answer[1]:.2f} s")
         print(f"  slowest 5% of actions            {stats.slowest()}")
         print(f"  errors                           {len(stats.errors)}")
         for e in stats.errors[:8]:
@@ -577,7 +621,9 @@ def main() -> None:
               f"({per:.0f} ms of server CPU per interaction)")
         lines.append(
             f"load: scenario={scenario} sessions={stats.started} served={stats.served} first_p95_s={first[1]:.2f} "
-            f"interaction_p95_s={inter[1]:.2f} errors={len(stats.errors)} server_cpu_ms_per_interaction={per:.0f} "
+            f"interaction_p95_s={inter[1]:.2f} light_p95_s={by_marks[1]:.2f} heavy_first_p95_s={heavy_first[1]:.2f} "
+            f"heavy_final_p95_s={heavy_final[1]:.2f} answer_p95_s={answer[1]:.2f} "
+            f"errors={len(stats.errors)} server_cpu_ms_per_interaction={per:.0f} "
             f"peak_rss_mb={sum(peaks):.0f} gemm_gflops={gflops:.1f} server_cpus={cpus}")
     if args.cpu_probe:
         server = start_server(args.proxy, args.server_cpus)

@@ -42,26 +42,26 @@ def blocks_from_seeds(seed_mask: Tensor, block_size: tuple[int, int]) -> Tensor:
     return _expand(padded, bh, bw)
 
 
-def _normalise(kind, seed, keep, gamma, target, block, normalize="sample") -> db.DropMask:
+def _normalise(kind, seed, keep, gamma, target, block, normalize="sample", keep_prob=1.0, gamma_scale=1.0) -> db.DropMask:
     count = keep[0].numel()
     ones = keep.sum(dim=(1, 2, 3), dtype=torch.float32)
     kept = ones / count
     if normalize == "batch":
         count, ones = count * keep.shape[0], ones.sum().expand(keep.shape[0])
     scale = torch.where(ones > 0, count / ones.clamp_min(1.0), torch.zeros_like(ones))
-    return db.DropMask(kind, seed, keep, scale, gamma, target, 1.0 - kept, block)
+    return db.DropMask(kind, seed, keep, scale, gamma, target, 1.0 - kept, block, keep_prob, gamma_scale)
 
 
 def sample_drop_block_mask(x, keep_prob, block_size, *, per_channel=True, seed_region="valid", gamma_scale=1.0,
                            gamma=None, gamma_mode="eq1", normalize="sample", generator=None) -> db.DropMask:
-    fn._check_input(x)
-    keep_prob = fn._check_keep_prob(keep_prob)
-    fn._check_block_size(block_size)
-    fn._check_seed_region(seed_region)
-    fn._check_generator(generator)
-    fn._check_gamma_mode(gamma_mode)
-    fn._check_normalize(normalize)
-    gamma_scale = fn._check_gamma_scale(gamma_scale)
+    db.check_input(x)
+    keep_prob = db.check_keep_prob(keep_prob)
+    db.check_block_size(block_size)
+    db.check_seed_region(seed_region)
+    db.check_generator(generator)
+    db.check_gamma_mode(gamma_mode)
+    db.check_normalize(normalize)
+    gamma_scale = db.check_gamma_scale(gamma_scale)
     n, c, height, width = x.shape
     bh, bw = fn.effective_block_size(block_size, height, width)
     if gamma is None:
@@ -72,7 +72,7 @@ def sample_drop_block_mask(x, keep_prob, block_size, *, per_channel=True, seed_r
             gamma = fn._scaled_gamma(keep_prob, block_size, height, width, gamma_scale)
         target = min(1.0, gamma_scale * (1.0 - keep_prob))
     else:
-        target = 1.0 - keep_prob
+        target, gamma_scale = 1.0 - keep_prob, 1.0
     channels = c if per_channel else 1
     device = fn._draw_device(x, generator)
     if seed_region == "valid":
@@ -84,14 +84,14 @@ def sample_drop_block_mask(x, keep_prob, block_size, *, per_channel=True, seed_r
     else:
         seed = torch.rand((n, channels, height, width), generator=generator, device=device) < gamma
         keep = ~blocks_from_seeds(seed, (bh, bw))
-    return _normalise("dropblock", seed, keep, gamma, target, (bh, bw), normalize).to(x.device)
+    return _normalise("dropblock", seed, keep, gamma, target, (bh, bw), normalize, keep_prob, gamma_scale).to(x.device)
 
 
 def _constant_scale(kind, keep, keep_prob, block) -> db.DropMask:
     n = keep.shape[0]
     kept = keep.sum(dim=(1, 2, 3), dtype=torch.float32) / keep[0].numel()
     scale = torch.full((n,), 1.0 / keep_prob, dtype=torch.float32, device=keep.device)
-    return db.DropMask(kind, ~keep, keep, scale, 1.0 - keep_prob, 1.0 - keep_prob, 1.0 - kept, block)
+    return db.DropMask(kind, ~keep, keep, scale, 1.0 - keep_prob, 1.0 - keep_prob, 1.0 - kept, block, keep_prob, 1.0)
 
 
 def sample_dropout_mask(x, keep_prob, *, generator=None) -> db.DropMask:
@@ -111,7 +111,7 @@ def sample_cutout_mask(x, keep_prob, *, size=None, seed_region="valid", generato
     side = fn.cutout_size(keep_prob, height, width) if size is None else min(size, height, width)
     if side == 0:
         none = torch.zeros((n, 1, height, width), dtype=torch.bool, device=x.device)
-        m = _normalise("cutout", none, ~none, 0.0, 1.0 - keep_prob, (0, 0))
+        m = _normalise("cutout", none, ~none, 0.0, 1.0 - keep_prob, (0, 0), keep_prob=keep_prob)
         return db.DropMask(**{**m.__dict__, "scale": torch.ones_like(m.scale)})
     rows, cols = (height - side + 1, width - side + 1) if seed_region == "valid" else (height, width)
     index = torch.randint(rows * cols, (n,), generator=generator, device=device)
@@ -122,7 +122,7 @@ def sample_cutout_mask(x, keep_prob, *, size=None, seed_region="valid", generato
         c0 = (side - 1) // 2
         seed = F.pad(seed.view(torch.uint8), (c0, side - 1 - c0, c0, side - 1 - c0)).view(torch.bool)
     keep = ~blocks_from_seeds(seed, (side, side))
-    m = _normalise("cutout", seed, keep, 1.0 / (rows * cols), 1.0 - keep_prob, (side, side))
+    m = _normalise("cutout", seed, keep, 1.0 / (rows * cols), 1.0 - keep_prob, (side, side), keep_prob=keep_prob)
     return db.DropMask(**{**m.__dict__, "scale": torch.ones_like(m.scale)}).to(x.device)
 
 

@@ -22,11 +22,22 @@ frontend does for the actions a student takes here, and nothing a browser does b
 
 A run counts as done when ``script_finished`` has arrived and its pictures have been fetched.
 Error boxes (``st.error``) and exception elements are reported as errors.
+
+Heavy views' markers (the app's convention for views that compute in rounds, issue 19): each round
+shows a text containing ``{done} of {total} samples`` ("2 of 32 samples per point"); a view whose
+refinement stopped because the server is busy says "the server is busy"; a view waiting for its
+first round shows a progress bar (``st.progress``), whose text contains "waiting for the server"
+while queued, or the job's own progress. The client records when each delta carrying a marker
+arrived (:class:`Mark`, seconds since the action was sent), so the bench can tell light actions
+(no marker) from heavy ones, and time a heavy view's first round and its final (or load-limited)
+result. Texts are read from markdown and captions, alerts (not error boxes), plain text,
+metrics, progress bars, toasts and expander/status labels.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -42,14 +53,103 @@ WIDGETS = {"slider", "number_input", "selectbox", "radio", "checkbox", "multisel
            "date_input", "time_input", "color_picker", "button_group", "file_uploader", "button", "download_button"}
 
 
+SAMPLES = re.compile(r"(?<![\w.,])(\d[\d,]*) of (\d[\d,]*) samples\b")
+BUSY = "the server is busy"
+WAITING = "waiting for the server"
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A heavy view's marker in one delta: ``kind`` is "samples" (``done`` of ``total``), "busy"
+    (refinement stopped, the server is busy), or "progress" (a progress bar: queued or computing)."""
+
+    seconds: float  # since the action was sent
+    kind: str
+    done: int = 0
+    total: int = 0
+    path: tuple[int, ...] = ()  # the delta's place on the page (a view's caption keeps its place)
+    text: str = ""
+
+    @property
+    def final(self) -> bool:
+        return self.kind == "samples" and self.done >= self.total
+
+
+def markers(text: str, *, progress: bool = False) -> list[tuple[str, int, int]]:
+    """The markers in one element's text: ("samples", done, total) for each ``N of M samples``,
+    ("busy", 0, 0) for "the server is busy", and ("progress", 0, 0) for a progress bar's text."""
+    plain = re.sub(r"[*_`]", "", text).replace("\u00a0", " ")  # markdown emphasis, no-break spaces
+    found: list[tuple[str, int, int]] = [("progress", 0, 0)] if progress else []
+    found += [("samples", int(n.replace(",", "")), int(m.replace(",", ""))) for n, m in SAMPLES.findall(plain)]
+    if BUSY in plain.lower():
+        found.append(("busy", 0, 0))
+    return found
+
+
+def element_text(delta) -> tuple[str, bool]:
+    """(text shown, whether it is a progress bar) of a delta's new element or block; ("", False)
+    for elements without text (pictures, charts, widgets) and for error boxes."""
+    kind = delta.WhichOneof("type")
+    if kind == "add_block":
+        block = delta.add_block
+        return (block.expandable.label, False) if block.WhichOneof("type") == "expandable" else ("", False)
+    if kind != "new_element":
+        return "", False
+    el = delta.new_element
+    el_kind = el.WhichOneof("type")
+    body = getattr(el, el_kind) if el_kind else None
+    if el_kind == "progress":
+        return body.text, True
+    if el_kind == "alert":
+        return ("", False) if body.format == Alert.ERROR else (body.body, False)
+    if el_kind in ("markdown", "text", "toast"):
+        return body.body, False
+    if el_kind == "metric":
+        return f"{body.label}: {body.body}", False
+    return "", False
+
+
 @dataclass
 class RunResult:
     seconds: float  # action sent -> script_finished and its pictures fetched
     deltas: int
     pictures: int
     errors: list[str] = field(default_factory=list)
+    url_writes: int = 0  # page_info_changed messages: the query string the browser is told to show
     texts: list[str] = field(default_factory=list)  # markdown/caption bodies and "label: value" of metrics
     status: int = 0  # ForwardMsg.script_finished value; 0 = finished successfully
+    marks: list[Mark] = field(default_factory=list)  # heavy views' markers, in order of arrival
+
+    @property
+    def heavy(self) -> bool:
+        """Whether a heavy view's marker appeared (a light action shows none)."""
+        return bool(self.marks)
+
+    @property
+    def first_round_s(self) -> float | None:
+        """Action -> the first ``N of M samples`` marker; a heavy run without one (a one-shot heavy
+        job) shows its result when the run ends. None for a light action."""
+        if not self.marks:
+            return None
+        return next((m.seconds for m in self.marks if m.kind == "samples"), self.seconds)
+
+    @property
+    def final_s(self) -> float | None:
+        """Action -> the full result (a view's marker with N == M) or the load-limited one (a "the
+        server is busy" marker), or the run's end, whichever first. With several views, the first
+        moment each view (a place on the page that showed a samples marker) has its final or busy
+        marker. None for a light action."""
+        if not self.marks:
+            return None
+        latest: dict[tuple[int, ...], Mark] = {}
+        for m in self.marks:
+            if m.kind == "busy":
+                return m.seconds
+            if m.kind == "samples":
+                latest[m.path] = m
+                if all(v.final for v in latest.values()):
+                    return min(m.seconds, self.seconds)
+        return self.seconds
 
 
 async def http_get(host: str, port: int, path: str, cookie: str = "") -> tuple[int, list[str]]:
@@ -82,6 +182,7 @@ class Session:
         self.timeout = timeout
         self.ws = None
         self.pages: dict[str, str] = {}  # page name ("Mask explorer") and url path -> page_script_hash
+        self.nav: list[tuple[str, str]] = []  # (title, url path) of each page, in the order the menu lists them
         self.page_hash = ""
         self.query = ""
         self.widget_ids: dict[str, str] = {}  # label -> id, from the last run
@@ -168,6 +269,8 @@ class Session:
                 w.int_value = value
             elif kind == "number_input":
                 w.double_value = float(value)
+            elif kind == "selectbox":  # the option as shown (format_func's text), as the frontend sends it
+                w.string_value = str(value)
             else:
                 raise ValueError(f"widget kind {kind} is not supported by this client")
         for label, (name, value) in self.forged.items():
@@ -193,6 +296,7 @@ class Session:
             while True:
                 fwd = ForwardMsg()
                 fwd.ParseFromString(await self.ws.recv())
+                arrived = time.perf_counter() - start
                 kind = fwd.WhichOneof("type")
                 if fwd.metadata.cacheable:
                     self.cached[fwd.hash] = 0
@@ -203,15 +307,21 @@ class Session:
                     self.page_hash = fwd.new_session.page_script_hash or self.page_hash
                     self.max_cached_age = fwd.new_session.config.max_cached_message_age or self.max_cached_age
                 elif kind == "navigation":
+                    self.nav = [(p.page_name, p.url_pathname) for p in fwd.navigation.app_pages]
                     for p in fwd.navigation.app_pages:
                         self.pages[p.page_name] = p.page_script_hash
                         self.pages[p.url_pathname] = p.page_script_hash
                     self.page_hash = fwd.navigation.page_script_hash or self.page_hash
                 elif kind == "page_info_changed":
                     self.query = fwd.page_info_changed.query_string
+                    result.url_writes += 1
                 elif kind == "delta":
                     result.deltas += 1
                     delta = fwd.delta
+                    text, is_progress = element_text(delta)
+                    path = tuple(fwd.metadata.delta_path)
+                    result.marks += [Mark(arrived, what, done, total, path, text)
+                                     for what, done, total in markers(text, progress=is_progress)]
                     if delta.WhichOneof("type") != "new_element":
                         continue
                     el = delta.new_element

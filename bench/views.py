@@ -81,6 +81,11 @@ def backbone_for(name: str) -> M.Backbone:
     return resnet50_backbone(resnet50(weights=None).eval(), ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
 
 
+def mask_view(bb: M.Backbone, clean: M.CleanPass, spec: M.RegularizerSpec):
+    """What the mask explorer computes for a new view: its masks, then the network after them."""
+    return M.compute_mask_sample(bb, clean, spec, seed=1), M.compute_mask_outcome(bb, clean, spec, seed=1)
+
+
 def views(bb: M.Backbone):
     """{name: (new, previous)} callables computing each view as its page does by default."""
     def x_of(name):
@@ -107,12 +112,12 @@ def views(bb: M.Backbone):
         "theory contrasts": (lambda: compute_tutorial_contrasts(bb, clean, 0.8, seed=1),) * 2,
         "theory mistakes": (lambda: compute_mistakes(clean.acts[3], 0.8, 5, seed=1),) * 2,
         "cam shift (16)": (lambda: M.compute_cam_shift(bb, clean, sidebar, n_samples=16, seed=1),) * 2,
-        "mask view": (lambda: M.compute_mask_view(bb, clean, sidebar, seed=1),) * 2,
+        "mask view": (lambda: mask_view(bb, clean, sidebar),) * 2,
         # previous = the full mask view, this round's code: the masks alone against masks + network
         "mask sample": (lambda: M.compute_mask_sample(bb, clean, sidebar, seed=1),
-                        lambda: M.compute_mask_view(bb, clean, sidebar, seed=1)),
+                        lambda: mask_view(bb, clean, sidebar)),
         "mask sample, in blocks": (lambda: M.compute_mask_sample(bb, clean, in_blocks, seed=1),
-                                   lambda: M.compute_mask_view(bb, clean, in_blocks, seed=1)),
+                                   lambda: mask_view(bb, clean, in_blocks)),
     }
 
 

@@ -2,8 +2,22 @@
 
 DropBlock: Ghiasi, Lin & Le, "DropBlock: A regularization method for convolutional networks",
 NeurIPS 2018, arXiv:1810.12890. This package imports only torch.
+
+Modules: :mod:`~dropblock.functional` (the ops and their mask samplers), :mod:`~dropblock.modules`
+(``nn.Module`` wrappers), :mod:`~dropblock.checks` (the argument checks, ``check_*``, for code that
+stores settings for the ops and wants them refused where they are written).
 """
 
+from .checks import (
+    check_block_size,
+    check_gamma_mode,
+    check_gamma_scale,
+    check_generator,
+    check_input,
+    check_keep_prob,
+    check_normalize,
+    check_seed_region,
+)
 from .functional import (
     DropMask,
     GammaMode,
@@ -43,6 +57,14 @@ __all__ = [
     "apply_mask",
     "blocks_from_seeds",
     "calibrated_gamma",
+    "check_block_size",
+    "check_gamma_mode",
+    "check_gamma_scale",
+    "check_generator",
+    "check_input",
+    "check_keep_prob",
+    "check_normalize",
+    "check_seed_region",
     "cutout",
     "cutout_size",
     "drop_block2d",

@@ -48,13 +48,26 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .checks import (
+    GammaMode,
+    Generators,
+    Normalize,
+    SeedRegion,
+    check_block_size,
+    check_gamma_mode,
+    check_gamma_scale,
+    check_generator,
+    check_input,
+    check_keep_prob,
+    check_normalize,
+    check_seed_region,
+)
 
 __all__ = [
     "DropMask",
@@ -80,14 +93,6 @@ __all__ = [
     "spatial_dropout",
 ]
 
-SeedRegion = Literal["valid", "everywhere"]
-_SEED_REGIONS = ("valid", "everywhere")
-Normalize = Literal["sample", "batch"]
-_NORMALIZE = ("sample", "batch")
-GammaMode = Literal["eq1", "calibrated"]
-_GAMMA_MODES = ("eq1", "calibrated")
-# One generator for the batch, or one per sample (sample i draws from the i-th), or None (torch's default).
-Generators = Union[torch.Generator, Sequence[torch.Generator], None]
 
 
 @dataclass(frozen=True)
@@ -102,11 +107,14 @@ class DropMask:
             True where a unit is kept and False where it is dropped.
         scale: (N,) float32; kept units are multiplied by it (per-sample normalisation).
         gamma: probability that a candidate position becomes a seed.
-        target_drop: the drop fraction asked for at this site: ``1 - keep_prob``, times
-            ``gamma_scale`` for DropBlock (a gamma/4 site of ResNet group 3 targets
+        target_drop: the drop fraction asked for at this site,
+            ``min(1, gamma_scale * (1 - keep_prob))`` (a gamma/4 site of ResNet group 3 targets
             ``(1 - keep_prob) / 4``).
         drop_fraction: (N,) float32; the share of units each sample actually dropped.
         block_size: (bh, bw) after clipping to the feature map.
+        keep_prob: the keep_prob the mask was sampled for.
+        gamma_scale: the factor on ``1 - keep_prob`` in ``target_drop``: DropBlock's
+            ``gamma_scale`` (0.25 at a gamma/4 site), 1 for the other kinds and for an explicit gamma.
     """
 
     kind: str
@@ -117,6 +125,8 @@ class DropMask:
     target_drop: float
     drop_fraction: Tensor
     block_size: tuple[int, int]
+    keep_prob: float
+    gamma_scale: float
 
     @property
     def realised_drop(self) -> float:
@@ -136,70 +146,11 @@ class DropMask:
 # --------------------------------------------------------------------------------------
 
 
-def _check_input(x: object) -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"expected x to be a torch.Tensor, but got {type(x).__name__}")
-    if x.ndim != 4:
-        raise ValueError(
-            f"expected a 4-D input (N, C, H, W), but got {x.ndim}-D with shape {tuple(x.shape)}"
-        )
-    if not x.is_floating_point():
-        raise TypeError(f"expected a floating-point input, but got dtype {x.dtype}")
-
-
-def _check_keep_prob(keep_prob: object) -> float:
-    if isinstance(keep_prob, bool) or not isinstance(keep_prob, numbers.Real):
-        raise TypeError(f"expected keep_prob to be a real number, but got {type(keep_prob).__name__}")
-    keep_prob = float(keep_prob)
-    if not 0.0 < keep_prob <= 1.0:  # also rejects NaN
-        raise ValueError(f"expected keep_prob in (0, 1], but got {keep_prob}")
-    return keep_prob
-
-
-def _check_block_size(block_size: object, name: str = "block_size") -> int:
-    if isinstance(block_size, bool) or not isinstance(block_size, numbers.Integral):
-        raise TypeError(f"expected {name} to be an int, but got {type(block_size).__name__}")
-    if block_size < 1:
-        raise ValueError(f"expected {name} >= 1, but got {block_size}")
-    return int(block_size)
-
-
-def _check_seed_region(seed_region: object) -> None:
-    if seed_region not in _SEED_REGIONS:
-        raise ValueError(f"expected seed_region in {_SEED_REGIONS}, but got {seed_region!r}")
-
-
-def _check_normalize(normalize: object) -> None:
-    if normalize not in _NORMALIZE:
-        raise ValueError(f"expected normalize in {_NORMALIZE}, but got {normalize!r}")
-
-
-def _check_gamma_mode(gamma_mode: object) -> None:
-    if gamma_mode not in _GAMMA_MODES:
-        raise ValueError(f"expected gamma_mode in {_GAMMA_MODES}, but got {gamma_mode!r}")
-
-
 def _draw_device(x: Tensor, generator: Generators) -> torch.device:
     """Masks are drawn where the generator lives (then moved to x's device)."""
     if isinstance(generator, (list, tuple)):
         return generator[0].device if generator else x.device
     return x.device if generator is None else generator.device
-
-
-def _check_generator(generator: object, n: int | None = None) -> None:
-    """A generator, None, or a list/tuple of generators on one device (``n`` of them: one per sample)."""
-    if generator is None or isinstance(generator, torch.Generator):
-        return
-    if not isinstance(generator, (list, tuple)):
-        raise TypeError(f"expected generator to be a torch.Generator, a sequence of them or None, but got "
-                        f"{type(generator).__name__}")
-    for g in generator:
-        if not isinstance(g, torch.Generator):
-            raise TypeError(f"expected a sequence of torch.Generator, but got one holding {type(g).__name__}")
-    if n is not None and len(generator) != n:
-        raise ValueError(f"expected one generator per sample ({n}), but got {len(generator)}")
-    if len({g.device for g in generator}) > 1:
-        raise ValueError(f"expected every generator on one device, but got {sorted({str(g.device) for g in generator})}")
 
 
 def _one_or_many(generator: Generators) -> Generators:
@@ -228,14 +179,6 @@ def _randint(high: int, n: int, generator: Generators, device: torch.device) -> 
     return torch.cat([torch.randint(high, (1,), generator=g, device=device) for g in generator])
 
 
-def _check_gamma_scale(gamma_scale: object) -> float:
-    if isinstance(gamma_scale, bool) or not isinstance(gamma_scale, numbers.Real):
-        raise TypeError(f"expected gamma_scale to be a real number, but got {type(gamma_scale).__name__}")
-    if not 0.0 <= float(gamma_scale):
-        raise ValueError(f"expected gamma_scale >= 0, but got {gamma_scale}")
-    return float(gamma_scale)
-
-
 def _check_spatial(height: int, width: int) -> None:
     if height < 1 or width < 1:
         raise ValueError(f"expected a feature map of at least 1x1, but got {height}x{width}")
@@ -254,7 +197,7 @@ def effective_block_size(block_size: int, height: int, width: int) -> tuple[int,
     Returns:
         (bh, bw) with ``bh = min(block_size, height)`` and ``bw = min(block_size, width)``.
     """
-    block_size = _check_block_size(block_size)
+    block_size = check_block_size(block_size)
     _check_spatial(height, width)
     return min(block_size, height), min(block_size, width)
 
@@ -266,7 +209,7 @@ def dropblock_gamma(keep_prob: float, block_size: int, height: int, width: int) 
     (bh, bw) the block clipped to the map and the denominator the size of the valid seed
     region. Clamped to at most 1 (reachable only for very low keep_prob).
     """
-    keep_prob = _check_keep_prob(keep_prob)
+    keep_prob = check_keep_prob(keep_prob)
     bh, bw = effective_block_size(block_size, height, width)
     valid = (height - bh + 1) * (width - bw + 1)
     gamma = (1.0 - keep_prob) / (bh * bw) * (height * width) / valid
@@ -275,7 +218,7 @@ def dropblock_gamma(keep_prob: float, block_size: int, height: int, width: int) 
 
 def _scaled_gamma(keep_prob: float, block_size: int, height: int, width: int, gamma_scale: float) -> float:
     """Eq. (1) times ``gamma_scale`` (0.25 for ResNet group 3), clamped to 1."""
-    return min(1.0, _check_gamma_scale(gamma_scale) * dropblock_gamma(keep_prob, block_size, height, width))
+    return min(1.0, check_gamma_scale(gamma_scale) * dropblock_gamma(keep_prob, block_size, height, width))
 
 
 def _coverage(size: int, block: int, seed_region: SeedRegion) -> Tensor:
@@ -308,7 +251,7 @@ def expected_drop_fraction(
     ``1 - keep_prob`` in "valid" mode; in "everywhere" mode the extra border seeds make it
     over-drop on small maps.
     """
-    _check_seed_region(seed_region)
+    check_seed_region(seed_region)
     bh, bw = effective_block_size(block_size, height, width)
     if gamma is None:
         gamma = _scaled_gamma(keep_prob, block_size, height, width, gamma_scale)
@@ -340,9 +283,9 @@ def calibrated_gamma(
     Returns:
         gamma in [0, 1], to within 1e-12.
     """
-    keep_prob = _check_keep_prob(keep_prob)
-    _check_seed_region(seed_region)
-    target = min(1.0, _check_gamma_scale(gamma_scale) * (1.0 - keep_prob))
+    keep_prob = check_keep_prob(keep_prob)
+    check_seed_region(seed_region)
+    target = min(1.0, check_gamma_scale(gamma_scale) * (1.0 - keep_prob))
     bh, bw = effective_block_size(block_size, height, width)
     return _solve_gamma(target, height, width, bh, bw, seed_region)
 
@@ -366,7 +309,7 @@ def _solve_gamma(target: float, height: int, width: int, bh: int, bw: int, seed_
 
 def cutout_size(keep_prob: float, height: int, width: int) -> int:
     """Side of the Cutout square whose area is closest to ``(1 - keep_prob) * H * W``."""
-    keep_prob = _check_keep_prob(keep_prob)
+    keep_prob = check_keep_prob(keep_prob)
     _check_spatial(height, width)
     return min(round(math.sqrt((1.0 - keep_prob) * height * width)), height, width)
 
@@ -403,7 +346,7 @@ def blocks_from_seeds(seed_mask: Tensor, block_size: int | tuple[int, int]) -> T
         raise ValueError(f"expected a 4-D seed mask (N, C, H, W), but got {getattr(seed_mask, 'shape', seed_mask)}")
     height, width = seed_mask.shape[-2:]
     if isinstance(block_size, tuple):
-        bh, bw = (min(_check_block_size(b), s) for b, s in zip(block_size, (height, width)))
+        bh, bw = (min(check_block_size(b), s) for b, s in zip(block_size, (height, width)))
     else:
         bh, bw = effective_block_size(block_size, height, width)
     padded = _padded(seed_mask.shape, bh, bw, seed_mask.device, _memory_format(seed_mask))
@@ -448,8 +391,8 @@ def _window(padded: Tensor, bh: int, bw: int, height: int, width: int) -> Tensor
 
 
 def _normalise(
-    kind: str, seed: Tensor, keep: Tensor, gamma: float, target: float, block: tuple[int, int],
-    normalize: Normalize = "sample",
+    kind: str, seed: Tensor, keep: Tensor, gamma: float, block: tuple[int, int],
+    normalize: Normalize = "sample", *, keep_prob: float, gamma_scale: float = 1.0,
 ) -> DropMask:
     """count(M) / count_ones(M) per sample or over the batch, and each sample's realised drop."""
     count = keep[0].numel()
@@ -458,7 +401,8 @@ def _normalise(
     if normalize == "batch":  # one scale for the whole tensor (TF, torchvision, timm)
         count, ones = count * keep.shape[0], ones.sum().expand(keep.shape[0])
     scale = torch.where(ones > 0, count / ones.clamp_min(1.0), torch.zeros_like(ones))
-    return DropMask(kind, seed, keep, scale, gamma, target, 1.0 - kept, block)
+    target = min(1.0, gamma_scale * (1.0 - keep_prob))
+    return DropMask(kind, seed, keep, scale, gamma, target, 1.0 - kept, block, keep_prob, gamma_scale)
 
 
 def _count_kept(keep: Tensor) -> Tensor:
@@ -591,15 +535,15 @@ def sample_drop_block_mask(
     Returns:
         DropMask with seed_mask/block_mask of shape (N, C or 1, H, W), on x's device.
     """
-    _check_input(x)
-    keep_prob = _check_keep_prob(keep_prob)
-    _check_block_size(block_size)
-    _check_seed_region(seed_region)
-    _check_generator(generator, x.shape[0])
+    check_input(x)
+    keep_prob = check_keep_prob(keep_prob)
+    check_block_size(block_size)
+    check_seed_region(seed_region)
+    check_generator(generator, x.shape[0])
     generator = _one_or_many(generator)
-    _check_gamma_mode(gamma_mode)
-    _check_normalize(normalize)
-    gamma_scale = _check_gamma_scale(gamma_scale)
+    check_gamma_mode(gamma_mode)
+    check_normalize(normalize)
+    gamma_scale = check_gamma_scale(gamma_scale)
     n, c, height, width = x.shape
     bh, bw = effective_block_size(block_size, height, width)
     if gamma is None:
@@ -608,11 +552,10 @@ def sample_drop_block_mask(
                                      gamma_scale=gamma_scale)
         else:
             gamma = _scaled_gamma(keep_prob, block_size, height, width, gamma_scale)
-        target = min(1.0, gamma_scale * (1.0 - keep_prob))
     elif not 0.0 <= gamma <= 1.0:
         raise ValueError(f"expected gamma in [0, 1], but got {gamma}")
     else:
-        target = 1.0 - keep_prob
+        gamma_scale = 1.0  # an explicit gamma: the target is 1 - keep_prob
     channels = c if per_channel else 1
     device = _draw_device(x, generator)
     layout = _memory_format(x)
@@ -636,7 +579,8 @@ def sample_drop_block_mask(
                     out=padded[..., top : top + rows, left : left + cols])
         seed = _window(padded, bh, bw, height, width)
         keep = _expand(padded, bh, bw).logical_not_()  # a new tensor: (bh, bw) != (1, 1)
-    return _normalise("dropblock", seed, keep, gamma, target, (bh, bw), normalize).to(x.device)
+    return _normalise("dropblock", seed, keep, gamma, (bh, bw), normalize, keep_prob=keep_prob,
+                      gamma_scale=gamma_scale).to(x.device)
 
 
 def sample_dropout_mask(x: Tensor, keep_prob: float, *, generator: Generators = None) -> DropMask:
@@ -644,9 +588,9 @@ def sample_dropout_mask(x: Tensor, keep_prob: float, *, generator: Generators = 
 
     Scale is the usual inverted-dropout ``1 / keep_prob``. ``generator``: one, or one per sample.
     """
-    _check_input(x)
-    keep_prob = _check_keep_prob(keep_prob)
-    _check_generator(generator, x.shape[0])
+    check_input(x)
+    keep_prob = check_keep_prob(keep_prob)
+    check_generator(generator, x.shape[0])
     generator = _one_or_many(generator)
     keep = _rand(tuple(x.shape), generator, _draw_device(x, generator)) < keep_prob
     return _constant_scale("dropout", keep, keep_prob, (1, 1)).to(x.device)
@@ -657,9 +601,9 @@ def sample_spatial_dropout_mask(
 ) -> DropMask:
     """SpatialDropout masks (Tompson et al. 2015): whole channels, shape (N, C, 1, 1).
     ``generator``: one, or one per sample."""
-    _check_input(x)
-    keep_prob = _check_keep_prob(keep_prob)
-    _check_generator(generator, x.shape[0])
+    check_input(x)
+    keep_prob = check_keep_prob(keep_prob)
+    check_generator(generator, x.shape[0])
     generator = _one_or_many(generator)
     n, c, height, width = x.shape
     keep = _rand((n, c, 1, 1), generator, _draw_device(x, generator)) < keep_prob
@@ -670,7 +614,7 @@ def _constant_scale(kind: str, keep: Tensor, keep_prob: float, block: tuple[int,
     n = keep.shape[0]
     kept = _count_kept(keep) / keep[0].numel()
     scale = torch.full((n,), 1.0 / keep_prob, dtype=torch.float32, device=keep.device)
-    return DropMask(kind, ~keep, keep, scale, 1.0 - keep_prob, 1.0 - keep_prob, 1.0 - kept, block)
+    return DropMask(kind, ~keep, keep, scale, 1.0 - keep_prob, 1.0 - keep_prob, 1.0 - kept, block, keep_prob, 1.0)
 
 
 def sample_cutout_mask(
@@ -695,18 +639,18 @@ def sample_cutout_mask(
     Returns:
         DropMask with masks of shape (N, 1, H, W) and scale 1 (Cutout does not rescale).
     """
-    _check_input(x)
-    keep_prob = _check_keep_prob(keep_prob)
-    _check_seed_region(seed_region)
-    _check_generator(generator, x.shape[0])
+    check_input(x)
+    keep_prob = check_keep_prob(keep_prob)
+    check_seed_region(seed_region)
+    check_generator(generator, x.shape[0])
     generator = _one_or_many(generator)
     n, _, height, width = x.shape
     _check_spatial(height, width)
     device = _draw_device(x, generator)
-    side = cutout_size(keep_prob, height, width) if size is None else min(_check_block_size(size, "size"), height, width)
+    side = cutout_size(keep_prob, height, width) if size is None else min(check_block_size(size, "size"), height, width)
     if side == 0:  # budget too small for a single pixel: nothing to cut
         none = torch.zeros((n, 1, height, width), dtype=torch.bool, device=x.device)
-        return _unscaled(_normalise("cutout", none, ~none, 0.0, 1.0 - keep_prob, (0, 0)))
+        return _unscaled(_normalise("cutout", none, ~none, 0.0, (0, 0), keep_prob=keep_prob))
     if seed_region == "valid":
         rows, cols = height - side + 1, width - side + 1
     else:
@@ -719,7 +663,7 @@ def sample_cutout_mask(
         c0 = (side - 1) // 2
         seed = F.pad(seed.view(torch.uint8), (c0, side - 1 - c0, c0, side - 1 - c0)).view(torch.bool)
     keep = ~blocks_from_seeds(seed, (side, side))
-    return _unscaled(_normalise("cutout", seed, keep, 1.0 / (rows * cols), 1.0 - keep_prob, (side, side))).to(x.device)
+    return _unscaled(_normalise("cutout", seed, keep, 1.0 / (rows * cols), (side, side), keep_prob=keep_prob)).to(x.device)
 
 
 def _unscaled(mask: DropMask) -> DropMask:
@@ -743,7 +687,7 @@ def apply_mask(x: Tensor, mask: DropMask, *, out: Tensor | None = None) -> Tenso
     Returns:
         (N, C, H, W) tensor of x's dtype (``out`` when given).
     """
-    _check_input(x)
+    check_input(x)
     if mask.block_mask.shape[0] != x.shape[0] or mask.block_mask.shape[-2:] not in (x.shape[-2:], (1, 1)):
         raise ValueError(
             f"expected a mask for input of shape {tuple(x.shape)}, but got block_mask of shape "
@@ -795,14 +739,14 @@ def drop_block2d(
     Raises:
         TypeError, ValueError: on invalid arguments.
     """
-    _check_input(x)
-    keep_prob = _check_keep_prob(keep_prob)
-    _check_block_size(block_size)
-    _check_seed_region(seed_region)
-    _check_generator(generator)
-    _check_gamma_scale(gamma_scale)
-    _check_gamma_mode(gamma_mode)
-    _check_normalize(normalize)
+    check_input(x)
+    keep_prob = check_keep_prob(keep_prob)
+    check_block_size(block_size)
+    check_seed_region(seed_region)
+    check_generator(generator)
+    check_gamma_scale(gamma_scale)
+    check_gamma_mode(gamma_mode)
+    check_normalize(normalize)
     if not training or keep_prob == 1.0 or x.numel() == 0:
         return x
     mask = sample_drop_block_mask(
@@ -816,9 +760,9 @@ def _drop_with(
     sampler, x: Tensor, keep_prob: float, training: bool, generator: Generators
 ) -> Tensor:
     """Validate, return x when nothing is to be dropped, else apply ``sampler``'s mask."""
-    _check_input(x)
-    keep_prob = _check_keep_prob(keep_prob)
-    _check_generator(generator)
+    check_input(x)
+    keep_prob = check_keep_prob(keep_prob)
+    check_generator(generator)
     if not training or keep_prob == 1.0 or x.numel() == 0:
         return x
     return apply_mask(x, sampler(x, keep_prob, generator=generator))
@@ -846,12 +790,12 @@ def cutout(
     seed_region: SeedRegion = "valid",
 ) -> Tensor:
     """Cutout on images (N, C, H, W): zero one square per image, no rescaling."""
-    _check_input(x)
-    keep_prob = _check_keep_prob(keep_prob)
-    _check_seed_region(seed_region)
-    _check_generator(generator)
+    check_input(x)
+    keep_prob = check_keep_prob(keep_prob)
+    check_seed_region(seed_region)
+    check_generator(generator)
     if size is not None:
-        _check_block_size(size, "size")
+        check_block_size(size, "size")
     if not training or (keep_prob == 1.0 and size is None) or x.numel() == 0:
         return x
     return apply_mask(x, sample_cutout_mask(x, keep_prob, size=size, seed_region=seed_region, generator=generator))
@@ -862,8 +806,8 @@ def linear_keep_prob(step: int, total_steps: int, target: float, start: float = 
 
     Clamped to ``target`` after ``total_steps``; ``total_steps == 0`` gives the target at once.
     """
-    target = _check_keep_prob(target)
-    start = _check_keep_prob(start)
+    target = check_keep_prob(target)
+    start = check_keep_prob(start)
     if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
         raise ValueError(f"expected step to be an int >= 0, but got {step!r}")
     if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) or total_steps < 0:

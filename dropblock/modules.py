@@ -14,6 +14,15 @@ import torch
 from torch import Tensor, nn
 
 from . import functional as F
+from .checks import (
+    check_block_size,
+    check_gamma_mode,
+    check_gamma_scale,
+    check_generator,
+    check_keep_prob,
+    check_normalize,
+    check_seed_region,
+)
 from .functional import DropMask, GammaMode, Normalize, SeedRegion
 
 __all__ = ["Cutout", "DropBlock2d", "Dropout", "LinearScheduler", "SpatialDropout"]
@@ -24,8 +33,8 @@ class _MaskedDrop(nn.Module):
 
     def __init__(self, keep_prob: float, generator: torch.Generator | None) -> None:
         super().__init__()
-        self.keep_prob = F._check_keep_prob(keep_prob)
-        F._check_generator(generator)
+        self.keep_prob = check_keep_prob(keep_prob)
+        check_generator(generator)
         self.generator = generator
 
     def _gen(self, generator: torch.Generator | None) -> torch.Generator | None:
@@ -48,13 +57,13 @@ class DropBlock2d(_MaskedDrop):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(keep_prob, generator)
-        self.block_size = F._check_block_size(block_size)
-        F._check_seed_region(seed_region)
-        F._check_gamma_mode(gamma_mode)
-        F._check_normalize(normalize)
+        self.block_size = check_block_size(block_size)
+        check_seed_region(seed_region)
+        check_gamma_mode(gamma_mode)
+        check_normalize(normalize)
         self.per_channel = per_channel
         self.seed_region = seed_region
-        self.gamma_scale = F._check_gamma_scale(gamma_scale)
+        self.gamma_scale = check_gamma_scale(gamma_scale)
         self.gamma_mode = gamma_mode
         self.normalize = normalize
 
@@ -124,8 +133,8 @@ class Cutout(_MaskedDrop):
     ) -> None:
         super().__init__(keep_prob, generator)
         if size is not None:
-            F._check_block_size(size, "size")
-        F._check_seed_region(seed_region)
+            check_block_size(size, "size")
+        check_seed_region(seed_region)
         self.size = size
         self.seed_region = seed_region
 

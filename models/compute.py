@@ -14,7 +14,7 @@ DropBlock: Ghiasi, Lin & Le, NeurIPS 2018 (arXiv:1810.12890). CAM: Zhou et al., 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -48,7 +48,6 @@ __all__ = [
     "Comparison",
     "MaskOutcome",
     "MaskSample",
-    "MaskView",
     "MethodView",
     "RobustnessCurve",
     "StrategyComparison",
@@ -61,7 +60,6 @@ __all__ = [
     "compute_dropblock_dropout_rounds",
     "compute_mask_outcome",
     "compute_mask_sample",
-    "compute_mask_view",
     "compute_robustness_curve",
     "compute_robustness_curve_rounds",
     "gamma_formula",
@@ -72,8 +70,14 @@ Top = list[tuple[str, float]]
 
 def gamma_formula(keep_prob: float, block_size: int, height: int, width: int, gamma_scale: float = 1.0) -> str:
     """Eq. (1) with the numbers plugged in, as plain text (the block clipped to the map)."""
-    bh, bw = db.effective_block_size(block_size, height, width)
     gamma = min(1.0, gamma_scale * db.dropblock_gamma(keep_prob, block_size, height, width))
+    return _eq1_text(keep_prob, db.effective_block_size(block_size, height, width), height, width, gamma_scale, gamma)
+
+
+def _eq1_text(keep_prob: float, block: tuple[int, int], height: int, width: int, gamma_scale: float,
+              gamma: float) -> str:
+    """Eq. (1) written out for a (bh, bw) block on an (H, W) map, ending in ``gamma``."""
+    bh, bw = block
     prefix = "¼ · " if gamma_scale == 0.25 else ("" if gamma_scale == 1 else f"{gamma_scale:g} · ")
     return (
         f"γ = {prefix}(1 − {keep_prob:g}) / ({bh}·{bw}) · ({height}·{width}) / "
@@ -132,24 +136,6 @@ class MaskOutcome:
     cam_dropped: Tensor  # (224, 224) the same class with it
 
 
-@dataclass(frozen=True, eq=False)
-class MaskView(MaskSample):
-    """A :class:`MaskSample` and its :class:`MaskOutcome` (same spec and seed) in one."""
-
-    top5_clean: Top
-    top5_dropped: Top
-    cam_clean: Tensor  # (224, 224)
-    cam_dropped: Tensor  # (224, 224)
-
-    @classmethod
-    def of(cls, sample: MaskSample, outcome: MaskOutcome) -> MaskView:
-        if sample.spec != outcome.spec:
-            raise ValueError(f"expected a sample and an outcome of one spec, but got {sample.spec} and {outcome.spec}")
-        parts = {f.name: getattr(sample, f.name) for f in fields(MaskSample)}
-        parts.update({f.name: getattr(outcome, f.name) for f in fields(MaskOutcome)})
-        return cls(**parts)
-
-
 def shown_channels(before: Tensor, kept: Tensor, n: int) -> tuple[tuple[int, ...], int]:
     """The ``n`` channels to show: the most active of those the mask hit (at least one unit dropped),
     then, if fewer were hit, the most active of the rest; and how many channels were hit.
@@ -183,15 +169,18 @@ def _mask_sample(spec: RegularizerSpec, site: Site, before: Tensor, after: Tenso
     pick = lambda m: _cpu(_spatial(m[0], height, width))[  # noqa: E731
         list(channels) if m.shape[1] > 1 else [0] * n_channels
     ]
-    gamma_scale = 0.25 if spec.kind == "dropblock" and spec.quarter_at(site.group) else 1.0
     if spec.kind == "dropblock":
-        keep_prob, block_size = spec.params_at(site.group)
-        formula = gamma_formula(keep_prob, block_size, height, width, gamma_scale)
+        # All from the mask the engine drew: the site's keep_prob, its γ/4 factor, the block clipped
+        # to the map and the γ it sampled with; nothing is decided or computed again here.
+        block_size = max(mask.block_size)  # clips back to mask.block_size on this map
         if spec.gamma_mode == "calibrated":
+            eq1 = min(1.0, mask.gamma_scale * db.dropblock_gamma(mask.keep_prob, block_size, height, width))
             formula = Text(N_("γ = {gamma:.5f}, calibrated: exact expected drop = {drop:.4f} (Eq. (1) would give "
-                              "{eq1})"), gamma=mask.gamma, drop=mask.target_drop, eq1=formula.rsplit("= ", 1)[1])
+                              "{eq1})"), gamma=mask.gamma, drop=mask.target_drop, eq1=f"{eq1:.5f}")
+        else:
+            formula = _eq1_text(mask.keep_prob, mask.block_size, height, width, mask.gamma_scale, mask.gamma)
         expected = db.expected_drop_fraction(
-            keep_prob, block_size, height, width, seed_region=spec.seed_region, gamma=mask.gamma
+            mask.keep_prob, block_size, height, width, seed_region=spec.seed_region, gamma=mask.gamma
         )
     else:
         formula = Text(N_("γ = {gamma:.5f} ({kind}: {rule})"), gamma=mask.gamma, kind=KIND_LABELS[spec.kind],
@@ -205,7 +194,7 @@ def _mask_sample(spec: RegularizerSpec, site: Site, before: Tensor, after: Tenso
         gamma=mask.gamma,
         formula=formula,
         target_drop=mask.target_drop,
-        target_quartered=gamma_scale == 0.25,
+        target_quartered=mask.gamma_scale == 0.25,
         realised_drop=float(mask.drop_fraction[0]),
         expected_drop=expected,
         channels=channels,
@@ -237,8 +226,8 @@ def compute_mask_sample(
 
     Runs the network only up to that site (nothing after it: for ``"after_group"`` and Cutout on
     the input, no layer at all beyond the cached activation), so a slider move draws new masks in
-    a few milliseconds. The masks are those :func:`compute_mask_view` shows for the same ``seed``:
-    the fields equal its own.
+    a few milliseconds. The masks are those the network of :func:`compute_mask_outcome` runs with
+    for the same ``seed``.
     """
     first = sample_first_site(backbone, clean, spec, seed=seed)
     return _mask_sample(spec, first.site, first.before, first.after, first.mask, n_channels, channels)
@@ -248,16 +237,6 @@ def compute_mask_outcome(backbone: Backbone, clean: CleanPass, spec: Regularizer
     """Top-5 and the clean top-1's CAM without and with the masks of :func:`compute_mask_sample`
     (same ``seed``): the whole regularised network, one sample."""
     return _mask_outcome(backbone, clean, run_regularized(backbone, clean, spec, n_samples=1, seed=seed))
-
-
-def compute_mask_view(
-    backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, seed: int = 0, n_channels: int = 8
-) -> MaskView:
-    """Sample one set of masks; show the ``n_channels`` most active channels at the site and the CAMs
-    (:func:`compute_mask_sample` and :func:`compute_mask_outcome` from one run)."""
-    run = run_regularized(backbone, clean, spec, n_samples=1, seed=seed)
-    return MaskView.of(_mask_sample(spec, run.site, run.before, run.after, run.mask, n_channels),
-                       _mask_outcome(backbone, clean, run))
 
 
 # ---------------------------------------------------------------------------- compare methods
@@ -768,7 +747,7 @@ def compute_dropblock_dropout_rounds(
 
 
 def _strategy_arms(dropblock: RegularizerSpec, fc_keep_prob: float) -> dict[str, tuple[str, RegularizerSpec]]:
-    db.functional._check_keep_prob(fc_keep_prob)
+    db.check_keep_prob(fc_keep_prob, "fc_keep_prob")
     return {
         "none": (N_("None"), replace(dropblock, kind="dropblock", keep_prob=1.0, group_params=(), fc_keep_prob=1.0)),
         "dropblock": (N_("DropBlock only"), replace(dropblock, kind="dropblock", fc_keep_prob=1.0)),

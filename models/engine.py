@@ -132,22 +132,22 @@ class RegularizerSpec:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"expected kind in {KINDS}, but got {self.kind!r}")
-        db.functional._check_keep_prob(self.keep_prob)
-        db.functional._check_block_size(self.block_size)
-        db.functional._check_seed_region(self.seed_region)
+        db.check_keep_prob(self.keep_prob)
+        db.check_block_size(self.block_size)
+        db.check_seed_region(self.seed_region)
         if self.placement not in ("after_group", "in_blocks"):
             raise ValueError(f"expected placement 'after_group' or 'in_blocks', but got {self.placement!r}")
         if self.group not in (1, 2, 3, 4):
             raise ValueError(f"expected group in 1..4, but got {self.group!r}")
         if not self.groups or any(g not in (1, 2, 3, 4) for g in self.groups):
             raise ValueError(f"expected groups to be a non-empty subset of 1..4, but got {self.groups!r}")
-        db.functional._check_gamma_mode(self.gamma_mode)
-        db.functional._check_normalize(self.normalize)
+        db.check_gamma_mode(self.gamma_mode)
+        db.check_normalize(self.normalize)
         if self.cutout_on not in ("input", "features"):
             raise ValueError(f"expected cutout_on 'input' or 'features', but got {self.cutout_on!r}")
         if self.act_site not in SITE_ACTS:
             raise ValueError(f"expected act_site in {tuple(SITE_ACTS)}, but got {self.act_site!r}")
-        db.functional._check_keep_prob(self.fc_keep_prob)
+        db.check_keep_prob(self.fc_keep_prob, "fc_keep_prob")
         if not isinstance(self.group_params, tuple):
             raise TypeError(f"expected group_params to be a tuple of (group, keep_prob, block_size), "
                             f"but got {type(self.group_params).__name__}")
@@ -155,8 +155,8 @@ class RegularizerSpec:
             if (not isinstance(entry, tuple) or len(entry) != 3 or entry[0] not in (1, 2, 3, 4)
                     or not isinstance(entry[1], numbers.Real)):
                 raise ValueError(f"expected group_params entries (group 1..4, keep_prob, block_size), but got {entry!r}")
-            db.functional._check_keep_prob(entry[1])
-            db.functional._check_block_size(entry[2])
+            db.check_keep_prob(entry[1])
+            db.check_block_size(entry[2])
         if len({g for g, _, _ in self.group_params}) != len(self.group_params):
             raise ValueError(f"expected each group at most once in group_params, but got {self.group_params!r}")
 

@@ -172,7 +172,7 @@ def read_csv(data: bytes) -> tuple[list[dict[str, str]], dict[str, object]]:
 
 
 def mask_view_arrays(view) -> dict[str, object]:
-    """A ``MaskSample`` (or ``MaskView``): seed and block masks (bool), features before/after (float32)."""
+    """A ``MaskSample``: seed and block masks (bool), features before/after (float32)."""
     return {
         "channels": torch.tensor(view.channels, dtype=torch.int64),
         "seed_mask": view.seed_mask, "block_mask": view.block_mask,

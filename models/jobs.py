@@ -1,35 +1,52 @@
-"""Serving many sessions from one process: compute once, keep heavy work from blocking light work.
+"""Serving many sessions from one process: compute once, answer first, refine as the CPU allows.
 
 Imports only torch and the standard library (no streamlit), so it is tested with plain threads.
 
 * :class:`SingleFlight` caches results by content key (model, image hash, parameters, seed). A
   request identical to one already running waits for it instead of computing again; results are
   immutable and shared by every session; the least recently used are dropped past ``max_entries``.
-* :class:`HeavyPool` runs expensive requests (the robustness curve, many Monte Carlo samples) on a
-  bounded number of worker threads, so they queue among themselves while light requests (a slider
-  move) keep running in the sessions' own threads. The workers can run at a lower scheduling
-  priority (``nice``): they take every core the light requests leave idle, and give it back at
-  once when a slider moves. Identical requests share one job; a job reports
-  its queue position and progress; each owner (a session) has at most one job at a time, and a job
-  nobody waits for any more is cancelled cooperatively at its next progress report. The queue is
-  ordered by ticket, not by arrival of the latest request: when an owner's inputs change (it asks
+* :class:`HeavyPool` is a fair, anytime scheduler for expensive requests (the robustness curve,
+  many Monte Carlo samples). A job computes in rounds: its callable returns an iterator of partial
+  results (``models.rounds.Partial``: ``value``, ``done``, ``total``, ``final``), and a worker runs
+  one round (one ``next()``), publishes the partial on the job (``latest``, ``version``,
+  :meth:`Job.wait_change`), then puts the job back in the queue for its next round. The next round
+  to run is the one with (a) the fewest rounds done, so every waiting session's first round runs
+  before anyone's refinement, then (b) the least work left (``total - done`` of its latest
+  partial, else the cost declared on submit), then (c) the earliest ticket. A plain callable that
+  returns a value is one final round. Finals go to the result cache.
+
+  Light before heavy: light requests (a slider move) run in the sessions' own threads inside
+  :meth:`HeavyPool.light`; while one does, no worker starts a round (for at most ``light_wait_s``,
+  so heavy work cannot starve). The workers also run at a lower scheduling priority (``nice``):
+  they take every core the light requests leave idle, and give it back at once when a slider moves.
+
+  Identical requests share one job; each owner (a session) has at most one job at a time; a job
+  nobody waits for any more is dropped at once (queued: removed; running: cancelled at its next
+  progress report or at the end of its round). A job reports its queue position before its first
+  round and, after it, whether its refinement waits behind other jobs' rounds (``limited``: the
+  page then says the server is busy). Tickets keep places: when an owner's inputs change (it asks
   for another key while its job waits or runs, or it stops waiting and asks again within
-  ``keep_place_s``), the old job is cancelled and the new one takes the old one's ticket, so the
+  ``keep_place_s``), the old job is dropped and the new one takes the old one's ticket, so the
   session keeps its place ahead of the jobs other sessions asked for later.
 * :func:`configure_process` fixes torch's intra-op threads once per process.
+
+Fair queuing after Demers, Keshav & Shenker (SIGCOMM 1989); the smallest-remaining rule is SRPT
+(Schrage 1968); rounds that refine an answer are anytime algorithms (Dean & Boddy, AAAI 1988).
 """
 
 from __future__ import annotations
 
-import bisect
 import gc
 import itertools
+import math
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 import torch
 
@@ -136,15 +153,18 @@ class SingleFlight(Generic[T]):
     def put(self, key: Hashable, value: T) -> None:
         """Hold ``value`` for ``key`` (results computed elsewhere, e.g. on a :class:`HeavyPool`)."""
         with self._lock:
-            self._results[key] = value
-            self._results.move_to_end(key)
-            while len(self._results) > self.max_entries:
-                self._results.popitem(last=False)
+            self._hold_locked(key, value)
 
     def clear(self) -> None:
         """Drop every held result (computations in flight still finish and are kept)."""
         with self._lock:
             self._results.clear()
+
+    def _hold_locked(self, key: Hashable, value: T) -> None:
+        self._results[key] = value
+        self._results.move_to_end(key)
+        while len(self._results) > self.max_entries:
+            self._results.popitem(last=False)
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
         """The cached result for ``key``, else ``compute()`` once for all concurrent callers."""
@@ -170,9 +190,7 @@ class SingleFlight(Generic[T]):
         else:
             flight.result = result
             with self._lock:
-                self._results[key] = result
-                while len(self._results) > self.max_entries:
-                    self._results.popitem(last=False)
+                self._hold_locked(key, result)
             return result
         finally:
             with self._lock:
@@ -184,84 +202,215 @@ class Cancelled(Exception):
     """Raised inside a heavy job's progress callback once nobody waits for the job any more."""
 
 
-class Job:
-    """One heavy computation: queue position, progress, result; shared by every owner that asked."""
+class PartialLike(Protocol):
+    """What the scheduler reads of a round's result (``models.rounds.Partial``): samples done of total."""
 
-    def __init__(self, pool: HeavyPool, key: Hashable, compute: Callable[[Progress], object]) -> None:
+    value: object
+    done: int
+    total: int
+
+    @property
+    def final(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Whole:
+    """A one-shot computation's result seen as one final round (``Job.latest`` of a plain callable)."""
+
+    value: object
+    done: int = 1
+    total: int = 1
+
+    @property
+    def final(self) -> bool:
+        return self.done >= self.total
+
+
+def _is_round(value: object) -> bool:
+    return all(hasattr(value, name) for name in ("value", "done", "total", "final"))
+
+
+class Job:
+    """One heavy computation, shared by every owner that asked for it: queue position, progress,
+    the latest round's partial result, the final result.
+
+    ``latest``: the last round's partial (a ``Partial``; :class:`Whole` for a plain callable), None
+    before the first round ends. ``version`` counts the partials published (and, once more, the
+    job's end); :meth:`wait_change` waits for the next. ``rounds``: rounds done. ``result``: the
+    final partial of a rounds job, the value of a plain callable."""
+
+    def __init__(self, pool: HeavyPool, key: Hashable, compute: Callable[[Progress], object],
+                 cost: float | None = None) -> None:
         self.pool, self.key, self._compute = pool, key, compute
+        self.cost = cost
         self.owners: set[Hashable] = set()
-        self.ticket = 0  # place in the queue: lower runs first (HeavyPool)
-        self.keep = True  # the pool's cache holds the result when done
-        self.fraction = 0.0
+        self.ticket = 0  # place among the jobs of the same rounds and work left: lower runs first
+        self.keep = True  # the pool's cache holds the final result
+        self.fraction = 0.0  # progress within the round that runs (the job's own reports)
         self.text = ""
-        self.started = False
+        self.started = False  # its first round has started
+        self.running = False  # a round of it runs now
         self.cancelled = False
+        self.rounds = 0
+        self.latest: PartialLike | None = None
+        self.version = 0
         self.done = threading.Event()
         self.result: object = None
         self.error: BaseException | None = None
+        self._iter: Iterator | None = None
+        self._changed = threading.Condition()
+
+    def __repr__(self) -> str:
+        state = "done" if self.done.is_set() else "running" if self.running else "queued"
+        return f"Job({self.key!r}, {state}, rounds={self.rounds}, owners={len(self.owners)})"
 
     def position(self) -> int:
-        """Requests ahead of this one: 0 once it runs (or is done)."""
+        """Requests ahead of this one before its first round: 0 once that starts (or it is done)."""
         return self.pool._ahead(self)
 
+    @property
+    def limited(self) -> bool:
+        """Refinement waits for the server: at least one round done, not final, and waiting in the
+        queue behind other jobs' rounds (the page says the server is busy and shows what it has)."""
+        return self.pool._limited(self)
+
+    def remaining(self) -> float:
+        """Work left: ``total - done`` of the latest partial, else the declared cost (unknown: inf)."""
+        latest = self.latest
+        if latest is not None:
+            return max(0.0, float(latest.total - latest.done))
+        return math.inf if self.cost is None else float(self.cost)
+
     def progress(self, fraction: float, text: str) -> None:
+        """The job's own report within a round; raises :class:`Cancelled` once nobody waits."""
         if self.cancelled:
             raise Cancelled
         self.fraction, self.text = fraction, text
 
     def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the end (final result, error or cancel); whether it came within ``timeout``."""
         return self.done.wait(timeout)
 
+    def wait_change(self, version: int, timeout: float | None = None) -> bool:
+        """Wait until ``self.version`` differs from ``version`` (a new partial, or the end); whether
+        it did within ``timeout``."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.version != version, timeout)
+
     def value(self):
-        """The result (after ``done``); re-raises the job's error."""
+        """The final result (after ``done``); re-raises the job's error."""
         if self.error is not None:
             raise self.error
         return self.result
 
-    def _run(self) -> None:
+    def _order(self) -> tuple[int, float, int]:
+        return self.rounds, self.remaining(), self.ticket
+
+    def _publish(self, part: PartialLike) -> None:
+        with self._changed:
+            self.latest = part
+            self.rounds += 1
+            self.version += 1
+            self._changed.notify_all()
+
+    def _end(self, error: BaseException | None = None) -> None:
+        with self._changed:
+            if self.done.is_set():
+                return
+            if error is not None:
+                self.error = error
+            self.version += 1
+            self.done.set()
+            self._changed.notify_all()
+
+    def _close(self) -> None:
+        """Close a rounds iterator that will not run again (its ``finally`` blocks run here)."""
+        it, self._iter = self._iter, None
+        close = getattr(it, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # noqa: BLE001 -- a generator failing while it is dropped changes nothing
+                pass
+
+    def _step(self) -> str:
+        """Run one round in the calling worker: "more", "final" (``result`` set), "ended" (the rounds
+        stopped before a final partial: ``result`` is the last one, not cached) or "error"."""
         try:
             if self.cancelled:
                 raise Cancelled
             self.started = True
-            self.result = self._compute(self.progress)
+            if self._iter is None and self.rounds == 0:
+                out = self._compute(self.progress)
+                if not isinstance(out, Iterator):  # a plain callable: one final round
+                    self.result = out
+                    self._publish(Whole(out))
+                    return "final"
+                self._iter = out
+            try:
+                part = next(self._iter)
+            except StopIteration:  # ended before a final partial: the last one is the result
+                if self.latest is None:
+                    raise ValueError("expected at least one partial result, but the rounds ended without one") from None
+                self.result = self.latest
+                return "ended"
+            if not _is_round(part):
+                raise TypeError(f"expected a partial result with value, done, total and final, but got "
+                                f"{type(part).__name__}")
+            self._publish(part)
+            if part.final:
+                self.result = part
+                self._close()
+                return "final"
+            return "more"
         except BaseException as err:  # handed to the waiters
             self.error = err
-        finally:
-            self.done.set()
+            self._close()
+            return "error"
 
 
 class HeavyPool:
-    """``workers`` threads for expensive requests; one job per owner; identical requests share a job.
+    """``workers`` threads that run heavy jobs round by round, fairly; one job per owner; identical
+    requests share a job; light work goes first.
 
     Args:
-        workers: jobs that run at once.
-        cache: finished results by key, so a repeated request returns at once.
+        workers: rounds that run at once.
+        cache: final results by key, so a repeated request returns at once.
         nice: added to the workers' niceness (Linux: per thread), 0 = unchanged. With a positive
             value the light requests, in the sessions' own threads, are scheduled first, so one
             worker per core takes only the CPU they leave idle.
+        keep_place_s: how long an owner that let an unfinished job go keeps its ticket.
+        light_wait_s: the longest a worker holds back a round while light work runs (:meth:`light`).
+
+    Making a pool starts no thread: the workers start with the first job.
     """
 
     def __init__(self, workers: int = 1, cache: SingleFlight | None = None, nice: int = 0,
-                 keep_place_s: float = 10.0) -> None:
+                 keep_place_s: float = 10.0, light_wait_s: float = 0.25) -> None:
         if workers < 1:
             raise ValueError(f"expected workers >= 1, but got {workers}")
         if not 0 <= nice <= 19:
             raise ValueError(f"expected nice in [0, 19], but got {nice}")
         if not keep_place_s >= 0:
             raise ValueError(f"expected keep_place_s >= 0, but got {keep_place_s}")
+        if not light_wait_s >= 0:
+            raise ValueError(f"expected light_wait_s >= 0, but got {light_wait_s}")
         self.nice = nice
         self.keep_place_s = keep_place_s
+        self.light_wait_s = light_wait_s
         self.cache: SingleFlight = cache or SingleFlight(16)
-        self._queue: list[Job] = []  # sorted by ticket
+        self._queue: list[Job] = []  # jobs waiting for a round, in no order: the next is min(_order)
         self._tickets = itertools.count(1)
         self._places: dict[Hashable, tuple[int, float]] = {}  # owner -> (ticket, until): an unfinished job let go
         self._jobs: dict[Hashable, Job] = {}  # key -> job queued or running
         self._by_owner: dict[Hashable, Job] = {}
         self._running: list[Job] = []
+        self._light = 0  # light sections running now
         self._cond = threading.Condition()
-        self.computations = 0
+        self.computations = 0  # jobs whose first round started
+        self.rounds_run = 0
         self.workers = workers
-        self._started = False  # the workers start with the first job: making a pool starts no thread
+        self._started = False
 
     def _start_locked(self) -> None:
         if not self._started:
@@ -270,100 +419,175 @@ class HeavyPool:
                 threading.Thread(target=self._worker, name=f"heavy-{i}", daemon=True).start()
 
     def cached(self, key: Hashable):
-        with self.cache._lock:
-            return self.cache._results.get(key)
+        """The final result held for ``key``, or None (nothing is started)."""
+        return self.cache.peek(key)
+
+    @contextmanager
+    def light(self):
+        """Light work (run in a session's own thread) inside this: no worker starts a round while any
+        runs, for at most ``light_wait_s`` per round, so heavy work cannot starve. Rounds already
+        running go on (at their lower priority). Starts no thread."""
+        with self._cond:
+            self._light += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._light -= 1
+                if not self._light:
+                    self._cond.notify_all()
 
     def submit(self, owner: Hashable, key: Hashable, compute: Callable[[Progress], object], *,
-               keep: bool = True) -> Job:
-        """The job for ``key`` (a new one, or the one already queued/running), owned by ``owner``;
-        the owner's previous job, if different, is released (and cancelled if nobody else waits).
-        ``keep=False``: the pool's cache does not hold the result (the caller keeps it elsewhere)
-        unless another request for the same key asks it to.
+               keep: bool = True, cost: float | None = None) -> Job:
+        """The job for ``key`` (a new one, the one already queued/running, or a finished one from the
+        cache), owned by ``owner``; the owner's previous job, if different, is released (and dropped
+        if nobody else waits).
+
+        Args:
+            compute: ``compute(progress)`` returns an iterator of partial results, one per round (a
+                generator function), or the result itself (one final round). ``progress(fraction,
+                text)`` raises :class:`Cancelled` once nobody waits.
+            keep: the pool's cache holds the final result; ``False``: the caller keeps it elsewhere
+                (unless another request for the same key asks for it to be kept).
+            cost: the work before its first round is known (same unit as a partial's ``total -
+                done``); smaller first among first rounds. None: unknown, after those declared.
 
         The owner keeps its place: a job asked for while the owner's previous job was unfinished
-        (waiting or running, or let go less than ``keep_place_s`` ago) is queued at that job's
-        ticket, ahead of every job asked for after it; otherwise it joins the back of the queue.
+        (waiting or running, or let go less than ``keep_place_s`` ago) takes that job's ticket,
+        ahead of every job asked for after it; otherwise it takes a new ticket (the back).
         """
+        dropped: list[Job] = []
         with self._cond:
-            self._start_locked()
             now = time.monotonic()
             for who in [w for w, (_, until) in self._places.items() if until < now]:
                 del self._places[who]
             previous = self._by_owner.get(owner)
             if previous is not None and previous.key != key and not previous.done.is_set():
-                self._release_locked(owner, previous)  # inputs changed: cancelled unless shared; place kept
-            place = self._places.pop(owner, None)
+                dropped += self._release_locked(owner, previous)  # inputs changed: dropped unless shared; place kept
             job = self._jobs.get(key)
             if job is None or job.cancelled:
-                job = Job(self, key, compute)
+                hit = self.cache.peek(key)
+                if hit is not None:  # finished meanwhile: nothing to run, nothing to own
+                    self._places.pop(owner, None)
+                    job = Job(self, key, compute)
+                    job.result, job.latest, job.rounds = hit, hit if _is_round(hit) else Whole(hit), 1
+                    job._end()
+                    return self._after_release(job, dropped)
+            place = self._places.pop(owner, None)
+            if job is None or job.cancelled:
+                self._start_locked()
+                job = Job(self, key, compute, cost)
                 job.keep = keep
                 job.ticket = place[0] if place is not None else next(self._tickets)
                 self._jobs[key] = job
-                bisect.insort(self._queue, job, key=lambda j: j.ticket)
+                self._queue.append(job)
                 self._cond.notify()
-            elif place is not None and place[0] < job.ticket and job in self._queue:
-                self._queue.remove(job)  # a shared job waiting behind this owner's place moves up to it
-                job.ticket = place[0]
-                bisect.insort(self._queue, job, key=lambda j: j.ticket)
+            elif place is not None and place[0] < job.ticket:
+                job.ticket = place[0]  # a shared job behind this owner's place moves up to it
             job.keep = job.keep or keep
             previous = self._by_owner.get(owner)
             if previous is not None and previous is not job:
-                self._release_locked(owner, previous)
+                dropped += self._release_locked(owner, previous)
             job.owners.add(owner)
             self._by_owner[owner] = job
-            return job
+        return self._after_release(job, dropped)
+
+    @staticmethod
+    def _after_release(job: Job, dropped: list[Job]) -> Job:
+        for gone in dropped:  # outside the lock: a generator's finally is the job's code
+            gone._close()
+        return job
 
     def release(self, owner: Hashable, job: Job) -> None:
         """``owner`` no longer waits for ``job`` (navigated away, closed the tab, asked for another)."""
         with self._cond:
-            self._release_locked(owner, job)
+            dropped = self._release_locked(owner, job)
+        self._after_release(job, dropped)
 
-    def _release_locked(self, owner: Hashable, job: Job) -> None:
+    def _release_locked(self, owner: Hashable, job: Job) -> list[Job]:
+        """Forget ``owner`` on ``job``; drop the job if nobody waits. Returns the job if it was queued
+        (its iterator is to be closed outside the lock), else nothing."""
         if owner in job.owners and not job.done.is_set():
             self._places[owner] = (job.ticket, time.monotonic() + self.keep_place_s)
         job.owners.discard(owner)
         if self._by_owner.get(owner) is job:
             del self._by_owner[owner]
-        if not job.owners and not job.done.is_set():
-            job.cancelled = True
-            if job in self._queue:
-                self._queue.remove(job)
-                job.error = Cancelled()
-                job.done.set()
-            if self._jobs.get(job.key) is job:
-                del self._jobs[job.key]
+        if job.owners or job.done.is_set():
+            return []
+        job.cancelled = True  # running: stops at its next progress report or at the end of its round
+        if self._jobs.get(job.key) is job:
+            del self._jobs[job.key]
+        if job in self._queue:
+            self._queue.remove(job)
+            job._end(Cancelled())
+            return [job]
+        return []
 
     def _ahead(self, job: Job) -> int:
         with self._cond:
-            if job.started or job.done.is_set():
+            if job.started or job.done.is_set() or job not in self._queue:
                 return 0
-            try:
-                return self._queue.index(job) + len(self._running)
-            except ValueError:
-                return 0
+            order = job._order()
+            return sum(1 for j in self._queue if j is not job and j._order() < order) + len(self._running)
+
+    def _limited(self, job: Job) -> bool:
+        with self._cond:
+            if not job.rounds or job.done.is_set() or job.running or job not in self._queue:
+                return False
+            order = job._order()
+            return any(j._order() < order for j in self._queue if j is not job)
+
+    def _next_locked(self) -> Job:
+        """Wait for a job to run and for the light gate; take the round that goes first."""
+        held_since: float | None = None
+        while True:
+            if not self._queue:
+                held_since = None
+                self._cond.wait()
+                continue
+            if self._light:
+                now = time.monotonic()
+                held_since = now if held_since is None else held_since
+                left = held_since + self.light_wait_s - now
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+            job = min(self._queue, key=Job._order)
+            self._queue.remove(job)
+            return job
 
     def _worker(self) -> None:
         if self.nice:
             lower_thread_priority(self.nice)
         while True:
             with self._cond:
-                while not self._queue:
-                    self._cond.wait()
-                job = self._queue.pop(0)
+                job = self._next_locked()
                 self._running.append(job)
-                self.computations += 1
+                job.running = True
+                self.computations += not job.started
+                self.rounds_run += 1
+            status = "error"
             try:
-                job._run()
-                if job.error is None and job.keep:
-                    with self.cache._lock:
-                        self.cache._results[job.key] = job.result
-                        while len(self.cache._results) > self.cache.max_entries:
-                            self.cache._results.popitem(last=False)
+                status = job._step()
             finally:
                 with self._cond:
                     self._running.remove(job)
-                    if self._jobs.get(job.key) is job:
-                        del self._jobs[job.key]
-                    for owner in list(job.owners):
-                        if self._by_owner.get(owner) is job:
-                            del self._by_owner[owner]
+                    job.running = False
+                    if status == "more" and (job.cancelled or not job.owners):
+                        status = "dropped"
+                    if status == "more":
+                        self._queue.append(job)
+                        self._cond.notify()
+                    else:
+                        if self._jobs.get(job.key) is job:
+                            del self._jobs[job.key]
+                        for owner in list(job.owners):
+                            if self._by_owner.get(owner) is job:
+                                del self._by_owner[owner]
+                if status == "final" and job.keep:
+                    self.cache.put(job.key, job.result)  # before done: a waiter that sees done finds it
+                if status == "dropped":
+                    job._close()
+                    job._end(Cancelled())
+                elif status != "more":
+                    job._end()

@@ -9,22 +9,12 @@ import numpy as np
 import streamlit as st
 
 from models.engine import topk
-from ui import export, layout, paper, render, state
-from ui.i18n import N_, _
-
-WHAT = {  # page file -> what it shows (translated when shown)
-    "pages/0_Lesson.py": N_("a guided lesson in eight steps: predict, then reveal"),
-    "pages/1_Mask_explorer.py": N_("seed mask → block mask → dropped feature maps, γ from Eq. (1)"),
-    "pages/2_Compare_methods.py": N_("Dropout, SpatialDropout, Cutout and DropBlock at one drop budget"),
-    "pages/3_CAM_shift.py": N_("class activation maps with and without DropBlock"),
-    "pages/4_Robustness_curve.py": N_("the paper's Figure 5 on your image"),
-    "pages/5_Theory_and_schedule.py": N_("Algorithm 1, γ calculator, keep_prob schedule, common mistakes"),
-    "pages/6_DropBlock_and_Dropout.py": N_("DropBlock in the conv groups plus Dropout before the classifier (Hu et al.)"),
-    "pages/7_Image_set.py": N_("Figure 5 over a set of images: bundled, uploaded or a zip"),
-}
+from ui import export, frame, layout, paper, render
+from ui.i18n import _
+from ui.inputs import Context
 
 
-def page(ctx: state.Context) -> None:
+def page(ctx: Context) -> None:
     st.title("DropBlock Lab")
     with layout.details("home-intro"):
         st.markdown(_(
@@ -44,12 +34,10 @@ def page(ctx: state.Context) -> None:
         st.table(render.top_table(topk(ctx.clean.probs[0], ctx.backbone.categories)), hide_index=True)
         export.top(ctx, "top5-clean", clean=topk(ctx.clean.probs[0], ctx.backbone.categories))
         with layout.details("home-pages"):
-            for path, _url, title, icon in state.NAV[1:]:
-                st.page_link(path, label=_("**{title}**: {what}").format(title=_(title), what=_(WHAT[path])),
-                             icon=icon)
+            frame.page_links()
     st.caption(paper.headline())
     st.caption(_("The paper's tables and findings are on the Theory & schedule page, beside the app's own "
                  "measurements."))
 
 
-state.run_page(page)
+frame.page(page)

@@ -5,6 +5,6 @@ The steps, their parameters and their drawing live in ui/lesson.py; the step is 
 
 from __future__ import annotations
 
-from ui import lesson, state
+from ui import frame, lesson
 
-state.run_page(lesson.draw)
+frame.page(lesson.draw)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import animation, export, layout, render, state
+from ui import animation, banner, export, frame, layout, render, settings, views
 from ui.i18n import _, listing, shown_text, tr
+from ui.inputs import Context
 
 
-def page(ctx: state.Context) -> None:
+def page(ctx: Context) -> None:
     st.title(_("Mask explorer"))
     st.markdown(_(
         "DropBlock samples **seeds** with probability γ, grows each into a **block_size × block_size** square, "
@@ -17,31 +18,31 @@ def page(ctx: state.Context) -> None:
     # Eq. (1) itself does not change with the controls: outside the fragment, KaTeX typesets it once
     st.latex(r"\gamma = \frac{1-\text{keep\_prob}}{b_h b_w}\cdot\frac{H W}{(H-b_h+1)(W-b_w+1)}")
     if layout.presenting():  # no sidebar: the three controls in a compact bar, their moves rerun the page
-        with state.live_controls_slot(on_projector=layout.control_bar()):
-            state.live_widgets()
+        with frame.live_controls_slot(on_projector=layout.control_bar()):
+            settings.live_widgets()
         explorer(ctx, None)
     else:
-        explorer(ctx, state.live_controls_slot())
+        explorer(ctx, frame.live_controls_slot())
 
 
-@state.fragment  # keep_prob, block_size, the seed and the channels shown rerun only this part
-def explorer(ctx: state.Context, controls) -> None:
+@frame.fragment  # keep_prob, block_size, the seed and the channels shown rerun only this part
+def explorer(ctx: Context, controls) -> None:
     def draw_controls() -> None:  # last, as the sidebar is: the masks reach the browser first
         if controls is not None:
             with controls:
-                state.live_widgets()
+                settings.live_widgets()
 
-    with state.draw_after(draw_controls):
-        body(state.live(ctx))  # on a rerun of this part alone, ctx is the last full run's
-    state.sync_url()  # a link to this view, once the rest is on its way
+    with frame.draw_after(draw_controls):
+        body(frame.live(ctx))  # on a rerun of this part alone, ctx is the last full run's
+    settings.sync_url()  # a link to this view, once the rest is on its way
 
 
-def body(ctx: state.Context) -> None:
+def body(ctx: Context) -> None:
     # The masks are drawn first and the network runs while the browser draws them; everything above
     # and beside them goes into places reserved here and is filled after (Streamlit keeps the order
     # of the places, not of the drawing). The channels slider's value is in session state already.
     notes, channels_box, head = st.container(), st.container(), st.container()
-    view = state.mask_sample(ctx, int(st.session_state.get("explorer_channels", 8)))
+    view = views.mask_sample(ctx, int(st.session_state.get("explorer_channels", 8)))
 
     rows = ("blocks", "seeds", "before", "after")  # one tile grid for every screen: rows of 4 on a phone
     labels = [_("block mask M"), _("seed mask"), _("before"), _("after (scaled)")]
@@ -51,12 +52,12 @@ def body(ctx: state.Context) -> None:
     with layout.main_figure():
         render.show_mask_grid(view, rows, labels, "mask-explorer", caption)
     try:  # then the rest of the network, for the same masks (CAMs and top-5), while the browser draws
-        out = state.mask_outcome(ctx)
+        out = views.mask_outcome(ctx)
     except Exception as err:  # the masks' numbers and the animation are still shown, then the message
         out = err
 
     with notes:
-        state.spec_notes(ctx)
+        banner.spec_notes(ctx)
     with channels_box:
         st.slider(_("Channels to show (the most active ones)"), 2, 12, 8, key="explorer_channels")
     with head:
@@ -76,7 +77,7 @@ def body(ctx: state.Context) -> None:
             cols[3].metric(_("Expected drop (overlaps counted)"), f"{view.expected_drop:.3f}",
                            help=_("Eq. (1) ignores overlapping blocks; this is the exact expectation."))
         st.caption(_("Block {bh}×{bw} after clipping to the map · seeds: {region} · {sharing}.").format(
-            bh=view.block[0], bw=view.block[1], region=_(state.REGIONS[ctx.spec.seed_region]),
+            bh=view.block[0], bw=view.block[1], region=_(settings.REGIONS[ctx.spec.seed_region]),
             sharing=_("one mask shared by all channels") if not ctx.spec.per_channel else _("one mask per channel")))
     export.mask_view(ctx, view)
     animation.section(ctx, view)  # "Animation for slides": GIF/MP4 over seeds or a sweep
@@ -101,4 +102,4 @@ def body(ctx: state.Context) -> None:
         export.top(ctx, "mask-explorer-top5", without=out.top5_clean, with_mask=out.top5_dropped)
 
 
-state.run_page(page)
+frame.page(page)

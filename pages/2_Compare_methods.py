@@ -6,26 +6,27 @@ import dataclasses
 
 import streamlit as st
 
-from ui import charts, export, layout, paper, render, state
+from ui import banner, charts, export, frame, layout, paper, render, settings, views
 from ui.i18n import _, shown_text, tr
+from ui.inputs import Context
 
 
-@state.fragment
-def comparison(ctx: state.Context) -> None:
+@frame.fragment
+def comparison(ctx: Context) -> None:
     spec = ctx.spec
-    mode = st.radio(_("DropBlock γ on this page"), list(state.GAMMA_MODES), format_func=lambda k: _(state.GAMMA_MODES[k]),
-                    index=list(state.GAMMA_MODES).index("calibrated"), horizontal=True, key="compare_gamma",
+    mode = st.radio(_("DropBlock γ on this page"), list(settings.GAMMA_MODES), format_func=lambda k: _(settings.GAMMA_MODES[k]),
+                    index=list(settings.GAMMA_MODES).index("calibrated"), horizontal=True, key="compare_gamma",
                     help=_("Starts at the calibrated γ, whatever the sidebar says: this page compares methods at one "
                            "drop budget, and only the calibrated γ makes DropBlock's expected drop exactly "
                            "1 − keep_prob. Eq. (1) is one click away."))
-    result = state.comparison(ctx, dataclasses.replace(spec, gamma_mode=mode))
+    result = views.comparison(ctx, dataclasses.replace(spec, gamma_mode=mode))
     h, w = result.map_size
     st.markdown(_(
         "DropBlock γ at group {group} ({h}×{w}, b={b}): Eq. (1) gives **{eq1:.5f}** (exact expected drop "
         "{expected:.4f}, because blocks overlap); calibrated **{calibrated:.5f}** (expected drop {target:.4f}). "
         "Using: **{mode}**."
     ).format(group=result.group, h=h, w=w, b=spec.block_size, eq1=result.gamma_eq1, expected=result.expected_eq1,
-             calibrated=result.gamma_calibrated, target=1 - spec.keep_prob, mode=_(state.GAMMA_MODES[mode])))
+             calibrated=result.gamma_calibrated, target=1 - spec.keep_prob, mode=_(settings.GAMMA_MODES[mode])))
     st.markdown(_("With Eq. (1)'s γ DropBlock would drop **{expected:.4f}** on average, **{short:.1%}** short of the "
                   "budget {target:.4f}: Eq. (1) counts overlapping blocks twice (the paper: “only an "
                   "approximation”).").format(expected=result.expected_eq1, target=1 - spec.keep_prob,
@@ -76,7 +77,7 @@ def comparison(ctx: state.Context) -> None:
             export.top(ctx, f"compare-top5-{slug}", **{slug.replace("-", "_"): view.top5})
 
 
-def page(ctx: state.Context) -> None:
+def page(ctx: Context) -> None:
     spec = ctx.spec
     st.title(_("Compare methods"))
     st.markdown(_(
@@ -85,9 +86,9 @@ def page(ctx: state.Context) -> None:
         "drops count the same units; the original Cutout cuts one square from the input image, so its drop counts "
         "image pixels. Same seed, same image."
     ).format(drop=1 - spec.keep_prob, kp=spec.keep_prob, b=spec.block_size, group=spec.group))
-    state.spec_notes(ctx)
+    banner.spec_notes(ctx)
     comparison(ctx)
     paper.results(("imagenet",), ("vs_dropout", "spatial", "cutout", "cutout_imagenet", "per_channel"))
 
 
-state.run_page(page)
+frame.page(page)

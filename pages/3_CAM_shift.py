@@ -6,24 +6,25 @@ import matplotlib.pyplot as plt
 import streamlit as st
 
 from models.checkpoints import compute_model_cam
-from ui import charts, checkpoints, export, layout, paper, render, state
+from ui import banner, charts, checkpoints, export, frame, layout, paper, render, views
 from ui.i18n import _
+from ui.inputs import Context
 
 
-def page(ctx: state.Context) -> None:
+def page(ctx: Context) -> None:
     st.title(_("CAM shift"))
     st.markdown(_(
         "Class activation maps weight the last conv features by the classifier's weights for one class. "
         "Applying DropBlock at inference shows which evidence the prediction leans on, and how it moves."
     ))
-    state.spec_notes(ctx)
+    banner.spec_notes(ctx)
     shift_view(ctx)
     two_models(ctx)
     paper.results((), ("cam",))
 
 
-@state.fragment
-def two_models(ctx: state.Context) -> None:
+@frame.fragment
+def two_models(ctx: Context) -> None:
     st.header(_("Two checkpoints: the paper's Figure 6"))
     other = checkpoints.second_model(ctx, "cam_model")
     if other is None:
@@ -50,13 +51,13 @@ def two_models(ctx: state.Context) -> None:
         de=b.spread.entropy - a.spread.entropy, da=b.spread.area_half_max - a.spread.area_half_max))
 
 
-@state.fragment  # samples and class rerun only this part, not the sidebar and the model
-def shift_view(ctx: state.Context) -> None:
+@frame.fragment  # samples and class rerun only this part, not the sidebar and the model
+def shift_view(ctx: Context) -> None:
     c1, c2 = st.columns(2)
     n_samples = c1.select_slider(_("Monte Carlo samples"), [1, 4, 8, 16, 32], value=16, key="cam_samples")
     top5 = ctx.clean.probs[0].topk(5).indices.tolist()
     class_idx = c2.selectbox(_("Class"), top5, format_func=lambda i: ctx.backbone.categories[i], key="cam_class")
-    shift = state.cam_shift(ctx, n_samples, class_idx)
+    shift = views.cam_shift(ctx, n_samples, class_idx)
 
     vmax = float(max(shift.clean_cam.max(), shift.mean_cam.max(), shift.sample_cam.max()))
     cols = layout.main_figure().columns(4)
@@ -106,4 +107,4 @@ def shift_view(ctx: state.Context) -> None:
                     class_idx=shift.class_idx, clean_prob=shift.clean_prob, n_samples=shift.n_samples)
 
 
-state.run_page(page)
+frame.page(page)

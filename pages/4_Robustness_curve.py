@@ -9,8 +9,9 @@ import streamlit as st
 
 from models.checkpoints import merge_curves
 from models.compute import DEFAULT_CURVE_METHODS
-from ui import charts, checkpoints, export, layout, paper, render, state
+from ui import charts, checkpoints, export, frame, layout, paper, render, settings, views
 from ui.i18n import N_, _
+from ui.inputs import Context
 
 SEC_4_2 = N_("“The accuracy drops more quickly with decreasing keep_prob, for block_size = 1 in comparison with "
            "block_size = 7 which suggests DropBlock is more effective to remove semantic information than dropout.”")
@@ -19,7 +20,7 @@ PLACES = {"paper": N_("The paper's: inside the blocks of groups 3 and 4, γ/4 in
           "sidebar": N_("The sidebar's placement")}
 
 
-def page(ctx: state.Context) -> None:
+def page(ctx: Context) -> None:
     st.title(_("Robustness curve"))
     st.markdown(_(
         "The paper (Sec. 4.2, Fig. 5) applies DropBlock at inference to a model trained without it and watches "
@@ -43,7 +44,7 @@ def page(ctx: state.Context) -> None:
     paper.results(("imagenet",), ("robust", "vs_dropout"))
 
 
-def header(ctx: state.Context, place: str, grid: str, lowest: float) -> str:
+def header(ctx: Context, place: str, grid: str, lowest: float) -> str:
     """Presenter mode's top line on this page: the curve's methods, keep_probs, placement and seed."""
     where = (_("inside the blocks of groups 3 and 4, the paper's placement") if place == "paper"
              else _("after group {group}").format(group=ctx.spec.group) if ctx.spec.placement == "after_group"
@@ -55,8 +56,8 @@ def header(ctx: state.Context, place: str, grid: str, lowest: float) -> str:
         where=where, seed=ctx.seed)
 
 
-@state.fragment
-def curve_section(ctx: state.Context, shown: tuple[str, str, float] = ("paper", "measured", 0.75)) -> None:
+@frame.fragment
+def curve_section(ctx: Context, shown: tuple[str, str, float] = ("paper", "measured", 0.75)) -> None:
     c1, c2, c3 = st.columns([1, 1, 2])
     n_samples = c1.select_slider(_("Monte Carlo samples per point"), [4, 8, 16, 32], value=8, key="curve_samples")
     grid = c2.radio(_("keep_prob grid"), list(GRIDS), format_func=lambda k: _(GRIDS[k]), key="curve_grid")
@@ -71,7 +72,7 @@ def curve_section(ctx: state.Context, shown: tuple[str, str, float] = ("paper", 
     if grid == "fixed":
         keep_probs = tuple(round(1.0 - i * (1.0 - lowest) / 5, 4) for i in range(6))
     else:
-        scan = state.keep_prob_scan(ctx, dataclasses.replace(spec, keep_prob=1.0, block_size=1),
+        scan = views.keep_prob_scan(ctx, dataclasses.replace(spec, keep_prob=1.0, block_size=1),
                                     DEFAULT_CURVE_METHODS)
         keep_probs = scan.grid
         st.caption(_("keep_prob grid measured for this model and image: a first scan ({n} draws at keep_prob {coarse}) "
@@ -84,12 +85,12 @@ def curve_section(ctx: state.Context, shown: tuple[str, str, float] = ("paper", 
                             for label, (hi, lo) in zip(scan.labels, scan.band))))
     where = (_("after group {group}").format(group=spec.group) if spec.placement == "after_group"
              else _("inside the blocks of groups 3 and 4 (γ/4 in group 3), skip connections included — Figure 5's"))
-    st.caption(_("Used here: DropBlock {where}; γ: {gamma}.").format(where=where, gamma=_(state.GAMMA_MODES[spec.gamma_mode])))
-    curve = state.robustness_curve(ctx, spec, n_samples, keep_probs)
+    st.caption(_("Used here: DropBlock {where}; γ: {gamma}.").format(where=where, gamma=_(settings.GAMMA_MODES[spec.gamma_mode])))
+    curve = views.robustness_curve(ctx, spec, n_samples, keep_probs)
     methods = DEFAULT_CURVE_METHODS
     other = checkpoints.second_model(ctx, "curve_model")
     if other is not None:  # Figure 5(a) against (b): the same keep_probs and class on the second model
-        second = state.robustness_curve(other, spec, n_samples, keep_probs, class_idx=curve.class_idx)
+        second = views.robustness_curve(other, spec, n_samples, keep_probs, class_idx=curve.class_idx)
         st.caption(_("A: {a} (p = {pa:.3f} without DropBlock). B: {b} (p = {pb:.3f}). Same image, class, keep_probs, "
                      "placement and seed; the grid is the one measured on A.").format(
             a=ctx.loaded.summary, b=other.loaded.summary, pa=curve.clean_prob, pb=second.clean_prob))
@@ -120,4 +121,4 @@ def _figure(curve):
     return fig
 
 
-state.run_page(page)
+frame.page(page)

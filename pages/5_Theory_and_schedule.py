@@ -10,11 +10,12 @@ import dropblock as db
 import models as M
 from models import gamma_formula
 from models.theory import compute_schedule
-from ui import charts, export, layout, paper, render, state
+from ui import charts, export, frame, layout, paper, render, views
 from ui.i18n import _, tr
+from ui.inputs import Context
 
 
-def page(ctx: state.Context) -> None:
+def page(ctx: Context) -> None:
     st.title(_("Theory & schedule"))
     algorithm(ctx)
     calculator(ctx)
@@ -33,8 +34,8 @@ def seed_note(steps) -> str:
              "that does.").format(seed=steps.seed, asked=steps.asked_seed)
 
 
-@state.fragment
-def algorithm(ctx: state.Context) -> None:
+@frame.fragment
+def algorithm(ctx: Context) -> None:
     spec = ctx.spec
     st.header(_("1 · Algorithm 1 on a small map"))
     c1, c2 = st.columns(2)
@@ -42,7 +43,7 @@ def algorithm(ctx: state.Context) -> None:
     toy_kp = c1.slider(_("keep_prob (this demo)"), 0.5, 1.0, 0.8, step=0.05, key="theory_kp")
     toy_b = c1.slider(_("block_size (this demo)"), 1, 7, 3, key="theory_b")
     region = spec.seed_region
-    steps = state.algorithm_steps(size, toy_kp, toy_b, ctx.seed, region)
+    steps = views.algorithm_steps(size, toy_kp, toy_b, ctx.seed, region)
     vmax = float(steps.output.max())
     row = [
         render.mask_rgb(~steps.valid_region),
@@ -68,8 +69,8 @@ def algorithm(ctx: state.Context) -> None:
              scale=steps.scale))
 
 
-@state.fragment
-def calculator(ctx: state.Context) -> None:
+@frame.fragment
+def calculator(ctx: Context) -> None:
     spec = ctx.spec
     st.header(_("2 · γ calculator (Eq. 1)"))
     g1, g2, g3 = st.columns(3)
@@ -84,8 +85,8 @@ def calculator(ctx: state.Context) -> None:
         calibrated=db.calibrated_gamma(float(kp), int(b), int(h), int(h))))
 
 
-@state.fragment
-def schedule(ctx: state.Context) -> None:
+@frame.fragment
+def schedule(ctx: Context) -> None:
     spec = ctx.spec
     st.header(_("3 · Linear keep_prob schedule"))
     st.markdown(_("The paper (Sec. 3, Fig. 3b) lowers keep_prob linearly from 1 to the target: a fixed small "
@@ -108,10 +109,10 @@ def schedule(ctx: state.Context) -> None:
                 lambda: [{"step": int(s), "keep_prob": float(k)} for s, k in zip(sched.steps, sched.keep_probs)])
 
 
-def mistakes(ctx: state.Context) -> None:
+def mistakes(ctx: Context) -> None:
     spec = ctx.spec
     st.header(_("4 · Common mistakes, measured"))
-    report = state.mistakes(ctx)
+    report = views.mistakes(ctx)
     h, w = report.map_size
     st.markdown(_("Measured on this image's group-3 output ({channels} channels, {h}×{w}), {n} masks drawn per sample "
                   "over all channels as in training, at keep_prob {kp:g}, block_size {b}. Mean = mean |activation| "
@@ -154,9 +155,9 @@ def units_vs_weights(c) -> None:
               for i, name in enumerate(("Dropout", "DropConnect"))], hide_index=True)
 
 
-def contrasts(ctx: state.Context) -> None:
+def contrasts(ctx: Context) -> None:
     st.header(_("5 · The tutorial's advice, measured on the network"))
-    c = state.tutorial_contrasts(ctx)
+    c = views.tutorial_contrasts(ctx)
     st.markdown(_("DropBlock in the blocks of groups 3 and 4 at keep_prob {kp:g}, {n} samples, seed {seed}; "
                   "p(“{name}”) without DropBlock: {p:.3f}.").format(kp=ctx.spec.keep_prob, n=c.n_samples,
                                                                     seed=ctx.seed, name=c.class_name, p=c.clean_prob))
@@ -172,13 +173,13 @@ def contrasts(ctx: state.Context) -> None:
         change=c.site_max_logit_change))
 
 
-def depth(ctx: state.Context) -> None:
+def depth(ctx: Context) -> None:
     st.header(_("6 · Shallow or deep layers? The tutorial against Hu et al., measured"))
     deep = M.RegularizerSpec(keep_prob=1.0, block_size=7, placement="in_blocks", groups=(3, 4), skip=False,
                              group3_quarter=False)
-    middle = state.keep_prob_scan(ctx, deep, (("dropblock", 7),)).middle()
+    middle = views.keep_prob_scan(ctx, deep, (("dropblock", 7),)).middle()
     keep_probs = tuple(dict.fromkeys((float(ctx.spec.keep_prob), middle)))
-    c = state.depth_contrast(ctx, keep_probs)
+    c = views.depth_contrast(ctx, keep_probs)
     st.markdown(_("The tutorial applies DropBlock to the deeper convolutional layers and “not in … shallower "
                   "convolutional layers” (their features are mostly edges); Hu et al. apply it to the **shallow and "
                   "middle** layers and Dropout to the deep fully connected one. Both arms here: DropBlock b = {b} "
@@ -199,4 +200,4 @@ def depth(ctx: state.Context) -> None:
         kp=c.keep_probs[-1], shallow=c.clean_prob - shallow.class_prob, deep=c.clean_prob - deep_row.class_prob))
 
 
-state.run_page(page)
+frame.page(page)

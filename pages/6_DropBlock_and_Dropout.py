@@ -8,8 +8,9 @@ import matplotlib.pyplot as plt
 import streamlit as st
 
 import models as M
-from ui import charts, export, layout, paper, render, state
+from ui import charts, export, frame, layout, paper, render, views
 from ui.i18n import N_, _
+from ui.inputs import Context
 
 # The paper's own numbers (Sec. 3, Fig. 4): Kaggle cats vs dogs, test accuracy. Not measured here.
 REPORTED = [  # column and cell texts are marked with N_ and translated when shown
@@ -32,7 +33,7 @@ def _reported() -> list[dict[str, str]]:
     return [{tr(k): tr(v) for k, v in row.items()} for row in REPORTED]
 
 
-def page(ctx: state.Context) -> None:
+def page(ctx: Context) -> None:
     st.title(_("DropBlock + Dropout"))
     st.markdown(_(
         "Hu, Si, Zeng & Shu, *A regularization strategy combining Dropblock and Dropout* (East China Jiaotong "
@@ -52,8 +53,8 @@ def page(ctx: state.Context) -> None:
     paper.results(("imagenet",), ("vs_dropout", "skip"))
 
 
-@state.fragment
-def arms(ctx: state.Context) -> None:
+@frame.fragment
+def arms(ctx: Context) -> None:
     c1, c2, c3 = st.columns([2, 1, 1])
     groups = c1.multiselect(_("DropBlock in the blocks of groups"), [1, 2, 3, 4], default=[2, 3], key="strategy_groups",
                             help=_("Hu et al.: the shallow and middle layers. Here the skip connections are left "
@@ -78,10 +79,10 @@ def arms(ctx: state.Context) -> None:
         group_params=tuple(params), per_channel=ctx.spec.per_channel, seed_region=ctx.spec.seed_region,
         gamma_mode=ctx.spec.gamma_mode, normalize=ctx.spec.normalize, act_site=ctx.spec.act_site,
     )
-    result = state.dropblock_dropout(ctx, spec, float(fc_keep), int(n_samples))
+    result = views.dropblock_dropout(ctx, spec, float(fc_keep), int(n_samples))
     alone = result.views[1].class_prob / max(result.clean_prob, 1e-12)  # the "DropBlock only" arm
     if alone < 0.1:  # a fragile network: say where DropBlock alone would leave half, measured on it
-        middle = state.keep_prob_scan(ctx, spec, (("dropblock", None),)).middle()
+        middle = views.keep_prob_scan(ctx, spec, (("dropblock", None),)).middle()
         st.info(_("On this model DropBlock alone at these settings leaves {ratio:.0%} of p({cls}): this network is "
                   "far more fragile than the ResNets of the papers. Measured here, the same groups and block sizes "
                   "keep about half of it at keep_prob {kp:g} in every group.").format(
@@ -123,4 +124,4 @@ def arms(ctx: state.Context) -> None:
                 dropblock_spec=dataclasses.asdict(spec))
 
 
-state.run_page(page)
+frame.page(page)

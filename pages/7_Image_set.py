@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import logging
-
 import matplotlib.pyplot as plt
 import streamlit as st
 
 from models import export as E
 from models.imageset import SetError
-from ui import charts, export, layout, render, state
+from ui import charts, export, frame, layout, render
 from ui import imageset as ui_set
-from ui.i18n import _, ngettext, shown_text, tr
+from ui.i18n import N_, _, ngettext, shown_text, tr
+from ui.inputs import Context
+from ui.text import escaped
 
 JOB = "set_job"  # (set, n_samples, keep_probs) the curves below are for
 
 
-def _set_controls(ctx: state.Context) -> None:
+def _set_controls(ctx: Context) -> None:
     """Which images and how many samples; only this part reruns while they change."""
     try:
         imageset = ui_set.choose_set()
@@ -36,7 +36,7 @@ def _set_controls(ctx: state.Context) -> None:
         return
     tops = ui_set.predictions(ctx, imageset)
     st.image([image.thumb for image in imageset.images], width=112,
-             caption=[state.escaped(f"{image.name}: {name} ({p:.2f})", None) for image, (name, p) in zip(imageset.images, tops)])
+             caption=[escaped(f"{image.name}: {name} ({p:.2f})", None) for image, (name, p) in zip(imageset.images, tops)])
     c1, c2 = st.columns(2)
     n_samples = c1.select_slider(_("Monte Carlo samples per point"), [2, 4, 8, 16], value=4, key="set_samples")
     lowest = c2.select_slider(_("Lowest keep_prob"), [0.5, 0.6, 0.7, 0.75, 0.8, 0.9], value=0.75, key="set_lowest")
@@ -52,13 +52,10 @@ def _set_controls(ctx: state.Context) -> None:
         st.rerun()  # the whole page, so the curves below follow
 
 
-@state.fragment
-def set_controls(ctx: state.Context) -> None:
-    try:
-        _set_controls(ctx)
-    except Exception:  # a fragment rerun is outside run_page's guard; never a traceback
-        logging.getLogger("dropblock_lab").exception("image set failed")
-        st.error(_("Something went wrong while reading this set. Try other images; the details are in the server log."))
+@frame.fragment(message=N_("Something went wrong while reading this set. Try other images; the details are in "
+                           "the server log."))
+def set_controls(ctx: Context) -> None:
+    _set_controls(ctx)
 
 
 def _cancel() -> None:
@@ -66,23 +63,22 @@ def _cancel() -> None:
     st.session_state["set_cancelled"] = True
 
 
-def curves(ctx: state.Context) -> None:
+def curves(ctx: Context) -> None:
     job = st.session_state.get(JOB)
     if job is None:
         st.info(_("Cancelled: nothing was kept. Press *Compute the curves* to start again.")
                 if st.session_state.get("set_cancelled") else _("Press *Compute the curves* to run the set."))
         return
     imageset, n_samples, keep_probs = job
-    key = ui_set.curve_key(ctx, imageset, n_samples, keep_probs)
     holder = st.empty()
-    if ui_set.cached_curve(key) is None:
+    if ui_set.set_curve.cached(ctx, imageset, n_samples, keep_probs) is None:
         holder.button(_("Cancel"), key="set_cancel", on_click=_cancel, icon=":material/cancel:")
     curve = ui_set.set_curve(ctx, imageset, n_samples, keep_probs)
     holder.empty()
     stats = curve.summary()
 
     st.subheader(_("Over {n} images from {source}").format(n=curve.n_images,
-                                                            source=state.escaped(shown_text(imageset.source), None)))
+                                                            source=escaped(shown_text(imageset.source), None)))
     with layout.main_figure():
         render.show_charts(lambda: charts.set_curves(curve, stats), "image-set-curves", key=curve,
                            draw=lambda: _figure(curve, stats))
@@ -101,7 +97,7 @@ def curves(ctx: state.Context) -> None:
                  "image i draws its masks from seed·65536 + i.").format(n=curve.n_samples, seed=curve.seed))
 
 
-def page(ctx: state.Context) -> None:
+def page(ctx: Context) -> None:
     st.title(_("Image set"))
     spec = ctx.spec
     where = (_("after group {group}").format(group=spec.group) if spec.placement == "after_group"
@@ -132,4 +128,4 @@ def _figure(curve, stats):
     return fig
 
 
-state.run_page(page)
+frame.page(page)

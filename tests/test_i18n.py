@@ -150,6 +150,7 @@ def test_figures_draw_chinese_labels_without_missing_glyphs():
     from ui import render
 
     assert render._cjk_font_path() is not None, "install the fonts-noto-cjk package (README set-up)"
+    render._matplotlib_ready()  # what the app does before its first figure
     fig, ax = plt.subplots()
     try:
         with i18n.use_language("zh"), warnings.catch_warnings():

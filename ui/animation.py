@@ -13,10 +13,11 @@ import streamlit as st
 
 import models as M
 from models import animation as A
-from models.fallback import compute_with_fallback
 
-from . import render, state
-from .i18n import N_, _, language, ngettext
+from . import render
+from .inputs import Context
+from .view import on_model, view
+from .i18n import N_, _, language, ngettext, use_language
 
 _SIZE_LABELS = {"small": N_("Small ({width} px)"), "medium": N_("Medium ({width} px)"), "large": N_("Large ({width} px)")}
 
@@ -26,7 +27,7 @@ def _draw(view: M.MaskSample, vmax: float, tile: int):
     return render.grid(render.mask_rows(view, ("blocks", "after"), vmax), size=tile)
 
 
-def _captions(ctx: state.Context, form: str):
+def _captions(ctx: Context, form: str):
     """(value, view) -> caption lines, translated now, in the session's thread (the worker has no
     session language); numbers formatted apart from the words."""
     spec = ctx.spec
@@ -92,7 +93,7 @@ def _settings() -> tuple[A.AnimationSpec, str | None]:
     return anim, note
 
 
-def _file_name(ctx: state.Context, anim: A.AnimationSpec) -> str:
+def _file_name(ctx: Context, anim: A.AnimationSpec) -> str:
     spec = ctx.spec
     what = {"seeds": f"seeds0-{anim.frames - 1}_kp{spec.keep_prob:g}_b{spec.block_size}",
             "keep_prob": f"kp{anim.stop:g}-{anim.start:g}_b{spec.block_size}_seed{ctx.seed}",
@@ -100,7 +101,7 @@ def _file_name(ctx: state.Context, anim: A.AnimationSpec) -> str:
     return f"dropblock_{what}_{anim.width}px.{anim.fmt}"
 
 
-def section(ctx: state.Context, view: M.MaskSample) -> None:
+def section(ctx: Context, view: M.MaskSample) -> None:
     """The "Animation for slides" expander of the mask explorer (inside its fragment)."""
     with st.expander(_("Animation for slides"), icon="🎞️"):
         st.caption(_("The picture above, animated: the block masks and the feature maps after the drop, "
@@ -109,35 +110,33 @@ def section(ctx: state.Context, view: M.MaskSample) -> None:
         if note:
             st.info(note)
         n_channels = len(view.channels)
-        # everything the frames depend on: model, image, every spec field, the animation's settings,
-        # the seed of a sweep and the language of the captions
-        key = ("animation", ctx.model_key, ctx.image_key, ctx.spec, n_channels, anim,
-               None if anim.form == "seeds" else ctx.seed, language())
+        key = animation.key(ctx, n_channels, anim, language())[0]  # the render asked for, by its arguments
         if st.button(_("Render the animation"), key="anim_render", icon="🎬", type="primary"):
             st.session_state["anim_key"] = key
         if st.session_state.get("anim_key") != key:
             if "anim_key" in st.session_state:
                 st.caption(_("The settings changed: render again to see them."))
             return
-        caption, draw = _captions(ctx, anim.form), _draw
-
-        def run(progress):
-            return compute_with_fallback(A.render_animation, ctx.loaded, ctx.clean, ctx.spec, anim, seed=ctx.seed,
-                                         n_channels=n_channels, draw=draw, caption=caption, progress=progress)
-
         try:
-            result, fallback = state.heavy(key, _("Rendering the animation"), run)
-        except Exception:  # inside the fragment, run_page's guard does not apply: never a traceback
+            result = animation(ctx, n_channels, anim, language())
+        except Exception:  # the animation's own message (the page's guard would say less)
             logging.getLogger("dropblock_lab").exception("animation failed")
             st.session_state.pop("anim_key", None)
             st.error(_("The animation could not be rendered. Try other settings; the details are in the server log."))
             return
-        if fallback:
-            st.warning(_(fallback), icon="🐢")
         _show(ctx, result)
 
 
-def _show(ctx: state.Context, result: A.Animation) -> None:
+@view(heavy=True, title=N_("Rendering the animation"), keep=4)
+def animation(ctx: Context, n_channels: int, anim: A.AnimationSpec, lang: str, progress=None) -> A.Animation:
+    """The frames of the mask grid as a GIF or MP4 (captions in ``lang``, the session's language)."""
+    with use_language(lang):  # on a worker, which has no session
+        caption = _captions(ctx, anim.form)
+    return on_model(A.render_animation, ctx, ctx.spec, anim, seed=ctx.seed, n_channels=n_channels, draw=_draw,
+                    caption=caption, progress=progress)
+
+
+def _show(ctx: Context, result: A.Animation) -> None:
     width, height = result.size
     if result.mime == "image/gif":
         # the GIF's own bytes at its own width: Streamlit then passes them on as they are (a resize

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import state
+from ui import inputs
+from ui.inputs import Context
 from ui.i18n import _
 
 NONE = "none"
 
 
-def second_model(ctx: state.Context, key: str) -> state.Context | None:
+def second_model(ctx: Context, key: str) -> Context | None:
     """The context of a second model the visitor picks, or None (and says why) when there is none."""
-    options = state.second_models(ctx)
+    options = inputs.second_models(ctx)
     if not options:
         st.info(_("Only one model is available here: {model}. Figure 5(b) and Figure 6 compare a model trained "
                   "without DropBlock with one trained with it. To compare two, the operator puts two state-dict "
@@ -23,11 +24,11 @@ def second_model(ctx: state.Context, key: str) -> state.Context | None:
         return None
     choice = st.selectbox(_("Second model to compare (Figure 5(b), Figure 6)"), [NONE, *options],
                           format_func=lambda o: _("none: the sidebar's model only") if o == NONE
-                          else state.second_model_label(o), key=key)
+                          else inputs.weights_label(o), key=key)
     if choice == NONE:
         return None
-    other = state.second_context(ctx, choice)
+    other = inputs.second_context(ctx, choice)
     if other is None:
         st.info(_("{name} gives the same model as the sidebar's here ({model}), so only one model is "
-                  "available.").format(name=state.second_model_label(choice), model=ctx.loaded.summary), icon="ℹ️")
+                  "available.").format(name=inputs.weights_label(choice), model=ctx.loaded.summary), icon="ℹ️")
     return other

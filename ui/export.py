@@ -17,7 +17,7 @@ import torchvision
 from models import export as E
 
 from .i18n import _
-from .state import Context
+from .inputs import Context
 
 Top = Sequence[tuple[str, float]]
 

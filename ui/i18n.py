@@ -26,7 +26,6 @@ import functools
 import gettext
 from pathlib import Path
 
-from models.text import Joined, Text, text_of
 
 DOMAIN = "dropblock_lab"
 LOCALE_DIR = Path(__file__).resolve().parents[1] / "locale"
@@ -57,7 +56,7 @@ def language() -> str:
 
         run = get_script_run_ctx(suppress_warning=True)
         if run is not None:
-            # set from the URL by the entrypoint's first step (ui/state.py), then by the sidebar's switch
+            # set from the URL by the entrypoint (ui/settings.py init_from_url), then by the sidebar's switch
             lang = run.session_state["lang"] if "lang" in run.session_state else None
             if lang in LANGUAGES:
                 return lang
@@ -111,6 +110,8 @@ def tr(message: str | BaseException) -> str:
     then formatted, its ``Text`` fields translated too), an exception carrying one (``ImageError``,
     ``SetError``, ``WeightsFileError``), or a string marked with ``N_`` (translated as it is).
     """
+    from models.text import Joined, Text, text_of  # here: importing this module loads no torch (app.py)
+
     if isinstance(message, BaseException):
         message = text_of(message)
     if isinstance(message, Joined):
@@ -135,6 +136,8 @@ def listing(items, *, clauses: bool = False) -> str:
 
 def shown_text(value: str) -> str:
     """``value`` translated if it is a message from ``models/`` (a ``Text``), else as it is (a name, a number)."""
+    from models.text import Joined, Text
+
     return tr(value) if isinstance(value, (Text, Joined)) else value
 
 

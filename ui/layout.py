@@ -30,6 +30,7 @@ no JavaScript of ours), and only in presenter mode, so elsewhere the arrows keep
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import re
 from collections.abc import Callable
@@ -177,14 +178,35 @@ def on_projector(name: str):
 
 
 def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", name)
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name) + _DRAFT.get()
+
+
+# A view that refines in rounds (ui/view.py ``progressive``) draws each round's result into the same
+# place in one run: its keyed containers get a draft suffix (the CSS matches their prefixes, so a
+# draft looks the same) and its downloads wait for the final round (:func:`drafting`).
+_DRAFT: contextvars.ContextVar[str] = contextvars.ContextVar("dropblock_lab_draft", default="")
+
+
+def drafting() -> bool:
+    """Whether what is drawn now is a round's draft, to be replaced (no widgets, no downloads)."""
+    return bool(_DRAFT.get())
+
+
+@contextlib.contextmanager
+def draft(n: int | None):
+    """Draw a draft (round ``n``), or the final result (``n`` None), in the block."""
+    token = _DRAFT.set("" if n is None else f"__draft{n}")
+    try:
+        yield
+    finally:
+        _DRAFT.reset(token)
 
 
 def main_figure(part: str = ""):
     """The page's main figure, a container (``with layout.main_figure():`` or
     ``layout.main_figure().columns(4)``): full width and on screen in presenter mode. One per page;
     ``part`` names another piece of it."""
-    return st.container(key=MAIN + (f"_{_slug(part)}" if part else ""))
+    return st.container(key=MAIN + (f"_{_slug(part)}" if part else _DRAFT.get()))
 
 
 def details(name: str):

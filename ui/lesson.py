@@ -3,7 +3,7 @@
 Each step is data: a title, one short paragraph, its own parameters (a ``RegularizerSpec`` and a
 seed, independent of the sidebar; the image and the model are the sidebar's), one question with
 choices, and a function that measures the answer on this image and draws the step's one main
-picture. The measurements are the app's own cached compute functions (``ui.state``:
+picture. The measurements are the app's own cached compute functions (``ui/views.py``:
 ``mask_sample``, ``cam_shift``, ``robustness_curve``, ``mistakes``, ``dropblock_dropout``) called
 with the step's parameters, so a class on the same image shares one result per step; nothing here
 computes DropBlock itself.
@@ -24,7 +24,6 @@ keys to them).
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,10 +38,11 @@ import models as M
 from models.compute import STRATEGY_ARMS
 from models.keepgrid import LOW, with_keep_prob
 from models.theory import Mistake, Mistakes, compute_schedule
-from ui import charts, layout, paper, render, state
+from ui import charts, frame, layout, paper, render, views
+from ui.inputs import Context
 from ui.i18n import N_, _, language, listing
 
-STEP_KEY = "lesson_step"  # session key; the URL's "step" (ui/state.py _URL)
+STEP_KEY = "lesson_step"  # session key; the URL's "step" (ui/settings.py)
 TIE = 0.005  # probabilities closer than this are "about the same"
 CHANNELS = 4  # channels in the mask pictures: tiles stay large on a phone
 PICTURE_WIDTH = "content"  # pictures at their own size (at most the column): the question stays in view
@@ -67,7 +67,7 @@ class Step:
     options: tuple[tuple[str, str], ...]  # (key, N_-marked label)
     specs: tuple[M.RegularizerSpec, ...]  # the step's own parameters (and its seed, below)
     seed: int
-    run: Callable[[state.Context, "Step"], tuple[Callable[[], None], Callable[[], Outcome]]]
+    run: Callable[[Context, "Step"], tuple[Callable[[], None], Callable[[], Outcome]]]
     picture_first: bool = True  # False: the picture gives the answer away, so it comes with the answer
     setting: str | None = None  # N_-marked parameters in words, where the specs alone would not say them
     explain: str = ""  # N_-marked: the why, shown with the answer (before it, only what a prediction needs)
@@ -87,7 +87,7 @@ class Step:
                 "mid": (1 + SCHEDULE_TARGET) / 2, "fc_kp": STRATEGY_FC_KEEP}
 
 
-def step_context(ctx: state.Context, spec: M.RegularizerSpec, seed: int) -> state.Context:
+def step_context(ctx: Context, spec: M.RegularizerSpec, seed: int) -> Context:
     """The sidebar's model and image with this step's own parameters (the caches key on them)."""
     return dataclasses.replace(ctx, spec=spec, seed=seed)
 
@@ -119,8 +119,8 @@ def show(picture, name: str, caption: str) -> None:
     render.show_image(picture, name, caption=caption, width=PICTURE_WIDTH)
 
 
-def _block(ctx: state.Context, step: Step):
-    view = state.mask_sample(step_context(ctx, step.spec, step.seed), n_channels=CHANNELS)
+def _block(ctx: Context, step: Step):
+    view = views.mask_sample(step_context(ctx, step.spec, step.seed), n_channels=CHANNELS)
     b = view.block[0] * view.block[1]
 
     def picture():
@@ -141,8 +141,8 @@ def _block(ctx: state.Context, step: Step):
     return picture, outcome
 
 
-def _gamma(ctx: state.Context, step: Step):
-    view = state.mask_sample(step_context(ctx, step.spec, step.seed), n_channels=CHANNELS)
+def _gamma(ctx: Context, step: Step):
+    view = views.mask_sample(step_context(ctx, step.spec, step.seed), n_channels=CHANNELS)
 
     def picture():
         render.show_mask_grid(view, ("seeds", "mask"), (), "lesson-2-gamma",
@@ -164,22 +164,22 @@ def _gamma(ctx: state.Context, step: Step):
     return picture, outcome
 
 
-def _budget(ctx: state.Context, step: Step):
+def _budget(ctx: Context, step: Step):
     dropout, dropblock = step.specs
-    blocks = state.mask_sample(step_context(ctx, dropblock, step.seed), n_channels=CHANNELS)
+    blocks = views.mask_sample(step_context(ctx, dropblock, step.seed), n_channels=CHANNELS)
     # Dropout on the same channels: the most active ones DropBlock hit (Dropout hits nearly every channel)
-    views = [state.mask_sample(step_context(ctx, dropout, step.seed), n_channels=CHANNELS, channels=blocks.channels),
-             blocks]
+    pair = [views.mask_sample(step_context(ctx, dropout, step.seed), n_channels=CHANNELS, channels=blocks.channels),
+            blocks]
 
     def picture():
         render.show_tile_grid(
-            lambda: render.mask_rows(views[0], ("mask", "after")) + render.mask_rows(views[1], ("mask", "after")), (),
+            lambda: render.mask_rows(pair[0], ("mask", "after")) + render.mask_rows(pair[1], ("mask", "after")), (),
             "lesson-3-budget", _("Dropout's mask and the features after it, then DropBlock's; red: dropped units. "
                                  "The {k} most active channels DropBlock hit.").format(k=CHANNELS),
-            key=(views[0], views[1], "mask/after"), channels=views[1].channels, tile=TILE, size=TILE)
+            key=(pair[0], pair[1], "mask/after"), channels=pair[1].channels, tile=TILE, size=TILE)
 
     def outcome():
-        shifts = [state.cam_shift(step_context(ctx, s, step.seed), SAMPLES, None) for s in (dropout, dropblock)]
+        shifts = [views.cam_shift(step_context(ctx, s, step.seed), SAMPLES, None) for s in (dropout, dropblock)]
         p_out, p_block = (float(s.sample_probs.mean()) for s in shifts)
         answer = lower(p_block, p_out, "dropblock", "dropout")
         return Outcome(answer, _("p({cls}) without dropping: {clean:.3f}. Mean of {n} draws with Dropout: {p_out:.3f} "
@@ -224,8 +224,8 @@ def cam_loss(shift: M.CamShift) -> CamLoss:
                    float(change[~hot].mean()))
 
 
-def _cam(ctx: state.Context, step: Step):
-    shift = state.cam_shift(step_context(ctx, step.spec, step.seed), SAMPLES, None)
+def _cam(ctx: Context, step: Step):
+    shift = views.cam_shift(step_context(ctx, step.spec, step.seed), SAMPLES, None)
 
     def picture():
         vmax = float(max(shift.clean_cam.max(), shift.mean_cam.max()))
@@ -263,18 +263,18 @@ def curve_areas(curve: M.RobustnessCurve) -> tuple[float, float]:
     return float(curve.mean_prob[0].mean()), float(curve.mean_prob[1].mean())
 
 
-def curve_grid(ctx: state.Context, step: Step) -> tuple[float, ...]:
+def curve_grid(ctx: Context, step: Step) -> tuple[float, ...]:
     """Step 5's keep_probs, measured on this model and image (models/keepgrid.py): where the b=1 and b=7
     curves fall to 75%, 50% and 25% of the clean probability, and 1."""
-    return state.keep_prob_scan(step_context(ctx, step.spec, step.seed), step.spec, CURVE_METHODS).grid
+    return views.keep_prob_scan(step_context(ctx, step.spec, step.seed), step.spec, CURVE_METHODS).grid
 
 
-def _figure5(ctx: state.Context, step: Step):
+def _figure5(ctx: Context, step: Step):
     holder = {}
 
     def curve():  # computed only once the student has answered
         if "curve" not in holder:
-            holder["curve"] = state.robustness_curve(step_context(ctx, step.spec, step.seed), step.spec, CURVE_SAMPLES,
+            holder["curve"] = views.robustness_curve(step_context(ctx, step.spec, step.seed), step.spec, CURVE_SAMPLES,
                                                      curve_grid(ctx, step), methods=CURVE_METHODS)
         return holder["curve"]
 
@@ -311,7 +311,7 @@ def _figure5(ctx: state.Context, step: Step):
 SCHEDULE_TARGET, SCHEDULE_STEPS = 0.9, 10_000
 
 
-def _schedule(ctx: state.Context, step: Step):
+def _schedule(ctx: Context, step: Step):
     sched = compute_schedule(SCHEDULE_TARGET, SCHEDULE_STEPS)
     half = SCHEDULE_STEPS // 2
     at_half = db.linear_keep_prob(half, SCHEDULE_STEPS, SCHEDULE_TARGET)
@@ -354,8 +354,8 @@ def tutorial_row(report: Mistakes) -> Mistake:
     return next(m for m in report.rows if m.name.startswith("Tutorial scaling"))
 
 
-def _mistakes(ctx: state.Context, step: Step):
-    report = state.mistakes(step_context(ctx, step.spec, step.seed))
+def _mistakes(ctx: Context, step: Step):
+    report = views.mistakes(step_context(ctx, step.spec, step.seed))
     rows = [(label, m) for m in report.rows for start, label in RECIPES.items() if m.name.startswith(start)]
 
     def picture():
@@ -407,12 +407,12 @@ class StrategyChoice:
     coarse_samples: int
 
 
-def strategy_choice(ctx: state.Context, step: Step) -> StrategyChoice:
+def strategy_choice(ctx: Context, step: Step) -> StrategyChoice:
     sctx = step_context(ctx, step.spec, step.seed)
-    coarse = state.keep_prob_scan(sctx, step.spec, STRATEGY_METHODS)
+    coarse = views.keep_prob_scan(sctx, step.spec, STRATEGY_METHODS)
     paper = float(coarse.ratio[0, coarse.keep_probs.index(STRATEGY_KEEP_PROB)])
     grid = tuple(k for k in coarse.grid if k < 1.0)
-    fine = state.keep_prob_scan(sctx, step.spec, STRATEGY_METHODS, coarse=grid, n_samples=SAMPLES)
+    fine = views.keep_prob_scan(sctx, step.spec, STRATEGY_METHODS, coarse=grid, n_samples=SAMPLES)
     refined = tuple((k, float(r)) for k, r in zip(fine.keep_probs, fine.ratio[0]) if k < 1.0)
     if paper > LOW or not refined:
         kp = STRATEGY_KEEP_PROB
@@ -421,10 +421,10 @@ def strategy_choice(ctx: state.Context, step: Step) -> StrategyChoice:
     return StrategyChoice(kp, paper, refined, coarse.n_samples)
 
 
-def _strategy(ctx: state.Context, step: Step):
+def _strategy(ctx: Context, step: Step):
     choice = strategy_choice(ctx, step)
     spec = with_keep_prob(step.spec, choice.keep_prob)
-    result = state.dropblock_dropout(step_context(ctx, spec, step.seed), spec, STRATEGY_FC_KEEP, SAMPLES)
+    result = views.dropblock_dropout(step_context(ctx, spec, step.seed), spec, STRATEGY_FC_KEEP, SAMPLES)
     arms = dict(zip(STRATEGY_ARMS, result.views))
     if choice.keep_prob == STRATEGY_KEEP_PROB:
         why = _("DropBlock at Hu et al.'s p = {kp:g}.").format(kp=STRATEGY_KEEP_PROB)
@@ -458,7 +458,7 @@ def _strategy(ctx: state.Context, step: Step):
     return picture, outcome
 
 
-SAMPLES = 16  # Monte Carlo draws where a step averages (light path: below state.HEAVY_CAM_SAMPLES)
+SAMPLES = 16  # Monte Carlo draws where a step averages (light path: below views.HEAVY_CAM_SAMPLES)
 
 STEPS: tuple[Step, ...] = (
     Step(N_("What a block is"),
@@ -591,7 +591,7 @@ def headline(step: Step) -> str:
 
 
 def current_step() -> int:
-    """The step shown, 1..len(STEPS) (the URL's value was parsed and clamped by ui/state.py)."""
+    """The step shown, 1..len(STEPS) (the URL's value was parsed and clamped by ui/settings.py)."""
     value = st.session_state.get(STEP_KEY, 1)
     return min(len(STEPS), max(1, value if isinstance(value, int) and not isinstance(value, bool) else 1))
 
@@ -618,7 +618,7 @@ def main_picture(picture: Callable[[], None]) -> None:
         picture()
 
 
-def draw(ctx: state.Context) -> None:
+def draw(ctx: Context) -> None:
     n = current_step()
     step = STEPS[n - 1]
     st.title(_("DropBlock in eight steps"))
@@ -633,17 +633,13 @@ def draw(ctx: state.Context) -> None:
     body(ctx, n)
 
 
-@state.fragment  # answering reruns only the step, not the sidebar and the model
-def body(ctx: state.Context, n: int) -> None:
-    try:
-        _body(ctx, STEPS[n - 1], n)
-    except Exception:  # a fragment rerun is outside run_page's guard: never a traceback
-        logging.getLogger("dropblock_lab").exception("lesson step %d failed", n)
-        st.error(_("Something went wrong while measuring this step. Try another image; the details are in the "
-                   "server log."))
+@frame.fragment(message=N_("Something went wrong while measuring this step. Try another image; the details are "
+                           "in the server log."))  # answering reruns only the step, not the sidebar and the model
+def body(ctx: Context, n: int) -> None:
+    _body(ctx, STEPS[n - 1], n)
 
 
-def _body(ctx: state.Context, step: Step, n: int) -> None:
+def _body(ctx: Context, step: Step, n: int) -> None:
     """The step's picture, its question and, once answered, the measured answer with a verdict."""
     facts = step.facts()
     picture, outcome = step.run(ctx, step)

@@ -89,7 +89,7 @@ def mask_rgb(keep: torch.Tensor, seeds: torch.Tensor | None = None) -> np.ndarra
 
 
 def mask_rows(view, rows: Sequence[str], vmax: float | None = None) -> list[list[np.ndarray]]:
-    """A ``models.MaskView``'s channels as tile rows for :func:`grid`, one per name in ``rows``:
+    """A ``models.MaskSample``'s channels as tile rows for :func:`grid`, one per name in ``rows``:
     "blocks" (block mask M with its seeds), "seeds" (the seed mask), "mask" (M alone), "before" and
     "after" (the feature maps on one colour scale, ``vmax`` or the view's own maximum)."""
     if vmax is None:

@@ -15,7 +15,7 @@ description from its last run. The value must come in the field the widget decla
 writes it back there: a list of strings into a float array raises), the deserializer must accept
 it, and a choice widget's strings must be among its (formatted) options. A value that fails is
 left out, as if the client had not sent it: the widget keeps its last value, the run goes on,
-and the server log gets one line (no traceback, no value). The app's own checks (``ui/state.py`` validates every setting against
+and the server log gets one line (no traceback, no value). The app's own checks (``ui/settings.py`` validates every setting against
 the table that draws its widget) stay behind this one.
 
 Streamlit is pinned (requirements.txt); :func:`install` checks that the parts it relies on exist

@@ -5,18 +5,13 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from ui import frame
+
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")  # the entrypoint: every test reaches the pages through it, as a browser does
-HOME = "pages/0_Home.py"
-PAGES = [  # at.switch_page(path) after a first run of the entrypoint
-    "pages/1_Mask_explorer.py",
-    "pages/2_Compare_methods.py",
-    "pages/3_CAM_shift.py",
-    "pages/4_Robustness_curve.py",
-    "pages/5_Theory_and_schedule.py",
-    "pages/6_DropBlock_and_Dropout.py",
-    "pages/7_Image_set.py",
-]
+HOME = frame.PAGES[0].file
+LESSON = frame.PAGES[1].file
+PAGES = [p.file for p in frame.PAGES[2:]]  # at.switch_page(path) after a first run of the entrypoint
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@ the mask explorer shows channels the mask hit and says how they were chosen, the
 for each method a channel it dropped units in, and Algorithm 1's step-by-step shows a draw with seeds.
 
 The pages are run with AppTest through the entrypoint; what they draw is checked against the public
-``models`` compute functions called with the app's own defaults (ui/state.py's settings table).
+``models`` compute functions called with the app's own defaults (ui/settings.py's table).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from functools import cache
 
 import models as M
 from models.theory import compute_algorithm_steps
-from ui import state
+from ui import settings
 
 from .conftest import ROOT, assert_clean, new_app
 
 
 def default(url_key: str):
-    return state.BY_URL[url_key].default  # the one table of settings (ui/state.py SETTINGS)
+    return settings.BY_URL[url_key].default  # the one table of settings (ui/settings.py SETTINGS)
 
 
 def default_spec() -> M.RegularizerSpec:

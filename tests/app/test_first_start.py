@@ -35,3 +35,31 @@ def test_the_sidebar_names_the_network_that_runs():
     assert at.sidebar.selectbox(key="arch").value == "resnet50"  # what was asked for ...
     running = [c.value for c in at.sidebar.caption if c.value.startswith("Running now:")]
     assert running == ["Running now: **EfficientNet-Lite0**, because no ResNet-50 weights could be loaded."], running
+
+
+def test_a_fresh_server_says_it_is_starting_before_torch_has_loaded(tmp_path_factory):
+    """Issue 23 §8: the first visitor of a fresh server sees a line at once, not seconds of blank page,
+    and it goes away once the page is drawn; the next visitor (torch loaded) never sees it."""
+    import asyncio
+    import sys
+
+    from .appserver import ROOT, app_server
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from stclient import Session
+
+    async def visit(url):
+        session = Session(url, timeout=180)
+        try:
+            return await session.open("", "")
+        finally:
+            await session.close()
+
+    with app_server(tmp_path_factory) as server:
+        first = asyncio.run(visit(server.url))
+        second = asyncio.run(visit(server.url))
+    assert not first.errors and not second.errors, (first.errors, second.errors)
+    starting = [t for t in first.texts if "Starting DropBlock Lab" in t]
+    assert starting and "正在启动" in starting[0], first.texts[:5]
+    assert first.texts.index(starting[0]) == 0  # the first thing shown
+    assert not [t for t in second.texts if "Starting DropBlock Lab" in t]

@@ -169,7 +169,7 @@ def test_forged_sample_paths_leave_memory_flat(hostile_server):
     assert rss_mb(pid) - plateau < 16, (plateau, rss_mb(pid))
 
 
-BEHIND_THE_GUARD = [  # session values the app's own check (ui/state.py check_settings) replaces
+BEHIND_THE_GUARD = [  # session values the app's own check (ui/settings.py check) replaces
     ("image", TARGETS["grace_hopper"], "coffee"), ("image", 3, "coffee"),
     ("keep_prob", float("nan"), 0.9), ("keep_prob", 0.93, 0.95), ("keep_prob", 7.0, 1.0), ("keep_prob", "0.5", 0.9),
     ("block_size", 10**300, 7), ("block_size", 2.5, 7), ("block_size", 99, 15), ("block_size", True, 7),
@@ -184,7 +184,7 @@ BEHIND_THE_GUARD = [  # session values the app's own check (ui/state.py check_se
 def test_every_setting_read_from_session_state_is_checked_against_its_row(key, value, used):
     """The second line behind ui/widget_guard.py: a value in session state that no widget offers is
     replaced before anything reads it (AppTest sets session state directly, past the guard)."""
-    import ui.state
+    import ui.settings
 
     from .conftest import assert_clean, new_app
 
@@ -196,7 +196,7 @@ def test_every_setting_read_from_session_state_is_checked_against_its_row(key, v
     at.switch_page("pages/1_Mask_explorer.py").run()
     assert_clean(at)
     assert at.session_state[key] == used and type(at.session_state[key]) is type(used)
-    assert at.session_state[key] == ui.state.BY_KEY[key].check(used)[0]
+    assert at.session_state[key] == ui.settings.BY_KEY[key].check(used)[0]
 
 
 @pytest.mark.parametrize("key, value, shown", [("step", "3\u200b", "3\\u200b"), ("lang", "zh\x00", "zh\\x00"),

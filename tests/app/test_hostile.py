@@ -14,7 +14,8 @@ from streamlit.testing.v1 import AppTest
 
 import models as M
 from models import images
-import ui.state
+import ui.settings
+import ui.text
 from tests.hostile_files import enc, hostile_uploads, noise
 
 from .conftest import HOME, PAGES, assert_clean, new_app
@@ -108,10 +109,10 @@ def test_url_value_is_ignored_or_clamped_with_a_message_and_the_app_works(params
     assert_working(at)
     message = url_warning(at)
     for key in params:
-        session_key = ui.state.BY_URL[key].key if key in ui.state.BY_URL else ""
+        session_key = ui.settings.BY_URL[key].key if key in ui.settings.BY_URL else ""
         if session_key in expected and str(expected[session_key]) == params[key]:
             continue  # a valid value, used as given
-        named = f"**{key}**" if key in ui.state.BY_URL else ui.state.plain(key, 24)
+        named = f"**{key}**" if key in ui.settings.BY_URL else ui.text.plain(key, 24)
         assert named in message, (key, message)
     assert len(message) < 400 * len(params) and "9" * 30 not in message  # values are truncated
     assert "![" not in outside_code(message) and "<" not in outside_code(message)  # and inert
@@ -326,7 +327,7 @@ def test_hostile_upload_ends_in_a_message_or_the_image_and_a_working_app(home, n
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     captions = " ".join(c.value for c in at.caption)
-    shown = ui.state.plain(name, 48, keep_end=6)
+    shown = ui.text.plain(name, 48, keep_end=6)
     if isinstance(expect, str):
         assert len(at.error) == 1 and shown in at.error[0].value, (name, [e.value for e in at.error])
         assert "Showing the sample instead" in at.error[0].value

@@ -150,8 +150,8 @@ def test_the_sidebars_keep_prob_and_block_size_leave_the_set_curves_as_they_are(
     import ui.imageset
 
     computed = []
-    real = ui.imageset.compute_set_curve
-    monkeypatch.setattr(ui.imageset, "compute_set_curve", lambda *a, **k: computed.append(1) or real(*a, **k))
+    real = ui.imageset.compute_set_curve_rounds
+    monkeypatch.setattr(ui.imageset, "compute_set_curve_rounds", lambda *a, **k: computed.append(1) or real(*a, **k))
     at = new_app().run()
     at.sidebar.slider(key="keep_prob").set_value(0.85).run()  # a value no other test computed the curves at
     at.switch_page(PAGE).run()

@@ -122,7 +122,7 @@ def _expected(n: int) -> tuple[str | None, list[str]]:
     bb, clean = _model_and_clean()
     step = lesson.STEPS[n - 1]
     if n == 1:
-        view = M.compute_mask_view(bb, clean, step.spec, seed=step.seed, n_channels=lesson.CHANNELS)
+        view = M.compute_mask_sample(bb, clean, step.spec, seed=step.seed, n_channels=lesson.CHANNELS)
         seeds, dropped = int(view.seed_mask.sum()), int((~view.block_mask).sum())
         b = view.block[0]
         ratio = dropped / seeds

@@ -37,7 +37,7 @@ def test_the_masks_are_drawn_before_the_outcome_is_asked_for(monkeypatch):
     assert not at.table  # no top-5 table: it needs the outcome
     bb = M.load_model(allow_download=False).backbone
     clean = M.clean_pass(bb, M.to_input(M.decode_image((ROOT / "assets" / "coffee.jpg").read_bytes()), bb.mean, bb.std))
-    view = M.compute_mask_view(bb, clean, M.RegularizerSpec(), seed=7321)
+    view = M.compute_mask_sample(bb, clean, M.RegularizerSpec(), seed=7321)
     assert _metric(at, "γ") == f"{view.gamma:.5f}"
     assert _metric(at, "Realised drop") == f"{view.realised_drop:.3f}"
     assert any(e.label == "Animation for slides" for e in at.expander)

@@ -29,7 +29,7 @@ def rss_mb():
 SWITCHES = PRELUDE + '''
 from streamlit.testing.v1 import AppTest
 import models as M
-import ui.state
+import ui.inputs
 from models.loading import LoadedModel
 
 ARCHS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2", "resnext50_32x4d"]
@@ -49,7 +49,7 @@ plateau = rss_mb()
 for arch in [ARCHS[(3 * i + 1) % len(ARCHS)] for i in range(18)] + ARCHS[-2:]:
     switch(arch)
 gc.collect()
-cache = ui.state._models()
+cache = ui.inputs.models()
 print(json.dumps({{"plateau": plateau, "end": rss_mb(), "capacity": cache.capacity, "others": len(cache.others),
                   "held": len(cache.pinned) + len(cache.others),
                   "alive": [o.summary for o in gc.get_objects() if isinstance(o, LoadedModel)]}}))

@@ -13,7 +13,7 @@ from torchvision.models import get_model_builder, get_model_weights
 
 import models as M
 import models.fallback
-import ui.state
+import ui.inputs
 from models.loading import cached_weights_path
 from models.preprocess import LITE0_PREPROCESS
 
@@ -35,10 +35,10 @@ def hub_with_resnets(tmp_path, monkeypatch):
                 first = path
             else:
                 os.link(first, path)
-    ui.state._models.clear()  # models loaded by earlier tests came from another hub cache
+    ui.inputs.models.clear()  # models loaded by earlier tests came from another hub cache
     models.fallback._CLEAN.clear()  # clean passes computed by earlier tests
     yield tmp_path
-    ui.state._models.clear()
+    ui.inputs.models.clear()
     models.fallback._CLEAN.clear()  # clean passes computed by earlier tests
 
 

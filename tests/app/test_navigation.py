@@ -1,25 +1,101 @@
-"""Navigation through the entrypoint (st.navigation/st.Page) and presenter mode, with AppTest."""
+"""Navigation through the entrypoint (st.navigation/st.Page) and presenter mode: what the menu lists
+(the real server's navigation message) and what each page shows (AppTest)."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
+
 import pytest
 
-from ui import layout, state
 from ui.i18n import catalog
 
+from .appserver import app_server
 from .conftest import HOME, PAGES, ROOT, assert_clean, new_app
 
+sys.path.insert(0, str(ROOT / "bench"))
 
-def test_navigation_lists_every_page_file_in_order():
-    entries = state.NAV
-    files = [path for path, *_ in entries]
-    assert files[0] == HOME and files[2 if (ROOT / "pages/0_Lesson.py").exists() else 1:] == PAGES
-    assert all((ROOT / path).exists() for path in files)
-    urls = [url for _, url, *_ in entries]
-    assert urls[0] == "" and len(set(urls)) == len(urls)  # "/" is home; no two pages share a URL
-    assert "Mask_explorer" in urls and "Theory_and_schedule" in urls  # links in the README and bench/ keep working
-    lesson = [e for e in state.NAV if e[1] == state.LESSON_URL]
-    assert lesson and state.NAV.index(lesson[0]) == 1  # right after Home, when its file is there
+from stclient import Session  # noqa: E402
+
+MENU = [("Home", ""), ("Lesson", "Lesson"), ("Mask explorer", "Mask_explorer"), ("Compare methods", "Compare_methods"),
+        ("CAM shift", "CAM_shift"), ("Robustness curve", "Robustness_curve"),
+        ("Theory & schedule", "Theory_and_schedule"), ("DropBlock + Dropout", "DropBlock_and_Dropout"),
+        ("Image set", "Image_set")]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with app_server(tmp_path_factory) as app:
+        yield app.url
+    assert "Traceback" not in app.log.read_text()
+
+
+def _zh(text: str) -> str:
+    return catalog("zh").gettext(text)
+
+
+def test_the_menu_lists_every_page_in_order_at_its_url(server):
+    """The README's and bench/'s links (/Mask_explorer, /Theory_and_schedule) keep working; "/" is Home,
+    the Lesson comes right after it, and every page of pages/ is there, each at its own URL."""
+    async def menu():
+        s = Session(server)
+        try:
+            first = await s.open("", "")
+            nav = list(s.nav)
+            on_page = await s.goto("Theory_and_schedule")
+            return first, nav, on_page
+        finally:
+            await s.close()
+
+    first, nav, on_page = asyncio.run(menu())
+    assert not first.errors and not on_page.errors
+    assert nav == MENU
+    assert len(PAGES) + 2 == len(nav) and all((ROOT / f).exists() for f in [HOME, *PAGES])
+    assert any("calculator" in t or "γ" in t for t in on_page.texts)  # the link reached the theory page
+
+
+def test_menu_titles_follow_the_language_each_run(server):
+    """The titles are translated every run: from the URL (lang=zh), and when the sidebar's language moves."""
+    async def titles():
+        zh = Session(server)
+        en = Session(server)
+        try:
+            await zh.open("", "lang=zh")
+            await en.open("Mask_explorer", "")
+            english = list(en.nav)
+            chinese = next(o for o in en.widget_options["Language / 语言"] if any("\u4e00" <= ch <= "\u9fff" for ch in o))
+            await en.move("Language / 语言", chinese)
+            return list(zh.nav), english, list(en.nav)
+        finally:
+            await zh.close()
+            await en.close()
+
+    from_url, english, switched = asyncio.run(titles())
+    assert english == MENU
+    for nav in (from_url, switched):
+        assert [url for _, url in nav] == [url for _, url in MENU]
+        assert [title for title, _ in nav] == [_zh(title) for title, _ in MENU]
+        shown = dict((url, title) for title, url in nav)
+        assert all(any("\u4e00" <= ch <= "\u9fff" for ch in shown[url]) for url in ("", "Mask_explorer", "CAM_shift"))
+
+
+def test_the_url_is_written_in_one_message_and_only_when_it_changes(server):
+    """Each URL write is a message the browser acts on: a rerun sends at most one, and none when no
+    setting changed (it used to send one per URL key, 14 per rerun)."""
+    async def writes():
+        s = Session(server)
+        try:
+            await s.open("Mask_explorer", "")
+            same = await s.goto("Mask_explorer")  # a rerun of the same page, nothing moved
+            moved = await s.move("keep_prob", 0.75)
+            return same, moved, s.query
+        finally:
+            await s.close()
+
+    same, moved, query = asyncio.run(writes())
+    assert same.url_writes == 0 and not same.errors
+    assert moved.url_writes == 1 and not moved.errors
+    assert "kp=0.75" in query.split("&")
 
 
 @pytest.mark.parametrize("page", [HOME, *PAGES])
@@ -33,30 +109,12 @@ def test_each_page_through_the_entrypoint(page):
     assert sum("Model:" in c.value for c in at.caption) == 1
 
 
-def _zh(text: str) -> str:
-    return catalog("zh").gettext(text)
-
-
-def registered_titles(at) -> dict[str, str]:
-    return {info["url_pathname"]: info["page_name"] for info in at._registered_pages.values()}
-
-
-def test_page_titles_go_through_the_translation_each_run():
-    at = new_app().run()
-    assert registered_titles(at)["Mask_explorer"] == "Mask explorer"
-    at.session_state["lang"] = "zh"  # what the sidebar's language switch does
-    at.run()  # (AppTest formats the last run's options in this thread: still in English here)
-    titles = registered_titles(at)
-    assert titles[""] == _zh("Home") != "Home" and titles["Mask_explorer"] == _zh("Mask explorer")  # rebuilt
-
-
-def test_page_titles_in_chinese_from_the_url():
-    at = new_app()
-    at.query_params["lang"] = "zh"
-    at.run()
-    assert_clean(at)
-    titles = registered_titles(at)
-    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in titles[url]) for url in ("", "Mask_explorer", "CAM_shift"))
+def presenting(at) -> bool:
+    """What a presenter sees: the exit button, and the one-line summary instead of the model banner."""
+    exit_button = any(b.key == "present_exit" for b in at.button)
+    banner = any("Model:" in c.value for c in at.caption)
+    assert exit_button is not banner, (exit_button, banner)
+    return exit_button
 
 
 def test_presenter_mode_from_the_url_survives_page_switches_and_leaves():
@@ -64,19 +122,17 @@ def test_presenter_mode_from_the_url_survives_page_switches_and_leaves():
     at.query_params["present"] = "1"
     at.run()
     assert_clean(at)
-    assert at.session_state[layout.PRESENT] is True
-    assert not any("Model:" in c.value for c in at.caption)  # one line instead of the banner
+    assert presenting(at)  # one line instead of the banner
     line = at.markdown[0].value
     assert "EfficientNet-Lite0" in line and "keep_prob **0.9**" in line and "Coffee cup" in line
     at.switch_page(PAGES[0]).run()
     assert_clean(at)
-    assert at.session_state[layout.PRESENT] is True and at.query_params["present"] == "1"
+    assert presenting(at) and at.query_params["present"] == "1"
     at.main.slider(key="keep_prob").set_value(0.8).run()  # no sidebar on a projector: the page's control bar
-    assert "keep_prob **0.8**" in at.markdown[0].value and at.session_state[layout.PRESENT] is True
+    assert "keep_prob **0.8**" in at.markdown[0].value and presenting(at)
     at.button(key="present_exit").click().run()
     assert_clean(at)
-    assert at.session_state[layout.PRESENT] is False and at.query_params["present"] == "0"
-    assert any("Model:" in c.value for c in at.caption)
+    assert not presenting(at) and at.query_params["present"] == "0"
     assert at.title[0].value == "Mask explorer"  # still on the same page
 
 
@@ -85,8 +141,7 @@ def test_presenter_switch_in_the_sidebar():
     at.switch_page(PAGES[0]).run()
     at.sidebar.toggle(key="present").set_value(True).run()
     assert_clean(at)
-    assert at.query_params["present"] == "1"
-    assert at.button(key="present_exit")
+    assert at.query_params["present"] == "1" and presenting(at)
 
 
 def test_a_bad_present_value_is_refused_with_a_note():
@@ -94,24 +149,5 @@ def test_a_bad_present_value_is_refused_with_a_note():
     at.query_params["present"] = "<script>"
     at.run()
     assert not at.exception
-    assert at.session_state[layout.PRESENT] is False
+    assert not presenting(at)
     assert any("present" in w.value for w in at.warning)
-
-
-def test_the_url_is_written_in_one_message_and_only_when_it_changes(monkeypatch):
-    """Each write to st.query_params is a message the browser acts on: a rerun sends at most one,
-    and none when no setting changed (it used to send one per URL key, 14 per rerun)."""
-    from streamlit.runtime.state.query_params import QueryParams
-
-    sent: list[int] = []
-    real = QueryParams._send_query_param_msg
-    monkeypatch.setattr(QueryParams, "_send_query_param_msg", lambda self: (sent.append(1), real(self))[1])
-    at = new_app().run().switch_page(PAGES[0]).run()
-    assert at.query_params["kp"] in ("0.9", ["0.9"])
-    sent.clear()
-    at.run()
-    assert sent == []
-    at.sidebar.slider(key="keep_prob").set_value(0.75).run()
-    assert len(sent) == 1
-    assert at.query_params["kp"] in ("0.75", ["0.75"])
-    assert_clean(at)

@@ -58,7 +58,7 @@ def test_numbers_shown_match_the_library():
     loaded = M.load_model(allow_download=False)
     bb = loaded.backbone
     clean = M.clean_pass(bb, M.to_input(M.decode_image((ROOT / "assets" / "coffee.jpg").read_bytes()), bb.mean, bb.std))
-    view = M.compute_mask_view(bb, clean, M.RegularizerSpec(keep_prob=kp, block_size=b), seed=0)
+    view = M.compute_mask_sample(bb, clean, M.RegularizerSpec(keep_prob=kp, block_size=b), seed=0)
     assert metric(at, "Realised drop") == f"{view.realised_drop:.3f}"
     assert any(f"= {view.gamma:.5f}" in c.value for c in at.code)
 
@@ -72,25 +72,90 @@ def test_numbers_shown_match_the_library():
     assert [m.value for m in at.metric] == [f"{v.class_prob:.3f}" for v in views]
 
 
-def test_every_sidebar_widget_moves_without_error():
+MOVES = [  # (widget, key, value): every sidebar control, to its edges and back
+    ("slider", "keep_prob", 0.5), ("slider", "keep_prob", 1.0), ("slider", "keep_prob", 0.05),
+    ("slider", "block_size", 1), ("slider", "block_size", 15), ("number_input", "seed", 7),
+    ("radio", "placement", "in_blocks"), ("radio", "placement", "after_group"),
+    ("selectbox", "group", 4), ("selectbox", "group", 1), ("toggle", "shared_mask", True),
+    ("radio", "seed_region", "everywhere"), ("selectbox", "image", "chelsea"),
+    ("selectbox", "weights", "IMAGENET1K_V1"),
+]
+
+
+@pytest.fixture(scope="module")
+def top1_names() -> dict[str, str]:
+    """The fallback model's top-1 class for each bundled image, straight from the models package."""
+    bb = M.load_model(allow_download=False).backbone
+    names = {}
+    for image in ("coffee", "chelsea"):
+        x = M.to_input(M.decode_image((ROOT / "assets" / f"{image}.jpg").read_bytes()), bb.mean, bb.std)
+        names[image] = bb.categories[M.clean_pass(bb, x).top1]
+    assert names["coffee"] != names["chelsea"]
+    return names
+
+
+def _texts(at) -> str:
+    return " ".join([c.value for c in at.caption] + [m.value for m in at.markdown])
+
+
+def shows(at, page: str, now: dict, top1: str, before: dict) -> None:
+    """What ``page`` must show with the sidebar at ``now`` (the settings moved so far); ``before``
+    holds what an earlier check saw, for views that must not change with a setting they ignore."""
+    kp = now["keep_prob"]
+    values = {m.label: m.value for m in at.metric}
+    if page == HOME:
+        assert at.title[0].value == "DropBlock Lab" and at.table[0].value.iloc[0]["class"] == top1
+    elif page == "pages/0_Lesson.py":  # the lesson's step sets its own parameters, whatever the sidebar says
+        assert at.title[0].value == "DropBlock in eight steps" and at.button(key="lesson_next")
+        assert "This step sets its own parameters (DropBlock with keep_prob 0.85" in _texts(at)
+    elif page == PAGES[0]:  # mask explorer: the target follows keep_prob, with the paper's γ/4 in group 3's blocks
+        quartered = now["placement"] == "in_blocks"
+        label = "Target drop (1 − keep_prob)/4" if quartered else "Target drop 1 − keep_prob"
+        assert values[label] == f"{(1 - kp) / (4 if quartered else 1):.3f}", (label, values)
+        gamma = float(values["γ (seed probability)"])
+        assert (gamma == 0) is (kp == 1.0), (kp, gamma)
+        assert 0 <= float(values["Realised drop (this sample)"]) <= 1
+    elif page == PAGES[1]:  # compare methods: the five methods, each on the top-1 class of the image shown
+        assert [m.label for m in at.metric] == [f"p({top1}) in this draw"] * 5
+    elif page == PAGES[2]:  # CAM shift: the image's top-1, and no shift at all when nothing is dropped
+        clean, mean = values[f"p({top1}) without"], values["mean with DropBlock"]
+        if kp == 1.0:
+            assert mean == clean and values["samples keeping the top-1 class"] == "100%"
+    elif page == PAGES[3]:  # robustness curve: sweeps its own keep_probs and block sizes
+        table = at.table[0].value
+        key = (now["image"], now["seed"], now["placement"], now["group"], now["shared_mask"], now["seed_region"])
+        if key in before:
+            assert table.equals(before[key]), "the curve changed with a setting it does not use"
+        before[key] = table
+    elif page == PAGES[4]:  # theory: the calculator's formula is the library's Eq. (1) for its own inputs
+        size, c_kp, c_b = (at.number_input(key=k).value for k in ("calc_size", "calc_kp", "calc_b"))
+        formula = next(c.value for c in at.code if c.value.startswith("γ = "))
+        assert formula.endswith(f"= {db.dropblock_gamma(c_kp, c_b, size, size):.5f}"), formula
+    elif page == PAGES[5]:  # DropBlock + Dropout: four arms, each on the top-1 class
+        assert [m.label for m in at.metric] == [f"mean p({top1})"] * 4
+    elif page == PAGES[6]:  # image set: nothing runs until asked, whatever the sidebar
+        assert at.button(key="set_compute") and "4 images × 4 keep_probs" in _texts(at) and not at.table
+        assert any("Press *Compute the curves* to run the set." in i.value for i in at.info)
+    else:
+        raise AssertionError(f"no check for {page}")
+
+
+@pytest.mark.parametrize("page", [HOME, "pages/0_Lesson.py", *PAGES])
+def test_every_sidebar_widget_moves_and_the_page_shows_what_it_should(page, top1_names):
     at = new_app().run()
-    moves = [
-        ("slider", "keep_prob", 0.5), ("slider", "keep_prob", 1.0), ("slider", "keep_prob", 0.05),
-        ("slider", "block_size", 1), ("slider", "block_size", 15), ("number_input", "seed", 7),
-        ("radio", "placement", "in_blocks"), ("radio", "placement", "after_group"),
-        ("selectbox", "group", 4), ("selectbox", "group", 1), ("toggle", "shared_mask", True),
-        ("radio", "seed_region", "everywhere"), ("selectbox", "image", "chelsea"),
-        ("selectbox", "weights", "IMAGENET1K_V1"),
-    ]
-    for page in [HOME, *PAGES]:
-        at.switch_page(page).run()
-        for kind, key, value in moves:
-            getattr(at.sidebar, kind)(key=key).set_value(value)
-            at.run()
-            assert_clean(at)
-        at.sidebar.slider(key="keep_prob").set_value(0.9)
-        at.sidebar.slider(key="block_size").set_value(7)
+    at.switch_page(page).run()
+    now = {"keep_prob": 0.9, "block_size": 7, "seed": 0, "placement": "after_group", "group": 3,
+           "shared_mask": False, "seed_region": "valid", "image": "coffee", "weights": None}
+    before: dict = {}
+    assert_clean(at)
+    shows(at, page, now, top1_names["coffee"], before)
+    for kind, key, value in MOVES:
+        getattr(at.sidebar, kind)(key=key).set_value(value)
         at.run()
+        now[key] = value
+        assert_clean(at)
+        assert getattr(at.sidebar, kind)(key=key).value == value
+        shows(at, page, now, top1_names[now["image"]], before)
 
 
 def test_block_larger_than_map_and_keep_prob_one_are_explained():
@@ -113,9 +178,15 @@ def test_page_widgets_move():
     assert_clean(at)
     at.switch_page("pages/3_CAM_shift.py").run()
     at.select_slider(key="cam_samples").set_value(4).run()
-    at.selectbox(key="cam_class").set_value(at.selectbox(key="cam_class").options[1] and
-                                             at.selectbox(key="cam_class").value).run()
     assert_clean(at)
+    classes = at.selectbox(key="cam_class").options  # the image's top-5, by name
+    assert at.selectbox(key="cam_class").index == 0 and any(m.label == f"p({classes[0]}) without" for m in at.metric)
+    at.selectbox(key="cam_class").select_index(1).run()
+    assert_clean(at)
+    assert at.selectbox(key="cam_class").index == 1
+    labels = [m.label for m in at.metric]
+    assert f"p({classes[1]}) without" in labels and f"p({classes[0]}) without" not in labels  # the CAMs' class moved
+    assert float(next(m.value for m in at.metric if m.label == f"p({classes[1]}) without")) < 0.5  # not the top-1
     at.switch_page("pages/4_Robustness_curve.py").run()
     at.select_slider(key="curve_samples").set_value(4).run()
     at.radio(key="curve_grid").set_value("fixed").run()

@@ -73,8 +73,8 @@ def model_and_clean():
 @pytest.fixture(scope="module")
 def view(model_and_clean):
     loaded, clean, _ = model_and_clean
-    return M.compute_mask_view(loaded.backbone, clean, M.RegularizerSpec(keep_prob=0.7, block_size=3), seed=11,
-                               n_channels=8)
+    return M.compute_mask_sample(loaded.backbone, clean, M.RegularizerSpec(keep_prob=0.7, block_size=3), seed=11,
+                                 n_channels=8)
 
 
 @pytest.fixture
@@ -174,8 +174,9 @@ def test_the_grid_is_cached_per_language(view, captured):
     assert "通道" in Figure(chinese).rows[0][1][0][0] and "channel" in Figure(english).rows[0][1][0][0]
 
 
-def test_cam_overlays_are_blended_once_per_result(model_and_clean, view, monkeypatch):
-    _, _, crop = model_and_clean
+def test_cam_overlays_are_blended_once_per_result(model_and_clean, monkeypatch):
+    loaded, clean, crop = model_and_clean
+    view = M.compute_mask_outcome(loaded.backbone, clean, M.RegularizerSpec(keep_prob=0.7, block_size=3), seed=11)
     blended = []
     real = render.overlay
     monkeypatch.setattr(render, "overlay", lambda *a, **k: blended.append(1) or real(*a, **k))

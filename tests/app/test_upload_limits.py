@@ -13,7 +13,7 @@ import tomllib
 import pytest
 
 import models.imageset as S
-import ui.state
+import ui.inputs
 from ui.i18n import tr
 
 from .conftest import ROOT, assert_clean, new_app
@@ -33,7 +33,7 @@ def test_each_uploader_states_the_limit_it_sets_and_the_transport_takes_the_larg
     assert_clean(at)
     seen = dict(uploaders(at))
     single = seen["…or upload your own"]
-    assert single == ui.state.MAX_UPLOAD_BYTES // 2**20 == 25
+    assert single == ui.inputs.MAX_UPLOAD_BYTES // 2**20 == 25
     at.switch_page("pages/7_Image_set.py").run()
     for source in ("files", "zip"):
         at.radio(key="set_source").set_value(source).run()

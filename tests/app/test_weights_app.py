@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from torchvision.models import resnet18
 
 import models as M
-import ui.state
+import ui.inputs
 from models.weights_files import MAX_WEIGHTS_BYTES
 
 from .conftest import APP, PAGES, assert_clean, new_app
@@ -56,17 +56,17 @@ def test_without_an_operator_directory_there_is_no_file_choice_at_all():
 def test_a_session_cycling_through_every_choice_does_not_evict_the_default_model():
     at = new_app().run()
     assert_clean(at)
-    default = ui.state._models().peek(M.ModelSpec())
+    default = ui.inputs.models().peek(M.ModelSpec())
     assert default is not None
     for arch in M.ARCHITECTURES:
         at.sidebar.selectbox(key="arch").set_value(arch).run()
         for weights in at.sidebar.selectbox(key="weights").options:
             at.sidebar.selectbox(key="weights").set_value(weights).run()
             assert_clean(at)
-            assert len(ui.state._models().others) <= ui.state._models().capacity
-    assert ui.state._models().peek(M.ModelSpec()) is default
+            assert len(ui.inputs.models().others) <= ui.inputs.models().capacity
+    assert ui.inputs.models().peek(M.ModelSpec()) is default
     other = new_app().run()  # another student still gets the very same object
-    assert ui.state._models().get(M.ModelSpec()) is default
+    assert ui.inputs.models().get(M.ModelSpec()) is default
     assert_clean(other)
 
 

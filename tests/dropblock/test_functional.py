@@ -156,8 +156,8 @@ def test_per_sample_normalisation_keeps_samples_independent_batch_does_not():
     other = sample.block_mask.clone()
     other[5] = False
     for normalize, depends in (("sample", False), ("batch", True)):
-        a = F._normalise("dropblock", sample.seed_mask, sample.block_mask, 0.1, 0.3, (5, 5), normalize)
-        b = F._normalise("dropblock", sample.seed_mask, other, 0.1, 0.3, (5, 5), normalize)
+        a = F._normalise("dropblock", sample.seed_mask, sample.block_mask, 0.1, (5, 5), normalize, keep_prob=0.7)
+        b = F._normalise("dropblock", sample.seed_mask, other, 0.1, (5, 5), normalize, keep_prob=0.7)
         assert bool(a.scale[0] != b.scale[0]) is depends
 
 

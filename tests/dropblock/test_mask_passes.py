@@ -1,12 +1,11 @@
-"""The pass-saving mask code equals the straightforward formulation it replaced, mask for mask,
+"""The pass-saving mask code equals a straightforward formulation written out here, mask for mask,
 and the geometric-gap seed sampler draws independent Bernoulli(gamma) seeds.
 
-The oracle is the previous sampler written out here: seeds ``rand(valid region) < gamma`` (or,
-for gamma <= ``GAP_MAX_GAMMA``, set at the positions the gap sampler draws, whose distribution
-is tested below), padded with ``F.pad``, expanded by max pooling (a different algorithm from the
-library's shifted ORs), negated, counted as floats, applied as ``(x * scale).masked_fill(~M, 0)``.
-For the same generator the new code must give the very same seed mask, block mask, scale and
-drop fraction, whatever the input's layout (NCHW, channels last, a strided view).
+The oracle takes the seeds the sampler drew (their distribution is tested below, their region
+here) and does the rest the plain way: seeds only where allowed, blocks by max pooling (a
+different algorithm from the library's shifted ORs) or, on small maps, by a per-seed loop,
+negated, counted as floats, applied as ``(x * scale).masked_fill(~M, 0)``. Every layout of the
+input (NCHW, channels last, a strided view) must give the very same masks for one generator.
 """
 
 from __future__ import annotations
@@ -26,20 +25,10 @@ def gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def reference(x, keep_prob, block_size, *, per_channel=True, seed_region="valid", gamma_scale=1.0, gamma=None,
-              normalize="sample", generator):
-    """The previous sampler: (seed, keep, scale, drop_fraction) for the eq1 gamma (or an explicit one)."""
-    n, c, h, w = x.shape
+def reference(seed, x, block_size, *, normalize="sample"):
+    """(keep, scale, drop_fraction) that the seed mask ``seed`` (N, C or 1, H, W) gives on ``x``."""
+    n, _, h, w = x.shape
     bh, bw = min(block_size, h), min(block_size, w)
-    if gamma is None:
-        gamma = min(1.0, gamma_scale * db.dropblock_gamma(keep_prob, block_size, h, w))
-    ch = c if per_channel else 1
-    if seed_region == "valid":
-        valid = seeds((n, ch, h - bh + 1, w - bw + 1), gamma, generator)
-        c0, r0 = (bw - 1) // 2, (bh - 1) // 2
-        seed = F.pad(valid.float(), (c0, bw - 1 - c0, r0, bh - 1 - r0)) > 0
-    else:
-        seed = seeds((n, ch, h, w), gamma, generator)
     # unit r is covered by seeds r - bh//2 .. r + (bh-1)//2: a bh x bw max pool over the padded seeds
     padded = F.pad(seed.float(), (bw // 2, bw - 1 - bw // 2, bh // 2, bh - 1 - bh // 2))
     keep = F.max_pool2d(padded, (bh, bw), stride=1) == 0
@@ -49,16 +38,20 @@ def reference(x, keep_prob, block_size, *, per_channel=True, seed_region="valid"
     if normalize == "batch":
         count, ones = count * n, ones.sum().expand(n)
     scale = torch.where(ones > 0, count / ones.clamp_min(1.0), torch.zeros_like(ones))
-    return seed, keep, scale, 1.0 - kept
+    return keep, scale, 1.0 - kept
 
 
-def seeds(shape, gamma, generator):
-    """Bernoulli(gamma) seeds as the sampler draws them on the CPU, in (N, C, H, W) order."""
-    if gamma > dbf.GAP_MAX_GAMMA:
-        return torch.rand(shape, generator=generator) < gamma
-    out = torch.zeros(math.prod(shape), dtype=torch.bool)
-    out[dbf._bernoulli_positions(out.numel(), gamma, generator).long()] = True
-    return out.view(shape)
+def allowed(shape, block_size, seed_region):
+    """(H, W) bool: where a seed may be drawn (Figure 2a: where the whole block fits, for "valid")."""
+    h, w = shape[-2:]
+    bh, bw = min(block_size, h), min(block_size, w)
+    where = torch.zeros(h, w, dtype=torch.bool)
+    if seed_region == "valid":
+        r0, c0 = (bh - 1) // 2, (bw - 1) // 2
+        where[r0 : r0 + h - bh + 1, c0 : c0 + w - bw + 1] = True
+    else:
+        where[:] = True
+    return where
 
 
 def layouts(shape):
@@ -75,23 +68,46 @@ SHAPES = [(4, 6, 14, 14), (3, 5, 7, 7), (2, 3, 16, 8), (2, 4, 1, 7), (1, 2, 5, 4
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("block_size", [1, 2, 3, 4, 7, 20])  # 20: larger than every map here
 @pytest.mark.parametrize("seed_region", ["valid", "everywhere"])
-def test_sampler_equals_the_previous_formulation(shape, block_size, seed_region):
-    for (layout, x), per_channel, normalize in itertools.product(layouts(shape).items(), (True, False),
-                                                                 ("sample", "batch")):
+def test_sampler_equals_the_straightforward_formulation(shape, block_size, seed_region):
+    where = allowed(shape, block_size, seed_region)
+    for per_channel, normalize in itertools.product((True, False), ("sample", "batch")):
         kw = {"per_channel": per_channel, "seed_region": seed_region, "normalize": normalize}
         for keep_prob, gamma_scale, gamma in ((0.8, 1.0, None), (0.6, 0.25, None), (0.9, 1.0, 0.3), (0.9, 1.0, 0.02)):
-            got = db.sample_drop_block_mask(x, keep_prob, block_size, gamma_scale=gamma_scale, gamma=gamma,
-                                            generator=gen(block_size), **kw)
-            seed, keep, scale, drop = reference(x, keep_prob, block_size, gamma_scale=gamma_scale, gamma=gamma,
-                                                generator=gen(block_size), **kw)
-            case = (layout, per_channel, normalize, keep_prob, gamma)
-            assert got.seed_mask.dtype == got.block_mask.dtype == torch.bool, case
-            assert torch.equal(got.seed_mask, seed), case
-            assert torch.equal(got.block_mask, keep), case
-            assert torch.equal(got.scale, scale) and torch.equal(got.drop_fraction, drop), case
-            y = db.apply_mask(x, got)
-            old = (x * scale.view(-1, 1, 1, 1)).masked_fill(~keep, 0)
-            assert torch.equal(y, old) and y.shape == x.shape, case
+            case = (per_channel, normalize, keep_prob, gamma)
+            masks = {layout: db.sample_drop_block_mask(x, keep_prob, block_size, gamma_scale=gamma_scale, gamma=gamma,
+                                                       generator=gen(block_size), **kw)
+                     for layout, x in layouts(shape).items()}
+            first = masks["nchw"]
+            want_gamma = gamma if gamma is not None else min(1.0, gamma_scale * db.dropblock_gamma(
+                keep_prob, block_size, *shape[-2:]))
+            assert first.gamma == pytest.approx(want_gamma, rel=1e-12), case
+            assert first.seed_mask.shape == (shape[0], shape[1] if per_channel else 1, *shape[-2:]), case
+            assert not (first.seed_mask & ~where).any(), case  # seeds only where allowed
+            for layout, x in layouts(shape).items():
+                got = masks[layout]
+                assert got.seed_mask.dtype == got.block_mask.dtype == torch.bool, case
+                assert torch.equal(got.seed_mask, first.seed_mask), (layout, case)  # one generator, one draw
+                keep, scale, drop = reference(got.seed_mask, x, block_size, normalize=normalize)
+                assert torch.equal(got.block_mask, keep), (layout, case)
+                assert torch.equal(got.scale, scale) and torch.equal(got.drop_fraction, drop), (layout, case)
+                y = db.apply_mask(x, got)
+                old = (x * scale.view(-1, 1, 1, 1)).masked_fill(~keep, 0)
+                assert torch.equal(y, old) and y.shape == x.shape, (layout, case)
+
+
+@pytest.mark.parametrize("block_size", [1, 2, 3, 5, 9])
+@pytest.mark.parametrize("seed_region", ["valid", "everywhere"])
+def test_each_seed_drops_its_block_one_seed_at_a_time(block_size, seed_region):
+    """A per-seed loop: every seed zeroes the block_size x block_size square centred on it (rows
+    i - (b-1)//2 .. i + b//2), cut at the border, and nothing else is dropped."""
+    x = torch.ones(3, 4, 9, 8)
+    mask = db.sample_drop_block_mask(x, 0.7, block_size, seed_region=seed_region, generator=gen(block_size))
+    bh, bw = min(block_size, 9), min(block_size, 8)
+    keep = torch.ones(3, 4, 9, 8, dtype=torch.bool)
+    for n, c, i, j in mask.seed_mask.nonzero().tolist():
+        keep[n, c, max(i - (bh - 1) // 2, 0) : i + bh // 2 + 1, max(j - (bw - 1) // 2, 0) : j + bw // 2 + 1] = False
+    assert mask.seed_mask.any() and torch.equal(mask.block_mask, keep)
+    assert torch.equal(mask.drop_fraction, 1 - keep.float().mean(dim=(1, 2, 3)))
 
 
 def test_masks_follow_the_activation_layout():

@@ -72,7 +72,7 @@ def test_frames_are_the_mask_views_of_the_page(lite0, coffee_clean):
     result = make(lite0, coffee_clean, A.AnimationSpec("seeds", frames=4, width=A.WIDTHS["small"], fmt="gif"),
                   spec=spec)
     for seed, drop in zip(result.values, result.realised_drops):
-        assert drop == M.compute_mask_view(lite0.backbone, coffee_clean, spec, seed=seed).realised_drop
+        assert drop == M.compute_mask_sample(lite0.backbone, coffee_clean, spec, seed=seed).realised_drop
 
 
 def test_frames_run_no_layer_after_the_site(lite0, coffee_clean):
@@ -86,7 +86,7 @@ def test_frames_run_no_layer_after_the_site(lite0, coffee_clean):
                       spec=spec)
     assert called and all(id(m) in first_block for m in called)
     for seed, drop in zip(result.values, result.realised_drops):  # still the page's masks
-        assert drop == M.compute_mask_view(bb, coffee_clean, spec, seed=seed).realised_drop
+        assert drop == M.compute_mask_sample(bb, coffee_clean, spec, seed=seed).realised_drop
 
 
 def test_keep_prob_sweep_drops_more_as_keep_prob_falls(lite0, coffee_clean):

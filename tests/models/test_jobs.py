@@ -1,4 +1,6 @@
-"""models/jobs.py with plain threads: compute once across sessions, heavy work queued and cancellable."""
+"""models/jobs.py with plain threads: compute once across sessions, heavy work queued and cancellable.
+
+The scheduler's rounds, fair order, light gate and load-limited flag: tests/models/test_scheduler.py."""
 
 from __future__ import annotations
 

@@ -1,20 +1,22 @@
 """The mask explorer split in two (issue 9): the masks alone, then what the network makes of them.
 
-``compute_mask_sample`` + ``compute_mask_outcome`` must equal ``compute_mask_view`` field by field
-(the same generator draws), and the sample must run no layer after the site it draws at.
+``compute_mask_sample`` + ``compute_mask_outcome`` must show one run: the masks of the sample are
+those the whole network of ``run_regularized`` (the same seed) applies at its first site, and the
+outcome is that run's top-5 and CAM; the sample must run no layer after the site it draws at. The
+numbers the explorer shows (γ, its formula, the target) follow the paper's Eq. (1) and γ/4 rule,
+written out here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 
 import pytest
 import torch
 
+import dropblock as db
 import models as M
 from models.engine import sample_first_site
-from models.text import Text
 
 from .conftest import load_asset
 
@@ -47,32 +49,66 @@ def families(lite0, resnet, coffee_clean):
     return {"lite0": (lite0.backbone, coffee_clean), "resnet50": (resnet, M.clean_pass(resnet, x))}
 
 
-def assert_same(a, b, names) -> None:
-    for name in names:
-        x, y = getattr(a, name), getattr(b, name)
-        if isinstance(x, torch.Tensor):
-            assert x.dtype == y.dtype and torch.equal(x, y), name
-            continue
-        assert type(x) is type(y) and x == y, (name, x, y)
-        if isinstance(x, Text):  # the formula: the same template and fields, so it translates the same
-            assert (x.template, dict(x.fields)) == (y.template, dict(y.fields)), name
+def _shown(mask: torch.Tensor, channels, height: int, width: int) -> torch.Tensor:
+    """Sample 0's mask on the shown channels, (k, H, W); a shared or SpatialDropout mask broadcast."""
+    m = mask[0].expand(mask.shape[1], height, width)
+    return m[list(channels) if m.shape[0] > 1 else [0] * len(channels)]
 
 
 @pytest.mark.parametrize("seed", [0, 7])
 @pytest.mark.parametrize("name", list(SPECS))
 @pytest.mark.parametrize("family", ["lite0", "resnet50"])
-def test_sample_and_outcome_equal_the_view(families, family, name, seed):
+def test_sample_and_outcome_show_one_run(families, family, name, seed):
     backbone, clean = families[family]
     spec = SPECS[name]
-    view = M.compute_mask_view(backbone, clean, spec, seed=seed, n_channels=6)
     sample = M.compute_mask_sample(backbone, clean, spec, seed=seed, n_channels=6)
     outcome = M.compute_mask_outcome(backbone, clean, spec, seed=seed)
-    assert type(sample) is M.MaskSample and type(outcome) is M.MaskOutcome
-    assert_same(sample, view, [f.name for f in dataclasses.fields(M.MaskSample)])
-    assert_same(outcome, view, [f.name for f in dataclasses.fields(M.MaskOutcome)])
-    assert_same(M.MaskView.of(sample, outcome), view, [f.name for f in dataclasses.fields(M.MaskView)])
+    run = M.run_regularized(backbone, clean, spec, n_samples=1, seed=seed)
+    assert type(sample) is M.MaskSample and type(outcome) is M.MaskOutcome and sample.spec == outcome.spec == spec
     k = 3 if spec.on_input else 6  # the input image has 3 channels
     assert len(sample.channels) == k and sample.block_mask.shape == sample.before.shape == (k, *sample.map_size)
+    height, width = sample.map_size
+    assert sample.site_label == run.site.label and sample.block == run.mask.block_size
+    assert sample.gamma == run.mask.gamma and sample.target_drop == run.mask.target_drop
+    assert sample.realised_drop == float(run.mask.drop_fraction[0])
+    assert torch.equal(sample.seed_mask, _shown(run.mask.seed_mask.cpu(), sample.channels, height, width))
+    assert torch.equal(sample.block_mask, _shown(run.mask.block_mask.cpu(), sample.channels, height, width))
+    assert torch.equal(sample.after, run.after[0].cpu().float()[list(sample.channels)])
+    assert [c for c, _ in outcome.top5_dropped] == [c for c, _ in M.engine.topk(run.probs[0], backbone.categories)]
+    assert outcome.top5_clean[0][0] == backbone.categories[clean.top1]
+
+
+def _paper_gamma(spec: M.RegularizerSpec, height: int, width: int) -> tuple[float, int, float, bool]:
+    """(keep_prob, block_size, Eq. (1)'s gamma, quartered) at the first site of ``spec``, from the
+    paper's rules: the group's own keep_prob and block size where given, the block clipped to the map,
+    and gamma / 4 inside the blocks of group 3."""
+    group = spec.group if spec.placement == "after_group" else min(spec.groups)
+    own = {g: (kp, b) for g, kp, b in spec.group_params}
+    keep_prob, block_size = own.get(group, (spec.keep_prob, spec.block_size))
+    bh, bw = min(block_size, height), min(block_size, width)
+    quartered = spec.placement == "in_blocks" and spec.group3_quarter and group == 3
+    gamma = (1 - keep_prob) / (bh * bw) * (height * width) / ((height - bh + 1) * (width - bw + 1))
+    return keep_prob, block_size, min(1.0, gamma / 4 if quartered else gamma), quartered
+
+
+@pytest.mark.parametrize("spec", [
+    M.RegularizerSpec(keep_prob=0.8, block_size=5),
+    M.RegularizerSpec(keep_prob=0.85, block_size=3, placement="in_blocks"),  # first site in group 3: γ/4
+    M.RegularizerSpec(keep_prob=0.85, block_size=3, placement="in_blocks", group3_quarter=False),
+    M.RegularizerSpec(keep_prob=0.9, block_size=3, placement="in_blocks", groups=(2, 3), group_params=((2, 0.7, 5),)),
+    M.RegularizerSpec(keep_prob=0.75, block_size=15, group=4),  # the block covers the 7x7 map
+], ids=["group 3 output", "in blocks 3, quarter", "in blocks 3, no quarter", "group 2's own parameters", "covers"])
+def test_the_formula_shows_the_sampled_gamma_and_the_paper_rules(lite0, coffee_clean, spec):
+    sample = M.compute_mask_sample(lite0.backbone, coffee_clean, spec, seed=5)
+    height, width = sample.map_size
+    keep_prob, block_size, gamma, quartered = _paper_gamma(spec, height, width)
+    assert sample.gamma == pytest.approx(gamma, rel=1e-12)
+    assert sample.target_quartered is quartered
+    assert sample.target_drop == pytest.approx((1 - keep_prob) / (4 if quartered else 1), rel=1e-12)
+    assert str(sample.formula).startswith("γ = ¼ · " if quartered else "γ = (1 − ")
+    assert f"(1 − {keep_prob:g})" in str(sample.formula) and str(sample.formula).endswith(f"= {sample.gamma:.5f}")
+    assert sample.expected_drop == pytest.approx(
+        db.expected_drop_fraction(keep_prob, block_size, height, width, gamma=sample.gamma), rel=1e-12)
 
 
 def test_the_first_site_matches_the_full_run(families):
@@ -133,9 +169,9 @@ def test_the_sample_runs_no_layer_after_the_site(families, family, name):
              for n in ("conv2", "conv3", "downsample", "_depthwise_conv", "_project_conv")]  # ResNet, Lite0
     assert not {id(m) for m in called} & {id(m) for part in later if part is not None for m in part.modules()}
     assert sample.site_label.startswith(f"group {min(spec.groups)}, block 0, conv")
-    # the full view runs the whole network (the classifier included)
+    # the outcome runs the whole network (the classifier included)
     with modules_called() as called:
-        M.compute_mask_view(backbone, clean, spec, seed=0)
+        M.compute_mask_outcome(backbone, clean, spec, seed=0)
     assert any(m is backbone.classifier for m in called)
 
 

@@ -253,7 +253,7 @@ def test_cam_shift_in_rounds(lite0, coffee_clean):
     bb, spec = lite0.backbone, M.RegularizerSpec(keep_prob=0.8, block_size=5)
     partials = list(M.compute_cam_shift_rounds(bb, coffee_clean, spec, n_samples=5, seed=3))
     check_rounds(partials, 5, lambda n: M.compute_cam_shift(bb, coffee_clean, spec, n_samples=n, seed=3))
-    one = M.compute_mask_view(bb, coffee_clean, spec, seed=3)  # the pictured sample is the mask explorer's draw
+    one = M.compute_mask_outcome(bb, coffee_clean, spec, seed=3)  # the pictured sample is the mask explorer's draw
     assert all(p.value.sample_cam.shape == one.cam_dropped.shape for p in partials)
     close(partials[0].value.sample_cam, one.cam_dropped)
     last = partials[-1].value

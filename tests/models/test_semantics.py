@@ -69,7 +69,7 @@ def test_comparison_at_one_budget(lite0, coffee_clean):
 
 
 def test_mask_view_numbers_match_the_library(lite0, coffee_clean):
-    view = M.compute_mask_view(lite0.backbone, coffee_clean, M.RegularizerSpec(keep_prob=0.85, block_size=5), seed=4)
+    view = M.compute_mask_sample(lite0.backbone, coffee_clean, M.RegularizerSpec(keep_prob=0.85, block_size=5), seed=4)
     h, w = view.map_size
     import dropblock as db
 

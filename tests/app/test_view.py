@@ -1,0 +1,124 @@
+"""ui/view.py: one mechanism for every view, keyed by its own arguments and declared settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from types import SimpleNamespace
+
+import pytest
+
+import models as M
+from ui import settings
+from ui.inputs import Context
+from ui.view import View, progressive, view
+
+
+def ctx(**spec) -> Context:
+    return Context(loaded=None, model_key="m", image=None, image_key="img", image_label="x", clean=None,
+                   spec=M.RegularizerSpec(**spec), seed=0)
+
+
+def counted(depends, **kwargs):
+    seen = []
+
+    def fn(c: Context, n: int = 1):
+        seen.append((c.spec, c.seed))
+        return (c.spec.keep_prob, c.spec.block_size, c.spec.placement, n)
+
+    return view(depends=depends, **kwargs)(fn), seen
+
+
+def test_a_view_is_computed_once_per_arguments_and_shared():
+    v, seen = counted(settings.SPEC_KEYS + ("seed",))
+    assert v(ctx(keep_prob=0.8), 2) == (0.8, 7, "after_group", 2)
+    assert v(ctx(keep_prob=0.8), 2) == (0.8, 7, "after_group", 2)
+    assert len(seen) == 1
+    v(ctx(keep_prob=0.8), 3)
+    v(ctx(keep_prob=0.7), 2)
+    assert len(seen) == 3
+
+
+def test_a_setting_the_view_does_not_declare_can_neither_change_nor_rekey_it():
+    """The image-set bug by construction: the sidebar's keep_prob cannot restart a curve."""
+    v, seen = counted(("placement", "seed"))
+    first = v(ctx(keep_prob=0.8, block_size=3))
+    again = v(ctx(keep_prob=0.6, block_size=5))
+    assert first == again and len(seen) == 1
+    assert seen[0][0].keep_prob == settings.BY_KEY["keep_prob"].default  # computed as if at its default
+    assert seen[0][0].block_size == settings.BY_KEY["block_size"].default
+    v(ctx(placement="in_blocks"))
+    assert len(seen) == 2
+
+
+def test_specs_passed_as_arguments_are_projected_too():
+    seen = []
+    v = view(depends=("seed",))(lambda c, spec: seen.append(spec) or spec.keep_prob)
+    assert v(ctx(), M.RegularizerSpec(keep_prob=0.5)) == v(ctx(), M.RegularizerSpec(keep_prob=0.6))
+    assert len(seen) == 1
+
+
+def test_a_view_declares_only_real_settings_and_hashable_arguments():
+    with pytest.raises(ValueError, match="expected settings"):
+        view(depends=("keep_probability",))(lambda c: c)
+    v = view()(lambda c, values: 0)
+    with pytest.raises(TypeError):
+        v(ctx(), [1, 2])
+
+
+def test_identical_concurrent_requests_compute_once():
+    gate, calls = threading.Event(), []
+
+    def slow(c):
+        calls.append(1)
+        gate.wait(5)
+        return 42
+
+    v = view()(slow)
+    out = []
+    threads = [threading.Thread(target=lambda: out.append(v(ctx()))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    gate.set()
+    for t in threads:
+        t.join(10)
+    assert out == [42] * 6 and len(calls) == 1
+
+
+def test_a_heavy_view_runs_on_the_pool_with_progress():
+    threads = []
+
+    def work(c, progress):
+        progress(0.5, "half")
+        threads.append(threading.current_thread().name)
+        return "done"
+
+    v = view(heavy=True)(work)
+    assert v(ctx()) == "done" and threads[0].startswith("heavy-")
+    assert v.cached(ctx()) == "done"
+
+
+def test_a_view_in_rounds_yields_each_round_then_the_final_one():
+    parts = SimpleNamespace(made=0)
+
+    def rounds(c, total, progress):
+        for done in (2, 4, total):
+            parts.made += 1
+            yield SimpleNamespace(value=done * 10, done=done, total=total, final=done >= total)
+
+    v = view(rounds=True)(rounds)
+    seen = [p.done for p in v(ctx(), 8)]
+    assert seen[-1] == 8 and seen == sorted(seen) and parts.made == 3
+    assert [p.done for p in v(ctx(), 8)] == [8]  # the final result is kept: nothing runs again
+    assert v.cached(ctx(), 8) == 80
+    drawn = []
+    assert progressive(v(ctx(), 8), drawn.append) == 80 and drawn == [80]
+
+
+def test_views_are_view_objects_with_their_own_cache():
+    from ui import views
+
+    assert isinstance(views.robustness_curve, View) and "keep_prob" not in views.robustness_curve.depends
+    assert "keep_prob" in views.mask_sample.depends
+    assert views.mask_sample.results() is not views.mask_outcome.results()
+    assert dataclasses.is_dataclass(settings.BY_KEY["keep_prob"])

@@ -1,0 +1,530 @@
+"""models/jobs.py's HeavyPool as a fair, anytime scheduler, with plain threads: jobs in rounds, every
+first round before anyone's refinement, the least work left next, light work first, shared jobs,
+drops on release, the load-limited flag, finals cached, plain callables, errors, no thread at start.
+
+Rounds are gated with events, so orders are checked by construction, not by timing; the waits that
+remain are generous bounds (a machine of this kind may be 2x slower, and busy)."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from models.jobs import Cancelled, HeavyPool, SingleFlight, Whole
+
+try:
+    from models.rounds import Partial
+except ImportError:  # models/rounds.py lands with the anytime views; the same shape until then
+    @dataclass(frozen=True)
+    class Partial:  # type: ignore[no-redef]
+        value: object
+        done: int
+        total: int
+
+        @property
+        def final(self) -> bool:
+            return self.done >= self.total
+
+WAIT = 20.0  # generous bound for anything that should happen "soon"
+
+
+def until(condition, timeout: float = WAIT) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.002)
+    return condition()
+
+
+def rounds(name: str, total: int, log: list, *, per_round: int = 1, gates: dict | None = None,
+           closed: list | None = None, fail_at: int | None = None, sleep: float = 0.0):
+    """A rounds job: each round logs ``(name, round index)`` when it starts, waits for
+    ``gates[index]`` if given, then yields ``Partial((name, done), done, total)``; ``closed`` gets
+    ``name`` when the generator is closed; ``fail_at``: that round raises."""
+    def compute(progress):
+        done, index = 0, 0
+        try:
+            while done < total:
+                progress(done / total, f"{name} round {index}")
+                log.append((name, index))
+                if gates is not None and index in gates:
+                    assert gates[index].wait(WAIT)
+                if sleep:
+                    time.sleep(sleep)
+                if fail_at == index:
+                    raise ValueError(f"{name} failed")
+                progress((done + per_round / 2) / total, f"{name} half way")  # a cancel lands here too
+                done = min(total, done + per_round)
+                index += 1
+                yield Partial((name, done), done, total)
+        finally:
+            if closed is not None:
+                closed.append(name)
+    return compute
+
+
+def blocker(gate: threading.Event, started: threading.Event | None = None):
+    """A plain job that holds a worker until ``gate`` is set."""
+    def compute(progress):
+        if started is not None:
+            started.set()
+        assert gate.wait(WAIT)
+        return "blocker"
+    return compute
+
+
+def hold_worker(pool: HeavyPool):
+    """Occupy ``pool``'s one worker; returns (job, gate to set to free it)."""
+    gate, started = threading.Event(), threading.Event()
+    job = pool.submit("holder", ("hold", id(gate)), blocker(gate, started))
+    assert started.wait(WAIT)
+    return job, gate
+
+
+# ------------------------------------------------------------------ rounds
+
+
+def test_a_rounds_job_publishes_each_partial_then_its_final():
+    pool = HeavyPool(workers=1)
+    log: list = []
+    gates = {i: threading.Event() for i in range(3)}
+    job = pool.submit("s", "curve", rounds("c", 3, log, gates=gates))
+    assert job.latest is None and job.version == 0
+    versions = [0]
+    for i in range(3):
+        gates[i].set()
+        assert job.wait_change(versions[-1], WAIT)
+        versions.append(job.version)
+        assert job.latest.done >= i + 1
+    assert job.wait(WAIT)
+    assert job.value() == Partial(("c", 3), 3, 3) and job.latest.final
+    assert job.rounds == 3 and log == [("c", 0), ("c", 1), ("c", 2)]
+    assert versions == sorted(versions) and len(set(versions)) == 4
+    assert pool.computations == 1 and pool.rounds_run == 3
+
+
+def test_wait_change_times_out_without_a_new_partial_and_wakes_at_the_end():
+    pool = HeavyPool(workers=1)
+    gate = threading.Event()
+    job = pool.submit("s", "k", rounds("k", 1, [], gates={0: gate}))
+    assert not job.wait_change(0, 0.05)
+    gate.set()
+    assert job.wait_change(0, WAIT) and job.wait(WAIT)
+    version = job.version
+    assert job.wait_change(version - 1, 0) and not job.wait_change(version, 0.01)
+
+
+def test_a_plain_callable_is_one_final_round():
+    pool = HeavyPool(workers=1)
+    job = pool.submit("s", "plain", lambda progress: {"answer": 42})
+    assert job.wait(WAIT)
+    assert job.value() == {"answer": 42} and job.rounds == 1
+    assert isinstance(job.latest, Whole) and job.latest.final and job.latest.value == {"answer": 42}
+    assert pool.cached("plain") == {"answer": 42}
+
+
+def test_rounds_that_end_without_a_final_partial_end_with_the_last_one():
+    def two_of_four(progress):
+        yield Partial("a", 1, 4)
+        yield Partial("b", 2, 4)
+
+    def none(progress):
+        return
+        yield  # a generator that yields nothing
+
+    pool = HeavyPool(workers=1)
+    job = pool.submit("s", "short", two_of_four)
+    assert job.wait(WAIT) and job.value() == Partial("b", 2, 4)
+    assert pool.cached("short") is None  # not a final result: nothing to hold
+    empty = pool.submit("s", "empty", none)
+    assert empty.wait(WAIT)
+    with pytest.raises(ValueError, match="at least one partial"):
+        empty.value()
+
+
+def test_something_else_than_a_partial_is_an_error():
+    pool = HeavyPool(workers=1)
+    job = pool.submit("s", "bad", lambda progress: iter([1, 2]))
+    assert job.wait(WAIT)
+    with pytest.raises(TypeError, match="partial result"):
+        job.value()
+
+
+# ------------------------------------------------------------------ fair order
+
+
+def test_every_first_round_runs_before_any_second_round():
+    pool = HeavyPool(workers=1)
+    log: list = []
+    holder, free = hold_worker(pool)
+    jobs = [pool.submit(f"s{i}", f"k{i}", rounds(f"j{i}", 3, log)) for i in range(6)]
+    assert [j.position() for j in jobs] == [1, 2, 3, 4, 5, 6]  # the holder runs: one ahead of all
+    free.set()
+    assert all(j.wait(WAIT) for j in jobs)
+    firsts = [name for name, index in log[:6]]
+    assert firsts == [f"j{i}" for i in range(6)] and all(index == 0 for _, index in log[:6])
+    assert all(index == 1 for _, index in log[6:12]) and all(index == 2 for _, index in log[12:])
+    assert [j.value().done for j in jobs] == [3] * 6
+
+
+def test_least_work_left_goes_first_then_the_ticket():
+    pool = HeavyPool(workers=1)
+    log: list = []
+    holder, free = hold_worker(pool)
+    big = pool.submit("a", "big", rounds("big", 8, log), cost=8)
+    small = pool.submit("b", "small", rounds("small", 2, log), cost=2)
+    mid = pool.submit("c", "mid", rounds("mid", 4, log), cost=4)
+    mid_too = pool.submit("d", "mid2", rounds("mid2", 4, log), cost=4)
+    unknown = pool.submit("e", "unknown", rounds("unknown", 1, log))  # no cost declared: after those that did
+    assert [j.position() for j in (small, mid, mid_too, big, unknown)] == [1, 2, 3, 4, 5]
+    free.set()
+    assert all(j.wait(WAIT) for j in (big, small, mid, mid_too, unknown))
+    assert [name for name, index in log if index == 0] == ["small", "mid", "mid2", "big", "unknown"]
+    # second rounds by work left after the first (total - done): small 1, mid 3, mid2 3, big 7
+    assert [name for name, index in log if index == 1] == ["small", "mid", "mid2", "big"]
+
+
+def test_refinement_is_round_robin_with_the_least_work_left_first_in_each_round():
+    pool = HeavyPool(workers=1)
+    log: list = []
+    holder, free = hold_worker(pool)
+    long = pool.submit("a", "long", rounds("long", 10, log, per_round=2))  # no costs: by ticket first
+    short = pool.submit("b", "short", rounds("short", 3, log))
+    free.set()
+    assert long.wait(WAIT) and short.wait(WAIT)
+    assert log[:2] == [("long", 0), ("short", 0)]
+    # after the first rounds: short has 2 left, long 8, so short's second round goes first; then
+    # long's (fewer rounds done), then short's third (less left), then long alone
+    assert log[2:] == [("short", 1), ("long", 1), ("short", 2), ("long", 2), ("long", 3), ("long", 4)]
+
+
+def test_identical_requests_share_one_job_and_its_rounds():
+    pool = HeavyPool(workers=1)
+    log: list = []
+    holder, free = hold_worker(pool)
+    first = pool.submit("s1", "same", rounds("same", 3, log))
+    second = pool.submit("s2", "same", rounds("other", 3, log))
+    assert first is second and first.owners == {"s1", "s2"}
+    free.set()
+    assert first.wait(WAIT) and [name for name, _ in log] == ["same"] * 3
+    assert pool.computations == 2  # the holder and the shared job
+
+
+# ------------------------------------------------------------------ drops
+
+
+def test_a_queued_job_nobody_waits_for_is_dropped_at_once_and_its_rounds_closed():
+    pool = HeavyPool(workers=1)
+    log, closed = [], []
+    refining_gates, other_gates = {1: threading.Event()}, {0: threading.Event()}
+    refining = pool.submit("a", "refining", rounds("refining", 4, log, gates=refining_gates, closed=closed))
+    assert until(lambda: ("refining", 1) in log)  # its second round waits at the gate
+    other = pool.submit("b", "other", rounds("other", 2, log, gates=other_gates))
+    refining_gates[1].set()  # its second round ends; other's first round runs next and holds the worker
+    assert until(lambda: ("other", 0) in log)
+    assert refining.rounds == 2 and not refining.done.is_set() and not refining.running
+    pool.release("a", refining)
+    assert refining.done.is_set() and isinstance(refining.error, Cancelled)
+    assert closed == ["refining"]  # its generator's finally ran at the release
+    other_gates[0].set()
+    assert other.wait(WAIT) and refining.rounds == 2 and ("refining", 2) not in log
+    with pytest.raises(Cancelled):
+        refining.value()
+
+
+def test_a_running_job_let_go_stops_at_its_next_progress_report():
+    pool = HeavyPool(workers=1)
+    log, closed = [], []
+    gates = {2: threading.Event()}
+    job = pool.submit("s", "long", rounds("long", 50, log, gates=gates, closed=closed))
+    assert until(lambda: ("long", 2) in log)  # its third round waits at the gate
+    pool.release("s", job)
+    gates[2].set()  # the round goes on to its progress report, which raises
+    assert job.wait(WAIT) and isinstance(job.error, Cancelled)
+    assert job.rounds == 2 and closed == ["long"] and len(log) == 3
+    assert pool.cached("long") is None
+
+
+def test_a_running_round_without_a_report_is_dropped_at_its_end():
+    pool = HeavyPool(workers=1)
+    gate, ends = threading.Event(), []
+
+    def quiet(progress):  # never reports progress
+        for done in (1, 2, 3):
+            assert gate.wait(WAIT)
+            ends.append(done)
+            yield Partial(done, done, 3)
+
+    job = pool.submit("s", "quiet", quiet)
+    assert until(lambda: job.running)
+    pool.release("s", job)
+    gate.set()
+    assert job.wait(WAIT) and isinstance(job.error, Cancelled)
+    assert ends == [1]  # the round that ran finished; no other started
+
+
+def test_a_shared_job_goes_on_while_one_owner_is_left():
+    pool = HeavyPool(workers=1)
+    log: list = []
+    gates = {1: threading.Event()}
+    job = pool.submit("s1", "k", rounds("k", 3, log, gates=gates))
+    assert pool.submit("s2", "k", rounds("k", 3, log)) is job
+    pool.release("s1", job)
+    gates[1].set()
+    assert job.wait(WAIT) and job.value().final
+
+
+def test_an_owner_asking_for_another_key_drops_its_refining_job():
+    pool = HeavyPool(workers=1)
+    log: list = []
+    gates = {1: threading.Event()}
+    old = pool.submit("s", "old", rounds("old", 5, log, gates=gates))
+    assert until(lambda: ("old", 1) in log)
+    new = pool.submit("s", "new", rounds("new", 1, log))
+    gates[1].set()
+    assert old.wait(WAIT) and isinstance(old.error, Cancelled)
+    assert new.wait(WAIT) and new.value().final and ("old", 2) not in log
+
+
+# ------------------------------------------------------------------ light before heavy
+
+
+def test_no_round_starts_while_light_work_runs_until_it_ends():
+    pool = HeavyPool(workers=1, light_wait_s=WAIT)
+    log: list = []
+    with pool.light():
+        job = pool.submit("s", "k", rounds("k", 2, log))
+        time.sleep(0.3)
+        assert log == [] and not job.started and job.position() == 0  # nothing ahead: it waits for the light work
+    assert job.wait(WAIT) and log == [("k", 0), ("k", 1)]
+
+
+def test_a_refinement_round_waits_for_light_work_too():
+    pool = HeavyPool(workers=1, light_wait_s=WAIT)
+    log: list = []
+    gates = {0: threading.Event()}
+    job = pool.submit("s", "k", rounds("k", 2, log, gates=gates))
+    assert until(lambda: log == [("k", 0)])
+    with pool.light():
+        gates[0].set()  # the first round ends while light work runs
+        assert job.wait_change(0, WAIT) and job.rounds == 1
+        time.sleep(0.3)
+        assert log == [("k", 0)]  # the second round has not started
+    assert job.wait(WAIT) and log == [("k", 0), ("k", 1)]
+
+
+def test_light_work_holds_a_round_back_at_most_light_wait_s():
+    bound = 0.2
+    pool = HeavyPool(workers=1, light_wait_s=bound)
+    started = threading.Event()
+    with pool.light():
+        asked = time.monotonic()
+        job = pool.submit("s", "k", lambda progress: started.set() or time.monotonic())
+        assert started.wait(WAIT)  # heavy work is not starved by light work that never ends
+        assert job.wait(WAIT) and job.value() - asked >= bound - 0.005
+
+
+def test_light_sections_nest_and_count_across_threads():
+    pool = HeavyPool(workers=1, light_wait_s=WAIT)
+    inside, leave = threading.Event(), threading.Event()
+
+    def session():
+        with pool.light():
+            inside.set()
+            assert leave.wait(WAIT)
+
+    other = threading.Thread(target=session)
+    other.start()
+    assert inside.wait(WAIT)
+    with pool.light():
+        job = pool.submit("s", "k", lambda progress: "ran")
+    time.sleep(0.2)
+    assert not job.started  # the other session's light work still runs
+    leave.set()
+    other.join(WAIT)
+    assert job.wait(WAIT) and job.value() == "ran"
+
+
+def test_light_sections_end_on_an_exception():
+    pool = HeavyPool(workers=1, light_wait_s=WAIT)
+    with pytest.raises(RuntimeError):
+        with pool.light():
+            raise RuntimeError("light work failed")
+    job = pool.submit("s", "k", lambda progress: 1)
+    assert job.wait(5)  # far below light_wait_s: the failed section let the worker go
+
+
+# ------------------------------------------------------------------ load-limited refinement
+
+
+def test_limited_while_refinement_waits_behind_other_jobs_rounds():
+    pool = HeavyPool(workers=1)
+    log: list = []
+    a_gates = {1: threading.Event()}
+    b_gates = {0: threading.Event()}
+    a = pool.submit("a", "a", rounds("a", 4, log, gates=a_gates))
+    assert until(lambda: ("a", 1) in log)  # a's first round done, its second runs
+    assert not a.limited  # refining, nobody waiting
+    b = pool.submit("b", "b", rounds("b", 2, log, gates=b_gates))
+    c = pool.submit("c", "c", lambda progress: "c")
+    assert (b.position(), c.position()) == (1, 2) and not a.limited
+    a_gates[1].set()
+    assert until(lambda: ("b", 0) in log)  # b's first round runs; a waits behind c's
+    assert a.limited and a.rounds == 2 and not a.latest.final
+    assert not b.limited and not c.limited  # b runs; c has no round done
+    b_gates[0].set()
+    assert all(j.wait(WAIT) for j in (a, b, c))
+    assert not a.limited and a.value().final
+
+
+def test_limited_only_while_another_jobs_round_waits_ahead():
+    """Held between rounds by light work: alone in the queue it is not limited; once another job's
+    first round waits ahead of its refinement, it is."""
+    pool = HeavyPool(workers=1, light_wait_s=WAIT)
+    log: list = []
+    gates = {0: threading.Event()}
+    job = pool.submit("s", "k", rounds("k", 3, log, gates=gates))
+    assert until(lambda: ("k", 0) in log)
+    with pool.light():
+        gates[0].set()
+        assert job.wait_change(0, WAIT) and until(lambda: not job.running)
+        assert job.rounds == 1 and not job.limited  # queued for its next round, nothing ahead
+        other = pool.submit("t", "t", lambda progress: "t")
+        assert job.limited and other.position() == 0
+    assert other.wait(WAIT) and job.wait(WAIT)
+    assert not job.limited and job.value().final
+
+
+# ------------------------------------------------------------------ cache, errors, threads
+
+
+def test_finals_are_cached_and_a_repeat_returns_them_without_running():
+    pool = HeavyPool(workers=1)
+    log: list = []
+    job = pool.submit("s1", "k", rounds("k", 2, log))
+    assert job.wait(WAIT)
+    assert pool.cached("k") == Partial(("k", 2), 2, 2)
+    again = pool.submit("s2", "k", rounds("k", 2, log))
+    assert again.done.is_set() and again.value() == job.value() and again.latest.final
+    assert again.position() == 0 and not again.limited
+    assert pool.computations == 1 and len(log) == 2
+    kept_elsewhere = pool.submit("s3", "elsewhere", rounds("e", 1, log), keep=False)
+    assert kept_elsewhere.wait(WAIT) and pool.cached("elsewhere") is None
+
+
+def test_the_pool_uses_only_the_caches_public_methods():
+    class Public:
+        """Only what a cache offers in public: no _lock, no _results."""
+        def __init__(self):
+            self.held = {}
+
+        def peek(self, key):
+            return self.held.get(key)
+
+        def put(self, key, value):
+            self.held[key] = value
+
+    cache = Public()
+    pool = HeavyPool(workers=1, cache=cache)  # type: ignore[arg-type]
+    job = pool.submit("s", "k", lambda progress: 5)
+    assert job.wait(WAIT) and cache.held == {"k": 5} and pool.cached("k") == 5
+
+
+def test_an_error_in_a_round_reaches_every_waiter_and_is_not_cached():
+    pool = HeavyPool(workers=1)
+    log, closed = [], []
+    holder, free = hold_worker(pool)
+    job = pool.submit("s1", "k", rounds("k", 4, log, fail_at=1, closed=closed))
+    assert pool.submit("s2", "k", rounds("k", 4, log)) is job
+    free.set()
+    errors = []
+
+    def waiter():
+        job.wait(WAIT)
+        try:
+            job.value()
+        except ValueError as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=waiter) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT)
+    assert len(errors) == 3 and all(e is errors[0] for e in errors)
+    assert job.latest == Partial(("k", 1), 1, 4) and closed == ["k"]
+    assert pool.cached("k") is None
+    retry = pool.submit("s1", "k", rounds("k", 1, log))
+    assert retry is not job and retry.wait(WAIT) and retry.value().final
+
+
+def test_making_a_pool_or_entering_light_work_starts_no_thread():
+    before = set(threading.enumerate())
+    pool = HeavyPool(workers=4, cache=SingleFlight(4), nice=19)
+    with pool.light():
+        pass
+    assert pool.cached("nothing") is None
+    assert set(threading.enumerate()) <= before
+    job = pool.submit("s", "k", lambda progress: 1)
+    assert job.wait(WAIT)
+    started = set(threading.enumerate()) - before
+    assert len(started) == 4 and all(t.name.startswith("heavy-") and t.daemon for t in started)
+
+
+@pytest.mark.parametrize("value", [0.0, 1.5])
+def test_light_wait_is_validated(value):
+    HeavyPool(light_wait_s=value)
+    with pytest.raises(ValueError, match="light_wait_s"):
+        HeavyPool(light_wait_s=-value - 0.1)
+
+
+# ------------------------------------------------------------------ stress
+
+
+def test_thirty_owners_in_rounds_finish_without_deadlock():
+    """30 sessions ask for 4-round jobs on 3 workers, with light work beside them; a third share
+    keys, some change their inputs, some leave. Every job still waited for ends with its final."""
+    pool = HeavyPool(workers=3, light_wait_s=0.02)
+    rng = random.Random(19)
+    log: list = []
+    stop = threading.Event()
+
+    def light_traffic():
+        while not stop.is_set():
+            with pool.light():
+                time.sleep(0.002)
+            time.sleep(0.003)
+
+    lights = [threading.Thread(target=light_traffic) for _ in range(2)]
+    for t in lights:
+        t.start()
+    kept: dict[str, object] = {}
+    left = []
+    try:
+        for i in range(30):
+            owner = f"s{i}"
+            key = f"shared{i % 5}" if i % 3 == 0 else f"own{i}"
+            job = pool.submit(owner, key, rounds(key, 4, log, sleep=0.001))
+            if rng.random() < 0.2:  # inputs changed
+                job = pool.submit(owner, key + "-changed", rounds(key + "-changed", 4, log, sleep=0.001))
+            if rng.random() < 0.15:  # left the page
+                pool.release(owner, job)
+                left.append(job)
+            else:
+                kept[owner] = job
+        deadline = time.monotonic() + 120
+        for owner, job in kept.items():
+            assert job.wait(max(0.0, deadline - time.monotonic())), (owner, job)
+            assert job.value().final and job.value().done == 4
+    finally:
+        stop.set()
+        for t in lights:
+            t.join(WAIT)
+    assert all(j.wait(WAIT) for j in left)
+    late = pool.submit("late", "late", rounds("late", 2, log))  # the pool still serves, nothing stuck
+    assert late.wait(WAIT) and late.value().final

@@ -1,0 +1,282 @@
+"""One mechanism for every result a page shows: ``@view``.
+
+A view is a typed function of its own arguments (a page :class:`ui.inputs.Context`, specs, plain
+values). The decorator makes it
+
+* **keyed by its arguments**: a context counts by its model, its image and the settings the view
+  declares in ``depends`` (``ui/settings.py`` row keys); any other setting is put back at its
+  default before the function runs, so a setting a view ignores can neither change nor re-key it.
+  Specs passed as arguments are projected the same way. Nobody builds a key by hand.
+* **cached and single-flight**: one bounded LRU of results for the process (``models.jobs``),
+  shared by every session; identical concurrent requests compute once. Results are immutable.
+* **light or heavy** (a property of the view, or a function of its arguments). A light view runs
+  in the session's own script thread, marked light for the scheduler (heavy rounds do not start
+  while one runs). A heavy view runs on the heavy pool (``models.jobs.HeavyPool``: low-priority
+  workers, one job per session, fair order); meanwhile the page shows its place in the queue, then
+  its progress, and a rerun, another page or a closed tab lets the job go.
+* **in rounds** (``rounds=True``): the function yields ``models.rounds.Partial`` results, the
+  mean and spread of the samples drawn so far; the call returns an iterator of them, and
+  :func:`progressive` draws each in place, saying "8 of 32 samples" and, while the server is busy
+  with other sessions' first rounds, that it will refine when it is free.
+
+Pools and caches are made on first use: importing this module starts no thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+import models as M
+from models import jobs
+from models.fallback import compute_with_fallback
+from models.imageset import ImageSet
+from ui import layout, settings
+from ui.preempt import interruption
+from ui.i18n import N_, _, ngettext, tr
+
+_LOCK = threading.Lock()
+_POOL: jobs.HeavyPool | None = None
+
+
+def pool() -> jobs.HeavyPool:
+    """The heavy pool: one low-priority worker per core (made on first use; workers on first job).
+    A heavy round takes the cores the light requests leave idle (nice 19 weighs 15 against 1024).
+    Finished results are kept by their views, not by the pool (its own cache holds one)."""
+    global _POOL
+    with _LOCK:
+        if _POOL is None:
+            _POOL = jobs.HeavyPool(workers=os.cpu_count() or 2, cache=jobs.SingleFlight(max_entries=1), nice=19)
+        return _POOL
+
+
+@dataclasses.dataclass(frozen=True)
+class Noted:
+    """A result and the note to show with it (the CPU retry after a CUDA out-of-memory)."""
+
+    value: Any
+    note: str
+
+
+def on_model(compute: Callable, ctx, *args, **kwargs):
+    """``compute(backbone, clean, *args, **kwargs)`` for ``ctx``, retried on the CPU after a CUDA
+    out-of-memory (then with a note)."""
+    result, note = compute_with_fallback(compute, ctx.loaded, ctx.clean, *args, **kwargs)
+    return Noted(result, note) if note else result
+
+
+def _shown(result):
+    if isinstance(result, Noted):
+        st.warning(tr(result.note), icon="🐢")
+        return result.value
+    return result
+
+
+def _project(value, depends: frozenset[str]):
+    """(key part, value the function gets) for one argument."""
+    if hasattr(value, "__view__"):
+        return value.__view__(depends)
+    if isinstance(value, M.RegularizerSpec):
+        spec = settings.project(value, depends)
+        return spec, spec
+    if isinstance(value, ImageSet):
+        return ("imageset", value.key), value
+    hash(value)  # a TypeError names an argument a view cannot be keyed by
+    return value, value
+
+
+class View:
+    """A view function made cached, single-flight, light or heavy, and possibly in rounds."""
+
+    def __init__(self, fn: Callable, depends: Iterable[str], heavy, title: str | None, rounds: bool, keep: int) -> None:
+        unknown = set(depends) - set(settings.BY_KEY)
+        if unknown:
+            raise ValueError(f"expected settings from ui/settings.py, but got {sorted(unknown)}")
+        self.fn, self.depends, self.heavy, self.title, self.rounds = fn, frozenset(depends), heavy, title, rounds
+        self.keep, self._results = keep, None
+        self.name = f"{fn.__module__}.{fn.__qualname__}"
+        self._progress = "progress" in inspect.signature(fn).parameters
+        functools.update_wrapper(self, fn)
+
+    def key(self, *args, **kwargs) -> tuple[tuple, tuple, dict]:
+        """(cache key, arguments, keyword arguments) as the function gets them."""
+        parts = [_project(a, self.depends) for a in args]
+        named = {k: _project(v, self.depends) for k, v in sorted(kwargs.items())}
+        key = (self.name, tuple(p[0] for p in parts), tuple((k, p[0]) for k, p in named.items()))
+        return key, tuple(p[1] for p in parts), {k: p[1] for k, p in named.items()}
+
+    def results(self) -> jobs.SingleFlight:
+        """This view's finished results, shared by every session (made on first use)."""
+        with _LOCK:
+            if self._results is None:
+                self._results = jobs.SingleFlight(max_entries=self.keep)
+            return self._results
+
+    def cached(self, *args, **kwargs):
+        """The finished result for these arguments if held, else None (nothing is started)."""
+        found = self.results().peek(self.key(*args, **kwargs)[0])
+        return found.value if self.rounds and found is not None else found
+
+    def is_heavy(self, *args, **kwargs) -> bool:
+        return bool(self.heavy(*args, **kwargs) if callable(self.heavy) else self.heavy)
+
+    def __call__(self, *args, **kwargs):
+        heavy = self.rounds or self.is_heavy(*args, **kwargs)
+        key, args, kwargs = self.key(*args, **kwargs)
+        cache, title = self.results(), _(self.title or N_("Computing"))
+        if self.rounds:
+            return _rounds(cache, key, self._job(args, kwargs), title)
+        if not heavy:
+            with pool().light():  # no heavy round starts while a light view computes
+                return _shown(cache.get(key, lambda: self.fn(*args, **kwargs)))
+        found = cache.peek(key)
+        if found is None:
+            found = _wait(_submit(key, self._job(args, kwargs)), title)
+            cache.put(key, found)
+        return _shown(found)
+
+    def _job(self, args: tuple, kwargs: dict) -> Callable[[jobs.Progress], Any]:
+        def run(progress: jobs.Progress):
+            return self.fn(*args, **kwargs, **({"progress": progress} if self._progress else {}))
+
+        return run
+
+
+def view(*, depends: Iterable[str] = settings.SPEC_KEYS + ("seed",), heavy: bool | Callable[..., bool] = False,
+         title: str | None = None, rounds: bool = False, keep: int = 16) -> Callable[[Callable], View]:
+    """Make ``fn`` a view (see the module's docstring).
+
+    Args:
+        depends: the settings (``ui/settings.py`` keys) the view reads from a context or spec; the
+            others are put back at their defaults (default: every regulariser setting and the seed).
+        heavy: run on the heavy pool (or a function of the view's arguments saying whether).
+        title: what the page says while it waits (N_-marked; translated when shown).
+        rounds: ``fn`` yields ``models.rounds.Partial`` results, refined in place (always heavy).
+        keep: results held (least recently used dropped first), shared by every session.
+    """
+    return lambda fn: View(fn, depends, heavy, title, rounds, keep)
+
+
+# ------------------------------------------------------------------ waiting on the heavy pool
+
+
+def _owner() -> str:
+    run = get_script_run_ctx()
+    return run.session_id if run is not None else f"thread-{threading.get_ident()}"
+
+
+def _submit(key: tuple, run: Callable[[jobs.Progress], Any]) -> jobs.Job:
+    return pool().submit(_owner(), key, run)
+
+
+def _waiting_text(job: jobs.Job, title: str) -> str:
+    ahead = job.position()
+    if ahead:
+        return ngettext("{title}: waiting for the server, {n} request ahead of yours…",
+                        "{title}: waiting for the server, {n} requests ahead of yours…", ahead).format(title=title, n=ahead)
+    return f"{title}: {tr(job.text)}" if job.text else f"{title}…"
+
+
+def _wait(job: jobs.Job, title: str):
+    """Wait for a one-shot heavy job, showing its queue position, then its progress."""
+    holder, stop = st.empty(), _interruption()
+    try:
+        shown, last = None, 0.0
+        while not job.wait(0.1):
+            if stop():
+                holder.empty()  # the yield point: Streamlit raises its rerun or stop here
+                shown = None
+            text, now = _waiting_text(job, title), time.monotonic()
+            # Redraw on change, and at least every second: each st call is where Streamlit stops
+            # this script for a rerun, another page or a closed tab.
+            if (text, round(job.fraction, 2)) != shown or now - last > 1.0:
+                holder.progress(min(1.0, job.fraction), text=text)
+                shown, last = (text, round(job.fraction, 2)), now
+    finally:
+        if not job.done.is_set():
+            pool().release(_owner(), job)  # cancelled unless another session waits for it
+        holder.empty()
+    return job.value()
+
+
+def _round_text(part, job: jobs.Job | None) -> str:
+    text = _("{done} of {total} samples").format(done=part.done, total=part.total)
+    if part.final or job is None:
+        return text
+    if job.limited:
+        return _("{samples}: the server is busy; it will refine when it is free.").format(samples=text)
+    return _("{samples}; refining…").format(samples=text)
+
+
+def _rounds(cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress], Any], title: str) -> Iterator:
+    """The rounds of a view in rounds, as they come (the last one final), with a status line."""
+    found = cache.peek(key)
+    if found is not None:
+        st.caption(_round_text(found, None))
+        yield found
+        return
+    job, status, stop = _submit(key, run), st.empty(), _interruption()
+    version, shown, last = 0, None, 0.0
+    try:
+        while True:
+            part = job.latest
+            if job.version != version and part is not None:
+                version = job.version
+                status.caption(_round_text(part, job))
+                shown = ("part", part.done, job.limited)
+                if part.final:
+                    cache.put(key, part)
+                yield part
+                if part.final:
+                    return
+            if job.done.is_set() and job.version == version:
+                job.value()  # a failed job raises its error here
+                return
+            job.wait_change(version, 0.1)
+            if stop():
+                status.empty()
+                shown = None
+            now = time.monotonic()
+            if part is None:
+                text = _waiting_text(job, title)
+                if ("wait", text, round(job.fraction, 2)) != shown or now - last > 1.0:
+                    status.progress(min(1.0, job.fraction), text=text)
+                    shown, last = ("wait", text, round(job.fraction, 2)), now
+            elif ("part", part.done, job.limited) != shown or now - last > 1.0:
+                status.caption(_round_text(part, job))
+                shown, last = ("part", part.done, job.limited), now
+    finally:
+        if not job.done.is_set():
+            pool().release(_owner(), job)
+
+
+def final(parts: Iterator):
+    """The final value of a view in rounds, without drawing the rounds (its status line says how far
+    it is): for results a page needs whole, e.g. a lesson step's verdict."""
+    last = None
+    for last in parts:
+        pass
+    return None if last is None else last.value
+
+
+def progressive(parts: Iterator, draw: Callable[[Any], None]):
+    """Draw each round of a view in rounds in one place, replacing the last; returns the final value
+    (or the last drawn, when the run stops early). Drafts draw no widgets (``layout.draft``)."""
+    holder, last = st.empty(), None
+    for i, part in enumerate(parts):
+        with holder.container(), layout.draft(None if part.final else i + 1):
+            draw(part.value)
+        last = part
+    return None if last is None else last.value
+
+
+_interruption = interruption

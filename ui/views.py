@@ -1,0 +1,101 @@
+"""Every result a page shows, one typed function each (``ui/view.py``: cached by its own arguments,
+single-flight, light or heavy, some in rounds).
+
+Each declares the settings it reads (``depends``); any other setting cannot re-key it. The numbers
+come from ``models/`` (``compute_*``, pure functions of the model, the image's clean pass and a
+spec), which come from ``dropblock/``. The route of each number on screen: docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import models as M
+from models.compute import DEFAULT_CURVE_METHODS
+from models.keepgrid import compute_keep_prob_scan
+from models.rounds import Partial
+from models.theory import (compute_algorithm_steps, compute_depth_contrast_rounds, compute_mistakes,
+                           compute_tutorial_contrasts_rounds)
+from ui.i18n import N_
+from ui.inputs import Context
+from ui.settings import SPEC_KEYS
+from ui.view import on_model, view
+
+SWEEPS = tuple(k for k in SPEC_KEYS if k not in ("keep_prob", "block_size")) + ("seed",)  # curves sweep these two
+
+
+@view()
+def mask_sample(ctx: Context, n_channels: int = 8, channels: tuple[int, ...] | None = None) -> M.MaskSample:
+    """The masks and feature maps at the site only (no layer after it): drawn before the network runs.
+    ``channels``: show these (another sample's) instead of the most active ones the mask hit."""
+    return on_model(M.compute_mask_sample, ctx, ctx.spec, seed=ctx.seed, n_channels=n_channels, channels=channels)
+
+
+@view()
+def mask_outcome(ctx: Context) -> M.MaskOutcome:
+    """Top-5 and CAMs without and with the masks of :func:`mask_sample` (same spec and seed)."""
+    return on_model(M.compute_mask_outcome, ctx, ctx.spec, seed=ctx.seed)
+
+
+@view(rounds=True, title=N_("Drawing the masks"))
+def comparison(ctx: Context, spec: M.RegularizerSpec) -> Iterator[Partial[M.Comparison]]:
+    """One pictured draw per method, then its realised drop over 64 draws, in rounds."""
+    return M.compute_comparison_rounds(ctx.backbone, ctx.clean, spec, seed=ctx.seed)
+
+
+@view(rounds=True, title=N_("Sampling masks"))
+def dropblock_dropout(ctx: Context, spec: M.RegularizerSpec, fc_keep_prob: float, n_samples: int,
+                      progress=None) -> Iterator[Partial[M.StrategyComparison]]:
+    return M.compute_dropblock_dropout_rounds(ctx.backbone, ctx.clean, spec, fc_keep_prob=fc_keep_prob,
+                                              n_samples=n_samples, seed=ctx.seed, progress=progress)
+
+
+@view(rounds=True, title=N_("Sampling masks"))
+def cam_shift(ctx: Context, n_samples: int, class_idx: int | None, progress=None) -> Iterator[Partial[M.CamShift]]:
+    return M.compute_cam_shift_rounds(ctx.backbone, ctx.clean, ctx.spec, n_samples=n_samples, seed=ctx.seed,
+                                      class_idx=class_idx, progress=progress)
+
+
+@view(depends=SWEEPS, rounds=True, title=N_("Computing the curve"))
+def robustness_curve(ctx: Context, spec: M.RegularizerSpec, n_samples: int, keep_probs: tuple[float, ...],
+                     methods: tuple[tuple[str, int], ...] = DEFAULT_CURVE_METHODS, class_idx: int | None = None,
+                     progress=None) -> Iterator[Partial[M.RobustnessCurve]]:
+    """The curve sweeps its own keep_probs and block sizes: the sidebar's keep_prob and block_size
+    neither recompute nor re-key it."""
+    return M.compute_robustness_curve_rounds(ctx.backbone, ctx.clean, spec, keep_probs=tuple(keep_probs),
+                                             methods=tuple(methods), n_samples=n_samples, seed=ctx.seed,
+                                             class_idx=class_idx, progress=progress)
+
+
+@view(depends=SWEEPS, heavy=True, title=N_("Measuring where the class probability falls"))
+def keep_prob_scan(ctx: Context, spec: M.RegularizerSpec, methods: tuple[tuple[str, int | None], ...],
+                   coarse: tuple[float, ...] | None = None, n_samples: int = 4):
+    """Where each method's class probability falls on this model and image (models/keepgrid.py);
+    on the heavy pool: dozens of Monte Carlo passes on ResNet-50 must not hold up the sliders."""
+    extra = {} if coarse is None else {"coarse": tuple(coarse)}
+    return on_model(compute_keep_prob_scan, ctx, spec, methods=tuple(methods), n_samples=n_samples, seed=ctx.seed,
+                    **extra)
+
+
+@view(depends=(), keep=32)
+def algorithm_steps(size: int, keep_prob: float, block_size: int, seed: int, seed_region: str):
+    """Algorithm 1 step by step on a small map (no model)."""
+    return compute_algorithm_steps(size, size, keep_prob, block_size, seed=seed, seed_region=seed_region)
+
+
+@view(depends=("keep_prob", "block_size", "seed"))
+def mistakes(ctx: Context):
+    """The recipes measured on this image's group-3 activation."""
+    return compute_mistakes(ctx.clean.acts[3], ctx.spec.keep_prob, ctx.spec.block_size, seed=ctx.seed)
+
+
+@view(depends=("keep_prob", "seed"), rounds=True, title=N_("Measuring the recipes"))
+def tutorial_contrasts(ctx: Context, progress=None) -> Iterator[Partial]:
+    return compute_tutorial_contrasts_rounds(ctx.backbone, ctx.clean, ctx.spec.keep_prob, seed=ctx.seed,
+                                             progress=progress)
+
+
+@view(depends=("seed",), rounds=True, title=N_("Measuring the recipes"))
+def depth_contrast(ctx: Context, keep_probs: tuple[float, ...], progress=None) -> Iterator[Partial]:
+    """DropBlock in the shallow vs the deep groups at ``keep_probs`` (models/theory.py)."""
+    return compute_depth_contrast_rounds(ctx.backbone, ctx.clean, tuple(keep_probs), seed=ctx.seed, progress=progress)
