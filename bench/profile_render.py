@@ -34,7 +34,7 @@ CATEGORIES = [
                                  "models/compute.py")),
     ("image encoding", ("PIL/", "image_utils", "ui/render.py:_png", "_png (", "savefig", "media_file",
                         "tile_grid_html")),  # the tile grid's PNG tiles and their data: URIs
-    ("figure drawing", ("matplotlib", "ui/render.py")),
+    ("figure drawing", ("matplotlib", "ui/render.py", "ui/chartpng.py", "ui/chartview.py")),
     ("Streamlit serialisation", ("google/protobuf", "forward_msg", "SerializeToString", "websocket", "uvicorn",
                                  "starlette", "streamlit/runtime", "streamlit/elements", "streamlit/delta_generator",
                                  "streamlit/web")),

@@ -6,7 +6,7 @@ import dataclasses
 
 import streamlit as st
 
-from ui import banner, charts, export, frame, layout, paper, render, settings, views
+from ui import banner, charts, chartview, export, frame, layout, paper, render, settings, view, views
 from ui.i18n import _, shown_text, tr
 from ui.inputs import Context
 
@@ -19,7 +19,14 @@ def comparison(ctx: Context) -> None:
                     help=_("Starts at the calibrated γ, whatever the sidebar says: this page compares methods at one "
                            "drop budget, and only the calibrated γ makes DropBlock's expected drop exactly "
                            "1 − keep_prob. Eq. (1) is one click away."))
-    result = views.comparison(ctx, dataclasses.replace(spec, gamma_mode=mode))
+    parts = views.comparison(ctx, dataclasses.replace(spec, gamma_mode=mode))
+    view.progressive(parts, lambda result: draw_comparison(ctx, mode, result))
+
+
+def draw_comparison(ctx: Context, mode: str, result) -> None:
+    """γ, the drop rates so far (the mean over the draws made: a first answer after two, then 64) and
+    every method's pictured draw."""
+    spec = ctx.spec
     h, w = result.map_size
     st.markdown(_(
         "DropBlock γ at group {group} ({h}×{w}, b={b}): Eq. (1) gives **{eq1:.5f}** (exact expected drop "
@@ -40,41 +47,45 @@ def comparison(ctx: Context) -> None:
             drop=result.cutout_side ** 2 / (h * w)))
     st.caption(_("Uses the sidebar's {honoured}. Ignores: {ignored}.").format(
         honoured=", ".join(_(x) for x in result.honoured), ignored="; ".join(_(x) for x in result.ignored)))
-    render.show_charts(lambda: [charts.comparison_drops(result)], "compare-drops", key=result)
+    chartview.show_charts(lambda: [charts.describe_comparison_drops(result)], "compare-drops", key=result)
+    draw_methods(ctx, result)
+
+
+def draw_methods(ctx: Context, result) -> None:
     clean_top = ctx.backbone.categories[ctx.clean.top1]
     clean_prob = float(ctx.clean.probs[0, ctx.clean.top1])
     vmax = float(max(v.cam.max() for v in result.views))
 
     cols = layout.main_figure().columns(len(result.views))
-    for col, view in zip(cols, result.views):
+    for col, method in zip(cols, result.views):
         with col:
-            st.subheader(shown_text(view.label))
+            st.subheader(shown_text(method.label))
             st.markdown(_(
                 "realised drop **{realised:.3f}** (mean of {n} draws; target {target:.3f}; this draw {sample:.3f})"
-            ).format(realised=view.realised_drop, n=result.n_samples, target=view.target_drop, sample=view.sample_drop)
-                + "  \n" + _("unit: {unit}").format(unit=tr(view.unit)))
-            st.caption(tr(view.site_label))
-            mask = render.mask_rgb(view.mask)
-            if view.site_label == "input image":
-                dropped = render.colorize(view.dropped, "gray")
+            ).format(realised=method.realised_drop, n=result.n_samples, target=method.target_drop, sample=method.sample_drop)
+                + "  \n" + _("unit: {unit}").format(unit=tr(method.unit)))
+            st.caption(tr(method.site_label))
+            mask = render.mask_rgb(method.mask)
+            if method.site_label == "input image":
+                dropped = render.colorize(method.dropped, "gray")
             else:
-                dropped = render.colorize(view.dropped, "viridis", 0.0)
-            slug = view.label.lower().replace(" ", "-").replace("(", "").replace(")", "")
+                dropped = render.colorize(method.dropped, "viridis", 0.0)
+            slug = method.label.lower().replace(" ", "-").replace("(", "").replace(")", "")
             render.show_image(render.grid([[mask, dropped]], size=160), f"compare-{slug}",
                               caption=(_("mask · channel {c} after the drop (the most active one this draw dropped "
-                                         "units in)").format(c=view.channel) if view.channel is not None
+                                         "units in)").format(c=method.channel) if method.channel is not None
                                        else _("mask · the image after the drop")))
-            export.maps(ctx, f"compare-{slug}", f"{view.label} at {view.site_label}: mask (H, W) bool, "
-                        "True = kept; dropped (H, W) float32", mask=view.mask, dropped=view.dropped)
-            render.show_image(render.overlay(ctx.image, view.cam, vmax), f"compare-cam-{slug}",
+            export.maps(ctx, f"compare-{slug}", f"{method.label} at {method.site_label}: mask (H, W) bool, "
+                        "True = kept; dropped (H, W) float32", mask=method.mask, dropped=method.dropped)
+            render.show_image(render.overlay(ctx.image, method.cam, vmax), f"compare-cam-{slug}",
                               caption=_("CAM for “{name}” (shared scale)").format(name=clean_top))
-            export.cams(ctx, f"compare-cam-{slug}", vmax, clean_top, cam=view.cam)
-            st.metric(_("p({name}) in this draw").format(name=clean_top), f"{view.class_prob:.3f}",
-                      delta=f"{view.class_prob - clean_prob:+.3f}",
+            export.cams(ctx, f"compare-cam-{slug}", vmax, clean_top, cam=method.cam)
+            st.metric(_("p({name}) in this draw").format(name=clean_top), f"{method.class_prob:.3f}",
+                      delta=f"{method.class_prob - clean_prob:+.3f}",
                       help=_("One draw, the one pictured; the realised drop above is the mean of {n} draws.").format(
                           n=result.n_samples))
-            st.table(render.top_table(view.top5), hide_index=True)
-            export.top(ctx, f"compare-top5-{slug}", **{slug.replace("-", "_"): view.top5})
+            st.table(render.top_table(method.top5), hide_index=True)
+            export.top(ctx, f"compare-top5-{slug}", **{slug.replace("-", "_"): method.top5})
 
 
 def page(ctx: Context) -> None:

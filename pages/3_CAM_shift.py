@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import streamlit as st
 
 from models.checkpoints import compute_model_cam
-from ui import banner, charts, checkpoints, export, frame, layout, paper, render, views
+from ui import banner, charts, chartview, checkpoints, export, frame, layout, paper, render, view, views
 from ui.i18n import _
 from ui.inputs import Context
 
@@ -57,8 +56,12 @@ def shift_view(ctx: Context) -> None:
     n_samples = c1.select_slider(_("Monte Carlo samples"), [1, 4, 8, 16, 32], value=16, key="cam_samples")
     top5 = ctx.clean.probs[0].topk(5).indices.tolist()
     class_idx = c2.selectbox(_("Class"), top5, format_func=lambda i: ctx.backbone.categories[i], key="cam_class")
-    shift = views.cam_shift(ctx, n_samples, class_idx)
+    view.progressive(views.cam_shift(ctx, n_samples, class_idx), lambda shift: draw_shift(ctx, shift))
 
+
+def draw_shift(ctx: Context, shift) -> None:
+    """The CAMs, the numbers and the stability of one round (the first after a sample or two, then
+    refined in place: each is the mean and spread of the samples drawn so far)."""
     vmax = float(max(shift.clean_cam.max(), shift.mean_cam.max(), shift.sample_cam.max()))
     cols = layout.main_figure().columns(4)
     pictures = [
@@ -93,15 +96,7 @@ def shift_view(ctx: Context) -> None:
              for (a, pa), (b, pb), (c, pc) in zip(shift.top5_clean, shift.top5_sample, shift.top5_mean)], hide_index=True)
         export.top(ctx, "cam-shift-top5", without=shift.top5_clean, one_sample=shift.top5_sample, mean=shift.top5_mean)
     with right:
-        def draw():
-            fig, ax = plt.subplots(figsize=(5, 2.6))
-            ax.hist(shift.sample_probs.numpy(), bins=charts.stability_bins(shift.n_samples), range=(0, 1), color="#3b6ea8")
-            ax.axvline(shift.clean_prob, color="black", linestyle="--", label=_("without DropBlock"))
-            ax.set(xlabel=f"p({shift.class_name})", ylabel=_("samples"), title=_("Stability over samples"))
-            ax.legend(loc="upper left", fontsize=8)
-            return fig
-
-        render.show_charts(lambda: [charts.stability_histogram(shift)], "cam-stability", key=shift, draw=draw)
+        chartview.show_charts(lambda: [charts.describe_stability_histogram(shift)], "cam-stability", key=shift)
         export.rows(ctx, "cam-stability", f"p({shift.class_name}) in each Monte Carlo sample",
                     lambda: [{"sample": i, "probability": float(p)} for i, p in enumerate(shift.sample_probs)],
                     class_idx=shift.class_idx, clean_prob=shift.clean_prob, n_samples=shift.n_samples)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import matplotlib.pyplot as plt
 import streamlit as st
 
 from models.checkpoints import merge_curves
 from models.compute import DEFAULT_CURVE_METHODS
-from ui import charts, checkpoints, export, frame, layout, paper, render, settings, views
+from ui import charts, chartview, checkpoints, export, frame, layout, paper, settings, view, views
 from ui.i18n import N_, _
 from ui.inputs import Context
 
@@ -86,39 +85,31 @@ def curve_section(ctx: Context, shown: tuple[str, str, float] = ("paper", "measu
     where = (_("after group {group}").format(group=spec.group) if spec.placement == "after_group"
              else _("inside the blocks of groups 3 and 4 (γ/4 in group 3), skip connections included — Figure 5's"))
     st.caption(_("Used here: DropBlock {where}; γ: {gamma}.").format(where=where, gamma=_(settings.GAMMA_MODES[spec.gamma_mode])))
-    curve = views.robustness_curve(ctx, spec, n_samples, keep_probs)
-    methods = DEFAULT_CURVE_METHODS
-    other = checkpoints.second_model(ctx, "curve_model")
-    if other is not None:  # Figure 5(a) against (b): the same keep_probs and class on the second model
-        second = views.robustness_curve(other, spec, n_samples, keep_probs, class_idx=curve.class_idx)
-        st.caption(_("A: {a} (p = {pa:.3f} without DropBlock). B: {b} (p = {pb:.3f}). Same image, class, keep_probs, "
-                     "placement and seed; the grid is the one measured on A.").format(
-            a=ctx.loaded.summary, b=other.loaded.summary, pa=curve.clean_prob, pb=second.clean_prob))
-        curve = merge_curves(curve, second, ("A", "B"))
-        methods = DEFAULT_CURVE_METHODS * 2
     st.caption(_("The SpatialDropout curve is this app's addition: Figure 5 draws DropBlock with block_size 1 and 7 "
                  "only. SpatialDropout drops whole channels, what DropBlock becomes when the block covers the map."))
+    other = checkpoints.second_model(ctx, "curve_model")
+    parts = views.robustness_curve(ctx, spec, n_samples, keep_probs)
+    if other is None:
+        view.progressive(parts, lambda curve: draw_curve(ctx, curve, spec, DEFAULT_CURVE_METHODS))
+        return
+    # Figure 5(a) against (b): the same keep_probs and class on the second model, both whole
+    curve = view.final(parts)
+    second = view.final(views.robustness_curve(other, spec, n_samples, keep_probs, class_idx=curve.class_idx))
+    st.caption(_("A: {a} (p = {pa:.3f} without DropBlock). B: {b} (p = {pb:.3f}). Same image, class, keep_probs, "
+                 "placement and seed; the grid is the one measured on A.").format(
+        a=ctx.loaded.summary, b=other.loaded.summary, pa=curve.clean_prob, pb=second.clean_prob))
+    draw_curve(ctx, merge_curves(curve, second, ("A", "B")), spec, DEFAULT_CURVE_METHODS * 2)
 
+
+def draw_curve(ctx: Context, curve, spec, methods) -> None:
+    """One round of the curve (mean ± std over the samples drawn so far), its data and its table."""
     with layout.main_figure():
-        render.show_charts(lambda: charts.robustness_curve(curve, n_samples, methods), "robustness-curve", key=curve,
-                           draw=lambda: _figure(curve))
-    export.curve(ctx, curve, n_samples=n_samples, keep_probs=list(keep_probs), curve_spec=dataclasses.asdict(spec))
+        chartview.show_charts(lambda: charts.describe_robustness_curve(curve, curve.n_samples, methods),
+                              "robustness-curve", key=curve)
+    export.curve(ctx, curve, n_samples=curve.n_samples, keep_probs=list(curve.keep_probs),
+                 curve_spec=dataclasses.asdict(spec))
     st.table(
         [{_("keep_prob"): f"{kp:g}", **{lab: f"{float(curve.mean_prob[m, k]):.3f}" for m, lab in enumerate(curve.labels)}}
          for k, kp in enumerate(curve.keep_probs)], hide_index=True)
-
-
-def _figure(curve):
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for label, mean, std, agree in zip(curve.labels, curve.mean_prob, curve.std_prob, curve.top1_agreement):
-        axes[0].errorbar(curve.keep_probs, mean.numpy(), yerr=std.numpy(), marker="o", capsize=3, label=label)
-        axes[1].plot(curve.keep_probs, agree.numpy(), marker="o", label=label)
-    axes[0].set(xlabel=_("keep_prob at inference"), ylabel=f"p({curve.class_name})",
-                title=_("Class probability (mean ± std)"))
-    axes[1].set(xlabel=_("keep_prob at inference"), ylabel=_("share of samples"), title=_("Top-1 unchanged"),
-                ylim=(-0.05, 1.05))
-    render.curve_axes(axes)
-    return fig
-
 
 frame.page(page)

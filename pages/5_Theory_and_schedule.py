@@ -3,14 +3,13 @@ tutorial's advice measured on the network."""
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import streamlit as st
 
 import dropblock as db
 import models as M
 from models import gamma_formula
 from models.theory import compute_schedule
-from ui import charts, export, frame, layout, paper, render, views
+from ui import charts, chartview, export, frame, layout, paper, render, view, views
 from ui.i18n import _, tr
 from ui.inputs import Context
 
@@ -96,15 +95,7 @@ def schedule(ctx: Context) -> None:
     target = s2.number_input(_("Target keep_prob"), 0.05, 1.0, float(spec.keep_prob), step=0.05, key="sched_target")
     sched = compute_schedule(float(target), int(total))
 
-    def draw():
-        fig, ax = plt.subplots(figsize=(8, 2.6))
-        ax.plot(sched.steps.numpy(), sched.keep_probs.numpy())
-        ax.axvline(int(total), color="grey", linestyle=":")
-        ax.set(xlabel=_("training step"), ylabel=_("keep_prob"), title=_("1.0 at step 0 → target, then constant"))
-        ax.grid(alpha=0.3)
-        return fig
-
-    render.show_figure(draw, "schedule", key=(float(target), int(total)))
+    chartview.show_charts(lambda: [charts.describe_schedule(sched)], "schedule", key=(float(target), int(total)))
     export.rows(ctx, "schedule", f"linear keep_prob schedule to {float(target):g} over {int(total)} steps",
                 lambda: [{"step": int(s), "keep_prob": float(k)} for s, k in zip(sched.steps, sched.keep_probs)])
 
@@ -129,7 +120,7 @@ def mistakes(ctx: Context) -> None:
                 lambda: [{"recipe": m.name, "paper": m.is_paper, "realised_drop": m.realised_drop,
                           "train_mean": m.train_mean, "eval_mean": m.eval_mean, "mismatch": m.mismatch}
                          for m in report.rows])
-    render.show_charts(lambda: [charts.mistakes_drops(report)], "mistakes-drops", key=report)
+    chartview.show_charts(lambda: [charts.describe_mistakes_drops(report)], "mistakes-drops", key=report)
     tutorial = next(m for m in report.rows if m.name.startswith("Tutorial step 1"))
     st.caption(_("The tutorial's step 1 makes every position a seed with probability 1 − keep_prob = {target:.2f} and "
                  "grows each seed to a {b}×{b} block: measured here, it drops {drop:.3f} of the units, {times:.1f}× "
@@ -157,7 +148,10 @@ def units_vs_weights(c) -> None:
 
 def contrasts(ctx: Context) -> None:
     st.header(_("5 · The tutorial's advice, measured on the network"))
-    c = views.tutorial_contrasts(ctx)
+    view.progressive(views.tutorial_contrasts(ctx), lambda c: draw_contrasts(ctx, c))
+
+
+def draw_contrasts(ctx: Context, c) -> None:
     st.markdown(_("DropBlock in the blocks of groups 3 and 4 at keep_prob {kp:g}, {n} samples, seed {seed}; "
                   "p(“{name}”) without DropBlock: {p:.3f}.").format(kp=ctx.spec.keep_prob, n=c.n_samples,
                                                                     seed=ctx.seed, name=c.class_name, p=c.clean_prob))
@@ -165,7 +159,7 @@ def contrasts(ctx: Context) -> None:
     st.table([{_("contrast"): k, _("setting"): tr(x.label), _("realised drop"): f"{x.realised_drop:.3f}",
                _("mean p"): f"{x.class_prob:.3f}", _("std p"): f"{x.prob_std:.3f}",
                _("top-1 kept"): f"{x.keeps_top1:.0%}"} for k, x in rows], hide_index=True)
-    render.show_charts(lambda: [charts.contrasts(c)], "contrasts", key=c)
+    chartview.show_charts(lambda: [charts.describe_contrasts(c)], "contrasts", key=c)
     st.caption(_("Same masks, site before vs after the activation: largest logit change {change:.2g}. A mask times a "
                  "positive scale commutes with ReLU, so on ResNet-50 the two sites are the same network; "
                  "EfficientNet-Lite's ReLU6 clips at 6, so there they differ. The paper keeps block_size constant "
@@ -179,7 +173,10 @@ def depth(ctx: Context) -> None:
                              group3_quarter=False)
     middle = views.keep_prob_scan(ctx, deep, (("dropblock", 7),)).middle()
     keep_probs = tuple(dict.fromkeys((float(ctx.spec.keep_prob), middle)))
-    c = views.depth_contrast(ctx, keep_probs)
+    view.progressive(views.depth_contrast(ctx, keep_probs), lambda c: draw_depth(ctx, c, middle))
+
+
+def draw_depth(ctx: Context, c, middle: float) -> None:
     st.markdown(_("The tutorial applies DropBlock to the deeper convolutional layers and “not in … shallower "
                   "convolutional layers” (their features are mostly edges); Hu et al. apply it to the **shallow and "
                   "middle** layers and Dropout to the deep fully connected one. Both arms here: DropBlock b = {b} "

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-import matplotlib.pyplot as plt
 import streamlit as st
 
 import models as M
-from ui import charts, export, frame, layout, paper, render, views
+from ui import charts, chartview, export, frame, layout, paper, render, view, views
 from ui.i18n import N_, _
 from ui.inputs import Context
 
@@ -79,7 +78,8 @@ def arms(ctx: Context) -> None:
         group_params=tuple(params), per_channel=ctx.spec.per_channel, seed_region=ctx.spec.seed_region,
         gamma_mode=ctx.spec.gamma_mode, normalize=ctx.spec.normalize, act_site=ctx.spec.act_site,
     )
-    result = views.dropblock_dropout(ctx, spec, float(fc_keep), int(n_samples))
+    parts = views.dropblock_dropout(ctx, spec, float(fc_keep), int(n_samples))
+    result = view.progressive(parts, lambda r: draw_arms(ctx, spec, float(fc_keep), r))
     alone = result.views[1].class_prob / max(result.clean_prob, 1e-12)  # the "DropBlock only" arm
     if alone < 0.1:  # a fragile network: say where DropBlock alone would leave half, measured on it
         middle = views.keep_prob_scan(ctx, spec, (("dropblock", None),)).middle()
@@ -88,35 +88,30 @@ def arms(ctx: Context) -> None:
                   "keep about half of it at keep_prob {kp:g} in every group.").format(
             ratio=alone, cls=result.class_name, kp=middle), icon="📏")
 
+
+def draw_arms(ctx: Context, spec, fc_keep: float, result) -> None:
+    """The four arms over the samples drawn so far: mean CAMs, predictions and their spread."""
     vmax = float(max([result.clean_cam.max()] + [v.mean_cam.max() for v in result.views]))
     cols = layout.main_figure().columns(len(result.views))
-    for col, view in zip(cols, result.views):
+    for col, arm in zip(cols, result.views):
         with col:
-            st.subheader(_(view.label))
-            st.caption(_("DropBlock drop {conv:.3f} · Dropout drop {fc:.3f}").format(conv=view.conv_drop, fc=view.fc_drop))
-            slug = view.label.lower().replace(" ", "-").replace("+", "and")
-            render.show_image(render.overlay(ctx.image, view.mean_cam, vmax), f"strategy-cam-{slug}",
+            st.subheader(_(arm.label))
+            st.caption(_("DropBlock drop {conv:.3f} · Dropout drop {fc:.3f}").format(conv=arm.conv_drop, fc=arm.fc_drop))
+            slug = arm.label.lower().replace(" ", "-").replace("+", "and")
+            render.show_image(render.overlay(ctx.image, arm.mean_cam, vmax), f"strategy-cam-{slug}",
                               caption=_("mean CAM of {n} samples (shared scale)").format(n=result.n_samples))
-            export.cams(ctx, f"strategy-cam-{slug}", vmax, result.class_name, mean_cam=view.mean_cam)
-            st.metric(_("mean p({name})").format(name=result.class_name), f"{view.class_prob:.3f}",
-                      delta=f"{view.class_prob - result.clean_prob:+.3f}")
+            export.cams(ctx, f"strategy-cam-{slug}", vmax, result.class_name, mean_cam=arm.mean_cam)
+            st.metric(_("mean p({name})").format(name=result.class_name), f"{arm.class_prob:.3f}",
+                      delta=f"{arm.class_prob - result.clean_prob:+.3f}")
             st.markdown(_("std over samples **{std:.3f}** · top-1 kept **{kept:.0%}**").format(
-                std=view.prob_std, kept=view.keeps_top1))
-            st.table(render.top_table(view.top5_mean), hide_index=True)
-            export.top(ctx, f"strategy-top5-{slug}", **{slug.replace("-", "_"): view.top5_mean})
+                std=arm.prob_std, kept=arm.keeps_top1))
+            st.table(render.top_table(arm.top5_mean), hide_index=True)
+            export.top(ctx, f"strategy-top5-{slug}", **{slug.replace("-", "_"): arm.top5_mean})
     st.caption(_("CAM with Dropout before fc: pooling is linear, so dropping pooled channel k is dropping channel k "
                  "of the last conv features; the CAM is drawn from the features with those channels removed and "
                  "the rest × 1/keep_prob, exactly what the logits saw."))
 
-    def draw():
-        fig, ax = plt.subplots(figsize=(8, 2.6))
-        ax.boxplot([v.sample_probs.numpy() for v in result.views], tick_labels=[_(v.label) for v in result.views])
-        ax.axhline(result.clean_prob, color="black", linestyle="--", linewidth=1)
-        ax.set(ylabel=f"p({result.class_name})", title=_("Monte Carlo stability (dashed: without regularisation)"))
-        ax.tick_params(axis="x", labelsize=7)
-        return fig
-
-    render.show_charts(lambda: [charts.strategy_stability(result)], "strategy-stability", key=result, draw=draw)
+    chartview.show_charts(lambda: [charts.describe_strategy_stability(result)], "strategy-stability", key=result)
     export.rows(ctx, "strategy-stability", f"p({result.class_name}) in each Monte Carlo sample, per arm",
                 lambda: [{"arm": v.label, "sample": i, "probability": float(p)}
                          for v in result.views for i, p in enumerate(v.sample_probs)],

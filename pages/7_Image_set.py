@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import streamlit as st
 
 from models import export as E
 from models.imageset import SetError
-from ui import charts, export, frame, layout, render
+from ui import charts, chartview, export, frame, layout, view
 from ui import imageset as ui_set
 from ui.i18n import N_, _, ngettext, shown_text, tr
 from ui.inputs import Context
@@ -73,15 +72,19 @@ def curves(ctx: Context) -> None:
     holder = st.empty()
     if ui_set.set_curve.cached(ctx, imageset, n_samples, keep_probs) is None:
         holder.button(_("Cancel"), key="set_cancel", on_click=_cancel, icon=":material/cancel:")
-    curve = ui_set.set_curve(ctx, imageset, n_samples, keep_probs)
+    view.progressive(ui_set.set_curve(ctx, imageset, n_samples, keep_probs),
+                     lambda curve: draw_curves(ctx, imageset, curve))
     holder.empty()
+
+
+def draw_curves(ctx: Context, imageset, curve) -> None:
+    """The set's curves over the samples drawn so far (each round: every image, every point)."""
     stats = curve.summary()
 
     st.subheader(_("Over {n} images from {source}").format(n=curve.n_images,
                                                             source=escaped(shown_text(imageset.source), None)))
     with layout.main_figure():
-        render.show_charts(lambda: charts.set_curves(curve, stats), "image-set-curves", key=curve,
-                           draw=lambda: _figure(curve, stats))
+        chartview.show_charts(lambda: charts.describe_set_curves(curve, stats), "image-set-curves", key=curve)
     meta = E.set_meta(imageset, curve)
     export.rows(ctx, "image-set-curves", "share of images with top-1 unchanged and mean probability of the clean "
                 "top-1 class vs keep_prob, mean and std over Monte Carlo samples", lambda: E.set_curve_rows(curve), **meta)
@@ -111,21 +114,6 @@ def page(ctx: Context) -> None:
     ).format(where=where))
     set_controls(ctx)
     curves(ctx)
-
-
-def _figure(curve, stats):
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for m, label in enumerate(curve.labels):
-        axes[0].errorbar(curve.keep_probs, stats["unchanged_mean"][m].numpy(), yerr=stats["unchanged_std"][m].numpy(),
-                         marker="o", capsize=3, label=shown_text(label))
-        axes[1].errorbar(curve.keep_probs, stats["prob_mean"][m].numpy(), yerr=stats["prob_std"][m].numpy(),
-                         marker="o", capsize=3, label=shown_text(label))
-    axes[0].set(xlabel=_("keep_prob at inference"), ylabel=_("share of images"),
-                title=_("Top-1 unchanged (mean ± MC std)"), ylim=(-0.05, 1.05))
-    axes[1].set(xlabel=_("keep_prob at inference"), ylabel=_("mean probability"),
-                title=_("Probability of the clean top-1 class (mean ± MC std)"), ylim=(-0.05, 1.05))
-    render.curve_axes(axes)
-    return fig
 
 
 frame.page(page)

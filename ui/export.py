@@ -16,6 +16,7 @@ import torchvision
 
 from models import export as E
 
+from . import layout
 from .i18n import _
 from .inputs import Context
 
@@ -23,7 +24,10 @@ Top = Sequence[tuple[str, float]]
 
 
 def data_download(label: str, make_bytes: Callable[[], bytes], file_name: str, mime: str) -> None:
-    """A download button whose bytes are made by ``make_bytes()`` when clicked, not on every rerun."""
+    """A download button whose bytes are made by ``make_bytes()`` when clicked, not on every rerun
+    (none while a view in rounds draws a draft: it comes with the final result)."""
+    if layout.drafting():
+        return
     st.download_button(label, make_bytes, file_name=file_name, mime=mime, key=f"data-{file_name}",
                        on_click="ignore", icon=":material/table_view:")
 

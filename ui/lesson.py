@@ -28,7 +28,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import numpy as np
 import streamlit as st
 import torch
@@ -38,9 +37,9 @@ import models as M
 from models.compute import STRATEGY_ARMS
 from models.keepgrid import LOW, with_keep_prob
 from models.theory import Mistake, Mistakes, compute_schedule
-from ui import charts, frame, layout, paper, render, views
+from ui import charts, chartview, frame, layout, paper, render, view, views
+from ui.i18n import N_, _, listing
 from ui.inputs import Context
-from ui.i18n import N_, _, language, listing
 
 STEP_KEY = "lesson_step"  # session key; the URL's "step" (ui/settings.py)
 TIE = 0.005  # probabilities closer than this are "about the same"
@@ -179,7 +178,7 @@ def _budget(ctx: Context, step: Step):
             key=(pair[0], pair[1], "mask/after"), channels=pair[1].channels, tile=TILE, size=TILE)
 
     def outcome():
-        shifts = [views.cam_shift(step_context(ctx, s, step.seed), SAMPLES, None) for s in (dropout, dropblock)]
+        shifts = [view.final(views.cam_shift(step_context(ctx, s, step.seed), SAMPLES, None)) for s in (dropout, dropblock)]
         p_out, p_block = (float(s.sample_probs.mean()) for s in shifts)
         answer = lower(p_block, p_out, "dropblock", "dropout")
         return Outcome(answer, _("p({cls}) without dropping: {clean:.3f}. Mean of {n} draws with Dropout: {p_out:.3f} "
@@ -225,7 +224,7 @@ def cam_loss(shift: M.CamShift) -> CamLoss:
 
 
 def _cam(ctx: Context, step: Step):
-    shift = views.cam_shift(step_context(ctx, step.spec, step.seed), SAMPLES, None)
+    shift = view.final(views.cam_shift(step_context(ctx, step.spec, step.seed), SAMPLES, None))
 
     def picture():
         vmax = float(max(shift.clean_cam.max(), shift.mean_cam.max()))
@@ -274,25 +273,16 @@ def _figure5(ctx: Context, step: Step):
 
     def curve():  # computed only once the student has answered
         if "curve" not in holder:
-            holder["curve"] = views.robustness_curve(step_context(ctx, step.spec, step.seed), step.spec, CURVE_SAMPLES,
-                                                     curve_grid(ctx, step), methods=CURVE_METHODS)
+            parts = views.robustness_curve(step_context(ctx, step.spec, step.seed), step.spec, CURVE_SAMPLES,
+                                           curve_grid(ctx, step), methods=CURVE_METHODS)
+            holder["curve"] = view.final(parts)
         return holder["curve"]
 
     def picture():
         c = curve()
-
-        def draw():
-            fig, ax = plt.subplots(figsize=(7, 3.2))
-            for label, mean, std in zip(c.labels, c.mean_prob, c.std_prob):
-                ax.errorbar(c.keep_probs, mean.numpy(), yerr=std.numpy(), marker="o", capsize=3, label=label)
-            ax.set(xlabel=_("keep_prob applied at inference"), ylabel="p({cls})".format(cls=c.class_name),
-                   title=_("Trained without DropBlock, DropBlock at inference"), ylim=(-0.05, 1.05))
-            render.curve_axes([ax])
-            return fig
-
-        # the interactive chart (hover for values) of the curve page, the matplotlib figure as the PNG download
-        render.show_charts(lambda: charts.robustness_curve(c, CURVE_SAMPLES, CURVE_METHODS)[:1], "lesson-5-figure5",
-                           key=c, draw=draw)
+        # the curve page's first chart (hover for values), its PNG download from the same description
+        chartview.show_charts(lambda: charts.describe_robustness_curve(c, CURVE_SAMPLES, CURVE_METHODS)[:1],
+                              "lesson-5-figure5", key=c)
         st.caption(paper.headline())
         paper.results(("imagenet",), ("robust",))
 
@@ -317,17 +307,8 @@ def _schedule(ctx: Context, step: Step):
     at_half = db.linear_keep_prob(half, SCHEDULE_STEPS, SCHEDULE_TARGET)
 
     def picture():
-        def draw():
-            fig, ax = plt.subplots(figsize=(7, 3.0))
-            ax.plot(sched.steps.numpy(), sched.keep_probs.numpy())
-            ax.plot([half], [at_half], marker="o", color="C3")
-            ax.axvline(SCHEDULE_STEPS, color="grey", linestyle=":")
-            ax.set(xlabel=_("step of training"), ylabel=_("keep_prob"),
-                   title=_("1.0 at step 0, linearly down to the target, then constant"))
-            ax.grid(alpha=0.3)
-            return fig
-
-        render.show_figure(draw, "lesson-6-schedule", key=(SCHEDULE_TARGET, SCHEDULE_STEPS, language()))
+        chartview.show_charts(lambda: [charts.describe_schedule(sched, at=(half, at_half))], "lesson-6-schedule",
+                              key=(SCHEDULE_TARGET, SCHEDULE_STEPS))
 
     def outcome():
         answer = nearest(at_half, {"target": SCHEDULE_TARGET, "half": (1 + SCHEDULE_TARGET) / 2, "one": 1.0})
@@ -359,20 +340,8 @@ def _mistakes(ctx: Context, step: Step):
     rows = [(label, m) for m in report.rows for start, label in RECIPES.items() if m.name.startswith(start)]
 
     def picture():
-        def draw():
-            fig, ax = plt.subplots(figsize=(7, 3.4))
-            y = np.arange(len(rows))
-            ax.barh(y - 0.2, [m.train_mean for _l, m in rows], height=0.4, label=_("in training"))
-            ax.barh(y + 0.2, [m.eval_mean for _l, m in rows], height=0.4, label=_("at inference"))
-            ax.axvline(1.0, color="black", linewidth=1)
-            ax.set_yticks(y, [_(label) for label, _m in rows])
-            ax.set_xscale("log")
-            ax.invert_yaxis()
-            ax.set(xlabel=_("mean activation ÷ clean mean (1 = preserved)"))
-            ax.legend(fontsize=8)
-            return fig
-
-        render.show_figure(draw, "lesson-7-mistakes", key=(report, language()))
+        chartview.show_charts(lambda: [charts.describe_gains([(_(label), m) for label, m in rows])],
+                              "lesson-7-mistakes", key=report)
 
     def outcome():
         gain = tutorial_row(report).train_mean
@@ -424,7 +393,7 @@ def strategy_choice(ctx: Context, step: Step) -> StrategyChoice:
 def _strategy(ctx: Context, step: Step):
     choice = strategy_choice(ctx, step)
     spec = with_keep_prob(step.spec, choice.keep_prob)
-    result = views.dropblock_dropout(step_context(ctx, spec, step.seed), spec, STRATEGY_FC_KEEP, SAMPLES)
+    result = view.final(views.dropblock_dropout(step_context(ctx, spec, step.seed), spec, STRATEGY_FC_KEEP, SAMPLES))
     arms = dict(zip(STRATEGY_ARMS, result.views))
     if choice.keep_prob == STRATEGY_KEEP_PROB:
         why = _("DropBlock at Hu et al.'s p = {kp:g}.").format(kp=STRATEGY_KEEP_PROB)
@@ -458,7 +427,7 @@ def _strategy(ctx: Context, step: Step):
     return picture, outcome
 
 
-SAMPLES = 16  # Monte Carlo draws where a step averages (light path: below views.HEAVY_CAM_SAMPLES)
+SAMPLES = 16  # Monte Carlo draws where a step averages (a first answer after 2, in rounds)
 
 STEPS: tuple[Step, ...] = (
     Step(N_("What a block is"),

@@ -1,6 +1,7 @@
-"""Turn tensors into pictures and figures: fast PIL tiles for maps, matplotlib for charts.
+"""Turn tensors into pictures: fast PIL tiles and browser-drawn tile grids for maps, CAM overlays,
+a colour bar (matplotlib). Charts are ``ui/charts.py`` (what) and ``ui/chartview.py`` (how).
 
-Every picture and figure gets a PNG download; figures are closed right after drawing.
+Every picture gets a PNG download.
 """
 
 from __future__ import annotations
@@ -15,50 +16,29 @@ import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from typing import TYPE_CHECKING
 
 import matplotlib
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import streamlit as st  # noqa: E402
-import torch  # noqa: E402
-from matplotlib import colormaps, font_manager  # noqa: E402
-from streamlit import dataframe_util  # noqa: E402
-from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+import numpy as np
+import streamlit as st
+import torch
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from PIL import Image, ImageDraw, ImageFont
 
-from models.jobs import SingleFlight  # noqa: E402
+from models.jobs import SingleFlight
 
-from .i18n import N_, _, language, use_language  # noqa: E402
-from .layout import NARROW_MAX_PX, presenting  # noqa: E402
-
-if TYPE_CHECKING:
-    import altair as alt
+from .chartpng import CJK_FONT, cjk_font_path, figure_png
+from .i18n import N_, _, language
+from . import layout
+from .layout import NARROW_MAX_PX
 
 CELL = 112  # pixels per map in a tile grid
-CJK_FONT = "Noto Sans CJK SC"  # Debian/Ubuntu package fonts-noto-cjk
-
-
-def _cjk_font_path() -> str | None:
-    """The CJK font's file, if installed (matplotlib's own font list: no fontconfig call per use)."""
-    try:
-        return font_manager.findfont(CJK_FONT, fallback_to_default=False)
-    except ValueError:
-        return None
-
-
-@functools.cache
-def _matplotlib_ready() -> None:
-    """Once, before the first figure (not at import): the Agg backend (no display on a server), and
-    Latin text in DejaVu Sans with the glyphs it lacks (Chinese labels) from Noto Sans CJK."""
-    matplotlib.use("Agg")
-    if _cjk_font_path() is not None:
-        matplotlib.rcParams["font.family"] = ["DejaVu Sans", CJK_FONT]  # a fallback list (matplotlib >= 3.6)
 
 
 @functools.cache
 def _label_font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     """The grid's label font: Noto Sans CJK SC (it has Latin too) when installed, else Pillow's default."""
-    path = _cjk_font_path()
+    path = cjk_font_path()
     if path is not None:
         for index in range(8 if path.endswith(".ttc") else 1):  # a .ttc holds JP, KR, SC, TC, ...
             try:
@@ -127,7 +107,7 @@ def overlay(image: Image.Image, cam: torch.Tensor, vmax: float | None = None, al
 
 
 # CAM overlays by what they show, shared by every session: colorizing and blending 224x224 and
-# hashing the pixels cost 2-3 ms per picture and rerun. Keyed like _FIGURES (the immutable result
+# hashing the pixels cost 2-3 ms per picture and rerun. Keyed like chartpng's figures (the immutable result
 # object the CAM comes from, which also determines the image it was computed on).
 _OVERLAYS: SingleFlight[bytes] = SingleFlight(max_entries=32)  # ~60 KB each; entries hold their result objects
 
@@ -155,8 +135,9 @@ def diverging_scale(t: torch.Tensor, label: str) -> bytes:
     PNG, drawn once per (range, label) across sessions."""
     m = float(t.abs().max()) or 1.0
 
-    def draw():
-        fig, ax = plt.subplots(figsize=(2.6, 0.5))
+    def draw() -> Figure:
+        fig = Figure(figsize=(2.6, 0.5))
+        ax = fig.subplots()
         bar = fig.colorbar(matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-m, m), "RdBu_r"), cax=ax,
                            orientation="horizontal")
         bar.set_ticks([-m, -m / 2, 0, m / 2, m])
@@ -213,6 +194,8 @@ def _show_png(png: bytes, name: str, caption: str | None, width: int | str) -> N
     # on every rerun. The download's bytes are handed over only when clicked, and the click does
     # not rerun the page.
     st.image(png, caption=caption, width=width, output_format="PNG")
+    if layout.drafting():  # a round to be replaced: its downloads come with the final one
+        return
     st.download_button(_("Download PNG"), lambda: png, file_name=f"{name}.png", mime="image/png", key=f"dl-{name}",
                        on_click="ignore")
 
@@ -349,6 +332,8 @@ def show_tile_grid(build: Callable[[], Sequence[Sequence[np.ndarray]]], labels: 
     def png() -> bytes:
         return _png(grid(build(), labels, size))
 
+    if layout.drafting():
+        return
     st.download_button(_("Download PNG"), png, file_name=f"{name}.png", mime="image/png", key=f"dl-{name}",
                        on_click="ignore")
 
@@ -371,108 +356,6 @@ def show_mask_grid(view, rows: Sequence[str], labels: Sequence[str], name: str, 
     rows = tuple(rows)
     show_tile_grid(lambda: mask_rows(view, rows, vmax), labels, name, caption, key=(view, rows, vmax),
                    channels=view.channels, tile=tile, size=size)
-
-
-# Figures by what they show, shared by every session: matplotlib's drawing and savefig cost
-# 120-180 ms, more than the rest of a rerun. Keyed by (name, key) where key is the immutable result
-# object the figure is drawn from (results are hashed by identity and held here, so an id is never
-# reused while its entry lives) or a tuple of the values drawn. These caches (figures, charts,
-# tile grids, CAM overlays) are models.jobs.SingleFlight LRUs bounded by count: identical concurrent
-# requests (a class on one link) build once.
-_FIGURES: SingleFlight[bytes] = SingleFlight(max_entries=32)
-
-
-def _figure_png(draw: Callable[[], plt.Figure]) -> bytes:
-    _matplotlib_ready()
-    fig = draw()
-    try:
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
-        return buf.getvalue()
-    finally:
-        plt.close(fig)  # no figure leaks across reruns
-
-
-def figure_png(draw: Callable[[], plt.Figure], name: str, key: Hashable) -> bytes:
-    """The PNG of the matplotlib figure ``draw()`` makes; drawn once per ``(name, key)`` across
-    sessions, where ``key`` determines everything the figure shows."""
-    # the figure's labels are in the session's language
-    return _FIGURES.get((name, key, language()), lambda: _figure_png(draw))
-
-
-def show_figure(draw: Callable[[], plt.Figure], name: str, key: Hashable) -> None:
-    """Draw the matplotlib figure ``draw()`` makes, with a PNG download (see :func:`figure_png`)."""
-    _show_png(figure_png(draw, name, key), name, None, "stretch")
-
-
-# Vega-Lite specs by what they show and the language, shared by every session: building and
-# validating a chart (``to_dict``) costs 20-50 ms, more than the rest of a rerun; the cached spec is
-# handed to ``st.vega_lite_chart`` as is (it copies before changing it). Keyed like _FIGURES.
-_SPECS: SingleFlight[tuple[dict, ...]] = SingleFlight(max_entries=64)
-
-
-def chart_specs(build: Callable[[], Sequence[alt.TopLevelMixin]], name: str, key: Hashable) -> tuple[dict, ...]:
-    """The Vega-Lite specs of the charts ``build()`` makes (``ui/charts.py``), built and validated
-    once per ``(name, key, language)`` across sessions, where ``key`` determines everything shown."""
-    return _SPECS.get((name, key, language()), lambda: _chart_specs(build))
-
-
-def _chart_specs(build: Callable[[], Sequence[alt.TopLevelMixin]]) -> tuple[dict, ...]:
-    specs = tuple(chart.to_dict() for chart in build())  # validates against the Vega-Lite schema
-    for spec in specs:
-        spec.get("config", {}).pop("view", None)  # Altair's default 300x300 view: Streamlit sizes the chart
-        if spec.get("config") == {}:
-            del spec["config"]
-        # Named datasets as Arrow bytes, which st.vega_lite_chart passes on as they are (what its own
-        # Altair path does): 0.2 instead of 1.5 ms per chart and rerun.
-        spec["datasets"] = {dataset: dataframe_util.convert_anything_to_arrow_bytes(rows)
-                            for dataset, rows in spec.get("datasets", {}).items()}
-    return specs
-
-
-PROJECTOR_FONT = {"labelFontSize": 20, "titleFontSize": 22, "labelColor": "#262730", "titleColor": "#262730"}
-
-
-def projector_spec(spec: dict) -> dict:
-    """``spec`` with the axes', legends' and titles' text large and dark for a projector (a shallow
-    copy: the cached spec is shared by every session)."""
-    config = dict(spec.get("config", {}))
-    for part in ("axis", "legend"):
-        config[part] = {**config.get(part, {}), **PROJECTOR_FONT}
-    config["title"] = {**config.get("title", {}), "fontSize": 24, "color": "#262730"}
-    config["axis"] = {**config["axis"], "tickSize": 8, "tickWidth": 2}
-    config["point"] = {**config.get("point", {}), "size": 120}
-    config["line"] = {**config.get("line", {}), "strokeWidth": 3}
-    return {**spec, "config": config}
-
-
-def show_charts(build: Callable[[], Sequence[alt.TopLevelMixin]], name: str, key: Hashable, *,
-                draw: Callable[[], plt.Figure] | None = None) -> None:
-    """Interactive charts (hover for values) side by side, stacked on a phone, themed like the app;
-    with ``draw``, the matplotlib figure of the same numbers as a PNG download, drawn only when clicked.
-    ``build`` runs only when ``(name, key)`` is not cached (see :func:`chart_specs`)."""
-    specs = chart_specs(build, name, key)
-    if presenting():  # read from the back of a room: larger, darker labels and ticks (a copy, not the cache's)
-        specs = tuple(projector_spec(spec) for spec in specs)
-    for col, spec in zip(st.columns(len(specs)) if len(specs) > 1 else [st.container()], specs):
-        col.vega_lite_chart(spec=spec, width="stretch", theme="streamlit")
-    if draw is not None:
-        lang = language()
-
-        def png() -> bytes:
-            with use_language(lang):  # the click may run outside the script run that drew the page
-                return figure_png(draw, name, (key, lang))
-
-        st.download_button(_("Download PNG"), png, file_name=f"{name}.png", mime="image/png", key=f"dl-{name}",
-                           on_click="ignore", icon=":material/image:")
-
-
-def curve_axes(axes) -> None:
-    """keep_prob falls to the right, as in the paper's Figure 5; a light grid and a small legend."""
-    for ax in axes:
-        ax.invert_xaxis()
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
 
 
 def top_table(rows: Sequence[tuple[str, float]], title: str = N_("class")) -> list[dict[str, object]]:

@@ -38,9 +38,9 @@ def mask_outcome(ctx: Context) -> M.MaskOutcome:
 
 
 @view(rounds=True, title=N_("Drawing the masks"))
-def comparison(ctx: Context, spec: M.RegularizerSpec) -> Iterator[Partial[M.Comparison]]:
+def comparison(ctx: Context, spec: M.RegularizerSpec, progress=None) -> Iterator[Partial[M.Comparison]]:
     """One pictured draw per method, then its realised drop over 64 draws, in rounds."""
-    return M.compute_comparison_rounds(ctx.backbone, ctx.clean, spec, seed=ctx.seed)
+    return M.compute_comparison_rounds(ctx.backbone, ctx.clean, spec, seed=ctx.seed, progress=progress)
 
 
 @view(rounds=True, title=N_("Sampling masks"))

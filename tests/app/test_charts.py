@@ -1,6 +1,7 @@
-"""The interactive charts (ui/charts.py): their data are the results' numbers, every point has a
-tooltip, the specs validate against Vega-Lite's schema, every title goes through ``_()``; and the
-pages show them (AppTest), built once per result, with the matplotlib PNG drawn only on click."""
+"""The charts (ui/charts.py): their data are the results' numbers, every point has a tooltip, the
+specs validate against Vega-Lite's schema, every title goes through ``_()``; and the pages show them
+(AppTest), built once per result, with the PNG of the same description drawn only on click.
+tests/app/test_chart_png.py checks that the PNG shows what the interactive chart shows."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import torch
 
 import models as M
 from models.setcurve import SetCurve
-from models.theory import compute_mistakes, compute_tutorial_contrasts
-from ui import charts, render
+from models.theory import compute_mistakes, compute_schedule, compute_tutorial_contrasts
+from ui import chartpng, charts, chartspec, chartview
 
 from .test_browser import browser  # noqa: F401 -- the shared headless Chromium fixture
 from .conftest import ROOT, assert_clean, new_app
@@ -47,6 +48,11 @@ def layers(spec: dict) -> list[dict]:
 def dataset(spec: dict, unit: dict) -> list[dict]:
     name = (unit.get("data") or spec.get("data"))["name"]
     return spec["datasets"][name]
+
+
+def to_dict(chart: chartspec.Chart) -> dict:
+    """The chart's Vega-Lite spec with its rows as JSON (validated against the schema)."""
+    return chartview.altair_chart(chart).to_dict()
 
 
 def tooltip_titles(unit: dict) -> list[str]:
@@ -96,6 +102,16 @@ def shift(coffee):
     return M.compute_cam_shift(bb, clean, M.RegularizerSpec(keep_prob=0.8, block_size=5), n_samples=16, seed=1)
 
 
+def small_set_curve() -> SetCurve:
+    """A small synthetic set: 2 methods, 3 keep_probs, 5 images, 4 samples (seeded)."""
+    g = torch.Generator().manual_seed(0)
+    kept = torch.rand(2, 3, 5, 4, generator=g) > 0.3
+    prob = torch.rand(2, 3, 5, 4, generator=g)
+    return SetCurve(keep_probs=(1.0, 0.9, 0.8), labels=("DropBlock b=1", "SpatialDropout"),
+                    specs=(M.RegularizerSpec(), M.RegularizerSpec(kind="spatial_dropout")), n_samples=4, seed=0,
+                    clean_top1=(1, 2, 3, 4, 5), clean_prob=torch.ones(5), top1_kept=kept, class_prob=prob)
+
+
 @pytest.fixture(scope="module")
 def results(coffee, curve, shift):
     """One of every result a chart is drawn from."""
@@ -103,22 +119,27 @@ def results(coffee, curve, shift):
     strategy = M.RegularizerSpec(placement="in_blocks", groups=(2, 3), skip=False, group3_quarter=False,
                                  group_params=((2, 0.9, 3), (3, 0.9, 3)))
     return {
-        "curve": curve, "shift": shift,
+        "curve": curve, "shift": shift, "set": small_set_curve(),
         "comparison": M.compute_comparison(bb, clean, M.RegularizerSpec(keep_prob=0.8, block_size=5), seed=0),
         "strategy": M.compute_dropblock_dropout(bb, clean, strategy, fc_keep_prob=0.5, n_samples=4, seed=0),
         "mistakes": compute_mistakes(clean.acts[3], 0.85, 5, n_samples=8, seed=0),
         "contrasts": compute_tutorial_contrasts(bb, clean, 0.85, n_samples=2, seed=0),
+        "schedule": compute_schedule(0.9, 10_000),
     }
 
 
-def every_chart(r) -> dict[str, list]:
+def every_chart(r) -> dict[str, list[chartspec.Chart]]:
+    """Every chart the app draws, described from ``results`` (in the session's language)."""
     return {
-        "curve": list(charts.robustness_curve(r["curve"], 3)),
-        "histogram": [charts.stability_histogram(r["shift"])],
-        "strategy": [charts.strategy_stability(r["strategy"])],
-        "comparison": [charts.comparison_drops(r["comparison"])],
-        "mistakes": [charts.mistakes_drops(r["mistakes"])],
-        "contrasts": [charts.contrasts(r["contrasts"])],
+        "curve": list(charts.describe_robustness_curve(r["curve"], 3)),
+        "set": list(charts.describe_set_curves(r["set"])),
+        "histogram": [charts.describe_stability_histogram(r["shift"])],
+        "strategy": [charts.describe_strategy_stability(r["strategy"])],
+        "comparison": [charts.describe_comparison_drops(r["comparison"])],
+        "mistakes": [charts.describe_mistakes_drops(r["mistakes"])],
+        "contrasts": [charts.describe_contrasts(r["contrasts"])],
+        "schedule": [charts.describe_schedule(r["schedule"], at=(5000, 0.95))],
+        "gains": [charts.describe_gains([(m.name, m) for m in r["mistakes"].rows])],
     }
 
 
@@ -126,8 +147,8 @@ def every_chart(r) -> dict[str, list]:
 
 
 def test_curve_chart_shows_the_curve_numbers_with_spread_block_size_and_samples(curve):
-    prob, top1 = charts.robustness_curve(curve, 3)
-    spec = prob.to_dict()  # validates against the Vega-Lite schema
+    prob, top1 = charts.describe_robustness_curve(curve, 3)
+    spec = to_dict(prob)
     units = layers(spec)
     rows = dataset(spec, units[0])
     assert len(rows) == len(curve.labels) * len(curve.keep_probs) == 9
@@ -152,12 +173,13 @@ def test_curve_chart_shows_the_curve_numbers_with_spread_block_size_and_samples(
     assert marks["rule"]["encoding"]["y2"]["field"] == "prob_hi"  # the Monte Carlo spread, mean ± std
     fields = [t["field"] for t in point["tooltip"]]
     assert fields[:5] == ["method", "keep_prob", "block_size", "prob", "prob_std"] and "n_samples" in fields
-    assert point["color"]["scale"]["range"] == list(charts.PALETTE[:3])
-    assert top1.to_dict()["layer"][-1]["encoding"]["y"]["field"] == "top1"
+    assert point["color"]["scale"]["range"] == list(chartspec.PALETTE[:3])
+    assert point["shape"]["scale"]["range"] == list(chartspec.SHAPES[:3])
+    assert to_dict(top1)["layer"][-1]["encoding"]["y"]["field"] == "top1"
 
 
-def test_histogram_counts_are_the_samples_and_match_the_png(shift):
-    spec = charts.stability_histogram(shift).to_dict()
+def test_histogram_counts_are_the_samples(shift):
+    spec = to_dict(charts.describe_stability_histogram(shift))
     bars, rules = layers(spec)
     probs = shift.sample_probs.numpy()
     bins = charts.stability_bins(shift.n_samples)
@@ -166,22 +188,17 @@ def test_histogram_counts_are_the_samples_and_match_the_png(shift):
     for row in rows:
         inside = ((probs >= row["start"]) & ((probs < row["end"]) | ((row["end"] == 1.0) & (probs <= 1.0))))
         assert row["count"] == int(inside.sum())
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots()
-    counts, _, _ = ax.hist(probs, bins=bins, range=(0, 1))  # the PNG download's histogram
-    plt.close(fig)
-    assert [r["count"] for r in rows] == counts.astype(int).tolist()
     assert bars["encoding"]["x"]["bin"] == "binned" and bars["encoding"]["x2"]["field"] == "end"
     assert [t["field"] for t in bars["encoding"]["tooltip"]] == ["start", "end", "count"]
     clean, mean = dataset(spec, rules)
     assert clean["p"] == pytest.approx(shift.clean_prob) and mean["p"] == pytest.approx(float(probs.mean()))
     assert mean["std"] == pytest.approx(float(probs.std())) and mean["n_samples"] == shift.n_samples
+    assert rules["encoding"]["color"]["scale"]["range"] == [chartspec.REFERENCE, chartspec.PALETTE[1]]
 
 
 def test_strategy_strip_has_every_sample_and_the_arms_spread(results):
     result = results["strategy"]
-    spec = charts.strategy_stability(result).to_dict()
+    spec = to_dict(charts.describe_strategy_stability(result))
     ticks, spread, mean, clean = layers(spec)
     samples = dataset(spec, ticks)
     assert len(samples) == len(result.views) * result.n_samples
@@ -194,11 +211,12 @@ def test_strategy_strip_has_every_sample_and_the_arms_spread(results):
         assert summary[v.label]["mean_hi"] - summary[v.label]["mean_lo"] <= 2 * v.prob_std + 1e-9
     assert dataset(spec, clean)[0]["p"] == pytest.approx(result.clean_prob)
     assert spread["encoding"]["x2"]["field"] == "mean_hi" and "tooltip" in mean["encoding"]
+    assert mean["mark"]["shape"] == "diamond" and ticks["mark"]["type"] == "tick"
 
 
 def test_drop_rate_bars_show_the_numbers_as_text_and_the_target(results):
     comparison = results["comparison"]
-    spec = charts.comparison_drops(comparison).to_dict()
+    spec = to_dict(charts.describe_comparison_drops(comparison))
     bars, text, target = layers(spec)
     rows = dataset(spec, bars)
     assert [r["name"] for r in rows] == [v.label for v in comparison.views]
@@ -209,24 +227,48 @@ def test_drop_rate_bars_show_the_numbers_as_text_and_the_target(results):
     assert dataset(spec, target) == [{"target": pytest.approx(1 - 0.8)}]
 
     report = results["mistakes"]
-    spec = charts.mistakes_drops(report).to_dict()
+    spec = to_dict(charts.describe_mistakes_drops(report))
     bars, text, target = layers(spec)
     assert [r["realised_drop"] for r in dataset(spec, bars)] == pytest.approx([m.realised_drop for m in report.rows])
-    assert dataset(spec, bars)[0]["name"].startswith("✅")  # the paper's recipe first, as in the table
+    assert dataset(spec, bars)[0]["name"].startswith("✓")  # the paper's recipe first, as in the table
+    assert all(r["name"].startswith("✗") for r in dataset(spec, bars)[1:])
     assert dataset(spec, target)[0]["target"] == pytest.approx(0.15)
 
     c = results["contrasts"]
-    spec = charts.contrasts(c).to_dict()
+    spec = to_dict(charts.describe_contrasts(c))
     rows = dataset(spec, layers(spec)[0])
     assert [r["contrast"] for r in rows] == ["Site", "Site", "block_size", "block_size"]
     assert [r["prob"] for r in rows] == pytest.approx([x.class_prob for x in (*c.site, *c.block_size)])
     assert [r["realised_drop"] for r in rows] == pytest.approx([x.realised_drop for x in (*c.site, *c.block_size)])
 
 
+def test_schedule_and_gains_show_the_schedule_and_the_recipes_means(results):
+    sched = results["schedule"]
+    spec = to_dict(charts.describe_schedule(sched, at=(5000, 0.95)))
+    line, hover, total, half = layers(spec)
+    rows = dataset(spec, line)
+    assert [r["step"] for r in rows] == sched.steps.tolist()
+    assert [r["keep_prob"] for r in rows] == pytest.approx(sched.keep_probs.tolist())
+    assert rows[0]["keep_prob"] == 1.0 and rows[-1]["keep_prob"] == pytest.approx(0.9)
+    assert hover["mark"]["opacity"] == 0 and tooltip_titles(hover)  # the line's values on hover
+    assert dataset(spec, total)[0]["step"] == 10_000 and dataset(spec, half) == [{"step": 5000, "keep_prob": 0.95}]
+
+    report = results["mistakes"]
+    spec = to_dict(charts.describe_gains([(m.name, m) for m in report.rows]))
+    bars, one = layers(spec)
+    rows = dataset(spec, bars)
+    assert len(rows) == 2 * len(report.rows)
+    assert [r["gain"] for r in rows[::2]] == pytest.approx([m.train_mean for m in report.rows])
+    assert [r["gain"] for r in rows[1::2]] == pytest.approx([m.eval_mean for m in report.rows])
+    assert bars["encoding"]["x"]["scale"]["type"] == "log" and bars["encoding"]["x2"]["field"] == "one"
+    assert bars["encoding"]["yOffset"]["field"] == "phase"  # training and inference side by side
+    assert dataset(spec, one) == [{"gain": 1.0}]
+
+
 def test_every_chart_validates_and_every_mark_with_data_has_tooltips(results):
     for name, chart_list in every_chart(results).items():
         for chart in chart_list:
-            spec = chart.to_dict()  # raises on a spec Vega-Lite's schema rejects
+            spec = to_dict(chart)  # raises on a spec Vega-Lite's schema rejects
             assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/v")
             for unit in layers(spec):
                 if unit["mark"]["type"] == "line":
@@ -235,7 +277,7 @@ def test_every_chart_validates_and_every_mark_with_data_has_tooltips(results):
 
 
 def test_series_colours_read_on_light_and_dark_backgrounds():
-    for colour in (*charts.PALETTE, charts.REFERENCE):
+    for colour in (*chartspec.PALETTE, chartspec.REFERENCE):
         assert contrast(colour, "#ffffff") >= 3.0, colour  # Streamlit's light background
         assert contrast(colour, "#0e1117") >= 3.0, colour  # Streamlit's dark background
 
@@ -265,7 +307,7 @@ def test_every_title_goes_through_gettext_and_has_a_chinese_translation(results,
         return f"⟦{message}⟧"
 
     monkeypatch.setattr(charts, "_", marked)
-    shown = [t for chart_list in every_chart(results).values() for chart in chart_list for t in titles(chart.to_dict())]
+    shown = [t for chart_list in every_chart(results).values() for chart in chart_list for t in titles(to_dict(chart))]
     assert shown
     untranslated = [t for t in shown if t != " " and not re.fullmatch(r"⟦.*⟧", t)]
     assert not untranslated, untranslated  # axis, legend, chart and tooltip titles all through _()
@@ -281,30 +323,30 @@ def vega_charts(at) -> list:
     return list(at.get("vega_lite_chart")) or list(at.get("arrow_vega_lite_chart"))
 
 
-@pytest.mark.parametrize("page, n_charts, png", [
-    ("pages/2_Compare_methods.py", 1, None),
-    ("pages/3_CAM_shift.py", 1, "dl-cam-stability"),
-    ("pages/5_Theory_and_schedule.py", 2, None),
-    ("pages/6_DropBlock_and_Dropout.py", 1, "dl-strategy-stability"),
+@pytest.mark.parametrize("page, pngs", [
+    ("pages/2_Compare_methods.py", ["dl-compare-drops"]),
+    ("pages/3_CAM_shift.py", ["dl-cam-stability"]),
+    ("pages/5_Theory_and_schedule.py", ["dl-schedule", "dl-mistakes-drops", "dl-contrasts"]),
+    ("pages/6_DropBlock_and_Dropout.py", ["dl-strategy-stability"]),
 ])
-def test_pages_show_interactive_charts(page, n_charts, png):
+def test_pages_show_interactive_charts_each_with_its_png(page, pngs):
     at = new_app().run()
     at.switch_page(page).run()
     assert_clean(at)
     shown = vega_charts(at)
-    assert len(shown) == n_charts, page
+    assert len(shown) == len(pngs), page  # one chart per PNG here: none of these pages draws a pair
     for element in shown:
         assert '"tooltip"' in element.proto.spec and element.proto.theme == "streamlit"
-    if png:
-        assert png in {b.key for b in at.get("download_button")}
+    keys = [b.key for b in at.get("download_button")]
+    assert [k for k in keys if k in pngs] == pngs  # each chart's PNG, in the page's order
 
 
 def test_robustness_page_builds_the_chart_once_and_draws_the_png_only_on_click(monkeypatch):
     built = []
-    real = charts.robustness_curve
-    monkeypatch.setattr(charts, "robustness_curve", lambda *a, **k: built.append(1) or real(*a, **k))
-    render._FIGURES.clear()
-    render._SPECS.clear()
+    real = charts.describe_robustness_curve
+    monkeypatch.setattr(charts, "describe_robustness_curve", lambda *a, **k: built.append(1) or real(*a, **k))
+    chartpng._FIGURES.clear()
+    chartview._SPECS.clear()
     at = new_app().run()
     at.switch_page("pages/4_Robustness_curve.py").run()
     assert_clean(at)
@@ -314,21 +356,14 @@ def test_robustness_page_builds_the_chart_once_and_draws_the_png_only_on_click(m
     at.run()  # a rerun: the cached spec, no rebuild, no matplotlib
     assert_clean(at)
     assert len(vega_charts(at)) == 2 and built == [1]
-    assert not [k for k in render._FIGURES.keys() if k[0] == "robustness-curve"]  # the PNG waits for a click
+    assert not [k for k in chartpng._FIGURES.keys() if k[0] == "robustness-curve"]  # the PNG waits for a click
 
 
 def test_set_curves_show_the_summary_with_its_spread_images_and_samples():
-    """A small synthetic set: 2 methods, 3 keep_probs, 5 images, 4 samples (seeded)."""
-    g = torch.Generator().manual_seed(0)
-    kept = torch.rand(2, 3, 5, 4, generator=g) > 0.3
-    prob = torch.rand(2, 3, 5, 4, generator=g)
-    base = M.RegularizerSpec()
-    curve = SetCurve(keep_probs=(1.0, 0.9, 0.8), labels=("DropBlock b=1", "SpatialDropout"),
-                       specs=(base, M.RegularizerSpec(kind="spatial_dropout")), n_samples=4, seed=0,
-                       clean_top1=(1, 2, 3, 4, 5), clean_prob=torch.ones(5), top1_kept=kept, class_prob=prob)
-    stats = curve.summary()
-    unchanged, mean_prob = charts.set_curves(curve, stats)
-    spec = unchanged.to_dict()
+    curve = small_set_curve()
+    kept, prob = curve.top1_kept, curve.class_prob
+    unchanged, mean_prob = charts.describe_set_curves(curve, curve.summary())
+    spec = to_dict(unchanged)
     units = layers(spec)
     rows = dataset(spec, units[0])
     assert len(rows) == 6
@@ -339,11 +374,11 @@ def test_set_curves_show_the_summary_with_its_spread_images_and_samples():
         assert row["unchanged_std"] == pytest.approx(float(share.std(unbiased=False)))
         assert row["prob"] == pytest.approx(float(prob[m, k].mean(dim=0).mean()))
         assert (row["n_images"], row["n_samples"]) == (5, 4)
-    assert {r["method"]: r["block_size"] for r in rows} == {"DropBlock b=1": str(base.block_size),
+    assert {r["method"]: r["block_size"] for r in rows} == {"DropBlock b=1": str(M.RegularizerSpec().block_size),
                                                            "SpatialDropout": "whole channel"}
     fields = [t["field"] for t in units[-1]["encoding"]["tooltip"]]
     assert {"keep_prob", "block_size", "unchanged", "unchanged_std", "n_images", "n_samples"} <= set(fields)
-    assert layers(mean_prob.to_dict())[-1]["encoding"]["y"]["field"] == "prob"
+    assert layers(to_dict(mean_prob))[-1]["encoding"]["y"]["field"] == "prob"
 
 
 def test_image_set_page_draws_its_curves_as_charts():

@@ -70,10 +70,10 @@ def test_in_chinese_too():
 def test_charts_on_a_projector_get_large_labels_without_touching_the_shared_spec():
     import json
 
-    from ui import render
+    from ui import chartview
 
     spec = {"mark": "line", "config": {"axis": {"labelFontSize": 11, "grid": True}}}
-    big = render.projector_spec(spec)
+    big = chartview.projector_spec(spec)
     assert big["config"]["axis"]["labelFontSize"] >= 20 and big["config"]["axis"]["grid"] is True
     assert big["config"]["legend"]["labelFontSize"] >= 20 and big["config"]["title"]["fontSize"] >= 20
     assert spec == {"mark": "line", "config": {"axis": {"labelFontSize": 11, "grid": True}}}  # the cache's copy
