@@ -21,6 +21,7 @@ from .checks import (
 from .functional import (
     DropMask,
     GammaMode,
+    Generators,
     Normalize,
     SeedRegion,
     apply_mask,
@@ -48,6 +49,7 @@ __all__ = [
     "DropMask",
     "Dropout",
     "GammaMode",
+    "Generators",
     "LinearScheduler",
     "Normalize",
     "SeedRegion",

@@ -14,7 +14,8 @@ range, with an "expected X, but got Y" message; those that normalise (``check_ke
 from __future__ import annotations
 
 import numbers
-from typing import Literal
+from collections.abc import Sequence
+from typing import Literal, Union
 
 import torch
 from torch import Tensor
@@ -24,6 +25,7 @@ __all__ = [
     "NORMALIZE",
     "SEED_REGIONS",
     "GammaMode",
+    "Generators",
     "Normalize",
     "SeedRegion",
     "check_block_size",
@@ -42,6 +44,8 @@ Normalize = Literal["sample", "batch"]
 NORMALIZE: tuple[str, ...] = ("sample", "batch")
 GammaMode = Literal["eq1", "calibrated"]
 GAMMA_MODES: tuple[str, ...] = ("eq1", "calibrated")
+# One generator for the batch, or one per sample (sample i draws from the i-th), or None (torch's default).
+Generators = Union[torch.Generator, Sequence[torch.Generator], None]
 
 
 def check_input(x: object) -> None:
@@ -132,14 +136,26 @@ def check_gamma_mode(gamma_mode: object) -> None:
     _check_choice(gamma_mode, "gamma_mode", GAMMA_MODES)
 
 
-def check_generator(generator: object) -> None:
-    """Check a source of randomness: a ``torch.Generator`` or None.
+def check_generator(generator: object, n: int | None = None) -> None:
+    """Check a source of randomness: a ``torch.Generator``, None, or a list or tuple of generators on
+    one device, one per sample (``n`` of them when ``n`` is given).
 
     Raises:
-        TypeError: anything else (e.g. an int seed).
+        TypeError: anything else (e.g. an int seed), or a sequence holding something else.
+        ValueError: a sequence of another length than ``n``, or of generators on several devices.
     """
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"expected generator to be a torch.Generator or None, but got {type(generator).__name__}")
+    if generator is None or isinstance(generator, torch.Generator):
+        return
+    if not isinstance(generator, (list, tuple)):
+        raise TypeError(f"expected generator to be a torch.Generator, a sequence of them or None, but got "
+                        f"{type(generator).__name__}")
+    for g in generator:
+        if not isinstance(g, torch.Generator):
+            raise TypeError(f"expected a sequence of torch.Generator, but got one holding {type(g).__name__}")
+    if n is not None and len(generator) != n:
+        raise ValueError(f"expected one generator per sample ({n}), but got {len(generator)}")
+    if len({g.device for g in generator}) > 1:
+        raise ValueError(f"expected every generator on one device, but got {sorted({str(g.device) for g in generator})}")
 
 
 def check_gamma_scale(gamma_scale: object) -> float:

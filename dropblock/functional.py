@@ -32,6 +32,10 @@ Conventions shared by all masks:
   ``expected_drop_fraction(gamma) = target`` numerically (:func:`calibrated_gamma`).
 * Masks are drawn on the generator's device and then moved to x's device, so one CPU
   generator seeded alike gives the same masks whatever device the activations live on.
+* ``generator`` may also be a sequence of N generators, one per sample: sample i then draws
+  from ``generator[i]`` exactly what a batch of one (x[i:i+1]) would draw from it, so a sample's
+  masks do not depend on which other samples share its batch (Monte Carlo samples computed in
+  rounds equal those of one batch). A sequence of one is that generator itself.
 * DropBlock seeds are independent Bernoulli(gamma) draws: one uniform per candidate position,
   or, for gamma <= ``GAP_MAX_GAMMA`` on the CPU, the positions drawn as geometric gaps (about
   gamma * positions random numbers; the same distribution, other masks for a given seed).
@@ -52,6 +56,7 @@ from torch import Tensor
 
 from .checks import (
     GammaMode,
+    Generators,
     Normalize,
     SeedRegion,
     check_block_size,
@@ -67,6 +72,7 @@ from .checks import (
 __all__ = [
     "DropMask",
     "GammaMode",
+    "Generators",
     "Normalize",
     "SeedRegion",
     "apply_mask",
@@ -140,9 +146,37 @@ class DropMask:
 # --------------------------------------------------------------------------------------
 
 
-def _draw_device(x: Tensor, generator: torch.Generator | None) -> torch.device:
+def _draw_device(x: Tensor, generator: Generators) -> torch.device:
     """Masks are drawn where the generator lives (then moved to x's device)."""
+    if isinstance(generator, (list, tuple)):
+        return generator[0].device if generator else x.device
     return x.device if generator is None else generator.device
+
+
+def _one_or_many(generator: Generators) -> Generators:
+    """A sequence of one generator is that generator (the same draws by construction)."""
+    if isinstance(generator, (list, tuple)):
+        return generator[0] if len(generator) == 1 else list(generator)
+    return generator
+
+
+def _rand(shape: tuple[int, ...], generator: Generators, device: torch.device,
+          dtype: torch.dtype = torch.float32) -> Tensor:
+    """Uniforms in [0, 1) of ``shape`` (N, ...): from one generator, or row i from ``generator[i]``
+    (exactly what ``torch.rand`` of that row's shape draws from it)."""
+    if not isinstance(generator, list):
+        return torch.rand(shape, generator=generator, device=device, dtype=dtype)
+    u = torch.empty(shape, device=device, dtype=dtype)
+    for row, g in zip(u, generator):
+        torch.rand(row.shape, generator=g, device=device, dtype=dtype, out=row)
+    return u
+
+
+def _randint(high: int, n: int, generator: Generators, device: torch.device) -> Tensor:
+    """(n,) integers in [0, high): from one generator, or entry i from ``generator[i]``."""
+    if not isinstance(generator, list):
+        return torch.randint(high, (n,), generator=generator, device=device)
+    return torch.cat([torch.randint(high, (1,), generator=g, device=device) for g in generator])
 
 
 def _check_spatial(height: int, width: int) -> None:
@@ -390,7 +424,7 @@ GAP_MAX_GAMMA = 0.2
 
 
 def _draw_seeds(
-    shape: tuple[int, ...], gamma: float, generator: torch.Generator | None, device: torch.device, *,
+    shape: tuple[int, ...], gamma: float, generator: Generators, device: torch.device, *,
     out: Tensor | None = None, layout: torch.memory_format = torch.contiguous_format,
 ) -> Tensor:
     """Independent Bernoulli(gamma) seeds of ``shape`` (N, C, H, W), bool.
@@ -399,7 +433,8 @@ def _draw_seeds(
     (:func:`_bernoulli_positions`, about ``gamma * numel`` random numbers), are set to True.
     Otherwise one uniform per unit, ``rand(shape) < gamma``. Which of the two runs depends only on
     gamma and the generator's device, so a generator gives the same seeds whatever the
-    activation's device or layout.
+    activation's device or layout. With a list of generators, sample i (``shape[0]`` of them) draws
+    from the i-th as a batch of one would.
 
     Args:
         out: a bool view of ``shape`` holding zeros, written in place; else a new tensor (in
@@ -407,11 +442,16 @@ def _draw_seeds(
             transposition is left to a pass over bools).
     """
     if device.type != "cpu" or gamma > GAP_MAX_GAMMA:
-        u = torch.rand(shape, generator=generator, device=device)
+        u = _rand(shape, generator, device)
         return u < gamma if out is None else torch.lt(u, gamma, out=out)
     if out is None:
         out = torch.empty(shape, dtype=torch.bool, device=device, memory_format=layout).zero_()
-    positions = _bernoulli_positions(math.prod(shape), gamma, generator)
+    if isinstance(generator, list):  # each sample's positions from its own generator, offset to its rows
+        per = math.prod(shape[1:])
+        parts = [_bernoulli_positions(per, gamma, g).add_(i * per) for i, g in enumerate(generator)]
+        positions = torch.cat(parts) if parts else torch.empty(0, dtype=torch.float64)
+    else:
+        positions = _bernoulli_positions(math.prod(shape), gamma, generator)
     if positions.numel():
         _set_at(out, positions)
     return out
@@ -471,7 +511,7 @@ def sample_drop_block_mask(
     gamma: float | None = None,
     gamma_mode: GammaMode = "eq1",
     normalize: Normalize = "sample",
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
 ) -> DropMask:
     """Sample DropBlock masks for ``x`` (Algorithm 1, lines 5-6; Figure 2).
 
@@ -489,7 +529,8 @@ def sample_drop_block_mask(
         gamma_mode: ``"eq1"`` (the paper's Eq. (1)) or ``"calibrated"`` (exact expected drop
             equal to the target, :func:`calibrated_gamma`).
         normalize: count(M)/count_ones(M) per ``"sample"`` (default) or over the ``"batch"``.
-        generator: source of randomness; masks are drawn on its device, then moved to x's.
+        generator: source of randomness, or N of them (sample i draws from the i-th, as a batch of
+            one would); masks are drawn on its device, then moved to x's.
 
     Returns:
         DropMask with seed_mask/block_mask of shape (N, C or 1, H, W), on x's device.
@@ -498,7 +539,8 @@ def sample_drop_block_mask(
     keep_prob = check_keep_prob(keep_prob)
     check_block_size(block_size)
     check_seed_region(seed_region)
-    check_generator(generator)
+    check_generator(generator, x.shape[0])
+    generator = _one_or_many(generator)
     check_gamma_mode(gamma_mode)
     check_normalize(normalize)
     gamma_scale = check_gamma_scale(gamma_scale)
@@ -541,27 +583,30 @@ def sample_drop_block_mask(
                       gamma_scale=gamma_scale).to(x.device)
 
 
-def sample_dropout_mask(x: Tensor, keep_prob: float, *, generator: torch.Generator | None = None) -> DropMask:
+def sample_dropout_mask(x: Tensor, keep_prob: float, *, generator: Generators = None) -> DropMask:
     """Element-wise dropout masks (Srivastava et al. 2014): DropBlock with block_size 1.
 
-    Scale is the usual inverted-dropout ``1 / keep_prob``.
+    Scale is the usual inverted-dropout ``1 / keep_prob``. ``generator``: one, or one per sample.
     """
     check_input(x)
     keep_prob = check_keep_prob(keep_prob)
-    check_generator(generator)
-    keep = torch.rand(x.shape, generator=generator, device=_draw_device(x, generator)) < keep_prob
+    check_generator(generator, x.shape[0])
+    generator = _one_or_many(generator)
+    keep = _rand(tuple(x.shape), generator, _draw_device(x, generator)) < keep_prob
     return _constant_scale("dropout", keep, keep_prob, (1, 1)).to(x.device)
 
 
 def sample_spatial_dropout_mask(
-    x: Tensor, keep_prob: float, *, generator: torch.Generator | None = None
+    x: Tensor, keep_prob: float, *, generator: Generators = None
 ) -> DropMask:
-    """SpatialDropout masks (Tompson et al. 2015): whole channels, shape (N, C, 1, 1)."""
+    """SpatialDropout masks (Tompson et al. 2015): whole channels, shape (N, C, 1, 1).
+    ``generator``: one, or one per sample."""
     check_input(x)
     keep_prob = check_keep_prob(keep_prob)
-    check_generator(generator)
+    check_generator(generator, x.shape[0])
+    generator = _one_or_many(generator)
     n, c, height, width = x.shape
-    keep = torch.rand((n, c, 1, 1), generator=generator, device=_draw_device(x, generator)) < keep_prob
+    keep = _rand((n, c, 1, 1), generator, _draw_device(x, generator)) < keep_prob
     return _constant_scale("spatial_dropout", keep, keep_prob, (height, width)).to(x.device)
 
 
@@ -578,7 +623,7 @@ def sample_cutout_mask(
     *,
     size: int | None = None,
     seed_region: SeedRegion = "valid",
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
 ) -> DropMask:
     """Cutout masks (DeVries & Taylor 2017): one square per image, shared by all channels.
 
@@ -588,7 +633,8 @@ def sample_cutout_mask(
         size: explicit side of the square, overriding the budget.
         seed_region: ``"valid"`` keeps the square inside the image (exact budget);
             ``"everywhere"`` centres it anywhere and cuts it at the border (the original).
-        generator: source of randomness; the square is drawn on its device, then moved to x's.
+        generator: source of randomness, or N of them (sample i draws from the i-th); the square
+            is drawn on its device, then moved to x's.
 
     Returns:
         DropMask with masks of shape (N, 1, H, W) and scale 1 (Cutout does not rescale).
@@ -596,7 +642,8 @@ def sample_cutout_mask(
     check_input(x)
     keep_prob = check_keep_prob(keep_prob)
     check_seed_region(seed_region)
-    check_generator(generator)
+    check_generator(generator, x.shape[0])
+    generator = _one_or_many(generator)
     n, _, height, width = x.shape
     _check_spatial(height, width)
     device = _draw_device(x, generator)
@@ -608,7 +655,7 @@ def sample_cutout_mask(
         rows, cols = height - side + 1, width - side + 1
     else:
         rows, cols = height, width
-    index = torch.randint(rows * cols, (n,), generator=generator, device=device)
+    index = _randint(rows * cols, n, generator, device)
     seed = torch.zeros((n, rows * cols), dtype=torch.bool, device=device)
     seed.scatter_(1, index[:, None], True)
     seed = seed.view(n, 1, rows, cols)
@@ -663,7 +710,7 @@ def drop_block2d(
     block_size: int,
     *,
     training: bool = True,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
     per_channel: bool = True,
     seed_region: SeedRegion = "valid",
     gamma_scale: float = 1.0,
@@ -677,7 +724,8 @@ def drop_block2d(
         keep_prob: target probability of keeping a unit, in (0, 1].
         block_size: side of the block; clipped to the map.
         training: identity when False (the paper applies no DropBlock at inference).
-        generator: source of randomness; masks are drawn on its device, then moved to x's.
+        generator: source of randomness, or one per sample; masks are drawn on its device, then
+            moved to x's.
         per_channel: an independent mask per channel (default, the paper's Algorithm 1).
         seed_region: ``"valid"`` (paper) or ``"everywhere"`` (truncated border blocks).
         gamma_scale: multiplies the target drop (0.25 for ResNet group 3 in the paper).
@@ -709,7 +757,7 @@ def drop_block2d(
 
 
 def _drop_with(
-    sampler, x: Tensor, keep_prob: float, training: bool, generator: torch.Generator | None
+    sampler, x: Tensor, keep_prob: float, training: bool, generator: Generators
 ) -> Tensor:
     """Validate, return x when nothing is to be dropped, else apply ``sampler``'s mask."""
     check_input(x)
@@ -720,13 +768,13 @@ def _drop_with(
     return apply_mask(x, sampler(x, keep_prob, generator=generator))
 
 
-def dropout(x: Tensor, keep_prob: float, *, training: bool = True, generator: torch.Generator | None = None) -> Tensor:
+def dropout(x: Tensor, keep_prob: float, *, training: bool = True, generator: Generators = None) -> Tensor:
     """Element-wise dropout on (N, C, H, W), scaled by ``1 / keep_prob``."""
     return _drop_with(sample_dropout_mask, x, keep_prob, training, generator)
 
 
 def spatial_dropout(
-    x: Tensor, keep_prob: float, *, training: bool = True, generator: torch.Generator | None = None
+    x: Tensor, keep_prob: float, *, training: bool = True, generator: Generators = None
 ) -> Tensor:
     """SpatialDropout on (N, C, H, W): whole channels, scaled by ``1 / keep_prob``."""
     return _drop_with(sample_spatial_dropout_mask, x, keep_prob, training, generator)
@@ -738,7 +786,7 @@ def cutout(
     *,
     size: int | None = None,
     training: bool = True,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
     seed_region: SeedRegion = "valid",
 ) -> Tensor:
     """Cutout on images (N, C, H, W): zero one square per image, no rescaling."""

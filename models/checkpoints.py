@@ -86,4 +86,5 @@ def merge_curves(first: RobustnessCurve, second: RobustnessCurve, names: tuple[s
         mean_prob=torch.cat([first.mean_prob, second.mean_prob]),
         std_prob=torch.cat([first.std_prob, second.std_prob]),
         top1_agreement=torch.cat([first.top1_agreement, second.top1_agreement]),
+        n_samples=min(first.n_samples, second.n_samples),
     )

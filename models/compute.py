@@ -3,12 +3,17 @@
 Pages read widgets, call one ``compute_*`` function and draw the result. Everything returned
 is on the CPU, detached, and small enough to cache per set of parameters.
 
+The Monte Carlo views also come in rounds (:mod:`models.rounds`): ``compute_X_rounds`` yields a
+:class:`~models.rounds.Partial` per round, the result over the samples drawn so far; after N
+samples it equals ``compute_X`` with ``n_samples=N`` (sample ``s`` draws from
+:func:`models.engine.sample_seed` (seed, s) however the samples are batched).
+
 DropBlock: Ghiasi, Lin & Le, NeurIPS 2018 (arXiv:1810.12890). CAM: Zhou et al., CVPR 2016.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -24,12 +29,16 @@ from .engine import (
     RegularizerSpec,
     class_activation_map,
     iter_runs,
+    pass_samples,
     run_regularized,
     sample_first_site,
+    sample_generators,
+    sample_range,
     sample_site_mask,
     topk,
     upsample_cam,
 )
+from .rounds import Partial, Progress, mean_std, round_progress, round_ranges
 from .text import N_, Text
 
 __all__ = [
@@ -44,11 +53,15 @@ __all__ = [
     "StrategyComparison",
     "StrategyView",
     "compute_cam_shift",
+    "compute_cam_shift_rounds",
     "compute_comparison",
+    "compute_comparison_rounds",
     "compute_dropblock_dropout",
+    "compute_dropblock_dropout_rounds",
     "compute_mask_outcome",
     "compute_mask_sample",
     "compute_robustness_curve",
+    "compute_robustness_curve_rounds",
     "gamma_formula",
 ]
 
@@ -242,10 +255,11 @@ class MethodView:
     channel: int | None  # the most active channel this draw dropped units in (else the most active); None: the image
     target_drop: float
     realised_drop: float  # Monte Carlo mean over ``n_samples`` mask draws
-    sample_drop: float  # the draw shown
+    sample_drop: float  # the draw shown (sample 0, the first of the mean's draws)
     top5: Top
     class_prob: float  # probability of the clean top-1 class, the draw shown
     cam: Tensor  # (224, 224), same class as the clean CAM
+    drop_std: float = 0.0  # population std of the drop over the ``n_samples`` draws
 
 
 @dataclass(frozen=True, eq=False)
@@ -290,9 +304,34 @@ def compute_comparison(
     ``spec.gamma_mode`` (Eq. (1), or the calibrated gamma that makes the expected drop exact),
     ``spec.per_channel`` and ``spec.seed_region``; Cutout uses ``spec.seed_region`` too
     ("valid" keeps the square inside, an exact budget). The placement is always "after one group"
-    here. ``realised_drop`` is the mean over ``n_samples`` mask draws (masks only, cheap); the
-    network runs once per method, for the draw pictured.
+    here. ``realised_drop`` is the mean over ``n_samples`` mask draws (masks only, cheap; draw
+    ``s`` from :func:`models.engine.sample_seed` (seed, s)); the network runs once per method, for
+    the draw pictured, which is draw 0.
     """
+    n_samples = len(sample_range(n_samples))
+    pictured = _comparison_pictured(backbone, clean, spec, seed)
+    return _comparison_with(pictured, _comparison_drops(clean, pictured, range(0, n_samples), seed))
+
+
+def compute_comparison_rounds(
+    backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, seed: int = 0, n_samples: int = 64,
+    first: int = 2, progress: Progress | None = None,
+) -> Iterator[Partial[Comparison]]:
+    """:func:`compute_comparison` in rounds: the pictured draws and the first ``first`` drop samples,
+    then more (:func:`models.rounds.round_sizes`); each :class:`Partial`'s ``realised_drop`` and
+    ``drop_std`` are over the draws so far, and the last equals :func:`compute_comparison`.
+    ``progress`` is called after each method's draws of a round."""
+    total = len(sample_range(n_samples))
+    pictured = _comparison_pictured(backbone, clean, spec, seed)
+    drops = torch.empty(len(pictured.views), 0)
+    for new in round_ranges(total, first):
+        drops = torch.cat([drops, _comparison_drops(clean, pictured, new, seed, round_progress(progress, new, total))],
+                          dim=1)
+        yield Partial(_comparison_with(pictured, drops), new.stop, total)
+
+
+def _comparison_pictured(backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, seed: int) -> Comparison:
+    """The comparison with each method's pictured draw (one network run each) and no drop samples yet."""
     class_idx = clean.top1
     group = spec.group
     site_acts = clean.acts[group][0]
@@ -304,9 +343,6 @@ def compute_comparison(
     runs = dict(iter_runs(backbone, clean, [(method, 1, seed) for method in methods], max_samples=len(methods)))
     for i, (kind, on) in enumerate(COMPARED):
         method, run = methods[i], runs[i]
-        start = clean.x if on == "input" else clean.acts[group]
-        drops = sample_site_mask(start.expand(n_samples, *start.shape[1:]), method,
-                                 torch.Generator().manual_seed(seed), group=group).drop_fraction.float().cpu()
         if on == "input":
             mask = _cpu(run.mask.block_mask[0, 0])
             dropped = _cpu(run.after[0]).float().mean(dim=0)
@@ -322,10 +358,10 @@ def compute_comparison(
             label = Text(N_("Cutout (features)")) if kind == "cutout" else KIND_LABELS[kind]
         views.append(MethodView(
             label=label, spec=method, site_label=run.site.label, unit=unit, mask=mask, dropped=dropped, channel=channel,
-            target_drop=run.mask.target_drop, realised_drop=float(drops.mean()),
+            target_drop=run.mask.target_drop, realised_drop=float("nan"),
             sample_drop=float(run.mask.drop_fraction[0]),
             top5=topk(run.probs[0], backbone.categories), class_prob=float(run.probs[0, class_idx]),
-            cam=_cam_for(backbone, run.features[:1], class_idx)[0],
+            cam=_cam_for(backbone, run.features[:1], class_idx)[0], drop_std=float("nan"),
         ))
     return Comparison(
         views=tuple(views), group=group, map_size=(height, width), keep_prob=spec.keep_prob,
@@ -336,12 +372,35 @@ def compute_comparison(
         expected_eq1=db.expected_drop_fraction(spec.keep_prob, spec.block_size, height, width,
                                                seed_region=spec.seed_region),
         cutout_side=db.cutout_size(spec.keep_prob, height, width),
-        n_samples=n_samples,
+        n_samples=0,
         honoured=("keep_prob", "block_size", N_("seed"), N_("group"), N_("γ mode"), N_("seed region (DropBlock and Cutout)"),
                   N_("shared mask (DropBlock)"), N_("normalisation (DropBlock)")),
         ignored=(N_("placement: always after one group here"),
                  N_("site before/after ReLU (no activation at a group output)")),
     )
+
+
+def _comparison_drops(clean: CleanPass, pictured: Comparison, samples: range, seed: int,
+                      progress: Progress | None = None) -> Tensor:
+    """(methods, S): the realised drop of draws ``samples`` of each method at its site (masks only).
+
+    Draw ``s`` comes from :func:`models.engine.sample_seed` (seed, s), so draw 0 is the pictured one."""
+    out = torch.empty(len(pictured.views), len(samples))
+    for i, view in enumerate(pictured.views):
+        start = clean.x if view.spec.on_input else clean.acts[pictured.group]
+        out[i] = sample_site_mask(start.expand(len(samples), *start.shape[1:]), view.spec,
+                                  sample_generators(seed, samples), group=pictured.group).drop_fraction.float().cpu()
+        if progress is not None:
+            progress((i + 1) / len(pictured.views), N_("Sampling masks"))
+    return out
+
+
+def _comparison_with(pictured: Comparison, drops: Tensor) -> Comparison:
+    """``pictured`` with its realised drops: the mean and population std of ``drops`` (methods, S)."""
+    means, stds = mean_std(drops)
+    views = tuple(replace(view, realised_drop=float(means[i]), drop_std=float(stds[i]))
+                  for i, view in enumerate(pictured.views))
+    return replace(pictured, views=views, n_samples=drops.shape[1])
 
 
 # ---------------------------------------------------------------------------- CAM shift
@@ -366,6 +425,11 @@ class CamShift:
     realised_drop: float  # mean over sites and samples
     n_samples: int
 
+    @property
+    def prob_std(self) -> float:
+        """Population std of the class probability over the samples."""
+        return float(self.sample_probs.float().std(unbiased=False))
+
 
 def compute_cam_shift(
     backbone: Backbone,
@@ -376,16 +440,67 @@ def compute_cam_shift(
     seed: int = 0,
     class_idx: int | None = None,
 ) -> CamShift:
-    """Monte Carlo CAMs under ``spec``: one sample, the mean, and the shift from the clean CAM."""
+    """Monte Carlo CAMs under ``spec``: one sample, the mean, and the shift from the clean CAM.
+
+    All ``n_samples`` run as one batch; sample ``s`` draws from :func:`models.engine.sample_seed`
+    (seed, s), and "one sample" is sample 0 (the mask explorer's draw for ``seed``).
+    """
+    class_idx = _cam_class(backbone, clean, class_idx)
+    return _cam_shift_of(backbone, clean, class_idx, _cam_samples(backbone, clean, spec, range(0, n_samples), seed,
+                                                                   class_idx))
+
+
+def compute_cam_shift_rounds(
+    backbone: Backbone,
+    clean: CleanPass,
+    spec: RegularizerSpec,
+    *,
+    n_samples: int = 16,
+    seed: int = 0,
+    class_idx: int | None = None,
+    first: int = 2,
+    progress: Progress | None = None,
+) -> Iterator[Partial[CamShift]]:
+    """:func:`compute_cam_shift` in rounds (:func:`models.rounds.round_sizes`): each round runs only
+    its new samples (at most :func:`models.engine.pass_samples` per pass, ``progress`` called after
+    each pass) and yields the shift over every sample so far; the last equals :func:`compute_cam_shift`."""
+    class_idx = _cam_class(backbone, clean, class_idx)
+    total = len(sample_range(n_samples))
+    parts: list[tuple[Tensor, Tensor, Tensor]] = []
+    for new in round_ranges(total, first):
+        report = round_progress(progress, new, total)
+        limit = pass_samples(backbone)
+        for start in range(new.start, new.stop, limit):
+            parts.append(_cam_samples(backbone, clean, spec, range(start, min(start + limit, new.stop)), seed,
+                                      class_idx))
+            if report is not None:
+                report((min(start + limit, new.stop) - new.start) / len(new), N_("Sampling masks"))
+        cams, probs, drops = (torch.cat(t) for t in zip(*parts))
+        yield Partial(_cam_shift_of(backbone, clean, class_idx, (cams, probs, drops)), new.stop, total)
+
+
+def _cam_class(backbone: Backbone, clean: CleanPass, class_idx: int | None) -> int:
     class_idx = clean.top1 if class_idx is None else int(class_idx)
     if not 0 <= class_idx < len(backbone.categories):
         raise ValueError(f"expected class_idx in 0..{len(backbone.categories) - 1}, but got {class_idx}")
-    run: DropRun = run_regularized(backbone, clean, spec, n_samples=n_samples, seed=seed)
+    return class_idx
+
+
+def _cam_samples(backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, samples: range, seed: int,
+                 class_idx: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Samples ``samples`` as one batch: CAMs (S, 224, 224), probabilities (S, 1000), and each sample's
+    realised drop (S,), the mean over the sites it was dropped at."""
+    run: DropRun = run_regularized(backbone, clean, spec, n_samples=len(samples), seed=seed, start=samples.start)
+    drops = torch.stack([d.float().cpu() for _, d in run.site_drops]).mean(dim=0)  # (sites, S) -> (S,)
+    return _cam_for(backbone, run.features, class_idx), _cpu(run.probs).float(), drops
+
+
+def _cam_shift_of(backbone: Backbone, clean: CleanPass, class_idx: int,
+                  samples: tuple[Tensor, Tensor, Tensor]) -> CamShift:
+    """The shift over the samples (:func:`_cam_samples`, concatenated in sample order)."""
+    cams, probs, drops = samples
     clean_cam = _cam_for(backbone, clean.features, class_idx)[0]
-    cams = _cam_for(backbone, run.features, class_idx)
     mean_cam = cams.mean(dim=0)
-    probs = _cpu(run.probs).float()
-    drops = torch.stack([d.float().mean() for _, d in run.site_drops]).mean()
     return CamShift(
         class_idx=class_idx,
         class_name=backbone.categories[class_idx],
@@ -399,8 +514,8 @@ def compute_cam_shift(
         clean_prob=float(clean.probs[0, class_idx]),
         sample_probs=probs[:, class_idx],
         keeps_top1=float((probs.argmax(dim=1) == clean.top1).float().mean()),
-        realised_drop=float(drops),
-        n_samples=n_samples,
+        realised_drop=float(drops.mean()),
+        n_samples=probs.shape[0],
     )
 
 
@@ -417,8 +532,9 @@ class RobustnessCurve:
     clean_prob: float
     labels: tuple[str, ...]
     mean_prob: Tensor  # (methods, keep_probs)
-    std_prob: Tensor  # (methods, keep_probs)
+    std_prob: Tensor  # (methods, keep_probs), population std over the samples
     top1_agreement: Tensor  # (methods, keep_probs): share of samples keeping the clean top-1
+    n_samples: int = 0  # Monte Carlo samples per point the means hold (0: not recorded)
 
 
 DEFAULT_CURVE_METHODS: tuple[tuple[str, int], ...] = (("dropblock", 1), ("dropblock", 7), ("spatial_dropout", 1))
@@ -440,46 +556,106 @@ def compute_robustness_curve(
     """Class probability and top-1 agreement vs keep_prob for each (kind, block_size) in ``methods``.
 
     ``base`` gives the placement (the paper: in the blocks of groups 3 and 4). Every point draws
-    its masks from ``seed``, as a separate run would; points run several at a time through the
-    network (at most ``max_samples`` samples per pass, default :func:`models.engine.pass_samples`)
-    from the cached activation, and keep_prob 1 is the clean pass itself.
+    its masks from ``seed`` (sample ``s`` from :func:`models.engine.sample_seed` (seed, s)), as a
+    separate run would; points run several at a time through the network (at most
+    ``max_samples`` samples per pass, default :func:`models.engine.pass_samples`) from the cached
+    activation, and keep_prob 1 is the clean pass itself.
     """
-    class_idx = clean.top1 if class_idx is None else int(class_idx)
-    labels = [KIND_LABELS[kind] + (f" b={block_size}" if kind == "dropblock" else "") for kind, block_size in methods]
-    probs = torch.empty(len(methods), len(keep_probs), n_samples, len(backbone.categories))
-    identity = [k for k, kp in enumerate(keep_probs) if kp >= 1.0]
-    probs[:, identity] = _cpu(clean.probs).float()  # the clean pass
-    points = [(m, k) for m in range(len(methods)) for k, kp in enumerate(keep_probs) if kp < 1.0]
-    runs = [(replace(base, kind=methods[m][0], block_size=methods[m][1], keep_prob=keep_probs[k]), n_samples, seed)
-            for m, k in points]
-    # Every point from the cached activation with the seed it always had; several points per batched pass.
-    if progress is not None and points:
-        progress(0.0, Text(N_("{method}, keep_prob {keep_prob:g}"), method=labels[points[0][0]],
-                           keep_prob=keep_probs[points[0][1]]))
-    for i, run in iter_runs(backbone, clean, runs, max_samples=max_samples):
-        m, k = points[i]
-        probs[m, k] = _cpu(run.probs).float()
-        if progress is not None:  # after each pass's points: where a job nobody waits for stops
-            progress((i + 1) / len(points), Text(N_("{method}, keep_prob {keep_prob:g}"), method=labels[m],
-                                                 keep_prob=keep_probs[k]))
-    p = probs[..., class_idx]
-    means, stds = p.mean(dim=-1), p.std(dim=-1, unbiased=False)
-    # keep_prob 1 is the clean pass by construction: its value copied, not a mean of n copies (whose
-    # last bits depend on the CPU's summation order)
-    means[:, identity], stds[:, identity] = float(clean.probs[0, class_idx]), 0.0
-    agree = (probs.argmax(dim=-1) == clean.top1).float().mean(dim=-1)
+    curve = _Curve(backbone, clean, base, tuple(keep_probs), tuple(methods), class_idx)
+    p, agree = curve.draw(range(0, n_samples), seed, progress, max_samples)
     if progress is not None:
         progress(1.0, N_("done"))
-    return RobustnessCurve(
-        keep_probs=tuple(float(k) for k in keep_probs),
-        class_idx=class_idx,
-        class_name=backbone.categories[class_idx],
-        clean_prob=float(clean.probs[0, class_idx]),
-        labels=tuple(labels),
-        mean_prob=means,
-        std_prob=stds,
-        top1_agreement=agree,
-    )
+    return curve.result(p, agree)
+
+
+def compute_robustness_curve_rounds(
+    backbone: Backbone,
+    clean: CleanPass,
+    base: RegularizerSpec,
+    *,
+    keep_probs: Sequence[float] = (1.0, 0.95, 0.9, 0.85, 0.8, 0.75),
+    methods: Sequence[tuple[str, int]] = DEFAULT_CURVE_METHODS,
+    n_samples: int = 8,
+    seed: int = 0,
+    class_idx: int | None = None,
+    progress: Callable[[float, str], None] | None = None,
+    max_samples: int | None = None,
+    first: int = 2,
+) -> Iterator[Partial[RobustnessCurve]]:
+    """:func:`compute_robustness_curve` in rounds (:func:`models.rounds.round_sizes`): every point
+    draws only the round's new samples, and each :class:`Partial` holds the mean and population std
+    over the samples so far; the last equals :func:`compute_robustness_curve`. ``progress`` is
+    called after each pass as there, its fraction counting the samples of every round."""
+    curve = _Curve(backbone, clean, base, tuple(keep_probs), tuple(methods), class_idx)
+    total = len(sample_range(n_samples))
+    p, agree = torch.empty(len(curve.points), 0), torch.empty(len(curve.points), 0, dtype=torch.bool)
+    for new in round_ranges(total, first):
+        p_new, agree_new = curve.draw(new, seed, round_progress(progress, new, total), max_samples)
+        p, agree = torch.cat([p, p_new], dim=1), torch.cat([agree, agree_new], dim=1)
+        if new.stop >= total and progress is not None:
+            progress(1.0, N_("done"))
+        yield Partial(curve.result(p, agree), new.stop, total)
+
+
+class _Curve:
+    """One robustness curve's points: which specs run, and how their samples become the result."""
+
+    def __init__(self, backbone: Backbone, clean: CleanPass, base: RegularizerSpec, keep_probs: tuple[float, ...],
+                 methods: tuple[tuple[str, int], ...], class_idx: int | None) -> None:
+        self.backbone, self.clean, self.keep_probs, self.methods = backbone, clean, keep_probs, methods
+        self.class_idx = clean.top1 if class_idx is None else int(class_idx)
+        self.labels = [KIND_LABELS[kind] + (f" b={block_size}" if kind == "dropblock" else "")
+                       for kind, block_size in methods]
+        self.points = [(m, k) for m in range(len(methods)) for k, kp in enumerate(keep_probs) if kp < 1.0]
+        self.specs = [replace(base, kind=methods[m][0], block_size=methods[m][1], keep_prob=keep_probs[k])
+                      for m, k in self.points]
+
+    def _text(self, i: int) -> str:
+        m, k = self.points[i]
+        return Text(N_("{method}, keep_prob {keep_prob:g}"), method=self.labels[m], keep_prob=self.keep_probs[k])
+
+    def draw(self, samples: range, seed: int, progress: Callable[[float, str], None] | None,
+             max_samples: int | None) -> tuple[Tensor, Tensor]:
+        """Samples ``samples`` of every dropped point: the class probability (points, S) and whether
+        the clean top-1 is kept (points, S), bool."""
+        samples = sample_range(samples)
+        p = torch.empty(len(self.points), len(samples))
+        agree = torch.empty(len(self.points), len(samples), dtype=torch.bool)
+        runs = [(spec, samples, seed) for spec in self.specs]
+        # Every point from the cached activation with the seed it always had; several points per batched pass.
+        if progress is not None and self.points:
+            progress(0.0, self._text(0))
+        for i, run in iter_runs(self.backbone, self.clean, runs, max_samples=max_samples):
+            probs = _cpu(run.probs).float()
+            p[i], agree[i] = probs[:, self.class_idx], probs.argmax(dim=-1) == self.clean.top1
+            if progress is not None:  # after each pass's points: where a job nobody waits for stops
+                progress((i + 1) / len(self.points), self._text(i))
+        return p, agree
+
+    def result(self, p: Tensor, agree: Tensor) -> RobustnessCurve:
+        """The curve over the samples ``p`` and ``agree`` (points, S) hold."""
+        clean, class_idx = self.clean, self.class_idx
+        shape = (len(self.methods), len(self.keep_probs))
+        # keep_prob 1 is the clean pass by construction: its value copied, not a mean of n copies (whose
+        # last bits depend on the CPU's summation order)
+        means = torch.full(shape, float(clean.probs[0, class_idx]), dtype=torch.float32)
+        stds = torch.zeros(shape, dtype=torch.float32)
+        agreement = torch.full(shape, float(clean.probs[0].argmax() == clean.top1), dtype=torch.float32)
+        if self.points:
+            rows, cols = (torch.tensor(ix) for ix in zip(*self.points))
+            means[rows, cols], stds[rows, cols] = mean_std(p)
+            agreement[rows, cols] = agree.float().mean(dim=-1)
+        return RobustnessCurve(
+            keep_probs=tuple(float(k) for k in self.keep_probs),
+            class_idx=class_idx,
+            class_name=self.backbone.categories[class_idx],
+            clean_prob=float(clean.probs[0, class_idx]),
+            labels=tuple(self.labels),
+            mean_prob=means,
+            std_prob=stds,
+            top1_agreement=agreement,
+            n_samples=p.shape[1],
+        )
 
 
 # ---------------------------------------------------------------------------- DropBlock + Dropout
@@ -532,47 +708,106 @@ def compute_dropblock_dropout(
 
     Arms: none; DropBlock only; Dropout before fc only; both. With Dropout before fc the CAM is
     computed from the features with the dropped channels removed (and the rest scaled by
-    1/keep_prob), which is exactly what the dropped logits see.
+    1/keep_prob), which is exactly what the dropped logits see. Sample ``s`` of every arm draws
+    from :func:`models.engine.sample_seed` (seed, s); "none" is the clean pass, copied.
     """
+    arms = _strategy_arms(dropblock, fc_keep_prob)
+    samples = range(0, len(sample_range(n_samples)))
+    drawn = {arm: _strategy_samples(backbone, clean, spec, samples, seed) for arm, (_, spec) in arms.items()
+             if arm != "none"}
+    return _strategy_of(backbone, clean, arms, drawn, len(samples))
+
+
+def compute_dropblock_dropout_rounds(
+    backbone: Backbone,
+    clean: CleanPass,
+    dropblock: RegularizerSpec,
+    *,
+    fc_keep_prob: float = 0.5,
+    n_samples: int = 16,
+    seed: int = 0,
+    first: int = 2,
+    progress: Progress | None = None,
+) -> Iterator[Partial[StrategyComparison]]:
+    """:func:`compute_dropblock_dropout` in rounds (:func:`models.rounds.round_sizes`): each round runs
+    the new samples of the three dropped arms (``progress`` called after each arm's chunk), and
+    yields the four arms over every sample so far; the last equals :func:`compute_dropblock_dropout`."""
+    arms = _strategy_arms(dropblock, fc_keep_prob)
+    total = len(sample_range(n_samples))
+    dropped = [arm for arm in STRATEGY_ARMS if arm != "none"]
+    drawn: dict[str, list[tuple[Tensor, ...]]] = {arm: [] for arm in dropped}
+    for new in round_ranges(total, first):
+        report = round_progress(progress, new, total)
+        for a, arm in enumerate(dropped):
+            arm_report = None if report is None else (
+                lambda f, text, a=a: report((a + f) / len(dropped), text))  # noqa: E731
+            drawn[arm].append(_strategy_samples(backbone, clean, arms[arm][1], new, seed, arm_report))
+        merged = {arm: tuple(torch.cat(t) for t in zip(*parts)) for arm, parts in drawn.items()}
+        yield Partial(_strategy_of(backbone, clean, arms, merged, new.stop), new.stop, total)
+
+
+def _strategy_arms(dropblock: RegularizerSpec, fc_keep_prob: float) -> dict[str, tuple[str, RegularizerSpec]]:
     db.check_keep_prob(fc_keep_prob, "fc_keep_prob")
-    class_idx = clean.top1
-    arms = {
+    return {
         "none": (N_("None"), replace(dropblock, kind="dropblock", keep_prob=1.0, group_params=(), fc_keep_prob=1.0)),
         "dropblock": (N_("DropBlock only"), replace(dropblock, kind="dropblock", fc_keep_prob=1.0)),
         "dropout_fc": (N_("Dropout before fc only"), replace(dropblock, kind="dropblock", keep_prob=1.0, group_params=(),
                                                          fc_keep_prob=fc_keep_prob)),
         "both": (N_("DropBlock + Dropout before fc"), replace(dropblock, kind="dropblock", fc_keep_prob=fc_keep_prob)),
     }
+
+
+def _strategy_samples(backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, samples: range, seed: int,
+                      progress: Progress | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Samples ``samples`` of one arm: probabilities (S, 1000), CAMs of the clean top-1 (S, 224, 224),
+    and each sample's mean realised drop over the DropBlock sites (S,) and of the pooled features (S,)
+    (zeros where the arm has none)."""
+    probs, cams, conv, fc = [], [], [], []
+    # Chunks of _CHUNK samples bound the memory of a run from the shallow groups, where 16 samples at
+    # once would hold hundreds of MB of activations; each sample draws from its own stream, so the
+    # chunking changes no mask.
+    for start in range(samples.start, samples.stop, _CHUNK):
+        n = min(_CHUNK, samples.stop - start)
+        run = run_regularized(backbone, clean, spec, n_samples=n, seed=seed, start=start)
+        probs.append(_cpu(run.probs).float())
+        cams.append(_cam_for(backbone, run.features, clean.top1))
+        conv_sites = [d.float().cpu() for s, d in run.site_drops if s.kind != "pooled"]  # each (n,)
+        fc_sites = [d.float().cpu() for s, d in run.site_drops if s.kind == "pooled"]
+        conv.append(torch.stack(conv_sites).mean(dim=0) if conv_sites else torch.zeros(n))
+        fc.append(torch.stack(fc_sites).mean(dim=0) if fc_sites else torch.zeros(n))
+        del run
+        if progress is not None:
+            progress((start + n - samples.start) / len(samples), N_("Sampling masks"))
+    return torch.cat(probs), torch.cat(cams), torch.cat(conv), torch.cat(fc)
+
+
+def _strategy_of(backbone: Backbone, clean: CleanPass, arms: dict[str, tuple[str, RegularizerSpec]],
+                 drawn: dict[str, tuple[Tensor, ...]], n_samples: int) -> StrategyComparison:
+    """The four arms over the samples ``drawn`` holds (the three dropped arms; "none" is the clean pass)."""
+    class_idx = clean.top1
+    clean_probs = _cpu(clean.probs).float()
+    clean_cam = _cam_for(backbone, clean.features, class_idx)[0]
     views = []
     for arm in STRATEGY_ARMS:
         label, spec = arms[arm]
-        probs_parts, cams, conv, fc = [], [], [], []
-        if arm == "none":  # nothing is dropped: every sample is the clean pass, already computed
-            probs_parts.append(_cpu(clean.probs).float().expand(n_samples, -1))
-            cams.append(_cam_for(backbone, clean.features, class_idx).expand(n_samples, -1, -1))
-        else:
-            # Chunks of _CHUNK samples (chunk c seeded ``seed * 64 + c``) bound the memory of a run from
-            # the shallow groups, where 16 samples at once would hold hundreds of MB of activations.
-            for c, start in enumerate(range(0, n_samples, _CHUNK)):
-                run = run_regularized(backbone, clean, spec, n_samples=min(_CHUNK, n_samples - start),
-                                      seed=seed * 64 + c)
-                probs_parts.append(_cpu(run.probs).float())
-                cams.append(_cam_for(backbone, run.features, class_idx))
-                conv += [d.float().cpu() for s, d in run.site_drops if s.kind != "pooled"]
-                fc += [d.float().cpu() for s, d in run.site_drops if s.kind == "pooled"]
-                del run
-        probs = torch.cat(probs_parts)
+        if arm == "none":  # nothing is dropped: every sample is the clean pass, copied (std 0 by construction)
+            views.append(StrategyView(
+                label=label, spec=spec, conv_drop=0.0, fc_drop=0.0, top5_mean=topk(clean_probs[0], backbone.categories),
+                class_prob=float(clean_probs[0, class_idx]), prob_std=0.0, keeps_top1=1.0,
+                sample_probs=clean_probs[0, class_idx].expand(n_samples).clone(), mean_cam=clean_cam.clone(),
+            ))
+            continue
+        probs, cams, conv, fc = drawn[arm]
         p = probs[:, class_idx]
         views.append(StrategyView(
             label=label, spec=spec,
-            conv_drop=float(torch.cat(conv).mean()) if conv else 0.0,
-            fc_drop=float(torch.cat(fc).mean()) if fc else 0.0,
+            conv_drop=float(conv.mean()), fc_drop=float(fc.mean()),
             top5_mean=topk(probs.mean(dim=0), backbone.categories),
             class_prob=float(p.mean()), prob_std=float(p.std(unbiased=False)),
             keeps_top1=float((probs.argmax(dim=1) == class_idx).float().mean()),
-            sample_probs=p, mean_cam=torch.cat(cams).mean(dim=0),
+            sample_probs=p, mean_cam=cams.mean(dim=0),
         ))
     return StrategyComparison(
         class_name=backbone.categories[class_idx], clean_prob=float(clean.probs[0, class_idx]),
-        clean_cam=_cam_for(backbone, clean.features, class_idx)[0], n_samples=n_samples, views=tuple(views),
+        clean_cam=clean_cam, n_samples=n_samples, views=tuple(views),
     )

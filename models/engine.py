@@ -3,11 +3,17 @@
 * A clean pass per image keeps the activations after the stem and after each group, so a
   change of keep_prob, block_size or seed re-runs only the layers after the insertion point.
 * Monte Carlo samples run as one batch: the cached activation is expanded to S samples and
-  every sample gets its own masks from one seeded ``torch.Generator``. DropBlock normalises per
-  sample by default, so samples are independent of each other (``normalize="batch"`` couples
-  them, as TF/torchvision/timm do).
+  every sample draws its masks from its own seeded CPU ``torch.Generator``: sample ``s`` of a run
+  seeded ``seed`` from :func:`sample_seed` (seed, s), which is ``seed`` itself for sample 0. So a
+  sample's masks do not depend on how many samples run, nor on which share its batch: samples
+  [a, b) of a run (``(spec, range(a, b), seed)``) are exactly those samples of a longer run, and a
+  result computed in rounds (:mod:`models.rounds`) equals the one-shot run. A single draw
+  (``n_samples=1``: the mask explorer, a shared link) is sample 0, drawn from ``seed``. DropBlock
+  normalises per sample by default, so samples are independent of each other
+  (``normalize="batch"`` couples them through the scale, as TF/torchvision/timm do: the masks
+  stay per sample, the scale depends on the batch).
 * Several runs can share one batch (:func:`run_regularized_many`, :func:`iter_runs`): each part
-  keeps its own generator, so its masks are exactly those of its separate run. The layers before
+  keeps its own generators, so its masks are exactly those of its separate run. The layers before
   the first site run once on the one cached image; on the CPU, EfficientNet-Lite0 re-runs in NHWC
   (channels last), where its convolutions measured ~30% faster (ResNet-50: no faster, so NCHW).
 * The masks alone (the mask explorer's grid, animation frames): :func:`sample_first_site` runs the
@@ -60,6 +66,9 @@ __all__ = [
     "run_regularized_many",
     "same_pass",
     "sample_first_site",
+    "sample_generators",
+    "sample_range",
+    "sample_seed",
     "sample_site_mask",
     "topk",
     "upsample_cam",
@@ -212,6 +221,8 @@ class CleanPass:
 class DropRun:
     """S Monte Carlo samples of the regularised network on one image.
 
+    Row ``i`` of every (S, ...) field is sample ``samples[i]`` of the run's seed.
+
     Attributes:
         logits: (S, 1000). features: (S, K, 7, 7), with Dropout before fc's channel mask applied.
         site: where ``before``/``after``/``mask`` were captured (the first site dropped).
@@ -220,6 +231,7 @@ class DropRun:
         mask: the DropMask applied at ``site``.
         site_drops: realised drop fraction (S,) for every site that was dropped, including the
             pooled features (``Site.kind == "pooled"``) when Dropout before fc is on.
+        samples: which samples of the seed these are, ``range(0, S)`` for a run from the start.
     """
 
     spec: RegularizerSpec
@@ -230,10 +242,49 @@ class DropRun:
     after: Tensor
     mask: db.DropMask
     site_drops: tuple[tuple[Site, Tensor], ...] = field(default=())
+    samples: range = range(0, 1)
 
     @property
     def probs(self) -> Tensor:
         return self.logits.softmax(dim=-1)
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def sample_seed(seed: int, sample: int) -> int:
+    """The seed Monte Carlo sample ``sample`` of a run seeded ``seed`` draws its masks from.
+
+    Sample 0 draws from ``seed`` itself, so every single draw (``n_samples=1``: the mask explorer,
+    an animation frame, a shared link) is the first sample of every longer run with that seed.
+    Sample ``s > 0`` draws from SplitMix64's output function (Steele, Lea & Flood 2014) applied to
+    ``seed XOR s * 0x9E3779B97F4A7C15`` (64 bits), shifted right by one (a non-negative 63-bit
+    seed): far from ``seed``, from the other samples' and from other small seeds' streams.
+    """
+    if isinstance(sample, bool) or not isinstance(sample, numbers.Integral) or sample < 0:
+        raise ValueError(f"expected sample to be an int >= 0, but got {sample!r}")
+    if sample == 0:
+        return int(seed)
+    z = (int(seed) & _MASK64) ^ ((int(sample) * 0x9E3779B97F4A7C15) & _MASK64)
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (z ^ (z >> 31)) >> 1
+
+
+def sample_generators(seed: int, samples: range) -> list[torch.Generator]:
+    """One CPU generator per sample of ``samples``, seeded :func:`sample_seed` (seed, s)."""
+    return [torch.Generator(device="cpu").manual_seed(sample_seed(seed, s)) for s in samples]
+
+
+def sample_range(samples: int | range) -> range:
+    """``n`` -> ``range(0, n)``; a ``range(a, b)`` with 0 <= a < b and step 1 as it is."""
+    if isinstance(samples, range):
+        if samples.step != 1 or samples.start < 0 or len(samples) < 1:
+            raise ValueError(f"expected samples range(a, b) with 0 <= a < b and step 1, but got {samples!r}")
+        return samples
+    if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) or samples < 1:
+        raise ValueError(f"expected n_samples to be an int >= 1, but got {samples!r}")
+    return range(0, int(samples))
 
 
 def clean_pass(backbone: Backbone, x: Tensor) -> CleanPass:
@@ -250,12 +301,13 @@ def clean_pass(backbone: Backbone, x: Tensor) -> CleanPass:
 
 
 def sample_site_mask(
-    h: Tensor, spec: RegularizerSpec, generator: torch.Generator, *, quarter: bool = False, group: int | None = None
+    h: Tensor, spec: RegularizerSpec, generator: db.Generators, *, quarter: bool = False, group: int | None = None
 ) -> db.DropMask:
     """The mask ``spec`` applies to activation ``h`` (N, C, H, W) of ``group``.
 
     ``quarter`` divides the drop by 4 (DropBlock: gamma / 4 with Eq. (1), target / 4 calibrated).
-    Masks are drawn on ``generator``'s device and returned on h's.
+    ``generator``: one for the batch, or N (sample i draws from the i-th, as alone:
+    :func:`sample_generators`). Masks are drawn on the generators' device and returned on h's.
     """
     base_keep, block_size = spec.params_at(spec.group if group is None else group)
     keep_prob = 1.0 - (1.0 - base_keep) / 4 if quarter else base_keep
@@ -273,7 +325,8 @@ def sample_site_mask(
 
 
 def run_regularized(
-    backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, n_samples: int = 1, seed: int = 0
+    backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, n_samples: int = 1, seed: int = 0,
+    start: int = 0,
 ) -> DropRun:
     """Re-run from the cached activation at ``spec.resume_level`` with ``n_samples`` masks at once.
 
@@ -282,10 +335,16 @@ def run_regularized(
         clean: the image's :func:`clean_pass`.
         spec: what to drop and where.
         n_samples: Monte Carlo samples, run as one batch.
-        seed: seeds the CPU ``torch.Generator`` all masks come from (drawn on the CPU, then moved
-            to the model's device, so a seed means the same masks on every device).
+        seed: sample ``s`` draws its masks from a CPU ``torch.Generator`` seeded
+            :func:`sample_seed` (seed, s) -- ``seed`` itself for sample 0 -- (drawn on the CPU,
+            then moved to the model's device, so a seed means the same masks on every device).
+        start: the first sample: the run is samples ``range(start, start + n_samples)``, equal to
+            those rows of a run of ``start + n_samples`` samples.
     """
-    return run_regularized_many(backbone, clean, [(spec, n_samples, seed)])[0]
+    if isinstance(start, bool) or not isinstance(start, numbers.Integral) or start < 0:
+        raise ValueError(f"expected start to be an int >= 0, but got {start!r}")
+    samples = sample_range(n_samples)
+    return run_regularized_many(backbone, clean, [(spec, range(start, start + len(samples)), seed)])[0]
 
 
 def same_pass(a: RegularizerSpec, b: RegularizerSpec) -> bool:
@@ -303,33 +362,38 @@ def same_pass(a: RegularizerSpec, b: RegularizerSpec) -> bool:
 class _Part:
     spec: RegularizerSpec
     rows: slice
-    generator: torch.Generator
+    samples: range
+    generators: list[torch.Generator]  # one per sample (row), in order
     captured: dict = field(default_factory=dict)
     drops: list = field(default_factory=list)
 
 
-def run_regularized_many(
-    backbone: Backbone, clean: CleanPass, runs: Sequence[tuple[RegularizerSpec, int, int]]
-) -> tuple[DropRun, ...]:
-    """Several ``(spec, n_samples, seed)`` runs as ONE batch through the network.
+Run = tuple[RegularizerSpec, "int | range", int]  # (spec, n_samples or the samples range(a, b), seed)
 
-    Each run is a part of the batch with its own CPU generator seeded by its seed, and draws its
-    masks at every site exactly as :func:`run_regularized` alone would (same shapes, same order):
-    the results equal the separate runs up to float rounding. The specs must share one pass
-    (:func:`same_pass`). The layers before the first site run once, on the one cached image,
-    and are expanded to the batch only where a mask is applied.
+
+def run_regularized_many(
+    backbone: Backbone, clean: CleanPass, runs: Sequence[Run]
+) -> tuple[DropRun, ...]:
+    """Several ``(spec, samples, seed)`` runs as ONE batch through the network.
+
+    ``samples`` is ``n`` (samples 0..n-1) or ``range(a, b)``. Each run is a part of the batch
+    whose sample ``s`` draws its masks at every site from its own CPU generator seeded
+    :func:`sample_seed` (seed, s), exactly as :func:`run_regularized` alone would (same shapes,
+    same order): the results equal the separate runs up to float rounding, and samples [a, b)
+    equal those rows of a run from sample 0. The specs must share one pass (:func:`same_pass`).
+    The layers before the first site run once, on the one cached image, and are expanded to the
+    batch only where a mask is applied.
     """
-    runs = list(runs)
+    runs = [(spec, sample_range(samples), seed) for spec, samples, seed in runs]
     if not runs:
         raise ValueError("expected at least one (spec, n_samples, seed)")
-    for spec, n, _ in runs:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"expected n_samples to be an int >= 1, but got {n!r}")
+    for spec, _, _ in runs:
         if not same_pass(runs[0][0], spec):
             raise ValueError("expected specs that share one pass (same placement, groups, site and resume level)")
     parts, total = [], 0
-    for spec, n, seed in runs:
-        parts.append(_Part(spec, slice(total, total + n), torch.Generator(device="cpu").manual_seed(int(seed))))
+    for spec, samples, seed in runs:
+        n = len(samples)
+        parts.append(_Part(spec, slice(total, total + n), samples, sample_generators(int(seed), samples)))
         total += n
     first_spec = runs[0][0]
 
@@ -338,7 +402,7 @@ def run_regularized_many(
 
     def drop_part(part: _Part, hp: Tensor, site: Site, in_block: bool, out: Tensor | None = None) -> Tensor | None:
         """Draw ``part``'s mask for its rows ``hp`` and apply it (into ``out`` when given); None: unchanged."""
-        dropped, mask = _draw(hp, part.spec, part.generator, site, in_block, out)
+        dropped, mask = _draw(hp, part.spec, part.generators, site, in_block, out)
         part.drops.append((site, mask.drop_fraction))
         if not part.captured:
             part.captured.update(site=site, before=hp[:1], after=hp if dropped is None else dropped, mask=mask)
@@ -367,9 +431,10 @@ def run_regularized_many(
         for part in parts:
             lp, fp = logits[part.rows], feats[part.rows]
             if part.spec.fc_keep_prob < 1.0:
-                lp, fp = _dropout_before_fc(backbone, fp, part.spec.fc_keep_prob, part.generator, part.drops)
+                lp, fp = _dropout_before_fc(backbone, fp, part.spec.fc_keep_prob, part.generators, part.drops)
             c = part.captured
-            out.append(DropRun(part.spec, lp, fp, c["site"], c["before"], c["after"], c["mask"], tuple(part.drops)))
+            out.append(DropRun(part.spec, lp, fp, c["site"], c["before"], c["after"], c["mask"], tuple(part.drops),
+                               part.samples))
     return tuple(out)
 
 
@@ -378,7 +443,7 @@ def _offered(spec: RegularizerSpec, site: Site, in_block: bool) -> bool:
     return not (in_block and site.kind == "skip" and not spec.skip)
 
 
-def _draw(h: Tensor, spec: RegularizerSpec, generator: torch.Generator, site: Site, in_block: bool,
+def _draw(h: Tensor, spec: RegularizerSpec, generator: db.Generators, site: Site, in_block: bool,
           out: Tensor | None = None) -> tuple[Tensor | None, db.DropMask]:
     """Draw ``spec``'s mask for ``h`` (N, C, H, W) at ``site`` and apply it (into ``out`` when given):
     (dropped h, mask), with None for h unchanged (keep_prob 1: every unit kept with scale 1)."""
@@ -450,10 +515,11 @@ def sample_first_site(backbone: Backbone, clean: CleanPass, spec: RegularizerSpe
 
     With ``placement="in_blocks"`` the first site is inside the first block of ``min(spec.groups)``:
     the forward stops there (the rest of that block, and every later one, never runs). The draws
-    come from the same CPU generator in the same order as the full run's, so ``site``, ``before``,
-    ``after`` and ``mask`` equal its ``DropRun`` fields.
+    come from the same CPU generator (sample 0's, seeded ``seed``) in the same order as the full
+    run's, so ``site``, ``before``, ``after`` and ``mask`` equal its ``DropRun`` fields, and the
+    first sample's of every run with that seed.
     """
-    generator = torch.Generator(device="cpu").manual_seed(int(seed))
+    generator = torch.Generator(device="cpu").manual_seed(sample_seed(seed, 0))
 
     def stop(h: Tensor, site: Site, in_block: bool) -> Tensor:
         if not _offered(spec, site, in_block):
@@ -481,23 +547,24 @@ def pass_samples(backbone: Backbone) -> int:
 
 
 def iter_runs(
-    backbone: Backbone, clean: CleanPass, runs: Sequence[tuple[RegularizerSpec, int, int]], *,
+    backbone: Backbone, clean: CleanPass, runs: Sequence[Run], *,
     max_samples: int | None = None,
 ):
-    """Yield ``(index, DropRun)`` for every ``(spec, n_samples, seed)`` of ``runs``, batched.
+    """Yield ``(index, DropRun)`` for every ``(spec, samples, seed)`` of ``runs``, batched.
 
-    Consecutive runs that share a pass (:func:`same_pass`) go through the network together, at
-    most ``max_samples`` samples per pass (default :func:`pass_samples`); a run is never split,
-    so each equals :func:`run_regularized` with its seed. Results come pass by pass, so a caller
-    can report progress (or stop) between passes.
+    ``samples`` is ``n`` or ``range(a, b)`` (:func:`run_regularized_many`). Consecutive runs that
+    share a pass (:func:`same_pass`) go through the network together, at most ``max_samples``
+    samples per pass (default :func:`pass_samples`); a run is never split. Each sample draws from
+    its own generator, so the masks never depend on the batching. Results come pass by pass, so
+    a caller can report progress (or stop) between passes.
     """
-    runs = list(runs)
+    runs = [(spec, sample_range(samples), seed) for spec, samples, seed in runs]
     limit = max_samples or pass_samples(backbone)
     i = 0
     while i < len(runs):
-        j, size = i + 1, runs[i][1]
-        while j < len(runs) and same_pass(runs[i][0], runs[j][0]) and size + runs[j][1] <= limit:
-            size += runs[j][1]
+        j, size = i + 1, len(runs[i][1])
+        while j < len(runs) and same_pass(runs[i][0], runs[j][0]) and size + len(runs[j][1]) <= limit:
+            size += len(runs[j][1])
             j += 1
         yield from enumerate(run_regularized_many(backbone, clean, runs[i:j]), start=i)
         i = j
@@ -512,7 +579,7 @@ def _channels_last(t: Tensor, backbone: Backbone) -> Tensor:
 
 
 def _dropout_before_fc(
-    backbone: Backbone, feats: Tensor, keep_prob: float, generator: torch.Generator,
+    backbone: Backbone, feats: Tensor, keep_prob: float, generator: db.Generators,
     drops: list[tuple[Site, Tensor]],
 ) -> tuple[Tensor, Tensor]:
     """Dropout on the pooled (S, K) features, then ``fc``; returns (logits, features).

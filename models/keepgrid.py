@@ -7,20 +7,27 @@ past the first point. Instead a quick coarse scan measures, for each curve, wher
 of the clean top-1 class falls from 90% to 10% of its clean value, and the grid is refined there: for
 each curve, the keep_probs where the scan crosses 75%, 50% and 25% (linear interpolation between scan
 points), plus keep_prob 1 (the clean pass).
+
+The scan is Monte Carlo (a few mask samples per point, sample ``s`` from
+:func:`models.engine.sample_seed` (seed, s)); :func:`compute_keep_prob_scan_rounds` computes it in
+rounds (:mod:`models.rounds`), each round's grid refined from the samples so far.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
 
 from .backbone import Backbone
-from .engine import KIND_LABELS, CleanPass, RegularizerSpec, iter_runs
+from .engine import KIND_LABELS, CleanPass, RegularizerSpec, iter_runs, sample_range
+from .rounds import Partial, Progress, round_progress, round_ranges
+from .text import N_
 
-__all__ = ["COARSE", "HIGH", "LOW", "TARGETS", "KeepProbScan", "compute_keep_prob_scan", "with_keep_prob"]
+__all__ = ["COARSE", "HIGH", "LOW", "TARGETS", "KeepProbScan", "compute_keep_prob_scan", "compute_keep_prob_scan_rounds",
+           "with_keep_prob"]
 
 COARSE: tuple[float, ...] = (1.0, 0.995, 0.99, 0.98, 0.97, 0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5)
 HIGH, LOW = 0.9, 0.1  # the band of the fall: from 90% to 10% of the clean class probability
@@ -86,33 +93,75 @@ def compute_keep_prob_scan(
     ``base`` gives the placement; ``block_size`` None keeps ``base``'s (and its ``group_params``' block
     sizes). Each point draws ``n_samples`` masks from ``seed``, as :func:`compute_robustness_curve` does.
     """
-    keep_probs = tuple(sorted({float(k) for k in coarse} | {1.0}, reverse=True))
-    if keep_probs[-1] <= 0:
-        raise ValueError(f"expected keep_probs in (0, 1], but got {min(coarse)}")
-    class_idx = clean.top1
-    clean_prob = float(clean.probs[0, class_idx])
-    specs = []
-    for kind, block in methods:
-        spec = replace(base, kind=kind) if block is None else replace(base, kind=kind, block_size=block)
-        specs.append(spec)
-    points = [(m, k) for m in range(len(specs)) for k, kp in enumerate(keep_probs) if kp < 1.0]
-    probs = torch.full((len(specs), len(keep_probs)), clean_prob, dtype=torch.float64)
-    runs = [(with_keep_prob(specs[m], keep_probs[k]), n_samples, seed) for m, k in points]
-    for i, run in iter_runs(backbone, clean, runs):
-        m, k = points[i]
-        probs[m, k] = float(run.probs[:, class_idx].float().mean())
-    ratio = probs / max(clean_prob, 1e-12)
-    grid = {1.0}
-    band = []
-    for m in range(len(specs)):
-        r = ratio[m].tolist()
-        band.append((round(_crossing(keep_probs, r, HIGH), 4), round(_crossing(keep_probs, r, LOW), 4)))
-        grid |= {round(_crossing(keep_probs, r, t), 3) for t in TARGETS}
-    merged: list[float] = []
-    for kp in sorted(grid, reverse=True):
-        if not merged or merged[-1] - kp >= 0.002:
-            merged.append(kp)
-    labels = tuple(KIND_LABELS[kind] + (f" b={block}" if kind == "dropblock" and block else "")
-                   for kind, block in methods)
-    return KeepProbScan(keep_probs=keep_probs, labels=labels, ratio=ratio, clean_prob=clean_prob,
-                        n_samples=n_samples, grid=tuple(merged), band=tuple(band))
+    scan = _Scan(backbone, clean, base, methods, coarse)
+    return scan.result(scan.draw(range(0, len(sample_range(n_samples))), seed))
+
+
+def compute_keep_prob_scan_rounds(
+    backbone: Backbone,
+    clean: CleanPass,
+    base: RegularizerSpec,
+    *,
+    methods: Sequence[tuple[str, int | None]] = (("dropblock", 7),),
+    coarse: Sequence[float] = COARSE,
+    n_samples: int = 4,
+    seed: int = 0,
+    first: int = 2,
+    progress: Progress | None = None,
+) -> Iterator[Partial[KeepProbScan]]:
+    """:func:`compute_keep_prob_scan` in rounds (:func:`models.rounds.round_sizes`): each round's scan
+    and grid come from the samples so far; the last equals :func:`compute_keep_prob_scan`."""
+    scan = _Scan(backbone, clean, base, methods, coarse)
+    total = len(sample_range(n_samples))
+    p = torch.empty(len(scan.points), 0, dtype=torch.float64)
+    for new in round_ranges(total, first):
+        p = torch.cat([p, scan.draw(new, seed, round_progress(progress, new, total))], dim=1)
+        yield Partial(scan.result(p), new.stop, total)
+
+
+class _Scan:
+    """One scan's points, and how their samples become the grid."""
+
+    def __init__(self, backbone: Backbone, clean: CleanPass, base: RegularizerSpec,
+                 methods: Sequence[tuple[str, int | None]], coarse: Sequence[float]) -> None:
+        self.keep_probs = tuple(sorted({float(k) for k in coarse} | {1.0}, reverse=True))
+        if self.keep_probs[-1] <= 0:
+            raise ValueError(f"expected keep_probs in (0, 1], but got {min(coarse)}")
+        self.backbone, self.clean, self.methods = backbone, clean, tuple(methods)
+        self.class_idx = clean.top1
+        self.clean_prob = float(clean.probs[0, self.class_idx])
+        self.specs = [replace(base, kind=kind) if block is None else replace(base, kind=kind, block_size=block)
+                      for kind, block in self.methods]
+        self.points = [(m, k) for m in range(len(self.specs)) for k, kp in enumerate(self.keep_probs) if kp < 1.0]
+
+    def draw(self, samples: range, seed: int, progress: Progress | None = None) -> Tensor:
+        """(points, S) float64: the class probability in samples ``samples`` of every point below 1."""
+        p = torch.empty(len(self.points), len(samples), dtype=torch.float64)
+        runs = [(with_keep_prob(self.specs[m], self.keep_probs[k]), samples, seed) for m, k in self.points]
+        for i, run in iter_runs(self.backbone, self.clean, runs):
+            p[i] = run.probs[:, self.class_idx].float().cpu().double()
+            if progress is not None:
+                progress((i + 1) / len(self.points), N_("Measuring where the class probability falls"))
+        return p
+
+    def result(self, p: Tensor) -> KeepProbScan:
+        """The scan and its grid over the samples ``p`` (points, S) holds."""
+        keep_probs = self.keep_probs
+        probs = torch.full((len(self.specs), len(keep_probs)), self.clean_prob, dtype=torch.float64)
+        for i, (m, k) in enumerate(self.points):
+            probs[m, k] = float(p[i].float().mean())
+        ratio = probs / max(self.clean_prob, 1e-12)
+        grid = {1.0}
+        band = []
+        for m in range(len(self.specs)):
+            r = ratio[m].tolist()
+            band.append((round(_crossing(keep_probs, r, HIGH), 4), round(_crossing(keep_probs, r, LOW), 4)))
+            grid |= {round(_crossing(keep_probs, r, t), 3) for t in TARGETS}
+        merged: list[float] = []
+        for kp in sorted(grid, reverse=True):
+            if not merged or merged[-1] - kp >= 0.002:
+                merged.append(kp)
+        labels = tuple(KIND_LABELS[kind] + (f" b={block}" if kind == "dropblock" and block else "")
+                       for kind, block in self.methods)
+        return KeepProbScan(keep_probs=keep_probs, labels=labels, ratio=ratio, clean_prob=self.clean_prob,
+                            n_samples=p.shape[1], grid=tuple(merged), band=tuple(band))

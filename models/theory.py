@@ -17,10 +17,15 @@ weights, which is DropConnect; :class:`UnitsVsWeights` measures both, in their o
 The tutorial's other points become measured contrasts on the network
 (:func:`compute_tutorial_contrasts`): DropBlock before vs after the non-linearity, and a
 block_size growing with depth vs the paper's constant one.
+
+The Monte Carlo measurements also come in rounds (:mod:`models.rounds`,
+``compute_*_rounds``): sample ``s`` draws from :func:`models.engine.sample_seed` (seed, s), so each
+round draws only its new samples and the last round equals the one-shot result.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import torch
@@ -29,7 +34,8 @@ from torch import Tensor
 import dropblock as db
 
 from .backbone import Backbone
-from .engine import CleanPass, DropRun, RegularizerSpec, iter_runs
+from .engine import CleanPass, DropRun, RegularizerSpec, iter_runs, sample_generators, sample_range
+from .rounds import Partial, Progress, round_progress, round_ranges
 from .text import N_, Text
 
 __all__ = [
@@ -43,9 +49,12 @@ __all__ = [
     "DepthContrast",
     "compute_algorithm_steps",
     "compute_depth_contrast",
+    "compute_depth_contrast_rounds",
     "compute_mistakes",
+    "compute_mistakes_rounds",
     "compute_schedule",
     "compute_tutorial_contrasts",
+    "compute_tutorial_contrasts_rounds",
 ]
 
 
@@ -168,64 +177,114 @@ def compute_mistakes(
             are drawn per sample over all C channels, as in training; the mean gain is
             ``mean |out| / mean |A|`` (a mask times a non-negative scale multiplies magnitudes).
         keep_prob, block_size: DropBlock's settings.
-        n_samples: masks drawn (a Monte Carlo batch).
+        n_samples: masks drawn (a Monte Carlo batch). Sample ``s`` draws its three masks (the
+            paper's, without γ correction, seeds everywhere) from :func:`models.engine.sample_seed`
+            (seed, s); the Dropout vs DropConnect draws continue sample 0's generator.
 
     The tutorial's ``count_ones/count_zeros`` is a per-sample scalar near ``keep/drop``: about
     9x at keep_prob 0.9 on such a tensor (on single-channel maps, most of which have nothing
     dropped and stay unscaled, it looks far milder). The original dropout's scaling -- none in
     training, x keep_prob at inference -- is off only by Eq. (1)'s overlap shortfall.
     """
+    a = _mistakes_input(activation)
+    values, connect = _mistake_samples(a, keep_prob, block_size, range(0, len(sample_range(n_samples))), seed)
+    return _mistakes_of(a, keep_prob, block_size, values, connect)
+
+
+def compute_mistakes_rounds(
+    activation: Tensor, keep_prob: float = 0.9, block_size: int = 7, *, n_samples: int = 64, seed: int = 0,
+    first: int = 2, progress: Progress | None = None,
+) -> Iterator[Partial[Mistakes]]:
+    """:func:`compute_mistakes` in rounds (:func:`models.rounds.round_sizes`), each over the samples
+    so far (the Dropout vs DropConnect rows are drawn in the first round); the last equals it.
+    ``progress`` is called after each round's draws (masks only: a round is short)."""
+    a = _mistakes_input(activation)
+    total = len(sample_range(n_samples))
+    values: Tensor | None = None
+    connect: UnitsVsWeights | None = None
+    for new in round_ranges(total, first):
+        new_values, new_connect = _mistake_samples(a, keep_prob, block_size, new, seed)
+        if progress is not None:
+            progress(new.stop / total, N_("Sampling masks"))
+        values = new_values if values is None else torch.cat([values, new_values], dim=1)
+        connect = connect or new_connect
+        yield Partial(_mistakes_of(a, keep_prob, block_size, values, connect), new.stop, total)
+
+
+def _mistakes_input(activation: Tensor) -> Tensor:
+    """(1, C, H, W) |activation| on the CPU, float32."""
     if activation.ndim == 3:
         activation = activation[None]
     if activation.ndim != 4 or activation.shape[0] != 1:
         raise ValueError(f"expected one activation (1, C, H, W), but got shape {tuple(activation.shape)}")
-    a = activation.detach().float().cpu().abs()
-    x = a.expand(n_samples, *a.shape[1:])
-    gen = torch.Generator().manual_seed(seed)
-    paper = db.sample_drop_block_mask(x, keep_prob, block_size, generator=gen)
-    no_gamma = db.sample_drop_block_mask(x, keep_prob, block_size, gamma=1 - keep_prob, generator=gen)
-    everywhere = db.sample_drop_block_mask(x, keep_prob, block_size, seed_region="everywhere", generator=gen)
+    return activation.detach().float().cpu().abs()
 
-    base = float(x.mean())
+
+# The per-sample values :func:`_mistake_samples` returns, one row each: the realised drops of the three
+# masks, and the mean |output| (before dividing by mean |A|) of each way of scaling.
+_MISTAKE_VALUES = ("drop_paper", "drop_no_gamma", "drop_everywhere", "out_paper", "out_no_gamma", "out_everywhere",
+                   "out_tutorial", "out_unscaled")
+
+
+def _mistake_samples(a: Tensor, keep_prob: float, block_size: int, samples: range,
+                     seed: int) -> tuple[Tensor, UnitsVsWeights | None]:
+    """Samples ``samples`` on ``a`` (1, C, H, W): (len(_MISTAKE_VALUES), S) per-sample values, and
+    Dropout vs DropConnect when the samples include sample 0 (drawn from its generator after its masks)."""
+    gens = sample_generators(seed, samples)
+    x = a.expand(len(samples), *a.shape[1:])
+    paper = db.sample_drop_block_mask(x, keep_prob, block_size, generator=gens)
+    no_gamma = db.sample_drop_block_mask(x, keep_prob, block_size, gamma=1 - keep_prob, generator=gens)
+    everywhere = db.sample_drop_block_mask(x, keep_prob, block_size, seed_region="everywhere", generator=gens)
     kept = paper.block_mask.float()
     ones = kept.sum(dim=(1, 2, 3), keepdim=True)  # per sample, all channels
     zeros = kept[0].numel() - ones
     tutorial_scale = torch.where(zeros > 0, ones / zeros.clamp_min(1), torch.ones_like(ones))
-    gain = lambda t: float(t.mean()) / base  # noqa: E731
-    train = lambda m: gain(db.apply_mask(x, m))  # noqa: E731
-    drop = lambda m: float(m.drop_fraction.mean())  # noqa: E731
-    unscaled = gain(x * kept)
-    connect = _dropout_vs_dropconnect(a.shape[1], keep_prob, gen)
+    per_sample = lambda t: t.mean(dim=(1, 2, 3))  # noqa: E731  (S,) mean |output| of each sample
+    values = torch.stack([
+        paper.drop_fraction.float(), no_gamma.drop_fraction.float(), everywhere.drop_fraction.float(),
+        per_sample(db.apply_mask(x, paper)), per_sample(db.apply_mask(x, no_gamma)),
+        per_sample(db.apply_mask(x, everywhere)), per_sample(x * kept * tutorial_scale), per_sample(x * kept),
+    ])
+    connect = _dropout_vs_dropconnect(a.shape[1], keep_prob, gens[0]) if samples.start == 0 else None
+    return values, connect
+
+
+def _mistakes_of(a: Tensor, keep_prob: float, block_size: int, values: Tensor, connect: UnitsVsWeights) -> Mistakes:
+    """The recipes over the per-sample ``values`` (len(_MISTAKE_VALUES), S) drawn so far."""
+    base = float(a.mean())
+    v = dict(zip(_MISTAKE_VALUES, (float(row.mean()) for row in values)))
+    gain = lambda name: v[name] / base  # noqa: E731  mean gain over the samples (all the same size)
+    drop_paper = v["drop_paper"]
     rows = (
         Mistake(N_("Paper (Eq. 1, valid seeds, count/count_ones, identity at inference)"),
                 N_("γ from Eq. (1) on the valid seed region; kept units scaled by count(M)/count_ones(M)."),
-                drop(paper), train(paper), 1.0, is_paper=True),
+                drop_paper, gain("out_paper"), 1.0, is_paper=True),
         Mistake(N_("Tutorial step 1: seeds with probability 1 − keep_prob (no γ correction)"),
                 N_("The tutorial's step 1 makes each position a seed with probability 1 − keep_prob, like "
                    "Dropout, then grows every seed to a b×b block: each seed drops up to b² units, so far more "
                    "than 1 − keep_prob is dropped. Eq. (1) divides by b² (and corrects for the valid region)."),
-                drop(no_gamma), train(no_gamma), 1.0),
+                v["drop_no_gamma"], gain("out_no_gamma"), 1.0),
         Mistake(N_("Seeds everywhere, border blocks truncated"),
                 N_("Eq. (1)'s γ, but seeds also where the block does not fit (the tutorial, current timm)."),
-                drop(everywhere), train(everywhere), 1.0),
+                v["drop_everywhere"], gain("out_everywhere"), 1.0),
         Mistake(N_("Tutorial scaling count_ones/count_zeros"),
                 N_("Kept units × count_ones/count_zeros (per sample, over all channels) instead of "
                    "count/count_ones: a scale near keep/drop, identity at inference."),
-                drop(paper), gain(x * kept * tutorial_scale), 1.0),
+                drop_paper, gain("out_tutorial"), 1.0),
         Mistake(N_("Tutorial inference: multiply by keep_prob"),
                 N_("Correct training (count/count_ones), but activations × keep_prob at inference, the tutorial's "
                    "first option. Its other option, in parentheses, “or keep the scaling already done in training”, is "
                    "the paper's recipe: the first row."),
-                drop(paper), train(paper), keep_prob),
+                drop_paper, gain("out_paper"), keep_prob),
         Mistake(N_("Classic dropout scaling: none in training, × keep_prob at inference"),
                 N_("A × M in training, A × keep_prob at inference, as the original dropout scales at test time "
                    "(Srivastava et al. 2014), not the tutorial's advice: off by Eq. (1)'s overlap shortfall only."),
-                drop(paper), unscaled, keep_prob),
+                drop_paper, gain("out_unscaled"), keep_prob),
         Mistake(N_("No normalisation"),
                 N_("A × M only: the expected activation shrinks in training but not at inference."),
-                drop(paper), unscaled, 1.0),
+                drop_paper, gain("out_unscaled"), 1.0),
     )
-    return Mistakes(rows, tuple(a.shape[-2:]), int(a.shape[1]), n_samples, float(keep_prob), int(block_size),
+    return Mistakes(rows, tuple(a.shape[-2:]), int(a.shape[1]), values.shape[1], float(keep_prob), int(block_size),
                     connect)
 
 
@@ -288,13 +347,65 @@ class TutorialContrasts:
     block_size: tuple[Contrast, Contrast]  # constant (paper), growing with depth (tutorial)
 
 
-def _contrast(clean: CleanPass, run: DropRun, label: str):
-    probs = run.probs.detach().float().cpu()
-    p = probs[:, clean.top1]
-    drop = torch.cat([d.float().cpu() for s, d in run.site_drops if s.kind != "pooled"]).mean()
-    contrast = Contrast(label, float(drop), float(p.mean()), float(p.std(unbiased=False)),
-                        float((probs.argmax(dim=1) == clean.top1).float().mean()))
-    return contrast, run.logits.detach().float().cpu()
+@dataclass(frozen=True, eq=False)
+class _ContrastSamples:
+    """Per-sample values of one setting (each (S,)): the clean top-1's probability, whether the
+    top-1 is kept, the mean realised drop over the dropped sites; and the logits (S, classes)."""
+
+    prob: Tensor
+    kept: Tensor
+    drop: Tensor
+    logits: Tensor
+
+    @classmethod
+    def of(cls, clean: CleanPass, run: DropRun) -> _ContrastSamples:
+        probs = run.probs.detach().float().cpu()
+        drop = torch.stack([d.float().cpu() for s, d in run.site_drops if s.kind != "pooled"]).mean(dim=0)
+        return cls(probs[:, clean.top1], probs.argmax(dim=1) == clean.top1, drop, run.logits.detach().float().cpu())
+
+    @staticmethod
+    def cat(parts: list[_ContrastSamples]) -> _ContrastSamples:
+        return _ContrastSamples(*(torch.cat([getattr(p, f) for p in parts]) for f in ("prob", "kept", "drop", "logits")))
+
+    def contrast(self, label: str) -> Contrast:
+        p = self.prob
+        return Contrast(label, float(self.drop.mean()), float(p.mean()), float(p.std(unbiased=False)),
+                        float(self.kept.float().mean()))
+
+
+def _contrast_samples(backbone: Backbone, clean: CleanPass, specs: list[RegularizerSpec], samples: range, seed: int,
+                      progress: Progress | None = None) -> list[_ContrastSamples]:
+    """Samples ``samples`` of every spec (several per batched pass where they share one)."""
+    out: list[_ContrastSamples | None] = [None] * len(specs)
+    for i, run in iter_runs(backbone, clean, [(spec, samples, seed) for spec in specs]):
+        out[i] = _ContrastSamples.of(clean, run)
+        if progress is not None:
+            progress((i + 1) / len(specs), N_("Sampling masks"))
+    return out  # type: ignore[return-value]
+
+
+def _tutorial_settings(keep_prob: float) -> tuple[tuple[RegularizerSpec, str], ...]:
+    base = RegularizerSpec(keep_prob=keep_prob, block_size=7, placement="in_blocks", groups=(3, 4))
+    return (
+        (base, N_("after BN and ReLU (TF TPU ResNet)")),
+        (replace(base, group_params=((3, keep_prob, 3), (4, keep_prob, 7))),
+         N_("b = 3 in group 3, 7 in group 4 (tutorial)")),
+        (replace(base, act_site="before_act"), N_("after BN, before ReLU (tutorial)")),
+    )
+
+
+def _tutorial_of(backbone: Backbone, clean: CleanPass, settings, drawn: list[_ContrastSamples]) -> TutorialContrasts:
+    after, growing, before = (d.contrast(label) for d, (_, label) in zip(drawn, settings))
+    constant = Contrast(N_("b = 7 in groups 3 and 4 (paper)"), *(getattr(after, f) for f in
+                                                          ("realised_drop", "class_prob", "prob_std", "keeps_top1")))
+    return TutorialContrasts(
+        class_name=backbone.categories[clean.top1],
+        clean_prob=float(clean.probs[0, clean.top1]),
+        n_samples=drawn[0].prob.shape[0],
+        site=(after, before),
+        site_max_logit_change=float((drawn[0].logits - drawn[2].logits).abs().max()),
+        block_size=(constant, growing),
+    )
 
 
 def compute_tutorial_contrasts(
@@ -309,28 +420,27 @@ def compute_tutorial_contrasts(
     * block_size 7 in both groups (the paper's constant) vs 3 in group 3 and 7 in group 4 (the
       tutorial's "growing with depth"), through ``RegularizerSpec.group_params``.
     """
-    base = RegularizerSpec(keep_prob=keep_prob, block_size=7, placement="in_blocks", groups=(3, 4))
-    settings = (
-        (base, N_("after BN and ReLU (TF TPU ResNet)")),
-        (replace(base, group_params=((3, keep_prob, 3), (4, keep_prob, 7))),
-         N_("b = 3 in group 3, 7 in group 4 (tutorial)")),
-        (replace(base, act_site="before_act"), N_("after BN, before ReLU (tutorial)")),
-    )
+    settings = _tutorial_settings(keep_prob)
     # Each setting with the same seed (so the same masks where the shapes agree); the first two share
     # a batched pass where the device takes it (models.engine.iter_runs).
-    runs = dict(iter_runs(backbone, clean, [(spec, n_samples, seed) for spec, _ in settings]))
-    (after, after_logits), (growing, _), (before, before_logits) = (
-        _contrast(clean, runs[i], label) for i, (_, label) in enumerate(settings))
-    constant = Contrast(N_("b = 7 in groups 3 and 4 (paper)"), *(getattr(after, f) for f in
-                                                          ("realised_drop", "class_prob", "prob_std", "keeps_top1")))
-    return TutorialContrasts(
-        class_name=backbone.categories[clean.top1],
-        clean_prob=float(clean.probs[0, clean.top1]),
-        n_samples=n_samples,
-        site=(after, before),
-        site_max_logit_change=float((after_logits - before_logits).abs().max()),
-        block_size=(constant, growing),
-    )
+    drawn = _contrast_samples(backbone, clean, [spec for spec, _ in settings], range(0, n_samples), seed)
+    return _tutorial_of(backbone, clean, settings, drawn)
+
+
+def compute_tutorial_contrasts_rounds(
+    backbone: Backbone, clean: CleanPass, keep_prob: float = 0.9, *, n_samples: int = 8, seed: int = 0,
+    first: int = 2, progress: Progress | None = None,
+) -> Iterator[Partial[TutorialContrasts]]:
+    """:func:`compute_tutorial_contrasts` in rounds (:func:`models.rounds.round_sizes`), each over the
+    samples so far; ``progress`` is called after each pass. The last equals the one-shot result."""
+    settings = _tutorial_settings(keep_prob)
+    total = len(sample_range(n_samples))
+    parts: list[list[_ContrastSamples]] = []
+    for new in round_ranges(total, first):
+        parts.append(_contrast_samples(backbone, clean, [spec for spec, _ in settings], new, seed,
+                                       round_progress(progress, new, total)))
+        drawn = [_ContrastSamples.cat(list(per_setting)) for per_setting in zip(*parts)]
+        yield Partial(_tutorial_of(backbone, clean, settings, drawn), new.stop, total)
 
 
 # ---------------------------------------------------------------------------- shallow vs deep
@@ -369,13 +479,37 @@ def compute_depth_contrast(
     probability of its clean top-1 class), not which placement trains better: neither document
     measures that on this network.
     """
+    specs = _depth_specs(keep_probs, block_size)
+    drawn = _contrast_samples(backbone, clean, specs, range(0, n_samples), seed)
+    return _depth_of(backbone, clean, keep_probs, block_size, drawn)
+
+
+def compute_depth_contrast_rounds(
+    backbone: Backbone, clean: CleanPass, keep_probs: tuple[float, ...] = (0.9,), *, block_size: int = 7,
+    n_samples: int = 8, seed: int = 0, first: int = 2, progress: Progress | None = None,
+) -> Iterator[Partial[DepthContrast]]:
+    """:func:`compute_depth_contrast` in rounds (:func:`models.rounds.round_sizes`), each over the
+    samples so far; ``progress`` is called after each pass. The last equals the one-shot result."""
+    specs = _depth_specs(keep_probs, block_size)
+    total = len(sample_range(n_samples))
+    parts: list[list[_ContrastSamples]] = []
+    for new in round_ranges(total, first):
+        parts.append(_contrast_samples(backbone, clean, specs, new, seed, round_progress(progress, new, total)))
+        drawn = [_ContrastSamples.cat(list(per_spec)) for per_spec in zip(*parts)]
+        yield Partial(_depth_of(backbone, clean, keep_probs, block_size, drawn), new.stop, total)
+
+
+def _depth_specs(keep_probs: tuple[float, ...], block_size: int) -> list[RegularizerSpec]:
     if not keep_probs:
         raise ValueError("expected at least one keep_prob, but got none")
-    specs = [RegularizerSpec(keep_prob=kp, block_size=block_size, placement="in_blocks", groups=groups, skip=False,
-                             group3_quarter=False) for kp in keep_probs for groups, _label in DEPTHS]
-    runs = dict(iter_runs(backbone, clean, [(spec, n_samples, seed) for spec in specs]))
-    measured = [_contrast(clean, runs[i], DEPTHS[i % len(DEPTHS)][1])[0] for i in range(len(specs))]
+    return [RegularizerSpec(keep_prob=kp, block_size=block_size, placement="in_blocks", groups=groups, skip=False,
+                            group3_quarter=False) for kp in keep_probs for groups, _label in DEPTHS]
+
+
+def _depth_of(backbone: Backbone, clean: CleanPass, keep_probs: tuple[float, ...], block_size: int,
+              drawn: list[_ContrastSamples]) -> DepthContrast:
+    measured = [d.contrast(DEPTHS[i % len(DEPTHS)][1]) for i, d in enumerate(drawn)]
     rows = tuple((measured[2 * k], measured[2 * k + 1]) for k in range(len(keep_probs)))
     return DepthContrast(class_name=backbone.categories[clean.top1], clean_prob=float(clean.probs[0, clean.top1]),
-                         n_samples=n_samples, block_size=block_size, keep_probs=tuple(float(k) for k in keep_probs),
-                         rows=rows)
+                         n_samples=drawn[0].prob.shape[0], block_size=block_size,
+                         keep_probs=tuple(float(k) for k in keep_probs), rows=rows)

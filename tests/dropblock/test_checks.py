@@ -36,7 +36,10 @@ def test_checks_return_the_value_as_the_ops_use_it(check, value, want):
     (db.check_seed_region, "edge", ValueError, "expected seed_region in ('valid', 'everywhere'), but got 'edge'"),
     (db.check_normalize, "tensor", ValueError, "expected normalize in ('sample', 'batch'), but got 'tensor'"),
     (db.check_gamma_mode, "exact", ValueError, "expected gamma_mode in ('eq1', 'calibrated'), but got 'exact'"),
-    (db.check_generator, 0, TypeError, "expected generator to be a torch.Generator or None, but got int"),
+    (db.check_generator, 0, TypeError, "expected generator to be a torch.Generator, a sequence of them or None, "
+                                       "but got int"),
+    (db.check_generator, [torch.Generator(), 1], TypeError, "expected a sequence of torch.Generator, but got one "
+                                                            "holding int"),
     (db.check_input, [[1.0]], TypeError, "expected x to be a torch.Tensor, but got list"),
     (db.check_input, torch.ones(3, 4, 4), ValueError, "expected a 4-D input (N, C, H, W), but got 3-D"),
     (db.check_input, torch.ones(1, 1, 2, 2, dtype=torch.long), TypeError,
@@ -57,6 +60,9 @@ def test_checks_accept_every_documented_choice_and_none():
         db.check_gamma_mode(mode)
     db.check_generator(None)
     db.check_generator(torch.Generator())
+    db.check_generator([torch.Generator(), torch.Generator()], 2)  # one per sample
+    with pytest.raises(ValueError, match=r"^expected one generator per sample \(3\), but got 2$"):
+        db.check_generator((torch.Generator(), torch.Generator()), 3)
     db.check_input(torch.ones(0, 3, 4, 4))
 
 

@@ -1,7 +1,8 @@
 """Batched passes (several specs, seeds and keep_probs in one batch) equal the separate runs.
 
 The oracle is the previous round's engine, written out here: the start activation expanded to
-the batch in NCHW, one generator per run, masks drawn site by site, ``x * (mask * scale)``.
+the batch in NCHW, masks drawn site by site (one generator per sample, as the engine now draws
+them), ``x * (mask * scale)``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from torchvision.models import ResNet50_Weights, resnet18
 import dropblock as db
 import models as M
 from models.backbone import Site, identity_site, resnet_backbone
-from models.engine import iter_runs, run_regularized_many, sample_site_mask, same_pass
+from models.engine import iter_runs, run_regularized_many, sample_generators, sample_site_mask, same_pass
 from models.setcurve import compute_set_curve, default_set_methods, image_seed
 from tests.tolerance import assert_same_decisions
 
@@ -38,8 +39,9 @@ def bb_clean(request, lite0, coffee_clean, resnet18_bb):
 
 
 def reference_run(backbone, clean, spec, n_samples, seed):
-    """The previous round's run_regularized: (logits, [drop fractions per site])."""
-    gen = torch.Generator().manual_seed(seed)
+    """The previous round's run_regularized: (logits, [drop fractions per site]), with this round's
+    streams: sample s draws from its own generator, seeded ``sample_seed(seed, s)``."""
+    gen = sample_generators(seed, range(n_samples))
     drops = []
 
     def drop(h, site, quarter=False):

@@ -152,8 +152,8 @@ def test_masks_come_from_a_cpu_generator_whatever_the_model_device(resnet, monke
     seen: list[torch.device] = []
     real = db.sample_drop_block_mask
 
-    def spy(*args, generator=None, **kwargs):
-        seen.append(generator.device)
+    def spy(*args, generator=None, **kwargs):  # one generator per sample, or one for the batch
+        seen.extend(g.device for g in (generator if isinstance(generator, (list, tuple)) else [generator]))
         return real(*args, generator=generator, **kwargs)
 
     monkeypatch.setattr(db, "sample_drop_block_mask", spy)
