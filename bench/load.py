@@ -53,6 +53,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import contextlib
 import os
 import random
 import shutil
@@ -531,6 +533,57 @@ async def warm_up(url: str) -> None:
         await session.close()
 
 
+@contextlib.contextmanager
+def profiled(pid: int | None, rate: int):
+    """py-spy (requirements-dev.txt) sampling the app process ``pid`` from outside while the block runs:
+    every thread, script runs, heavy workers, the event loop. Yields a list that holds the profile's
+    path afterwards (empty without ``pid``)."""
+    out: list[Path] = []
+    if pid is None:
+        yield out
+        return
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    path = Path(tempfile.mkdtemp()) / "profile.txt"
+    recorder = subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--rate", str(rate), "--threads",
+                                 "--nonblocking", "-o", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        yield out
+    finally:
+        recorder.send_signal(2)  # SIGINT: py-spy writes the profile and exits
+        recorder.wait(timeout=120)
+        out.append(path)
+
+
+def print_profile(out: list[Path], top: int = 12) -> None:
+    """Where the server was busy: by kind of work (bench/profile_render.py's categories), then the
+    functions with the most samples on the stack (inclusive) and at its top (self), busy samples only."""
+    from profile_render import category
+
+    kinds: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    for line in out[0].read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or (kind := category(stack)) is None:
+            continue
+        frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
+        kinds[kind] += int(n)
+        for frame in set(frames):
+            inclusive[frame] += int(n)
+        if frames:
+            own[frames[-1]] += int(n)
+    total = sum(kinds.values()) or 1
+    print(f"  profile (py-spy, {total} busy samples): by kind of work")
+    for name, n in kinds.most_common():
+        print(f"    {name:<44}{100 * n / total:>5.0f}%")
+    print("  profile: functions on the stack (inclusive)")
+    for frame, n in inclusive.most_common(top):
+        print(f"    {100 * n / total:>5.0f}%  {frame[:110]}")
+    print("  profile: functions at the top of the stack (self)")
+    for frame, n in own.most_common(top):
+        print(f"    {100 * n / total:>5.0f}%  {frame[:110]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", nargs="+", choices=["teacher-link", "own"], default=["teacher-link", "own"])
@@ -545,6 +598,9 @@ def main() -> None:
                         help="pin the app processes to N cores (taskset): a slower machine on this one")
     parser.add_argument("--cpu-probe", type=int, default=0, metavar="ACTIONS",
                         help="also measure the server CPU of each of ACTIONS student actions, one session alone")
+    parser.add_argument("--profile", type=int, default=0, metavar="RATE",
+                        help="sample the app process with py-spy at RATE Hz during each scenario and print where "
+                             "the server is busy (by kind of work and by function)")
     parser.add_argument("--slider-probe", type=int, default=0, metavar="MOVES",
                         help="also time MOVES slider moves of one browser alone (slider -> new masks drawn)")
     args = parser.parse_args()
@@ -568,8 +624,9 @@ def main() -> None:
             me = os.getpid()
             client0 = tree_cpu_seconds(me, set(server.app_pids) | {p.pid for p in server.procs})
             wall0 = time.perf_counter()
-            stats = asyncio.run(run_scenario(server.url, scenario, args.sessions, args.browsers, args.seconds,
-                                             args.ramp, args.seed))
+            with profiled(server.app_pids[0] if args.profile else None, args.profile) as profile:
+                stats = asyncio.run(run_scenario(server.url, scenario, args.sessions, args.browsers, args.seconds,
+                                                 args.ramp, args.seed))
             wall = time.perf_counter() - wall0
             server_cpu = sum(cpu_seconds(p) for p in server.app_pids) - server_cpu0
             machine = machine_busy_seconds()[0] - machine0
@@ -617,6 +674,8 @@ def main() -> None:
         print(f"  CPU over {wall:.0f} s: machine busy {machine:.1f} of {wall * cores:.0f} core-s; server "
               f"{server_cpu:.1f}; clients (this process and its browsers) {client:.1f} = "
               f"{100 * client / max(machine, 1e-9):.0f}% of the busy machine")
+        if profile:
+            print_profile(profile)
         print(f"  sizing: at a 5 s pause one core serves about {5000 / max(per, 1e-9):.0f} students "
               f"({per:.0f} ms of server CPU per interaction)")
         lines.append(

@@ -62,25 +62,33 @@ def _check_count(value: object, name: str) -> int:
     return int(value)
 
 
-def round_sizes(total: int, first: int = 2) -> tuple[int, ...]:
-    """Cumulative sample counts after each round: ``first``, then doubling, then ``total``.
+MOST = 4  # new samples per round at most, by default: a round holds a worker for a bounded time
 
-    ``round_sizes(32) == (2, 4, 8, 16, 32)``, ``round_sizes(1) == (1,)``, ``round_sizes(3) == (2, 3)``.
-    Doubling keeps the extra cost of rounds small (the last round alone draws about half the
-    samples) while the first answer comes after ``first`` samples.
+
+def round_sizes(total: int, first: int = 2, most: int | None = MOST) -> tuple[int, ...]:
+    """Cumulative sample counts after each round: ``first``, then doubling, but never more than
+    ``most`` new samples in a round (None: no bound), then ``total``.
+
+    ``round_sizes(32, most=None) == (2, 4, 8, 16, 32)``, ``round_sizes(32) == (2, 4, 8, 12, …, 32)``,
+    ``round_sizes(1) == (1,)``, ``round_sizes(3) == (2, 3)``. Doubling keeps the extra cost of
+    rounds small while the first answer comes after ``first`` samples; the bound keeps each round
+    short, so that a session's first round never waits long behind another's refinement (the heavy
+    pool does not interrupt a round once it runs).
     """
     total, first = _check_count(total, "total"), _check_count(first, "first")
+    if most is not None:
+        most = _check_count(most, "most")
     sizes, done = [], min(first, total)
     while done < total:
         sizes.append(done)
-        done *= 2
+        done = done * 2 if most is None else min(done * 2, done + most)
     sizes.append(total)
     return tuple(sizes)
 
 
-def round_ranges(total: int, first: int = 2) -> tuple[range, ...]:
+def round_ranges(total: int, first: int = 2, most: int | None = MOST) -> tuple[range, ...]:
     """The new samples of each round: ``range(previous count, count)`` over :func:`round_sizes`."""
-    sizes = round_sizes(total, first)
+    sizes = round_sizes(total, first, most)
     return tuple(range(a, b) for a, b in zip((0,) + sizes[:-1], sizes))
 
 

@@ -215,7 +215,7 @@ def compute_set_curve_rounds(
     job = _SetJob(backbone, inputs, base, keep_probs, methods, n_samples, seed)
     kept = torch.zeros(*job.shape, 0, dtype=torch.bool)
     probs = torch.zeros(*job.shape, 0, dtype=torch.float32)
-    for new in round_ranges(job.n_samples, first):
+    for new in round_ranges(job.n_samples, first, most=None):  # a round re-runs every image's clean pass: few rounds
         kept_new, probs_new = job.draw(new, round_progress(progress, new, job.n_samples), max_samples)
         kept, probs = torch.cat([kept, kept_new], dim=-1), torch.cat([probs, probs_new], dim=-1)
         if new.stop >= job.n_samples and progress is not None:

@@ -44,6 +44,7 @@ from ui import layout, settings
 from ui.preempt import interruption
 from ui.i18n import N_, _, ngettext, tr
 
+DRAW_EVERY_S = 1.0  # a view in rounds redraws its result at most this often (the status line every round)
 _LOCK = threading.Lock()
 _POOL: jobs.HeavyPool | None = None
 
@@ -225,17 +226,20 @@ def _rounds(cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress],
         yield found
         return
     job, status, stop = _submit(key, run), st.empty(), _interruption()
-    version, shown, last = 0, None, 0.0
+    version, shown, last, drawn = 0, None, 0.0, None
     try:
         while True:
             part = job.latest
             if job.version != version and part is not None:
                 version = job.version
                 status.caption(_round_text(part, job))
-                shown = ("part", part.done, job.limited)
+                shown, now = ("part", part.done, job.limited), time.monotonic()
                 if part.final:
                     cache.put(key, part)
-                yield part
+                # the first round, the final one, and between them a redraw at most every DRAW_EVERY_S
+                if part.final or drawn is None or now - drawn >= DRAW_EVERY_S:
+                    drawn = now
+                    yield part
                 if part.final:
                     return
             if job.done.is_set() and job.version == version:

@@ -109,9 +109,10 @@ def check_rounds(partials: list[Partial], total: int, one_shot) -> None:
 
 
 def test_round_sizes_double_from_the_first_to_the_total():
-    assert round_sizes(32) == (2, 4, 8, 16, 32)
+    assert round_sizes(32, most=None) == (2, 4, 8, 16, 32)
+    assert round_sizes(32) == (2, 4, 8, 12, 16, 20, 24, 28, 32) and round_sizes(16, most=2)[-3:] == (12, 14, 16)
     assert round_sizes(1) == (1,) and round_sizes(2) == (2,) and round_sizes(3) == (2, 3)
-    assert round_sizes(12) == (2, 4, 8, 12) and round_sizes(5, first=1) == (1, 2, 4, 5)
+    assert round_sizes(12) == (2, 4, 8, 12) and round_sizes(5, first=1) == (1, 2, 4, 5) and round_sizes(12, most=None) == (2, 4, 8, 12)
     assert round_sizes(4, first=8) == (4,)
     for total in range(1, 40):
         ranges = round_ranges(total)
