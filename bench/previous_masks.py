@@ -4,12 +4,16 @@ Copied from ``dropblock/functional.py`` (samplers, block expansion, normalisatio
 the argument checks are shared with the library (they did not change). ``install()`` swaps these
 in for ``dropblock``'s public samplers and ``apply_mask`` (what ``models.engine`` calls), so a
 bench can time the application with the old mask code; it is not used by the app or the tests'
-assertions.
+assertions. The old samplers took one generator; the engine now passes one per sample
+(``models.engine.sample_generators``), so ``install()`` wraps them in :func:`per_sample`, which
+runs the old algorithm once per sample on that sample's generator.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 
 import torch
 import torch.nn.functional as F
@@ -137,16 +141,43 @@ def concatenated(apply):
     return lambda x, mask, *, out=None: apply(x, mask) if out is None else out.copy_(apply(x, mask))
 
 
+def per_sample(sampler):
+    """``sampler`` (one of the old ones above) as the engine calls it now: given a list of generators,
+    one per sample, sample i is drawn alone from ``generator[i]`` (the old algorithm on x[i:i+1]) and
+    the masks are stacked; with ``normalize="batch"`` the scale is then taken over the whole batch.
+    One generator or None: the old sampler as it was."""
+
+    @functools.wraps(sampler)
+    def sample(x, *args, generator=None, **kwargs):
+        if not isinstance(generator, (list, tuple)):
+            return sampler(x, *args, generator=generator, **kwargs)
+        db.check_generator(generator, x.shape[0])
+        batch = kwargs.get("normalize") == "batch"
+        if batch:
+            kwargs["normalize"] = "sample"
+        masks = [sampler(x[i : i + 1], *args, generator=g, **kwargs) for i, g in enumerate(generator)]
+        stacked = {name: torch.cat([getattr(m, name) for m in masks])
+                   for name in ("seed_mask", "block_mask", "scale", "drop_fraction")}
+        m = dataclasses.replace(masks[0], **stacked)
+        if batch:
+            return _normalise(m.kind, m.seed_mask, m.block_mask, m.gamma, m.target_drop, m.block_size, "batch",
+                              m.keep_prob, m.gamma_scale)
+        return m
+
+    return sample
+
+
 _SAMPLERS = ("sample_drop_block_mask", "sample_dropout_mask", "sample_spatial_dropout_mask", "sample_cutout_mask")
 
 
 @contextlib.contextmanager
 def install(apply: bool = True):
-    """Swap the old samplers (and, with ``apply``, the old ``apply_mask``, also for batch parts) into
-    ``dropblock``, which ``models.engine`` calls."""
+    """Swap the old samplers (:func:`per_sample`, so they take the engine's generator per sample) and,
+    with ``apply``, the old ``apply_mask`` (also for batch parts) into ``dropblock``, which
+    ``models.engine`` calls."""
     saved = {name: getattr(db, name) for name in (*_SAMPLERS, "apply_mask")}
     for name in _SAMPLERS:
-        setattr(db, name, globals()[name])
+        setattr(db, name, per_sample(globals()[name]))
     if apply:
         db.apply_mask = concatenated(apply_mask)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+import models as M
 from ui import animation, banner, export, frame, layout, render, settings, views
 from ui.i18n import _, listing, shown_text, tr
 from ui.inputs import Context
@@ -61,30 +62,40 @@ def body(ctx: Context) -> None:
     with channels_box:
         st.slider(_("Channels to show (the most active ones)"), 2, 12, 8, key="explorer_channels")
     with head:
-        st.subheader(_("At the {site} · map {h}×{w}").format(site=tr(view.site_label), h=view.map_size[0],
-                                                            w=view.map_size[1]))
-        st.code(shown_text(view.formula), language=None, wrap_lines=True)  # wraps on a phone
-
-        cols = st.columns(4)
-        cols[0].metric(_("γ (seed probability)"), f"{view.gamma:.5f}")
-        cols[1].metric(_("Target drop (1 − keep_prob)/4") if view.target_quartered else _("Target drop 1 − keep_prob"),
-                       f"{view.target_drop:.3f}",
-                       help=_("Group 3 in the paper's placement: γ is divided by 4 there (Sec. 4.1.1), so the "
-                              "target is a quarter of 1 − keep_prob.") if view.target_quartered else None)
-        cols[2].metric(_("Realised drop (this sample)"), f"{view.realised_drop:.3f}",
-                       delta=f"{view.realised_drop - view.target_drop:+.3f}", delta_color="off")
-        if view.expected_drop is not None:
-            cols[3].metric(_("Expected drop (overlaps counted)"), f"{view.expected_drop:.3f}",
-                           help=_("Eq. (1) ignores overlapping blocks; this is the exact expectation."))
-        st.caption(_("Block {bh}×{bw} after clipping to the map · seeds: {region} · {sharing}.").format(
-            bh=view.block[0], bw=view.block[1], region=_(settings.REGIONS[ctx.spec.seed_region]),
-            sharing=_("one mask shared by all channels") if not ctx.spec.per_channel else _("one mask per channel")))
+        numbers(ctx, view)
     export.mask_view(ctx, view)
     animation.section(ctx, view)  # "Animation for slides": GIF/MP4 over seeds or a sweep
 
     if isinstance(out, Exception):
         raise out
 
+    outcome(ctx, out)
+
+
+def numbers(ctx: Context, view: M.MaskSample) -> None:
+    """Above the masks: the site and map, Eq. (1) filled in, γ and the drops, the block and the seeds."""
+    st.subheader(_("At the {site} · map {h}×{w}").format(site=tr(view.site_label), h=view.map_size[0],
+                                                        w=view.map_size[1]))
+    st.code(shown_text(view.formula), language=None, wrap_lines=True)  # wraps on a phone
+
+    cols = st.columns(4)
+    cols[0].metric(_("γ (seed probability)"), f"{view.gamma:.5f}")
+    cols[1].metric(_("Target drop (1 − keep_prob)/4") if view.target_quartered else _("Target drop 1 − keep_prob"),
+                   f"{view.target_drop:.3f}",
+                   help=_("Group 3 in the paper's placement: γ is divided by 4 there (Sec. 4.1.1), so the "
+                          "target is a quarter of 1 − keep_prob.") if view.target_quartered else None)
+    cols[2].metric(_("Realised drop (this sample)"), f"{view.realised_drop:.3f}",
+                   delta=f"{view.realised_drop - view.target_drop:+.3f}", delta_color="off")
+    if view.expected_drop is not None:
+        cols[3].metric(_("Expected drop (overlaps counted)"), f"{view.expected_drop:.3f}",
+                       help=_("Eq. (1) ignores overlapping blocks; this is the exact expectation."))
+    st.caption(_("Block {bh}×{bw} after clipping to the map · seeds: {region} · {sharing}.").format(
+        bh=view.block[0], bw=view.block[1], region=_(settings.REGIONS[ctx.spec.seed_region]),
+        sharing=_("one mask shared by all channels") if not ctx.spec.per_channel else _("one mask per channel")))
+
+
+def outcome(ctx: Context, out: M.MaskOutcome) -> None:
+    """Under the masks: the CAMs without and with this mask, and the top-5 before and after."""
     left, mid, right = st.columns([1, 1, 1.2])
     with left:
         render.show_overlay(ctx.image, out.cam_clean, float(out.cam_clean.max()), "cam-clean",

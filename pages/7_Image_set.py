@@ -102,7 +102,8 @@ def draw_curves(ctx: Context, imageset, curve) -> None:
                                     for m, lab in enumerate(curve.labels)}}
          for k, kp in enumerate(curve.keep_probs)], hide_index=True)
     st.caption(_("Share of images whose top-1 is unchanged, ± its spread over {n} Monte Carlo samples. Seed {seed}; "
-                 "image i draws its masks from seed·65536 + i.").format(n=curve.n_samples, seed=curve.seed))
+                 "sample s of image i draws its masks from its own generator, seeded sample_seed(seed·65536 + i, s): "
+                 "sample 0 from seed·65536 + i itself.").format(n=curve.n_samples, seed=curve.seed))
 
 
 def page(ctx: Context) -> None:

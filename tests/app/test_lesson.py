@@ -1,4 +1,4 @@
-"""The guided lesson (pages/0_Lesson.py, ui/lesson.py) with streamlit.testing.v1.AppTest.
+"""The guided lesson (pages/0_Lesson.py, ui/lesson*.py) with streamlit.testing.v1.AppTest.
 
 The lesson is reached as a browser reaches it: through the entrypoint, then the page (``open_lesson``;
 with st.navigation only that helper changes). Expected answers are computed here, independently of
@@ -18,7 +18,7 @@ import dropblock as db
 import models as M
 from models.keepgrid import compute_keep_prob_scan, with_keep_prob
 from models.theory import compute_mistakes
-from ui import i18n, lesson
+from ui import i18n, lesson, lesson_curves, lesson_maps
 
 from .conftest import ROOT, assert_clean, new_app
 
@@ -122,35 +122,35 @@ def _expected(n: int) -> tuple[str | None, list[str]]:
     bb, clean = _model_and_clean()
     step = lesson.STEPS[n - 1]
     if n == 1:
-        view = M.compute_mask_sample(bb, clean, step.spec, seed=step.seed, n_channels=lesson.CHANNELS)
+        view = M.compute_mask_sample(bb, clean, step.spec, seed=step.seed, n_channels=lesson_maps.CHANNELS)
         seeds, dropped = int(view.seed_mask.sum()), int((~view.block_mask).sum())
         b = view.block[0]
         ratio = dropped / seeds
         right = min({"one": 1, "line": b, "square": b * b}.items(), key=lambda kv: abs(kv[1] - ratio))[0]
         return right, [f"{ratio:.1f}", str(dropped)]
     if n == 3:
-        probs = [float(M.compute_cam_shift(bb, clean, spec, n_samples=lesson.SAMPLES, seed=step.seed)
+        probs = [float(M.compute_cam_shift(bb, clean, spec, n_samples=lesson_maps.SAMPLES, seed=step.seed)
                        .sample_probs.mean()) for spec in step.specs]
         p_out, p_block = probs
-        right = "same" if abs(p_out - p_block) < lesson.TIE else ("dropblock" if p_block < p_out else "dropout")
+        right = "same" if abs(p_out - p_block) < lesson_maps.TIE else ("dropblock" if p_block < p_out else "dropout")
         return right, [f"{p_out:.3f}", f"{p_block:.3f}"]
     if n == 4:  # the share of the CAM lost on its hottest fifth and elsewhere
-        shift = M.compute_cam_shift(bb, clean, step.spec, n_samples=lesson.SAMPLES, seed=step.seed)
+        shift = M.compute_cam_shift(bb, clean, step.spec, n_samples=lesson_maps.SAMPLES, seed=step.seed)
         hot = shift.clean_cam >= torch.quantile(shift.clean_cam.flatten().float(), 0.8)
         shares = [float(-shift.difference[m].mean() / shift.clean_cam[m].mean()) for m in (hot, ~hot)]
         right = "same" if abs(shares[0] - shares[1]) < 0.02 else ("object" if shares[0] > shares[1] else "background")
         return right, [f"{x:.0%}" for x in shares]
     if n == 5:
-        grid = compute_keep_prob_scan(bb, clean, step.spec, methods=lesson.CURVE_METHODS, seed=step.seed).grid
+        grid = compute_keep_prob_scan(bb, clean, step.spec, methods=lesson_curves.CURVE_METHODS, seed=step.seed).grid
         curve = M.compute_robustness_curve(bb, clean, step.spec, keep_probs=grid,
-                                           methods=lesson.CURVE_METHODS, n_samples=lesson.CURVE_SAMPLES,
+                                           methods=lesson_curves.CURVE_METHODS, n_samples=lesson_curves.CURVE_SAMPLES,
                                            seed=step.seed)
         b1, b7 = (float(curve.mean_prob[i].mean()) for i in (0, 1))
-        right = "same" if abs(b1 - b7) < lesson.TIE else ("b7" if b7 < b1 else "b1")
+        right = "same" if abs(b1 - b7) < lesson_maps.TIE else ("b7" if b7 < b1 else "b1")
         return right, [f"{b1:.3f}", f"{b7:.3f}"]
     if n == 6:
-        value = db.linear_keep_prob(lesson.SCHEDULE_STEPS // 2, lesson.SCHEDULE_STEPS, lesson.SCHEDULE_TARGET)
-        target = lesson.SCHEDULE_TARGET
+        value = db.linear_keep_prob(lesson_curves.SCHEDULE_STEPS // 2, lesson_curves.SCHEDULE_STEPS, lesson_curves.SCHEDULE_TARGET)
+        target = lesson_curves.SCHEDULE_TARGET
         right = min({"target": target, "half": (1 + target) / 2, "one": 1.0}.items(),
                     key=lambda kv: abs(kv[1] - value))[0]
         return right, [f"{value:.3f}"]
@@ -164,12 +164,12 @@ def _expected(n: int) -> tuple[str | None, list[str]]:
     if n == 8:
         kp = _strategy_keep_prob(bb, clean, step)
         result = M.compute_dropblock_dropout(bb, clean, with_keep_prob(step.spec, kp),
-                                             fc_keep_prob=lesson.STRATEGY_FC_KEEP, n_samples=lesson.SAMPLES,
+                                             fc_keep_prob=lesson_curves.STRATEGY_FC_KEEP, n_samples=lesson_maps.SAMPLES,
                                              seed=step.seed)
         probs = {arm: v.class_prob for arm, v in zip(("none", "dropblock", "dropout_fc", "both"), result.views)}
         probs.pop("none")
         ranked = sorted(probs, key=probs.get)
-        too_close = probs[ranked[1]] - probs[ranked[0]] < lesson.TIE
+        too_close = probs[ranked[1]] - probs[ranked[0]] < lesson_maps.TIE
         return (None if too_close else ranked[0]), [f"{p:.3f}" for p in probs.values()]
     raise AssertionError(n)
 
@@ -180,7 +180,7 @@ def _strategy_keep_prob(bb, clean, step) -> float:
     coarse = compute_keep_prob_scan(bb, clean, step.spec, methods=methods, seed=step.seed)
     if float(coarse.ratio[0, coarse.keep_probs.index(0.8)]) > 0.1:
         return 0.8
-    fine = compute_keep_prob_scan(bb, clean, step.spec, methods=methods, seed=step.seed, n_samples=lesson.SAMPLES,
+    fine = compute_keep_prob_scan(bb, clean, step.spec, methods=methods, seed=step.seed, n_samples=lesson_maps.SAMPLES,
                                   coarse=[k for k in coarse.grid if k < 1])
     return min(((k, float(r)) for k, r in zip(fine.keep_probs, fine.ratio[0]) if k < 1),
                key=lambda kr: abs(kr[1] - 0.5))[0]
@@ -224,9 +224,10 @@ def test_each_step_sets_its_own_parameters_not_the_sidebars():
 
 
 def _lesson_msgids() -> set[str]:
-    """Every literal passed to _() or N_() in ui/lesson.py."""
-    tree = ast.parse((ROOT / "ui" / "lesson.py").read_text(encoding="utf-8"))
-    return {node.args[0].value for node in ast.walk(tree)
+    """Every literal passed to _() or N_() in ui/lesson.py and the modules of its steps (ui/lesson_*.py)."""
+    trees = [ast.parse(path.read_text(encoding="utf-8")) for path in sorted((ROOT / "ui").glob("lesson*.py"))]
+    assert len(trees) >= 2
+    return {node.args[0].value for tree in trees for node in ast.walk(tree)
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("_", "N_")
             and node.args and isinstance(node.args[0], ast.Constant)}
 

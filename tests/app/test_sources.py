@@ -11,7 +11,7 @@ import torch
 import dropblock as db
 import models as M
 from models.keepgrid import compute_keep_prob_scan
-from ui import lesson
+from ui import lesson, lesson_curves
 
 from .conftest import ROOT, assert_clean, new_app
 
@@ -99,9 +99,9 @@ def test_robustness_curve_default_grid_has_three_points_falling_per_curve():
 def test_lesson_step5_grid_has_three_points_falling_per_curve():
     bb, clean = coffee()
     step = lesson.STEPS[4]
-    grid = compute_keep_prob_scan(bb, clean, step.spec, methods=lesson.CURVE_METHODS, seed=step.seed).grid
-    curve = M.compute_robustness_curve(bb, clean, step.spec, keep_probs=grid, methods=lesson.CURVE_METHODS,
-                                       n_samples=lesson.CURVE_SAMPLES, seed=step.seed)
+    grid = compute_keep_prob_scan(bb, clean, step.spec, methods=lesson_curves.CURVE_METHODS, seed=step.seed).grid
+    curve = M.compute_robustness_curve(bb, clean, step.spec, keep_probs=grid, methods=lesson_curves.CURVE_METHODS,
+                                       n_samples=lesson_curves.CURVE_SAMPLES, seed=step.seed)
     ratio = curve.mean_prob / curve.clean_prob
     assert all(int(n) >= 3 for n in ((ratio > 0.1) & (ratio < 0.9)).sum(dim=1)), ratio
 
