@@ -194,6 +194,7 @@ class Session:
         self.cookies = ""
         self.cached: dict[str, int] = {}  # hash of a cacheable message -> script runs since last seen
         self.max_cached_age = 2  # the server's global.maxCachedMessageAge, from new_session
+        self.open_run = False  # the last run was left when its page said the server is busy
 
     async def connect(self) -> None:
         # The browser loads the page first (XSRF cookie; behind deploy/'s nginx, the routing cookie
@@ -293,6 +294,11 @@ class Session:
         kinds: dict[str, str] = {}
         fragments: dict[str, str] = {}
         async with asyncio.timeout(self.timeout):
+            while self.open_run:  # the last action's run, left open: its end (or preemption) comes first
+                fwd = ForwardMsg()
+                fwd.ParseFromString(await self.ws.recv())
+                if fwd.WhichOneof("type") == "script_finished":  # it ended, or stopped for this action's rerun
+                    self.open_run = False
             while True:
                 fwd = ForwardMsg()
                 fwd.ParseFromString(await self.ws.recv())
@@ -322,6 +328,12 @@ class Session:
                     path = tuple(fwd.metadata.delta_path)
                     result.marks += [Mark(arrived, what, done, total, path, text)
                                      for what, done, total in markers(text, progress=is_progress)]
+                    if any(m.kind == "busy" for m in result.marks):
+                        # the page answered with what it had and says it refines when the server is
+                        # free: the student sees that and acts on; the run goes on (the next action
+                        # preempts it, as a browser's would)
+                        self.open_run = True
+                        break
                     if delta.WhichOneof("type") != "new_element":
                         continue
                     el = delta.new_element
@@ -359,6 +371,10 @@ class Session:
             if status != 200:
                 result.errors.append(f"picture: HTTP {status}")
         if result.status == 3:  # a fragment's run: only its widgets were sent again
+            self.widget_ids.update(seen)
+            self.widget_kinds.update(kinds)
+            self.widget_fragments.update(fragments)
+        elif seen and self.open_run:  # left early: the widgets drawn after the view were not seen yet
             self.widget_ids.update(seen)
             self.widget_kinds.update(kinds)
             self.widget_fragments.update(fragments)

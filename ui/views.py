@@ -67,11 +67,12 @@ def robustness_curve(ctx: Context, spec: M.RegularizerSpec, n_samples: int, keep
                                              class_idx=class_idx, progress=progress)
 
 
-@view(depends=SWEEPS, heavy=True, title=N_("Measuring where the class probability falls"))
+@view(depends=SWEEPS[:-1], heavy=True, title=N_("Measuring where the class probability falls"))
 def keep_prob_scan(ctx: Context, spec: M.RegularizerSpec, methods: tuple[tuple[str, int | None], ...],
                    coarse: tuple[float, ...] | None = None, n_samples: int = 4):
-    """Where each method's class probability falls on this model and image (models/keepgrid.py);
-    on the heavy pool: dozens of Monte Carlo passes on ResNet-50 must not hold up the sliders."""
+    """Where each method's class probability falls on this model and image (models/keepgrid.py),
+    measured with seed 0 whatever the sidebar's seed: a property of the model and the image, shared by
+    every session that shows them. On the heavy pool: dozens of Monte Carlo passes on ResNet-50."""
     extra = {} if coarse is None else {"coarse": tuple(coarse)}
     return on_model(compute_keep_prob_scan, ctx, spec, methods=tuple(methods), n_samples=n_samples, seed=ctx.seed,
                     **extra)
