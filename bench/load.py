@@ -326,7 +326,7 @@ async def protocol_student(plan: Plan, url: str, start_at: float, deadline: floa
             stats.classify(result)
             stats.errors += [f"protocol {plan.i}: {e}" for e in result.errors]
     except Exception as err:  # noqa: BLE001 -- counted and reported, the run goes on
-        stats.errors.append(f"protocol {plan.i}: {type(err).__name__}: {str(err)[:120]}")
+        stats.errors.append(f"protocol {plan.i}: {type(err).__name__} on {plan.current}: {str(err)[:120]}")
     finally:
         await session.close()
 

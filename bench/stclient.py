@@ -172,6 +172,7 @@ async def http_get(host: str, port: int, path: str, cookie: str = "") -> tuple[i
         writer.close()
 
 
+
 class Session:
     """One protocol session. ``await open(page, query)``, then ``move``/``goto``, then ``close``."""
 
@@ -294,14 +295,18 @@ class Session:
         kinds: dict[str, str] = {}
         fragments: dict[str, str] = {}
         async with asyncio.timeout(self.timeout):
-            while self.open_run:  # the last action's run, left open: its end (or preemption) comes first
+            first = None
+            while self.open_run:  # the last action's run, left open: skip its messages until this run starts
                 fwd = ForwardMsg()
                 fwd.ParseFromString(await self.ws.recv())
-                if fwd.WhichOneof("type") == "script_finished":  # it ended, or stopped for this action's rerun
-                    self.open_run = False
+                if fwd.WhichOneof("type") == "new_session":  # every script run starts with one
+                    self.open_run, first = False, fwd
             while True:
-                fwd = ForwardMsg()
-                fwd.ParseFromString(await self.ws.recv())
+                if first is not None:
+                    fwd, first = first, None
+                else:
+                    fwd = ForwardMsg()
+                    fwd.ParseFromString(await self.ws.recv())
                 arrived = time.perf_counter() - start
                 kind = fwd.WhichOneof("type")
                 if fwd.metadata.cacheable:

@@ -182,3 +182,33 @@ def test_a_fragment_or_stopped_run_keeps_reading_until_its_end():
                   (0.0, finished(3))])
     assert result.status == 3 and [m.done for m in result.marks] == [1, 4]
     assert isinstance(result.marks[-1], Mark) and result.marks[-1].final
+
+
+def new_session() -> ForwardMsg:
+    msg = ForwardMsg()
+    msg.new_session.page_script_hash = "h"
+    return msg
+
+
+def test_a_busy_run_is_left_and_the_next_action_starts_at_its_own_run():
+    """The student acts on a load-limited answer while its run goes on: the next action's result counts
+    from the first message of its own run (Streamlit sends no script_finished for a run it stops for a
+    rerun, so the left run's leftovers are skipped up to the new run's new_session)."""
+    session = Session("http://127.0.0.1:1", timeout=30)
+    session.ws = FakeSocket([
+        (0.0, caption("2 of 32 samples per point")),
+        (0.01, caption("4 of 32 samples per point: the server is busy; it will refine when it is free")),
+        (0.01, caption("8 of 32 samples per point")),  # the left run goes on ...
+        (0.0, new_session()),  # ... until the next action's run starts
+        (0.01, caption("keep_prob 0.8")),
+        (0.0, finished()),
+    ])
+
+    async def go():
+        import time
+        first = await session._run(BackMsg(), time.perf_counter())
+        assert session.open_run and first.marks[-1].kind == "busy"
+        return await session._run(BackMsg(), time.perf_counter())
+
+    second = asyncio.run(go())
+    assert not session.open_run and not second.heavy and second.texts == ["keep_prob 0.8"] and second.status == 0
