@@ -564,7 +564,7 @@ def print_profile(out: list[Path], top: int = 12) -> None:
     own: collections.Counter[str] = collections.Counter()
     for line in out[0].read_text().splitlines():
         stack, _, n = line.rpartition(" ")
-        if not stack or (kind := category(stack)) is None:
+        if not stack or not n.isdigit() or (kind := category(stack)) is None:
             continue
         frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
         kinds[kind] += int(n)

@@ -299,8 +299,11 @@ class Session:
             while self.open_run:  # the last action's run, left open: skip its messages until this run starts
                 fwd = ForwardMsg()
                 fwd.ParseFromString(await self.ws.recv())
-                if fwd.WhichOneof("type") == "new_session":  # every script run starts with one
+                kind = fwd.WhichOneof("type")
+                if kind == "new_session":  # every script run starts with one
                     self.open_run, first = False, fwd
+                elif kind == "script_finished":  # the left run ended first: this run's messages follow
+                    self.open_run = False
             while True:
                 if first is not None:
                     fwd, first = first, None
@@ -380,9 +383,10 @@ class Session:
             self.widget_kinds.update(kinds)
             self.widget_fragments.update(fragments)
         elif seen and self.open_run:  # left early: the widgets drawn after the view were not seen yet
-            self.widget_ids.update(seen)
-            self.widget_kinds.update(kinds)
-            self.widget_fragments.update(fragments)
+            for label in seen:  # the sidebar's (drawn last) keep their label over a page fragment's namesake
+                if label not in self.widget_ids or not fragments[label] or self.widget_fragments.get(label):
+                    self.widget_ids[label], self.widget_kinds[label] = seen[label], kinds[label]
+                    self.widget_fragments[label] = fragments[label]
         elif seen:
             self.widget_ids, self.widget_kinds, self.widget_fragments = seen, kinds, fragments
         result.seconds = time.perf_counter() - start

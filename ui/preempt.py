@@ -50,3 +50,13 @@ def interruption() -> Callable[[], bool]:
             return True
 
     return interrupted
+
+
+def pending() -> Callable[[], bool]:
+    """A function telling whether any rerun or stop is pending for this session (another fragment's
+    rerun included, which Streamlit holds until this run ends): a view refining in rounds then stops
+    waiting, so that what the visitor asked for runs now."""
+    from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequestType
+
+    requests = getattr(get_script_run_ctx(), "script_requests", None)
+    return lambda: requests is not None and getattr(requests, "_state", None) not in (None, ScriptRequestType.CONTINUE)

@@ -41,7 +41,7 @@ from models import jobs
 from models.fallback import compute_with_fallback
 from models.imageset import ImageSet
 from ui import layout, settings
-from ui.preempt import interruption
+from ui.preempt import interruption, pending
 from ui.i18n import N_, _, ngettext, tr
 
 DRAW_EVERY_S = 1.0  # a view in rounds redraws its result at most this often (the status line every round)
@@ -225,7 +225,7 @@ def _rounds(cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress],
         st.caption(_round_text(found, None))
         yield found
         return
-    job, status, stop = _submit(key, run), st.empty(), _interruption()
+    job, status, stop, asked = _submit(key, run), st.empty(), _interruption(), pending()
     version, shown, last, drawn = 0, None, 0.0, None
     try:
         while True:
@@ -246,6 +246,8 @@ def _rounds(cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress],
                 job.value()  # a failed job raises its error here
                 return
             job.wait_change(version, 0.1)
+            if drawn is not None and asked():  # shown already, and the visitor asked for something else
+                return
             if stop():
                 status.empty()
                 shown = None
