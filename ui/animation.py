@@ -7,6 +7,7 @@ content), only when asked for. GIF by Pillow, MP4 (H.264) by PyAV.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import streamlit as st
@@ -16,6 +17,7 @@ from models import animation as A
 
 from . import render
 from .inputs import Context
+from .settings import SPEC_KEYS
 from .view import on_model, view
 from .i18n import N_, _, language, ngettext, use_language
 
@@ -110,7 +112,8 @@ def section(ctx: Context, view: M.MaskSample) -> None:
         if note:
             st.info(note)
         n_channels = len(view.channels)
-        key = animation.key(ctx, n_channels, anim, language())[0]  # the render asked for, by its arguments
+        seed = None if anim.form == "seeds" else ctx.seed  # seeds 0..N-1 do not depend on the sidebar's seed
+        key = animation.key(ctx, n_channels, anim, language(), seed)[0]  # the render asked for, by its arguments
         if st.button(_("Render the animation"), key="anim_render", icon="🎬", type="primary"):
             st.session_state["anim_key"] = key
         if st.session_state.get("anim_key") != key:
@@ -118,7 +121,7 @@ def section(ctx: Context, view: M.MaskSample) -> None:
                 st.caption(_("The settings changed: render again to see them."))
             return
         try:
-            result = animation(ctx, n_channels, anim, language())
+            result = animation(ctx, n_channels, anim, language(), seed)
         except Exception:  # the animation's own message (the page's guard would say less)
             logging.getLogger("dropblock_lab").exception("animation failed")
             st.session_state.pop("anim_key", None)
@@ -127,9 +130,12 @@ def section(ctx: Context, view: M.MaskSample) -> None:
         _show(ctx, result)
 
 
-@view(heavy=True, title=N_("Rendering the animation"), keep=4)
-def animation(ctx: Context, n_channels: int, anim: A.AnimationSpec, lang: str, progress=None) -> A.Animation:
-    """The frames of the mask grid as a GIF or MP4 (captions in ``lang``, the session's language)."""
+@view(depends=SPEC_KEYS, heavy=True, title=N_("Rendering the animation"), keep=4)
+def animation(ctx: Context, n_channels: int, anim: A.AnimationSpec, lang: str, seed: int | None,
+              progress=None) -> A.Animation:
+    """The frames of the mask grid as a GIF or MP4 (captions in ``lang``, the session's language);
+    ``seed``: the sweep's fixed seed, None for seeds 0..N-1."""
+    ctx = dataclasses.replace(ctx, seed=seed or 0)
     with use_language(lang):  # on a worker, which has no session
         caption = _captions(ctx, anim.form)
     return on_model(A.render_animation, ctx, ctx.spec, anim, seed=ctx.seed, n_channels=n_channels, draw=_draw,
