@@ -39,7 +39,6 @@ PLACEMENTS = {"after_group": N_("After one group"), "in_blocks": N_("Inside bloc
 REGIONS = {"valid": N_("Valid region (paper)"), "everywhere": N_("Everywhere, truncated (timm/tutorial)")}
 GAMMA_MODES = {"eq1": N_("Eq. (1) (paper)"), "calibrated": N_("Calibrated: expected drop = 1 − keep_prob")}
 NORMALIZE = {"sample": N_("Per sample (MC samples independent)"), "batch": N_("Over the batch (TF/torchvision/timm)")}
-GROUPS = {1: N_("group 1"), 2: N_("group 2"), 3: N_("group 3"), 4: N_("group 4")}
 
 _URL_MAX_CHARS = 32  # longer URL values are ignored without being parsed
 _URL_SHOWN = 24  # characters of a URL value shown back
@@ -64,7 +63,8 @@ class Setting:
         lo, hi, step: a number's range; ``step`` None means a whole number.
         options: a choice's values (keys) and their labels (N_-marked; values the labels).
         label, help: the widget's (N_-marked; translated when drawn).
-        widget: ``"slider"``, ``"number"``, ``"select"``, ``"radio"`` or ``"toggle"``.
+        widget: ``"slider"``, ``"number"``, ``"select"``, ``"radio"`` or ``"toggle"``; a whole number's
+            ``"select"`` offers lo..hi, each shown as ``shown_as``.
         field: the ``RegularizerSpec`` field it sets (None: not a spec field).
         negate: the field is the setting's negation (one shared mask = not per channel).
     """
@@ -81,6 +81,7 @@ class Setting:
     widget: str = "select"
     field: str | None = None
     negate: bool = False
+    shown_as: str | None = None  # a whole number's label in a select widget (N_-marked), e.g. "group {value}"
 
     def parse(self, text: str) -> tuple[object, str | None]:
         """A URL (or string) value: (value used, why it differs from the one given), or raises :class:`Unusable`."""
@@ -161,7 +162,8 @@ SETTINGS = (
             help=N_("Side of the dropped square (clipped to the map)."), field="block_size"),
     Setting("seed", "seed", 0, 0, 10_000, label=N_("Seed"), widget="number",
             help=N_("Same seed, same masks: a rerun does not reshuffle.")),
-    Setting("group", "group", _SPEC.group, options=GROUPS, label=N_("Group (for 'after one group')"), field="group"),
+    Setting("group", "group", _SPEC.group, 1, 4, label=N_("Group (for 'after one group')"), field="group",
+            shown_as=N_("group {value}")),
     Setting("place", "placement", _SPEC.placement, options=PLACEMENTS, label=N_("Placement"), widget="radio",
             field="placement"),
     Setting("shared", "shared_mask", not _SPEC.per_channel, label=N_("One mask shared by all channels"),
@@ -210,6 +212,9 @@ def widget(key: str) -> None:
         st.toggle(_label(row), **common)
     elif row.widget == "radio":
         st.radio(_label(row), list(row.options), format_func=_format(row), **common)
+    elif row.options is None:  # a whole number from a list
+        st.selectbox(_label(row), list(range(int(row.lo), int(row.hi) + 1)),
+                     format_func=lambda v: _(row.shown_as).format(value=v), **common)
     else:
         st.selectbox(_label(row), list(row.options), format_func=_format(row), **common)
 
