@@ -127,7 +127,7 @@ class Setting:
                 raise Unusable(_("not one of {options}").format(options="1, 0"))
             return value, None
         if self.options is not None:
-            if isinstance(value, bool) or value not in self.options:
+            if isinstance(value, bool) or not isinstance(value, (str, int)) or value not in self.options:
                 raise Unusable(_("not one of {options}").format(options=", ".join(map(str, self.options))))
             return value, None
         if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -353,9 +353,11 @@ def test_robustness_page_builds_the_chart_once_and_draws_the_png_only_on_click(m
     prob, top1 = vega_charts(at)
     assert "keep_prob" in prob.proto.spec and '"reverse": true' in prob.proto.spec
     assert "dl-robustness-curve" in {b.key for b in at.get("download_button")}
-    at.run()  # a rerun: the cached spec, no rebuild, no matplotlib
+    drawn = len(built)  # once per round drawn (the curve refines in place), then the final's
+    assert drawn >= 1
+    at.run()  # a rerun: the final result cached, its spec too: no rebuild, no matplotlib
     assert_clean(at)
-    assert len(vega_charts(at)) == 2 and built == [1]
+    assert len(vega_charts(at)) == 2 and len(built) == drawn
     assert not [k for k in chartpng._FIGURES.keys() if k[0] == "robustness-curve"]  # the PNG waits for a click
 
 

@@ -70,16 +70,16 @@ def big_set(n):  # 16 photos' worth of decoding, each distinct
     return files
 
 for n in range(2):  # the plateau: the page's set cache holding sets, one decode's buffers freed
-    ui.imageset._SETS.put(f"set{{n}}", read_files(big_set(n), f"set {{n}}"))
+    ui.imageset.read.results().put(f"set{{n}}", read_files(big_set(n), f"set {{n}}"))
 gc.collect()
 plateau = rss_mb()
 used = []
 for n in range(2, 7):
     imageset = read_files(big_set(n), f"set {{n}}")
     used.append(len(imageset.images))
-    ui.imageset._SETS.put(f"set{{n}}", imageset)
+    ui.imageset.read.results().put(f"set{{n}}", imageset)
 gc.collect()
-print(json.dumps({{"plateau": plateau, "end": rss_mb(), "used": used, "held": len(ui.imageset._SETS)}}))
+print(json.dumps({{"plateau": plateau, "end": rss_mb(), "used": used, "held": len(ui.imageset.read.results())}}))
 '''
 
 

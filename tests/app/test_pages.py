@@ -9,6 +9,7 @@ from PIL import Image
 
 import dropblock as db
 import models as M
+from ui import imageset as ui_set
 
 from .conftest import HOME, PAGES, ROOT, assert_clean, new_app
 
@@ -134,7 +135,7 @@ def shows(at, page: str, now: dict, top1: str, before: dict) -> None:
     elif page == PAGES[5]:  # DropBlock + Dropout: four arms, each on the top-1 class
         assert [m.label for m in at.metric] == [f"mean p({top1})"] * 4
     elif page == PAGES[6]:  # image set: nothing runs until asked, whatever the sidebar
-        assert at.button(key="set_compute") and "4 images × 4 keep_probs" in _texts(at) and not at.table
+        assert at.button(key="set_compute") and f"{len(ui_set.BUNDLED_SET)} images × 4 keep_probs" in _texts(at) and not at.table
         assert any("Press *Compute the curves* to run the set." in i.value for i in at.info)
     else:
         raise AssertionError(f"no check for {page}")
