@@ -9,7 +9,7 @@ values). The decorator makes it
   Specs passed as arguments are projected the same way. Nobody builds a key by hand.
 * **cached and single-flight**: one bounded LRU of results for the process (``models.jobs``),
   shared by every session; identical concurrent requests compute once. Results are immutable.
-* **light or heavy** (a property of the view, or a function of its arguments). A light view runs
+* **light or heavy** (a property of the view). A light view runs
   in the session's own script thread, marked light for the scheduler (heavy rounds do not start
   while one runs). A heavy view runs on the heavy pool (``models.jobs.HeavyPool``: low-priority
   workers, one job per session, fair order); meanwhile the page shows its place in the queue, then
@@ -127,16 +127,12 @@ class View:
         found = self.results().peek(self.key(*args, **kwargs)[0])
         return found.value if self.rounds and found is not None else found
 
-    def is_heavy(self, *args, **kwargs) -> bool:
-        return bool(self.heavy(*args, **kwargs) if callable(self.heavy) else self.heavy)
-
     def __call__(self, *args, **kwargs):
-        heavy = self.rounds or self.is_heavy(*args, **kwargs)
         key, args, kwargs = self.key(*args, **kwargs)
         cache, title = self.results(), _(self.title or N_("Computing"))
         if self.rounds:
             return _rounds(cache, key, self._job(args, kwargs), title)
-        if not heavy:
+        if not self.heavy:
             with pool().light():  # no heavy round starts while a light view computes
                 return _shown(cache.get(key, lambda: self.fn(*args, **kwargs)))
         found = cache.peek(key)
@@ -152,14 +148,14 @@ class View:
         return run
 
 
-def view(*, depends: Iterable[str] = settings.SPEC_KEYS + ("seed",), heavy: bool | Callable[..., bool] = False,
+def view(*, depends: Iterable[str] = settings.SPEC_KEYS + ("seed",), heavy: bool = False,
          title: str | None = None, rounds: bool = False, keep: int = 16) -> Callable[[Callable], View]:
     """Make ``fn`` a view (see the module's docstring).
 
     Args:
         depends: the settings (``ui/settings.py`` keys) the view reads from a context or spec; the
             others are put back at their defaults (default: every regulariser setting and the seed).
-        heavy: run on the heavy pool (or a function of the view's arguments saying whether).
+        heavy: run on the heavy pool.
         title: what the page says while it waits (N_-marked; translated when shown).
         rounds: ``fn`` yields ``models.rounds.Partial`` results, refined in place (always heavy).
         keep: results held (least recently used dropped first), shared by every session.
