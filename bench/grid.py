@@ -3,7 +3,7 @@
 Old (before the tile grid): per session and rerun, the tile rows (``render.mask_rows``), the
 labelled 8-column picture (``render.grid``, 112 px per map) and the phone picture (rows of 4,
 64 px per map), each hashed for the PNG cache and, the first time, PNG-encoded; the browser then
-fetches both pictures (the hidden one too). New: ``render.grid_html``, built once per result (the
+fetches both pictures (the hidden one too). New: ``render.mask_grid_html``, built once per result (the
 tile rows, one PNG per map at one pixel per unit, the HTML) and a dictionary hit for every other
 session; the HTML travels in the script run's delta, nothing is fetched.
 
@@ -82,7 +82,7 @@ def main() -> None:
         render.tile_grid_html(render.mask_rows(view, ROWS), LABELS, caption, view.channels)
 
     def new_shared():  # every other session showing it
-        render.grid_html(lambda: render.mask_rows(views[0], ROWS), (views[0], ROWS), LABELS, caption, views[0].channels)
+        render.mask_grid_html((views[0],), ROWS, None, LABELS, caption, render.TILE_MAX, "en")
 
     new_shared()
     old_cold = median_ms(lambda: old_pictures(views[0], encode=True), args.repeat)

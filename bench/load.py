@@ -332,7 +332,7 @@ async def protocol_student(plan: Plan, url: str, start_at: float, deadline: floa
 
 
 # What a student sees of the main area: every visible picture's address (pictures are <img> in
-# st.image, and the tiles of a tile grid, ui/render.py show_tile_grid, whose addresses are inline
+# st.image, and the tiles of a tile grid, ui/render.py show_mask_grid, whose addresses are inline
 # data: URIs), the charts and the text (parts hidden by CSS are not counted). An action is done when
 # this has changed, no run is in progress, and every visible picture is loaded and drawn (for a
 # grid: its new tiles decoded). A move that changes nothing visible (the curve page ignores the

@@ -97,14 +97,14 @@ def numbers(ctx: Context, view: M.MaskSample) -> None:
 def outcome(ctx: Context, out: M.MaskOutcome) -> None:
     """Under the masks: the CAMs without and with this mask, and the top-5 before and after."""
     left, mid, right = st.columns([1, 1, 1.2])
+    clean = views.model_cam(ctx, ctx.clean.top1)  # the same for every mask: its picture is drawn once
+    vmax = float(clean.cam.max())
     with left:
-        render.show_overlay(ctx.image, out.cam_clean, float(out.cam_clean.max()), "cam-clean",
-                            _("CAM without DropBlock"), key=(out, "clean"))
-        export.cams(ctx, "cam-clean", float(out.cam_clean.max()), out.top5_clean[0][0], cam_clean=out.cam_clean)
+        render.show_overlay(ctx.image, clean.cam, vmax, "cam-clean", _("CAM without DropBlock"))
+        export.cams(ctx, "cam-clean", vmax, out.top5_clean[0][0], cam_clean=clean.cam)
     with mid:
-        render.show_overlay(ctx.image, out.cam_dropped, float(out.cam_clean.max()), "cam-dropped",
-                            _("CAM with this mask (same scale)"), key=(out, "dropped"))
-        export.cams(ctx, "cam-dropped", float(out.cam_clean.max()), out.top5_clean[0][0], cam_dropped=out.cam_dropped)
+        render.show_overlay(ctx.image, out.cam_dropped, vmax, "cam-dropped", _("CAM with this mask (same scale)"))
+        export.cams(ctx, "cam-dropped", vmax, out.top5_clean[0][0], cam_dropped=out.cam_dropped)
     with right:
         st.markdown(_("**Top-5 without → with this mask**"))
         st.table(

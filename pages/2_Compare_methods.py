@@ -47,7 +47,7 @@ def draw_comparison(ctx: Context, mode: str, result) -> None:
             drop=result.cutout_side ** 2 / (h * w)))
     st.caption(_("Uses the sidebar's {honoured}. Ignores: {ignored}.").format(
         honoured=", ".join(_(x) for x in result.honoured), ignored="; ".join(_(x) for x in result.ignored)))
-    chartview.show_charts(lambda: [charts.describe_comparison_drops(result)], "compare-drops", key=result)
+    chartview.show_charts("compare-drops", charts.describe_comparison_drops, result)
     draw_methods(ctx, result)
 
 
@@ -65,20 +65,15 @@ def draw_methods(ctx: Context, result) -> None:
             ).format(realised=method.realised_drop, n=result.n_samples, target=method.target_drop, sample=method.sample_drop)
                 + "  \n" + _("unit: {unit}").format(unit=tr(method.unit)))
             st.caption(tr(method.site_label))
-            mask = render.mask_rgb(method.mask)
-            if method.site_label == "input image":
-                dropped = render.colorize(method.dropped, "gray")
-            else:
-                dropped = render.colorize(method.dropped, "viridis", 0.0)
             slug = method.label.lower().replace(" ", "-").replace("(", "").replace(")", "")
-            render.show_image(render.grid([[mask, dropped]], size=160), f"compare-{slug}",
-                              caption=(_("mask · channel {c} after the drop (the most active one this draw dropped "
+            render.show_picture(render.method_tiles, method, name=f"compare-{slug}",
+                                caption=(_("mask · channel {c} after the drop (the most active one this draw dropped "
                                          "units in)").format(c=method.channel) if method.channel is not None
                                        else _("mask · the image after the drop")))
             export.maps(ctx, f"compare-{slug}", f"{method.label} at {method.site_label}: mask (H, W) bool, "
                         "True = kept; dropped (H, W) float32", mask=method.mask, dropped=method.dropped)
-            render.show_image(render.overlay(ctx.image, method.cam, vmax), f"compare-cam-{slug}",
-                              caption=_("CAM for “{name}” (shared scale)").format(name=clean_top))
+            render.show_overlay(ctx.image, method.cam, vmax, f"compare-cam-{slug}",
+                                _("CAM for “{name}” (shared scale)").format(name=clean_top))
             export.cams(ctx, f"compare-cam-{slug}", vmax, clean_top, cam=method.cam)
             st.metric(_("p({name}) in this draw").format(name=clean_top), f"{method.class_prob:.3f}",
                       delta=f"{method.class_prob - clean_prob:+.3f}",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from models.checkpoints import compute_model_cam
 from ui import banner, charts, chartview, checkpoints, export, frame, layout, paper, render, view, views
 from ui.i18n import _
 from ui.inputs import Context
@@ -29,14 +28,14 @@ def two_models(ctx: Context) -> None:
     if other is None:
         return
     class_idx = ctx.clean.top1
-    cams = [compute_model_cam(c.backbone, c.clean, class_idx) for c in (ctx, other)]
+    cams = [views.model_cam(c, class_idx) for c in (ctx, other)]
     vmax = float(max(c.cam.max() for c in cams))
     cols = st.columns(2)  # the page's main figure is the shift above
     for col, name, c, cam in zip(cols, ("A", "B"), (ctx, other), cams):
         with col:
-            render.show_image(render.overlay(c.image, cam.cam, vmax), f"cam-model-{name.lower()}",
-                              caption=_("{name}: {model} · CAM for “{cls}” (shared scale)").format(
-                                  name=name, model=c.loaded.summary, cls=cam.class_name))
+            render.show_overlay(c.image, cam.cam, vmax, f"cam-model-{name.lower()}",
+                                _("{name}: {model} · CAM for “{cls}” (shared scale)").format(
+                                    name=name, model=c.loaded.summary, cls=cam.class_name))
             export.cams(ctx, f"cam-model-{name.lower()}", vmax, cam.class_name, cam=cam.cam)
             st.metric(_("p({cls})").format(cls=cam.class_name), f"{cam.prob:.3f}")
             st.markdown(_("CAM entropy **{entropy:.3f}** (1 = flat) · area above half its maximum **{area:.1%}** · "
@@ -64,20 +63,19 @@ def draw_shift(ctx: Context, shift) -> None:
     refined in place: each is the mean and spread of the samples drawn so far)."""
     vmax = float(max(shift.clean_cam.max(), shift.mean_cam.max(), shift.sample_cam.max()))
     cols = layout.main_figure().columns(4)
-    pictures = [
-        (render.overlay(ctx.image, shift.clean_cam, vmax), "cam-clean", _("without DropBlock")),
-        (render.overlay(ctx.image, shift.sample_cam, vmax), "cam-one-sample", _("one sample")),
-        (render.overlay(ctx.image, shift.mean_cam, vmax), "cam-mc-mean",
+    pictures = [  # (draw, its arguments, name, caption)
+        (render.overlay, (ctx.image, shift.clean_cam, vmax), "cam-clean", _("without DropBlock")),
+        (render.overlay, (ctx.image, shift.sample_cam, vmax), "cam-one-sample", _("one sample")),
+        (render.overlay, (ctx.image, shift.mean_cam, vmax), "cam-mc-mean",
          _("mean of {n} samples").format(n=shift.n_samples)),
-        (render.with_scale(render.diverging(shift.difference), shift.difference,
-                           _("mean − clean CAM, in class-score units (as the CAM)")),
+        (render.difference, (shift.difference, _("mean − clean CAM, in class-score units (as the CAM)")),
          "cam-difference", _("mean − clean (red: gained, blue: lost)")),
     ]
     raw = {"cam-clean": shift.clean_cam, "cam-one-sample": shift.sample_cam, "cam-mc-mean": shift.mean_cam,
            "cam-difference": shift.difference}
-    for col, (picture, name, caption) in zip(cols, pictures):
+    for col, (draw, args, name, caption) in zip(cols, pictures):
         with col:
-            render.show_image(picture, name, caption=caption)
+            render.show_picture(draw, *args, name=name, caption=caption)
             export.cams(ctx, name, vmax, shift.class_name, diverging=name == "cam-difference",
                         **{name.replace("-", "_"): raw[name]})
 
@@ -96,7 +94,7 @@ def draw_shift(ctx: Context, shift) -> None:
              for (a, pa), (b, pb), (c, pc) in zip(shift.top5_clean, shift.top5_sample, shift.top5_mean)], hide_index=True)
         export.top(ctx, "cam-shift-top5", without=shift.top5_clean, one_sample=shift.top5_sample, mean=shift.top5_mean)
     with right:
-        chartview.show_charts(lambda: [charts.describe_stability_histogram(shift)], "cam-stability", key=shift)
+        chartview.show_charts("cam-stability", charts.describe_stability_histogram, shift)
         export.rows(ctx, "cam-stability", f"p({shift.class_name}) in each Monte Carlo sample",
                     lambda: [{"sample": i, "probability": float(p)} for i, p in enumerate(shift.sample_probs)],
                     class_idx=shift.class_idx, clean_prob=shift.clean_prob, n_samples=shift.n_samples)

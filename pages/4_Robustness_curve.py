@@ -104,8 +104,8 @@ def curve_section(ctx: Context, shown: tuple[str, str, float] = ("paper", "measu
 def draw_curve(ctx: Context, curve, spec, methods) -> None:
     """One round of the curve (mean ± std over the samples drawn so far), its data and its table."""
     with layout.main_figure():
-        chartview.show_charts(lambda: charts.describe_robustness_curve(curve, curve.n_samples, methods),
-                              "robustness-curve", key=curve)
+        chartview.show_charts("robustness-curve", charts.describe_robustness_curve, curve, curve.n_samples,
+                              tuple(tuple(m) for m in methods))
     export.curve(ctx, curve, n_samples=curve.n_samples, keep_probs=list(curve.keep_probs),
                  curve_spec=dataclasses.asdict(spec))
     st.table(

@@ -43,17 +43,9 @@ def algorithm(ctx: Context) -> None:
     toy_b = c1.slider(_("block_size (this demo)"), 1, 7, 3, key="theory_b")
     region = spec.seed_region
     steps = views.algorithm_steps(size, toy_kp, toy_b, ctx.seed, region)
-    vmax = float(steps.output.max())
-    row = [
-        render.mask_rgb(~steps.valid_region),
-        render.mask_rgb(~steps.seed_mask),
-        render.mask_rgb(steps.block_mask),
-        render.colorize(steps.activation, "viridis", 0.0, vmax),
-        render.colorize(steps.output, "viridis", 0.0, vmax),
-    ]
     with layout.main_figure():
-        render.show_image(render.grid([row], size=160), "algorithm-steps",
-                          caption=_("where seeds may fall (red) → seeds ~ Bernoulli(γ) (red) → blocks M (red = dropped) "
+        render.show_picture(render.algorithm_tiles, steps, name="algorithm-steps",
+                            caption=_("where seeds may fall (red) → seeds ~ Bernoulli(γ) (red) → blocks M (red = dropped) "
                                     "→ input A → A·M·count(M)/count_ones(M), same colour scale. Change the seed in the "
                                     "sidebar for another draw.") + " " + seed_note(steps))
     export.maps(ctx, "algorithm-steps", f"Algorithm 1 on a {size}x{size} toy map, keep_prob {toy_kp:g}, block_size "
@@ -95,7 +87,7 @@ def schedule(ctx: Context) -> None:
     target = s2.number_input(_("Target keep_prob"), 0.05, 1.0, float(spec.keep_prob), step=0.05, key="sched_target")
     sched = compute_schedule(float(target), int(total))
 
-    chartview.show_charts(lambda: [charts.describe_schedule(sched)], "schedule", key=(float(target), int(total)))
+    chartview.show_charts("schedule", charts.describe_schedule_of, float(target), int(total))
     export.rows(ctx, "schedule", f"linear keep_prob schedule to {float(target):g} over {int(total)} steps",
                 lambda: [{"step": int(s), "keep_prob": float(k)} for s, k in zip(sched.steps, sched.keep_probs)])
 
@@ -120,7 +112,7 @@ def mistakes(ctx: Context) -> None:
                 lambda: [{"recipe": m.name, "paper": m.is_paper, "realised_drop": m.realised_drop,
                           "train_mean": m.train_mean, "eval_mean": m.eval_mean, "mismatch": m.mismatch}
                          for m in report.rows])
-    chartview.show_charts(lambda: [charts.describe_mistakes_drops(report)], "mistakes-drops", key=report)
+    chartview.show_charts("mistakes-drops", charts.describe_mistakes_drops, report)
     tutorial = next(m for m in report.rows if m.name.startswith("Tutorial step 1"))
     st.caption(_("The tutorial's step 1 makes every position a seed with probability 1 − keep_prob = {target:.2f} and "
                  "grows each seed to a {b}×{b} block: measured here, it drops {drop:.3f} of the units, {times:.1f}× "
@@ -159,7 +151,7 @@ def draw_contrasts(ctx: Context, c) -> None:
     st.table([{_("contrast"): k, _("setting"): tr(x.label), _("realised drop"): f"{x.realised_drop:.3f}",
                _("mean p"): f"{x.class_prob:.3f}", _("std p"): f"{x.prob_std:.3f}",
                _("top-1 kept"): f"{x.keeps_top1:.0%}"} for k, x in rows], hide_index=True)
-    chartview.show_charts(lambda: [charts.describe_contrasts(c)], "contrasts", key=c)
+    chartview.show_charts("contrasts", charts.describe_contrasts, c)
     st.caption(_("Same masks, site before vs after the activation: largest logit change {change:.2g}. A mask times a "
                  "positive scale commutes with ReLU, so on ResNet-50 the two sites are the same network; "
                  "EfficientNet-Lite's ReLU6 clips at 6, so there they differ. The paper keeps block_size constant "

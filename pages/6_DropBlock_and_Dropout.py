@@ -100,8 +100,8 @@ def draw_arms(ctx: Context, spec, fc_keep: float, result) -> None:
             st.subheader(_(arm.label))
             st.caption(_("DropBlock drop {conv:.3f} · Dropout drop {fc:.3f}").format(conv=arm.conv_drop, fc=arm.fc_drop))
             slug = arm.label.lower().replace(" ", "-").replace("+", "and")
-            render.show_image(render.overlay(ctx.image, arm.mean_cam, vmax), f"strategy-cam-{slug}",
-                              caption=_("mean CAM of {n} samples (shared scale)").format(n=result.n_samples))
+            render.show_overlay(ctx.image, arm.mean_cam, vmax, f"strategy-cam-{slug}",
+                                _("mean CAM of {n} samples (shared scale)").format(n=result.n_samples))
             export.cams(ctx, f"strategy-cam-{slug}", vmax, result.class_name, mean_cam=arm.mean_cam)
             st.metric(_("mean p({name})").format(name=result.class_name), f"{arm.class_prob:.3f}",
                       delta=f"{arm.class_prob - result.clean_prob:+.3f}")
@@ -113,7 +113,7 @@ def draw_arms(ctx: Context, spec, fc_keep: float, result) -> None:
                  "of the last conv features; the CAM is drawn from the features with those channels removed and "
                  "the rest × 1/keep_prob, exactly what the logits saw."))
 
-    chartview.show_charts(lambda: [charts.describe_strategy_stability(result)], "strategy-stability", key=result)
+    chartview.show_charts("strategy-stability", charts.describe_strategy_stability, result)
     export.rows(ctx, "strategy-stability", f"p({result.class_name}) in each Monte Carlo sample, per arm",
                 lambda: [{"arm": v.label, "sample": i, "probability": float(p)}
                          for v in result.views for i, p in enumerate(v.sample_probs)],

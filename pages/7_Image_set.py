@@ -89,7 +89,7 @@ def draw_curves(ctx: Context, imageset, curve) -> None:
     st.subheader(_("Over {n} images from {source}").format(n=curve.n_images,
                                                             source=escaped(shown_text(imageset.source), None)))
     with layout.main_figure():
-        chartview.show_charts(lambda: charts.describe_set_curves(curve, stats), "image-set-curves", key=curve)
+        chartview.show_charts("image-set-curves", charts.describe_set_curves, curve)
     meta = E.set_meta(imageset, curve)
     export.rows(ctx, "image-set-curves", "share of images with top-1 unchanged and mean probability of the clean "
                 "top-1 class vs keep_prob, mean and std over Monte Carlo samples", lambda: E.set_curve_rows(curve), **meta)

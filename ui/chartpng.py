@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 
 import matplotlib
 import numpy as np
@@ -24,9 +24,9 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 from matplotlib.transforms import ScaledTranslation, blended_transform_factory
 
-from models.jobs import SingleFlight
 
 from .chartspec import PALETTE, Axis, Chart, Layer
+from .view import view
 
 CJK_FONT = "Noto Sans CJK SC"  # Debian/Ubuntu package fonts-noto-cjk
 DPI = 120
@@ -51,27 +51,18 @@ def matplotlib_ready() -> None:
         matplotlib.rcParams["font.family"] = ["DejaVu Sans", CJK_FONT]  # a fallback list (matplotlib >= 3.6)
 
 
-# Figures by what they show, shared by every session: drawing and savefig cost 50-200 ms, more than
-# the rest of a rerun. Keyed by (name, key), where key determines everything the figure shows (a
-# result object, hashed by identity and held here so its id is never reused while the entry lives,
-# with the language; or the values drawn). A models.jobs.SingleFlight LRU bounded by count:
-# identical concurrent requests (a class on one link) draw once.
-_FIGURES: SingleFlight[bytes] = SingleFlight(max_entries=32)
-
-
 def png_bytes(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
     return buf.getvalue()
 
 
-def figure_png(draw: Callable[[], Figure], name: str, key: Hashable) -> bytes:
-    """The PNG of the figure ``draw()`` makes; drawn once per ``(name, key)`` across sessions."""
-    def make() -> bytes:
-        matplotlib_ready()
-        return png_bytes(draw())
-
-    return _FIGURES.get((name, key), make)
+@view(depends=(), keep=32)
+def figure_png(draw: Callable[..., Figure], *args) -> bytes:
+    """The PNG of the figure ``draw(*args)`` makes, drawn once for every session (drawing and savefig
+    cost 50-200 ms, more than the rest of a rerun; ``ui/view.py``: keyed by ``draw`` and its arguments)."""
+    matplotlib_ready()
+    return png_bytes(draw(*args))
 
 
 # ------------------------------------------------------------------ a description as a figure

@@ -22,7 +22,7 @@ import numpy as np
 
 from models.compute import DEFAULT_CURVE_METHODS, CamShift, Comparison, RobustnessCurve, StrategyComparison
 from models.setcurve import SetCurve
-from models.theory import Mistake, Mistakes, Schedule, TutorialContrasts
+from models.theory import Mistake, Mistakes, Schedule, TutorialContrasts, compute_schedule
 
 from .chartspec import HEIGHT, PALETTE, REFERENCE, Axis, Chart, Layer, Tip, series
 from .i18n import _, shown_text, tr
@@ -324,3 +324,8 @@ def describe_schedule(sched: Schedule, at: tuple[int, float] | None = None) -> C
     low = min(float(sched.target), 1.0)
     return Chart(_("1.0 at step 0, linearly down to the target, then constant"), Axis(step, format=",.0f"),
                  Axis(kp, domain=(max(0.0, low - 0.05), 1.02), format=".2f"), tuple(layers), HEIGHT)
+
+
+def describe_schedule_of(target: float, total_steps: int, at: tuple[int, float] | None = None) -> Chart:
+    """:func:`describe_schedule` of the linear schedule to ``target`` over ``total_steps``."""
+    return describe_schedule(compute_schedule(target, total_steps), at)

@@ -9,19 +9,19 @@ read on both. Presenter mode enlarges the text (:func:`projector_spec`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 
 import altair as alt
 import streamlit as st
 from streamlit import dataframe_util
 
-from models.jobs import SingleFlight
 
-from .chartpng import figure, figure_png
+from .chartpng import figure, png_bytes
 from .chartspec import Axis, Chart, Layer, Series
 from .i18n import _, language
 from . import layout
 from .layout import presenting
+from .view import view
 
 LEGEND = {"orient": "bottom", "direction": "horizontal", "columns": 2, "labelLimit": 300}
 
@@ -132,23 +132,23 @@ def vega_lite_spec(chart: Chart) -> dict:
     return spec
 
 
-# Descriptions and their Vega-Lite specs by what they show and the language, shared by every
-# session: building and validating a chart (``to_dict``) costs 20-70 ms, more than the rest of a
-# rerun; the cached spec is handed to ``st.vega_lite_chart`` as is (it copies before changing it).
-# Keyed by (name, key, language) where key determines everything shown (a result object, hashed by
-# identity and held here, so an id is never reused while its entry lives; or the values shown).
-_SPECS: SingleFlight[tuple[tuple[Chart, ...], tuple[dict, ...]]] = SingleFlight(max_entries=64)
+@view(depends=(), keep=64)
+def chart_specs(describe: Callable[..., Chart | Sequence[Chart]], args: tuple, lang: str
+                ) -> tuple[tuple[Chart, ...], tuple[dict, ...]]:
+    """The descriptions ``describe(*args)`` makes (``ui/charts.py``; one chart or several) in ``lang``,
+    and their Vega-Lite specs: built once for every session (building and validating a chart costs
+    20-70 ms, more than the rest of a rerun; the spec is handed to ``st.vega_lite_chart`` as is, which
+    copies before changing it)."""
+    made = describe(*args)
+    charts = (made,) if isinstance(made, Chart) else tuple(made)
+    return charts, tuple(vega_lite_spec(chart) for chart in charts)
 
 
-def described(describe: Callable[[], Sequence[Chart]], name: str, key: Hashable
-              ) -> tuple[tuple[Chart, ...], tuple[dict, ...]]:
-    """The descriptions ``describe()`` makes (``ui/charts.py``) and their Vega-Lite specs, built once
-    per ``(name, key, language)`` across sessions."""
-    def build() -> tuple[tuple[Chart, ...], tuple[dict, ...]]:
-        charts = tuple(describe())
-        return charts, tuple(vega_lite_spec(chart) for chart in charts)
-
-    return _SPECS.get((name, key, language()), build)
+@view(depends=(), keep=16)
+def chart_png(describe: Callable[..., Chart | Sequence[Chart]], args: tuple, lang: str) -> bytes:
+    """The same descriptions drawn with matplotlib (``ui/chartpng.py``), for the PNG download."""
+    charts, _specs = chart_specs(describe, args, lang)
+    return png_bytes(figure(charts))
 
 
 PROJECTOR_FONT = {"labelFontSize": 20, "titleFontSize": 22, "labelColor": "#262730", "titleColor": "#262730"}
@@ -167,22 +167,18 @@ def projector_spec(spec: dict) -> dict:
     return {**spec, "config": config}
 
 
-def show_charts(describe: Callable[[], Sequence[Chart]], name: str, key: Hashable) -> None:
-    """The charts ``describe()`` makes, interactive (hover for values), side by side (stacked on a
+def show_charts(name: str, describe: Callable[..., Chart | Sequence[Chart]], *args) -> None:
+    """The charts ``describe(*args)`` makes, interactive (hover for values), side by side (stacked on a
     phone), themed like the app; under them *Download PNG*: the same descriptions drawn with
-    matplotlib, only when clicked. ``describe`` runs only when ``(name, key)`` is not cached in the
-    session's language (see :func:`described`)."""
-    charts, specs = described(describe, name, key)
+    matplotlib, only when clicked. Both are built once per ``(describe, args)`` and language
+    (:func:`chart_specs`, :func:`chart_png`)."""
+    lang = language()  # the click may come after the session changed language: the download keeps this one
+    charts, specs = chart_specs(describe, args, lang)
     if presenting():  # read from the back of a room: larger, darker labels and ticks (a copy, not the cache's)
         specs = tuple(projector_spec(spec) for spec in specs)
     for col, spec in zip(st.columns(len(specs)) if len(specs) > 1 else [st.container()], specs):
         col.vega_lite_chart(spec=spec, width="stretch", theme="streamlit")
-    lang = language()  # the labels are already in it: the click may come after the session changed language
-
-    def png() -> bytes:
-        return figure_png(lambda: figure(charts), name, (key, lang))
-
     if layout.drafting():  # a round to be replaced: its download comes with the final one
         return
-    st.download_button(_("Download PNG"), png, file_name=f"{name}.png", mime="image/png", key=f"dl-{name}",
-                       on_click="ignore", icon=":material/image:")
+    st.download_button(_("Download PNG"), lambda: chart_png(describe, args, lang), file_name=f"{name}.png",
+                       mime="image/png", key=f"dl-{name}", on_click="ignore", icon=":material/image:")

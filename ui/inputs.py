@@ -290,14 +290,13 @@ def second_context(ctx: Context, weights: str) -> Context | None:
 # ------------------------------------------------------------------ the context
 
 
-def _crop(pic: Picture, preprocess: M.Preprocess) -> Image.Image:
-    """Exactly the crop the network saw (the model's own transform), for overlays: the session keeps
-    its last one (a few ms to make; one per session)."""
-    key = (pic.key, repr(preprocess))
-    kept = st.session_state.get("_crop")
-    if kept is None or kept[0] != key:
-        kept = st.session_state["_crop"] = (key, preprocess.crop(pic.image))
-    return kept[1]
+@view(depends=(), keep=8)
+def crop(image: Image.Image, preprocess: M.Preprocess) -> Image.Image:
+    """Exactly the crop the network saw (the model's own transform), for overlays: made once per
+    picture and transform (a few ms), and the same object on every rerun, so the pictures drawn
+    over it are drawn once too. ``image``: a decoded sample or upload (by identity: both are decoded
+    once, for the process or the session)."""
+    return preprocess.crop(image)
 
 
 def context(pic: Picture, arch: str, weights: str) -> Context:
@@ -311,5 +310,5 @@ def context(pic: Picture, arch: str, weights: str) -> Context:
         st.warning(tr(note), icon="🐢")
         model_key += "|cpu"
     # what the network saw, for overlays: the live model's own transform (ResNet V2 resizes to 232)
-    image = _crop(pic, loaded.preprocess)
+    image = crop(pic.image, loaded.preprocess)
     return Context(loaded, model_key, image, pic.key, pic.label, clean, settings.spec(), int(settings.value("seed")))

@@ -21,7 +21,7 @@ controls (the mask explorer) puts them in a compact :func:`control_bar` there is
 
 On phones (about 390 px wide) the sidebar shows its live controls (keep_prob, block_size, seed) first,
 so they are in view when it slides out; the LaTeX formulas scroll inside their own block, never the page;
-tile grids (``render.show_tile_grid``) are regrouped per channel, one line each, at most
+tile grids (``render.show_mask_grid``) are regrouped per channel, one line each, at most
 ``NARROW_MAX_PX`` wide.
 
 Arrow keys step through the lesson in presenter mode: :func:`lesson_shortcut` gives the lesson's

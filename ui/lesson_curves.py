@@ -18,7 +18,7 @@ import dropblock as db
 import models as M
 from models.compute import STRATEGY_ARMS
 from models.keepgrid import LOW, with_keep_prob
-from models.theory import Mistake, Mistakes, compute_schedule
+from models.theory import Mistake, Mistakes
 from ui import charts, chartview, paper, render, view, views
 from ui.i18n import N_, _, listing
 from ui.inputs import Context
@@ -57,8 +57,7 @@ def measure_figure5(ctx: Context, step: Step):
     def picture():
         c = curve()
         # the curve page's first chart (hover for values), its PNG download from the same description
-        chartview.show_charts(lambda: charts.describe_robustness_curve(c, CURVE_SAMPLES, CURVE_METHODS)[:1],
-                              "lesson-5-figure5", key=c)
+        chartview.show_charts("lesson-5-figure5", first_curve_chart, c)
         st.caption(paper.headline())
         paper.results(("imagenet",), ("robust",))
 
@@ -78,13 +77,11 @@ SCHEDULE_TARGET, SCHEDULE_STEPS = 0.9, 10_000
 
 
 def measure_schedule(ctx: Context, step: Step):
-    sched = compute_schedule(SCHEDULE_TARGET, SCHEDULE_STEPS)
     half = SCHEDULE_STEPS // 2
     at_half = db.linear_keep_prob(half, SCHEDULE_STEPS, SCHEDULE_TARGET)
 
     def picture():
-        chartview.show_charts(lambda: [charts.describe_schedule(sched, at=(half, at_half))], "lesson-6-schedule",
-                              key=(SCHEDULE_TARGET, SCHEDULE_STEPS))
+        chartview.show_charts("lesson-6-schedule", charts.describe_schedule_of, SCHEDULE_TARGET, SCHEDULE_STEPS, (half, at_half))
 
     def outcome():
         answer = nearest(at_half, {"target": SCHEDULE_TARGET, "half": (1 + SCHEDULE_TARGET) / 2, "one": 1.0})
@@ -111,13 +108,28 @@ def tutorial_row(report: Mistakes) -> Mistake:
     return next(m for m in report.rows if m.name.startswith("Tutorial scaling"))
 
 
+def first_curve_chart(curve: M.RobustnessCurve):
+    """Step 5's chart: the curve page's first (p(class) mean ± std)."""
+    return charts.describe_robustness_curve(curve, CURVE_SAMPLES, CURVE_METHODS)[0]
+
+
+def gains_chart(report: Mistakes):
+    """Step 7's chart: each recipe's gain, labelled in the session's language."""
+    return charts.describe_gains([(_(label), m) for m in report.rows for start, label in RECIPES.items()
+                                  if m.name.startswith(start)])
+
+
+def arms_picture(image, result: M.StrategyComparison):
+    """Step 8's picture: the four arms' mean CAMs on one scale."""
+    vmax = float(max(v.mean_cam.max() for v in result.views))
+    return render.grid([[np.asarray(render.overlay(image, v.mean_cam, vmax)) for v in result.views]], size=200)
+
+
 def measure_mistakes(ctx: Context, step: Step):
     report = views.mistakes(step_context(ctx, step.spec, step.seed))
-    rows = [(label, m) for m in report.rows for start, label in RECIPES.items() if m.name.startswith(start)]
 
     def picture():
-        chartview.show_charts(lambda: [charts.describe_gains([(_(label), m) for label, m in rows])],
-                              "lesson-7-mistakes", key=report)
+        chartview.show_charts("lesson-7-mistakes", gains_chart, report)
 
     def outcome():
         gain = tutorial_row(report).train_mean
@@ -182,9 +194,7 @@ def measure_strategy(ctx: Context, step: Step):
             ratios=", ".join(f"{r:.0%}" for _k, r in choice.refined), m=SAMPLES)
 
     def picture():
-        vmax = float(max(v.mean_cam.max() for v in result.views))
-        row = [np.asarray(render.overlay(ctx.image, v.mean_cam, vmax)) for v in result.views]
-        show(render.grid([row], size=200), "lesson-8-strategy",
+        show(arms_picture, (ctx.image, result), "lesson-8-strategy",
              _("Mean CAM for “{cls}” over {n} draws, same scale: nothing dropped · only DropBlock · "
                "only Dropout · both.").format(cls=result.class_name, n=result.n_samples))
         st.caption(why)

@@ -73,10 +73,11 @@ def lower(a: float, b: float, key_a: str, key_b: str, same: str | None = "same")
 # ------------------------------------------------------------------ the steps' measurements
 
 
-def show(picture, name: str, caption: str) -> None:
-    """A step's picture at its own size (at most the column's width), with its PNG download; across
-    the screen in presenter mode (as high as the step's text leaves room for, ui/layout.py)."""
-    render.show_image(picture, name, caption=caption, width="stretch" if layout.presenting() else PICTURE_WIDTH)
+def show(draw, args: tuple, name: str, caption: str) -> None:
+    """A step's picture ``draw(*args)`` at its own size (at most the column's width), with its PNG
+    download; across the screen in presenter mode (as high as the step's text leaves room for, ui/layout.py)."""
+    render.show_picture(draw, *args, name=name, caption=caption,
+                        width="stretch" if layout.presenting() else PICTURE_WIDTH)
 
 
 def _scale_beside(picture: Image.Image, t, label: str) -> Image.Image:
@@ -87,6 +88,15 @@ def _scale_beside(picture: Image.Image, t, label: str) -> Image.Image:
     out.paste(picture.convert("RGB"), (0, (out.height - picture.height) // 2))
     out.paste(bar, (picture.width + 16, (out.height - bar.height) // 2))
     return out
+
+
+def cam_picture(image: Image.Image, shift: M.CamShift, label: str, beside: bool) -> Image.Image:
+    """Step 4's picture: the clean CAM, the mean CAM on one scale, and their difference with its scale
+    (``beside``: at its right, for a projector; else under it)."""
+    vmax = float(max(shift.clean_cam.max(), shift.mean_cam.max()))
+    row = [np.asarray(render.overlay(image, shift.clean_cam, vmax)), np.asarray(render.overlay(image, shift.mean_cam, vmax)),
+           np.asarray(render.diverging(shift.difference))]
+    return (_scale_beside if beside else render.with_scale)(render.grid([row], size=224), shift.difference, label)
 
 
 def measure_block(ctx: Context, step: Step):
@@ -142,11 +152,10 @@ def measure_budget(ctx: Context, step: Step):
             blocks]
 
     def picture():
-        render.show_tile_grid(
-            lambda: render.mask_rows(pair[0], ("mask", "after")) + render.mask_rows(pair[1], ("mask", "after")), (),
-            "lesson-3-budget", _("Dropout's mask and the features after it, then DropBlock's; red: dropped units. "
-                                 "The {k} most active channels DropBlock hit.").format(k=CHANNELS),
-            key=(pair[0], pair[1], "mask/after"), channels=pair[1].channels, tile=TILE, size=TILE)
+        render.show_mask_grid(
+            tuple(pair), ("mask", "after"), (), "lesson-3-budget",
+            _("Dropout's mask and the features after it, then DropBlock's; red: dropped units. The {k} most active "
+              "channels DropBlock hit.").format(k=CHANNELS), tile=TILE, size=TILE)
 
     def outcome():
         shifts = [view.final(views.cam_shift(step_context(ctx, s, step.seed), SAMPLES, None)) for s in (dropout, dropblock)]
@@ -198,14 +207,8 @@ def measure_cam(ctx: Context, step: Step):
     shift = view.final(views.cam_shift(step_context(ctx, step.spec, step.seed), SAMPLES, None))
 
     def picture():
-        vmax = float(max(shift.clean_cam.max(), shift.mean_cam.max()))
-        row = [np.asarray(render.overlay(ctx.image, shift.clean_cam, vmax)),
-               np.asarray(render.overlay(ctx.image, shift.mean_cam, vmax)),
-               np.asarray(render.diverging(shift.difference))]
-        scale = _scale_beside if layout.presenting() else render.with_scale
-        picture = scale(render.grid([row], size=224), shift.difference,
-                        _("the change, in class-score units (as the CAM)"))
-        show(picture, "lesson-4-cam",
+        show(cam_picture, (ctx.image, shift, _("the change, in class-score units (as the CAM)"), layout.presenting()),
+             "lesson-4-cam",
              _("Class activation map for “{cls}”: without DropBlock · mean of {n} DropBlock draws (same scale) · "
                "the change (red: gained, blue: lost).").format(cls=shift.class_name, n=shift.n_samples))
 

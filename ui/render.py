@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import html
 import io
 import struct
-import threading
 import zlib
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 
 import matplotlib
 import numpy as np
@@ -25,12 +22,12 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
-from models.jobs import SingleFlight
 
 from .chartpng import CJK_FONT, cjk_font_path, figure_png
 from .i18n import N_, _, language
 from . import layout
 from .layout import NARROW_MAX_PX
+from .view import view
 
 CELL = 112  # pixels per map in a tile grid
 
@@ -56,7 +53,15 @@ def colorize(t: torch.Tensor, cmap: str = "viridis", vmin: float | None = None, 
     lo = float(np.min(a)) if vmin is None else vmin
     hi = float(np.max(a)) if vmax is None else vmax
     norm = np.clip((a - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(a)
-    return (colormaps[cmap](norm)[..., :3] * 255).astype(np.uint8)
+    table = _colour_table(cmap)  # the colormap's own 256 colours, indexed as matplotlib does
+    return table[np.minimum((norm * len(table)).astype(np.intp), len(table) - 1)]
+
+
+@functools.cache
+def _colour_table(cmap: str) -> np.ndarray:
+    """(N, 3) uint8: a colormap's N colours (a constant per name; 5-10x faster than calling it per map)."""
+    table = colormaps[cmap]
+    return (table(np.arange(table.N))[:, :3] * 255).astype(np.uint8)
 
 
 def mask_rgb(keep: torch.Tensor, seeds: torch.Tensor | None = None) -> np.ndarray:
@@ -106,22 +111,9 @@ def overlay(image: Image.Image, cam: torch.Tensor, vmax: float | None = None, al
     return Image.blend(image.convert("RGB"), Image.fromarray(heat), alpha)
 
 
-# CAM overlays by what they show, shared by every session: colorizing and blending 224x224 and
-# hashing the pixels cost 2-3 ms per picture and rerun. Keyed like chartpng's figures (the immutable result
-# object the CAM comes from, which also determines the image it was computed on).
-_OVERLAYS: SingleFlight[bytes] = SingleFlight(max_entries=32)  # ~60 KB each; entries hold their result objects
-
-
-def overlay_png(image: Image.Image, cam: torch.Tensor, vmax: float | None, key: Hashable) -> bytes:
-    """The PNG of :func:`overlay`, blended and encoded once per ``(key, vmax)`` across sessions,
-    where ``key`` determines both the CAM and the image under it (e.g. ``(mask_outcome, "clean")``)."""
-    return _OVERLAYS.get((key, vmax), lambda: _png(overlay(image, cam, vmax)))
-
-
-def show_overlay(image: Image.Image, cam: torch.Tensor, vmax: float | None, name: str, caption: str | None,
-                 key: Hashable) -> None:
-    """A CAM over its image with a PNG download, drawn once per ``(key, vmax)`` (see :func:`overlay_png`)."""
-    _show_png(overlay_png(image, cam, vmax, key), name, caption, "stretch")
+def show_overlay(image: Image.Image, cam: torch.Tensor, vmax: float | None, name: str, caption: str | None) -> None:
+    """A CAM over its image with a PNG download (:func:`overlay`, drawn once per picture, CAM and scale)."""
+    show_picture(overlay, image, cam, vmax, name=name, caption=caption)
 
 
 def diverging(t: torch.Tensor) -> Image.Image:
@@ -130,22 +122,44 @@ def diverging(t: torch.Tensor) -> Image.Image:
     return Image.fromarray(colorize(t, "RdBu_r", -m, m))
 
 
+def difference(t: torch.Tensor, label: str) -> Image.Image:
+    """A signed map (:func:`diverging`) with its colour bar under it, ``label`` under the bar."""
+    return with_scale(diverging(t), t, label)
+
+
+def method_tiles(method) -> Image.Image:
+    """Compare's picture of one ``models.MethodView``: its mask, then the channel (or the image) after the drop."""
+    if method.site_label == "input image":
+        dropped = colorize(method.dropped, "gray")
+    else:
+        dropped = colorize(method.dropped, "viridis", 0.0)
+    return grid([[mask_rgb(method.mask), dropped]], size=160)
+
+
+def algorithm_tiles(steps) -> Image.Image:
+    """Algorithm 1 on a toy map (``models.AlgorithmSteps``): where seeds may fall, the seeds, the block
+    mask, the input and the output, the last two on one colour scale."""
+    vmax = float(steps.output.max())
+    return grid([[mask_rgb(~steps.valid_region), mask_rgb(~steps.seed_mask), mask_rgb(steps.block_mask),
+                  colorize(steps.activation, "viridis", 0.0, vmax), colorize(steps.output, "viridis", 0.0, vmax)]],
+                size=160)
+
+
+def _diverging_bar(m: float, label: str) -> Figure:
+    fig = Figure(figsize=(2.6, 0.5))
+    ax = fig.subplots()
+    bar = fig.colorbar(matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-m, m), "RdBu_r"), cax=ax,
+                       orientation="horizontal")
+    bar.set_ticks([-m, -m / 2, 0, m / 2, m])
+    bar.ax.tick_params(labelsize=8)
+    bar.set_label(label, fontsize=8)
+    return fig
+
+
 def diverging_scale(t: torch.Tensor, label: str) -> bytes:
     """The colour bar of :func:`diverging` for ``t`` (−max|t| … 0 … +max|t|), ``label`` under it: a
     PNG, drawn once per (range, label) across sessions."""
-    m = float(t.abs().max()) or 1.0
-
-    def draw() -> Figure:
-        fig = Figure(figsize=(2.6, 0.5))
-        ax = fig.subplots()
-        bar = fig.colorbar(matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-m, m), "RdBu_r"), cax=ax,
-                           orientation="horizontal")
-        bar.set_ticks([-m, -m / 2, 0, m / 2, m])
-        bar.ax.tick_params(labelsize=8)
-        bar.set_label(label, fontsize=8)
-        return fig
-
-    return figure_png(draw, "diverging-scale", (round(m, 6), label))
+    return figure_png(_diverging_bar, round(float(t.abs().max()) or 1.0, 6), label)
 
 
 def with_scale(picture: Image.Image, t: torch.Tensor, label: str) -> Image.Image:
@@ -159,34 +173,27 @@ def with_scale(picture: Image.Image, t: torch.Tensor, label: str) -> Image.Image
     return out
 
 
-# PNGs by content, shared by every session: the same picture (a teacher's link, a repeated seed)
-# is encoded once. Keyed by a hash of the pixels, so two sessions can never get each other's picture
-# unless the pixels are identical.
-_PNGS: OrderedDict[bytes, bytes] = OrderedDict()
-_PNGS_LOCK = threading.Lock()
-_PNGS_MAX_BYTES = 24 * 2**20  # bounded by size: a mask grid is ~100 KB, a CAM overlay ~60 KB
-_pngs_bytes = 0
-
-
-def _png(image: Image.Image) -> bytes:
-    global _pngs_bytes
-    h = hashlib.blake2b(image.tobytes(), digest_size=20)
-    h.update(f"{image.mode}{image.size}".encode())
-    key = h.digest()
-    with _PNGS_LOCK:
-        if key in _PNGS:
-            _PNGS.move_to_end(key)
-            return _PNGS[key]
+def encode_png(image: Image.Image) -> bytes:
     buf = io.BytesIO()
     image.save(buf, "PNG", compress_level=1)  # fast; these are small pictures
-    png = buf.getvalue()
-    with _PNGS_LOCK:
-        if key not in _PNGS:
-            _PNGS[key] = png
-            _pngs_bytes += len(png)
-        while _pngs_bytes > _PNGS_MAX_BYTES and len(_PNGS) > 1:
-            _pngs_bytes -= len(_PNGS.popitem(last=False)[1])
-    return png
+    return buf.getvalue()
+
+
+@view(depends=(), keep=64)
+def picture_png(draw: Callable[..., Image.Image], *args) -> bytes:
+    """The PNG of ``draw(*args)``, drawn and encoded once for every session (``ui/view.py``: keyed by
+    ``draw`` and its arguments; pictures, tensors and result objects count by identity)."""
+    return encode_png(draw(*args))
+
+
+def show_picture(draw: Callable[..., Image.Image], *args, name: str, caption: str | None = None,
+                 width: int | str = "stretch") -> None:
+    """The picture ``draw(*args)`` with a PNG download under it (:func:`picture_png`)."""
+    _show_png(picture_png(draw, *args), name, caption, width)
+
+
+def _same(image: Image.Image) -> Image.Image:
+    return image
 
 
 def _show_png(png: bytes, name: str, caption: str | None, width: int | str) -> None:
@@ -201,8 +208,8 @@ def _show_png(png: bytes, name: str, caption: str | None, width: int | str) -> N
 
 
 def show_image(image: Image.Image, name: str, caption: str | None = None, width: int | str = "stretch") -> None:
-    """Draw a picture with a PNG download under it (encoded once per content, for both)."""
-    _show_png(_png(image), name, caption, width)
+    """A picture the page holds (e.g. the input crop) with a PNG download, encoded once per picture."""
+    show_picture(_same, image, name=name, caption=caption, width=width)
 
 
 # ------------------------------------------------------------------ tile grids as HTML
@@ -306,36 +313,35 @@ def tile_grid_html(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] =
     return "".join(out)
 
 
-# Tile grids by what they show, shared by every session: keyed by the immutable result object(s)
-# the rows come from (held here, so an id is never reused while its entry lives), the rows, labels,
-# caption, size and language; bounded by count (an 8-channel grid is ~20 KB of HTML).
-_GRIDS: SingleFlight[str] = SingleFlight(max_entries=32)
+@view(depends=(), keep=32)
+def mask_grid_html(samples: tuple, rows: tuple[str, ...], vmax: float | None, labels: tuple[str, ...],
+                   caption: str | None, tile: int, lang: str) -> str:
+    """:func:`tile_grid_html` of ``models.MaskSample`` ``samples``' :func:`mask_rows` one after another,
+    on the last sample's channels; built once for every session (``lang``: the tiles' alt text)."""
+    return tile_grid_html(_sample_rows(samples, rows, vmax), labels, caption, samples[-1].channels, tile)
 
 
-def grid_html(build: Callable[[], Sequence[Sequence[np.ndarray]]], key: Hashable, labels: Sequence[str] = (),
-              caption: str | None = None, channels: Sequence[int] = (), tile: int = TILE_MAX) -> str:
-    """:func:`tile_grid_html` of ``build()``, built once per what it shows across sessions, where
-    ``key`` determines ``build()``'s rows (e.g. ``(mask_sample, ("blocks", "after"))``)."""
-    cache_key = (key, tuple(labels), caption, tuple(channels), tile, language())
-    return _GRIDS.get(cache_key, lambda: tile_grid_html(build(), labels, caption, channels, tile))
+@view(depends=(), keep=16)
+def mask_grid_png(samples: tuple, rows: tuple[str, ...], vmax: float | None, labels: tuple[str, ...], size: int) -> bytes:
+    """The same grid as one labelled PNG (:func:`grid`, ``size`` px per map), for its download."""
+    return encode_png(grid(_sample_rows(samples, rows, vmax), labels, size))
 
 
-def show_tile_grid(build: Callable[[], Sequence[Sequence[np.ndarray]]], labels: Sequence[str], name: str,
-                   caption: str | None, *, key: Hashable, channels: Sequence[int] = (), tile: int = TILE_MAX,
-                   size: int = CELL) -> None:
-    """A grid of maps drawn by the browser (see :func:`grid_html`; ``build`` runs only on a cache
-    miss), with a download of the same grid as one labelled PNG (:func:`grid`, ``size`` px per map),
-    drawn only when clicked."""
-    st.html(grid_html(build, key, labels, caption, channels, tile))
-    labels = list(labels)  # already translated: the click may come after the session changed language
+def _sample_rows(samples: tuple, rows: tuple[str, ...], vmax: float | None) -> list[list[np.ndarray]]:
+    return [row for sample in samples for row in mask_rows(sample, rows, vmax)]
 
-    def png() -> bytes:
-        return _png(grid(build(), labels, size))
 
+def show_mask_grid(samples, rows: Sequence[str], labels: Sequence[str], name: str, caption: str | None, *,
+                   vmax: float | None = None, tile: int = TILE_MAX, size: int = CELL) -> None:
+    """``models.MaskSample`` ``samples``' (one or a tuple) :func:`mask_rows` as one tile grid drawn by
+    the browser (see above), with a download of the same grid as one labelled PNG, drawn only when clicked."""
+    samples = samples if isinstance(samples, tuple) else (samples,)
+    rows, labels = tuple(rows), tuple(labels)  # already translated: the click may come after a language change
+    st.html(mask_grid_html(samples, rows, vmax, labels, caption, tile, language()))
     if layout.drafting():
         return
-    st.download_button(_("Download PNG"), png, file_name=f"{name}.png", mime="image/png", key=f"dl-{name}",
-                       on_click="ignore")
+    st.download_button(_("Download PNG"), lambda: mask_grid_png(samples, rows, vmax, labels, size),
+                       file_name=f"{name}.png", mime="image/png", key=f"dl-{name}", on_click="ignore")
 
 
 def channels_note(view) -> str:
@@ -348,14 +354,6 @@ def channels_note(view) -> str:
         return _("No channel was hit in this draw: the {k} most active channels.").format(k=shown)
     return _("The {hit} channels that were hit, then the {rest} most active of the others; {hit} of {total} "
              "channels were hit.").format(hit=hit, rest=shown - hit, total=total)
-
-
-def show_mask_grid(view, rows: Sequence[str], labels: Sequence[str], name: str, caption: str | None, *,
-                   vmax: float | None = None, tile: int = TILE_MAX, size: int = CELL) -> None:
-    """A ``models.MaskSample``'s :func:`mask_rows` as a tile grid (:func:`show_tile_grid`), cached per view."""
-    rows = tuple(rows)
-    show_tile_grid(lambda: mask_rows(view, rows, vmax), labels, name, caption, key=(view, rows, vmax),
-                   channels=view.channels, tile=tile, size=size)
 
 
 def top_table(rows: Sequence[tuple[str, float]], title: str = N_("class")) -> list[dict[str, object]]:

@@ -33,7 +33,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import numpy as np
 import streamlit as st
+import torch
+from PIL import Image
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import models as M
@@ -82,8 +85,40 @@ def _shown(result):
     return result
 
 
+class Same:
+    """A key part that is one object itself: equal only to itself (tensors, arrays and pictures, which
+    compare by content or not at all). The key holds the object, so its id is never reused while the
+    entry lives; results are immutable, so the same object means the same content."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj) -> None:
+        self.obj = obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Same) and other.obj is self.obj
+
+
+_BY_IDENTITY = (torch.Tensor, np.ndarray, Image.Image)
+
+
+def _by_identity(value):
+    if isinstance(value, _BY_IDENTITY):
+        return Same(value)
+    if isinstance(value, tuple):
+        return tuple(_by_identity(v) for v in value)
+    return value
+
+
 def _project(value, depends: frozenset[str]):
     """(key part, value the function gets) for one argument."""
+    if isinstance(value, _BY_IDENTITY):
+        return Same(value), value
+    if isinstance(value, tuple):  # e.g. several results drawn together: each element by identity where it must be
+        return _by_identity(value), value
     if hasattr(value, "__view__"):
         return value.__view__(depends)
     if isinstance(value, M.RegularizerSpec):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import models as M
+from models.checkpoints import ModelCam, compute_model_cam
 from models.compute import DEFAULT_CURVE_METHODS
 from models.keepgrid import compute_keep_prob_scan
 from models.rounds import Partial
@@ -35,6 +36,13 @@ def mask_sample(ctx: Context, n_channels: int = 8, channels: tuple[int, ...] | N
 def mask_outcome(ctx: Context) -> M.MaskOutcome:
     """Top-5 and CAMs without and with the masks of :func:`mask_sample` (same spec and seed)."""
     return on_model(M.compute_mask_outcome, ctx, ctx.spec, seed=ctx.seed)
+
+
+@view(depends=())
+def model_cam(ctx: Context, class_idx: int) -> ModelCam:
+    """The clean CAM of ``class_idx`` on this image (no drop): one result per model, image and class,
+    so the pictures drawn from it are drawn once."""
+    return compute_model_cam(ctx.backbone, ctx.clean, class_idx)
 
 
 @view(rounds=True, title=N_("Drawing the masks"))

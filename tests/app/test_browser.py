@@ -75,7 +75,7 @@ SIDEWAYS = """() => {
   const block = document.querySelector('.stMainBlockContainer');
   return [[s.scrollWidth, window.innerWidth], [main.scrollWidth, main.clientWidth], [block.scrollWidth, block.clientWidth]];
 }"""
-# The visible tiles of the page's tile grids (ui/render.py show_tile_grid): size, place, drawn, CSS.
+# The visible tiles of the page's tile grids (ui/render.py show_mask_grid): size, place, drawn, CSS.
 TILES = """() => [...document.querySelectorAll('[data-testid="stMain"] .dbl-tiles img.dbl-tile')]
   .filter(i => i.getClientRects().length).map(i => { const r = i.getBoundingClientRect();
     return {width: r.width, height: r.height, left: r.left, top: r.top, right: r.right, bottom: r.bottom,

@@ -167,15 +167,15 @@ def test_the_png_on_click_is_drawn_from_the_cached_description(results, monkeypa
     monkeypatch.setattr(chartview.st, "vega_lite_chart", lambda *a, **k: None, raising=False)
     real = chartview.figure
     monkeypatch.setattr(chartview, "figure", lambda described: drawn.append(described) or real(described))
-    chartview._SPECS.clear()
-    chartpng._FIGURES.clear()
+    chartview.chart_specs.results().clear()
+    chartview.chart_png.results().clear()
     shift = results["shift"]
-    chartview.show_charts(lambda: [charts.describe_stability_histogram(shift)], "cam-stability", key=shift)
+    chartview.show_charts("cam-stability", charts.describe_stability_histogram, shift)
     (label, data), kwargs = buttons[0]
     assert kwargs["key"] == "dl-cam-stability" and kwargs["file_name"] == "cam-stability.png" and not drawn
     png = data()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and data() is png  # drawn once, then cached
-    cached, _specs = chartview.described(lambda: pytest.fail("rebuilt"), "cam-stability", shift)
+    cached, _specs = chartview.chart_specs(charts.describe_stability_histogram, (shift,), "en")
     assert len(drawn) == 1 and drawn[0] is cached
 
 

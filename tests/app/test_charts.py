@@ -15,7 +15,7 @@ import torch
 import models as M
 from models.setcurve import SetCurve
 from models.theory import compute_mistakes, compute_schedule, compute_tutorial_contrasts
-from ui import chartpng, charts, chartspec, chartview
+from ui import charts, chartspec, chartview
 
 from .test_browser import browser  # noqa: F401 -- the shared headless Chromium fixture
 from .conftest import ROOT, assert_clean, new_app
@@ -345,8 +345,8 @@ def test_robustness_page_builds_the_chart_once_and_draws_the_png_only_on_click(m
     built = []
     real = charts.describe_robustness_curve
     monkeypatch.setattr(charts, "describe_robustness_curve", lambda *a, **k: built.append(1) or real(*a, **k))
-    chartpng._FIGURES.clear()
-    chartview._SPECS.clear()
+    chartview.chart_specs.results().clear()
+    chartview.chart_png.results().clear()
     at = new_app().run()
     at.switch_page("pages/4_Robustness_curve.py").run()
     assert_clean(at)
@@ -358,7 +358,7 @@ def test_robustness_page_builds_the_chart_once_and_draws_the_png_only_on_click(m
     at.run()  # a rerun: the final result cached, its spec too: no rebuild, no matplotlib
     assert_clean(at)
     assert len(vega_charts(at)) == 2 and len(built) == drawn
-    assert not [k for k in chartpng._FIGURES.keys() if k[0] == "robustness-curve"]  # the PNG waits for a click
+    assert len(chartview.chart_png.results()) == 0  # the PNG waits for a click
 
 
 def test_set_curves_show_the_summary_with_its_spread_images_and_samples():

@@ -47,7 +47,7 @@ def shown_step(at) -> int:
 
 
 def main_images(at) -> int:
-    """Pictures, tile grids (ui/render.py show_tile_grid) and interactive charts in the main area."""
+    """Pictures, tile grids (ui/render.py show_mask_grid) and interactive charts in the main area."""
     grids = [h for h in at.main.get("html") if 'class="dbl-tiles"' in h.proto.body]
     return (len(at.main.get("image")) + len(grids) + len(at.main.get("vega_lite_chart"))
             + len(at.main.get("arrow_vega_lite_chart")))

@@ -1,4 +1,4 @@
-"""Mask grids drawn by the browser (ui/render.py ``show_tile_grid``): one PNG tile per map at one
+"""Mask grids drawn by the browser (ui/render.py ``show_mask_grid``): one PNG tile per map at one
 pixel per unit, text labels, one HTML element cached across sessions by the result it shows, and
 the labelled PNG of the whole grid built only when its download is clicked."""
 
@@ -145,7 +145,7 @@ def test_unlabelled_rows_and_hostile_labels_are_escaped():
 
 
 def test_the_grid_is_built_once_per_result_and_the_png_only_when_downloaded(view, captured, monkeypatch):
-    render._GRIDS.clear()
+    render.mask_grid_html.results().clear()
     built, drawn = [], []
     real_html, real_grid = render.tile_grid_html, render.grid
     monkeypatch.setattr(render, "tile_grid_html", lambda *a, **k: built.append(1) or real_html(*a, **k))
@@ -165,7 +165,7 @@ def test_the_grid_is_built_once_per_result_and_the_png_only_when_downloaded(view
 
 
 def test_the_grid_is_cached_per_language(view, captured):
-    render._GRIDS.clear()
+    render.mask_grid_html.results().clear()
     render.show_mask_grid(view, ROWS, LABELS, "g", None)
     with i18n.use_language("zh"):
         render.show_mask_grid(view, ROWS, LABELS, "g", None)
@@ -181,10 +181,10 @@ def test_cam_overlays_are_blended_once_per_result(model_and_clean, monkeypatch):
     real = render.overlay
     monkeypatch.setattr(render, "overlay", lambda *a, **k: blended.append(1) or real(*a, **k))
     vmax = float(view.cam_clean.max())
-    first = render.overlay_png(crop, view.cam_clean, vmax, (view, "clean"))
-    assert render.overlay_png(crop, view.cam_clean, vmax, (view, "clean")) is first
+    first = render.picture_png(render.overlay, crop, view.cam_clean, vmax)
+    assert render.picture_png(render.overlay, crop, view.cam_clean, vmax) is first
     assert blended == [1]
-    other = render.overlay_png(crop, view.cam_dropped, vmax, (view, "dropped"))
+    other = render.picture_png(render.overlay, crop, view.cam_dropped, vmax)
     assert blended == [1, 1] and other != first
     with Image.open(io.BytesIO(first)) as im:
         np.testing.assert_array_equal(np.asarray(im), np.asarray(real(crop, view.cam_clean, vmax)))
