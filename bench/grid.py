@@ -82,7 +82,7 @@ def main() -> None:
         render.tile_grid_html(render.mask_rows(view, ROWS), LABELS, caption, view.channels)
 
     def new_shared():  # every other session showing it
-        render.mask_grid_html((views[0],), ROWS, None, LABELS, caption, render.TILE_MAX, "en")
+        render.mask_grid_html((views[0],), tuple(ROWS), None, tuple(LABELS), caption, render.TILE_MAX, "en")
 
     new_shared()
     old_cold = median_ms(lambda: old_pictures(views[0], encode=True), args.repeat)
