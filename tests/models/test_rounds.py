@@ -24,6 +24,7 @@ from models.setcurve import Cancelled, compute_set_curve, compute_set_curve_roun
 from models.theory import (
     compute_depth_contrast,
     compute_depth_contrast_rounds,
+    compute_theory_contrasts_rounds,
     compute_mistakes,
     compute_mistakes_rounds,
     compute_tutorial_contrasts,
@@ -324,6 +325,23 @@ def test_theory_contrasts_in_rounds(lite0, coffee_clean):
     check_rounds(partials, 3, lambda n: compute_tutorial_contrasts(bb, coffee_clean, 0.85, n_samples=n, seed=5))
     partials = list(compute_depth_contrast_rounds(bb, coffee_clean, (0.9,), n_samples=3, seed=5))
     check_rounds(partials, 3, lambda n: compute_depth_contrast(bb, coffee_clean, (0.9,), n_samples=n, seed=5))
+
+
+def test_theory_contrasts_in_rounds_are_both_views_together(lite0, coffee_clean):
+    """The theory page's one job: each round holds both views' rounds, equal to their one-shot results."""
+    bb, asked = lite0.backbone, []
+
+    def middle():
+        asked.append(1)
+        return 0.95
+
+    partials = list(compute_theory_contrasts_rounds(bb, coffee_clean, 0.85, middle=middle, n_samples=3, seed=5))
+    assert [p.done for p in partials] == list(round_sizes(3)) and asked == [1]
+    for p in partials:
+        assert p.value.middle == 0.95 and p.value.tutorial.n_samples == p.value.depth.n_samples == p.done
+        assert_same_result(p.value.tutorial, compute_tutorial_contrasts(bb, coffee_clean, 0.85, n_samples=p.done, seed=5))
+        assert_same_result(p.value.depth, compute_depth_contrast(bb, coffee_clean, (0.85, 0.95), n_samples=p.done,
+                                                                 seed=5))
 
 
 def test_mistakes_in_rounds(coffee_clean):
