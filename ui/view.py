@@ -303,7 +303,9 @@ def _rounds(cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress],
                 job.value()  # a failed job raises its error here
                 return
             job.wait_change(version, 0.1)
-            if drawn is not None and asked():  # shown already, and the visitor asked for something else
+            if (drawn is not None or answer) and asked():
+                # shown already, or only an answer was wanted (a ticking fragment inside the one whose
+                # control moved: Streamlit would not preempt it), and the visitor asked for something else
                 return
             if stop():
                 status.empty()
