@@ -435,7 +435,7 @@ def test_a_set_curve_stops_within_a_round_when_progress_says_so(lite0, coffee_cl
         return fraction < 0.3  # False once past 30%: in the second round of (2, 4, 8)
 
     rounds = compute_set_curve_rounds(lite0.backbone, inputs, M.RegularizerSpec(), keep_probs=(1.0, 0.8),
-                                      methods=(("b=7", M.RegularizerSpec()),), n_samples=8, progress=progress)
+                                      methods=(("b=7", M.RegularizerSpec()),), n_samples=8, progress=progress, first=2)
     assert next(rounds).done == 2
     with pytest.raises(Cancelled):
         next(rounds)
