@@ -37,6 +37,7 @@ metrics, progress bars, toasts and expander/status labels.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 from dataclasses import dataclass, field
@@ -119,6 +120,9 @@ class RunResult:
     texts: list[str] = field(default_factory=list)  # markdown/caption bodies and "label: value" of metrics
     status: int = 0  # ForwardMsg.script_finished value; 0 = finished successfully
     marks: list[Mark] = field(default_factory=list)  # heavy views' markers, in order of arrival
+    ticking: dict[str, float] = field(default_factory=dict)  # fragment id -> run_every interval (auto_rerun)
+    stopped: set[str] = field(default_factory=set)  # fragment ids whose timer the server stopped
+    followed_s: float = 0.0  # action -> the end of the refining fragment's last tick followed (0: none)
 
     @property
     def heavy(self) -> bool:
@@ -148,8 +152,8 @@ class RunResult:
             if m.kind == "samples":
                 latest[m.path] = m
                 if all(v.final for v in latest.values()):
-                    return min(m.seconds, self.seconds)
-        return self.seconds
+                    return m.seconds if self.followed_s else min(m.seconds, self.seconds)
+        return max(self.seconds, self.followed_s)
 
 
 async def http_get(host: str, port: int, path: str, cookie: str = "") -> tuple[int, list[str]]:
@@ -250,7 +254,7 @@ class Session:
         """Follow a page link: ``page`` is its url path ("Mask_explorer") or "" for Home."""
         return await self._rerun(self.pages[page])
 
-    async def _rerun(self, page_hash: str, fragment_id: str = "") -> RunResult:
+    async def _rerun(self, page_hash: str, fragment_id: str = "", follow: bool = True) -> RunResult:
         start = time.perf_counter()
         msg = BackMsg()
         state = msg.rerun_script
@@ -275,6 +279,8 @@ class Session:
                 w.string_value = str(value)
             else:
                 raise ValueError(f"widget kind {kind} is not supported by this client")
+        if not follow:
+            state.is_auto_rerun = True
         for label, (name, value) in self.forged.items():
             w = state.widget_states.widgets.add()
             w.id = self.widget_ids[label]
@@ -285,9 +291,9 @@ class Session:
                 target.CopyFrom(value)
             else:
                 setattr(w, name, value)
-        return await self._run(msg, start)
+        return await self._run(msg, start, follow)
 
-    async def _run(self, msg: BackMsg, start: float) -> RunResult:
+    async def _run(self, msg: BackMsg, start: float, follow: bool = True) -> RunResult:
         await self.ws.send(msg.SerializeToString())
         result = RunResult(0.0, 0, 0)
         fetches = []
@@ -326,6 +332,12 @@ class Session:
                         self.pages[p.page_name] = p.page_script_hash
                         self.pages[p.url_pathname] = p.page_script_hash
                     self.page_hash = fwd.navigation.page_script_hash or self.page_hash
+                elif kind == "auto_rerun":  # a refining view's fragment: the browser reruns it on a timer
+                    result.ticking[fwd.auto_rerun.fragment_id] = fwd.auto_rerun.interval
+                elif kind == "stop_auto_rerun":
+                    for fid in fwd.stop_auto_rerun.fragment_ids:
+                        result.ticking.pop(fid, None)
+                        result.stopped.add(fid)
                 elif kind == "page_info_changed":
                     self.query = fwd.page_info_changed.query_string
                     result.url_writes += 1
@@ -390,4 +402,35 @@ class Session:
         elif seen:
             self.widget_ids, self.widget_kinds, self.widget_fragments = seen, kinds, fragments
         result.seconds = time.perf_counter() - start
+        if follow and result.status != 2:
+            await self._follow(result, start)
         return result
+
+    def _settled(self, result: RunResult) -> bool:
+        latest: dict[tuple[int, ...], Mark] = {}
+        for m in result.marks:
+            if m.kind == "busy":
+                return True
+            if m.kind == "samples":
+                latest[m.path] = m
+        return not latest or all(m.final for m in latest.values())
+
+    async def _follow(self, result: RunResult, start: float) -> None:
+        """Rerun the ticking fragments as the browser's timers would, until the view's final round
+        or "the server is busy" (the run itself ended at its first answer). The student watches
+        meanwhile; the ticks' markers join the action's, timed from it; ``result.seconds`` stays
+        the run's end."""
+        deadline = start + self.timeout
+        while result.ticking and not self._settled(result) and time.perf_counter() < deadline:
+            fid, interval = next(iter(result.ticking.items()))
+            await asyncio.sleep(interval)
+            tick_start = time.perf_counter()
+            tick = await self._rerun(self.page_hash, fid, follow=False)
+            offset = tick_start - start
+            result.marks += [dataclasses.replace(m, seconds=m.seconds + offset) for m in tick.marks]
+            result.errors += tick.errors
+            for f in tick.stopped:
+                result.ticking.pop(f, None)
+            if tick.status not in (0, 3):  # preempted or failed: stop following
+                result.ticking.clear()
+            result.followed_s = time.perf_counter() - start

@@ -38,7 +38,7 @@ from .engine import (
     topk,
     upsample_cam,
 )
-from .rounds import Partial, Progress, mean_std, round_progress, round_ranges
+from .rounds import FIRST, Partial, Progress, mean_std, round_progress, round_ranges
 from .text import N_, Text
 
 __all__ = [
@@ -315,7 +315,7 @@ def compute_comparison(
 
 def compute_comparison_rounds(
     backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, seed: int = 0, n_samples: int = 64,
-    first: int = 2, progress: Progress | None = None,
+    first: int = FIRST, progress: Progress | None = None,
 ) -> Iterator[Partial[Comparison]]:
     """:func:`compute_comparison` in rounds: the pictured draws and the first ``first`` drop samples,
     then more (:func:`models.rounds.round_sizes`); each :class:`Partial`'s ``realised_drop`` and
@@ -458,7 +458,7 @@ def compute_cam_shift_rounds(
     n_samples: int = 16,
     seed: int = 0,
     class_idx: int | None = None,
-    first: int = 2,
+    first: int = FIRST,
     progress: Progress | None = None,
 ) -> Iterator[Partial[CamShift]]:
     """:func:`compute_cam_shift` in rounds (:func:`models.rounds.round_sizes`): each round runs only
@@ -580,7 +580,7 @@ def compute_robustness_curve_rounds(
     class_idx: int | None = None,
     progress: Callable[[float, str], None] | None = None,
     max_samples: int | None = None,
-    first: int = 2,
+    first: int = FIRST,
 ) -> Iterator[Partial[RobustnessCurve]]:
     """:func:`compute_robustness_curve` in rounds (:func:`models.rounds.round_sizes`): every point
     draws only the round's new samples, and each :class:`Partial` holds the mean and population std
@@ -726,7 +726,7 @@ def compute_dropblock_dropout_rounds(
     fc_keep_prob: float = 0.5,
     n_samples: int = 16,
     seed: int = 0,
-    first: int = 2,
+    first: int = FIRST,
     progress: Progress | None = None,
 ) -> Iterator[Partial[StrategyComparison]]:
     """:func:`compute_dropblock_dropout` in rounds (:func:`models.rounds.round_sizes`): each round runs

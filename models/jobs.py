@@ -27,7 +27,14 @@ Imports only torch and the standard library (no streamlit), so it is tested with
   page then says the server is busy). Tickets keep places: when an owner's inputs change (it asks
   for another key while its job waits or runs, or it stops waiting and asks again within
   ``keep_place_s``), the old job is dropped and the new one takes the old one's ticket, so the
-  session keeps its place ahead of the jobs other sessions asked for later.
+  session keeps its place ahead of the jobs other sessions asked for later. A job that ends keeps
+  its place for its owners for ``chain_s``: a page that asks for a second heavy result after the
+  first (the curve after its keep_prob scan) is not sent to the back of the queue in between.
+
+  Answer first, refine without waiting: an owner that has drawn an answer and ends its script run
+  holds the job (:meth:`HeavyPool.hold`) for a lease instead of releasing it; it refines while the
+  lease runs, each new look (the page's next run) renews it, and a job whose owners' leases have all
+  run out, or whose owners are gone (``alive``), is dropped before its next round.
 * :func:`configure_process` fixes torch's intra-op threads once per process.
 
 Fair queuing after Demers, Keshav & Shenker (SIGCOMM 1989); the smallest-remaining rule is SRPT
@@ -244,6 +251,7 @@ class Job:
         self.pool, self.key, self._compute = pool, key, compute
         self.cost = cost
         self.owners: set[Hashable] = set()
+        self.leases: dict[Hashable, float] = {}  # owner -> monotonic deadline: held, not waiting (HeavyPool.hold)
         self.ticket = 0  # place among the jobs of the same rounds and work left: lower runs first
         self.keep = True  # the pool's cache holds the final result
         self.fraction = 0.0  # progress within the round that runs (the job's own reports)
@@ -381,12 +389,16 @@ class HeavyPool:
             worker per core takes only the CPU they leave idle.
         keep_place_s: how long an owner that let an unfinished job go keeps its ticket.
         light_wait_s: the longest a worker holds back a round while light work runs (:meth:`light`).
+        chain_s: how long the owners of a job that ended keep its place for their next request.
+        alive: ``alive(owner)`` tells whether an owner (a session) still exists; a held job whose
+            owners are all gone is dropped before its next round (default: every owner is alive).
 
     Making a pool starts no thread: the workers start with the first job.
     """
 
     def __init__(self, workers: int = 1, cache: SingleFlight | None = None, nice: int = 0,
-                 keep_place_s: float = 10.0, light_wait_s: float = 0.25) -> None:
+                 keep_place_s: float = 10.0, light_wait_s: float = 0.25, chain_s: float = 1.0,
+                 alive: Callable[[Hashable], bool] | None = None) -> None:
         if workers < 1:
             raise ValueError(f"expected workers >= 1, but got {workers}")
         if not 0 <= nice <= 19:
@@ -398,6 +410,8 @@ class HeavyPool:
         self.nice = nice
         self.keep_place_s = keep_place_s
         self.light_wait_s = light_wait_s
+        self.chain_s = chain_s
+        self.alive = alive
         self.cache: SingleFlight = cache or SingleFlight(16)
         self._queue: list[Job] = []  # jobs waiting for a round, in no order: the next is min(_order)
         self._tickets = itertools.count(1)
@@ -406,6 +420,7 @@ class HeavyPool:
         self._by_owner: dict[Hashable, Job] = {}
         self._running: list[Job] = []
         self._light = 0  # light sections running now
+        self._closing: list[Job] = []  # dropped under the lock by a worker: closed by it outside the lock
         self._cond = threading.Condition()
         self.computations = 0  # jobs whose first round started
         self.rounds_run = 0
@@ -489,6 +504,7 @@ class HeavyPool:
             if previous is not None and previous is not job:
                 dropped += self._release_locked(owner, previous)
             job.owners.add(owner)
+            job.leases.pop(owner, None)  # waiting again: no lease runs out while it waits
             self._by_owner[owner] = job
         return self._after_release(job, dropped)
 
@@ -497,6 +513,24 @@ class HeavyPool:
         for gone in dropped:  # outside the lock: a generator's finally is the job's code
             gone._close()
         return job
+
+    def hold(self, owner: Hashable, job: Job, seconds: float) -> None:
+        """``owner`` shows ``job``'s answer and stops waiting, but wants its refinement for ``seconds``
+        more: the job goes on unless the lease runs out (or the owner is gone) before another look
+        (:meth:`submit` of the same key) renews it. Releasing or asking for another key ends it at once."""
+        with self._cond:
+            if owner in job.owners and not job.done.is_set():
+                job.leases[owner] = time.monotonic() + seconds
+
+    def _expire_locked(self) -> list[Job]:
+        """Forget the owners whose lease ran out or who are gone; drop the jobs nobody holds."""
+        now, dropped = time.monotonic(), []
+        for job in list(self._queue):
+            gone = [o for o, until in job.leases.items() if until < now or (self.alive is not None and not self.alive(o))]
+            for owner in gone:
+                job.leases.pop(owner, None)
+                dropped += self._release_locked(owner, job)
+        return dropped
 
     def release(self, owner: Hashable, job: Job) -> None:
         """``owner`` no longer waits for ``job`` (navigated away, closed the tab, asked for another)."""
@@ -510,6 +544,7 @@ class HeavyPool:
         if owner in job.owners and not job.done.is_set():
             self._places[owner] = (job.ticket, time.monotonic() + self.keep_place_s)
         job.owners.discard(owner)
+        job.leases.pop(owner, None)
         if self._by_owner.get(owner) is job:
             del self._by_owner[owner]
         if job.owners or job.done.is_set():
@@ -537,10 +572,13 @@ class HeavyPool:
             order = job._order()
             return any(j._order() < order for j in self._queue if j is not job)
 
-    def _next_locked(self) -> Job:
-        """Wait for a job to run and for the light gate; take the round that goes first."""
+    def _next_locked(self) -> Job | None:
+        """Wait for a job to run and for the light gate; take the round that goes first. None: jobs
+        were dropped (leases over) and are to be closed outside the lock first."""
         held_since: float | None = None
         while True:
+            if not self._queue and self._closing:
+                return None
             if not self._queue:
                 held_since = None
                 self._cond.wait()
@@ -552,6 +590,10 @@ class HeavyPool:
                 if left > 0:
                     self._cond.wait(left)
                     continue
+            expired = self._expire_locked()
+            if expired:
+                self._closing += expired
+                continue
             job = min(self._queue, key=Job._order)
             self._queue.remove(job)
             return job
@@ -562,10 +604,16 @@ class HeavyPool:
         while True:
             with self._cond:
                 job = self._next_locked()
-                self._running.append(job)
-                job.running = True
-                self.computations += not job.started
-                self.rounds_run += 1
+                closing, self._closing = self._closing, []
+                if job is not None:
+                    self._running.append(job)
+                    job.running = True
+                    self.computations += not job.started
+                    self.rounds_run += 1
+            for gone in closing:  # dropped when their leases ran out: closed outside the lock (job code)
+                gone._close()
+            if job is None:
+                continue
             status = "error"
             try:
                 status = job._step()
@@ -584,6 +632,8 @@ class HeavyPool:
                         for owner in list(job.owners):
                             if self._by_owner.get(owner) is job:
                                 del self._by_owner[owner]
+                            if status == "final" and self.chain_s > 0:  # its next request keeps this place
+                                self._places[owner] = (job.ticket, time.monotonic() + self.chain_s)
                 if status == "final" and job.keep:
                     self.cache.put(job.key, job.result)  # before done: a waiter that sees done finds it
                 if status == "dropped":

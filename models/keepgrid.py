@@ -23,7 +23,7 @@ from torch import Tensor
 
 from .backbone import Backbone
 from .engine import KIND_LABELS, CleanPass, RegularizerSpec, iter_runs, sample_range
-from .rounds import Partial, Progress, round_progress, round_ranges
+from .rounds import FIRST, Partial, Progress, round_progress, round_ranges
 from .text import N_
 
 __all__ = ["COARSE", "HIGH", "LOW", "TARGETS", "KeepProbScan", "compute_keep_prob_scan", "compute_keep_prob_scan_rounds",
@@ -106,7 +106,7 @@ def compute_keep_prob_scan_rounds(
     coarse: Sequence[float] = COARSE,
     n_samples: int = 4,
     seed: int = 0,
-    first: int = 2,
+    first: int = FIRST,
     progress: Progress | None = None,
 ) -> Iterator[Partial[KeepProbScan]]:
     """:func:`compute_keep_prob_scan` in rounds (:func:`models.rounds.round_sizes`): each round's scan

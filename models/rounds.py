@@ -2,7 +2,7 @@
 
 A view that averages over N mask samples per point (the robustness curve, the image-set curve,
 CAM shift, compare's drop rates, the theory page's contrasts, the DropBlock + Dropout arms) can
-show a first answer after 1-2 samples and refine it: ``compute_X_rounds(...)`` yields a
+show a first answer after one sample and refine it: ``compute_X_rounds(...)`` yields a
 :class:`Partial` after each round of :func:`round_sizes`, whose value is what ``compute_X`` would
 return for the samples drawn so far (their mean and population std), and says how many of how
 many samples it holds.
@@ -30,7 +30,7 @@ from typing import Generic, TypeVar
 import torch
 from torch import Tensor
 
-__all__ = ["Partial", "Progress", "mean_std", "round_progress", "round_ranges", "round_sizes"]
+__all__ = ["FIRST", "MOST", "Partial", "Progress", "mean_std", "round_progress", "round_ranges", "round_sizes"]
 
 T = TypeVar("T")
 Progress = Callable[[float, str], "bool | None"]
@@ -62,16 +62,18 @@ def _check_count(value: object, name: str) -> int:
     return int(value)
 
 
+FIRST = 1  # samples per point in a first round: the cheapest answer that has a value (bench/first_round.py)
 MOST = 4  # new samples per round at most, by default: a round holds a worker for a bounded time
 
 
-def round_sizes(total: int, first: int = 2, most: int | None = MOST) -> tuple[int, ...]:
+def round_sizes(total: int, first: int = FIRST, most: int | None = MOST) -> tuple[int, ...]:
     """Cumulative sample counts after each round: ``first``, then doubling, but never more than
     ``most`` new samples in a round (None: no bound), then ``total``.
 
-    ``round_sizes(32, most=None) == (2, 4, 8, 16, 32)``, ``round_sizes(32) == (2, 4, 8, 12, …, 32)``,
-    ``round_sizes(1) == (1,)``, ``round_sizes(3) == (2, 3)``. Doubling keeps the extra cost of
-    rounds small while the first answer comes after ``first`` samples; the bound keeps each round
+    ``round_sizes(32, most=None) == (1, 2, 4, 8, 16, 32)``, ``round_sizes(32) == (1, 2, 4, 8, 12, …, 32)``,
+    ``round_sizes(1) == (1,)``, ``round_sizes(3) == (1, 2, 3)``. Doubling keeps the extra cost of
+    rounds small while the first answer comes after ``first`` samples (one: about half the CPU of
+    two, bench/first_round.py; a one-sample round shows no spread, the page says "1 of N samples"); the bound keeps each round
     short, so that a session's first round never waits long behind another's refinement (the heavy
     pool does not interrupt a round once it runs).
     """
@@ -86,7 +88,7 @@ def round_sizes(total: int, first: int = 2, most: int | None = MOST) -> tuple[in
     return tuple(sizes)
 
 
-def round_ranges(total: int, first: int = 2, most: int | None = MOST) -> tuple[range, ...]:
+def round_ranges(total: int, first: int = FIRST, most: int | None = MOST) -> tuple[range, ...]:
     """The new samples of each round: ``range(previous count, count)`` over :func:`round_sizes`."""
     sizes = round_sizes(total, first, most)
     return tuple(range(a, b) for a, b in zip((0,) + sizes[:-1], sizes))

@@ -31,7 +31,7 @@ from torch import Tensor
 
 from .backbone import Backbone
 from .engine import RegularizerSpec, clean_pass, iter_runs, sample_range
-from .rounds import Partial, round_progress, round_ranges
+from .rounds import FIRST, Partial, round_progress, round_ranges
 from .text import N_, Text
 
 __all__ = [
@@ -202,7 +202,7 @@ def compute_set_curve_rounds(
     seed: int = 0,
     progress: Progress | None = None,
     max_samples: int | None = None,
-    first: int = 2,
+    first: int = FIRST,
 ) -> Iterator[Partial[SetCurve]]:
     """:func:`compute_set_curve` in rounds (:func:`models.rounds.round_sizes`): each round draws its
     new samples for every image and point and yields the curve over the samples so far (its

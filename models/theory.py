@@ -25,7 +25,7 @@ round draws only its new samples and the last round equals the one-shot result.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import torch
@@ -35,7 +35,7 @@ import dropblock as db
 
 from .backbone import Backbone
 from .engine import CleanPass, DropRun, RegularizerSpec, iter_runs, sample_generators, sample_range
-from .rounds import Partial, Progress, round_progress, round_ranges
+from .rounds import FIRST, Partial, Progress, round_progress, round_ranges
 from .text import N_, Text
 
 __all__ = [
@@ -47,12 +47,14 @@ __all__ = [
     "TutorialContrasts",
     "UnitsVsWeights",
     "DepthContrast",
+    "TheoryContrasts",
     "compute_algorithm_steps",
     "compute_depth_contrast",
     "compute_depth_contrast_rounds",
     "compute_mistakes",
     "compute_mistakes_rounds",
     "compute_schedule",
+    "compute_theory_contrasts_rounds",
     "compute_tutorial_contrasts",
     "compute_tutorial_contrasts_rounds",
 ]
@@ -193,7 +195,7 @@ def compute_mistakes(
 
 def compute_mistakes_rounds(
     activation: Tensor, keep_prob: float = 0.9, block_size: int = 7, *, n_samples: int = 64, seed: int = 0,
-    first: int = 2, progress: Progress | None = None,
+    first: int = FIRST, progress: Progress | None = None,
 ) -> Iterator[Partial[Mistakes]]:
     """:func:`compute_mistakes` in rounds (:func:`models.rounds.round_sizes`), each over the samples
     so far (the Dropout vs DropConnect rows are drawn in the first round); the last equals it.
@@ -429,7 +431,7 @@ def compute_tutorial_contrasts(
 
 def compute_tutorial_contrasts_rounds(
     backbone: Backbone, clean: CleanPass, keep_prob: float = 0.9, *, n_samples: int = 8, seed: int = 0,
-    first: int = 2, progress: Progress | None = None,
+    first: int = FIRST, progress: Progress | None = None,
 ) -> Iterator[Partial[TutorialContrasts]]:
     """:func:`compute_tutorial_contrasts` in rounds (:func:`models.rounds.round_sizes`), each over the
     samples so far; ``progress`` is called after each pass. The last equals the one-shot result."""
@@ -486,7 +488,7 @@ def compute_depth_contrast(
 
 def compute_depth_contrast_rounds(
     backbone: Backbone, clean: CleanPass, keep_probs: tuple[float, ...] = (0.9,), *, block_size: int = 7,
-    n_samples: int = 8, seed: int = 0, first: int = 2, progress: Progress | None = None,
+    n_samples: int = 8, seed: int = 0, first: int = FIRST, progress: Progress | None = None,
 ) -> Iterator[Partial[DepthContrast]]:
     """:func:`compute_depth_contrast` in rounds (:func:`models.rounds.round_sizes`), each over the
     samples so far; ``progress`` is called after each pass. The last equals the one-shot result."""
@@ -497,6 +499,47 @@ def compute_depth_contrast_rounds(
         parts.append(_contrast_samples(backbone, clean, specs, new, seed, round_progress(progress, new, total)))
         drawn = [_ContrastSamples.cat(list(per_spec)) for per_spec in zip(*parts)]
         yield Partial(_depth_of(backbone, clean, keep_probs, block_size, drawn), new.stop, total)
+
+
+@dataclass(frozen=True, eq=False)
+class TheoryContrasts:
+    """The theory page's measured contrasts together: the tutorial's advice, shallow vs deep at the
+    sidebar's keep_prob and at ``middle`` (where DropBlock in groups 3 and 4 leaves half of p)."""
+
+    tutorial: TutorialContrasts
+    depth: DepthContrast
+    middle: float
+
+
+def compute_theory_contrasts_rounds(
+    backbone: Backbone, clean: CleanPass, keep_prob: float = 0.9, *, middle: Callable[[], float],
+    n_samples: int = 8, seed: int = 0, first: int = FIRST, progress: Progress | None = None,
+) -> Iterator[Partial[TheoryContrasts]]:
+    """:func:`compute_tutorial_contrasts_rounds` and :func:`compute_depth_contrast_rounds` (at the
+    keep_probs ``keep_prob`` and ``middle()``) as one job in rounds, so that their first answers come
+    together: each round draws the new samples of both, and each component equals its own rounds
+    (the last: its one-shot result). ``middle()`` runs once, before the first round (a keep_prob scan,
+    kept elsewhere for every session)."""
+    mid = float(middle())
+    keep_probs = tuple(dict.fromkeys((float(keep_prob), mid)))
+    done = [0.0, 0.0]
+
+    def half(i: int) -> Progress | None:
+        if progress is None:
+            return None
+
+        def report(fraction: float, text: str):
+            done[i] = float(fraction)
+            return progress(sum(done) / 2, text)
+
+        return report
+
+    tutorial = compute_tutorial_contrasts_rounds(backbone, clean, keep_prob, n_samples=n_samples, seed=seed,
+                                                 first=first, progress=half(0))
+    depth = compute_depth_contrast_rounds(backbone, clean, keep_probs, n_samples=n_samples, seed=seed, first=first,
+                                          progress=half(1))
+    for t, d in zip(tutorial, depth):
+        yield Partial(TheoryContrasts(t.value, d.value, mid), t.done, t.total)
 
 
 def _depth_specs(keep_probs: tuple[float, ...], block_size: int) -> list[RegularizerSpec]:

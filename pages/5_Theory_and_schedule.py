@@ -6,7 +6,6 @@ from __future__ import annotations
 import streamlit as st
 
 import dropblock as db
-import models as M
 from models import gamma_formula
 from models.theory import compute_schedule
 from ui import charts, chartview, export, frame, layout, paper, render, view, views
@@ -20,8 +19,7 @@ def page(ctx: Context) -> None:
     calculator(ctx)
     schedule(ctx)
     mistakes(ctx)
-    contrasts(ctx)
-    depth(ctx)
+    measured(ctx)
     paper.results(("imagenet", "detection", "segmentation", "amoebanet"), ("skip", "per_channel", "cutout"))
 
 
@@ -138,9 +136,17 @@ def units_vs_weights(c) -> None:
               for i, name in enumerate(("Dropout", "DropConnect"))], hide_index=True)
 
 
-def contrasts(ctx: Context) -> None:
+def measured(ctx: Context) -> None:
+    """Sections 5 and 6: one view in rounds (``views.theory_contrasts``), so both first answers come
+    after one wait, drawn together and refined in place."""
     st.header(_("5 · The tutorial's advice, measured on the network"))
-    view.progressive(views.tutorial_contrasts(ctx), lambda c: draw_contrasts(ctx, c))
+    view.progressive(views.theory_contrasts(ctx), lambda m: draw_measured(ctx, m))
+
+
+def draw_measured(ctx: Context, m) -> None:
+    draw_contrasts(ctx, m.tutorial)
+    st.header(_("6 · Shallow or deep layers? The tutorial against Hu et al., measured"))
+    draw_depth(ctx, m.depth, m.middle)
 
 
 def draw_contrasts(ctx: Context, c) -> None:
@@ -157,15 +163,6 @@ def draw_contrasts(ctx: Context, c) -> None:
                  "EfficientNet-Lite's ReLU6 clips at 6, so there they differ. The paper keeps block_size constant "
                  "(7 in groups 3 and 4); the tutorial grows it with depth (here 3 then 7).").format(
         change=c.site_max_logit_change))
-
-
-def depth(ctx: Context) -> None:
-    st.header(_("6 · Shallow or deep layers? The tutorial against Hu et al., measured"))
-    deep = M.RegularizerSpec(keep_prob=1.0, block_size=7, placement="in_blocks", groups=(3, 4), skip=False,
-                             group3_quarter=False)
-    middle = views.keep_prob_scan(ctx, deep, (("dropblock", 7),)).middle()
-    keep_probs = tuple(dict.fromkeys((float(ctx.spec.keep_prob), middle)))
-    view.progressive(views.depth_contrast(ctx, keep_probs), lambda c: draw_depth(ctx, c, middle))
 
 
 def draw_depth(ctx: Context, c, middle: float) -> None:

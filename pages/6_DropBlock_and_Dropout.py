@@ -81,7 +81,15 @@ def arms(ctx: Context) -> None:
         gamma_mode=ctx.spec.gamma_mode, normalize=ctx.spec.normalize, act_site=ctx.spec.act_site,
     )
     parts = views.dropblock_dropout(ctx, spec, float(fc_keep), int(n_samples))
-    result = view.progressive(parts, lambda r: draw_arms(ctx, spec, float(fc_keep), r))
+    view.progressive(parts, lambda r: draw_arms_and_note(ctx, spec, float(fc_keep), r))
+
+
+def draw_arms_and_note(ctx: Context, spec, fc_keep: float, result) -> None:
+    """The arms; under the final round, where DropBlock alone would leave half on a fragile network
+    (a second heavy view: asked only once the arms are whole, so it never cuts their refinement)."""
+    draw_arms(ctx, spec, fc_keep, result)
+    if layout.drafting():
+        return
     alone = result.views[1].class_prob / max(result.clean_prob, 1e-12)  # the "DropBlock only" arm
     if alone < 0.1:  # a fragile network: say where DropBlock alone would leave half, measured on it
         middle = views.keep_prob_scan(ctx, spec, (("dropblock", None),)).middle()

@@ -15,9 +15,12 @@ values). The decorator makes it
   workers, one job per session, fair order); meanwhile the page shows its place in the queue, then
   its progress, and a rerun, another page or a closed tab lets the job go.
 * **in rounds** (``rounds=True``): the function yields ``models.rounds.Partial`` results, the
-  mean and spread of the samples drawn so far; the call returns an iterator of them, and
-  :func:`progressive` draws each in place, saying "8 of 32 samples" and, while the server is busy
-  with other sessions' first rounds, that it will refine when it is free.
+  mean and spread of the samples drawn so far; the call returns :class:`Rounds`, an iterable of
+  them (iterating waits for the final one). :func:`progressive` draws the first answer and ends the
+  script run there: the job keeps refining on a lease (``HeavyPool.hold``), and a fragment that
+  Streamlit reruns every :data:`TICK_S` (``run_every``, driven by the browser) draws each new round
+  in place, saying "8 of 32 samples" and, while the server is busy with other sessions' first
+  rounds, that it will refine when it is free; it stops ticking once the final round is drawn.
 
 Pools and caches are made on first use: importing this module starts no thread.
 """
@@ -48,6 +51,8 @@ from ui.preempt import interruption, pending
 from ui.i18n import N_, _, ngettext, tr
 
 DRAW_EVERY_S = 1.0  # a view in rounds redraws its result at most this often (the status line every round)
+TICK_S = 2.0  # a refining view's fragment reruns this often (the browser's timer) until its final round
+LEASE_S = 3 * TICK_S + 2.0  # a refining job with no look for this long is dropped (the page was left)
 _LOCK = threading.Lock()
 _POOL: jobs.HeavyPool | None = None
 
@@ -59,7 +64,8 @@ def pool() -> jobs.HeavyPool:
     global _POOL
     with _LOCK:
         if _POOL is None:
-            _POOL = jobs.HeavyPool(workers=os.cpu_count() or 2, cache=jobs.SingleFlight(max_entries=1), nice=19)
+            _POOL = jobs.HeavyPool(workers=os.cpu_count() or 2, cache=jobs.SingleFlight(max_entries=1), nice=19,
+                                   alive=_session_alive)
         return _POOL
 
 
@@ -166,7 +172,7 @@ class View:
         key, args, kwargs = self.key(*args, **kwargs)
         cache, title = self.results(), _(self.title or N_("Computing"))
         if self.rounds:
-            return _rounds(cache, key, self._job(args, kwargs), title)
+            return Rounds(cache, key, self._job(args, kwargs), title)
         if not self.heavy:
             with pool().light():  # no heavy round starts while a light view computes
                 return _shown(cache.get(key, lambda: self.fn(*args, **kwargs)))
@@ -204,6 +210,21 @@ def view(*, depends: Iterable[str] = settings.SPEC_KEYS + ("seed",), heavy: bool
 def _owner() -> str:
     run = get_script_run_ctx()
     return run.session_id if run is not None else f"thread-{threading.get_ident()}"
+
+
+def _session_alive(owner) -> bool:
+    """Whether the session ``owner`` is still connected (a tab closed: its held jobs are dropped).
+    Owners that are not sessions (threads, tests) count as alive."""
+    if not isinstance(owner, str) or owner.startswith("thread-"):
+        return True
+    try:
+        from streamlit.runtime import Runtime
+
+        if not Runtime.exists():
+            return True
+        return Runtime.instance()._session_mgr.get_active_session_info(owner) is not None  # noqa: SLF001
+    except Exception:  # noqa: BLE001 -- Streamlit internals moved: keep the job, its lease still ends it
+        return True
 
 
 def _submit(key: tuple, run: Callable[[jobs.Progress], Any]) -> jobs.Job:
@@ -249,8 +270,48 @@ def _round_text(part, job: jobs.Job | None) -> str:
     return _("{samples}; refining…").format(samples=text)
 
 
-def _rounds(cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress], Any], title: str) -> Iterator:
-    """The rounds of a view in rounds, as they come (the last one final), with a status line."""
+class Rounds:
+    """What a view in rounds returns: iterating it yields the rounds as they come (the last one
+    final, waiting for it); :meth:`answer` yields the round there is (or, before any, the first),
+    and leaves the job refining on a lease. Each iteration asks again (a fragment's rerun does)."""
+
+    def __init__(self, cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress], Any], title: str) -> None:
+        self.cache, self.key, self.title = cache, key, title
+
+        def kept(progress: jobs.Progress):
+            out = run(progress)
+            if not isinstance(out, Iterator):
+                return out
+            return _keeping(out, cache, key)
+
+        self.run = kept
+
+    def __iter__(self) -> Iterator:
+        return _rounds(self.cache, self.key, self.run, self.title)
+
+    def answer(self) -> Iterator:
+        """The answer there is now (the final one if held), after waiting only for a first round."""
+        return _rounds(self.cache, self.key, self.run, self.title, answer=True)
+
+    def final(self):
+        """The final round if it is held, else None (nothing is started)."""
+        return self.cache.peek(self.key)
+
+
+def _keeping(parts: Iterator, cache: jobs.SingleFlight, key: tuple) -> Iterator:
+    """The rounds, the final one kept in the view's results by the worker itself: a job that
+    finishes while nobody waits (refining between a page's runs) is still kept."""
+    for part in parts:
+        if getattr(part, "final", False):
+            cache.put(key, part)
+        yield part
+
+
+def _rounds(cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress], Any], title: str,
+            answer: bool = False) -> Iterator:
+    """The rounds of a view in rounds, as they come (the last one final), with a status line.
+    ``answer``: only the latest round (waiting for the first if none yet); the job is then held, not
+    released, so it refines after this run ends."""
     found = cache.peek(key)
     if found is not None:
         st.caption(_round_text(found, None))
@@ -271,13 +332,15 @@ def _rounds(cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress],
                 if part.final or drawn is None or now - drawn >= DRAW_EVERY_S:
                     drawn = now
                     yield part
-                if part.final:
+                if part.final or answer:
                     return
             if job.done.is_set() and job.version == version:
                 job.value()  # a failed job raises its error here
                 return
             job.wait_change(version, 0.1)
-            if drawn is not None and asked():  # shown already, and the visitor asked for something else
+            if (drawn is not None or answer) and asked():
+                # shown already, or only an answer was wanted (a ticking fragment inside the one whose
+                # control moved: Streamlit would not preempt it), and the visitor asked for something else
                 return
             if stop():
                 status.empty()
@@ -293,7 +356,10 @@ def _rounds(cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress],
                 shown, last = ("part", part.done, job.limited), now
     finally:
         if not job.done.is_set():
-            pool().release(_owner(), job)
+            if answer and drawn is not None:
+                pool().hold(_owner(), job, LEASE_S)  # refines after this run; a later look renews it
+            else:
+                pool().release(_owner(), job)
 
 
 def final(parts: Iterator):
@@ -306,14 +372,62 @@ def final(parts: Iterator):
 
 
 def progressive(parts: Iterator, draw: Callable[[Any], None]):
-    """Draw each round of a view in rounds in one place, replacing the last; returns the final value
-    (or the last drawn, when the run stops early). Drafts draw no widgets (``layout.draft``)."""
-    holder, last = st.empty(), None
-    for i, part in enumerate(parts):
-        with holder.container(), layout.draft(None if part.final else i + 1):
-            draw(part.value)
-        last = part
-    return None if last is None else last.value
+    """Draw a view in rounds: the first answer, then each new round in place, without holding the
+    script run open. Returns the value drawn in this run (the final one if held, else the first
+    round's). Drafts draw no widgets (``layout.draft``).
+
+    ``parts`` from a view in rounds (:class:`Rounds`): the run draws the answer there is and ends;
+    until the final round is drawn, a fragment around the drawing reruns every :data:`TICK_S`
+    (Streamlit's ``run_every``, timed by the browser) and draws the latest round, renewing the job's
+    lease; it stops ticking once the final round is drawn. Any other iterable: every round drawn
+    in this run, one after another."""
+    if not isinstance(parts, Rounds):
+        holder, last = st.empty(), None
+        for i, part in enumerate(parts):
+            with holder.container(), layout.draft(None if part.final else i + 1):
+                draw(part.value)
+            last = part
+        return None if last is None else last.value
+    found = parts.final()
+    if found is not None:  # whole already: no fragment, no timer (a full run clears the browser's timers)
+        st.caption(_round_text(found, None))
+        draw(found.value)
+        return found.value
+    drawn: list = []
+
+    def refining() -> None:
+        from ui.frame import guard  # ui.frame imports this module's users
+
+        with guard():
+            for part in parts.answer():
+                with layout.draft(None if part.final else part.done):
+                    draw(part.value)
+                drawn.append(part)
+            if drawn and drawn[-1].final:  # after Streamlit's own auto_rerun message: the timer stops
+                _stop_ticking()
+
+    if get_script_run_ctx() is None:  # bare mode (no session, no browser timer): the answer there is
+        refining()
+    else:
+        st.fragment(refining, run_every=TICK_S)()
+    return drawn[-1].value if drawn else None
+
+
+def _stop_ticking() -> None:
+    """Tell the browser to stop rerunning the fragment that runs now (Streamlit's stop_auto_rerun,
+    the message it sends itself when a ticking fragment is no longer drawn)."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState
+
+    try:
+        fragment = ThreadState.get().fragment_id
+    except RuntimeError:
+        return
+    run = get_script_run_ctx()
+    if fragment and run is not None:
+        msg = ForwardMsg()
+        msg.stop_auto_rerun.fragment_ids.append(fragment)
+        run.enqueue(msg)
 
 
 _interruption = interruption

@@ -15,12 +15,12 @@ from models.checkpoints import ModelCam, compute_model_cam
 from models.compute import DEFAULT_CURVE_METHODS
 from models.keepgrid import compute_keep_prob_scan
 from models.rounds import Partial
-from models.theory import (compute_algorithm_steps, compute_depth_contrast_rounds, compute_mistakes,
-                           compute_tutorial_contrasts_rounds)
+from models.theory import (TheoryContrasts, compute_algorithm_steps, compute_depth_contrast_rounds, compute_mistakes,
+                           compute_theory_contrasts_rounds, compute_tutorial_contrasts_rounds)
 from ui.i18n import N_
 from ui.inputs import Context
 from ui.settings import SPEC_KEYS
-from ui.view import on_model, view
+from ui.view import Noted, on_model, view
 
 SWEEPS = tuple(k for k in SPEC_KEYS if k not in ("keep_prob", "block_size")) + ("seed",)  # curves sweep these two
 
@@ -108,3 +108,23 @@ def tutorial_contrasts(ctx: Context, progress=None) -> Iterator[Partial]:
 def depth_contrast(ctx: Context, keep_probs: tuple[float, ...], progress=None) -> Iterator[Partial]:
     """DropBlock in the shallow vs the deep groups at ``keep_probs`` (models/theory.py)."""
     return compute_depth_contrast_rounds(ctx.backbone, ctx.clean, tuple(keep_probs), seed=ctx.seed, progress=progress)
+
+
+DEEP = M.RegularizerSpec(keep_prob=1.0, block_size=7, placement="in_blocks", groups=(3, 4), skip=False,
+                         group3_quarter=False)  # the theory page's "deep" arm, scanned for its middle keep_prob
+DEEP_METHODS: tuple[tuple[str, int | None], ...] = (("dropblock", 7),)
+
+
+@view(depends=("keep_prob", "seed"), rounds=True, title=N_("Measuring the recipes"))
+def theory_contrasts(ctx: Context, progress=None) -> Iterator[Partial[TheoryContrasts]]:
+    """The theory page's measured contrasts as one job (models/theory.py): the tutorial's advice and
+    shallow vs deep, whose keep_probs include the middle of a keep_prob scan (:func:`keep_prob_scan`'s
+    result for :data:`DEEP`, computed in this job's first round the first time and kept there for
+    every session), so that the page's first answers come together after one wait in the queue."""
+    def middle() -> float:
+        key, args, kwargs = keep_prob_scan.key(ctx, DEEP, DEEP_METHODS)
+        scan = keep_prob_scan.results().get(key, lambda: keep_prob_scan.fn(*args, **kwargs))
+        return (scan.value if isinstance(scan, Noted) else scan).middle()
+
+    return compute_theory_contrasts_rounds(ctx.backbone, ctx.clean, ctx.spec.keep_prob, middle=middle, seed=ctx.seed,
+                                           progress=progress)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -122,3 +123,26 @@ def test_views_are_view_objects_with_their_own_cache():
     assert "keep_prob" in views.mask_sample.depends
     assert views.mask_sample.results() is not views.mask_outcome.results()
     assert dataclasses.is_dataclass(settings.BY_KEY["keep_prob"])
+
+
+def test_an_answer_ends_at_the_round_there_is_and_the_job_refines_on_a_lease():
+    from models.rounds import Partial
+
+    gate = threading.Event()
+
+    def rounds(c, total, progress):
+        for done in (1, 2, total):
+            if done > 1:
+                assert gate.wait(20)
+            yield Partial(done * 10, done, total)
+
+    v = view(rounds=True)(rounds)
+    first = list(v(ctx(), 4).answer())
+    assert [p.done for p in first] == [1]  # the first round, then the run is free
+    gate.set()  # the job refines with nobody waiting: its final is kept by the worker itself
+    deadline = time.monotonic() + 20
+    while v.cached(ctx(), 4) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert v.cached(ctx(), 4) == 40
+    drawn = []
+    assert progressive(v(ctx(), 4), drawn.append) == 40 and drawn == [40]

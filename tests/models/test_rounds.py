@@ -19,11 +19,12 @@ import models as M
 from models import engine
 from models.backbone import Site, identity_site, resnet_backbone
 from models.keepgrid import compute_keep_prob_scan, compute_keep_prob_scan_rounds
-from models.rounds import Partial, round_progress, round_ranges, round_sizes
+from models.rounds import FIRST, Partial, round_progress, round_ranges, round_sizes
 from models.setcurve import Cancelled, compute_set_curve, compute_set_curve_rounds, image_seed
 from models.theory import (
     compute_depth_contrast,
     compute_depth_contrast_rounds,
+    compute_theory_contrasts_rounds,
     compute_mistakes,
     compute_mistakes_rounds,
     compute_tutorial_contrasts,
@@ -109,10 +110,12 @@ def check_rounds(partials: list[Partial], total: int, one_shot) -> None:
 
 
 def test_round_sizes_double_from_the_first_to_the_total():
-    assert round_sizes(32, most=None) == (2, 4, 8, 16, 32)
-    assert round_sizes(32) == (2, 4, 8, 12, 16, 20, 24, 28, 32) and round_sizes(16, most=2)[-3:] == (12, 14, 16)
-    assert round_sizes(1) == (1,) and round_sizes(2) == (2,) and round_sizes(3) == (2, 3)
-    assert round_sizes(12) == (2, 4, 8, 12) and round_sizes(5, first=1) == (1, 2, 4, 5) and round_sizes(12, most=None) == (2, 4, 8, 12)
+    assert FIRST == 1  # a first round of one sample per point (issue 19 allows 1-2)
+    assert round_sizes(32, most=None) == (1, 2, 4, 8, 16, 32)
+    assert round_sizes(32) == (1, 2, 4, 8, 12, 16, 20, 24, 28, 32) and round_sizes(16, most=2)[-3:] == (12, 14, 16)
+    assert round_sizes(1) == (1,) and round_sizes(2) == (1, 2) and round_sizes(3) == (1, 2, 3)
+    assert round_sizes(12, first=2) == (2, 4, 8, 12) and round_sizes(5) == (1, 2, 4, 5)
+    assert round_sizes(12, first=2, most=None) == (2, 4, 8, 12)
     assert round_sizes(4, first=8) == (4,)
     for total in range(1, 40):
         ranges = round_ranges(total)
@@ -273,11 +276,13 @@ def test_comparison_in_rounds(lite0, coffee_clean):
         assert dropout.sample_drop == pytest.approx(explorer.realised_drop)
     first = partials[0].value.views
     assert all(v.drop_std >= 0 for v in first)
-    # two draws: the mean and spread of exactly these two, the first being the pictured one
+    # the first round's draws (one by default): their mean and spread, the first being the pictured one
+    n0 = partials[0].done
+    assert n0 == FIRST
     for view in first:
         start = coffee_clean.x if view.spec.on_input else coffee_clean.acts[3]
         drops = torch.stack([engine.sample_site_mask(start, view.spec, torch.Generator().manual_seed(M.sample_seed(2, s)),
-                                                     group=3).drop_fraction[0] for s in range(2)]).float()
+                                                     group=3).drop_fraction[0] for s in range(n0)]).float()
         assert view.realised_drop == pytest.approx(float(drops.mean()), abs=1e-6)
         assert view.drop_std == pytest.approx(float(drops.std(unbiased=False)), abs=1e-6)
         assert float(drops[0]) == pytest.approx(view.sample_drop)
@@ -322,6 +327,23 @@ def test_theory_contrasts_in_rounds(lite0, coffee_clean):
     check_rounds(partials, 3, lambda n: compute_depth_contrast(bb, coffee_clean, (0.9,), n_samples=n, seed=5))
 
 
+def test_theory_contrasts_in_rounds_are_both_views_together(lite0, coffee_clean):
+    """The theory page's one job: each round holds both views' rounds, equal to their one-shot results."""
+    bb, asked = lite0.backbone, []
+
+    def middle():
+        asked.append(1)
+        return 0.95
+
+    partials = list(compute_theory_contrasts_rounds(bb, coffee_clean, 0.85, middle=middle, n_samples=3, seed=5))
+    assert [p.done for p in partials] == list(round_sizes(3)) and asked == [1]
+    for p in partials:
+        assert p.value.middle == 0.95 and p.value.tutorial.n_samples == p.value.depth.n_samples == p.done
+        assert_same_result(p.value.tutorial, compute_tutorial_contrasts(bb, coffee_clean, 0.85, n_samples=p.done, seed=5))
+        assert_same_result(p.value.depth, compute_depth_contrast(bb, coffee_clean, (0.85, 0.95), n_samples=p.done,
+                                                                 seed=5))
+
+
 def test_mistakes_in_rounds(coffee_clean):
     a = coffee_clean.acts[3]
     partials = list(compute_mistakes_rounds(a, 0.8, 5, n_samples=9, seed=2))
@@ -364,7 +386,7 @@ def test_a_cancelled_progress_stops_the_curve_within_a_round(resnet18_clean, mon
     """A job nobody waits for raises at its next progress call: in the middle of round 2, no pass after."""
     bb, clean = resnet18_clean
     base = replace(PAPER, keep_prob=1.0, block_size=1)
-    kwargs = {"keep_probs": (1.0, 0.9, 0.8, 0.75), "n_samples": 8, "seed": 0, "max_samples": 2}
+    kwargs = {"keep_probs": (1.0, 0.9, 0.8, 0.75), "n_samples": 8, "seed": 0, "max_samples": 2, "first": 2}
     passes = counting_passes(monkeypatch)
     seen: list[float] = []
 
@@ -413,7 +435,7 @@ def test_a_set_curve_stops_within_a_round_when_progress_says_so(lite0, coffee_cl
         return fraction < 0.3  # False once past 30%: in the second round of (2, 4, 8)
 
     rounds = compute_set_curve_rounds(lite0.backbone, inputs, M.RegularizerSpec(), keep_probs=(1.0, 0.8),
-                                      methods=(("b=7", M.RegularizerSpec()),), n_samples=8, progress=progress)
+                                      methods=(("b=7", M.RegularizerSpec()),), n_samples=8, progress=progress, first=2)
     assert next(rounds).done == 2
     with pytest.raises(Cancelled):
         next(rounds)

@@ -528,3 +528,56 @@ def test_thirty_owners_in_rounds_finish_without_deadlock():
     assert all(j.wait(WAIT) for j in left)
     late = pool.submit("late", "late", rounds("late", 2, log))  # the pool still serves, nothing stuck
     assert late.wait(WAIT) and late.value().final
+
+
+# ------------------------------------------------------------------ answer first, refine on a lease
+
+
+def test_a_held_job_refines_after_its_owner_stops_waiting():
+    pool, log = HeavyPool(workers=1), []
+    gates = {1: threading.Event()}
+    job = pool.submit("s", "curve", rounds("c", 3, log, gates=gates))
+    assert until(lambda: job.rounds >= 1)
+    pool.hold("s", job, 60.0)  # the page drew its answer and ended its run
+    gates[1].set()
+    assert job.wait(WAIT) and job.error is None and job.result.done == 3
+    assert pool.cached("curve").done == 3
+
+
+def test_a_lease_that_runs_out_drops_the_job_before_its_next_round():
+    pool, log, closed = HeavyPool(workers=1), [], []
+    first, other_gate = threading.Event(), threading.Event()
+    job = pool.submit("s", "curve", rounds("c", 4, log, closed=closed, gates={0: first}))
+    assert until(lambda: log == [("c", 0)])  # its first round runs, held at its gate
+    other = pool.submit("t", "other", blocker(other_gate))  # a first round: it goes before the curve's second
+    first.set()
+    assert until(lambda: job.rounds == 1 and other.started)
+    pool.hold("s", job, 0.0)  # a lease already over: nobody looks at the curve any more
+    other_gate.set()
+    assert job.wait(WAIT) and isinstance(job.error, Cancelled)
+    assert job.rounds == 1 and closed == ["c"] and other.wait(WAIT)
+
+
+def test_a_look_renews_the_lease_and_a_gone_owner_drops_the_job():
+    alive = {"s": True}
+    pool, log = HeavyPool(workers=1, alive=lambda owner: alive.get(owner, True)), []
+    holder, gate = hold_worker(pool)
+    job = pool.submit("s", "curve", rounds("c", 4, log))
+    pool.hold("s", job, 0.0)
+    assert pool.submit("s", "curve", rounds("c", 4, log)) is job and not job.leases  # a new look: waiting again
+    pool.hold("s", job, 60.0)
+    alive["s"] = False  # the tab was closed
+    gate.set()
+    assert job.wait(WAIT) and isinstance(job.error, Cancelled) and log == []
+
+
+def test_an_ended_job_keeps_its_place_for_its_owner_next_request():
+    """A page's second heavy request (the curve after its scan) is not sent behind later arrivals."""
+    pool, log = HeavyPool(workers=1, chain_s=30.0), []
+    holder, gate = hold_worker(pool)
+    scan = pool.submit("s", "scan", rounds("scan", 1, log))
+    late = pool.submit("t", "late", rounds("late", 1, log))  # asked after the scan
+    gate.set()
+    assert scan.wait(WAIT)
+    curve = pool.submit("s", "curve", rounds("curve", 1, log))
+    assert curve.ticket == scan.ticket < late.ticket
