@@ -27,7 +27,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-import torch
 from torch import Tensor
 
 __all__ = ["FIRST", "MOST", "Partial", "Progress", "mean_std", "round_progress", "round_ranges", "round_sizes"]

@@ -36,7 +36,7 @@ import dropblock as db
 from .backbone import Backbone
 from .engine import CleanPass, DropRun, RegularizerSpec, iter_runs, sample_generators, sample_range
 from .rounds import FIRST, Partial, Progress, round_progress, round_ranges
-from .text import N_, Text
+from .text import N_
 
 __all__ = [
     "AlgorithmSteps",

@@ -60,3 +60,35 @@ def pending() -> Callable[[], bool]:
 
     requests = getattr(get_script_run_ctx(), "script_requests", None)
     return lambda: requests is not None and getattr(requests, "_state", None) not in (None, ScriptRequestType.CONTINUE)
+
+
+def session_alive(owner) -> bool:
+    """Whether the session ``owner`` is still connected (a tab closed: its held jobs are dropped).
+    Owners that are not sessions (threads, tests) count as alive."""
+    if not isinstance(owner, str) or owner.startswith("thread-"):
+        return True
+    try:
+        from streamlit.runtime import Runtime
+
+        if not Runtime.exists():
+            return True
+        return Runtime.instance()._session_mgr.get_active_session_info(owner) is not None  # noqa: SLF001
+    except Exception:  # noqa: BLE001 -- Streamlit internals moved: keep the job, its lease still ends it
+        return True
+
+
+def stop_ticking() -> None:
+    """Tell the browser to stop rerunning the fragment that runs now (Streamlit's stop_auto_rerun,
+    the message it sends itself when a ticking fragment is no longer drawn)."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState
+
+    try:
+        fragment = ThreadState.get().fragment_id
+    except RuntimeError:
+        return
+    run = get_script_run_ctx()
+    if fragment and run is not None:
+        msg = ForwardMsg()
+        msg.stop_auto_rerun.fragment_ids.append(fragment)
+        run.enqueue(msg)
