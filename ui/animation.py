@@ -104,8 +104,12 @@ def _file_name(ctx: Context, anim: A.AnimationSpec) -> str:
 
 
 def section(ctx: Context, view: M.MaskSample) -> None:
-    """The "Animation for slides" expander of the mask explorer (inside its fragment)."""
-    with st.expander(_("Animation for slides"), icon="🎞️"):
+    """The "Animation for slides" expander of the mask explorer (inside its fragment). Its widgets are
+    drawn only while it is open: a slider move on the page sends none of them."""
+    box = st.expander(_("Animation for slides"), icon="🎞️", key="anim_open", on_change="rerun")
+    if not box.open:
+        return
+    with box:
         st.caption(_("The picture above, animated: the block masks and the feature maps after the drop, "
                      "for seeds 0, 1, 2, … or over a range of keep_prob or block_size, other settings fixed."))
         anim, note = _settings()

@@ -18,7 +18,22 @@ from .conftest import PAGES, ROOT, assert_clean, new_app
 
 
 def explorer():
-    return new_app().run().switch_page(PAGES[0]).run()
+    at = new_app()
+    at.session_state["anim_open"] = True  # the section draws its widgets only while open
+    return at.run().switch_page(PAGES[0]).run()
+
+
+def test_the_section_draws_its_widgets_only_while_open():
+    """A slider move on the page sends none of the animation's widgets while the section is closed."""
+    at = new_app().run().switch_page(PAGES[0]).run()
+    assert [e.label for e in at.expander if e.label == "Animation for slides"]
+    assert not [w for w in at.radio if w.key == "anim_form"] and not [b for b in at.button if b.key == "anim_render"]
+    at.slider(key="keep_prob").set_value(0.8).run()
+    assert not [w for w in at.radio if w.key == "anim_form"]
+    at.session_state["anim_open"] = True  # the visitor opens it
+    at.run()
+    assert_clean(at)
+    assert at.radio(key="anim_form").value == "seeds" and at.button(key="anim_render")
 
 
 @pytest.fixture
@@ -176,6 +191,7 @@ def chinese_catalog():
 def test_chinese_export_has_translated_labels_and_runs(chinese_catalog, served):
     at = new_app()
     at.session_state["lang"] = "zh"
+    at.session_state["anim_open"] = True
     with i18n.use_language("zh"):  # AppTest calls the widgets' format_func in the test's own thread
         at.run().switch_page(PAGES[0]).run()
         at.slider(key="anim_frames").set_value(4)

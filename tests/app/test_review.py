@@ -76,6 +76,7 @@ def test_a_one_value_keep_prob_sweep_names_keep_prob_not_block_sizes(lang, expec
     """Defect: keep_prob range (0.5, 0.5) said "The range has 1 block sizes, so the animation has 1 frames."."""
     at = new_app()
     at.query_params["lang"] = lang
+    at.session_state["anim_open"] = True
     with i18n.use_language(lang):  # AppTest formats radio options in the test's thread
         at.run().switch_page(EXPLORER).run()
         at.radio(key="anim_form").set_value("keep_prob").run()
@@ -106,6 +107,7 @@ def test_no_unfilled_placeholder_or_missing_translation_on_any_page_or_lesson_st
             at.switch_page(page).run()
             assert_clean(at)
             found[page] = leaks(at)
+        at.session_state["anim_open"] = True
         at.switch_page(EXPLORER).run()
         at.button(key="anim_render").click().run()
         assert_clean(at)
