@@ -57,7 +57,10 @@ def language() -> str:
         run = get_script_run_ctx(suppress_warning=True)
         if run is not None:
             # set from the URL by the entrypoint (ui/settings.py init_from_url), then by the sidebar's switch
-            lang = run.session_state["lang"] if "lang" in run.session_state else None
+            try:  # one look (each is a point where Streamlit may stop the run for a newer one)
+                lang = run.session_state["lang"]
+            except KeyError:
+                lang = None
             if lang in LANGUAGES:
                 return lang
     except Exception:  # no streamlit runtime: plain functions, worker threads

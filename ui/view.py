@@ -151,17 +151,20 @@ class View:
 
     def __call__(self, *args, **kwargs):
         key, args, kwargs = self.key(*args, **kwargs)
-        cache, title = self.results(), _(self.title or N_("Computing"))
+        cache = self.results()
         if self.rounds:
-            return Rounds(cache, key, self._job(args, kwargs), title)
+            return Rounds(cache, key, self._job(args, kwargs), self._title())
         if not self.heavy:
             with pool().light():  # no heavy round starts while a light view computes
                 return _shown(cache.get(key, lambda: self.fn(*args, **kwargs)))
         found = cache.peek(key)
         if found is None:
-            found = wait_for(submit(key, self._job(args, kwargs)), title)
+            found = wait_for(submit(key, self._job(args, kwargs)), self._title())
             cache.put(key, found)
         return _shown(found)
+
+    def _title(self) -> str:
+        return _(self.title or N_("Computing"))
 
     def _job(self, args: tuple, kwargs: dict) -> Callable[[jobs.Progress], Any]:
         def run(progress: jobs.Progress):
