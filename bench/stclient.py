@@ -277,6 +277,8 @@ class Session:
                 w.double_value = float(value)
             elif kind == "selectbox":  # the option as shown (format_func's text), as the frontend sends it
                 w.string_value = str(value)
+            elif kind == "expander":  # a stateful expander (on_change): open or closed
+                w.bool_value = bool(value)
             else:
                 raise ValueError(f"widget kind {kind} is not supported by this client")
         if not follow:
@@ -354,6 +356,11 @@ class Session:
                         # preempts it, as a browser's would)
                         self.open_run = True
                         break
+                    if delta.WhichOneof("type") == "add_block" and delta.add_block.WhichOneof("type") == "expandable":
+                        box = delta.add_block.expandable
+                        if box.id:  # a stateful expander: opened like a widget
+                            seen[box.label], kinds[box.label] = box.id, "expander"
+                            fragments[box.label] = delta.fragment_id
                     if delta.WhichOneof("type") != "new_element":
                         continue
                     el = delta.new_element
@@ -429,6 +436,7 @@ class Session:
             offset = tick_start - start
             result.marks += [dataclasses.replace(m, seconds=m.seconds + offset) for m in tick.marks]
             result.errors += tick.errors
+            result.texts += tick.texts  # what the student sees as the view refines
             for f in tick.stopped:
                 result.ticking.pop(f, None)
             if tick.status not in (0, 3):  # preempted or failed: stop following

@@ -252,6 +252,7 @@ class Job:
         self.cost = cost
         self.owners: set[Hashable] = set()
         self.leases: dict[Hashable, float] = {}  # owner -> monotonic deadline: held, not waiting (HeavyPool.hold)
+        self.held_at: dict[Hashable, float] = {}  # owner -> when it last held the job (monotonic)
         self.ticket = 0  # place among the jobs of the same rounds and work left: lower runs first
         self.keep = True  # the pool's cache holds the final result
         self.fraction = 0.0  # progress within the round that runs (the job's own reports)
@@ -521,6 +522,18 @@ class HeavyPool:
         with self._cond:
             if owner in job.owners and not job.done.is_set():
                 job.leases[owner] = time.monotonic() + seconds
+                job.held_at[owner] = time.monotonic()
+
+    def drop_held(self, owner: Hashable, before: float) -> None:
+        """Let go at once of the jobs ``owner`` holds (:meth:`hold`) but has not looked at since
+        ``before`` (a monotonic time): a page run that ended without asking for them again (another
+        page, a cancel) wants them no more, and need not wait for their leases to run out."""
+        with self._cond:
+            stale = [job for job in set(self._jobs.values()) | set(self._queue) | set(self._running)
+                     if owner in job.leases and job.held_at.get(owner, 0.0) < before]
+            dropped = [gone for job in stale for gone in self._release_locked(owner, job)]
+        for gone in dropped:
+            gone._close()
 
     def _expire_locked(self) -> list[Job]:
         """Forget the owners whose lease ran out or who are gone; drop the jobs nobody holds."""
@@ -545,6 +558,7 @@ class HeavyPool:
             self._places[owner] = (job.ticket, time.monotonic() + self.keep_place_s)
         job.owners.discard(owner)
         job.leases.pop(owner, None)
+        job.held_at.pop(owner, None)
         if self._by_owner.get(owner) is job:
             del self._by_owner[owner]
         if job.owners or job.done.is_set():

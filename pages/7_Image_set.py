@@ -79,7 +79,8 @@ def curves(ctx: Context) -> None:
         holder.button(_("Cancel"), key="set_cancel", on_click=_cancel, icon=":material/cancel:")
     view.progressive(ui_set.set_curve(ctx, imageset, n_samples, keep_probs),
                      lambda curve: draw_curves(ctx, imageset, curve))
-    holder.empty()
+    if ui_set.set_curve.cached(ctx, imageset, n_samples, keep_probs) is not None:
+        holder.empty()  # whole: nothing to cancel (while it refines after this run, Cancel stays)
 
 
 def draw_curves(ctx: Context, imageset, curve) -> None:

@@ -19,6 +19,7 @@ import dataclasses
 import contextvars
 import functools
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ import streamlit as st
 
 import models as M
 from models import jobs
-from ui import banner, inputs, layout, settings, widget_guard
+from ui import banner, inputs, layout, settings, waiting, widget_guard
 from ui.i18n import N_, _, tr
 from ui.inputs import Context
 
@@ -113,6 +114,7 @@ def run_page(draw: Callable[[Context], None]) -> None:
     slots = SidebarSlots(st.sidebar.container(), st.sidebar.container(), st.sidebar.container())
     _SLOTS.set(slots)
     # The sidebar last (see sidebar()), and also after an error, so other settings can be chosen.
+    started = time.monotonic()
     with guard(), draw_after(lambda: sidebar(slots)):
         settings.keep()
         settings.check()
@@ -122,6 +124,7 @@ def run_page(draw: Callable[[Context], None]) -> None:
         layout.style()
         banner.model_banner(ctx)
         draw(ctx)
+    waiting.let_go_unseen(started)  # refining views this page did not ask for again: dropped now
 
 
 @contextlib.contextmanager

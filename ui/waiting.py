@@ -46,6 +46,13 @@ def _owner() -> str:
     return run.session_id if run is not None else f"thread-{threading.get_ident()}"
 
 
+def let_go_unseen(since: float) -> None:
+    """At the end of a page's full run: the refining jobs this session holds but did not ask for again
+    during the run (``since``: when it started) are let go at once (another page, a cancel)."""
+    if _POOL is not None:
+        _POOL.drop_held(_owner(), since)
+
+
 def submit(key: tuple, run: Callable[[jobs.Progress], Any]) -> jobs.Job:
     return pool().submit(_owner(), key, run)
 
@@ -108,9 +115,11 @@ class Rounds:
     def __iter__(self) -> Iterator:
         return _rounds(self.cache, self.key, self.run, self.title)
 
-    def answer(self) -> Iterator:
-        """The answer there is now (the final one if held), after waiting only for a first round."""
-        return _rounds(self.cache, self.key, self.run, self.title, answer=True)
+    def answer(self, wait: bool = True, said: bool = True) -> Iterator:
+        """The answer there is now (the final one if held), after waiting only for a first round
+        (``wait``; else none, if there is no round yet: the waiting line says where the job is).
+        ``said``: the status line says how many samples the answer holds (else the caller does)."""
+        return _rounds(self.cache, self.key, self.run, self.title, answer=True, wait=wait, said=said)
 
     def final(self):
         """The final round if it is held, else None (nothing is started)."""
@@ -127,13 +136,14 @@ def _keeping(parts: Iterator, cache: jobs.SingleFlight, key: tuple) -> Iterator:
 
 
 def _rounds(cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress], Any], title: str,
-            answer: bool = False) -> Iterator:
+            answer: bool = False, wait: bool = True, said: bool = True) -> Iterator:
     """The rounds of a view in rounds, as they come (the last one final), with a status line.
-    ``answer``: only the latest round (waiting for the first if none yet); the job is then held, not
-    released, so it refines after this run ends."""
+    ``answer``: only the latest round (waiting for the first if none yet and ``wait``); the job is
+    then held, not released, so it refines after this run ends."""
     found = cache.peek(key)
     if found is not None:
-        st.caption(_round_text(found, None))
+        if said:
+            st.caption(_round_text(found, None))
         yield found
         return
     job, status, stop, asked = submit(key, run), st.empty(), _interruption(), pending()
@@ -143,7 +153,10 @@ def _rounds(cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress],
             part = job.latest
             if job.version != version and part is not None:
                 version = job.version
-                status.caption(_round_text(part, job))
+                if said:
+                    status.caption(_round_text(part, job))
+                else:
+                    status.empty()
                 shown, now = ("part", part.done, job.limited), time.monotonic()
                 if part.final:
                     cache.put(key, part)
@@ -156,10 +169,11 @@ def _rounds(cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress],
             if job.done.is_set() and job.version == version:
                 job.value()  # a failed job raises its error here
                 return
+            if not wait:  # no round yet: say where the job is, and come back at the next tick
+                status.progress(min(1.0, job.fraction), text=_waiting_text(job, title))
+                return
             job.wait_change(version, 0.1)
-            if (drawn is not None or answer) and asked():
-                # shown already, or only an answer was wanted (a ticking fragment inside the one whose
-                # control moved: Streamlit would not preempt it), and the visitor asked for something else
+            if drawn is not None and asked():  # shown already, and the visitor asked for something else
                 return
             if stop():
                 status.empty()
@@ -175,7 +189,7 @@ def _rounds(cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress],
                 shown, last = ("part", part.done, job.limited), now
     finally:
         if not job.done.is_set():
-            if answer and drawn is not None:
+            if answer and (drawn is not None or not wait):
                 pool().hold(_owner(), job, LEASE_S)  # refines after this run; a later look renews it
             else:
                 pool().release(_owner(), job)
@@ -212,13 +226,26 @@ def progressive(parts: Iterator, draw: Callable[[Any], None]):
         st.caption(_round_text(found, None))
         draw(found.value)
         return found.value
+    # The first round is waited for here, in the run itself (its place in the queue shown), not in the
+    # ticking fragment: a tick must never wait, or the next tick would cut its wait short.
+    waiting, first = st.empty(), None
+    with waiting.container():  # the queue position while it waits; the rounds' line is the fragment's
+        for first in parts.answer(said=False):
+            pass
+    waiting.empty()
+    if first is None:  # the visitor asked for something else first
+        return None
+    if first.final:  # whole at once: nothing to refine, no timer
+        st.caption(_round_text(first, None))
+        draw(first.value)
+        return first.value
     drawn: list = []
 
     def refining() -> None:
         from ui.frame import guard  # ui.frame imports this module's users
 
         with guard():
-            for part in parts.answer():
+            for part in parts.answer(wait=False):
                 with layout.draft(None if part.final else part.done):
                     draw(part.value)
                 drawn.append(part)

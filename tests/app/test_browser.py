@@ -594,3 +594,30 @@ def test_presenter_mode_has_a_compact_control_bar_on_the_mask_explorer(server, b
         assert_no_exception(page)
     finally:
         page.close()
+
+
+def test_a_view_in_rounds_refines_in_place_then_stops_ticking(server, browser):
+    """The run ends at the first answer; the browser's timer (the refining fragment's run_every)
+    brings each new round without a user action, and stops once the final round is drawn."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    reruns: list[float] = []
+
+    def sent(payload) -> None:
+        if isinstance(payload, (bytes, bytearray)):
+            msg = BackMsg()
+            msg.ParseFromString(bytes(payload))
+            if msg.WhichOneof("type") == "rerun_script":
+                reruns.append(time.monotonic())
+
+    page.on("websocket", lambda ws: ws.on("framesent", sent))
+    page.goto(f"{server}/CAM_shift?seed=4242")
+    page.get_by_text("16 of 16 samples").first.wait_for(timeout=240_000)  # refined with no action of ours
+    assert_no_exception(page)
+    page.wait_for_timeout(1500)  # a tick that was already on its way
+    done = len(reruns)
+    page.wait_for_timeout(6000)  # three ticks' worth: the timer has stopped
+    assert len(reruns) == done, f"{len(reruns) - done} reruns after the final round"
+    assert page.get_by_text("16 of 16 samples").count() >= 1
+    page.close()

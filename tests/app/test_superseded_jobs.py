@@ -54,6 +54,8 @@ async def _send(s: Session, fragment_id: str = "", trigger: str = "") -> None:
             w.string_array_value.data.append(value)
         elif s.widget_kinds[label] == "slider":
             w.double_array_value.data.append(float(value))
+        elif s.widget_kinds[label] == "expander":
+            w.bool_value = bool(value)
         else:
             w.int_value = int(value)
     if trigger:
@@ -136,6 +138,7 @@ def test_changing_an_animation_setting_stops_the_render(server):
         try:
             await s.open("")
             await s.goto("Mask_explorer")
+            await s.move("Animation for slides", True)  # open the section: its widgets are drawn only then
             frames = "Number of frames"
             fragment = s.widget_fragments[frames]
             assert fragment

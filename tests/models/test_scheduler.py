@@ -581,3 +581,37 @@ def test_an_ended_job_keeps_its_place_for_its_owner_next_request():
     assert scan.wait(WAIT)
     curve = pool.submit("s", "curve", rounds("curve", 1, log))
     assert curve.ticket == scan.ticket < late.ticket
+
+
+def test_a_held_job_not_looked_at_again_is_let_go_at_once():
+    """A page run that ends without asking for a held job again (another page, a cancel) lets it go at
+    once, not when its lease runs out; a job it did look at again stays."""
+    import threading
+    import time
+
+    from models.jobs import HeavyPool
+    from models.rounds import Partial
+
+    release = threading.Event()
+
+    def slow(progress):
+        yield Partial(1, 1, 3)
+        release.wait(10)
+        yield Partial(2, 2, 3)
+        yield Partial(3, 3, 3)
+
+    pool = HeavyPool(workers=1)
+    try:
+        old = pool.submit("a", "old", slow)
+        assert old.wait_change(0, 10) and old.latest.done == 1
+        pool.hold("a", old, 60.0)
+        started = time.monotonic()
+        time.sleep(0.01)
+        kept = pool.submit("b", "kept", slow)
+        pool.hold("b", kept, 60.0)  # looked at during the run
+        pool.drop_held("a", started)
+        pool.drop_held("b", started)
+        assert old.cancelled and "a" not in old.owners
+        assert not kept.cancelled and "b" in kept.owners
+    finally:
+        release.set()
