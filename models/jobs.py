@@ -43,6 +43,7 @@ Fair queuing after Demers, Keshav & Shenker (SIGCOMM 1989); the smallest-remaini
 
 from __future__ import annotations
 
+import atexit
 import gc
 import itertools
 import math
@@ -427,12 +428,37 @@ class HeavyPool:
         self.rounds_run = 0
         self.workers = workers
         self._started = False
+        self._stopping = False
+        self._threads: list[threading.Thread] = []
 
     def _start_locked(self) -> None:
         if not self._started:
             self._started = True
             for i in range(self.workers):
-                threading.Thread(target=self._worker, name=f"heavy-{i}", daemon=True).start()
+                thread = threading.Thread(target=self._worker, name=f"heavy-{i}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+            atexit.register(self.shutdown)
+
+    def shutdown(self, timeout: float = 2.0) -> None:
+        """Cancel every job and let the workers end (at exit: jobs refine after their page's run, and
+        a worker still inside a torch op when the interpreter finalises would abort the process)."""
+        with self._cond:
+            self._stopping = True
+            for job in self._running:
+                job.cancelled = True  # stops at its next progress report or the end of its round
+            dropped, self._queue = self._queue, []
+            for job in dropped:
+                job.cancelled = True
+            self._jobs.clear()
+            self._cond.notify_all()
+            threads = list(self._threads)
+        for job in dropped:
+            job._close()
+            job._end(Cancelled())
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def cached(self, key: Hashable):
         """The final result held for ``key``, or None (nothing is started)."""
@@ -591,6 +617,8 @@ class HeavyPool:
         were dropped (leases over) and are to be closed outside the lock first."""
         held_since: float | None = None
         while True:
+            if self._stopping:
+                return None
             if not self._queue and self._closing:
                 return None
             if not self._queue:
@@ -617,6 +645,8 @@ class HeavyPool:
             lower_thread_priority(self.nice)
         while True:
             with self._cond:
+                if self._stopping:
+                    return
                 job = self._next_locked()
                 closing, self._closing = self._closing, []
                 if job is not None:

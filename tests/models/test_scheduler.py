@@ -615,3 +615,29 @@ def test_a_held_job_not_looked_at_again_is_let_go_at_once():
         assert not kept.cancelled and "b" in kept.owners
     finally:
         release.set()
+
+
+def test_shutdown_cancels_the_jobs_and_ends_the_workers():
+    """At exit the pool cancels what it holds and its workers end (a worker left inside a torch op
+    while the interpreter finalises aborts the process)."""
+    import threading
+
+    from models.jobs import HeavyPool
+    from models.rounds import Partial
+
+    started = threading.Event()
+
+    def endless(progress):
+        n = 0
+        while True:
+            n += 1
+            started.set()
+            yield Partial(n, n, 10**9)
+
+    pool = HeavyPool(workers=2)
+    job = pool.submit("a", "endless", endless)
+    pool.hold("a", job, 60.0)
+    assert started.wait(10)
+    pool.shutdown(timeout=10.0)
+    assert job.cancelled
+    assert not any(t.is_alive() for t in pool._threads)
