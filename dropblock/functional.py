@@ -596,15 +596,31 @@ def _set_at(out: Tensor, positions: Tensor) -> bool:
         return False
     offset = out.storage_offset()
     span = out.untyped_storage().nbytes() - offset - 1  # up to the spare byte, at index span
-    rest, offsets = positions, torch.zeros_like(positions)
-    for size, stride in reversed(list(zip(out.shape, out.stride()))[1:]):
-        quotient = torch.div(rest, size).floor_()  # exact: rest < 2^52, so rest/size rounds below the next integer
-        offsets.add_(rest.sub_(quotient * size), alpha=stride)  # the index along this dimension
-        rest = quotient
-    offsets.add_(rest, alpha=out.stride(0))
+    dims = _coalesced(out)
+    rest, offsets = positions, None
+    for size, stride in reversed(dims[1:]):  # fmod-based, so exact on integers below 2^52
+        index = torch.remainder(rest, size)  # the index along this dimension
+        rest = torch.div(rest, size, rounding_mode="floor")
+        offsets = index.mul_(stride) if offsets is None else offsets.add_(index, alpha=stride)
+    rest = rest.mul_(dims[0][1])
+    offsets = rest if offsets is None else offsets.add_(rest)
     offsets.masked_fill_(skip, span)
     out.as_strided((span + 1,), (1,), offset).index_fill_(0, offsets.to(torch.int64), True)
     return True
+
+
+def _coalesced(t: Tensor) -> list[tuple[int, int]]:
+    """``t``'s (size, stride) per dimension, outer first, with each dimension merged into the one
+    outside it where that one steps over it exactly (a dense NCHW map is one run; fewer divisions)."""
+    dims: list[tuple[int, int]] = []
+    for size, stride in zip(t.shape, t.stride()):
+        if size == 1:
+            continue
+        if dims and dims[-1][1] == size * stride:
+            dims[-1] = (dims[-1][0] * size, stride)
+        else:
+            dims.append((size, stride))
+    return dims or [(1, 1)]
 
 
 def _zeros(shape: tuple[int, int, int, int], device: torch.device, layout: torch.memory_format,
