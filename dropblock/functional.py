@@ -317,7 +317,7 @@ def cutout_size(keep_prob: float, height: int, width: int) -> int:
     return min(round(math.sqrt((1.0 - keep_prob) * height * width)), height, width)
 
 
-def _dilate(seeds: Tensor, bh: int, bw: int, step_h: int, step_w: int) -> Tensor:
+def _dilate(seeds: Tensor, bh: int, bw: int, step_h: int, step_w: int, lead: int = 0) -> Tensor:
     """``out[p] = any(seeds[p - a * step_h - b * step_w] for a < bh, b < bw)`` on a flat bool buffer
     (zeros read before its start): each seed becomes the top-left corner of a (bh, bw) block when
     ``step_h``/``step_w`` are the strides of a row and a column.
@@ -326,9 +326,15 @@ def _dilate(seeds: Tensor, bh: int, bw: int, step_h: int, step_w: int) -> Tensor
     (then one overlapping pass reaches k), so a block takes about log2(bh) + log2(bw) passes. Every
     pass runs over the whole contiguous buffer at once (all samples and channels, either layout),
     which vectorises; the caller lays the seeds out so that no window reaches across a row or map
-    edge into another row's seeds. ``seeds`` is never written; the result is ``seeds`` itself only for
-    a 1x1 block, else one of two scratch buffers.
+    edge into another row's seeds.
+
+    ``seeds`` holds ``lead`` zeros before the map (a multiple of 8; :func:`_dilate_lead` is enough):
+    a pass is then one ``|`` that reads those zeros, and the two scratch buffers get the same lead
+    (else each pass also copies the first ``shift`` units). ``seeds`` is never written; the result
+    (the map, without the lead) is ``seeds`` itself only for a 1x1 block, else a view of a scratch
+    buffer at a storage offset that is a multiple of 8.
     """
+    size = seeds.numel() - lead
     scratch: list[Tensor] = []
     out = seeds
     for k, step in ((bw, step_w), (bh, step_h)):
@@ -336,14 +342,29 @@ def _dilate(seeds: Tensor, bh: int, bw: int, step_h: int, step_w: int) -> Tensor
         while width < k:  # invariant: out[p] = any over a window of `width` along this dimension
             grow = min(width, k - width)
             shift = grow * step
-            if len(scratch) < 2:
-                scratch.append(torch.empty_like(seeds))
+            if not scratch:
+                row = -(-(lead + size) // 8) * 8
+                flat = torch.empty(2 * row, dtype=torch.bool, device=seeds.device)
+                if lead:
+                    flat.as_strided((2, lead), (row, 1)).zero_()
+                scratch = [flat[: lead + size], flat[row : row + lead + size]]
             nxt = scratch[0] if out is not scratch[0] else scratch[1]
-            if shift < out.numel():
-                torch.bitwise_or(out[shift:], out[:-shift], out=nxt[shift:])
-            nxt[:shift].copy_(out[:shift])
+            if shift <= lead:
+                torch.bitwise_or(out[lead:], out[lead - shift : lead + size - shift], out=nxt[lead:])
+            else:
+                src, dst = out[lead:], nxt[lead:]
+                if shift < size:
+                    torch.bitwise_or(src[shift:], src[:-shift], out=dst[shift:])
+                dst[: min(shift, size)].copy_(src[: min(shift, size)])
             out, width = nxt, width + grow
-    return out
+    return out[lead:]
+
+
+def _dilate_lead(bh: int, bw: int, step_h: int, step_w: int) -> int:
+    """Zeros before the map that let every pass of :func:`_dilate` read shifted without a copy: the
+    largest shift, ``k // 2`` steps along a dimension, rounded up to 8 (word-aligned counting)."""
+    reach = max(bh // 2 * step_h, bw // 2 * step_w)
+    return -(-reach // 8) * 8
 
 
 def _strides(shape: tuple[int, int, int, int], layout: torch.memory_format) -> tuple[int, int, int, int]:
@@ -433,16 +454,18 @@ def _valid_blocks(shape: tuple[int, int, int, int], bh: int, bw: int, gamma: flo
     """
     n, c, height, width = shape
     strides = _strides(shape, layout)
-    lead = (bh - 1) // 2 * strides[2] + (bw - 1) // 2 * strides[3]
+    centre = (bh - 1) // 2 * strides[2] + (bw - 1) // 2 * strides[3]
+    lead = max(centre, _dilate_lead(bh, bw, strides[2], strides[3]))
     size = math.prod(shape)
     corners = _zeros(shape, device, layout, lead)
     buf = corners.as_strided((lead + size,), (1,), 0)  # without the spare byte
     _, drawn = _draw_seeds((n, c, height - bh + 1, width - bw + 1), gamma, generator, device,
                         out=corners[..., : height - bh + 1, : width - bw + 1])
-    seed = buf.as_strided(shape, strides, 0)
+    seed = buf.as_strided(shape, strides, lead - centre)
     if not drawn:
         return seed, _empty(shape, device, layout).fill_(True)
-    return seed, _dilate(buf[lead:], bh, bw, strides[2], strides[3]).logical_not_().as_strided(shape, strides)
+    dropped = _dilate(buf, bh, bw, strides[2], strides[3], lead)
+    return seed, dropped.logical_not_().as_strided(shape, strides, dropped.storage_offset())
 
 
 def _everywhere_blocks(shape: tuple[int, int, int, int], bh: int, bw: int, gamma: float, generator: Generators,
