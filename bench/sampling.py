@@ -14,7 +14,7 @@ Both codes draw the very same masks (checked here on every case's first round: e
 drop fractions are equal). CPU time of this process (``time.process_time``, one torch thread as the
 server runs), median of interleaved repeats. The last line is JSON with every ratio (new / baseline).
 
-    .venv/bin/python bench/sampling.py [--repeats 5] [--models resnet50,lite0] [--samples 2,8]
+    .venv/bin/python bench/sampling.py [--repeats 5] [--models resnet50,lite0] [--samples 1,2,4,8]
         [--block-sizes 1,2,3,4,5,6,7] [--regions valid,everywhere]
 """
 
@@ -114,7 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models", default="resnet50,lite0")
-    parser.add_argument("--samples", default="2,8", help="samples per pass")
+    parser.add_argument("--samples", default="1,2,4,8", help="samples per pass (engine rounds: 1, then up to 4)")
     parser.add_argument("--block-sizes", default="1,2,3,4,5,6,7")
     parser.add_argument("--regions", default="valid,everywhere")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (the server uses 1)")
