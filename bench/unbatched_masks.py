@@ -1,0 +1,807 @@
+"""Baseline for ``bench/sampling.py``: ``dropblock/functional.py`` as it was before the
+batched-masks round (per-sample loops in the gap sampler, block expansion by shifted ORs on bool
+views, counting by a widening sum, ``apply_mask`` multiplying by the uint8 mask).
+
+A verbatim copy of that file (only its imports adjusted) so a bench can time the old mask code in
+the same run as the new; ``install()`` swaps its samplers and ``apply_mask`` into ``dropblock``,
+which ``models.engine`` calls. Not used by the app; the tests compare against it only to check
+that the new code draws the very same masks.
+
+Its own docstring follows (``DropMask`` is the library's, so masks of both pass the same checks).
+
+Structured dropout as pure functions: DropBlock, Dropout, SpatialDropout and Cutout.
+
+DropBlock follows Ghiasi, Lin & Le, "DropBlock: A regularization method for convolutional
+networks", NeurIPS 2018 (arXiv:1810.12890): Algorithm 1, Figure 2 and Eq. (1).
+
+Every op is split in two so that masks are first-class:
+
+* a sampler ``sample_*_mask(x, ...) -> DropMask`` draws the random masks (seed mask, block
+  mask, gamma, scale, realised drop fraction) through an explicit ``torch.Generator``;
+* ``apply_mask(x, mask)`` multiplies the input by the block mask and the normalisation.
+
+The ops themselves (``drop_block2d``, ``dropout``, ``spatial_dropout``, ``cutout``) validate
+their arguments, return ``x`` unchanged when not training or when nothing is to be dropped,
+and otherwise call the sampler and ``apply_mask``.
+
+Conventions shared by all masks:
+
+* masks are bool tensors (cheap to expand and to keep for display);
+* ``block_mask`` is the paper's M: True where a unit is kept, False where it is dropped;
+* ``seed_mask`` is True where a drop is centred (a DropBlock seed, a Cutout centre, a dropped
+  unit or channel for the Dropout family);
+* a block of size (bh, bw) "centred" on row i covers rows ``i - (bh-1)//2 .. i + bh//2``,
+  so odd and even sizes both give exact bh x bw blocks;
+* DropBlock normalisation ``count(M) / count_ones(M)``: Algorithm 1 (line 8) does not say over
+  what M is counted. ``normalize="sample"`` (our default) counts over C, H, W of one sample, so
+  a sample's output never depends on the rest of the batch and Monte Carlo samples run as one
+  batch stay independent; ``normalize="batch"`` counts over the whole (N, C, H, W) tensor, as
+  the TF TPU ResNet, ``torchvision.ops.drop_block2d`` and timm do. A sample (or batch) with
+  every unit dropped gets scale 0 (its output is all zeros, never NaN/inf).
+* gamma: ``gamma_mode="eq1"`` is the paper's Eq. (1), which ignores overlapping blocks and so
+  drops a little less than asked; ``gamma_mode="calibrated"`` solves
+  ``expected_drop_fraction(gamma) = target`` numerically (:func:`calibrated_gamma`).
+* Masks are drawn on the generator's device and then moved to x's device, so one CPU
+  generator seeded alike gives the same masks whatever device the activations live on.
+* ``generator`` may also be a sequence of N generators, one per sample: sample i then draws
+  from ``generator[i]`` exactly what a batch of one (x[i:i+1]) would draw from it, so a sample's
+  masks do not depend on which other samples share its batch (Monte Carlo samples computed in
+  rounds equal those of one batch). A sequence of one is that generator itself.
+* DropBlock seeds are independent Bernoulli(gamma) draws: one uniform per candidate position,
+  or, for gamma <= ``GAP_MAX_GAMMA`` on the CPU, the positions drawn as geometric gaps (about
+  gamma * positions random numbers; the same distribution, other masks for a given seed).
+* Masks are built in x's memory format (channels last stays channels last), so applying them
+  runs over both tensors in memory order; their values never depend on the layout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import numbers
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from dropblock.functional import DropMask
+from dropblock.checks import (
+    GammaMode,
+    Generators,
+    Normalize,
+    SeedRegion,
+    check_block_size,
+    check_gamma_mode,
+    check_gamma_scale,
+    check_generator,
+    check_input,
+    check_keep_prob,
+    check_normalize,
+    check_seed_region,
+)
+
+__all__ = [
+    "DropMask",
+    "GammaMode",
+    "Generators",
+    "Normalize",
+    "SeedRegion",
+    "apply_mask",
+    "blocks_from_seeds",
+    "calibrated_gamma",
+    "cutout",
+    "cutout_size",
+    "drop_block2d",
+    "dropblock_gamma",
+    "dropout",
+    "effective_block_size",
+    "expected_drop_fraction",
+    "linear_keep_prob",
+    "sample_cutout_mask",
+    "sample_drop_block_mask",
+    "sample_dropout_mask",
+    "sample_spatial_dropout_mask",
+    "spatial_dropout",
+]
+
+
+
+# --------------------------------------------------------------------------------------
+# Validation at the public edge
+# --------------------------------------------------------------------------------------
+
+
+def _draw_device(x: Tensor, generator: Generators) -> torch.device:
+    """Masks are drawn where the generator lives (then moved to x's device)."""
+    if isinstance(generator, (list, tuple)):
+        return generator[0].device if generator else x.device
+    return x.device if generator is None else generator.device
+
+
+def _one_or_many(generator: Generators) -> Generators:
+    """A sequence of one generator is that generator (the same draws by construction)."""
+    if isinstance(generator, (list, tuple)):
+        return generator[0] if len(generator) == 1 else list(generator)
+    return generator
+
+
+def _rand(shape: tuple[int, ...], generator: Generators, device: torch.device,
+          dtype: torch.dtype = torch.float32) -> Tensor:
+    """Uniforms in [0, 1) of ``shape`` (N, ...): from one generator, or row i from ``generator[i]``
+    (exactly what ``torch.rand`` of that row's shape draws from it)."""
+    if not isinstance(generator, list):
+        return torch.rand(shape, generator=generator, device=device, dtype=dtype)
+    u = torch.empty(shape, device=device, dtype=dtype)
+    for row, g in zip(u, generator):
+        torch.rand(row.shape, generator=g, device=device, dtype=dtype, out=row)
+    return u
+
+
+def _randint(high: int, n: int, generator: Generators, device: torch.device) -> Tensor:
+    """(n,) integers in [0, high): from one generator, or entry i from ``generator[i]``."""
+    if not isinstance(generator, list):
+        return torch.randint(high, (n,), generator=generator, device=device)
+    return torch.cat([torch.randint(high, (1,), generator=g, device=device) for g in generator])
+
+
+def _check_spatial(height: int, width: int) -> None:
+    if height < 1 or width < 1:
+        raise ValueError(f"expected a feature map of at least 1x1, but got {height}x{width}")
+
+
+# --------------------------------------------------------------------------------------
+# Geometry and gamma
+# --------------------------------------------------------------------------------------
+
+
+def effective_block_size(block_size: int, height: int, width: int) -> tuple[int, int]:
+    """Clip ``block_size`` to the feature map, per dimension.
+
+    A block as large as the map (or larger) drops the whole channel, as in SpatialDropout.
+
+    Returns:
+        (bh, bw) with ``bh = min(block_size, height)`` and ``bw = min(block_size, width)``.
+    """
+    block_size = check_block_size(block_size)
+    _check_spatial(height, width)
+    return min(block_size, height), min(block_size, width)
+
+
+def dropblock_gamma(keep_prob: float, block_size: int, height: int, width: int) -> float:
+    """Seed probability gamma from Eq. (1), generalised to H != W.
+
+    ``gamma = (1 - keep_prob) / (bh * bw) * (H * W) / ((H - bh + 1) * (W - bw + 1))``, with
+    (bh, bw) the block clipped to the map and the denominator the size of the valid seed
+    region. Clamped to at most 1 (reachable only for very low keep_prob).
+    """
+    keep_prob = check_keep_prob(keep_prob)
+    bh, bw = effective_block_size(block_size, height, width)
+    valid = (height - bh + 1) * (width - bw + 1)
+    gamma = (1.0 - keep_prob) / (bh * bw) * (height * width) / valid
+    return min(gamma, 1.0)
+
+
+def _scaled_gamma(keep_prob: float, block_size: int, height: int, width: int, gamma_scale: float) -> float:
+    """Eq. (1) times ``gamma_scale`` (0.25 for ResNet group 3), clamped to 1."""
+    return min(1.0, check_gamma_scale(gamma_scale) * dropblock_gamma(keep_prob, block_size, height, width))
+
+
+def _coverage(size: int, block: int, seed_region: SeedRegion) -> Tensor:
+    """(size,) float64: how many candidate seed positions' blocks cover each row."""
+    centre = (block - 1) // 2
+    if seed_region == "valid":
+        seeds = torch.arange(centre, size - block + centre + 1, dtype=torch.float64)
+    else:
+        seeds = torch.arange(size, dtype=torch.float64)
+    rows = torch.arange(size, dtype=torch.float64)[:, None]
+    top = seeds[None, :] - centre  # first row each seed's block covers
+    return ((rows >= top) & (rows <= top + block - 1)).sum(dim=1).to(torch.float64)
+
+
+def expected_drop_fraction(
+    keep_prob: float,
+    block_size: int,
+    height: int,
+    width: int,
+    *,
+    seed_region: SeedRegion = "valid",
+    gamma: float | None = None,
+    gamma_scale: float = 1.0,
+) -> float:
+    """Exact expected drop fraction of DropBlock, overlaps included.
+
+    A unit covered by ``n`` candidate seed positions stays with probability ``(1-gamma)^n``,
+    so the expected drop fraction is ``mean over units of 1 - (1 - gamma)^n``. Eq. (1) keeps
+    only the first-order term, which is why the realised rate sits slightly below
+    ``1 - keep_prob`` in "valid" mode; in "everywhere" mode the extra border seeds make it
+    over-drop on small maps.
+    """
+    check_seed_region(seed_region)
+    bh, bw = effective_block_size(block_size, height, width)
+    if gamma is None:
+        gamma = _scaled_gamma(keep_prob, block_size, height, width, gamma_scale)
+    return float((1.0 - (1.0 - gamma) ** _covered(height, width, bh, bw, seed_region)).mean())
+
+
+def _covered(height: int, width: int, bh: int, bw: int, seed_region: SeedRegion) -> Tensor:
+    """(H, W) float64: how many candidate seeds' blocks cover each unit."""
+    return _coverage(height, bh, seed_region)[:, None] * _coverage(width, bw, seed_region)[None, :]
+
+
+def calibrated_gamma(
+    keep_prob: float,
+    block_size: int,
+    height: int,
+    width: int,
+    *,
+    seed_region: SeedRegion = "valid",
+    gamma_scale: float = 1.0,
+) -> float:
+    """The gamma whose exact expected drop fraction equals the target, overlaps included.
+
+    Eq. (1) is first order in gamma ("only an approximation", Sec. 3), so the realised drop
+    sits below ``1 - keep_prob`` (0.0929 instead of 0.1 at 14x14, b=7). This solves
+    ``expected_drop_fraction(gamma) = gamma_scale * (1 - keep_prob)`` by bisection: the
+    expectation ``mean(1 - (1 - gamma)^n)`` is continuous and increasing in gamma, 0 at 0 and 1
+    at 1 (every unit is covered by at least one candidate seed), so the root is unique.
+
+    Returns:
+        gamma in [0, 1], to within 1e-12.
+    """
+    keep_prob = check_keep_prob(keep_prob)
+    check_seed_region(seed_region)
+    target = min(1.0, check_gamma_scale(gamma_scale) * (1.0 - keep_prob))
+    bh, bw = effective_block_size(block_size, height, width)
+    return _solve_gamma(target, height, width, bh, bw, seed_region)
+
+
+@functools.lru_cache(maxsize=1024)
+def _solve_gamma(target: float, height: int, width: int, bh: int, bw: int, seed_region: str) -> float:
+    if target <= 0.0:
+        return 0.0
+    if target >= 1.0:
+        return 1.0
+    covered = _covered(height, width, bh, bw, seed_region)  # type: ignore[arg-type]
+    low, high = 0.0, 1.0
+    while high - low > 1e-12:
+        mid = 0.5 * (low + high)
+        if float((1.0 - (1.0 - mid) ** covered).mean()) < target:
+            low = mid
+        else:
+            high = mid
+    return 0.5 * (low + high)
+
+
+def cutout_size(keep_prob: float, height: int, width: int) -> int:
+    """Side of the Cutout square whose area is closest to ``(1 - keep_prob) * H * W``."""
+    keep_prob = check_keep_prob(keep_prob)
+    _check_spatial(height, width)
+    return min(round(math.sqrt((1.0 - keep_prob) * height * width)), height, width)
+
+
+def _sliding_any(t: Tensor, k: int, dim: int) -> Tensor:
+    """``out[i] = any(t[i : i + k])`` along ``dim``, in log2(k) passes of ``|`` on shifted views."""
+    out, width = t, 1
+    while width * 2 <= k:  # invariant: out[i] = any(t[i : i + width])
+        n = out.shape[dim] - width
+        out = out.narrow(dim, 0, n) | out.narrow(dim, width, n)
+        width *= 2
+    if width < k:  # k < 2 * width, so two overlapping windows of `width` cover k
+        n = out.shape[dim] - (k - width)
+        out = out.narrow(dim, 0, n) | out.narrow(dim, k - width, n)
+    return out
+
+
+def _expand(padded: Tensor, bh: int, bw: int) -> Tensor:
+    """Block coverage from seeds padded by (bh - 1, bw - 1) around a (H, W) window."""
+    return _sliding_any(_sliding_any(padded, bh, 2), bw, 3)
+
+
+def blocks_from_seeds(seed_mask: Tensor, block_size: int | tuple[int, int]) -> Tensor:
+    """Expand every seed to a (bh, bw) block centred on it; blocks are cut at the border.
+
+    Args:
+        seed_mask: (N, C, H, W) bool (or 0/1), True at seeds.
+        block_size: int or (bh, bw); clipped to the map.
+
+    Returns:
+        (N, C, H, W) bool: True where a unit lies inside some block (in seed_mask's memory format).
+    """
+    if not isinstance(seed_mask, Tensor) or seed_mask.ndim != 4:
+        raise ValueError(f"expected a 4-D seed mask (N, C, H, W), but got {getattr(seed_mask, 'shape', seed_mask)}")
+    height, width = seed_mask.shape[-2:]
+    if isinstance(block_size, tuple):
+        bh, bw = (min(check_block_size(b), s) for b, s in zip(block_size, (height, width)))
+    else:
+        bh, bw = effective_block_size(block_size, height, width)
+    padded = _padded(seed_mask.shape, bh, bw, seed_mask.device, _memory_format(seed_mask))
+    seeds = seed_mask if seed_mask.dtype == torch.bool else seed_mask != 0
+    _window(padded, bh, bw, height, width).copy_(seeds)
+    return _expand(padded, bh, bw)
+
+
+def _memory_format(t: Tensor) -> torch.memory_format:
+    """channels_last when ``t`` is laid out so (and not also NCHW-contiguous), else contiguous.
+
+    Masks are built in the activation's layout: the elementwise ops that apply them then run
+    over both tensors in memory order (Lite0 re-runs in NHWC on the CPU, ``models.engine``), and
+    the one transposition happens while writing the bool seeds, the smallest pass.
+    """
+    if t.ndim == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def _padded(shape: torch.Size | tuple[int, ...], bh: int, bw: int, device: torch.device,
+            memory_format: torch.memory_format) -> Tensor:
+    """(N, C, H + bh - 1, W + bw - 1) bool zeros: the window :func:`_expand` slides over."""
+    n, c, height, width = shape
+    out = torch.empty((n, c, height + bh - 1, width + bw - 1), dtype=torch.bool, device=device,
+                      memory_format=memory_format)
+    return out.zero_()
+
+
+def _window(padded: Tensor, bh: int, bw: int, height: int, width: int) -> Tensor:
+    """The (H, W) map inside ``padded``, with each seed at its block centre (a view).
+
+    Unit r is covered by seeds i with ``i - (bh-1)//2 <= r <= i + bh//2``, i.e. by the window of
+    bh padded rows starting at r: seeds sit bh//2 rows (and bw//2 columns) into the padding.
+    """
+    return padded[..., bh // 2 : bh // 2 + height, bw // 2 : bw // 2 + width]
+
+
+# --------------------------------------------------------------------------------------
+# Samplers
+# --------------------------------------------------------------------------------------
+
+
+def _normalise(
+    kind: str, seed: Tensor, keep: Tensor, gamma: float, block: tuple[int, int],
+    normalize: Normalize = "sample", *, keep_prob: float, gamma_scale: float = 1.0,
+) -> DropMask:
+    """count(M) / count_ones(M) per sample or over the batch, and each sample's realised drop."""
+    count = keep[0].numel()
+    ones = _count_kept(keep)  # (N,) float32, exact integers
+    kept = ones / count
+    if normalize == "batch":  # one scale for the whole tensor (TF, torchvision, timm)
+        count, ones = count * keep.shape[0], ones.sum().expand(keep.shape[0])
+    scale = torch.where(ones > 0, count / ones.clamp_min(1.0), torch.zeros_like(ones))
+    target = min(1.0, gamma_scale * (1.0 - keep_prob))
+    return DropMask(kind, seed, keep, scale, gamma, target, 1.0 - kept, block, keep_prob, gamma_scale)
+
+
+def _count_kept(keep: Tensor) -> Tensor:
+    """(N,) float32: True units per sample of a bool (N, ...) mask.
+
+    Summed as bytes into an integer (exact) rather than cast to float32 first, which wrote a
+    4-byte copy of the whole mask.
+    """
+    wide = torch.int32 if keep[0].numel() < 2**31 else torch.int64
+    return keep.view(torch.uint8).sum(dim=tuple(range(1, keep.ndim)), dtype=wide).to(torch.float32)
+
+
+# Seeds are drawn by geometric gaps up to this gamma (on the CPU), one uniform per unit above it:
+# a gap costs about as much as 4 to 5 units of ``rand < gamma``; measured on 8x672x14x14 and
+# 8x1152x7x7 (sample + apply), gaps are 1.6-2x faster at gamma 0.05, ~1.15x at 0.2, slower at 0.3.
+# The two give the same distribution but not the same masks for a seed; -1 turns gaps off, which
+# gives exactly the masks of the sampler before them (one uniform per unit at every gamma, 0 too).
+GAP_MAX_GAMMA = 0.2
+
+
+def _draw_seeds(
+    shape: tuple[int, ...], gamma: float, generator: Generators, device: torch.device, *,
+    out: Tensor | None = None, layout: torch.memory_format = torch.contiguous_format,
+) -> Tensor:
+    """Independent Bernoulli(gamma) seeds of ``shape`` (N, C, H, W), bool.
+
+    Small gamma on the CPU: the positions of the seeds, drawn as geometric gaps
+    (:func:`_bernoulli_positions`, about ``gamma * numel`` random numbers), are set to True.
+    Otherwise one uniform per unit, ``rand(shape) < gamma``. Which of the two runs depends only on
+    gamma and the generator's device, so a generator gives the same seeds whatever the
+    activation's device or layout. With a list of generators, sample i (``shape[0]`` of them) draws
+    from the i-th as a batch of one would.
+
+    Args:
+        out: a bool view of ``shape`` holding zeros, written in place; else a new tensor (in
+            ``layout`` when the seeds are set by position, NCHW when compared, so the one
+            transposition is left to a pass over bools).
+    """
+    if device.type != "cpu" or gamma > GAP_MAX_GAMMA:
+        u = _rand(shape, generator, device)
+        return u < gamma if out is None else torch.lt(u, gamma, out=out)
+    if out is None:
+        out = torch.empty(shape, dtype=torch.bool, device=device, memory_format=layout).zero_()
+    if isinstance(generator, list):  # each sample's positions from its own generator, offset to its rows
+        per = math.prod(shape[1:])
+        parts = [_bernoulli_positions(per, gamma, g).add_(i * per) for i, g in enumerate(generator)]
+        positions = torch.cat(parts) if parts else torch.empty(0, dtype=torch.float64)
+    else:
+        positions = _bernoulli_positions(math.prod(shape), gamma, generator)
+    if positions.numel():
+        _set_at(out, positions)
+    return out
+
+
+def _bernoulli_positions(m: int, gamma: float, generator: torch.Generator | None, chunk: int | None = None) -> Tensor:
+    """Increasing indices in [0, m), float64 holding exact integers: each index independently
+    with probability gamma.
+
+    The gap G before each next success is geometric, ``P(G >= k) = (1 - gamma)^k``, drawn by
+    inversion: ``G = floor(log(1 - U) / log(1 - gamma))`` with U uniform in [0, 1) (float64,
+    so 1 - U is exact and > 0). Gaps are drawn ``chunk`` at a time (default: the mean number
+    of successes plus 6 standard deviations, so almost always once) until they pass m.
+    """
+    if gamma <= 0.0 or m == 0:
+        return torch.empty(0, dtype=torch.float64)
+    log_q = math.log1p(-gamma)  # < 0: gamma < 1 here
+    mean = m * gamma
+    chunk = chunk or int(mean + 6.0 * math.sqrt(mean) + 16)
+    parts, last = [], -1.0  # last: the previous success (-1: before the first unit)
+    while True:
+        u = torch.rand(chunk, dtype=torch.float64, generator=generator)
+        pos = torch.log1p(u.neg_()).div_(log_q).floor_().add_(1.0).cumsum_(0).add_(last)  # exact integers
+        last = float(pos[-1])
+        if last >= m:
+            parts.append(pos[: int(torch.searchsorted(pos, float(m)))])
+            break
+        parts.append(pos)
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def _set_at(out: Tensor, positions: Tensor) -> None:
+    """``out.flatten()[positions] = True`` for a view of any strides, in place.
+
+    ``positions`` (float64, exact integers; consumed) are unravelled in (N, C, H, W) order to
+    storage offsets in float64, which is exact below 2^52 units and, unlike int64 division and
+    remainder, vectorised.
+    """
+    rest, offsets = positions, torch.zeros_like(positions)
+    for size, stride in reversed(list(zip(out.shape, out.stride()))[1:]):
+        quotient = torch.div(rest, size).floor_()  # exact: rest < 2^52, so rest/size rounds below the next integer
+        offsets.add_(rest.sub_(quotient * size), alpha=stride)  # the index along this dimension
+        rest = quotient
+    offsets.add_(rest, alpha=out.stride(0))
+    span = sum((size - 1) * stride for size, stride in zip(out.shape, out.stride())) + 1
+    out.as_strided((span,), (1,), out.storage_offset()).index_fill_(0, offsets.to(torch.int64), True)
+
+
+def sample_drop_block_mask(
+    x: Tensor,
+    keep_prob: float,
+    block_size: int,
+    *,
+    per_channel: bool = True,
+    seed_region: SeedRegion = "valid",
+    gamma_scale: float = 1.0,
+    gamma: float | None = None,
+    gamma_mode: GammaMode = "eq1",
+    normalize: Normalize = "sample",
+    generator: Generators = None,
+) -> DropMask:
+    """Sample DropBlock masks for ``x`` (Algorithm 1, lines 5-6; Figure 2).
+
+    Args:
+        x: (N, C, H, W); only its shape, dtype and device are used.
+        keep_prob: target probability of keeping a unit, in (0, 1].
+        block_size: side of the square block; clipped to the map per dimension.
+        per_channel: one mask per channel (the paper's default) or one shared by all channels.
+        seed_region: ``"valid"`` samples seeds only where the whole block fits in the map
+            (the paper); ``"everywhere"`` samples them on the whole map and truncates border
+            blocks (the tutorial's and timm's behaviour), which over-drops on small maps.
+        gamma_scale: multiplies the target drop, e.g. 0.25 for ResNet group 3 as in the paper
+            (with Eq. (1) that is gamma / 4).
+        gamma: explicit seed probability, overriding ``gamma_mode`` (for teaching contrasts).
+        gamma_mode: ``"eq1"`` (the paper's Eq. (1)) or ``"calibrated"`` (exact expected drop
+            equal to the target, :func:`calibrated_gamma`).
+        normalize: count(M)/count_ones(M) per ``"sample"`` (default) or over the ``"batch"``.
+        generator: source of randomness, or N of them (sample i draws from the i-th, as a batch of
+            one would); masks are drawn on its device, then moved to x's.
+
+    Returns:
+        DropMask with seed_mask/block_mask of shape (N, C or 1, H, W), on x's device.
+    """
+    check_input(x)
+    keep_prob = check_keep_prob(keep_prob)
+    check_block_size(block_size)
+    check_seed_region(seed_region)
+    check_generator(generator, x.shape[0])
+    generator = _one_or_many(generator)
+    check_gamma_mode(gamma_mode)
+    check_normalize(normalize)
+    gamma_scale = check_gamma_scale(gamma_scale)
+    n, c, height, width = x.shape
+    bh, bw = effective_block_size(block_size, height, width)
+    if gamma is None:
+        if gamma_mode == "calibrated":
+            gamma = calibrated_gamma(keep_prob, block_size, height, width, seed_region=seed_region,
+                                     gamma_scale=gamma_scale)
+        else:
+            gamma = _scaled_gamma(keep_prob, block_size, height, width, gamma_scale)
+    elif not 0.0 <= gamma <= 1.0:
+        raise ValueError(f"expected gamma in [0, 1], but got {gamma}")
+    else:
+        gamma_scale = 1.0  # an explicit gamma: the target is 1 - keep_prob
+    channels = c if per_channel else 1
+    device = _draw_device(x, generator)
+    layout = _memory_format(x)
+    if (bh, bw) == (1, 1):
+        # A 1x1 block is its seed, and every position is a candidate in both seed regions.
+        seed = _draw_seeds((n, channels, height, width), gamma, generator, device, layout=layout)
+        keep = torch.empty(seed.shape, dtype=torch.bool, device=device, memory_format=layout)
+        torch.logical_not(seed, out=keep)
+    else:
+        # The seeds are written straight into the (H + bh - 1, W + bw - 1) window the expansion
+        # slides over. "valid": only where the whole block fits (Figure 2a), i.e. the
+        # (H-bh+1, W-bw+1) region that starts bh-1 rows into the window; "everywhere": the whole
+        # map, bh//2 rows in. Either way the seed mask in map coordinates, each seed at its block
+        # centre, is a view of the window (:func:`_window`).
+        padded = _padded((n, channels, height, width), bh, bw, device, layout)
+        if seed_region == "valid":
+            rows, cols, top, left = height - bh + 1, width - bw + 1, bh - 1, bw - 1
+        else:
+            rows, cols, top, left = height, width, bh // 2, bw // 2
+        _draw_seeds((n, channels, rows, cols), gamma, generator, device,
+                    out=padded[..., top : top + rows, left : left + cols])
+        seed = _window(padded, bh, bw, height, width)
+        keep = _expand(padded, bh, bw).logical_not_()  # a new tensor: (bh, bw) != (1, 1)
+    return _normalise("dropblock", seed, keep, gamma, (bh, bw), normalize, keep_prob=keep_prob,
+                      gamma_scale=gamma_scale).to(x.device)
+
+
+def sample_dropout_mask(x: Tensor, keep_prob: float, *, generator: Generators = None) -> DropMask:
+    """Element-wise dropout masks (Srivastava et al. 2014): DropBlock with block_size 1.
+
+    Scale is the usual inverted-dropout ``1 / keep_prob``. ``generator``: one, or one per sample.
+    """
+    check_input(x)
+    keep_prob = check_keep_prob(keep_prob)
+    check_generator(generator, x.shape[0])
+    generator = _one_or_many(generator)
+    keep = _rand(tuple(x.shape), generator, _draw_device(x, generator)) < keep_prob
+    return _constant_scale("dropout", keep, keep_prob, (1, 1)).to(x.device)
+
+
+def sample_spatial_dropout_mask(
+    x: Tensor, keep_prob: float, *, generator: Generators = None
+) -> DropMask:
+    """SpatialDropout masks (Tompson et al. 2015): whole channels, shape (N, C, 1, 1).
+    ``generator``: one, or one per sample."""
+    check_input(x)
+    keep_prob = check_keep_prob(keep_prob)
+    check_generator(generator, x.shape[0])
+    generator = _one_or_many(generator)
+    n, c, height, width = x.shape
+    keep = _rand((n, c, 1, 1), generator, _draw_device(x, generator)) < keep_prob
+    return _constant_scale("spatial_dropout", keep, keep_prob, (height, width)).to(x.device)
+
+
+def _constant_scale(kind: str, keep: Tensor, keep_prob: float, block: tuple[int, int]) -> DropMask:
+    n = keep.shape[0]
+    kept = _count_kept(keep) / keep[0].numel()
+    scale = torch.full((n,), 1.0 / keep_prob, dtype=torch.float32, device=keep.device)
+    return DropMask(kind, ~keep, keep, scale, 1.0 - keep_prob, 1.0 - keep_prob, 1.0 - kept, block, keep_prob, 1.0)
+
+
+def sample_cutout_mask(
+    x: Tensor,
+    keep_prob: float,
+    *,
+    size: int | None = None,
+    seed_region: SeedRegion = "valid",
+    generator: Generators = None,
+) -> DropMask:
+    """Cutout masks (DeVries & Taylor 2017): one square per image, shared by all channels.
+
+    Args:
+        x: (N, C, H, W), normally the input images.
+        keep_prob: ``1 - keep_prob`` is the drop budget the square's area is chosen from.
+        size: explicit side of the square, overriding the budget.
+        seed_region: ``"valid"`` keeps the square inside the image (exact budget);
+            ``"everywhere"`` centres it anywhere and cuts it at the border (the original).
+        generator: source of randomness, or N of them (sample i draws from the i-th); the square
+            is drawn on its device, then moved to x's.
+
+    Returns:
+        DropMask with masks of shape (N, 1, H, W) and scale 1 (Cutout does not rescale).
+    """
+    check_input(x)
+    keep_prob = check_keep_prob(keep_prob)
+    check_seed_region(seed_region)
+    check_generator(generator, x.shape[0])
+    generator = _one_or_many(generator)
+    n, _, height, width = x.shape
+    _check_spatial(height, width)
+    device = _draw_device(x, generator)
+    side = cutout_size(keep_prob, height, width) if size is None else min(check_block_size(size, "size"), height, width)
+    if side == 0:  # budget too small for a single pixel: nothing to cut
+        none = torch.zeros((n, 1, height, width), dtype=torch.bool, device=x.device)
+        return _unscaled(_normalise("cutout", none, ~none, 0.0, (0, 0), keep_prob=keep_prob))
+    if seed_region == "valid":
+        rows, cols = height - side + 1, width - side + 1
+    else:
+        rows, cols = height, width
+    index = _randint(rows * cols, n, generator, device)
+    seed = torch.zeros((n, rows * cols), dtype=torch.bool, device=device)
+    seed.scatter_(1, index[:, None], True)
+    seed = seed.view(n, 1, rows, cols)
+    if seed_region == "valid":  # place each centre in map coordinates
+        c0 = (side - 1) // 2
+        seed = F.pad(seed.view(torch.uint8), (c0, side - 1 - c0, c0, side - 1 - c0)).view(torch.bool)
+    keep = ~blocks_from_seeds(seed, (side, side))
+    return _unscaled(_normalise("cutout", seed, keep, 1.0 / (rows * cols), (side, side), keep_prob=keep_prob)).to(x.device)
+
+
+def _unscaled(mask: DropMask) -> DropMask:
+    """Cutout is data augmentation: it zeroes pixels but does not rescale the rest."""
+    return replace(mask, scale=torch.ones_like(mask.scale))
+
+
+# --------------------------------------------------------------------------------------
+# Ops
+# --------------------------------------------------------------------------------------
+
+
+def apply_mask(x: Tensor, mask: DropMask, *, out: Tensor | None = None) -> Tensor:
+    """Algorithm 1, lines 7-8: ``A * M * scale``, with the per-sample scale of ``mask``.
+
+    Args:
+        x: (N, C, H, W).
+        mask: a DropMask sampled for a tensor of x's shape.
+        out: where to write the result (x's shape and dtype), e.g. some rows of a batch; else a new tensor.
+
+    Returns:
+        (N, C, H, W) tensor of x's dtype (``out`` when given).
+    """
+    check_input(x)
+    if mask.block_mask.shape[0] != x.shape[0] or mask.block_mask.shape[-2:] not in (x.shape[-2:], (1, 1)):
+        raise ValueError(
+            f"expected a mask for input of shape {tuple(x.shape)}, but got block_mask of shape "
+            f"{tuple(mask.block_mask.shape)}"
+        )
+    if out is not None and (out.shape != x.shape or out.dtype != x.dtype):
+        raise ValueError(f"expected out of shape {tuple(x.shape)} and dtype {x.dtype}, but got "
+                         f"{tuple(out.shape)} and {out.dtype}")
+    scale = mask.scale.to(x.dtype).view(-1, 1, 1, 1)
+    # Two passes, x * scale then times M in place. M is multiplied as its bytes (0/1): the float x
+    # uint8 kernel measured ~3x faster than float x bool, and this avoids the negated copy a
+    # masked_fill(~M, 0) needs. A dropped unit is x * 0 (Algorithm 1's A x M): 0, or -0.0 for a
+    # negative x (equal to 0), NaN only where x itself is not finite.
+    return torch.mul(x, scale, out=out).mul_(mask.block_mask.view(torch.uint8))
+
+
+def drop_block2d(
+    x: Tensor,
+    keep_prob: float,
+    block_size: int,
+    *,
+    training: bool = True,
+    generator: Generators = None,
+    per_channel: bool = True,
+    seed_region: SeedRegion = "valid",
+    gamma_scale: float = 1.0,
+    gamma_mode: GammaMode = "eq1",
+    normalize: Normalize = "sample",
+) -> Tensor:
+    """DropBlock (Algorithm 1): drop contiguous block_size x block_size regions.
+
+    Args:
+        x: (N, C, H, W) activations.
+        keep_prob: target probability of keeping a unit, in (0, 1].
+        block_size: side of the block; clipped to the map.
+        training: identity when False (the paper applies no DropBlock at inference).
+        generator: source of randomness, or one per sample; masks are drawn on its device, then
+            moved to x's.
+        per_channel: an independent mask per channel (default, the paper's Algorithm 1).
+        seed_region: ``"valid"`` (paper) or ``"everywhere"`` (truncated border blocks).
+        gamma_scale: multiplies the target drop (0.25 for ResNet group 3 in the paper).
+        gamma_mode: ``"eq1"`` (paper) or ``"calibrated"`` (exact expected drop = target).
+        normalize: count(M)/count_ones(M) per ``"sample"`` (default) or over the ``"batch"``.
+
+    Returns:
+        (N, C, H, W): ``x * M * count(M) / count_ones(M)``, or x itself when not training or
+        keep_prob == 1.
+
+    Raises:
+        TypeError, ValueError: on invalid arguments.
+    """
+    check_input(x)
+    keep_prob = check_keep_prob(keep_prob)
+    check_block_size(block_size)
+    check_seed_region(seed_region)
+    check_generator(generator)
+    check_gamma_scale(gamma_scale)
+    check_gamma_mode(gamma_mode)
+    check_normalize(normalize)
+    if not training or keep_prob == 1.0 or x.numel() == 0:
+        return x
+    mask = sample_drop_block_mask(
+        x, keep_prob, block_size, per_channel=per_channel, seed_region=seed_region,
+        gamma_scale=gamma_scale, gamma_mode=gamma_mode, normalize=normalize, generator=generator,
+    )
+    return apply_mask(x, mask)
+
+
+def _drop_with(
+    sampler, x: Tensor, keep_prob: float, training: bool, generator: Generators
+) -> Tensor:
+    """Validate, return x when nothing is to be dropped, else apply ``sampler``'s mask."""
+    check_input(x)
+    keep_prob = check_keep_prob(keep_prob)
+    check_generator(generator)
+    if not training or keep_prob == 1.0 or x.numel() == 0:
+        return x
+    return apply_mask(x, sampler(x, keep_prob, generator=generator))
+
+
+def dropout(x: Tensor, keep_prob: float, *, training: bool = True, generator: Generators = None) -> Tensor:
+    """Element-wise dropout on (N, C, H, W), scaled by ``1 / keep_prob``."""
+    return _drop_with(sample_dropout_mask, x, keep_prob, training, generator)
+
+
+def spatial_dropout(
+    x: Tensor, keep_prob: float, *, training: bool = True, generator: Generators = None
+) -> Tensor:
+    """SpatialDropout on (N, C, H, W): whole channels, scaled by ``1 / keep_prob``."""
+    return _drop_with(sample_spatial_dropout_mask, x, keep_prob, training, generator)
+
+
+def cutout(
+    x: Tensor,
+    keep_prob: float,
+    *,
+    size: int | None = None,
+    training: bool = True,
+    generator: Generators = None,
+    seed_region: SeedRegion = "valid",
+) -> Tensor:
+    """Cutout on images (N, C, H, W): zero one square per image, no rescaling."""
+    check_input(x)
+    keep_prob = check_keep_prob(keep_prob)
+    check_seed_region(seed_region)
+    check_generator(generator)
+    if size is not None:
+        check_block_size(size, "size")
+    if not training or (keep_prob == 1.0 and size is None) or x.numel() == 0:
+        return x
+    return apply_mask(x, sample_cutout_mask(x, keep_prob, size=size, seed_region=seed_region, generator=generator))
+
+
+def linear_keep_prob(step: int, total_steps: int, target: float, start: float = 1.0) -> float:
+    """The paper's linear schedule: ``start`` at step 0 to ``target`` at ``total_steps``.
+
+    Clamped to ``target`` after ``total_steps``; ``total_steps == 0`` gives the target at once.
+    """
+    target = check_keep_prob(target)
+    start = check_keep_prob(start)
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+        raise ValueError(f"expected step to be an int >= 0, but got {step!r}")
+    if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) or total_steps < 0:
+        raise ValueError(f"expected total_steps to be an int >= 0, but got {total_steps!r}")
+    if step >= total_steps:
+        return target
+    return start + (target - start) * (step / total_steps)
+
+
+# --------------------------------------------------------------------------------------
+# Bench support (not part of the copied file)
+# --------------------------------------------------------------------------------------
+
+_SWAPPED = ("sample_drop_block_mask", "sample_dropout_mask", "sample_spatial_dropout_mask", "sample_cutout_mask",
+            "apply_mask")
+
+
+@contextlib.contextmanager
+def install():
+    """Swap this file's samplers and ``apply_mask`` into ``dropblock`` (what ``models.engine`` calls)."""
+    import dropblock as db
+
+    saved = {name: getattr(db, name) for name in _SWAPPED}
+    for name in _SWAPPED:
+        setattr(db, name, globals()[name])
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(db, name, value)
