@@ -51,7 +51,6 @@ import numbers
 from dataclasses import dataclass, replace
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .checks import (
