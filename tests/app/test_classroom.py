@@ -21,7 +21,7 @@ from tests.hostile_files import enc, noise
 from tests.hostile_files import exif_jpeg as exif
 from tests.hostile_files import flipped as corrupt
 
-from .conftest import HOME, PAGES, ROOT, assert_clean, new_app
+from .conftest import HOME, PAGES, ROOT, assert_clean, assert_fewest_samples, new_app
 
 
 def uploads() -> list[tuple[str, bytes, bool]]:
@@ -93,20 +93,10 @@ def test_malformed_and_extreme_uploads_get_a_message_and_the_app_keeps_working()
         assert at.metric and at.metric[0].label.startswith("γ"), name  # the page still computed
 
 
-# The pages' own Monte Carlo sample counts at their smallest: what is tested here is the sidebar's
-# extremes, which hold at any sample count (each count is its own test elsewhere).
-FEWEST_SAMPLES = {"cam_samples": 4, "curve_samples": 4, "strategy_samples": 4}
-
-
 @pytest.mark.parametrize("page", [HOME, *PAGES])
 def test_extreme_parameters_on_every_page(page):
-    at = new_app()
-    for key, n in FEWEST_SAMPLES.items():
-        at.session_state[key] = n
-    at.run().switch_page(page).run()
-    for key, n in FEWEST_SAMPLES.items():
-        if at.get("select_slider") and key in {w.key for w in at.get("select_slider")}:
-            assert at.select_slider(key=key).value == n, key
+    at = new_app(fewest_samples=True).run().switch_page(page).run()
+    assert_fewest_samples(at)
     for kp in (0.05, 1.0):
         for b in (1, 15):
             for group in (1, 4):
