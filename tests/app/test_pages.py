@@ -247,7 +247,7 @@ def test_url_parameters_open_the_same_view():
 
 
 def test_parameters_persist_across_pages_and_reach_the_url():
-    at = new_app().run()
+    at = new_app(fewest_samples=True).run()  # settings persist whatever a page's sample count
     at.sidebar.slider(key="keep_prob").set_value(0.7)
     at.sidebar.slider(key="block_size").set_value(4)
     at.sidebar.selectbox(key="image").set_value("rocket")
