@@ -16,16 +16,34 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("DROPBLOCK_LAB_OFFLINE", "1")
 
 _BIAS_ROWS: list[tuple[str, float, float, float]] = []
+_BIAS = "dropblock_bias"  # the user property a row travels in: from an xdist worker to the summary too
 
 
 @pytest.fixture
-def record_bias():
+def record_bias(request):
     """Record (case, target, expected, realised) for the summary table."""
 
     def record(case: str, target: float, expected: float, realised: float) -> None:
-        _BIAS_ROWS.append((case, target, expected, realised))
+        request.node.user_properties.append((_BIAS, (case, target, expected, realised)))
 
     return record
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _BIAS_ROWS.extend(tuple(value) for name, value in report.user_properties if name == _BIAS)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Under ``-n`` (pytest-xdist, ``--dist loadgroup``): a test file runs on one worker, so its
+    module-scoped server, browser or model starts once; the tests that drive a real Chromium or
+    nginx all run on one worker, one after another, never beside each other."""
+    if not hasattr(config, "workerinput"):  # not an xdist worker: nothing to group
+        return
+    for item in items:
+        group = "browser" if item.get_closest_marker("browser") else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_report_header(config) -> str:

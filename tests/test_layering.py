@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -31,27 +32,44 @@ def test_dropblock_imports_only_torch():
     assert third_party <= {"torch"}, third_party
 
 
+IMPORTS = """
+import importlib, json, sys, threading
+before = {t.name for t in threading.enumerate()}
+streamlit = {}
+for package in ("dropblock", "models"):  # the library first, alone: does it pull streamlit in?
+    importlib.import_module(package)
+    streamlit[package] = "streamlit" in sys.modules
+for name in MODULES:
+    importlib.import_module(name)
+print(json.dumps({"streamlit": streamlit, "started": [t.name for t in threading.enumerate() if t.name not in before]}))
+"""
+
+
+@pytest.fixture(scope="module")
+def fresh_imports() -> dict:
+    """What importing the project does in a fresh interpreter (one for both checks: torch takes seconds
+    to import): whether ``dropblock`` and then ``models`` brought in streamlit, and the threads that
+    importing every module of dropblock/, models/ and ui/ started."""
+    modules = sorted({f"{p.parent.name}.{p.stem}" for package in ("dropblock", "models", "ui")
+                      for p in (ROOT / package).glob("*.py") if p.stem not in ("__init__", "__main__")})
+    run = subprocess.run([sys.executable, "-c", IMPORTS.replace("MODULES", repr(modules))], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.parametrize("package", ["dropblock", "models"])
-def test_library_never_imports_streamlit(package):
+def test_library_never_imports_streamlit(package, fresh_imports):
     if not (ROOT / package).exists():
         pytest.skip(f"{package} not present")
     assert "streamlit" not in imported_roots(package)
-    code = f"import sys, {package}; assert 'streamlit' not in sys.modules, 'streamlit imported'"
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+    assert fresh_imports["streamlit"][package] is False, f"importing {package} imported streamlit"
 
 
-def test_importing_any_project_module_starts_no_thread():
+def test_importing_any_project_module_starts_no_thread(fresh_imports):
     """Pools and threads are created on first use: importing a module of ui/, models/ or dropblock/
     starts no thread (a page that never computes a heavy view never starts the heavy pool)."""
-    modules = sorted({f"{p.parent.name}.{p.stem}" for package in ("dropblock", "models", "ui")
-                      for p in (ROOT / package).glob("*.py") if p.stem not in ("__init__", "__main__")})
-    code = ("import threading, importlib, sys\n"
-            "before = {t.name for t in threading.enumerate()}\n"
-            f"for name in {modules!r}:\n"
-            "    importlib.import_module(name)\n"
-            "started = [t.name for t in threading.enumerate() if t.name not in before]\n"
-            "assert not started, started\n")
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=300)
+    assert fresh_imports["started"] == [], fresh_imports["started"]
 
 
 # ------------------------------------------------------------------ no private name across packages

@@ -22,10 +22,25 @@ def hermetic_model(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("DROPBLOCK_LAB_WEIGHTS", raising=False)
 
 
-def new_app() -> AppTest:
-    return AppTest.from_file(APP, default_timeout=120)
+# The pages' own Monte Carlo sample counts at their smallest, for tests of something that holds at any
+# count (the sidebar's settings, their edges): each count is a test of its own elsewhere.
+FEWEST_SAMPLES = {"cam_samples": 4, "curve_samples": 4, "strategy_samples": 4}
+
+
+def new_app(*, fewest_samples: bool = False) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    if fewest_samples:  # before the first run: each page's widget starts at this value
+        for key, n in FEWEST_SAMPLES.items():
+            at.session_state[key] = n
+    return at
 
 
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+
+
+def assert_fewest_samples(at: AppTest) -> None:
+    """The page's own sample count, if it has one, is the one ``new_app(fewest_samples=True)`` set."""
+    shown = {w.key: w.value for w in at.get("select_slider") if w.key in FEWEST_SAMPLES}
+    assert shown == {key: FEWEST_SAMPLES[key] for key in shown}, shown

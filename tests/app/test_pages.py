@@ -11,7 +11,7 @@ import dropblock as db
 import models as M
 from ui import imageset as ui_set
 
-from .conftest import HOME, PAGES, ROOT, assert_clean, new_app
+from .conftest import HOME, PAGES, ROOT, assert_clean, assert_fewest_samples, new_app
 
 
 def metric(at, label_start: str) -> str:
@@ -143,8 +143,9 @@ def shows(at, page: str, now: dict, top1: str, before: dict) -> None:
 
 @pytest.mark.parametrize("page", [HOME, "pages/0_Lesson.py", *PAGES])
 def test_every_sidebar_widget_moves_and_the_page_shows_what_it_should(page, top1_names):
-    at = new_app().run()
+    at = new_app(fewest_samples=True).run()  # what is checked holds at any sample count
     at.switch_page(page).run()
+    assert_fewest_samples(at)
     now = {"keep_prob": 0.9, "block_size": 7, "seed": 0, "placement": "after_group", "group": 3,
            "shared_mask": False, "seed_region": "valid", "image": "coffee", "weights": None}
     before: dict = {}
@@ -246,7 +247,7 @@ def test_url_parameters_open_the_same_view():
 
 
 def test_parameters_persist_across_pages_and_reach_the_url():
-    at = new_app().run()
+    at = new_app(fewest_samples=True).run()  # settings persist whatever a page's sample count
     at.sidebar.slider(key="keep_prob").set_value(0.7)
     at.sidebar.slider(key="block_size").set_value(4)
     at.sidebar.selectbox(key="image").set_value("rocket")
