@@ -14,6 +14,10 @@ if str(ROOT) not in sys.path:
 
 # Never reach for the network from tests: weights come from files the tests write.
 os.environ.setdefault("DROPBLOCK_LAB_OFFLINE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # two workers on two cores: one torch thread each, as the app runs
+    import torch
+
+    torch.set_num_threads(1)
 
 _BIAS_ROWS: list[tuple[str, float, float, float]] = []
 _BIAS = "dropblock_bias"  # the user property a row travels in: from an xdist worker to the summary too
