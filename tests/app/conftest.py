@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,24 @@ def assert_fewest_samples(at: AppTest) -> None:
     """The page's own sample count, if it has one, is the one ``new_app(fewest_samples=True)`` set."""
     shown = {w.key: w.value for w in at.get("select_slider") if w.key in FEWEST_SAMPLES}
     assert shown == {key: FEWEST_SAMPLES[key] for key in shown}, shown
+
+
+_ROUND = re.compile(r"(\d+) of (\d+) samples")
+
+
+def refining(at: AppTest) -> bool:
+    """Whether a view in rounds on the page shows a round before its last ("8 of 32 samples")."""
+    return any(int(m[0]) < int(m[1]) for c in at.caption for m in _ROUND.findall(c.value))
+
+
+def until_final(at: AppTest, timeout_s: float = 300.0) -> AppTest:
+    """Rerun until every view in rounds on the page shows its final round. A run ends at a view's first
+    answer; in a browser the refining fragment's timer brings the later rounds, here a rerun does (the
+    job refines on the pool meanwhile, held for the session)."""
+    deadline = time.monotonic() + timeout_s
+    while refining(at):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still refining after {timeout_s:g} s: {[c.value for c in at.caption]}")
+        time.sleep(0.25)
+        at.run()
+    return at

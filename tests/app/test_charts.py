@@ -18,7 +18,7 @@ from models.theory import compute_mistakes, compute_schedule, compute_tutorial_c
 from ui import charts, chartspec, chartview
 
 from .test_browser import browser  # noqa: F401 -- the shared headless Chromium fixture
-from .conftest import ROOT, assert_clean, new_app
+from .conftest import ROOT, assert_clean, new_app, until_final
 
 PO = ROOT / "locale" / "zh_CN" / "LC_MESSAGES" / "dropblock_lab.po"
 
@@ -331,7 +331,7 @@ def vega_charts(at) -> list:
 ])
 def test_pages_show_interactive_charts_each_with_its_png(page, pngs):
     at = new_app().run()
-    at.switch_page(page).run()
+    until_final(at.switch_page(page).run())
     assert_clean(at)
     shown = vega_charts(at)
     assert len(shown) == len(pngs), page  # one chart per PNG here: none of these pages draws a pair
@@ -348,7 +348,7 @@ def test_robustness_page_builds_the_chart_once_and_draws_the_png_only_on_click(m
     chartview.chart_specs.results().clear()
     chartview.chart_png.results().clear()
     at = new_app().run()
-    at.switch_page("pages/4_Robustness_curve.py").run()
+    until_final(at.switch_page("pages/4_Robustness_curve.py").run())
     assert_clean(at)
     prob, top1 = vega_charts(at)
     assert "keep_prob" in prob.proto.spec and '"reverse": true' in prob.proto.spec
@@ -388,7 +388,7 @@ def test_image_set_page_draws_its_curves_as_charts():
     at.switch_page("pages/7_Image_set.py").run()
     at.select_slider(key="set_samples").set_value(2)
     at.select_slider(key="set_points").set_value(2)
-    at.button(key="set_compute").click().run()
+    until_final(at.button(key="set_compute").click().run())
     assert_clean(at)
     unchanged, prob = vega_charts(at)
     assert '"n_images"' in unchanged.proto.spec and '"unchanged_std"' in unchanged.proto.spec

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import models as M
 
-from .conftest import ROOT, assert_clean, new_app
+from .conftest import ROOT, assert_clean, new_app, until_final
 
 STRATEGY = "pages/6_DropBlock_and_Dropout.py"
 
@@ -26,7 +26,7 @@ def test_compare_page_shows_units_both_gammas_and_honours_the_sidebar():
     at.sidebar.slider(key="keep_prob").set_value(0.75)
     at.sidebar.radio(key="gamma_mode").set_value("calibrated")
     at.sidebar.toggle(key="shared_mask").set_value(True)
-    at.run().switch_page("pages/2_Compare_methods.py").run()
+    until_final(at.run().switch_page("pages/2_Compare_methods.py").run())
     assert_clean(at)
     assert at.radio(key="compare_gamma").value == "calibrated"  # starts at the sidebar's choice
     shown = text(at)
@@ -82,7 +82,7 @@ def test_theory_page_measures_mistakes_on_multi_channel_activations():
 
 
 def test_dropblock_and_dropout_page_compares_four_arms_and_cites_the_paper():
-    at = new_app().run().switch_page(STRATEGY).run()
+    at = until_final(new_app().run().switch_page(STRATEGY).run())
     assert_clean(at)
     assert [s.value for s in at.main.subheader] == ["None", "DropBlock only", "Dropout before fc only",
                                                "DropBlock + Dropout before fc"]

@@ -13,7 +13,7 @@ import models as M
 from models.keepgrid import compute_keep_prob_scan
 from ui import lesson, lesson_curves
 
-from .conftest import ROOT, assert_clean, new_app
+from .conftest import ROOT, assert_clean, new_app, until_final
 
 COMPARE = "pages/2_Compare_methods.py"
 
@@ -39,7 +39,7 @@ def realised(at, label: str) -> float:
 def test_compare_page_defaults_to_the_calibrated_gamma_within_3_percent(keep_prob):
     at = new_app().run()
     at.sidebar.slider(key="keep_prob").set_value(keep_prob)
-    at.run().switch_page(COMPARE).run()
+    until_final(at.run().switch_page(COMPARE).run())
     assert_clean(at)
     assert at.sidebar.radio(key="gamma_mode").value == "eq1"  # the sidebar says Eq. (1) ...
     assert at.radio(key="compare_gamma").value == "calibrated"  # ... this page starts at one budget
@@ -49,7 +49,7 @@ def test_compare_page_defaults_to_the_calibrated_gamma_within_3_percent(keep_pro
     # Eq. (1) one click away, its shortfall shown, and measured: it realises less than the budget
     eq1 = db.expected_drop_fraction(keep_prob, 7, 14, 14)
     assert f"would drop **{eq1:.4f}** on average, **{1 - eq1 / target:.1%}** short" in text(at)
-    at.radio(key="compare_gamma").set_value("eq1").run()
+    until_final(at.radio(key="compare_gamma").set_value("eq1").run())
     assert_clean(at)
     assert realised(at, "DropBlock") < target * 0.97 and abs(realised(at, "DropBlock") - eq1) < 0.01
 
@@ -185,7 +185,7 @@ def test_home_and_theory_cite_detection_and_segmentation():
 def test_theory_page_measures_shallow_against_deep():
     from models.theory import compute_depth_contrast
 
-    at = new_app().run().switch_page("pages/5_Theory_and_schedule.py").run()
+    at = until_final(new_app().run().switch_page("pages/5_Theory_and_schedule.py").run())
     assert_clean(at)
     assert any(h.value.startswith("6 · Shallow or deep layers?") for h in at.header)
     table = at.table[3].value
@@ -202,7 +202,7 @@ def test_theory_page_measures_shallow_against_deep():
 def test_strategy_page_keeps_hu_et_al_p_and_says_where_this_model_keeps_half():
     from models.keepgrid import with_keep_prob
 
-    at = new_app().run().switch_page("pages/6_DropBlock_and_Dropout.py").run()
+    at = until_final(new_app().run().switch_page("pages/6_DropBlock_and_Dropout.py").run())
     assert_clean(at)
     note = next(i.value for i in at.info if i.value.startswith("On this model DropBlock alone"))
     ratio, kp = re.search(r"leaves (\d+)% of .* at keep_prob ([0-9.]+) in every group", note).groups()
