@@ -251,7 +251,11 @@ class Session:
             self.forged.pop(label, None)
 
     async def goto(self, page: str) -> RunResult:
-        """Follow a page link: ``page`` is its url path ("Mask_explorer") or "" for Home."""
+        """Follow a page link: ``page`` is its url path ("Mask_explorer") or "" for Home. The last
+        page's fragments are gone with it: a widget a fragment drew there (the mask explorer draws
+        the sidebar's live controls in its own) is the new page's until its run says otherwise, as a
+        browser knows (a fragment rerun for a fragment the page does not have is never answered)."""
+        self.widget_fragments = dict.fromkeys(self.widget_fragments, "")
         return await self._rerun(self.pages[page])
 
     async def _rerun(self, page_hash: str, fragment_id: str = "", follow: bool = True) -> RunResult:

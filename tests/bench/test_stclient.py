@@ -212,3 +212,21 @@ def test_a_busy_run_is_left_and_the_next_action_starts_at_its_own_run():
 
     second = asyncio.run(go())
     assert not session.open_run and not second.heavy and second.texts == ["keep_prob 0.8"] and second.status == 0
+
+
+def test_a_page_change_forgets_the_last_pages_fragments():
+    """The mask explorer draws the sidebar's live controls in its fragment; on another page a move of
+    them is a full rerun (a rerun of a fragment the page does not have is never answered)."""
+    session = Session("http://127.0.0.1:9")
+    session.pages = {"Compare_methods": "hash-compare"}
+    session.widget_ids = {"block_size": "id-b"}
+    session.widget_fragments = {"block_size": "explorer-fragment"}
+    sent = []
+
+    async def rerun(page_hash, fragment_id="", follow=True):
+        sent.append((page_hash, fragment_id, dict(session.widget_fragments)))
+        return RunResult(0.0, 0, 0)
+
+    session._rerun = rerun
+    asyncio.run(session.goto("Compare_methods"))
+    assert sent == [("hash-compare", "", {"block_size": ""})]
