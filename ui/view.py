@@ -43,6 +43,7 @@ import models as M
 from models import jobs
 from models.fallback import compute_with_fallback
 from models.imageset import ImageSet
+from models.rounds import Partial
 from ui import settings
 from ui.i18n import N_, _, tr
 from ui.waiting import Rounds, pool, submit, wait_for
@@ -160,6 +161,8 @@ class View:
         found = cache.peek(key)
         if found is None:
             found = wait_for(submit(key, self._job(args, kwargs)), self._title())
+            if isinstance(found, Partial):  # computed in rounds on the pool (others' first rounds go between)
+                found = found.value
             cache.put(key, found)
         return _shown(found)
 

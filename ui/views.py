@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import models as M
 from models.checkpoints import ModelCam, compute_model_cam
 from models.compute import DEFAULT_CURVE_METHODS
-from models.keepgrid import compute_keep_prob_scan
+from models.keepgrid import compute_keep_prob_scan_rounds
 from models.rounds import Partial
 from models.theory import (TheoryContrasts, compute_algorithm_steps, compute_depth_contrast_rounds, compute_mistakes,
                            compute_theory_contrasts_rounds, compute_tutorial_contrasts_rounds)
@@ -21,6 +21,14 @@ from ui.i18n import N_
 from ui.inputs import Context
 from ui.settings import SPEC_KEYS
 from ui.view import Noted, on_model, view
+
+def last(parts: Iterator[Partial]) -> Partial:
+    """The last round of a computation in rounds, run here and now (inside another view's job)."""
+    part = None
+    for part in parts:
+        pass
+    return part
+
 
 SWEEPS = tuple(k for k in SPEC_KEYS if k not in ("keep_prob", "block_size")) + ("seed",)  # curves sweep these two
 
@@ -77,13 +85,14 @@ def robustness_curve(ctx: Context, spec: M.RegularizerSpec, n_samples: int, keep
 
 @view(depends=SWEEPS[:-1], heavy=True, title=N_("Measuring where the class probability falls"))
 def keep_prob_scan(ctx: Context, spec: M.RegularizerSpec, methods: tuple[tuple[str, int | None], ...],
-                   coarse: tuple[float, ...] | None = None, n_samples: int = 4):
+                   coarse: tuple[float, ...] | None = None, n_samples: int = 4, progress=None):
     """Where each method's class probability falls on this model and image (models/keepgrid.py),
     measured with seed 0 whatever the sidebar's seed: a property of the model and the image, shared by
-    every session that shows them. On the heavy pool: dozens of Monte Carlo passes on ResNet-50."""
+    every session that shows them. On the heavy pool: dozens of Monte Carlo passes on ResNet-50, in
+    rounds (the page waits for the last), so that other sessions' first rounds go between them."""
     extra = {} if coarse is None else {"coarse": tuple(coarse)}
-    return on_model(compute_keep_prob_scan, ctx, spec, methods=tuple(methods), n_samples=n_samples, seed=ctx.seed,
-                    **extra)
+    return compute_keep_prob_scan_rounds(ctx.backbone, ctx.clean, spec, methods=tuple(methods), n_samples=n_samples,
+                                         seed=ctx.seed, progress=progress, **extra)
 
 
 @view(depends=(), keep=32)
@@ -123,7 +132,7 @@ def theory_contrasts(ctx: Context, progress=None) -> Iterator[Partial[TheoryCont
     every session), so that the page's first answers come together after one wait in the queue."""
     def middle() -> float:
         key, args, kwargs = keep_prob_scan.key(ctx, DEEP, DEEP_METHODS)
-        scan = keep_prob_scan.results().get(key, lambda: keep_prob_scan.fn(*args, **kwargs))
+        scan = keep_prob_scan.results().get(key, lambda: last(keep_prob_scan.fn(*args, **kwargs)).value)
         return (scan.value if isinstance(scan, Noted) else scan).middle()
 
     return compute_theory_contrasts_rounds(ctx.backbone, ctx.clean, ctx.spec.keep_prob, middle=middle, seed=ctx.seed,
