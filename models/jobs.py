@@ -254,6 +254,7 @@ class Job:
         self.owners: set[Hashable] = set()
         self.leases: dict[Hashable, float] = {}  # owner -> monotonic deadline: held, not waiting (HeavyPool.hold)
         self.held_at: dict[Hashable, float] = {}  # owner -> when it last held the job (monotonic)
+        self.whole = False  # its owners wait for its last round: nothing is shown before (HeavyPool.submit)
         self.ticket = 0  # place among the jobs of the same rounds and work left: lower runs first
         self.keep = True  # the pool's cache holds the final result
         self.fraction = 0.0  # progress within the round that runs (the job's own reports)
@@ -313,8 +314,12 @@ class Job:
             raise self.error
         return self.result
 
-    def _order(self) -> tuple[int, float, int]:
-        return self.rounds, self.remaining(), self.ticket
+    def _order(self) -> tuple[int, int, float, int]:
+        # A job whose owners wait for its end (``whole``) has shown nothing yet: its later rounds go
+        # right after the waiting first rounds, ahead of every refinement.
+        if self.whole:
+            return 0, int(self.rounds > 0), self.remaining(), self.ticket
+        return self.rounds, 0, self.remaining(), self.ticket
 
     def _publish(self, part: PartialLike) -> None:
         with self._changed:
@@ -480,7 +485,7 @@ class HeavyPool:
                     self._cond.notify_all()
 
     def submit(self, owner: Hashable, key: Hashable, compute: Callable[[Progress], object], *,
-               keep: bool = True, cost: float | None = None) -> Job:
+               keep: bool = True, cost: float | None = None, whole: bool = False) -> Job:
         """The job for ``key`` (a new one, the one already queued/running, or a finished one from the
         cache), owned by ``owner``; the owner's previous job, if different, is released (and dropped
         if nobody else waits).
@@ -493,6 +498,8 @@ class HeavyPool:
                 (unless another request for the same key asks for it to be kept).
             cost: the work before its first round is known (same unit as a partial's ``total -
                 done``); smaller first among first rounds. None: unknown, after those declared.
+            whole: the owner shows only the last round (a one-shot result computed in rounds so that
+                others' first rounds go between them): all its rounds are ordered as first rounds.
 
         The owner keeps its place: a job asked for while the owner's previous job was unfinished
         (waiting or running, or let go less than ``keep_place_s`` ago) takes that job's ticket,
@@ -527,6 +534,7 @@ class HeavyPool:
             elif place is not None and place[0] < job.ticket:
                 job.ticket = place[0]  # a shared job behind this owner's place moves up to it
             job.keep = job.keep or keep
+            job.whole = job.whole or whole
             previous = self._by_owner.get(owner)
             if previous is not None and previous is not job:
                 dropped += self._release_locked(owner, previous)

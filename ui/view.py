@@ -160,7 +160,7 @@ class View:
                 return _shown(cache.get(key, lambda: self.fn(*args, **kwargs)))
         found = cache.peek(key)
         if found is None:
-            found = wait_for(submit(key, self._job(args, kwargs)), self._title())
+            found = wait_for(submit(key, self._job(args, kwargs), whole=True), self._title())
             if isinstance(found, Partial):  # computed in rounds on the pool (others' first rounds go between)
                 found = found.value
             cache.put(key, found)

@@ -53,8 +53,8 @@ def let_go_unseen(since: float) -> None:
         _POOL.drop_held(_owner(), since)
 
 
-def submit(key: tuple, run: Callable[[jobs.Progress], Any]) -> jobs.Job:
-    return pool().submit(_owner(), key, run)
+def submit(key: tuple, run: Callable[[jobs.Progress], Any], whole: bool = False) -> jobs.Job:
+    return pool().submit(_owner(), key, run, whole=whole)
 
 
 def _waiting_text(job: jobs.Job, title: str) -> str:

@@ -641,3 +641,18 @@ def test_shutdown_cancels_the_jobs_and_ends_the_workers():
     pool.shutdown(timeout=10.0)
     assert job.cancelled
     assert not any(t.is_alive() for t in pool._threads)
+
+
+def test_a_whole_job_in_rounds_goes_with_the_first_rounds():
+    """A one-shot result computed in rounds (its owner waits for the last) keeps first-round priority
+    after its first round: ahead of other jobs' refinements, behind their first rounds."""
+    from models.jobs import HeavyPool
+    from models.rounds import Partial
+
+    pool = HeavyPool(workers=1)
+    refining, whole = (pool.submit(o, o, lambda p: iter(())) for o in ("refining", "whole"))
+    whole.whole = True
+    refining.rounds = whole.rounds = 2
+    refining.latest, whole.latest = Partial(0, 2, 4), Partial(0, 2, 40)
+    fresh = pool.submit("fresh", "fresh", lambda p: iter(()))
+    assert sorted([refining, whole, fresh], key=lambda j: j._order()) == [fresh, whole, refining]
