@@ -321,10 +321,10 @@ def mask_grid_html(samples: tuple, rows: tuple[str, ...], vmax: float | None, la
     return tile_grid_html(_sample_rows(samples, rows, vmax), labels, caption, samples[-1].channels, tile)
 
 
-@view(depends=(), keep=16)
-def mask_grid_png(samples: tuple, rows: tuple[str, ...], vmax: float | None, labels: tuple[str, ...], size: int) -> bytes:
-    """The same grid as one labelled PNG (:func:`grid`, ``size`` px per map), for its download."""
-    return encode_png(grid(_sample_rows(samples, rows, vmax), labels, size))
+def mask_grid_picture(samples: tuple, rows: tuple[str, ...], vmax: float | None, labels: tuple[str, ...],
+                      size: int) -> Image.Image:
+    """The same grid as one labelled picture (:func:`grid`, ``size`` px per map), for its PNG download."""
+    return grid(_sample_rows(samples, rows, vmax), labels, size)
 
 
 def _sample_rows(samples: tuple, rows: tuple[str, ...], vmax: float | None) -> list[list[np.ndarray]]:
@@ -340,7 +340,7 @@ def show_mask_grid(samples, rows: Sequence[str], labels: Sequence[str], name: st
     st.html(mask_grid_html(samples, rows, vmax, labels, caption, tile, language()))
     if layout.drafting():
         return
-    st.download_button(_("Download PNG"), lambda: mask_grid_png(samples, rows, vmax, labels, size),
+    st.download_button(_("Download PNG"), lambda: picture_png(mask_grid_picture, samples, rows, vmax, labels, size),
                        file_name=f"{name}.png", mime="image/png", key=f"dl-{name}", on_click="ignore")
 
 
