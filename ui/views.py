@@ -20,15 +20,7 @@ from models.theory import (TheoryContrasts, compute_algorithm_steps, compute_dep
 from ui.i18n import N_
 from ui.inputs import Context
 from ui.settings import SPEC_KEYS
-from ui.view import Noted, on_model, view
-
-def last(parts: Iterator[Partial]) -> Partial:
-    """The last round of a computation in rounds, run here and now (inside another view's job)."""
-    part = None
-    for part in parts:
-        pass
-    return part
-
+from ui.view import Noted, final, on_model, view
 
 SWEEPS = tuple(k for k in SPEC_KEYS if k not in ("keep_prob", "block_size")) + ("seed",)  # curves sweep these two
 
@@ -132,7 +124,7 @@ def theory_contrasts(ctx: Context, progress=None) -> Iterator[Partial[TheoryCont
     every session), so that the page's first answers come together after one wait in the queue."""
     def middle() -> float:
         key, args, kwargs = keep_prob_scan.key(ctx, DEEP, DEEP_METHODS)
-        scan = keep_prob_scan.results().get(key, lambda: last(keep_prob_scan.fn(*args, **kwargs)).value)
+        scan = keep_prob_scan.results().get(key, lambda: final(keep_prob_scan.fn(*args, **kwargs)))
         return (scan.value if isinstance(scan, Noted) else scan).middle()
 
     return compute_theory_contrasts_rounds(ctx.backbone, ctx.clean, ctx.spec.keep_prob, middle=middle, seed=ctx.seed,
