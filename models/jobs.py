@@ -563,7 +563,7 @@ class HeavyPool:
         ``before`` (a monotonic time): a page run that ended without asking for them again (another
         page, a cancel) wants them no more, and need not wait for their leases to run out."""
         with self._cond:
-            stale = [job for job in set(self._jobs.values()) | set(self._queue) | set(self._running)
+            stale = [job for job in self._jobs.values()  # every job queued or running
                      if owner in job.leases and job.held_at.get(owner, 0.0) < before]
             dropped = [gone for job in stale for gone in self._release_locked(owner, job)]
         for gone in dropped:
