@@ -443,9 +443,33 @@ async def browser_student(plan: Plan, browser, url: str, start_at: float, deadli
                 stats.errors.append(f"browser {plan.i}: error box shown")
     except Exception as err:  # noqa: BLE001
         doing = f" ({what} on {plan.current})" if "what" in locals() else ""
-        stats.errors.append(f"browser {plan.i}{doing}: {type(err).__name__}: {str(err).splitlines()[0][:120]}")
+        stats.errors.append(f"browser {plan.i}{doing}: {type(err).__name__}: {str(err).splitlines()[0][:120]}"
+                            f"; the page then: {await _page_state(page)}")
     finally:
         await context.close()
+
+
+# What a page that did not settle was showing (for the error line): a run in progress, how many
+# pictures and charts, which pictures failed to load, and the start of the main text.
+PAGE_STATE = """() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  if (!main) return 'no main';
+  const imgs = %s;
+  const broken = imgs.filter(i => i.complete && i.naturalWidth === 0).map(i => i.src.split('/').pop());
+  const loading = imgs.filter(i => !i.complete).length;
+  const charts = [...main.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+  return `running=${!!document.querySelector('[data-testid="stStatusWidget"]')} pictures=${imgs.length} ` +
+    `broken=${JSON.stringify(broken)} loading=${loading} charts=${charts.length} ` +
+    `undrawn_charts=${charts.filter(c => !c.querySelector('canvas, svg')).length} ` +
+    `text=${JSON.stringify(main.innerText.slice(0, 160))}`;
+}""" % PICTURE_IMGS
+
+
+async def _page_state(page) -> str:
+    try:
+        return await page.evaluate(PAGE_STATE)
+    except Exception as err:  # noqa: BLE001
+        return f"unreadable ({type(err).__name__})"
 
 
 async def slider_probe(url: str, moves: int) -> tuple[list[float], list[float], list[float]]:

@@ -62,6 +62,7 @@ __all__ = [
     "compute_mask_sample",
     "compute_robustness_curve",
     "compute_robustness_curve_rounds",
+    "curve_of_samples",
     "gamma_formula",
 ]
 
@@ -597,18 +598,29 @@ def compute_robustness_curve_rounds(
         yield Partial(curve.result(p, agree), new.stop, total)
 
 
+def curve_of_samples(backbone: Backbone, clean: CleanPass, keep_probs: Sequence[float],
+                     methods: Sequence[tuple[str, int]], p: Tensor, agree: Tensor) -> RobustnessCurve:
+    """The robustness curve of samples drawn elsewhere (a keep_prob scan's, models/keepgrid.py): ``p``
+    the clean top-1's probability and ``agree`` whether the top-1 stayed, (points, S), one row per
+    (method, keep_prob below 1) in the order of ``methods`` then ``keep_probs``."""
+    curve = _Curve(backbone, clean, None, tuple(keep_probs), tuple(methods), None)
+    if p.shape[0] != len(curve.points) or agree.shape != p.shape:
+        raise ValueError(f"expected samples of {len(curve.points)} points, but got {tuple(p.shape)} and {tuple(agree.shape)}")
+    return curve.result(p, agree)
+
+
 class _Curve:
     """One robustness curve's points: which specs run, and how their samples become the result."""
 
-    def __init__(self, backbone: Backbone, clean: CleanPass, base: RegularizerSpec, keep_probs: tuple[float, ...],
-                 methods: tuple[tuple[str, int], ...], class_idx: int | None) -> None:
+    def __init__(self, backbone: Backbone, clean: CleanPass, base: RegularizerSpec | None,
+                 keep_probs: tuple[float, ...], methods: tuple[tuple[str, int], ...], class_idx: int | None) -> None:
         self.backbone, self.clean, self.keep_probs, self.methods = backbone, clean, keep_probs, methods
         self.class_idx = clean.top1 if class_idx is None else int(class_idx)
         self.labels = [KIND_LABELS[kind] + (f" b={block_size}" if kind == "dropblock" else "")
                        for kind, block_size in methods]
         self.points = [(m, k) for m in range(len(methods)) for k, kp in enumerate(keep_probs) if kp < 1.0]
-        self.specs = [replace(base, kind=methods[m][0], block_size=methods[m][1], keep_prob=keep_probs[k])
-                      for m, k in self.points]
+        self.specs = [] if base is None else [  # None: the samples come from elsewhere
+            replace(base, kind=methods[m][0], block_size=methods[m][1], keep_prob=keep_probs[k]) for m, k in self.points]
 
     def _text(self, i: int) -> str:
         m, k = self.points[i]

@@ -68,37 +68,57 @@ def curve_section(ctx: Context, shown: tuple[str, str, float] = ("paper", "measu
     spec = dataclasses.replace(ctx.spec, kind="dropblock")
     if place == "paper":
         spec = dataclasses.replace(spec, placement="in_blocks", groups=(3, 4), group3_quarter=True, skip=True)
-    if grid == "fixed":
-        keep_probs = tuple(round(1.0 - i * (1.0 - lowest) / 5, 4) for i in range(6))
-    else:
-        scan = views.keep_prob_scan(ctx, dataclasses.replace(spec, keep_prob=1.0, block_size=1),
-                                    DEFAULT_CURVE_METHODS)
-        keep_probs = scan.grid
-        st.caption(_("keep_prob grid measured for this model and image: a first scan ({n} draws at keep_prob {coarse}) "
-                     "finds where each curve's mean p falls from 90% to 10% of its clean value ({bands}); the grid "
-                     "puts points where each falls to 75%, 50% and 25%. A fixed grid like the paper's (1 down to "
-                     "0.75) suits ResNet-50; on a more fragile network it leaves the curves flat at zero after the "
-                     "first point.").format(
-            n=scan.n_samples, coarse=", ".join(f"{k:g}" for k in scan.keep_probs),
-            bands="; ".join(_("{label}: {high:g} → {low:g}").format(label=label, high=hi, low=lo)
-                            for label, (hi, lo) in zip(scan.labels, scan.band))))
+    keep_probs = tuple(round(1.0 - i * (1.0 - lowest) / 5, 4) for i in range(6)) if grid == "fixed" else None
     where = (_("after group {group}").format(group=spec.group) if spec.placement == "after_group"
              else _("inside the blocks of groups 3 and 4 (γ/4 in group 3), skip connections included — Figure 5's"))
     st.caption(_("Used here: DropBlock {where}; γ: {gamma}.").format(where=where, gamma=_(settings.GAMMA_MODES[spec.gamma_mode])))
     st.caption(_("The SpatialDropout curve is this app's addition: Figure 5 draws DropBlock with block_size 1 and 7 "
                  "only. SpatialDropout drops whole channels, what DropBlock becomes when the block covers the map."))
     other = checkpoints.second_model(ctx, "curve_model")
-    parts = views.robustness_curve(ctx, spec, n_samples, keep_probs)
+    if keep_probs is None:  # measured: a provisional curve from the scan's first draw, then the measured grid
+        parts = views.measured_curve(ctx, spec, n_samples, DEFAULT_CURVE_METHODS)
+        draw = lambda measured: draw_measured(ctx, measured, spec)  # noqa: E731
+    else:
+        parts = views.robustness_curve(ctx, spec, n_samples, keep_probs)
+        draw = lambda curve: draw_curve(ctx, curve, spec, DEFAULT_CURVE_METHODS)  # noqa: E731
     if other is None:
-        view.progressive(parts, lambda curve: draw_curve(ctx, curve, spec, DEFAULT_CURVE_METHODS))
+        view.progressive(parts, draw)
         return
     # Figure 5(a) against (b): the same keep_probs and class on the second model, both whole
     curve = view.final(parts)
+    if keep_probs is None:
+        scan_caption(curve)
+        curve = curve.curve
+        keep_probs = curve.keep_probs
     second = view.final(views.robustness_curve(other, spec, n_samples, keep_probs, class_idx=curve.class_idx))
     st.caption(_("A: {a} (p = {pa:.3f} without DropBlock). B: {b} (p = {pb:.3f}). Same image, class, keep_probs, "
                  "placement and seed; the grid is the one measured on A.").format(
         a=ctx.loaded.summary, b=other.loaded.summary, pa=curve.clean_prob, pb=second.clean_prob))
     draw_curve(ctx, merge_curves(curve, second, ("A", "B")), spec, DEFAULT_CURVE_METHODS * 2)
+
+
+def scan_caption(measured) -> None:
+    """How the measured grid was found (and, while it is, that the curve shown is the scan's own)."""
+    scan = measured.scan
+    if measured.provisional:
+        st.caption(_("Provisional: the grid for this model and image is being measured. Shown meanwhile: the "
+                     "scan's own points (keep_prob {coarse}), one draw each; the curve on the measured grid follows.")
+                   .format(coarse=", ".join(f"{k:g}" for k in scan.keep_probs)))
+        return
+    st.caption(_("keep_prob grid measured for this model and image: a first scan ({n} draws at keep_prob {coarse}) "
+                 "finds where each curve's mean p falls from 90% to 10% of its clean value ({bands}); the grid "
+                 "puts points where each falls to 75%, 50% and 25%. A fixed grid like the paper's (1 down to "
+                 "0.75) suits ResNet-50; on a more fragile network it leaves the curves flat at zero after the "
+                 "first point.").format(
+        n=scan.n_samples, coarse=", ".join(f"{k:g}" for k in scan.keep_probs),
+        bands="; ".join(_("{label}: {high:g} → {low:g}").format(label=label, high=hi, low=lo)
+                        for label, (hi, lo) in zip(scan.labels, scan.band))))
+
+
+def draw_measured(ctx: Context, measured, spec) -> None:
+    """One round of the curve on the measured grid (or, first, the scan's provisional one)."""
+    scan_caption(measured)
+    draw_curve(ctx, measured.curve, spec, DEFAULT_CURVE_METHODS)
 
 
 def draw_curve(ctx: Context, curve, spec, methods) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import models as M
 from models.checkpoints import ModelCam, compute_model_cam
 from models.compute import DEFAULT_CURVE_METHODS
-from models.keepgrid import compute_keep_prob_scan_rounds
+from models.keepgrid import MeasuredCurve, compute_keep_prob_scan_rounds, compute_measured_curve_rounds
 from models.rounds import Partial
 from models.theory import (TheoryContrasts, compute_algorithm_steps, compute_depth_contrast_rounds, compute_mistakes,
                            compute_theory_contrasts_rounds, compute_tutorial_contrasts_rounds)
@@ -73,6 +73,16 @@ def robustness_curve(ctx: Context, spec: M.RegularizerSpec, n_samples: int, keep
     return M.compute_robustness_curve_rounds(ctx.backbone, ctx.clean, spec, keep_probs=tuple(keep_probs),
                                              methods=tuple(methods), n_samples=n_samples, seed=ctx.seed,
                                              class_idx=class_idx, progress=progress)
+
+
+@view(depends=SWEEPS, rounds=True, title=N_("Measuring where the class probability falls"))
+def measured_curve(ctx: Context, spec: M.RegularizerSpec, n_samples: int,
+                   methods: tuple[tuple[str, int], ...] = DEFAULT_CURVE_METHODS, progress=None
+                   ) -> Iterator[Partial[MeasuredCurve]]:
+    """The curve on the keep_prob grid measured for this model and image (models/keepgrid.py): the
+    scan's first draw first, as a provisional curve on its coarse grid, then the curve on the grid."""
+    return compute_measured_curve_rounds(ctx.backbone, ctx.clean, spec, methods=tuple(methods), n_samples=n_samples,
+                                         seed=ctx.seed, progress=progress)
 
 
 @view(depends=SWEEPS[:-1], heavy=True, title=N_("Measuring where the class probability falls"))

@@ -361,6 +361,32 @@ def test_robustness_page_builds_the_chart_once_and_draws_the_png_only_on_click(m
     assert len(chartview.chart_png.results()) == 0  # the PNG waits for a click
 
 
+def test_robustness_page_answers_with_the_scans_provisional_curve_then_the_measured_grid():
+    """The first answer is the keep_prob scan's own first draw (no waiting for the whole scan), said to be
+    provisional; the page then refines to the curve on the measured grid."""
+    at = new_app(fewest_samples=True).run()
+    at.switch_page("pages/4_Robustness_curve.py").run()
+    assert_clean(at)
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("Provisional: the grid") for c in captions), captions
+    assert any("1 of 4 samples" in c for c in captions), captions
+    rows = curve_rows(at)
+    assert len(rows) == 12  # the scan's coarse keep_probs, 1 down to 0.5
+    until_final(at)
+    assert_clean(at)
+    captions = [c.value for c in at.caption]
+    assert not any(c.startswith("Provisional") for c in captions)
+    assert any(c.startswith("keep_prob grid measured for this model") for c in captions)
+    assert any("4 of 4 samples" in c for c in captions), captions
+    rows = curve_rows(at)
+    assert 2 <= len(rows) < 12 and rows[0]["keep_prob"] == "1"
+
+
+def curve_rows(at) -> list[dict]:
+    """The curve's table (not the paper's results): one row per keep_prob."""
+    return next(rows for rows in (t.value.to_dict("records") for t in at.table) if rows and "DropBlock b=7" in rows[0])
+
+
 def test_set_curves_show_the_summary_with_its_spread_images_and_samples():
     curve = small_set_curve()
     kept, prob = curve.top1_kept, curve.class_prob
