@@ -176,11 +176,14 @@ def pinned(command: list[str], server_cpus: int) -> list[str]:
     return ["taskset", "-c", f"0-{server_cpus - 1}", *command]
 
 
-def start_server(proxy: int, server_cpus: int = 0) -> Server:
+def start_server(proxy: int, server_cpus: int = 0, job_trace: Path | None = None) -> Server:
     """(0) the README's own start command, one app process: ``streamlit run app.py`` with its
     .streamlit/config.toml, only where to listen added; or deploy/launch.py with ``proxy`` app
-    processes behind nginx. ``server_cpus``: the server pinned to that many cores (taskset)."""
+    processes behind nginx. ``server_cpus``: the server pinned to that many cores (taskset).
+    ``job_trace``: the heavy pool writes one line per round there (models/jobs.py)."""
     env = {**os.environ, "DROPBLOCK_LAB_OFFLINE": os.environ.get("DROPBLOCK_LAB_OFFLINE", "1")}
+    if job_trace is not None:
+        env["DROPBLOCK_LAB_JOB_TRACE"] = str(job_trace)
     port = free_port()
     if not proxy:
         app = subprocess.Popen(
@@ -465,6 +468,22 @@ PAGE_STATE = """() => {
 }""" % PICTURE_IMGS
 
 
+def pool_summary(path: Path, start: int) -> str:
+    """The heavy pool's rounds during the scenario (models/jobs.py's trace): first rounds' wait in
+    the queue and run time, and how many refinement rounds ran."""
+    if not path.exists():
+        return "no rounds"
+    with path.open() as f:
+        f.seek(start)
+        rows = [line.rstrip("\n").split("\t") for line in f if line.count("\t") == 9]
+    firsts = [r for r in rows if r[1] == "1" or r[9] == "1"]  # the round published as the first, or a whole job's
+    wait = quantiles([float(r[4]) - float(r[3]) for r in firsts if r[1] == "1"])
+    run = quantiles([float(r[5]) - float(r[4]) for r in firsts if r[1] == "1"])
+    refinements = sum(1 for r in rows if r[1] != "1" and r[9] != "1")
+    return (f"{len(rows)} rounds; first rounds: queue wait p50 / p95 {wait[0]:.2f} / {wait[1]:.2f} s, run "
+            f"{run[0]:.2f} / {run[1]:.2f} s; {refinements} refinement rounds")
+
+
 async def _page_state(page) -> str:
     try:
         return await page.evaluate(PAGE_STATE)
@@ -640,9 +659,11 @@ def main() -> None:
                         "behind nginx") + f", on {cpus} of {os.cpu_count()} cores")
     lines = []
     for scenario in args.scenario:
-        server = start_server(args.proxy, args.server_cpus)
+        job_trace = Path(tempfile.mkdtemp()) / "rounds.tsv"
+        server = start_server(args.proxy, args.server_cpus, job_trace)
         try:
             asyncio.run(warm_up(server.url))
+            trace_from = job_trace.stat().st_size if job_trace.exists() else 0  # the warm-up's rounds left out
             server_cpu0 = sum(cpu_seconds(p) for p in server.app_pids)
             machine0, cores = machine_busy_seconds()
             me = os.getpid()
@@ -674,6 +695,7 @@ def main() -> None:
               f"{args.seconds:g} s, arrivals over {args.ramp:g} s, "
               f"{'one app process' if not args.proxy else f'{args.proxy} app processes behind nginx'}")
         print(f"  sessions started / served        {stats.started} / {stats.served}")
+        print(f"  heavy pool                       {pool_summary(job_trace, trace_from)}")
         print(f"  first render p50 / p95           {first[0]:.2f} / {first[1]:.2f} s")
         print(f"  interaction, protocol p50 / p95  {proto[0]:.2f} / {proto[1]:.2f} s   ({len(stats.proto)} actions)")
         print(f"  interaction, browser p50 / p95   {brow[0]:.2f} / {brow[1]:.2f} s   ({len(stats.browser)} actions; "

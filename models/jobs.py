@@ -24,12 +24,15 @@ Imports only torch and the standard library (no streamlit), so it is tested with
   nobody waits for any more is dropped at once (queued: removed; running: cancelled at its next
   progress report or at the end of its round). A job reports its queue position before its first
   round and, after it, whether its refinement waits behind other jobs' rounds (``limited``: the
-  page then says the server is busy). Tickets keep places: when an owner's inputs change (it asks
-  for another key while its job waits or runs, or it stops waiting and asks again within
-  ``keep_place_s``), the old job is dropped and the new one takes the old one's ticket, so the
-  session keeps its place ahead of the jobs other sessions asked for later. A job that ends keeps
-  its place for its owners for ``chain_s``: a page that asks for a second heavy result after the
-  first (the curve after its keep_prob scan) is not sent to the back of the queue in between.
+  page then says the server is busy). Tickets keep places until a session has its answer: when an
+  owner's inputs change before it was shown anything (it asks for another key while its job waits
+  for its first round, or for its last if it waits for the whole, or it stops waiting and asks again
+  within ``keep_place_s``), the old job is dropped and the new one takes the old one's ticket, so the
+  session keeps its place ahead of the jobs other sessions asked for later. A session that has been
+  answered goes to the back with its next request (:meth:`Job.answered`): otherwise, under load,
+  the sessions served first would keep the earliest tickets and be served first again and again. A
+  job its owners wait for whole that ends keeps its place for them for ``chain_s``: a page that asks
+  for a second heavy result after the first is not sent to the back of the queue in between.
 
   Answer first, refine without waiting: an owner that has drawn an answer and ends its script run
   holds the job (:meth:`HeavyPool.hold`) for a lease instead of releasing it; it refines while the
@@ -251,6 +254,7 @@ class Job:
                  cost: float | None = None) -> None:
         self.pool, self.key, self._compute = pool, key, compute
         self.cost = cost
+        self.created = time.monotonic()
         self.owners: set[Hashable] = set()
         self.leases: dict[Hashable, float] = {}  # owner -> monotonic deadline: held, not waiting (HeavyPool.hold)
         self.held_at: dict[Hashable, float] = {}  # owner -> when it last held the job (monotonic)
@@ -284,6 +288,12 @@ class Job:
         """Refinement waits for the server: at least one round done, not final, and waiting in the
         queue behind other jobs' rounds (the page says the server is busy and shows what it has)."""
         return self.pool._limited(self)
+
+    def answered(self) -> bool:
+        """Whether its owners have been shown a round (a job in rounds after its first, unless they
+        wait for the last): a session that has an answer keeps no place in the queue for its next
+        request, or under load the sessions served first would be served first again and again."""
+        return self.rounds > 0 and not self.whole
 
     def remaining(self) -> float:
         """Work left: ``total - done`` of the latest partial, else the declared cost (unknown: inf)."""
@@ -382,6 +392,23 @@ class Job:
             self.error = err
             self._close()
             return "error"
+
+
+_TRACE: list = []  # [file or None], opened on first use
+
+
+def _trace(job: Job, status: str, started: float, cpu: float, queued: int, running: int) -> None:
+    """One line per round to the file named by ``DROPBLOCK_LAB_JOB_TRACE`` (bench/load.py's
+    ``--job-trace``): when the job was made, when its round started and ended, the round's CPU."""
+    if not _TRACE:
+        path = os.environ.get("DROPBLOCK_LAB_JOB_TRACE")
+        _TRACE.append(open(path, "a", buffering=1) if path else None)  # noqa: SIM115
+    if _TRACE[0] is None:
+        return
+    now = time.monotonic()
+    title = getattr(job.key, "__getitem__", None) and str(job.key[0])[:40]
+    _TRACE[0].write(f"{title}\t{job.rounds}\t{status}\t{job.created:.3f}\t{started:.3f}\t{now:.3f}\t"
+                    f"{time.thread_time() - cpu:.3f}\t{queued}\t{running}\t{int(job.whole)}\n")
 
 
 class HeavyPool:
@@ -588,7 +615,7 @@ class HeavyPool:
     def _release_locked(self, owner: Hashable, job: Job) -> list[Job]:
         """Forget ``owner`` on ``job``; drop the job if nobody waits. Returns the job if it was queued
         (its iterator is to be closed outside the lock), else nothing."""
-        if owner in job.owners and not job.done.is_set():
+        if owner in job.owners and not job.done.is_set() and not job.answered():
             self._places[owner] = (job.ticket, time.monotonic() + self.keep_place_s)
         job.owners.discard(owner)
         job.leases.pop(owner, None)
@@ -666,10 +693,11 @@ class HeavyPool:
                 gone._close()
             if job is None:
                 continue
-            status = "error"
+            status, started, cpu = "error", time.monotonic(), time.thread_time()
             try:
                 status = job._step()
             finally:
+                _trace(job, status, started, cpu, len(self._queue), len(self._running))
                 with self._cond:
                     self._running.remove(job)
                     job.running = False
@@ -684,7 +712,7 @@ class HeavyPool:
                         for owner in list(job.owners):
                             if self._by_owner.get(owner) is job:
                                 del self._by_owner[owner]
-                            if status == "final" and self.chain_s > 0:  # its next request keeps this place
+                            if status == "final" and self.chain_s > 0 and job.whole:  # its next request keeps this place
                                 self._places[owner] = (job.ticket, time.monotonic() + self.chain_s)
                 if status == "final" and job.keep:
                     self.cache.put(job.key, job.result)  # before done: a waiter that sees done finds it

@@ -22,13 +22,13 @@ import torch
 from torch import Tensor
 
 from .backbone import Backbone
-from .compute import RobustnessCurve, compute_robustness_curve_rounds, curve_of_samples
+from .compute import RobustnessCurve, curve_of_samples
 from .engine import KIND_LABELS, CleanPass, RegularizerSpec, iter_runs, sample_range
 from .rounds import FIRST, Partial, Progress, round_progress, round_ranges
 from .text import N_
 
-__all__ = ["COARSE", "HIGH", "LOW", "TARGETS", "KeepProbScan", "MeasuredCurve", "compute_keep_prob_scan",
-           "compute_keep_prob_scan_rounds", "compute_measured_curve_rounds", "with_keep_prob"]
+__all__ = ["COARSE", "HIGH", "LOW", "TARGETS", "KeepProbScan", "compute_keep_prob_scan", "compute_keep_prob_scan_rounds",
+           "with_keep_prob"]
 
 COARSE: tuple[float, ...] = (1.0, 0.995, 0.99, 0.98, 0.97, 0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5)
 HIGH, LOW = 0.9, 0.1  # the band of the fall: from 90% to 10% of the clean class probability
@@ -64,6 +64,9 @@ class KeepProbScan:
         grid: descending keep_probs, 1 first: each curve's crossings of :data:`TARGETS`, rounded to
             3 decimals, points closer than 0.002 merged.
         band: (curves, 2): the keep_probs where each curve crosses :data:`HIGH` and :data:`LOW`.
+        curve: the scan's points as a robustness curve (:class:`models.compute.RobustnessCurve`):
+            the class probability's mean and spread and the top-1 agreement at the coarse keep_probs,
+            over the scan's draws so far; what a page shows while the grid is measured.
     """
 
     keep_probs: tuple[float, ...]
@@ -73,6 +76,7 @@ class KeepProbScan:
     n_samples: int
     grid: tuple[float, ...]
     band: tuple[tuple[float, float], ...]
+    curve: RobustnessCurve
 
     def middle(self, curve: int = 0) -> float:
         """The keep_prob where ``curve`` falls to half its clean probability (on the scan)."""
@@ -95,7 +99,7 @@ def compute_keep_prob_scan(
     sizes). Each point draws ``n_samples`` masks from ``seed``, as :func:`compute_robustness_curve` does.
     """
     scan = _Scan(backbone, clean, base, methods, coarse)
-    return scan.result(scan.draw(range(0, len(sample_range(n_samples))), seed)[0])
+    return scan.result(*scan.draw(range(0, len(sample_range(n_samples))), seed))
 
 
 def compute_keep_prob_scan_rounds(
@@ -115,85 +119,11 @@ def compute_keep_prob_scan_rounds(
     scan = _Scan(backbone, clean, base, methods, coarse)
     total = len(sample_range(n_samples))
     p = torch.empty(len(scan.points), 0, dtype=torch.float64)
-    for new in round_ranges(total, first):
-        p = torch.cat([p, scan.draw(new, seed, round_progress(progress, new, total))[0]], dim=1)
-        yield Partial(scan.result(p), new.stop, total)
-
-
-@dataclass(frozen=True, eq=False)
-class MeasuredCurve:
-    """A robustness curve on the keep_prob grid measured for this model and image.
-
-    Attributes:
-        scan: the keep_prob scan so far (:class:`KeepProbScan`; whole once ``provisional`` is False).
-        curve: the curve (:class:`models.compute.RobustnessCurve`). While ``provisional``: the scan's
-            own points, its coarse keep_probs and the scan's first draw per point; then the curve on
-            the scan's grid, over the samples drawn so far.
-        provisional: the grid is still being measured.
-    """
-
-    scan: KeepProbScan
-    curve: RobustnessCurve
-    provisional: bool
-
-
-def compute_measured_curve_rounds(
-    backbone: Backbone,
-    clean: CleanPass,
-    base: RegularizerSpec,
-    *,
-    methods: Sequence[tuple[str, int]],
-    n_samples: int = 8,
-    seed: int = 0,
-    scan_samples: int = 4,
-    coarse: Sequence[float] = COARSE,
-    first: int = FIRST,
-    progress: Progress | None = None,
-) -> Iterator[Partial[MeasuredCurve]]:
-    """The robustness curve of ``methods`` on the grid a keep_prob scan measures, in rounds: an
-    answer after the scan's first round, then the curve on the measured grid.
-
-    The scan (``scan_samples`` draws per point, seed 0: a property of the model and the image, as
-    :func:`compute_keep_prob_scan`) is itself a curve on its coarse keep_probs, so its first round is
-    shown first, marked provisional (``Partial.done`` 1, what it holds); its later rounds yield that
-    same answer again (round boundaries, where the heavy pool serves other sessions). Then
-    :func:`models.compute.compute_robustness_curve_rounds` on the scan's grid with ``seed``: its
-    last round equals :func:`models.compute.compute_robustness_curve` there, the same masks and numbers.
-    """
-    methods = tuple(methods)
-    total = len(sample_range(n_samples))
-    scan = _Scan(backbone, clean, replace(base, keep_prob=1.0, block_size=1), methods, coarse)
-    scan_total = len(sample_range(scan_samples))
-    scan_passes = len(scan.points) * scan_total
-    curve_passes = len(methods) * len(methods) * len(TARGETS) * total  # the grid's points at most
-    split = scan_passes / max(1, scan_passes + curve_passes)
-    p = torch.empty(len(scan.points), 0, dtype=torch.float64)
     agree = torch.empty(len(scan.points), 0, dtype=torch.bool)
-    shown = None
-    for new in round_ranges(scan_total, first):
-        p_new, agree_new = scan.draw(new, seed=0, progress=_part(round_progress(progress, new, scan_total), 0.0, split))
+    for new in round_ranges(total, first):
+        p_new, agree_new = scan.draw(new, seed, round_progress(progress, new, total))
         p, agree = torch.cat([p, p_new], dim=1), torch.cat([agree, agree_new], dim=1)
-        if new.stop < scan_total and total > 1:
-            if shown is None:  # the scan's first draw, the curve on its coarse grid: 1 sample per point
-                provisional = curve_of_samples(backbone, clean, scan.keep_probs, methods, p, agree)
-                shown = Partial(MeasuredCurve(scan.result(p), provisional, True), p.shape[1], total)
-            yield shown
-    measured = scan.result(p)
-    for part in compute_robustness_curve_rounds(backbone, clean, base, keep_probs=measured.grid, methods=methods,
-                                                n_samples=total, seed=seed, first=first,
-                                                progress=_part(progress, split, 1.0 - split)):
-        yield Partial(MeasuredCurve(measured, part.value, False), part.done, part.total)
-
-
-def _part(progress: Progress | None, start: float, width: float) -> Progress | None:
-    """``progress`` as seen from a part of the work that covers ``[start, start + width]`` of it."""
-    if progress is None:
-        return None
-
-    def report(fraction: float, text: str) -> bool | None:
-        return progress(start + width * min(1.0, float(fraction)), text)
-
-    return report
+        yield Partial(scan.result(p, agree), new.stop, total)
 
 
 class _Scan:
@@ -224,8 +154,8 @@ class _Scan:
                 progress((i + 1) / len(self.points), N_("Measuring where the class probability falls"))
         return p, agree
 
-    def result(self, p: Tensor) -> KeepProbScan:
-        """The scan and its grid over the samples ``p`` (points, S) holds."""
+    def result(self, p: Tensor, agree: Tensor) -> KeepProbScan:
+        """The scan and its grid over the samples ``p`` and ``agree`` (points, S) hold."""
         keep_probs = self.keep_probs
         probs = torch.full((len(self.specs), len(keep_probs)), self.clean_prob, dtype=torch.float64)
         for i, (m, k) in enumerate(self.points):
@@ -243,5 +173,7 @@ class _Scan:
                 merged.append(kp)
         labels = tuple(KIND_LABELS[kind] + (f" b={block}" if kind == "dropblock" and block else "")
                        for kind, block in self.methods)
+        methods = tuple((kind, spec.block_size) for (kind, _block), spec in zip(self.methods, self.specs))
+        curve = curve_of_samples(self.backbone, self.clean, keep_probs, methods, p, agree)
         return KeepProbScan(keep_probs=keep_probs, labels=labels, ratio=ratio, clean_prob=self.clean_prob,
-                            n_samples=p.shape[1], grid=tuple(merged), band=tuple(band))
+                            n_samples=p.shape[1], grid=tuple(merged), band=tuple(band), curve=curve)

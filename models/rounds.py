@@ -23,13 +23,13 @@ Imports torch and the standard library only.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from torch import Tensor
 
-__all__ = ["FIRST", "MOST", "Partial", "Progress", "mean_std", "round_progress", "round_ranges", "round_sizes"]
+__all__ = ["FIRST", "MOST", "Partial", "Progress", "last", "mean_std", "round_progress", "round_ranges", "round_sizes"]
 
 T = TypeVar("T")
 Progress = Callable[[float, str], "bool | None"]
@@ -110,3 +110,12 @@ def mean_std(values: Tensor, dim: int = -1) -> tuple[Tensor, Tensor]:
     values = values.float()
     return values.mean(dim=dim), values.std(dim=dim, unbiased=False)
 
+
+def last(parts: Iterable[Partial[T]]) -> Partial[T]:
+    """The last round of ``parts`` (all of them computed): the final one, the one-shot result."""
+    found = None
+    for found in parts:
+        pass
+    if found is None:
+        raise ValueError("expected at least one round, but got none")
+    return found

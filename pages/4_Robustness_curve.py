@@ -8,6 +8,7 @@ import streamlit as st
 
 from models.checkpoints import merge_curves
 from models.compute import DEFAULT_CURVE_METHODS
+from models.keepgrid import KeepProbScan
 from ui import charts, chartview, checkpoints, export, frame, layout, paper, settings, view, views
 from ui.i18n import N_, _
 from ui.inputs import Context
@@ -75,21 +76,21 @@ def curve_section(ctx: Context, shown: tuple[str, str, float] = ("paper", "measu
     st.caption(_("The SpatialDropout curve is this app's addition: Figure 5 draws DropBlock with block_size 1 and 7 "
                  "only. SpatialDropout drops whole channels, what DropBlock becomes when the block covers the map."))
     other = checkpoints.second_model(ctx, "curve_model")
-    if keep_probs is None:  # measured: a provisional curve from the scan's first draw, then the measured grid
-        parts = views.measured_curve(ctx, spec, n_samples, DEFAULT_CURVE_METHODS)
-        draw = lambda measured: draw_measured(ctx, measured, spec)  # noqa: E731
-    else:
-        parts = views.robustness_curve(ctx, spec, n_samples, keep_probs)
-        draw = lambda curve: draw_curve(ctx, curve, spec, DEFAULT_CURVE_METHODS)  # noqa: E731
+    if keep_probs is None:  # measured for this model and image: the scan's own points drawn until it is whole
+        scan = views.keep_prob_scan(ctx, dataclasses.replace(spec, keep_prob=1.0, block_size=1), DEFAULT_CURVE_METHODS)
+        if other is None:  # its rounds as a provisional curve, then the curve on the grid it measured
+            curve = view.Chain(scan, lambda measured: views.robustness_curve(ctx, spec, n_samples, measured.grid))
+            view.progressive(curve, lambda shown: draw_measured(ctx, scan, shown, spec))
+            return
+        measured = view.final(scan)
+        scan_caption(measured, provisional=False)
+        keep_probs = measured.grid
+    parts = views.robustness_curve(ctx, spec, n_samples, keep_probs)
     if other is None:
-        view.progressive(parts, draw)
+        view.progressive(parts, lambda curve: draw_curve(ctx, curve, spec, DEFAULT_CURVE_METHODS))
         return
     # Figure 5(a) against (b): the same keep_probs and class on the second model, both whole
     curve = view.final(parts)
-    if keep_probs is None:
-        scan_caption(curve)
-        curve = curve.curve
-        keep_probs = curve.keep_probs
     second = view.final(views.robustness_curve(other, spec, n_samples, keep_probs, class_idx=curve.class_idx))
     st.caption(_("A: {a} (p = {pa:.3f} without DropBlock). B: {b} (p = {pb:.3f}). Same image, class, keep_probs, "
                  "placement and seed; the grid is the one measured on A.").format(
@@ -97,13 +98,12 @@ def curve_section(ctx: Context, shown: tuple[str, str, float] = ("paper", "measu
     draw_curve(ctx, merge_curves(curve, second, ("A", "B")), spec, DEFAULT_CURVE_METHODS * 2)
 
 
-def scan_caption(measured) -> None:
-    """How the measured grid was found (and, while it is, that the curve shown is the scan's own)."""
-    scan = measured.scan
-    if measured.provisional:
+def scan_caption(scan, provisional: bool) -> None:
+    """How the measured grid is found (and, while it is, that the curve shown is the scan's own)."""
+    if provisional:
         st.caption(_("Provisional: the grid for this model and image is being measured. Shown meanwhile: the "
-                     "scan's own points (keep_prob {coarse}), one draw each; the curve on the measured grid follows.")
-                   .format(coarse=", ".join(f"{k:g}" for k in scan.keep_probs)))
+                     "scan's own points (keep_prob {coarse}), {n} draws each so far; the curve on the measured "
+                     "grid follows.").format(coarse=", ".join(f"{k:g}" for k in scan.keep_probs), n=scan.n_samples))
         return
     st.caption(_("keep_prob grid measured for this model and image: a first scan ({n} draws at keep_prob {coarse}) "
                  "finds where each curve's mean p falls from 90% to 10% of its clean value ({bands}); the grid "
@@ -115,10 +115,15 @@ def scan_caption(measured) -> None:
                         for label, (hi, lo) in zip(scan.labels, scan.band))))
 
 
-def draw_measured(ctx: Context, measured, spec) -> None:
-    """One round of the curve on the measured grid (or, first, the scan's provisional one)."""
-    scan_caption(measured)
-    draw_curve(ctx, measured.curve, spec, DEFAULT_CURVE_METHODS)
+def draw_measured(ctx: Context, scan, shown, spec) -> None:
+    """A round of the curve on the measured grid, or, while the grid is measured, of the keep_prob
+    scan as a provisional curve on its coarse grid."""
+    if isinstance(shown, KeepProbScan):
+        scan_caption(shown, provisional=True)
+        draw_curve(ctx, shown.curve, spec, DEFAULT_CURVE_METHODS)
+        return
+    scan_caption(scan.final().value, provisional=False)
+    draw_curve(ctx, shown, spec, DEFAULT_CURVE_METHODS)
 
 
 def draw_curve(ctx: Context, curve, spec, methods) -> None:

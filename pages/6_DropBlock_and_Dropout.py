@@ -92,7 +92,7 @@ def draw_arms_and_note(ctx: Context, spec, fc_keep: float, result) -> None:
         return
     alone = result.views[1].class_prob / max(result.clean_prob, 1e-12)  # the "DropBlock only" arm
     if alone < 0.1:  # a fragile network: say where DropBlock alone would leave half, measured on it
-        middle = views.keep_prob_scan(ctx, spec, (("dropblock", None),)).middle()
+        middle = view.final(views.keep_prob_scan(ctx, spec, (("dropblock", None),))).middle()
         st.info(_("On this model DropBlock alone at these settings leaves {ratio:.0%} of p({cls}): this network is "
                   "far more fragile than the ResNets of the papers. Measured here, the same groups and block sizes "
                   "keep about half of it at keep_prob {kp:g} in every group.").format(

@@ -41,7 +41,7 @@ def curve_areas(curve: M.RobustnessCurve) -> tuple[float, float]:
 def curve_grid(ctx: Context, step: Step) -> tuple[float, ...]:
     """Step 5's keep_probs, measured on this model and image (models/keepgrid.py): where the b=1 and b=7
     curves fall to 75%, 50% and 25% of the clean probability, and 1."""
-    return views.keep_prob_scan(step_context(ctx, step.spec, step.seed), step.spec, CURVE_METHODS).grid
+    return view.final(views.keep_prob_scan(step_context(ctx, step.spec, step.seed), step.spec, CURVE_METHODS)).grid
 
 
 def measure_figure5(ctx: Context, step: Step):
@@ -166,10 +166,10 @@ class StrategyChoice:
 
 def strategy_choice(ctx: Context, step: Step) -> StrategyChoice:
     sctx = step_context(ctx, step.spec, step.seed)
-    coarse = views.keep_prob_scan(sctx, step.spec, STRATEGY_METHODS)
+    coarse = view.final(views.keep_prob_scan(sctx, step.spec, STRATEGY_METHODS))
     paper = float(coarse.ratio[0, coarse.keep_probs.index(STRATEGY_KEEP_PROB)])
     grid = tuple(k for k in coarse.grid if k < 1.0)
-    fine = views.keep_prob_scan(sctx, step.spec, STRATEGY_METHODS, coarse=grid, n_samples=SAMPLES)
+    fine = view.final(views.keep_prob_scan(sctx, step.spec, STRATEGY_METHODS, coarse=grid, n_samples=SAMPLES))
     refined = tuple((k, float(r)) for k, r in zip(fine.keep_probs, fine.ratio[0]) if k < 1.0)
     if paper > LOW or not refined:
         kp = STRATEGY_KEEP_PROB

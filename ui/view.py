@@ -47,7 +47,7 @@ from models.rounds import Partial
 from ui import settings
 from ui.i18n import N_, _, tr
 from ui.waiting import Rounds, pool, submit, wait_for
-from ui.waiting import final, progressive  # noqa: F401 -- the pages draw views in rounds with these
+from ui.waiting import Chain, final, progressive  # noqa: F401 -- the pages draw views in rounds with these
 _LOCK = threading.Lock()
 
 

@@ -13,14 +13,14 @@ from collections.abc import Iterator
 import models as M
 from models.checkpoints import ModelCam, compute_model_cam
 from models.compute import DEFAULT_CURVE_METHODS
-from models.keepgrid import MeasuredCurve, compute_keep_prob_scan_rounds, compute_measured_curve_rounds
-from models.rounds import Partial
+from models.keepgrid import KeepProbScan, compute_keep_prob_scan_rounds
+from models.rounds import Partial, last
 from models.theory import (TheoryContrasts, compute_algorithm_steps, compute_depth_contrast_rounds, compute_mistakes,
                            compute_theory_contrasts_rounds, compute_tutorial_contrasts_rounds)
 from ui.i18n import N_
 from ui.inputs import Context
 from ui.settings import SPEC_KEYS
-from ui.view import Noted, final, on_model, view
+from ui.view import on_model, view
 
 SWEEPS = tuple(k for k in SPEC_KEYS if k not in ("keep_prob", "block_size")) + ("seed",)  # curves sweep these two
 
@@ -75,23 +75,15 @@ def robustness_curve(ctx: Context, spec: M.RegularizerSpec, n_samples: int, keep
                                              class_idx=class_idx, progress=progress)
 
 
-@view(depends=SWEEPS, rounds=True, title=N_("Measuring where the class probability falls"))
-def measured_curve(ctx: Context, spec: M.RegularizerSpec, n_samples: int,
-                   methods: tuple[tuple[str, int], ...] = DEFAULT_CURVE_METHODS, progress=None
-                   ) -> Iterator[Partial[MeasuredCurve]]:
-    """The curve on the keep_prob grid measured for this model and image (models/keepgrid.py): the
-    scan's first draw first, as a provisional curve on its coarse grid, then the curve on the grid."""
-    return compute_measured_curve_rounds(ctx.backbone, ctx.clean, spec, methods=tuple(methods), n_samples=n_samples,
-                                         seed=ctx.seed, progress=progress)
-
-
-@view(depends=SWEEPS[:-1], heavy=True, title=N_("Measuring where the class probability falls"))
+@view(depends=SWEEPS[:-1], rounds=True, title=N_("Measuring where the class probability falls"))
 def keep_prob_scan(ctx: Context, spec: M.RegularizerSpec, methods: tuple[tuple[str, int | None], ...],
-                   coarse: tuple[float, ...] | None = None, n_samples: int = 4, progress=None):
+                   coarse: tuple[float, ...] | None = None, n_samples: int = 4,
+                   progress=None) -> Iterator[Partial[KeepProbScan]]:
     """Where each method's class probability falls on this model and image (models/keepgrid.py),
     measured with seed 0 whatever the sidebar's seed: a property of the model and the image, shared by
-    every session that shows them. On the heavy pool: dozens of Monte Carlo passes on ResNet-50, in
-    rounds (the page waits for the last), so that other sessions' first rounds go between them."""
+    every session that shows them. Dozens of Monte Carlo passes on ResNet-50, in rounds: the curve
+    page shows each round's points as a provisional curve (``KeepProbScan.curve``); a page that needs
+    the grid itself waits for the last round (``view.final``)."""
     extra = {} if coarse is None else {"coarse": tuple(coarse)}
     return compute_keep_prob_scan_rounds(ctx.backbone, ctx.clean, spec, methods=tuple(methods), n_samples=n_samples,
                                          seed=ctx.seed, progress=progress, **extra)
@@ -134,8 +126,7 @@ def theory_contrasts(ctx: Context, progress=None) -> Iterator[Partial[TheoryCont
     every session), so that the page's first answers come together after one wait in the queue."""
     def middle() -> float:
         key, args, kwargs = keep_prob_scan.key(ctx, DEEP, DEEP_METHODS)
-        scan = keep_prob_scan.results().get(key, lambda: final(keep_prob_scan.fn(*args, **kwargs)))
-        return (scan.value if isinstance(scan, Noted) else scan).middle()
+        return keep_prob_scan.results().get(key, lambda: last(keep_prob_scan.fn(*args, **kwargs))).value.middle()
 
     return compute_theory_contrasts_rounds(ctx.backbone, ctx.clean, ctx.spec.keep_prob, middle=middle, seed=ctx.seed,
                                            progress=progress)

@@ -12,6 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
@@ -126,6 +127,44 @@ class Rounds:
         return self.cache.peek(self.key)
 
 
+@dataclass(frozen=True)
+class _Meanwhile:
+    """A chain's first view's last round, shown while the second has none yet: never the last."""
+
+    value: Any
+    done: int
+    total: int
+    final: bool = False
+
+
+class Chain:
+    """Two views in rounds drawn as one, the second made from the first's final value (the curve on
+    the grid its keep_prob scan measured): the first's rounds until it is whole, then the second's.
+    Answers as :class:`Rounds` does (:func:`progressive` draws it); ``draw`` gets either view's values."""
+
+    def __init__(self, first: Rounds, then: Callable[[Any], Rounds]) -> None:
+        self.first, self.then = first, then
+
+    def final(self):
+        whole = self.first.final()
+        return None if whole is None else self.then(whole.value).final()
+
+    def answer(self, wait: bool = True, said: bool = True) -> Iterator:
+        whole = self.first.final()
+        if whole is None:
+            for whole in self.first.answer(wait, said):
+                if not whole.final:
+                    yield whole
+            if whole is None or not whole.final:
+                return
+        shown = False
+        for part in self.then(whole.value).answer(wait, said):
+            shown = True
+            yield part
+        if not shown:  # in a tick, before the second's first round: the first's last, not an empty place
+            yield _Meanwhile(whole.value, whole.done, whole.total)
+
+
 def _keeping(parts: Iterator, cache: jobs.SingleFlight, key: tuple) -> Iterator:
     """The rounds, the final one kept in the view's results by the worker itself: a job that
     finishes while nobody waits (refining between a page's runs) is still kept."""
@@ -136,17 +175,18 @@ def _keeping(parts: Iterator, cache: jobs.SingleFlight, key: tuple) -> Iterator:
 
 
 def _rounds(cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress], Any], title: str,
-            answer: bool = False, wait: bool = True, said: bool = True) -> Iterator:
+            answer: bool = False, wait: bool = True, said: bool = True, whole: bool = False) -> Iterator:
     """The rounds of a view in rounds, as they come (the last one final), with a status line.
     ``answer``: only the latest round (waiting for the first if none yet and ``wait``); the job is
-    then held, not released, so it refines after this run ends."""
+    then held, not released, so it refines after this run ends. ``whole``: the caller waits for the
+    last round (its rounds are scheduled as first rounds, ``HeavyPool.submit``)."""
     found = cache.peek(key)
     if found is not None:
         if said:
             st.caption(_round_text(found, None))
         yield found
         return
-    job, status, stop, asked = submit(key, run), st.empty(), _interruption(), pending()
+    job, status, stop, asked = submit(key, run, whole), st.empty(), _interruption(), pending()
     version, shown, last, drawn = 0, None, 0.0, None
     try:
         while True:
@@ -197,7 +237,10 @@ def _rounds(cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress],
 
 def final(parts: Iterator):
     """The final value of a view in rounds, without drawing the rounds (its status line says how far
-    it is): for results a page needs whole, e.g. a lesson step's verdict."""
+    it is): for results a page needs whole, e.g. a lesson step's verdict or a measured grid. Nothing
+    is shown before the last round, so the job's rounds go ahead of refinements, as first rounds do."""
+    if isinstance(parts, Rounds):
+        parts = _rounds(parts.cache, parts.key, parts.run, parts.title, whole=True)
     last = None
     for last in parts:
         pass
@@ -214,7 +257,7 @@ def progressive(parts: Iterator, draw: Callable[[Any], None]):
     (Streamlit's ``run_every``, timed by the browser) and draws the latest round, renewing the job's
     lease; it stops ticking once the final round is drawn. Any other iterable: every round drawn
     in this run, one after another."""
-    if not isinstance(parts, Rounds):
+    if not isinstance(parts, (Rounds, Chain)):
         holder, last = st.empty(), None
         for i, part in enumerate(parts):
             with holder.container(), layout.draft(None if part.final else i + 1):

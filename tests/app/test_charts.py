@@ -15,7 +15,7 @@ import torch
 import models as M
 from models.setcurve import SetCurve
 from models.theory import compute_mistakes, compute_schedule, compute_tutorial_contrasts
-from ui import charts, chartspec, chartview
+from ui import charts, chartspec, chartview, views, waiting
 
 from .test_browser import browser  # noqa: F401 -- the shared headless Chromium fixture
 from .conftest import ROOT, assert_clean, new_app, until_final
@@ -363,13 +363,15 @@ def test_robustness_page_builds_the_chart_once_and_draws_the_png_only_on_click(m
 
 def test_robustness_page_answers_with_the_scans_provisional_curve_then_the_measured_grid():
     """The first answer is the keep_prob scan's own first draw (no waiting for the whole scan), said to be
-    provisional; the page then refines to the curve on the measured grid."""
+    provisional; once the scan is whole the page runs again and refines the curve on the measured grid."""
+    views.keep_prob_scan.results().clear()  # measured once per model and image for every session: not yet here
+    waiting.pool().cache.clear()  # the pool's own last final
     at = new_app(fewest_samples=True).run()
     at.switch_page("pages/4_Robustness_curve.py").run()
     assert_clean(at)
     captions = [c.value for c in at.caption]
-    assert any(c.startswith("Provisional: the grid") for c in captions), captions
-    assert any("1 of 4 samples" in c for c in captions), captions
+    assert any(c.startswith("Provisional: the grid") and "1 draws each so far" in c for c in captions), captions
+    assert any("1 of 4 samples" in c for c in captions), captions  # the scan's rounds
     rows = curve_rows(at)
     assert len(rows) == 12  # the scan's coarse keep_probs, 1 down to 0.5
     until_final(at)
@@ -377,7 +379,7 @@ def test_robustness_page_answers_with_the_scans_provisional_curve_then_the_measu
     captions = [c.value for c in at.caption]
     assert not any(c.startswith("Provisional") for c in captions)
     assert any(c.startswith("keep_prob grid measured for this model") for c in captions)
-    assert any("4 of 4 samples" in c for c in captions), captions
+    assert any("4 of 4 samples" in c for c in captions), captions  # the curve's, on the measured grid
     rows = curve_rows(at)
     assert 2 <= len(rows) < 12 and rows[0]["keep_prob"] == "1"
 

@@ -18,7 +18,7 @@ import dropblock as db
 import models as M
 from models import engine
 from models.backbone import Site, identity_site, resnet_backbone
-from models.keepgrid import compute_keep_prob_scan, compute_keep_prob_scan_rounds, compute_measured_curve_rounds
+from models.keepgrid import compute_keep_prob_scan, compute_keep_prob_scan_rounds
 from models.rounds import FIRST, Partial, round_progress, round_ranges, round_sizes
 from models.setcurve import Cancelled, compute_set_curve, compute_set_curve_rounds, image_seed
 from models.theory import (
@@ -362,26 +362,19 @@ def test_keep_prob_scan_in_rounds(lite0, coffee_clean):
                                                               **kwargs))
 
 
-def test_measured_curve_answers_with_the_scans_first_draw_then_the_curve_on_its_grid(lite0, coffee_clean):
-    """Provisional first (the scan's own points, one draw), repeated at the scan's round boundaries; then
-    the curve on the scan's grid in rounds, the last equal to the one-shot curve there."""
+def test_a_scan_round_is_itself_a_curve_on_the_coarse_grid(lite0, coffee_clean):
+    """What the curve page shows while the grid is measured: the scan's points as a robustness curve,
+    the mean and spread of the scan's draws so far; whole, the one-shot curve on the coarse grid."""
     bb, clean, methods = lite0.backbone, coffee_clean, (("dropblock", 7), ("dropblock", 1))
     coarse = (1.0, 0.95, 0.9, 0.8)
-    partials = list(compute_measured_curve_rounds(bb, clean, PAPER, methods=methods, n_samples=4, seed=2,
-                                                  scan_samples=4, coarse=coarse))
-    provisional = [p for p in partials if p.value.provisional]
-    measured = [p for p in partials if not p.value.provisional]
-    assert len(provisional) == len(round_sizes(4)) - 1 and all(p is provisional[0] for p in provisional)
-    first = provisional[0]
-    assert first.done == 1 and first.total == 4 and not first.final
-    scan1 = compute_keep_prob_scan(bb, clean, PAPER, methods=methods, coarse=coarse, n_samples=1, seed=0)
-    assert first.value.curve.keep_probs == scan1.keep_probs and first.value.curve.n_samples == 1
-    close(first.value.curve.mean_prob / first.value.curve.clean_prob, scan1.ratio.float())
-    assert float(first.value.curve.std_prob.abs().max()) == 0.0  # one draw: no spread yet
-    scan = compute_keep_prob_scan(bb, clean, PAPER, methods=methods, coarse=coarse, n_samples=4, seed=0)
-    assert all(p.value.scan.grid == scan.grid for p in measured)
-    check_rounds([Partial(p.value.curve, p.done, p.total) for p in measured], 4, lambda n: M.compute_robustness_curve(bb, clean, PAPER, keep_probs=scan.grid,
-                                                                   methods=methods, n_samples=n, seed=2))
+    partials = list(compute_keep_prob_scan_rounds(bb, clean, PAPER, methods=methods, coarse=coarse, n_samples=4,
+                                                  seed=2))
+    check_rounds([Partial(p.value.curve, p.done, p.total) for p in partials], 4, lambda n: M.compute_robustness_curve(
+        bb, clean, PAPER, keep_probs=coarse, methods=methods, n_samples=n, seed=2))
+    first = partials[0].value
+    close(first.curve.mean_prob / first.curve.clean_prob, first.ratio.float())
+    assert float(first.curve.std_prob.abs().max()) == 0.0  # one draw: no spread yet
+    assert first.curve.labels == ("DropBlock b=7", "DropBlock b=1")
 
 
 # ---------------------------------------------------------------------------- cancelling

@@ -575,12 +575,30 @@ def test_an_ended_job_keeps_its_place_for_its_owner_next_request():
     """A page's second heavy request (the curve after its scan) is not sent behind later arrivals."""
     pool, log = HeavyPool(workers=1, chain_s=30.0), []
     holder, gate = hold_worker(pool)
-    scan = pool.submit("s", "scan", rounds("scan", 1, log))
+    scan = pool.submit("s", "scan", rounds("scan", 1, log), whole=True)  # a one-shot result the page waits for
     late = pool.submit("t", "late", rounds("late", 1, log))  # asked after the scan
     gate.set()
     assert scan.wait(WAIT)
     curve = pool.submit("s", "curve", rounds("curve", 1, log))
     assert curve.ticket == scan.ticket < late.ticket
+
+
+def test_a_session_shown_an_answer_asks_again_from_the_back():
+    """Round-robin under load: a session whose job answered (its first round shown, refining) and that
+    asks for something else goes behind the sessions still waiting for their first answer, however
+    early its own first ticket was; one that changed its inputs before any answer keeps its place."""
+    pool, log, gate = HeavyPool(workers=1, chain_s=30.0), [], threading.Event()
+    answered = pool.submit("a", "a1", rounds("a1", 3, log, gates={1: gate}))  # the worker stays in its round 1
+    assert answered.wait_change(0, WAIT) and answered.rounds == 1
+    waiting = pool.submit("b", "b1", rounds("b1", 1, log))
+    late = pool.submit("c", "c1", rounds("c1", 1, log))
+    changed = pool.submit("c", "c2", rounds("c2", 1, log))  # c changed its inputs before any answer: same place
+    again = pool.submit("a", "a2", rounds("a2", 1, log))  # a moves on: a1 dropped, a2 from the back
+    assert answered.ticket < waiting.ticket < changed.ticket == late.ticket < again.ticket
+    gate.set()
+    assert waiting.wait(WAIT) and changed.wait(WAIT) and again.wait(WAIT)
+    firsts = [name for name, index in log if index == 0 and name != "a1"]
+    assert firsts == ["b1", "c2", "a2"]
 
 
 def test_a_held_job_not_looked_at_again_is_let_go_at_once():
