@@ -471,7 +471,8 @@ class SiteInput:
     Attributes:
         site: the first site (as :attr:`DropRun.site`).
         before: (1, C, H, W) the activation there, on the model's device and in the layout the full
-            run offers it to its first drop (the image's own tensor where no layer runs).
+            run offers it to its first drop (where no layer runs, the cached activation or image
+            itself; EfficientNet-Lite0 on the CPU: its channels-last copy).
     """
 
     site: Site
