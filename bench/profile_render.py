@@ -29,7 +29,7 @@ from stclient import Session  # noqa: E402
 
 # First matching rule wins, checked from the innermost frame outwards.
 CATEGORIES = [
-    ("mask sampling", ("dropblock/functional.py", "sample_site_mask", "dropblock/modules.py")),
+    ("mask sampling", ("dropblock/functional.py", "dropblock/modules.py")),
     ("network (torch forward)", ("torch/nn/", "models/backbone.py", "torchvision/", "efficientnet", "models/engine.py",
                                  "models/compute.py")),
     ("image encoding", ("PIL/", "image_utils", "ui/render.py:_png", "_png (", "savefig", "media_file",

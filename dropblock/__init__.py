@@ -9,12 +9,15 @@ stores settings for the ops and wants them refused where they are written).
 """
 
 from .checks import (
+    KINDS,
+    Kind,
     check_block_size,
     check_gamma_mode,
     check_gamma_scale,
     check_generator,
     check_input,
     check_keep_prob,
+    check_kind,
     check_normalize,
     check_seed_region,
 )
@@ -38,18 +41,21 @@ from .functional import (
     sample_cutout_mask,
     sample_drop_block_mask,
     sample_dropout_mask,
+    sample_mask,
     sample_spatial_dropout_mask,
     spatial_dropout,
 )
 from .modules import Cutout, DropBlock2d, Dropout, LinearScheduler, SpatialDropout
 
 __all__ = [
+    "KINDS",
     "Cutout",
     "DropBlock2d",
     "DropMask",
     "Dropout",
     "GammaMode",
     "Generators",
+    "Kind",
     "LinearScheduler",
     "Normalize",
     "SeedRegion",
@@ -63,6 +69,7 @@ __all__ = [
     "check_generator",
     "check_input",
     "check_keep_prob",
+    "check_kind",
     "check_normalize",
     "check_seed_region",
     "cutout",
@@ -76,6 +83,7 @@ __all__ = [
     "sample_cutout_mask",
     "sample_drop_block_mask",
     "sample_dropout_mask",
+    "sample_mask",
     "sample_spatial_dropout_mask",
     "spatial_dropout",
 ]

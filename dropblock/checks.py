@@ -22,10 +22,12 @@ from torch import Tensor
 
 __all__ = [
     "GAMMA_MODES",
+    "KINDS",
     "NORMALIZE",
     "SEED_REGIONS",
     "GammaMode",
     "Generators",
+    "Kind",
     "Normalize",
     "SeedRegion",
     "check_block_size",
@@ -34,6 +36,7 @@ __all__ = [
     "check_generator",
     "check_input",
     "check_keep_prob",
+    "check_kind",
     "check_normalize",
     "check_seed_region",
 ]
@@ -44,6 +47,8 @@ Normalize = Literal["sample", "batch"]
 NORMALIZE: tuple[str, ...] = ("sample", "batch")
 GammaMode = Literal["eq1", "calibrated"]
 GAMMA_MODES: tuple[str, ...] = ("eq1", "calibrated")
+Kind = Literal["dropblock", "dropout", "spatial_dropout", "cutout"]
+KINDS: tuple[str, ...] = ("dropblock", "dropout", "spatial_dropout", "cutout")  # the ops with a mask sampler
 # One generator for the batch, or one per sample (sample i draws from the i-th), or None (torch's default).
 Generators = Union[torch.Generator, Sequence[torch.Generator], None]
 
@@ -134,6 +139,15 @@ def check_gamma_mode(gamma_mode: object) -> None:
         ValueError: any other value.
     """
     _check_choice(gamma_mode, "gamma_mode", GAMMA_MODES)
+
+
+def check_kind(kind: object) -> None:
+    """Check which op a mask is for: one of :data:`KINDS`.
+
+    Raises:
+        ValueError: any other value.
+    """
+    _check_choice(kind, "kind", KINDS)
 
 
 def check_generator(generator: object, n: int | None = None) -> None:

@@ -54,8 +54,10 @@ import torch
 from torch import Tensor
 
 from .checks import (
+    KINDS,
     GammaMode,
     Generators,
+    Kind,
     Normalize,
     SeedRegion,
     check_block_size,
@@ -64,14 +66,17 @@ from .checks import (
     check_generator,
     check_input,
     check_keep_prob,
+    check_kind,
     check_normalize,
     check_seed_region,
 )
 
 __all__ = [
+    "KINDS",
     "DropMask",
     "GammaMode",
     "Generators",
+    "Kind",
     "Normalize",
     "SeedRegion",
     "apply_mask",
@@ -88,6 +93,7 @@ __all__ = [
     "sample_cutout_mask",
     "sample_drop_block_mask",
     "sample_dropout_mask",
+    "sample_mask",
     "sample_spatial_dropout_mask",
     "spatial_dropout",
 ]
@@ -873,6 +879,65 @@ def _unscaled(mask: DropMask) -> DropMask:
     return replace(mask, scale=torch.ones_like(mask.scale))
 
 
+def sample_mask(
+    x: Tensor,
+    kind: Kind,
+    keep_prob: float,
+    block_size: int = 1,
+    *,
+    gamma_scale: float = 1.0,
+    per_channel: bool = True,
+    seed_region: SeedRegion = "valid",
+    gamma_mode: GammaMode = "eq1",
+    normalize: Normalize = "sample",
+    generator: Generators = None,
+) -> DropMask:
+    """The mask of op ``kind`` for ``x``: one entry point for a site that may hold any of the four.
+
+    ``gamma_scale`` scales the drop asked for, ``1 - keep_prob``, for every kind alike: DropBlock
+    scales its γ (with Eq. (1) the paper's γ/4 at 0.25, in ResNet group 3; calibrated: its target);
+    Dropout, SpatialDropout and Cutout drop ``gamma_scale * (1 - keep_prob)``, i.e. they are sampled
+    with keep_prob ``1 - gamma_scale * (1 - keep_prob)`` (their mask records that keep_prob, with
+    ``gamma_scale`` 1). The draws are those of the kind's own sampler with these arguments.
+
+    Args:
+        x: (N, C, H, W); only its shape, dtype and device are used.
+        kind: ``"dropblock"``, ``"dropout"``, ``"spatial_dropout"`` or ``"cutout"``.
+        keep_prob: in (0, 1].
+        block_size: DropBlock's block side (clipped to the map); the other kinds ignore it.
+        gamma_scale: >= 0, the factor on the drop (0.25: a quarter of it).
+        per_channel, gamma_mode, normalize: DropBlock's (:func:`sample_drop_block_mask`).
+        seed_region: DropBlock's and Cutout's.
+        generator: one, or one per sample (sample i draws from the i-th).
+
+    Returns:
+        The kind's :class:`DropMask`, on x's device.
+
+    Raises:
+        TypeError, ValueError: on invalid arguments, or a ``gamma_scale`` that would drop every
+        unit of a kind without a γ (``gamma_scale * (1 - keep_prob) >= 1``).
+    """
+    check_kind(kind)
+    keep_prob = check_keep_prob(keep_prob)
+    check_block_size(block_size)
+    gamma_scale = check_gamma_scale(gamma_scale)
+    if kind == "dropblock":
+        return sample_drop_block_mask(
+            x, keep_prob, block_size, per_channel=per_channel, seed_region=seed_region, gamma_scale=gamma_scale,
+            gamma_mode=gamma_mode, normalize=normalize, generator=generator,
+        )
+    if gamma_scale != 1.0:  # 1 - 1 * (1 - keep_prob) need not be keep_prob in floating point: only when scaled
+        drop = gamma_scale * (1.0 - keep_prob)
+        if drop >= 1.0:
+            raise ValueError(f"expected gamma_scale * (1 - keep_prob) < 1 for {kind}, but got {drop}")
+        keep_prob = 1.0 - drop
+    if kind == "dropout":
+        return sample_dropout_mask(x, keep_prob, generator=generator)
+    if kind == "spatial_dropout":
+        return sample_spatial_dropout_mask(x, keep_prob, generator=generator)
+    return sample_cutout_mask(x, keep_prob, seed_region=seed_region, generator=generator)
+
+
 # --------------------------------------------------------------------------------------
 # Ops
 # --------------------------------------------------------------------------------------
@@ -887,7 +952,8 @@ def apply_mask(x: Tensor, mask: DropMask, *, out: Tensor | None = None) -> Tenso
         out: where to write the result (x's shape and dtype), e.g. some rows of a batch; else a new tensor.
 
     Returns:
-        (N, C, H, W) tensor of x's dtype (``out`` when given).
+        (N, C, H, W) tensor of x's dtype (``out`` when given); x itself (or x copied into ``out``)
+        for a mask that drops nothing (γ = 0: keep_prob 1, a Cutout budget below one unit).
     """
     check_input(x)
     if mask.block_mask.shape[0] != x.shape[0] or mask.block_mask.shape[-2:] not in (x.shape[-2:], (1, 1)):
@@ -898,6 +964,8 @@ def apply_mask(x: Tensor, mask: DropMask, *, out: Tensor | None = None) -> Tenso
     if out is not None and (out.shape != x.shape or out.dtype != x.dtype):
         raise ValueError(f"expected out of shape {tuple(x.shape)} and dtype {x.dtype}, but got "
                          f"{tuple(out.shape)} and {out.dtype}")
+    if mask.gamma == 0.0:  # every unit kept with scale count/count: x as it is (1 / n * n need not be 1 in floats)
+        return x if out is None else out.copy_(x)
     scale = mask.scale.to(x.dtype).view(-1, 1, 1, 1)
     keep = mask.block_mask
     # A dropped unit is x * 0 (Algorithm 1's A x M): 0, or -0.0 for a negative x (equal to 0), NaN

@@ -27,14 +27,14 @@ from .engine import (
     CleanPass,
     DropRun,
     RegularizerSpec,
+    SiteInput,
     class_activation_map,
+    first_site_input,
     iter_runs,
     pass_samples,
     run_regularized,
-    sample_first_site,
     sample_generators,
     sample_range,
-    sample_site_mask,
     topk,
     upsample_cam,
 )
@@ -60,6 +60,7 @@ __all__ = [
     "compute_dropblock_dropout_rounds",
     "compute_mask_outcome",
     "compute_mask_sample",
+    "compute_mask_sample_at",
     "compute_robustness_curve",
     "compute_robustness_curve_rounds",
     "curve_of_samples",
@@ -226,12 +227,36 @@ def compute_mask_sample(
     there (:func:`shown_channels`), or the given ``channels`` (another sample's, to compare on them).
 
     Runs the network only up to that site (nothing after it: for ``"after_group"`` and Cutout on
-    the input, no layer at all beyond the cached activation), so a slider move draws new masks in
-    a few milliseconds. The masks are those the network of :func:`compute_mask_outcome` runs with
-    for the same ``seed``.
+    the input, no layer at all beyond the cached activation): :func:`compute_mask_sample_at` of
+    ``first_site_input(backbone, clean, spec)``. The masks are those the network of
+    :func:`compute_mask_outcome` runs with for the same ``seed``.
     """
-    first = sample_first_site(backbone, clean, spec, seed=seed)
-    return _mask_sample(spec, first.site, first.before, first.after, first.mask, n_channels, channels)
+    return compute_mask_sample_at(first_site_input(backbone, clean, spec), spec, seed=seed, n_channels=n_channels,
+                                  channels=channels)
+
+
+def compute_mask_sample_at(
+    site: SiteInput, spec: RegularizerSpec, *, seed: int = 0, n_channels: int = 8,
+    channels: Sequence[int] | None = None,
+) -> MaskSample:
+    """:func:`compute_mask_sample` drawn on a site input computed already: no layer runs, so a move
+    of keep_prob, block_size or the seed draws new masks in a few milliseconds.
+
+    Args:
+        site: ``models.engine.first_site_input(backbone, clean, s)`` for a spec ``s`` placed as
+            ``spec`` (the same placement, groups, site and, for Cutout, input or features).
+        spec: what to draw; its keep_prob, block size, γ/4 rule and mask options apply at
+            ``site`` (:meth:`RegularizerSpec.mask_args`).
+        seed: a single draw is sample 0 of a run seeded ``seed``, whose generator is seeded
+            ``sample_seed(seed, 0)``, i.e. ``seed`` itself: the masks of :func:`compute_mask_outcome`.
+        n_channels, channels: as :func:`compute_mask_sample`.
+    """
+    generator = torch.Generator(device="cpu").manual_seed(int(seed))
+    with torch.inference_mode():
+        # The one call that decides γ (the γ/4 rule included) and draws; the page reads both from the mask.
+        mask = db.sample_mask(site.before, **spec.mask_args(site.site.group), generator=generator)
+        after = db.apply_mask(site.before, mask)  # keep_prob 1: ``before`` itself, as in the full run
+    return _mask_sample(spec, site.site, site.before, after, mask, n_channels, channels)
 
 
 def compute_mask_outcome(backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, seed: int = 0) -> MaskOutcome:
@@ -389,8 +414,8 @@ def _comparison_drops(clean: CleanPass, pictured: Comparison, samples: range, se
     out = torch.empty(len(pictured.views), len(samples))
     for i, view in enumerate(pictured.views):
         start = clean.x if view.spec.on_input else clean.acts[pictured.group]
-        out[i] = sample_site_mask(start.expand(len(samples), *start.shape[1:]), view.spec,
-                                  sample_generators(seed, samples), group=pictured.group).drop_fraction.float().cpu()
+        out[i] = db.sample_mask(start.expand(len(samples), *start.shape[1:]), **view.spec.mask_args(pictured.group),
+                                generator=sample_generators(seed, samples)).drop_fraction.float().cpu()
         if progress is not None:
             progress((i + 1) / len(pictured.views), N_("Sampling masks"))
     return out

@@ -16,8 +16,11 @@
   keeps its own generators, so its masks are exactly those of its separate run. The layers before
   the first site run once on the one cached image; on the CPU, EfficientNet-Lite0 re-runs in NHWC
   (channels last), where its convolutions measured ~30% faster (ResNet-50: no faster, so NCHW).
-* The masks alone (the mask explorer's grid, animation frames): :func:`sample_first_site` runs the
-  same forward only up to the first site and stops there, with the same draws as the full run.
+* The masks alone (the mask explorer's grid, animation frames): :func:`first_site_input` runs the
+  same forward only up to the first site and stops there, before the drop, keeping the activation
+  the first mask is drawn for; it depends on the spec's placement only (not on keep_prob, block_size,
+  the mask options or the seed), so it is computed once and a new mask is drawn on it with
+  ``dropblock.sample_mask`` (``RegularizerSpec.mask_args``), as the full run draws it.
 * Masks come from a **CPU** generator (they are small) and are moved to the model's device, so
   a seed gives the same masks on a GPU server, a CPU one, and after a CPU retry on CUDA OOM.
 * Dropout before ``fc`` (Hu, Si, Zeng & Shu, "A regularization strategy combining Dropblock and
@@ -57,29 +60,28 @@ __all__ = [
     "CleanPass",
     "DropRun",
     "RegularizerSpec",
-    "SiteSample",
+    "SiteInput",
     "class_activation_map",
     "clean_pass",
     "run_regularized",
     "iter_runs",
     "pass_samples",
     "run_regularized_many",
+    "first_site_input",
     "same_pass",
-    "sample_first_site",
     "sample_generators",
     "sample_range",
     "sample_seed",
-    "sample_site_mask",
     "topk",
     "upsample_cam",
 ]
 
-Kind = Literal["dropblock", "dropout", "spatial_dropout", "cutout"]
+Kind = db.Kind
 Placement = Literal["after_group", "in_blocks"]
 ActSite = Literal["after_act", "before_act"]
 SITE_ACTS: dict[str, str] = {"after_act": N_("after BN and ReLU (TF TPU ResNet)"),
                              "before_act": N_("after BN, before ReLU (tutorial)")}
-KINDS: tuple[str, ...] = ("dropout", "spatial_dropout", "cutout", "dropblock")
+KINDS: tuple[str, ...] = ("dropout", "spatial_dropout", "cutout", "dropblock")  # dropblock.KINDS, in the pages' order
 KIND_LABELS = {"dropout": "Dropout", "spatial_dropout": "SpatialDropout", "cutout": "Cutout", "dropblock": "DropBlock"}
 
 
@@ -130,8 +132,7 @@ class RegularizerSpec:
     cutout_on: Literal["input", "features"] = "input"
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"expected kind in {KINDS}, but got {self.kind!r}")
+        db.check_kind(self.kind)
         db.check_keep_prob(self.keep_prob)
         db.check_block_size(self.block_size)
         db.check_seed_region(self.seed_region)
@@ -180,8 +181,19 @@ class RegularizerSpec:
         return self.kind == "cutout" and self.cutout_on == "input"
 
     def quarter_at(self, group: int) -> bool:
-        """Whether a site in ``group`` gets a quarter of the drop (the paper's γ/4 in group 3)."""
+        """Whether a site in ``group`` gets a quarter of the drop (the paper's γ/4 in group 3). Only
+        ``"in_blocks"`` sites are quartered (all of them are inside blocks)."""
         return self.placement == "in_blocks" and self.group3_quarter and group == 3
+
+    def mask_args(self, group: int) -> dict[str, object]:
+        """The arguments of ``dropblock.sample_mask(x, **args, generator=...)`` at a site of ``group``:
+        the kind, the group's keep_prob and block size (:meth:`params_at`), ``gamma_scale`` 0.25 where
+        the drop is quartered (:meth:`quarter_at`: the paper's γ/4) and the mask options. A parameter
+        read: nothing is drawn or computed (γ is computed where the mask is drawn, once)."""
+        keep_prob, block_size = self.params_at(group)
+        return {"kind": self.kind, "keep_prob": keep_prob, "block_size": block_size,
+                "gamma_scale": 0.25 if self.quarter_at(group) else 1.0, "per_channel": self.per_channel,
+                "seed_region": self.seed_region, "gamma_mode": self.gamma_mode, "normalize": self.normalize}
 
     @property
     def resume_level(self) -> int:
@@ -300,30 +312,6 @@ def clean_pass(backbone: Backbone, x: Tensor) -> CleanPass:
     return CleanPass(x, tuple(acts), logits, feats)
 
 
-def sample_site_mask(
-    h: Tensor, spec: RegularizerSpec, generator: db.Generators, *, quarter: bool = False, group: int | None = None
-) -> db.DropMask:
-    """The mask ``spec`` applies to activation ``h`` (N, C, H, W) of ``group``.
-
-    ``quarter`` divides the drop by 4 (DropBlock: gamma / 4 with Eq. (1), target / 4 calibrated).
-    ``generator``: one for the batch, or N (sample i draws from the i-th, as alone:
-    :func:`sample_generators`). Masks are drawn on the generators' device and returned on h's.
-    """
-    base_keep, block_size = spec.params_at(spec.group if group is None else group)
-    keep_prob = 1.0 - (1.0 - base_keep) / 4 if quarter else base_keep
-    if spec.kind == "dropblock":
-        return db.sample_drop_block_mask(
-            h, base_keep, block_size, per_channel=spec.per_channel, seed_region=spec.seed_region,
-            gamma_scale=0.25 if quarter else 1.0, gamma_mode=spec.gamma_mode, normalize=spec.normalize,
-            generator=generator,
-        )
-    if spec.kind == "dropout":
-        return db.sample_dropout_mask(h, keep_prob, generator=generator)
-    if spec.kind == "spatial_dropout":
-        return db.sample_spatial_dropout_mask(h, keep_prob, generator=generator)
-    return db.sample_cutout_mask(h, keep_prob, seed_region=spec.seed_region, generator=generator)
-
-
 def run_regularized(
     backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, n_samples: int = 1, seed: int = 0,
     start: int = 0,
@@ -400,12 +388,14 @@ def run_regularized_many(
     def expanded(h: Tensor) -> Tensor:
         return h if h.shape[0] == total else h.expand(total, *h.shape[1:])
 
-    def drop_part(part: _Part, hp: Tensor, site: Site, in_block: bool, out: Tensor | None = None) -> Tensor | None:
-        """Draw ``part``'s mask for its rows ``hp`` and apply it (into ``out`` when given); None: unchanged."""
-        dropped, mask = _draw(hp, part.spec, part.generators, site, in_block, out)
+    def drop_part(part: _Part, hp: Tensor, site: Site, out: Tensor | None = None) -> Tensor:
+        """Draw ``part``'s mask for its rows ``hp`` (one generator per row) and apply it (into ``out``
+        when given; a mask that drops nothing gives ``hp`` itself, or copies it there)."""
+        mask = db.sample_mask(hp, **part.spec.mask_args(site.group), generator=part.generators)
+        dropped = db.apply_mask(hp, mask, out=out)
         part.drops.append((site, mask.drop_fraction))
         if not part.captured:
-            part.captured.update(site=site, before=hp[:1], after=hp if dropped is None else dropped, mask=mask)
+            part.captured.update(site=site, before=hp[:1], after=dropped, mask=mask)
         return dropped
 
     def drop(h: Tensor, site: Site, in_block: bool) -> Tensor:
@@ -414,13 +404,14 @@ def run_regularized_many(
             return h
         h = expanded(h)
         if len(parts) == 1:
-            dropped = drop_part(parts[0], h, site, in_block)
-            return h if dropped is None else dropped
+            return drop_part(parts[0], h, site)
         # Each part writes its rows of one batch tensor: no concatenating copy per site.
         batch = torch.empty_like(h)  # in h's layout, also when h is one sample expanded
         for part, on in zip(parts, active):
             hp, rows = h[part.rows], batch[part.rows]
-            if not on or drop_part(part, hp, site, in_block, rows) is None:
+            if on:
+                drop_part(part, hp, site, rows)
+            else:
                 rows.copy_(hp)
         return batch
 
@@ -441,17 +432,6 @@ def run_regularized_many(
 def _offered(spec: RegularizerSpec, site: Site, in_block: bool) -> bool:
     """Whether ``spec`` drops at ``site`` (an in-block skip connection only with ``spec.skip``)."""
     return not (in_block and site.kind == "skip" and not spec.skip)
-
-
-def _draw(h: Tensor, spec: RegularizerSpec, generator: db.Generators, site: Site, in_block: bool,
-          out: Tensor | None = None) -> tuple[Tensor | None, db.DropMask]:
-    """Draw ``spec``'s mask for ``h`` (N, C, H, W) at ``site`` and apply it (into ``out`` when given):
-    (dropped h, mask), with None for h unchanged (keep_prob 1: every unit kept with scale 1)."""
-    quarter = in_block and spec.quarter_at(site.group)
-    mask = sample_site_mask(h, spec, generator, quarter=quarter, group=site.group)
-    if mask.gamma == 0.0:
-        return None, mask
-    return db.apply_mask(h, mask, out=out), mask
 
 
 DropFn = Callable[[Tensor, Site, bool], Tensor]  # (activation, site, in a block?) -> activation
@@ -484,54 +464,51 @@ def _run_to_group4(backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, 
 
 
 @dataclass(frozen=True, eq=False)
-class SiteSample:
-    """One mask sample at the first site a spec drops, without running any layer after it.
+class SiteInput:
+    """The activation at the first site a spec drops at, before the drop: what the first mask of
+    every run with that placement is drawn for. No layer after the site has run.
 
     Attributes:
         site: the first site (as :attr:`DropRun.site`).
-        before: (1, C, H, W) the clean activation there.
-        after: (1, C, H, W) the same activation after the drop.
-        mask: the DropMask applied there (batch of one).
+        before: (1, C, H, W) the activation there, on the model's device and in the layout the full
+            run offers it to its first drop (where no layer runs, the cached activation or image
+            itself; EfficientNet-Lite0 on the CPU: its channels-last copy).
     """
 
-    spec: RegularizerSpec
     site: Site
     before: Tensor
-    after: Tensor
-    mask: db.DropMask
 
 
 class _Reached(Exception):
-    """Stops a forward at its first site (carries what was drawn there)."""
+    """Stops a forward at its first site (carries the activation offered there)."""
 
-    def __init__(self, sample: SiteSample) -> None:
+    def __init__(self, site: SiteInput) -> None:
         super().__init__("first site reached")
-        self.sample = sample
+        self.site = site
 
 
-def sample_first_site(backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, *, seed: int = 0) -> SiteSample:
-    """The masks :func:`run_regularized` (``n_samples=1``, same ``seed``) draws at its first site, and
-    the activation there before and after them, running only the layers up to that site.
+def first_site_input(backbone: Backbone, clean: CleanPass, spec: RegularizerSpec) -> SiteInput:
+    """The activation :func:`run_regularized` offers its first drop, running only the layers up to
+    that site: none for ``"after_group"`` and Cutout on the input (the cached group output or the
+    image); with ``placement="in_blocks"`` the first conv branch of the first block of
+    ``min(spec.groups)`` (the rest of that block, and every later one, never runs).
 
-    With ``placement="in_blocks"`` the first site is inside the first block of ``min(spec.groups)``:
-    the forward stops there (the rest of that block, and every later one, never runs). The draws
-    come from the same CPU generator (sample 0's, seeded ``seed``) in the same order as the full
-    run's, so ``site``, ``before``, ``after`` and ``mask`` equal its ``DropRun`` fields, and the
-    first sample's of every run with that seed.
+    It depends on the placement only (the fields :func:`same_pass` compares), not on keep_prob,
+    block_size, the mask options or the seed: the first mask of a run (sample 0, seeded ``seed``) is
+    ``dropblock.sample_mask(before, **spec.mask_args(site.group), generator=...)``, the same draw in
+    the same order as the full run's, so masks, ``before`` and ``after`` equal its ``DropRun`` fields.
     """
-    generator = torch.Generator(device="cpu").manual_seed(sample_seed(seed, 0))
 
     def stop(h: Tensor, site: Site, in_block: bool) -> Tensor:
         if not _offered(spec, site, in_block):
             return h
-        after, mask = _draw(h, spec, generator, site, in_block)
-        raise _Reached(SiteSample(spec, site, h[:1], h if after is None else after, mask))
+        raise _Reached(SiteInput(site, h))
 
     try:
         with torch.inference_mode():
             _run_to_group4(backbone, clean, spec, stop)
     except _Reached as reached:
-        return reached.sample
+        return reached.site
     raise AssertionError("every placement offers at least one site")  # pragma: no cover
 
 

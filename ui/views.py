@@ -25,11 +25,27 @@ from ui.view import on_model, view
 SWEEPS = tuple(k for k in SPEC_KEYS if k not in ("keep_prob", "block_size")) + ("seed",)  # curves sweep these two
 
 
+PLACED_BY = ("group", "placement", "act_site")  # the settings that move the first site (M.first_site_input)
+
+
+@view(depends=PLACED_BY)
+def site_input(ctx: Context) -> M.SiteInput:
+    """The activation at the spec's first site, before the drop: the layers up to it run once per model,
+    image and placement (the spec's fields no setting sets, such as the kind, count too); keep_prob,
+    block_size, the mask options and the seed neither recompute nor re-key it."""
+    return on_model(M.first_site_input, ctx, ctx.spec)
+
+
 @view()
 def mask_sample(ctx: Context, n_channels: int = 8, channels: tuple[int, ...] | None = None) -> M.MaskSample:
-    """The masks and feature maps at the site only (no layer after it): drawn before the network runs.
+    """The masks and feature maps at the site only (no layer after it): drawn before the network runs,
+    on the cached :func:`site_input`, so a keep_prob, block_size or seed move runs no layer.
     ``channels``: show these (another sample's) instead of the most active ones the mask hit."""
-    return on_model(M.compute_mask_sample, ctx, ctx.spec, seed=ctx.seed, n_channels=n_channels, channels=channels)
+    # No CPU retry here: the layers, the part that can run out of GPU memory, ran in site_input, which
+    # has one (and then lives on the CPU, where this draw follows it). This draws a mask the size of one
+    # activation on the CPU and multiplies once: were even that to fail, the page's guard says so.
+    return M.compute_mask_sample_at(site_input(ctx), ctx.spec, seed=ctx.seed, n_channels=n_channels,
+                                    channels=channels)
 
 
 @view()

@@ -111,7 +111,7 @@ def test_extreme_parameters_on_every_page(page):
 
 def test_gpu_out_of_memory_in_the_app_falls_back_to_cpu(monkeypatch):
     real_model = ui.inputs.model
-    real_compute = M.compute_mask_sample  # the mask explorer's first computation
+    real_compute = M.first_site_input  # the mask explorer's first computation on the model
     failed = []
 
     def on_cuda(arch, weights):  # pretend the model lives on a GPU
@@ -124,7 +124,7 @@ def test_gpu_out_of_memory_in_the_app_falls_back_to_cpu(monkeypatch):
         return real_compute(backbone, clean, *args, **kwargs)
 
     monkeypatch.setattr(ui.inputs, "model", on_cuda)
-    monkeypatch.setattr(M, "compute_mask_sample", oom_on_gpu)
+    monkeypatch.setattr(M, "first_site_input", oom_on_gpu)
     at = new_app().run().switch_page(PAGES[0]).run()
     assert_clean(at)
     assert failed

@@ -70,8 +70,7 @@ def test_a_failing_explorer_still_draws_the_live_controls(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("masks failed")
 
-    broken.__name__ = "compute_mask_sample"
-    monkeypatch.setattr(M, "compute_mask_sample", broken)
+    monkeypatch.setattr(M, "compute_mask_sample_at", broken)
     at.sidebar.number_input(key="seed").set_value(7332).run()
     assert not at.exception
     assert any("Something went wrong" in e.value for e in at.error)

@@ -16,7 +16,7 @@ from torchvision.models import ResNet50_Weights, resnet18
 import dropblock as db
 import models as M
 from models.backbone import Site, identity_site, resnet_backbone
-from models.engine import iter_runs, run_regularized_many, sample_generators, sample_site_mask, same_pass
+from models.engine import iter_runs, run_regularized_many, sample_generators, same_pass
 from models.setcurve import compute_set_curve, default_set_methods, image_seed
 from tests.tolerance import assert_same_decisions
 
@@ -38,6 +38,22 @@ def bb_clean(request, lite0, coffee_clean, resnet18_bb):
     return resnet18_bb, M.clean_pass(resnet18_bb, x)
 
 
+def reference_mask(h, spec, gen, group, quarter):
+    """Each kind's own sampler at a site of ``group``, with the paper's γ/4 written out: DropBlock's γ
+    divided by 4, the other kinds' drop 1 - keep_prob divided by 4."""
+    keep_prob, block_size = spec.params_at(group)
+    if spec.kind == "dropblock":
+        return db.sample_drop_block_mask(h, keep_prob, block_size, per_channel=spec.per_channel,
+                                         seed_region=spec.seed_region, gamma_scale=0.25 if quarter else 1.0,
+                                         gamma_mode=spec.gamma_mode, normalize=spec.normalize, generator=gen)
+    keep_prob = 1.0 - (1.0 - keep_prob) / 4 if quarter else keep_prob
+    if spec.kind == "dropout":
+        return db.sample_dropout_mask(h, keep_prob, generator=gen)
+    if spec.kind == "spatial_dropout":
+        return db.sample_spatial_dropout_mask(h, keep_prob, generator=gen)
+    return db.sample_cutout_mask(h, keep_prob, seed_region=spec.seed_region, generator=gen)
+
+
 def reference_run(backbone, clean, spec, n_samples, seed):
     """The previous round's run_regularized: (logits, [drop fractions per site]), with this round's
     streams: sample s draws from its own generator, seeded ``sample_seed(seed, s)``."""
@@ -45,7 +61,7 @@ def reference_run(backbone, clean, spec, n_samples, seed):
     drops = []
 
     def drop(h, site, quarter=False):
-        mask = sample_site_mask(h, spec, gen, quarter=quarter, group=site.group)
+        mask = reference_mask(h, spec, gen, site.group, quarter)
         drops.append(mask.drop_fraction)
         return h * (mask.block_mask * mask.scale.view(-1, 1, 1, 1))
 

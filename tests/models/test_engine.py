@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -90,9 +92,11 @@ def test_in_blocks_sites_follow_the_paper(resnet):
 def test_group3_gets_a_quarter_of_gamma(resnet):
     h = torch.ones(4000, 1, 14, 14)
     g = torch.Generator().manual_seed(0)
-    spec = M.RegularizerSpec(keep_prob=0.8, block_size=5)
-    quarter = M.engine.sample_site_mask(h, spec, g, quarter=True)
-    full = M.engine.sample_site_mask(h, spec, g)
+    spec = M.RegularizerSpec(keep_prob=0.8, block_size=5, placement="in_blocks")
+    assert spec.mask_args(3)["gamma_scale"] == 0.25 and spec.mask_args(4)["gamma_scale"] == 1.0
+    quarter = db.sample_mask(h, **spec.mask_args(3), generator=g)
+    full = db.sample_mask(h, **replace(spec, group3_quarter=False).mask_args(3), generator=g)
+    assert M.RegularizerSpec(keep_prob=0.8, block_size=5).mask_args(3)["gamma_scale"] == 1.0  # a group output: whole
     assert quarter.gamma == pytest.approx(full.gamma / 4)
     exact = db.expected_drop_fraction(0.8, 5, 14, 14, gamma_scale=0.25)
     assert quarter.realised_drop == pytest.approx(exact, abs=0.003)
@@ -150,13 +154,13 @@ def test_masks_come_from_a_cpu_generator_whatever_the_model_device(resnet, monke
     spec = M.RegularizerSpec(placement="in_blocks", keep_prob=0.8, block_size=5)
     reference = M.run_regularized(resnet, clean, spec, n_samples=2, seed=11)
     seen: list[torch.device] = []
-    real = db.sample_drop_block_mask
+    real = db.sample_mask  # the engine's one entry to the samplers
 
     def spy(*args, generator=None, **kwargs):  # one generator per sample, or one for the batch
         seen.extend(g.device for g in (generator if isinstance(generator, (list, tuple)) else [generator]))
         return real(*args, generator=generator, **kwargs)
 
-    monkeypatch.setattr(db, "sample_drop_block_mask", spy)
+    monkeypatch.setattr(db, "sample_mask", spy)
     monkeypatch.setattr(M.Backbone, "device", property(lambda self: torch.device("cuda")))
     moved = M.run_regularized(resnet, clean, spec, n_samples=2, seed=11)
     assert seen and {d.type for d in seen} == {"cpu"}
@@ -190,8 +194,8 @@ def test_group_params_set_keep_prob_and_block_size_per_group(resnet):
                              group_params=((3, 0.8, 3), (4, 0.9, 7)))
     h = torch.ones(2000, 1, 14, 14)
     g = torch.Generator().manual_seed(0)
-    at3 = M.engine.sample_site_mask(h, spec, g, group=3)
-    at4 = M.engine.sample_site_mask(torch.ones(2000, 1, 7, 7), spec, g, group=4)
+    at3 = db.sample_mask(h, **spec.mask_args(3), generator=g)
+    at4 = db.sample_mask(torch.ones(2000, 1, 7, 7), **spec.mask_args(4), generator=g)
     assert at3.block_size == (3, 3) and at3.target_drop == pytest.approx(0.2)
     assert at4.block_size == (7, 7) and at4.target_drop == pytest.approx(0.1)
     assert at3.realised_drop == pytest.approx(db.expected_drop_fraction(0.8, 3, 14, 14), abs=0.005)

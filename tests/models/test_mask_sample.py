@@ -4,19 +4,21 @@
 those the whole network of ``run_regularized`` (the same seed) applies at its first site, and the
 outcome is that run's top-5 and CAM; the sample must run no layer after the site it draws at. The
 numbers the explorer shows (γ, its formula, the target) follow the paper's Eq. (1) and γ/4 rule,
-written out here.
+written out here. The light route: the site's input is computed once per placement
+(``first_site_input``), and every keep_prob, block_size or seed move draws on it
+(``compute_mask_sample_at``) exactly the masks the full run draws, running no layer.
 """
 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 
 import pytest
 import torch
 
 import dropblock as db
 import models as M
-from models.engine import sample_first_site
 
 from .conftest import load_asset
 
@@ -115,14 +117,80 @@ def test_the_first_site_matches_the_full_run(families):
     """In-block placement with the first group given last: the site is the first branch of the lowest group."""
     backbone, clean = families["resnet50"]
     spec = SPECS["in blocks 1+2, no skip, group_params, fc dropout"]
-    first = sample_first_site(backbone, clean, spec, seed=3)
+    site = M.first_site_input(backbone, clean, spec)
     run = M.run_regularized(backbone, clean, spec, n_samples=1, seed=3)
-    assert first.site == run.site == M.Site(1, 0, "branch", 1)
-    assert torch.equal(first.before, run.before) and torch.equal(first.after, run.after)
-    for field in ("seed_mask", "block_mask", "scale", "drop_fraction"):
-        assert torch.equal(getattr(first.mask, field), getattr(run.mask, field)), field
-    assert (first.mask.gamma, first.mask.target_drop) == (run.mask.gamma, run.mask.target_drop)
-    assert first.mask.target_drop == pytest.approx(0.2)  # group 1's own keep_prob 0.8
+    assert site.site == run.site == M.Site(1, 0, "branch", 1)
+    assert torch.equal(site.before, run.before)
+    sample = M.compute_mask_sample_at(site, spec, seed=3, n_channels=site.before.shape[1])
+    assert sample.target_drop == run.mask.target_drop == pytest.approx(0.2)  # group 1's own keep_prob 0.8
+
+
+MOVES = [(0.6, 3), (0.95, 9), (1.0, 5)]  # (keep_prob, block_size): the sliders moved, the site input kept
+
+
+def _full(mask: torch.Tensor, channels, height: int, width: int) -> torch.Tensor:
+    return _shown(mask.cpu(), channels, height, width)
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+@pytest.mark.parametrize("family", ["lite0", "resnet50"])
+def test_slider_moves_draw_on_one_site_input_the_masks_of_the_full_run(families, family, name):
+    """Every placement (after a group; in blocks with and without skip; group 3's γ/4; Cutout on the
+    input) and kind: one site input, then keep_prob and block_size moved and seeds changed, each draw
+    equal, bit for bit on every channel, to the first site of ``run_regularized(n_samples=1, seed)``."""
+    backbone, clean = families[family]
+    base = SPECS[name]
+    site = M.first_site_input(backbone, clean, base)
+    n = site.before.shape[1]
+    # A site before the ReLU: the full run's ResNet ReLU after it works in place (torchvision's
+    # ReLU(inplace=True)) on the tensors the run captured, so those are compared once both went through it.
+    in_place = base.act_site == "before_act" and base.placement == "in_blocks"
+    seen = (lambda t: t.clamp(min=0)) if in_place else (lambda t: t)  # noqa: E731
+    for (keep_prob, block_size), seed in zip(MOVES, (0, 11, 5)):
+        spec = replace(base, keep_prob=keep_prob, block_size=block_size)
+        sample = M.compute_mask_sample_at(site, spec, seed=seed, n_channels=n)
+        run = M.run_regularized(backbone, clean, spec, n_samples=1, seed=seed)
+        assert site.site == run.site and sample.site_label == run.site.label
+        assert torch.equal(seen(site.before), seen(run.before))
+        assert sorted(sample.channels) == list(range(n))  # every channel, each once
+        height, width = sample.map_size
+        for field in ("seed_mask", "block_mask"):
+            assert torch.equal(getattr(sample, field), _full(getattr(run.mask, field), sample.channels, height, width))
+        assert torch.equal(seen(sample.before), seen(run.before[0].cpu().float()[list(sample.channels)]))
+        assert torch.equal(seen(sample.after), seen(run.after[0].cpu().float()[list(sample.channels)]))
+        assert (sample.gamma, sample.target_drop, sample.block) == (run.mask.gamma, run.mask.target_drop,
+                                                                     run.mask.block_size)
+        assert sample.realised_drop == float(run.mask.drop_fraction[0])
+        assert sample.target_quartered is (run.mask.gamma_scale == 0.25)
+
+
+def test_the_site_input_depends_on_the_placement_only(families):
+    """Specs differing in keep_prob, block size and mask options share one site input (the same values);
+    another placement has another."""
+    backbone, clean = families["resnet50"]
+    base = SPECS["in blocks 3+4, quarter, before act"]
+    site = M.first_site_input(backbone, clean, base)
+    other = replace(base, keep_prob=0.5, block_size=1, per_channel=False, seed_region="everywhere",
+                    gamma_mode="calibrated", normalize="batch", group_params=((3, 0.7, 5),))
+    again = M.first_site_input(backbone, clean, other)
+    assert again.site == site.site and torch.equal(again.before, site.before)
+    assert M.first_site_input(backbone, clean, replace(base, groups=(4,))).site.group == 4
+    assert M.first_site_input(backbone, clean, replace(base, act_site="after_act")).before.min() >= 0  # after ReLU
+    assert site.before.min() < 0  # before ReLU: the BN output itself
+
+
+def test_quarter_at_group_3_is_the_papers_gamma_over_4(families):
+    """γ/4 decided once (the spec's ``mask_args``) and computed once (the sampler): the sample's γ is
+    Eq. (1) over 4 at a group-3 site in blocks, and the whole of it without the rule."""
+    backbone, clean = families["resnet50"]
+    spec = M.RegularizerSpec(keep_prob=0.8, block_size=5, placement="in_blocks", groups=(3,))
+    site = M.first_site_input(backbone, clean, spec)
+    quarter = M.compute_mask_sample_at(site, spec, seed=1)
+    whole = M.compute_mask_sample_at(site, replace(spec, group3_quarter=False), seed=1)
+    height, width = quarter.map_size
+    assert quarter.gamma == pytest.approx(db.dropblock_gamma(0.8, 5, height, width) / 4, rel=1e-12)
+    assert whole.gamma == pytest.approx(db.dropblock_gamma(0.8, 5, height, width), rel=1e-12)
+    assert quarter.target_quartered and not whole.target_quartered
 
 
 def test_different_seeds_draw_different_masks(families):

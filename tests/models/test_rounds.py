@@ -189,8 +189,9 @@ def test_a_single_draw_is_the_draw_of_a_generator_seeded_seed(resnet18_clean, sp
     for (_, got), want in zip(run.site_drops, masks):
         assert torch.equal(got, want.drop_fraction)
     close(run.logits, logits)
-    first = engine.sample_first_site(bb, clean, spec, seed=7)
-    assert torch.equal(first.mask.block_mask, masks[0].block_mask)
+    site = engine.first_site_input(bb, clean, spec)  # the mask explorer's draw, on the site's cached input
+    first = M.compute_mask_sample_at(site, spec, seed=7, n_channels=site.before.shape[1])
+    assert torch.equal(first.block_mask, masks[0].block_mask[0, list(first.channels)].cpu())
     # and it is sample 0 of every longer run with that seed
     longer = M.run_regularized(bb, clean, spec, n_samples=5, seed=7)
     assert torch.equal(longer.mask.block_mask[:1], masks[0].block_mask)
@@ -280,9 +281,10 @@ def test_comparison_in_rounds(lite0, coffee_clean):
     n0 = partials[0].done
     assert n0 == FIRST
     for view in first:
+        generators = [torch.Generator().manual_seed(M.sample_seed(2, s)) for s in range(n0)]
         start = coffee_clean.x if view.spec.on_input else coffee_clean.acts[3]
-        drops = torch.stack([engine.sample_site_mask(start, view.spec, torch.Generator().manual_seed(M.sample_seed(2, s)),
-                                                     group=3).drop_fraction[0] for s in range(n0)]).float()
+        drops = torch.stack([db.sample_mask(start, **view.spec.mask_args(3), generator=generators[s]).drop_fraction[0]
+                             for s in range(n0)]).float()
         assert view.realised_drop == pytest.approx(float(drops.mean()), abs=1e-6)
         assert view.drop_std == pytest.approx(float(drops.std(unbiased=False)), abs=1e-6)
         assert float(drops[0]) == pytest.approx(view.sample_drop)
