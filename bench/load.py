@@ -291,6 +291,8 @@ class Plan:
         kind = self.rng.choice(["keep_prob", "block_size", "Seed", "page"])
         if kind == "page":
             page = self.rng.choice([p for p in PAGES if p != self.current])
+            if page in self.unvisited:  # visited now: never "first visited" again later, when it may be
+                self.unvisited.remove(page)  # the page the student is on (a click that changes nothing)
             self.current = page
             return "page", page
         shared = self.scenario == "teacher-link"
@@ -629,7 +631,7 @@ def print_profile(out: list[Path], top: int = 12) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", nargs="+", choices=["teacher-link", "own"], default=["teacher-link", "own"])
+    parser.add_argument("--scenario", nargs="*", choices=["teacher-link", "own"], default=["teacher-link", "own"])
     parser.add_argument("--sessions", type=int, default=30, help="protocol sessions (no browser)")
     parser.add_argument("--browsers", type=int, default=2, help="real Chromium sessions alongside")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each scenario's run")
