@@ -21,7 +21,7 @@ from tests.hostile_files import enc, noise
 from tests.hostile_files import exif_jpeg as exif
 from tests.hostile_files import flipped as corrupt
 
-from .conftest import HOME, PAGES, ROOT, assert_clean, assert_fewest_samples, new_app
+from .conftest import HOME, PAGES, ROOT, assert_clean, assert_fewest_samples, new_app, until_final
 
 
 def uploads() -> list[tuple[str, bytes, bool]]:
@@ -254,7 +254,7 @@ def test_the_curve_ignores_the_sidebar_keep_prob_and_a_new_seed_computes_a_new_o
     at = new_app().run().switch_page("pages/4_Robustness_curve.py")
     at.session_state["seed"] = 913
     at.run()
-    at.select_slider(key="curve_samples").set_value(4).run()
+    until_final(at.select_slider(key="curve_samples").set_value(4).run())  # the grid measured, the curve whole
     assert_clean(at)
     table = at.table[0].value
     start = time.process_time()
