@@ -259,6 +259,7 @@ class Job:
         self.leases: dict[Hashable, float] = {}  # owner -> monotonic deadline: held, not waiting (HeavyPool.hold)
         self.held_at: dict[Hashable, float] = {}  # owner -> when it last held the job (monotonic)
         self.whole = False  # its owners wait for its last round: nothing is shown before (HeavyPool.submit)
+        self.finish = False  # finished even when nobody waits any more, after every other round (HeavyPool.submit)
         self.ticket = 0  # place among the jobs of the same rounds and work left: lower runs first
         self.keep = True  # the pool's cache holds the final result
         self.fraction = 0.0  # progress within the round that runs (the job's own reports)
@@ -327,6 +328,8 @@ class Job:
     def _order(self) -> tuple[int, int, float, int]:
         # A job whose owners wait for its end (``whole``) has shown nothing yet: its later rounds go
         # right after the waiting first rounds, ahead of every refinement.
+        if self.finish and not self.owners:  # nobody waits: after every round someone does
+            return math.inf, 0, self.remaining(), self.ticket
         if self.whole:
             return 0, int(self.rounds > 0), self.remaining(), self.ticket
         return self.rounds, 0, self.remaining(), self.ticket
@@ -512,7 +515,7 @@ class HeavyPool:
                     self._cond.notify_all()
 
     def submit(self, owner: Hashable, key: Hashable, compute: Callable[[Progress], object], *,
-               keep: bool = True, cost: float | None = None, whole: bool = False) -> Job:
+               keep: bool = True, cost: float | None = None, whole: bool = False, finish: bool = False) -> Job:
         """The job for ``key`` (a new one, the one already queued/running, or a finished one from the
         cache), owned by ``owner``; the owner's previous job, if different, is released (and dropped
         if nobody else waits).
@@ -527,6 +530,9 @@ class HeavyPool:
                 done``); smaller first among first rounds. None: unknown, after those declared.
             whole: the owner shows only the last round (a one-shot result computed in rounds so that
                 others' first rounds go between them): all its rounds are ordered as first rounds.
+            finish: when nobody waits any more, the job is not dropped but finished after every round
+                someone waits for (a result every session that shows the same model and image asks
+                for, e.g. a keep_prob scan: the next request finds its rounds so far, not a new job).
 
         The owner keeps its place: a job asked for while the owner's previous job was unfinished
         (waiting or running, or let go less than ``keep_place_s`` ago) takes that job's ticket,
@@ -562,6 +568,7 @@ class HeavyPool:
                 job.ticket = place[0]  # a shared job behind this owner's place moves up to it
             job.keep = job.keep or keep
             job.whole = job.whole or whole
+            job.finish = job.finish or finish
             previous = self._by_owner.get(owner)
             if previous is not None and previous is not job:
                 dropped += self._release_locked(owner, previous)
@@ -622,7 +629,7 @@ class HeavyPool:
         job.held_at.pop(owner, None)
         if self._by_owner.get(owner) is job:
             del self._by_owner[owner]
-        if job.owners or job.done.is_set():
+        if job.owners or job.done.is_set() or job.finish:
             return []
         job.cancelled = True  # running: stops at its next progress report or at the end of its round
         if self._jobs.get(job.key) is job:
@@ -701,7 +708,7 @@ class HeavyPool:
                 with self._cond:
                     self._running.remove(job)
                     job.running = False
-                    if status == "more" and (job.cancelled or not job.owners):
+                    if status == "more" and (job.cancelled or not (job.owners or job.finish)):
                         status = "dropped"
                     if status == "more":
                         self._queue.append(job)

@@ -121,12 +121,13 @@ def _project(value, depends: frozenset[str]):
 class View:
     """A view function made cached, single-flight, light or heavy, and possibly in rounds."""
 
-    def __init__(self, fn: Callable, depends: Iterable[str], heavy, title: str | None, rounds: bool, keep: int) -> None:
+    def __init__(self, fn: Callable, depends: Iterable[str], heavy, title: str | None, rounds: bool, keep: int,
+                 finish: bool = False) -> None:
         unknown = set(depends) - set(settings.BY_KEY)
         if unknown:
             raise ValueError(f"expected settings from ui/settings.py, but got {sorted(unknown)}")
         self.fn, self.depends, self.heavy, self.title, self.rounds = fn, frozenset(depends), heavy, title, rounds
-        self.keep, self._results = keep, None
+        self.keep, self.finish, self._results = keep, finish, None
         self.name = f"{fn.__module__}.{fn.__qualname__}"
         self._progress = "progress" in inspect.signature(fn).parameters
         functools.update_wrapper(self, fn)
@@ -154,13 +155,13 @@ class View:
         key, args, kwargs = self.key(*args, **kwargs)
         cache = self.results()
         if self.rounds:
-            return Rounds(cache, key, self._job(args, kwargs), self._title())
+            return Rounds(cache, key, self._job(args, kwargs), self._title(), self.finish)
         if not self.heavy:
             with pool().light():  # no heavy round starts while a light view computes
                 return _shown(cache.get(key, lambda: self.fn(*args, **kwargs)))
         found = cache.peek(key)
         if found is None:
-            found = wait_for(submit(key, self._job(args, kwargs), whole=True), self._title())
+            found = wait_for(submit(key, self._job(args, kwargs), whole=True, finish=self.finish), self._title())
             if isinstance(found, Partial):  # computed in rounds on the pool (others' first rounds go between)
                 found = found.value
             cache.put(key, found)
@@ -177,7 +178,8 @@ class View:
 
 
 def view(*, depends: Iterable[str] = settings.SPEC_KEYS + ("seed",), heavy: bool = False,
-         title: str | None = None, rounds: bool = False, keep: int = 16) -> Callable[[Callable], View]:
+         title: str | None = None, rounds: bool = False, keep: int = 16,
+         finish: bool = False) -> Callable[[Callable], View]:
     """Make ``fn`` a view (see the module's docstring).
 
     Args:
@@ -187,5 +189,8 @@ def view(*, depends: Iterable[str] = settings.SPEC_KEYS + ("seed",), heavy: bool
         title: what the page says while it waits (N_-marked; translated when shown).
         rounds: ``fn`` yields ``models.rounds.Partial`` results, refined in place (always heavy).
         keep: results held (least recently used dropped first), shared by every session.
+        finish: a heavy view computed to its end even when the session that asked moves on (a result
+            every session showing the same model and image asks for): the next visitor finds its
+            rounds so far instead of starting again.
     """
-    return lambda fn: View(fn, depends, heavy, title, rounds, keep)
+    return lambda fn: View(fn, depends, heavy, title, rounds, keep, finish)

@@ -91,15 +91,16 @@ def robustness_curve(ctx: Context, spec: M.RegularizerSpec, n_samples: int, keep
                                              class_idx=class_idx, progress=progress)
 
 
-@view(depends=SWEEPS[:-1], rounds=True, title=N_("Measuring where the class probability falls"))
+@view(depends=SWEEPS[:-1], rounds=True, finish=True, title=N_("Measuring where the class probability falls"))
 def keep_prob_scan(ctx: Context, spec: M.RegularizerSpec, methods: tuple[tuple[str, int | None], ...],
                    coarse: tuple[float, ...] | None = None, n_samples: int = 4,
                    progress=None) -> Iterator[Partial[KeepProbScan]]:
     """Where each method's class probability falls on this model and image (models/keepgrid.py),
     measured with seed 0 whatever the sidebar's seed: a property of the model and the image, shared by
-    every session that shows them. Dozens of Monte Carlo passes on ResNet-50, in rounds: the curve
-    page shows each round's points as a provisional curve (``KeepProbScan.curve``); a page that needs
-    the grid itself waits for the last round (``view.final``)."""
+    every session that shows them, so finished even when the session that asked moves on. Dozens of
+    Monte Carlo passes on ResNet-50, in rounds: the curve page shows each round's points as a
+    provisional curve (``KeepProbScan.curve``); a page that needs the grid itself waits for the last
+    round (``view.final``)."""
     extra = {} if coarse is None else {"coarse": tuple(coarse)}
     return compute_keep_prob_scan_rounds(ctx.backbone, ctx.clean, spec, methods=tuple(methods), n_samples=n_samples,
                                          seed=ctx.seed, progress=progress, **extra)

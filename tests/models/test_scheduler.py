@@ -250,6 +250,35 @@ def test_a_running_job_let_go_stops_at_its_next_progress_report():
     assert pool.cached("long") is None
 
 
+def test_a_job_to_finish_goes_on_after_its_owner_left_behind_every_waited_round_and_is_found_again():
+    """A result every session asks for (a keep_prob scan per model and image) is not thrown away when the
+    session that asked moves on: it finishes after every round someone waits for, and a later request
+    for it finds its rounds so far."""
+    pool, log, gate = HeavyPool(workers=1), [], threading.Event()
+    scan = pool.submit("a", "scan", rounds("scan", 4, log, gates={1: gate}), finish=True)
+    assert until(lambda: ("scan", 1) in log)  # its second round holds the worker
+    pool.release("a", scan)  # the session moved on
+    other = pool.submit("b", "other", rounds("other", 3, log))  # someone waits for this one
+    gate.set()
+    assert other.wait(WAIT) and scan.wait(WAIT)
+    assert scan.error is None and scan.result.final and pool.cached("scan") is scan.result
+    after = log.index(("scan", 1))
+    assert log[after + 1:] == [("other", 0), ("other", 1), ("other", 2), ("scan", 2), ("scan", 3)]
+    again = pool.submit("c", "scan", rounds("scan", 4, log))
+    assert again.done.is_set() and again.result is scan.result  # found, not computed again
+
+
+def test_a_job_to_finish_asked_again_while_unfinished_is_the_same_job_with_its_rounds():
+    pool, log, gate = HeavyPool(workers=1), [], threading.Event()
+    scan = pool.submit("a", "scan", rounds("scan", 3, log, gates={1: gate}), finish=True)
+    assert until(lambda: ("scan", 1) in log)
+    pool.release("a", scan)
+    again = pool.submit("b", "scan", rounds("scan", 3, log))
+    assert again is scan and scan.rounds >= 1 and scan.latest is not None  # an answer at once
+    gate.set()
+    assert scan.wait(WAIT) and [r for n, r in log if n == "scan"] == [0, 1, 2]
+
+
 def test_a_running_round_without_a_report_is_dropped_at_its_end():
     pool = HeavyPool(workers=1)
     gate, ends = threading.Event(), []
