@@ -630,7 +630,8 @@ def curve_of_samples(backbone: Backbone, clean: CleanPass, keep_probs: Sequence[
     (method, keep_prob below 1) in the order of ``methods`` then ``keep_probs``."""
     curve = _Curve(backbone, clean, None, tuple(keep_probs), tuple(methods), None)
     if p.shape[0] != len(curve.points) or agree.shape != p.shape:
-        raise ValueError(f"expected samples of {len(curve.points)} points, but got {tuple(p.shape)} and {tuple(agree.shape)}")
+        raise ValueError(f"expected samples of {len(curve.points)} points, but got {tuple(p.shape)} and "
+                         f"{tuple(agree.shape)}")
     return curve.result(p, agree)
 
 
@@ -645,7 +646,8 @@ class _Curve:
                        for kind, block_size in methods]
         self.points = [(m, k) for m in range(len(methods)) for k, kp in enumerate(keep_probs) if kp < 1.0]
         self.specs = [] if base is None else [  # None: the samples come from elsewhere
-            replace(base, kind=methods[m][0], block_size=methods[m][1], keep_prob=keep_probs[k]) for m, k in self.points]
+            replace(base, kind=methods[m][0], block_size=methods[m][1], keep_prob=keep_probs[k])
+            for m, k in self.points]
 
     def _text(self, i: int) -> str:
         m, k = self.points[i]

@@ -719,7 +719,7 @@ class HeavyPool:
                         for owner in list(job.owners):
                             if self._by_owner.get(owner) is job:
                                 del self._by_owner[owner]
-                            if status == "final" and self.chain_s > 0 and job.whole:  # its next request keeps this place
+                            if status == "final" and self.chain_s > 0 and job.whole:  # its next request keeps its place
                                 self._places[owner] = (job.ticket, time.monotonic() + self.chain_s)
                 if status == "final" and job.keep:
                     self.cache.put(job.key, job.result)  # before done: a waiter that sees done finds it

@@ -79,7 +79,7 @@ def test_mask_explorer_labels_the_group3_target_as_a_quarter():
 
 
 def test_robustness_curve_default_grid_has_three_points_falling_per_curve():
-    at = until_final(new_app().run().switch_page("pages/4_Robustness_curve.py").run())  # the grid's scan, then the curve
+    at = until_final(new_app().run().switch_page("pages/4_Robustness_curve.py").run())  # the scan, then the curve
     assert_clean(at)
     assert at.radio(key="curve_grid").value == "measured"
     assert "this app's addition" in text(at) and "measured for this model" in text(at)
