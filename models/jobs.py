@@ -401,15 +401,15 @@ _TRACE: list = []  # [file or None], opened on first use
 
 
 def _trace(job: Job, status: str, started: float, cpu: float, queued: int, running: int) -> None:
-    """One line per round to the file named by ``DROPBLOCK_LAB_JOB_TRACE`` (bench/load.py's
-    ``--job-trace``): when the job was made, when its round started and ended, the round's CPU."""
+    """One line per round to the file named by ``DROPBLOCK_LAB_JOB_TRACE`` (bench/load.py sets it for
+    the server it starts): when the job was made, when its round started and ended, the round's CPU."""
     if not _TRACE:
         path = os.environ.get("DROPBLOCK_LAB_JOB_TRACE")
         _TRACE.append(open(path, "a", buffering=1) if path else None)  # noqa: SIM115
     if _TRACE[0] is None:
         return
     now = time.monotonic()
-    title = getattr(job.key, "__getitem__", None) and str(job.key[0])[:40]
+    title = str(job.key[0] if isinstance(job.key, tuple) else job.key)[:40]  # a view's key starts with its name
     _TRACE[0].write(f"{title}\t{job.rounds}\t{status}\t{job.created:.3f}\t{started:.3f}\t{now:.3f}\t"
                     f"{time.thread_time() - cpu:.3f}\t{queued}\t{running}\t{int(job.whole)}\n")
 
