@@ -43,6 +43,11 @@ The browser students' actions count in interaction only (their clock stops at th
     .venv/bin/python bench/load.py --scenario teacher-link --sessions 60 --proxy 2 --seconds 60
     .venv/bin/python bench/load.py --scenario own --sessions 15 --server-cpus 1            # a slower machine
 
+Each server is warmed up by one session that opens the first page (the model loaded, the default
+image's clean pass), then left until it is idle (:func:`settle`: the heavy-round helper processes,
+models/offload.py, start with the model and import torch once; that start-up is printed, not counted
+as any student's work). Server CPU counts the app processes and their helpers.
+
 Without ``--proxy`` the server is the README's own start command (``streamlit run app.py`` with its
 ``.streamlit/config.toml``; only the port and address are added). The header prints the machine
 (CPU model, cores, single-core GEMM GFLOP/s: bench/machine.py) so figures from machines of this kind,
@@ -132,6 +137,30 @@ def tree_cpu_seconds(pid: int, exclude: set[int]) -> float:
         except OSError:
             pass
     return total
+
+
+def server_cpu_seconds(app_pids: list[int]) -> dict[int, float]:
+    """CPU of each app process (its reaped children included) and of each of its live descendants (the
+    helper processes that run heavy rounds, models/offload.py), by pid: the server is all of them."""
+    out: dict[int, float] = {}
+    for pid in app_pids:
+        for p in [pid, *descendants(pid)]:
+            try:
+                fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[p] = sum(int(f) for f in fields[11:15]) / TICK
+    return out
+
+
+def server_cpu_since(app_pids: list[int], before: dict[int, float]) -> float:
+    """The server's CPU seconds since the snapshot ``before`` (:func:`server_cpu_seconds`)."""
+    return sum(v - before.get(p, 0.0) for p, v in server_cpu_seconds(app_pids).items())
+
+
+def server_peak_rss_mb(app_pids: list[int]) -> list[float]:
+    """Peak RSS of each app process and of each of its helpers."""
+    return [peak_rss_mb(p) for pid in app_pids for p in [pid, *descendants(pid)] if Path(f"/proc/{p}").exists()]
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -539,10 +568,10 @@ async def cpu_probe(url: str, pid_list: list[int], actions: int, seed: int) -> d
         for _ in range(actions):
             what, value = plan.action(60.0)
             await asyncio.sleep(0.3)  # let the last run's background work (websocket, media) finish
-            cpu0 = sum(cpu_seconds(p) for p in pid_list)
+            cpu0 = server_cpu_seconds(pid_list)
             await (session.goto(value) if what == "page" else session.move(what, value))
             await asyncio.sleep(0.3)
-            per_page.setdefault(plan.current, []).append(sum(cpu_seconds(p) for p in pid_list) - cpu0)
+            per_page.setdefault(plan.current, []).append(server_cpu_since(pid_list, cpu0))
     finally:
         await session.close()
     return per_page
@@ -576,6 +605,27 @@ async def warm_up(url: str) -> None:
         await session.open("", "")  # model load and the default image's clean pass, not measured
     finally:
         await session.close()
+
+
+def settle(server: Server, quiet: float = 0.05, timeout: float = 90.0) -> str:
+    """After the warm-up: wait until the server is idle (its processes together use less than
+    ``quiet`` of a core over a second, at most ``timeout`` s), so that what it does once at start
+    (the heavy-round helpers importing torch and receiving the model, models/offload.py) is not
+    counted as any student's work. Returns what it waited for, to print."""
+    start = time.perf_counter()
+    before, t0 = server_cpu_seconds(server.app_pids), time.perf_counter()
+    total = 0.0
+    while time.perf_counter() - start < timeout:
+        time.sleep(1.0)
+        now, t1 = server_cpu_seconds(server.app_pids), time.perf_counter()
+        used = sum(v - before.get(p, 0.0) for p, v in now.items())
+        total += used
+        if used / (t1 - t0) < quiet:
+            break
+        before, t0 = now, t1
+    helpers = sum(len(descendants(p)) for p in server.app_pids)
+    return (f"server settled {time.perf_counter() - start:.1f} s after the first page ({total:.1f} s of its CPU "
+            f"meanwhile; {helpers} heavy-round helper processes)")
 
 
 @contextlib.contextmanager
@@ -665,8 +715,9 @@ def main() -> None:
         server = start_server(args.proxy, args.server_cpus, job_trace)
         try:
             asyncio.run(warm_up(server.url))
+            print(f"  ({settle(server)})")
             trace_from = job_trace.stat().st_size if job_trace.exists() else 0  # the warm-up's rounds left out
-            server_cpu0 = sum(cpu_seconds(p) for p in server.app_pids)
+            server_cpu0 = server_cpu_seconds(server.app_pids)
             machine0, cores = machine_busy_seconds()
             me = os.getpid()
             client0 = tree_cpu_seconds(me, set(server.app_pids) | {p.pid for p in server.procs})
@@ -675,13 +726,13 @@ def main() -> None:
                 stats = asyncio.run(run_scenario(server.url, scenario, args.sessions, args.browsers, args.seconds,
                                                  args.ramp, args.seed))
             wall = time.perf_counter() - wall0
-            server_cpu = sum(cpu_seconds(p) for p in server.app_pids) - server_cpu0
+            server_cpu = server_cpu_since(server.app_pids, server_cpu0)
             machine = machine_busy_seconds()[0] - machine0
             excluded = set(server.app_pids) | {p.pid for p in server.procs}
             for p in server.procs:
                 excluded |= set(descendants(p.pid))
             client = tree_cpu_seconds(me, excluded) - client0
-            peaks = [peak_rss_mb(p) for p in server.app_pids]
+            peaks = server_peak_rss_mb(server.app_pids)
         finally:
             server.stop()
         first, proto, brow, slider = (quantiles(stats.first), quantiles(stats.proto), quantiles(stats.browser),
@@ -718,7 +769,8 @@ def main() -> None:
             print(f"    {e}")
         print(f"  script runs asked for            {stats.runs}")
         print(f"  server CPU                       {server_cpu:.1f} s = {per:.0f} ms per interaction")
-        print(f"  app peak RSS                     {' + '.join(f'{p:.0f}' for p in peaks)} MB")
+        print(f"  app peak RSS                     {' + '.join(f'{p:.0f}' for p in peaks)} MB (app processes, "
+              f"then their heavy-round helpers)")
         print(f"  CPU over {wall:.0f} s: machine busy {machine:.1f} of {wall * cores:.0f} core-s; server "
               f"{server_cpu:.1f}; clients (this process and its browsers) {client:.1f} = "
               f"{100 * client / max(machine, 1e-9):.0f}% of the busy machine")
@@ -736,6 +788,7 @@ def main() -> None:
         server = start_server(args.proxy, args.server_cpus)
         try:
             asyncio.run(warm_up(server.url))
+            print(f"  ({settle(server)})")
             per_page = asyncio.run(cpu_probe(server.url, server.app_pids, args.cpu_probe, args.seed))
         finally:
             server.stop()
@@ -752,9 +805,10 @@ def main() -> None:
         server = start_server(args.proxy, args.server_cpus)
         try:
             asyncio.run(warm_up(server.url))
-            cpu0 = sum(cpu_seconds(p) for p in server.app_pids)
+            print(f"  ({settle(server)})")
+            cpu0 = server_cpu_seconds(server.app_pids)
             times, in_page, settled = asyncio.run(slider_probe(server.url, args.slider_probe))
-            cpu = sum(cpu_seconds(p) for p in server.app_pids) - cpu0
+            cpu = server_cpu_since(server.app_pids, cpu0)
         finally:
             server.stop()
         med, p95 = quantiles(times)

@@ -12,6 +12,7 @@ which is shared by every session of the app.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -105,6 +106,13 @@ class Backbone:
         feats = self.features(x)
         return self.classifier(feats.mean(dim=(2, 3))), feats
 
+    def __reduce__(self):
+        """Pickled as the module it describes (its forwards are closures over it): rebuilt by the
+        builder of its kind, for the heavy rounds' helper processes (models/offload.py)."""
+        if self.name != "efficientnet_lite0" and self.block_fn is not _resnet_block:
+            raise pickle.PicklingError(f"expected a backbone built by this module, but got {self.name!r}")
+        return _rebuild, (self.name, self.model, self.categories)
+
 
 def _resnet_block(
     block: nn.Module, x: Tensor, group: int, index: int, site_fn: SiteFn, before_act: bool = False
@@ -169,6 +177,12 @@ def _mbconv_block(
 
 # Block indices of efficientnet-lite0 per resolution group: 56, 28, 14, 7.
 _LITE0_GROUPS = ((1, 2), (3, 4), (5, 6, 7, 8, 9, 10), (11, 12, 13, 14, 15))
+
+
+def _rebuild(name: str, model: nn.Module, categories: tuple[str, ...]) -> Backbone:
+    if name == "efficientnet_lite0":
+        return efficientnet_lite0_backbone(model, categories)
+    return resnet_backbone(model, categories, name)
 
 
 def efficientnet_lite0_backbone(model: nn.Module, categories: Sequence[str]) -> Backbone:

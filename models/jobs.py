@@ -189,7 +189,8 @@ class SingleFlight(Generic[T]):
                 flight = self._flights[key] = _Flight()
                 self.computations += 1
         if not leader:
-            flight.done.wait()
+            with _waiting_elsewhere():  # a pool worker waiting here hands its place to another
+                flight.done.wait()
             if flight.error is not None:
                 raise flight.error
             return flight.result  # type: ignore[return-value]
@@ -207,6 +208,25 @@ class SingleFlight(Generic[T]):
             with self._lock:
                 del self._flights[key]
             flight.done.set()
+
+
+_WORKER = threading.local()  # .pool: the HeavyPool whose worker this thread is
+
+
+@contextmanager
+def _waiting_elsewhere():
+    """Around a wait for work another thread does (another job's computation of a shared result): a
+    heavy pool's worker that waits here stops counting as one of the pool's ``workers``, so another
+    thread runs rounds meanwhile instead of every worker waiting behind one computation."""
+    pool = getattr(_WORKER, "pool", None)
+    if pool is None:
+        yield
+        return
+    pool._blocked_change(+1)
+    try:
+        yield
+    finally:
+        pool._blocked_change(-1)
 
 
 class Cancelled(Exception):
@@ -260,6 +280,7 @@ class Job:
         self.held_at: dict[Hashable, float] = {}  # owner -> when it last held the job (monotonic)
         self.whole = False  # its owners wait for its last round: nothing is shown before (HeavyPool.submit)
         self.finish = False  # finished even when nobody waits any more, after every other round (HeavyPool.submit)
+        self.gated = True  # light work holds its rounds back (HeavyPool.submit)
         self.ticket = 0  # place among the jobs of the same rounds and work left: lower runs first
         self.keep = True  # the pool's cache holds the final result
         self.fraction = 0.0  # progress within the round that runs (the job's own reports)
@@ -465,15 +486,34 @@ class HeavyPool:
         self._started = False
         self._stopping = False
         self._threads: list[threading.Thread] = []
+        self._blocked = 0  # workers waiting for a shared result another thread computes (_waiting_elsewhere)
+        self._names = itertools.count()
 
     def _start_locked(self) -> None:
         if not self._started:
             self._started = True
-            for i in range(self.workers):
-                thread = threading.Thread(target=self._worker, name=f"heavy-{i}", daemon=True)
-                thread.start()
-                self._threads.append(thread)
+            for _ in range(self.workers):
+                self._spawn_locked()
             atexit.register(self.shutdown)
+
+    def _spawn_locked(self) -> None:
+        thread = threading.Thread(target=self._worker, name=f"heavy-{next(self._names)}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _blocked_change(self, delta: int) -> None:
+        """A worker starts (+1) or stops (-1) waiting for a result another thread computes. While it
+        waits it does not count: a thread is added so that ``workers`` threads can run rounds; once it
+        goes on, the first thread to look for a round while there are more than ``workers`` ends."""
+        with self._cond:
+            self._blocked += delta
+            if delta > 0 and not self._stopping and len(self._threads) - self._blocked < self.workers:
+                self._spawn_locked()
+
+    @staticmethod
+    def _refines(job: Job) -> bool:
+        """A round nobody waits for now: a later round of an answered job, or a finished-anyway job's."""
+        return job._order()[0] > 0
 
     def shutdown(self, timeout: float = 2.0) -> None:
         """Cancel every job and let the workers end (at exit: jobs refine after their page's run, and
@@ -515,7 +555,8 @@ class HeavyPool:
                     self._cond.notify_all()
 
     def submit(self, owner: Hashable, key: Hashable, compute: Callable[[Progress], object], *,
-               keep: bool = True, cost: float | None = None, whole: bool = False, finish: bool = False) -> Job:
+               keep: bool = True, cost: float | None = None, whole: bool = False, finish: bool = False,
+               gated: bool = True) -> Job:
         """The job for ``key`` (a new one, the one already queued/running, or a finished one from the
         cache), owned by ``owner``; the owner's previous job, if different, is released (and dropped
         if nobody else waits).
@@ -533,6 +574,8 @@ class HeavyPool:
             finish: when nobody waits any more, the job is not dropped but finished after every round
                 someone waits for (a result every session that shows the same model and image asks
                 for, e.g. a keep_prob scan: the next request finds its rounds so far, not a new job).
+            gated: light work holds its rounds back (:meth:`light`); ``False`` for a job whose rounds
+                run in another process (``models/offload.py``), which takes no GIL from light work.
 
         The owner keeps its place: a job asked for while the owner's previous job was unfinished
         (waiting or running, or let go less than ``keep_place_s`` ago) takes that job's ticket,
@@ -559,7 +602,7 @@ class HeavyPool:
             if job is None or job.cancelled:
                 self._start_locked()
                 job = Job(self, key, compute, cost)
-                job.keep = keep
+                job.keep, job.gated = keep, gated
                 job.ticket = place[0] if place is not None else next(self._tickets)
                 self._jobs[key] = job
                 self._queue.append(job)
@@ -667,27 +710,37 @@ class HeavyPool:
                 held_since = None
                 self._cond.wait()
                 continue
-            if self._light:
+            expired = self._expire_locked()
+            if expired:
+                self._closing += expired
+                continue
+            job = min(self._queue, key=Job._order)
+            if self._light and job.gated:
                 now = time.monotonic()
                 held_since = now if held_since is None else held_since
                 left = held_since + self.light_wait_s - now
                 if left > 0:
                     self._cond.wait(left)
                     continue
-            expired = self._expire_locked()
-            if expired:
-                self._closing += expired
+            if self._refines(job) and self.workers > 1 and \
+                    sum(map(self._refines, self._running)) >= self.workers - 1:
+                # One worker is kept for the rounds someone waits for: a first round that comes
+                # while others refine starts at once, not after a refinement round (seconds long).
+                self._cond.wait(0.5)
                 continue
-            job = min(self._queue, key=Job._order)
             self._queue.remove(job)
             return job
 
     def _worker(self) -> None:
         if self.nice:
             lower_thread_priority(self.nice)
+        _WORKER.pool = self
         while True:
             with self._cond:
                 if self._stopping:
+                    return
+                if len(self._threads) - self._blocked > self.workers:  # a waiting worker went on: one too many
+                    self._threads.remove(threading.current_thread())
                     return
                 job = self._next_locked()
                 closing, self._closing = self._closing, []

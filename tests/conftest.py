@@ -14,6 +14,10 @@ if str(ROOT) not in sys.path:
 
 # Never reach for the network from tests: weights come from files the tests write.
 os.environ.setdefault("DROPBLOCK_LAB_OFFLINE", "1")
+# Heavy rounds in the tests' own processes (and the servers they start): two helper processes per
+# app would double the suite's processes on a 2-core machine. The helpers are tested where they run:
+# tests/models/test_offload.py, tests/app/test_offload_views.py and tests/app/test_helpers_app.py.
+os.environ.setdefault("DROPBLOCK_LAB_HELPERS", "0")
 if os.environ.get("PYTEST_XDIST_WORKER"):  # two workers on two cores: one torch thread each, as the app runs
     import torch
 

@@ -23,7 +23,7 @@ import streamlit as st
 from PIL import Image
 
 import models as M
-from models import jobs
+from models import jobs, offload
 from models.fallback import cached_clean_pass
 from models.registry import ModelCache
 from models.weights_files import ENV_WEIGHTS_DIR, WeightsFileError, list_weights_dir, operator_file, resolve_in_dir
@@ -168,8 +168,14 @@ def image_widgets() -> None:
 @st.cache_resource(show_spinner=False)
 def models() -> ModelCache:
     """Every session's models: the default pinned, two others in an LRU (see models/registry.py)."""
-    return ModelCache(lambda spec, progress=None: M.load_spec(spec, progress=progress), capacity=2,
-                      remember=(WeightsFileError,), on_evict=jobs.release_memory)
+    return ModelCache(_load, capacity=2, remember=(WeightsFileError,), on_evict=jobs.release_memory)
+
+
+def _load(spec: M.ModelSpec, progress=None) -> M.LoadedModel:
+    loaded = M.load_spec(spec, progress=progress)
+    if loaded.device.type == "cpu":  # the heavy rounds get the cores this process's GIL leaves (models/offload.py)
+        offload.helpers().start(preload=("ui.views",))
+    return loaded
 
 
 def _weights_dir() -> str | None:

@@ -40,7 +40,7 @@ import torch
 from PIL import Image
 
 import models as M
-from models import jobs
+from models import jobs, offload
 from models.fallback import compute_with_fallback
 from models.imageset import ImageSet
 from models.rounds import Partial
@@ -122,13 +122,17 @@ class View:
     """A view function made cached, single-flight, light or heavy, and possibly in rounds."""
 
     def __init__(self, fn: Callable, depends: Iterable[str], heavy, title: str | None, rounds: bool, keep: int,
-                 finish: bool = False) -> None:
+                 finish: bool = False, offload: bool = False, in_helpers: bool = False) -> None:
         unknown = set(depends) - set(settings.BY_KEY)
         if unknown:
             raise ValueError(f"expected settings from ui/settings.py, but got {sorted(unknown)}")
         self.fn, self.depends, self.heavy, self.title, self.rounds = fn, frozenset(depends), heavy, title, rounds
         self.keep, self.finish, self._results = keep, finish, None
+        if offload and not rounds:
+            raise ValueError("expected offload only for a view in rounds")
+        self.offload, self.in_helpers = offload, offload or in_helpers
         self.name = f"{fn.__module__}.{fn.__qualname__}"
+        self.ref = f"{fn.__module__}:{fn.__qualname__}"  # the module's attribute: this view (models/offload.py)
         self._progress = "progress" in inspect.signature(fn).parameters
         functools.update_wrapper(self, fn)
 
@@ -155,7 +159,8 @@ class View:
         key, args, kwargs = self.key(*args, **kwargs)
         cache = self.results()
         if self.rounds:
-            return Rounds(cache, key, self._job(args, kwargs), self._title(), self.finish)
+            gated = not (self.in_helpers and offload.helpers().ready())  # in-process rounds wait for light work
+            return Rounds(cache, key, self._job(args, kwargs), self._title(), self.finish, gated)
         if not self.heavy:
             with pool().light():  # no heavy round starts while a light view computes
                 return _shown(cache.get(key, lambda: self.fn(*args, **kwargs)))
@@ -172,6 +177,8 @@ class View:
 
     def _job(self, args: tuple, kwargs: dict) -> Callable[[jobs.Progress], Any]:
         def run(progress: jobs.Progress):
+            if self.offload:  # in a helper process when one is ready (ui/inputs.py starts them), else here
+                return offload.helpers().rounds(self.ref, args, kwargs, progress if self._progress else None)
             return self.fn(*args, **kwargs, **({"progress": progress} if self._progress else {}))
 
         return run
@@ -179,7 +186,7 @@ class View:
 
 def view(*, depends: Iterable[str] = settings.SPEC_KEYS + ("seed",), heavy: bool = False,
          title: str | None = None, rounds: bool = False, keep: int = 16,
-         finish: bool = False) -> Callable[[Callable], View]:
+         finish: bool = False, offload: bool = False, in_helpers: bool = False) -> Callable[[Callable], View]:
     """Make ``fn`` a view (see the module's docstring).
 
     Args:
@@ -192,5 +199,10 @@ def view(*, depends: Iterable[str] = settings.SPEC_KEYS + ("seed",), heavy: bool
         finish: a heavy view computed to its end even when the session that asked moves on (a result
             every session showing the same model and image asks for): the next visitor finds its
             rounds so far instead of starting again.
+        offload: its rounds run in a helper process (``models/offload.py``), so that they use a core
+            the app's process, bound by its GIL, cannot; the same function on the same arguments.
+        in_helpers: ``fn`` sends its rounds' work to the helper processes itself. Light work in this
+            process holds back a view's rounds (``HeavyPool.light``) so that they take no GIL from a
+            slider move, unless they run in a helper (``offload`` or ``in_helpers``, and one is ready).
     """
-    return lambda fn: View(fn, depends, heavy, title, rounds, keep, finish)
+    return lambda fn: View(fn, depends, heavy, title, rounds, keep, finish, offload, in_helpers)

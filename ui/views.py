@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import models as M
+from models import offload
 from models.checkpoints import ModelCam, compute_model_cam
 from models.compute import DEFAULT_CURVE_METHODS
 from models.keepgrid import KeepProbScan, compute_keep_prob_scan_rounds
@@ -61,26 +62,26 @@ def model_cam(ctx: Context, class_idx: int) -> ModelCam:
     return compute_model_cam(ctx.backbone, ctx.clean, class_idx)
 
 
-@view(rounds=True, title=N_("Drawing the masks"))
+@view(rounds=True, title=N_("Drawing the masks"), offload=True)
 def comparison(ctx: Context, spec: M.RegularizerSpec, progress=None) -> Iterator[Partial[M.Comparison]]:
     """One pictured draw per method, then its realised drop over 64 draws, in rounds."""
     return M.compute_comparison_rounds(ctx.backbone, ctx.clean, spec, seed=ctx.seed, progress=progress)
 
 
-@view(rounds=True, title=N_("Sampling masks"))
+@view(rounds=True, title=N_("Sampling masks"), offload=True)
 def dropblock_dropout(ctx: Context, spec: M.RegularizerSpec, fc_keep_prob: float, n_samples: int,
                       progress=None) -> Iterator[Partial[M.StrategyComparison]]:
     return M.compute_dropblock_dropout_rounds(ctx.backbone, ctx.clean, spec, fc_keep_prob=fc_keep_prob,
                                               n_samples=n_samples, seed=ctx.seed, progress=progress)
 
 
-@view(rounds=True, title=N_("Sampling masks"))
+@view(rounds=True, title=N_("Sampling masks"), offload=True)
 def cam_shift(ctx: Context, n_samples: int, class_idx: int | None, progress=None) -> Iterator[Partial[M.CamShift]]:
     return M.compute_cam_shift_rounds(ctx.backbone, ctx.clean, ctx.spec, n_samples=n_samples, seed=ctx.seed,
                                       class_idx=class_idx, progress=progress)
 
 
-@view(depends=SWEEPS, rounds=True, title=N_("Computing the curve"))
+@view(depends=SWEEPS, rounds=True, title=N_("Computing the curve"), offload=True)
 def robustness_curve(ctx: Context, spec: M.RegularizerSpec, n_samples: int, keep_probs: tuple[float, ...],
                      methods: tuple[tuple[str, int], ...] = DEFAULT_CURVE_METHODS, class_idx: int | None = None,
                      progress=None) -> Iterator[Partial[M.RobustnessCurve]]:
@@ -91,7 +92,8 @@ def robustness_curve(ctx: Context, spec: M.RegularizerSpec, n_samples: int, keep
                                              class_idx=class_idx, progress=progress)
 
 
-@view(depends=SWEEPS[:-1], rounds=True, finish=True, title=N_("Measuring where the class probability falls"))
+@view(depends=SWEEPS[:-1], rounds=True, finish=True, offload=True,
+      title=N_("Measuring where the class probability falls"))
 def keep_prob_scan(ctx: Context, spec: M.RegularizerSpec, methods: tuple[tuple[str, int | None], ...],
                    coarse: tuple[float, ...] | None = None, n_samples: int = 4,
                    progress=None) -> Iterator[Partial[KeepProbScan]]:
@@ -118,13 +120,13 @@ def mistakes(ctx: Context):
     return compute_mistakes(ctx.clean.acts[3], ctx.spec.keep_prob, ctx.spec.block_size, seed=ctx.seed)
 
 
-@view(depends=("keep_prob", "seed"), rounds=True, title=N_("Measuring the recipes"))
+@view(depends=("keep_prob", "seed"), rounds=True, title=N_("Measuring the recipes"), offload=True)
 def tutorial_contrasts(ctx: Context, progress=None) -> Iterator[Partial]:
     return compute_tutorial_contrasts_rounds(ctx.backbone, ctx.clean, ctx.spec.keep_prob, seed=ctx.seed,
                                              progress=progress)
 
 
-@view(depends=("seed",), rounds=True, title=N_("Measuring the recipes"))
+@view(depends=("seed",), rounds=True, title=N_("Measuring the recipes"), offload=True)
 def depth_contrast(ctx: Context, keep_probs: tuple[float, ...], progress=None) -> Iterator[Partial]:
     """DropBlock in the shallow vs the deep groups at ``keep_probs`` (models/theory.py)."""
     return compute_depth_contrast_rounds(ctx.backbone, ctx.clean, tuple(keep_probs), seed=ctx.seed, progress=progress)
@@ -135,15 +137,26 @@ DEEP = M.RegularizerSpec(keep_prob=1.0, block_size=7, placement="in_blocks", gro
 DEEP_METHODS: tuple[tuple[str, int | None], ...] = (("dropblock", 7),)
 
 
-@view(depends=("keep_prob", "seed"), rounds=True, title=N_("Measuring the recipes"))
+@view(depends=("keep_prob", "seed"), rounds=True, title=N_("Measuring the recipes"), in_helpers=True)
 def theory_contrasts(ctx: Context, progress=None) -> Iterator[Partial[TheoryContrasts]]:
     """The theory page's measured contrasts as one job (models/theory.py): the tutorial's advice and
-    shallow vs deep, whose keep_probs include the middle of a keep_prob scan (:func:`keep_prob_scan`'s
-    result for :data:`DEEP`, computed in this job's first round the first time and kept there for
-    every session), so that the page's first answers come together after one wait in the queue."""
-    def middle() -> float:
-        key, args, kwargs = keep_prob_scan.key(ctx, DEEP, DEEP_METHODS)
-        return keep_prob_scan.results().get(key, lambda: last(keep_prob_scan.fn(*args, **kwargs))).value.middle()
+    shallow vs deep, whose keep_probs include the middle of a keep_prob scan (:func:`deep_middle`,
+    one per model and image for every session), so that the page's first answers come together after
+    one wait in the queue. This runs in the pool's worker, which waits for the scan (where another
+    session's job computes it, the worker gives its place to another thread meanwhile); the rounds
+    themselves run in a helper process (models/offload.py)."""
+    return offload.helpers().rounds(f"{__name__}:_theory_rounds", (ctx, deep_middle(ctx)), {}, progress)
 
-    return compute_theory_contrasts_rounds(ctx.backbone, ctx.clean, ctx.spec.keep_prob, middle=middle, seed=ctx.seed,
-                                           progress=progress)
+
+def deep_middle(ctx: Context) -> float:
+    """Where DropBlock in the deep groups (:data:`DEEP`) halves this image's class probability: the
+    middle of :func:`keep_prob_scan`'s result, computed to its end once per model and image (in a
+    helper process when one is ready) and kept with that view's results."""
+    key, args, kwargs = keep_prob_scan.key(ctx, DEEP, DEEP_METHODS)
+    run = lambda: last(offload.helpers().rounds(keep_prob_scan.ref, args, kwargs))  # noqa: E731
+    return keep_prob_scan.results().get(key, run).value.middle()
+
+
+def _theory_rounds(ctx: Context, middle: float, progress=None) -> Iterator[Partial[TheoryContrasts]]:
+    return compute_theory_contrasts_rounds(ctx.backbone, ctx.clean, ctx.spec.keep_prob, middle=lambda: middle,
+                                           seed=ctx.seed, progress=progress)

@@ -54,8 +54,9 @@ def let_go_unseen(since: float) -> None:
         _POOL.drop_held(_owner(), since)
 
 
-def submit(key: tuple, run: Callable[[jobs.Progress], Any], whole: bool = False, finish: bool = False) -> jobs.Job:
-    return pool().submit(_owner(), key, run, whole=whole, finish=finish)
+def submit(key: tuple, run: Callable[[jobs.Progress], Any], whole: bool = False, finish: bool = False,
+           gated: bool = True) -> jobs.Job:
+    return pool().submit(_owner(), key, run, whole=whole, finish=finish, gated=gated)
 
 
 def _waiting_text(job: jobs.Job, title: str) -> str:
@@ -103,8 +104,8 @@ class Rounds:
     and leaves the job refining on a lease. Each iteration asks again (a fragment's rerun does)."""
 
     def __init__(self, cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress], Any], title: str,
-                 finish: bool = False) -> None:
-        self.cache, self.key, self.title, self.finish = cache, key, title, finish
+                 finish: bool = False, gated: bool = True) -> None:
+        self.cache, self.key, self.title, self.finish, self.gated = cache, key, title, finish, gated
 
         def kept(progress: jobs.Progress):
             out = run(progress)
@@ -115,14 +116,14 @@ class Rounds:
         self.run = kept
 
     def __iter__(self) -> Iterator:
-        return _rounds(self.cache, self.key, self.run, self.title, finish=self.finish)
+        return _rounds(self.cache, self.key, self.run, self.title, finish=self.finish, gated=self.gated)
 
     def answer(self, wait: bool = True, said: bool = True) -> Iterator:
         """The answer there is now (the final one if held), after waiting only for a first round
         (``wait``; else none, if there is no round yet: the waiting line says where the job is).
         ``said``: the status line says how many samples the answer holds (else the caller does)."""
         return _rounds(self.cache, self.key, self.run, self.title, answer=True, wait=wait, said=said,
-                       finish=self.finish)
+                       finish=self.finish, gated=self.gated)
 
     def final(self):
         """The final round if it is held, else None (nothing is started)."""
@@ -178,19 +179,20 @@ def _keeping(parts: Iterator, cache: jobs.SingleFlight, key: tuple) -> Iterator:
 
 def _rounds(cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress], Any], title: str,
             answer: bool = False, wait: bool = True, said: bool = True, whole: bool = False,
-            finish: bool = False) -> Iterator:
+            finish: bool = False, gated: bool = True) -> Iterator:
     """The rounds of a view in rounds, as they come (the last one final), with a status line.
     ``answer``: only the latest round (waiting for the first if none yet and ``wait``); the job is
     then held, not released, so it refines after this run ends. ``whole``: the caller waits for the
     last round (its rounds are scheduled as first rounds, ``HeavyPool.submit``). ``finish``: the job is
-    finished even if nobody waits for it any more (``HeavyPool.submit``)."""
+    finished even if nobody waits for it any more (``HeavyPool.submit``). ``gated``: light work in this
+    process holds its rounds back (``HeavyPool.submit``; not for rounds run in a helper process)."""
     found = cache.peek(key)
     if found is not None:
         if said:
             st.caption(_round_text(found, None))
         yield found
         return
-    job, status, stop, asked = submit(key, run, whole, finish), st.empty(), _interruption(), pending()
+    job, status, stop, asked = submit(key, run, whole, finish, gated), st.empty(), _interruption(), pending()
     version, shown, last, drawn = 0, None, 0.0, None
     try:
         while True:
@@ -244,7 +246,8 @@ def final(parts: Iterator):
     it is): for results a page needs whole, e.g. a lesson step's verdict or a measured grid. Nothing
     is shown before the last round, so the job's rounds go ahead of refinements, as first rounds do."""
     if isinstance(parts, Rounds):
-        parts = _rounds(parts.cache, parts.key, parts.run, parts.title, whole=True, finish=parts.finish)
+        parts = _rounds(parts.cache, parts.key, parts.run, parts.title, whole=True, finish=parts.finish,
+                        gated=parts.gated)
     last = None
     for last in parts:
         pass

@@ -703,3 +703,69 @@ def test_a_whole_job_in_rounds_goes_with_the_first_rounds():
     refining.latest, whole.latest = Partial(0, 2, 4), Partial(0, 2, 40)
     fresh = pool.submit("fresh", "fresh", lambda p: iter(()))
     assert sorted([refining, whole, fresh], key=lambda j: j._order()) == [fresh, whole, refining]
+
+
+# ------------------------------------------------------------------ workers kept free for first rounds
+
+
+def test_with_two_workers_one_is_kept_for_first_rounds_while_another_refines():
+    pool = HeavyPool(workers=2)
+    log: list = []
+    gates = {1: threading.Event()}  # a's and b's second rounds (refinements) wait here
+    a = pool.submit("a", "a", rounds("a", 3, log, gates=gates))
+    b = pool.submit("b", "b", rounds("b", 3, log, gates=gates))
+    assert a.wait_change(0, WAIT) and b.wait_change(0, WAIT)  # both answered: the rest is refinement
+    assert until(lambda: ("a", 1) in log or ("b", 1) in log)
+    time.sleep(0.3)  # the second refinement would have started by now were both workers free for it
+    assert sorted(n for n, i in log if i == 1) in (["a"], ["b"])  # one refinement runs, the other waits
+    c_log: list = []
+    c = pool.submit("c", "c", rounds("c", 1, c_log))
+    assert c.wait(WAIT) and c_log == [("c", 0)]  # a first round starts beside the refinement at once
+    gates[1].set()
+    assert a.wait(WAIT) and b.wait(WAIT)
+    assert a.value().final and b.value().final
+
+
+def test_a_worker_waiting_for_a_shared_result_lets_another_thread_run_rounds():
+    pool = HeavyPool(workers=1)
+    shared: SingleFlight = SingleFlight()
+    gate, leading = threading.Event(), threading.Event()
+
+    def slow():
+        leading.set()
+        assert gate.wait(WAIT)
+        return 42
+
+    def needs_shared(progress):  # the first asker computes it in its own thread, outside the pool
+        return shared.get("scan", slow) + 1
+
+    leader = threading.Thread(target=lambda: shared.get("scan", slow), daemon=True)
+    leader.start()
+    assert leading.wait(WAIT)
+    waiting = pool.submit("w", "waits", needs_shared)  # the pool's one worker waits for the scan ...
+    assert until(lambda: pool._blocked == 1)
+    other = pool.submit("o", "other", lambda progress: "other")
+    assert other.wait(WAIT) and other.value() == "other"  # ... and another job runs meanwhile
+    assert not waiting.done.is_set()
+    gate.set()
+    assert waiting.wait(WAIT) and waiting.value() == 43
+    leader.join(WAIT)
+    assert until(lambda: len(pool._threads) == 1)  # the extra thread ends once the waiting one goes on
+    again = pool.submit("o", "again", lambda progress: "again")
+    assert again.wait(WAIT) and again.value() == "again"
+
+
+def test_a_shared_result_waited_for_outside_a_pool_changes_no_pool():
+    pool = HeavyPool(workers=1)
+    shared: SingleFlight = SingleFlight()
+    gate = threading.Event()
+    leader = threading.Thread(target=lambda: shared.get("k", lambda: gate.wait(WAIT) and 1), daemon=True)
+    leader.start()
+    follower = threading.Thread(target=lambda: shared.get("k", lambda: 2), daemon=True)
+    follower.start()
+    time.sleep(0.1)
+    assert pool._blocked == 0 and not pool._threads  # a session's thread is no pool worker
+    gate.set()
+    leader.join(WAIT)
+    follower.join(WAIT)
+    assert shared.peek("k") == 1

@@ -1,0 +1,42 @@
+"""Functions the helper-process tests (test_offload.py) run in a helper: importable by name there
+(the tests put this folder on the helpers' PYTHONPATH)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import torch
+
+from models.rounds import Partial
+
+
+def counting(n: int, scale: float = 1.0, progress=None):
+    """n rounds; round i's value is a big tensor made once (sent once) and a small one made each round."""
+    big = torch.arange(64 * 64, dtype=torch.float32).reshape(64, 64) * scale
+    for i in range(n):
+        if progress is not None:
+            progress(i / n, "counting")
+        yield Partial((big, torch.full((2,), float(i)), os.getpid()), i + 1, n)
+
+
+def failing(progress=None):
+    yield Partial(1, 1, 3)
+    raise ValueError("expected a failure here, and got it")
+
+
+def reporting_until(path: str, progress=None):
+    """One round that reports progress until ``path`` exists (a cancel stops it at a report)."""
+    deadline = time.monotonic() + 60
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        progress(0.5, "waiting")
+        time.sleep(0.01)
+    yield Partial("went on", 1, 1)
+
+
+def of_clean(clean, progress=None):
+    yield Partial((float(clean.logits.double().sum()), os.getpid()), 1, 1)
+
+
+def plain(progress=None):
+    return 42

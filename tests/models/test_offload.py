@@ -1,0 +1,168 @@
+"""models/offload.py: heavy rounds in helper processes. The same partials as in-process, progress
+and cancellation forwarded, errors re-raised, a dead helper's job finished in-process, shared
+objects sent once and forgotten, nothing started at import."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from models import offload
+from models.jobs import Cancelled
+
+HERE = Path(__file__).resolve().parent
+WAIT = 60.0  # generous: a helper imports torch on a machine that may be 2x slower and busy
+
+
+@pytest.fixture(scope="module", autouse=True)
+def importable():
+    """offload_fns importable here and in the helpers (which start with this PYTHONPATH)."""
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), before or ""])
+    sys.path.insert(0, str(HERE))
+    yield
+    sys.path.remove(str(HERE))
+    if before is None:
+        del os.environ["PYTHONPATH"]
+    else:
+        os.environ["PYTHONPATH"] = before
+
+
+@pytest.fixture(scope="module")
+def helpers(importable):
+    h = offload.Helpers(1)
+    assert h.wait_ready(WAIT)
+    yield h
+    h.stop()
+
+
+def fn(name: str) -> str:
+    return f"offload_fns:{name}"
+
+
+def until(condition, timeout: float = WAIT) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+def test_rounds_run_in_the_helper_and_equal_the_in_process_ones(helpers):
+    import offload_fns
+
+    reports = []
+    remote = list(helpers.rounds(fn("counting"), (4,), {"scale": 2.0}, lambda f, t: reports.append((f, t))))
+    local = list(offload_fns.counting(4, scale=2.0))
+    assert [p.done for p in remote] == [p.done for p in local] == [1, 2, 3, 4]
+    assert all(p.value[2] == helpers.pids()[0] != os.getpid() for p in remote)  # computed there
+    for r, l in zip(remote, local):
+        torch.testing.assert_close(r.value[0], l.value[0])
+        torch.testing.assert_close(r.value[1], l.value[1])
+    assert remote[0].value[0] is remote[-1].value[0]  # the big tensor came once, then by key
+    assert reports == [(i / 4, "counting") for i in range(4)]
+
+
+def test_the_helpers_error_is_raised_here_with_its_type(helpers):
+    it = helpers.rounds(fn("failing"), (), {})
+    assert next(it).done == 1
+    with pytest.raises(ValueError, match="expected a failure here"):
+        next(it)
+    assert [p.done for p in helpers.rounds(fn("counting"), (2,), {})] == [1, 2]  # the helper goes on
+
+
+def test_a_cancel_stops_the_round_in_the_helper_at_its_next_report(helpers, tmp_path):
+    calls = []
+
+    def progress(fraction, text):
+        calls.append(text)
+        if len(calls) >= 3:
+            raise Cancelled
+
+    it = helpers.rounds(fn("reporting_until"), (str(tmp_path / "never"),), {}, progress)
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        next(it)
+    it.close()
+    assert time.monotonic() - started < WAIT / 2  # stopped, not run to its 60 s deadline
+    assert [p.done for p in helpers.rounds(fn("counting"), (2,), {})] == [1, 2]  # and the helper serves the next
+
+
+def test_a_function_that_is_no_rounds_is_refused_like_in_process(helpers):
+    with pytest.raises(TypeError, match="iterator of rounds"):
+        list(helpers.rounds(fn("plain"), (), {}))
+
+
+def test_an_argument_that_cannot_be_pickled_runs_in_process(helpers):
+    import threading
+
+    before = helpers.in_process
+    with pytest.raises(TypeError, match="unexpected keyword"):  # a lock has no pickle: run here, failing as here
+        list(helpers.rounds(fn("counting"), (2,), {"unpicklable": threading.Lock()}))
+    assert helpers.in_process == before + 1
+
+
+def test_a_clean_pass_is_sent_once_and_forgotten_when_it_goes(helpers, lite0, coffee_clean):
+    import dataclasses
+
+    clean = dataclasses.replace(coffee_clean)  # a new object: its own token
+    first = list(helpers.rounds(fn("of_clean"), (clean,), {}))
+    helper = helpers._helpers[0]
+    token = helpers._token(clean)
+    assert token in helper.held
+    again = list(helpers.rounds(fn("of_clean"), (clean,), {}))
+    assert first[0].value == again[0].value and abs(first[0].value[0] - float(clean.logits.double().sum())) < 1e-6
+    del clean, first, again
+    gc.collect()
+    assert token not in helper.held and token in helper.forgotten
+    list(helpers.rounds(fn("counting"), (1,), {}))  # the next message tells the helper first
+    assert token not in helper.forgotten
+
+
+def test_a_helper_that_dies_mid_job_is_replaced_and_the_job_finishes_here():
+    h = offload.Helpers(1)
+    try:
+        assert h.wait_ready(WAIT)
+        it = h.rounds(fn("counting"), (4,), {})
+        first = next(it)
+        pid = first.value[2]
+        os.kill(pid, signal.SIGKILL)
+        rest = list(it)
+        assert [p.done for p in [first, *rest]] == [1, 2, 3, 4]  # the same sequence, none repeated
+        assert all(p.value[2] == os.getpid() for p in rest)  # finished here
+        list(h.rounds(fn("counting"), (1,), {}))  # the next job finds the helper dead: runs here, starts a new one
+        assert h.restarts == 1 and until(lambda: h.ready() == 1)
+        out = list(h.rounds(fn("counting"), (1,), {}))
+        assert out[0].value[2] not in (pid, os.getpid())  # the new helper serves it
+    finally:
+        h.stop()
+
+
+def test_no_helpers_means_every_round_in_process():
+    h = offload.Helpers(0)
+    out = list(h.rounds(fn("counting"), (2,), {}))
+    assert [p.value[2] for p in out] == [os.getpid()] * 2 and not h._helpers
+
+
+def test_importing_and_making_helpers_starts_no_process():
+    code = ("import threading, models.offload as o; h = o.Helpers(2); "
+            "assert not h._helpers and threading.active_count() == 1; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], cwd=HERE.parents[1], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_a_stopped_pool_of_helpers_leaves_no_process():
+    h = offload.Helpers(1)
+    assert h.wait_ready(WAIT)
+    pid = h.pids()[0]
+    h.stop()
+    assert until(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2])
