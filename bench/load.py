@@ -720,7 +720,10 @@ def main() -> None:
             server_cpu0 = server_cpu_seconds(server.app_pids)
             machine0, cores = machine_busy_seconds()
             me = os.getpid()
-            client0 = tree_cpu_seconds(me, set(server.app_pids) | {p.pid for p in server.procs})
+            excluded = set(server.app_pids) | {p.pid for p in server.procs}
+            for p in server.procs:  # the app's helper processes too: server, not client
+                excluded |= set(descendants(p.pid))
+            client0 = tree_cpu_seconds(me, excluded)
             wall0 = time.perf_counter()
             with profiled(server.app_pids[0] if args.profile else None, args.profile) as profile:
                 stats = asyncio.run(run_scenario(server.url, scenario, args.sessions, args.browsers, args.seconds,

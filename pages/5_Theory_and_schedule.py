@@ -15,11 +15,12 @@ from ui.inputs import Context
 
 def page(ctx: Context) -> None:
     st.title(_("Theory & schedule"))
+    contrasts = views.theory_contrasts(ctx).start()  # measured while sections 1-4 are drawn
     algorithm(ctx)
     calculator(ctx)
     schedule(ctx)
     mistakes(ctx)
-    measured(ctx)
+    measured(ctx, contrasts)
     paper.results(("imagenet", "detection", "segmentation", "amoebanet"), ("skip", "per_channel", "cutout"))
 
 
@@ -136,11 +137,11 @@ def units_vs_weights(c) -> None:
               for i, name in enumerate(("Dropout", "DropConnect"))], hide_index=True)
 
 
-def measured(ctx: Context) -> None:
-    """Sections 5 and 6: one view in rounds (``views.theory_contrasts``), so both first answers come
-    after one wait, drawn together and refined in place."""
+def measured(ctx: Context, contrasts) -> None:
+    """Sections 5 and 6: one view in rounds (``views.theory_contrasts``, started at the top of the page),
+    so both first answers come after one wait, drawn together and refined in place."""
     st.header(_("5 · The tutorial's advice, measured on the network"))
-    view.progressive(views.theory_contrasts(ctx), lambda m: draw_measured(ctx, m))
+    view.progressive(contrasts, lambda m: draw_measured(ctx, m))
 
 
 def draw_measured(ctx: Context, m) -> None:

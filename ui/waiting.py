@@ -129,6 +129,14 @@ class Rounds:
         """The final round if it is held, else None (nothing is started)."""
         return self.cache.peek(self.key)
 
+    def start(self) -> Rounds:
+        """Ask for the job now, without waiting for it: a page that draws light parts above the view
+        starts it first, so that its first round computes (in a helper process) while they are drawn;
+        :func:`progressive` then finds it, or its first answer, further down."""
+        if self.cache.peek(self.key) is None:
+            submit(self.key, self.run, finish=self.finish, gated=self.gated)
+        return self
+
 
 @dataclass(frozen=True)
 class _Meanwhile:
