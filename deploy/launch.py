@@ -40,9 +40,12 @@ def free_port() -> int:
 
 
 def app_env(threads: int) -> dict[str, str]:
-    """The environment of one app process: torch threads fixed, idle OpenMP threads asleep."""
+    """The environment of one app process: torch threads fixed, idle OpenMP threads asleep, one
+    heavy-round helper process (models/offload.py; one per core when a single app process serves) unless
+    ``DROPBLOCK_LAB_HELPERS`` says otherwise: N app processes on N cores, each with its helper."""
     return {
         **os.environ,
+        "DROPBLOCK_LAB_HELPERS": os.environ.get("DROPBLOCK_LAB_HELPERS", "1"),
         "DROPBLOCK_LAB_TORCH_THREADS": str(threads),
         "OMP_NUM_THREADS": str(threads),
         "MKL_NUM_THREADS": str(threads),

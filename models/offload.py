@@ -35,6 +35,7 @@ import atexit
 import importlib
 import io
 import itertools
+import logging
 import os
 import pickle
 import queue
@@ -52,17 +53,24 @@ import torch
 __all__ = ["Helpers", "helpers", "ENV_HELPERS"]
 
 ENV_HELPERS = "DROPBLOCK_LAB_HELPERS"
+MAX_RESTARTS = 4  # helpers started again after one died, in all: past that, a dead one's rounds run in the app
+_LOG = logging.getLogger(__name__)
 _CPU = torch.device("cpu")
 _BIG_BYTES = 16 << 10
 _ROOT = Path(__file__).resolve().parents[1]
 
 
+_SHARED: list[tuple[type, ...]] = []  # (LoadedModel, CleanPass), imported on first use
+
+
 def _is_shared(obj: object) -> bool:
     """A loaded model or a clean pass: sent to a helper once, then named by a token."""
-    from .engine import CleanPass  # noqa: PLC0415 -- leaf imports: loading pulls in torchvision
-    from .loading import LoadedModel  # noqa: PLC0415
+    if not _SHARED:
+        from .engine import CleanPass  # noqa: PLC0415 -- leaf imports: loading pulls in torchvision
+        from .loading import LoadedModel  # noqa: PLC0415
 
-    return isinstance(obj, (LoadedModel, CleanPass))
+        _SHARED.append((LoadedModel, CleanPass))
+    return isinstance(obj, _SHARED[0])
 
 
 def _is_big(obj: object) -> bool:
@@ -240,7 +248,14 @@ class Helpers:
             if self._helpers or not self.n:
                 return
             self._preload = tuple(preload)
-            self._helpers = [_Helper(i, self._preload) for i in range(self.n)]
+            try:
+                self._helpers = [_Helper(i, self._preload) for i in range(self.n)]
+            except OSError as err:  # no process to be had: every round in the app's process
+                _LOG.warning("no heavy-round helper processes: %s", err)
+                for helper in self._helpers:
+                    helper.stop()
+                self._helpers, self.n = [], 0
+                return
             atexit.register(self.stop)
 
     def stop(self) -> None:
@@ -284,9 +299,12 @@ class Helpers:
         ready, the next job goes there). None before :meth:`start`."""
         with self._lock:
             for i, helper in enumerate(self._helpers):
-                if helper.dead:
+                if helper.dead and self.restarts < MAX_RESTARTS:
                     helper.stop()
-                    self._helpers[i] = _Helper(helper.index, self._preload)
+                    try:
+                        self._helpers[i] = _Helper(helper.index, self._preload)
+                    except OSError as err:
+                        _LOG.warning("a heavy-round helper could not be restarted: %s", err)
                     self.restarts += 1
             ready = [h for h in self._helpers if h.ready.is_set() and not h.dead]
             if not ready:
@@ -317,9 +335,13 @@ class Helpers:
                 raise TypeError("a model on an accelerator runs in the app's process")  # its rounds are large kernels
             sent = [(self._token(o), _dumps(o)) for o in seen.values() if self._token(o) not in helper.held]
         except (pickle.PicklingError, TypeError, AttributeError):
-            helper.active -= 1
+            self._release(helper)
             return self._local(name, args, kwargs, progress, skip=0)
         return self._remote(helper, name, args, kwargs, progress, sent, payload)
+
+    def _release(self, helper: _Helper) -> None:
+        with self._lock:
+            helper.active -= 1
 
     def _local(self, name: str, args: tuple, kwargs: dict, progress, skip: int) -> Iterator:
         self.in_process += 1
@@ -354,7 +376,7 @@ class Helpers:
                 yield from self._local(name, args, kwargs, progress, skip=published)
         finally:
             helper.forget(jid)
-            helper.active -= 1
+            self._release(helper)
             if started:
                 try:
                     helper.send(("close", jid))

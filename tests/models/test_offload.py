@@ -166,3 +166,30 @@ def test_a_stopped_pool_of_helpers_leaves_no_process():
     pid = h.pids()[0]
     h.stop()
     assert until(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2])
+
+
+def test_past_the_restart_limit_a_dead_helper_is_not_replaced(monkeypatch):
+    monkeypatch.setattr(offload, "MAX_RESTARTS", 0)
+    h = offload.Helpers(1)
+    try:
+        assert h.wait_ready(WAIT)
+        pid = h.pids()[0]
+        os.kill(pid, signal.SIGKILL)
+        assert until(lambda: h.ready() == 0)
+        out = list(h.rounds(fn("counting"), (2,), {}))
+        assert [p.value[2] for p in out] == [os.getpid()] * 2  # here, and no new helper
+        assert h.restarts == 0 and h.ready() == 0 and not h.pids()
+    finally:
+        h.stop()
+
+
+def test_no_process_to_be_had_means_every_round_in_process(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("expected a refusal here, and got it")
+
+    monkeypatch.setattr(offload.subprocess, "Popen", refuse)
+    h = offload.Helpers(2)
+    h.start()
+    assert h.n == 0 and not h._helpers and h.ready() == 0
+    out = list(h.rounds(fn("counting"), (1,), {}))
+    assert out[0].value[2] == os.getpid()
