@@ -16,9 +16,13 @@ Imports only torch and the standard library (no streamlit), so it is tested with
   returns a value is one final round. Finals go to the result cache.
 
   Light before heavy: light requests (a slider move) run in the sessions' own threads inside
-  :meth:`HeavyPool.light`; while one does, no worker starts a round (for at most ``light_wait_s``,
-  so heavy work cannot starve). The workers also run at a lower scheduling priority (``nice``):
-  they take every core the light requests leave idle, and give it back at once when a slider moves.
+  :meth:`HeavyPool.light`; while one does, no worker starts a round that runs in this process (for at
+  most ``light_wait_s``, so heavy work cannot starve; a job whose rounds run in a helper process,
+  ``gated=False``, takes no GIL here and is not held back). The workers also run at a lower
+  scheduling priority (``nice``): they take every core the light requests leave idle, and give it
+  back at once when a slider moves. With two or more workers, a refinement never takes the last
+  free one: a first round that comes while others refine starts at once. A worker that waits for a
+  shared result another thread computes (:class:`SingleFlight`) hands its place to a new thread.
 
   Identical requests share one job; each owner (a session) has at most one job at a time; a job
   nobody waits for any more is dropped at once (queued: removed; running: cancelled at its next
