@@ -54,6 +54,7 @@ __all__ = ["Helpers", "helpers", "ENV_HELPERS"]
 
 ENV_HELPERS = "DROPBLOCK_LAB_HELPERS"
 MAX_RESTARTS = 4  # helpers started again after one died, in all: past that, a dead one's rounds run in the app
+STALL_S = 10.0  # a helper that owes an answer and neither sent a message nor used CPU for this long is hung
 _LOG = logging.getLogger(__name__)
 _CPU = torch.device("cpu")
 _BIG_BYTES = 16 << 10
@@ -212,6 +213,27 @@ class _Helper:
             self.conn.close()
         except OSError:
             pass
+
+    def ticks(self) -> tuple[str, int] | None:
+        """(its state, its CPU ticks so far) from /proc; None where there is none (not Linux, gone)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return fields[0], int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def hung(self, before: tuple[str, int] | None) -> bool:
+        """Whether it is stopped (SIGSTOP), ended, or used no CPU since ``before`` (:meth:`ticks`),
+        while it owed an answer: then it is killed, and its jobs run in the app."""
+        now = self.ticks()
+        alive = self.proc.poll() is None
+        if alive and now is None:  # no /proc: only its end is seen
+            return False
+        if alive and now[0] not in "TtZX" and (before is None or now[1] != before[1]):
+            return False
+        self._die()
+        self.proc.kill()
+        return True
 
     def stop(self) -> None:
         self._die()
@@ -385,8 +407,15 @@ class Helpers:
 
     @staticmethod
     def _answer(helper: _Helper, jid: int, box: queue.SimpleQueue, progress) -> tuple:
+        before = helper.ticks()
         while True:
-            message = box.get()
+            try:
+                message = box.get(timeout=STALL_S)
+            except queue.Empty:  # a stopped or hung helper would hold this job, its worker and its cancel
+                if helper.hung(before):
+                    raise _Dead from None
+                before = helper.ticks()
+                continue
             kind = message[0]
             if kind in ("dead", "unavailable"):
                 raise _Dead

@@ -193,3 +193,36 @@ def test_no_process_to_be_had_means_every_round_in_process(monkeypatch):
     assert h.n == 0 and not h._helpers and h.ready() == 0
     out = list(h.rounds(fn("counting"), (1,), {}))
     assert out[0].value[2] == os.getpid()
+
+
+def test_a_stopped_helper_holds_no_job_forever(monkeypatch):
+    """A helper that stops answering (SIGSTOP, a hang) while it owes a round: the job is finished here
+    (it was waiting on a queue with no bound, its worker and its cancel stuck with it)."""
+    import threading
+
+    monkeypatch.setattr(offload, "STALL_S", 0.5)
+    h = offload.Helpers(1)
+    try:
+        assert h.wait_ready(WAIT)
+        pid = h.pids()[0]
+        os.kill(pid, signal.SIGSTOP)
+        out: list = []
+        worker = threading.Thread(target=lambda: out.extend(h.rounds(fn("counting"), (2,), {})), daemon=True)
+        worker.start()
+        worker.join(WAIT)
+        assert not worker.is_alive()  # not stuck behind the stopped helper
+        assert [(p.done, p.value[2]) for p in out] == [(1, os.getpid()), (2, os.getpid())]  # here, in full
+        assert until(lambda: gone(pid))  # and the stopped one was ended, not left behind
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except OSError:
+            pass
+        h.stop()
+
+
+def gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+    except OSError:
+        return True
