@@ -380,8 +380,9 @@ class Helpers:
         started = False
         try:
             try:
-                for token, data in sent:
-                    helper.send(("obj", token, data))
+                while sent:  # each pickled model or clean pass let go once sent: the job may refine for minutes
+                    token = sent[0][0]
+                    helper.send(("obj", token, sent.pop(0)[1]))
                     helper.held.add(token)
                 helper.send(("start", jid, name, payload, progress is not None))
                 started = True
@@ -393,9 +394,13 @@ class Helpers:
                     memo.update(_loads(message[2]))
                     published += 1
                     yield _loads(message[3], memo)
-            except _Dead:  # run it here from its start; the partials already published are skipped
+            except _Dead:
                 started = False
-                yield from self._local(name, args, kwargs, progress, skip=published)
+            # Dead: run it here from its start, the partials already published skipped (outside the
+            # except block, whose exception would hold what the failed send held meanwhile).
+            sent.clear()
+            memo.clear()
+            yield from self._local(name, args, kwargs, progress, skip=published)
         finally:
             helper.forget(jid)
             self._release(helper)

@@ -226,3 +226,17 @@ def gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
     except OSError:
         return True
+
+
+def test_a_running_job_keeps_no_pickled_copy_of_what_it_sent(helpers, lite0):
+    """The model goes to a helper pickled (Lite0 ~20 MB, ResNet-50 ~100 MB): once sent, the job that
+    sent it, which may refine for minutes, holds no copy of those bytes."""
+    it = helpers.rounds(fn("of_model"), (lite0,), {})
+    next(it)
+    frame = it.gi_frame
+    held = [v for v in frame.f_locals.values()
+            for v in ([v] if not isinstance(v, (list, tuple)) else [x for item in v for x in
+                      (item if isinstance(item, tuple) else (item,))])
+            if isinstance(v, bytes) and len(v) > 1 << 20]
+    it.close()
+    assert not held, [len(b) for b in held]
