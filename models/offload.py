@@ -321,6 +321,8 @@ class Helpers:
         ready, the next job goes there). None before :meth:`start`."""
         with self._lock:
             for i, helper in enumerate(self._helpers):
+                if helper.dead:
+                    helper.proc.poll()  # reaped once it ended (past the restart limit it stays in the list)
                 if helper.dead and self.restarts < MAX_RESTARTS:
                     helper.stop()
                     try:

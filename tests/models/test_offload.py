@@ -240,3 +240,17 @@ def test_a_running_job_keeps_no_pickled_copy_of_what_it_sent(helpers, lite0):
             if isinstance(v, bytes) and len(v) > 1 << 20]
     it.close()
     assert not held, [len(b) for b in held]
+
+
+def test_a_dead_helper_past_the_restart_limit_leaves_no_zombie(monkeypatch):
+    monkeypatch.setattr(offload, "MAX_RESTARTS", 0)
+    h = offload.Helpers(1)
+    try:
+        assert h.wait_ready(WAIT)
+        pid = h.pids()[0]
+        os.kill(pid, signal.SIGKILL)
+        assert until(lambda: h.ready() == 0)
+        list(h.rounds(fn("counting"), (1,), {}))  # here; the dead one is reaped, not left a zombie till exit
+        assert until(lambda: not Path(f"/proc/{pid}").exists())
+    finally:
+        h.stop()
