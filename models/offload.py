@@ -116,7 +116,8 @@ def _loads(data: bytes, held: dict | None = None) -> object:
 
 class _Memo:
     """A job's results, sent round after round: each big tensor once (a round repeats the pictures
-    of the last), then by key. The sender holds what it sent, so no key is reused while the job lives."""
+    of the last), then by key. The sender holds what it sent, so no key is reused while the job lives.
+    An array changed in place between rounds is not seen (a tensor is: its version counter)."""
 
     def __init__(self) -> None:
         self.sent: dict[tuple, object] = {}
@@ -128,7 +129,8 @@ class _Memo:
         def key(o: object):
             if not _is_big(o):
                 return None
-            k = ("m", id(o))
+            # A tensor changed in place since it was sent (a running sum) is sent again: its version.
+            k = ("m", id(o), o._version if isinstance(o, torch.Tensor) else 0)
             if k not in self.sent:
                 self.sent[k] = new[k] = o
             return k

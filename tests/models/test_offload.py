@@ -254,3 +254,10 @@ def test_a_dead_helper_past_the_restart_limit_leaves_no_zombie(monkeypatch):
         assert until(lambda: not Path(f"/proc/{pid}").exists())
     finally:
         h.stop()
+
+
+def test_a_big_tensor_changed_in_place_between_rounds_comes_again(helpers):
+    """The per-job memo sends each big tensor once; a round that changed it in place (a running sum)
+    must send it again, or the page would show the first round's numbers for good."""
+    remote = [float(p.value[0, 0]) for p in helpers.rounds(fn("accumulating"), (3,), {})]
+    assert remote == [1.0, 2.0, 3.0]
