@@ -16,8 +16,8 @@ pool (``models/jobs.py``) schedules, shares, cancels and caches exactly as befor
 * **Cancelled at once.** A progress report in the helper is forwarded to the app, where the job's
   own ``progress`` raises ``Cancelled`` once nobody waits; the helper is then told to close the
   generator, and stops it at its next progress report.
-* **Never worse than in-process.** A helper that is still starting, that died, or a model or an
-  argument that cannot be pickled: the function runs in the app's process (a dead helper's job is
+* **Never worse than in-process.** A helper that is still starting, that died, or a model, an
+  argument or a round that cannot be pickled: the function runs in the app's process (a dead helper's job is
   run again there from its start, the rounds it already published recomputed and skipped, so the
   sequence of partials is the same). The helper's errors come back as the same exception.
 * **Nothing at import.** :func:`helpers` makes the process's helpers on first use and
@@ -130,7 +130,8 @@ class _Memo:
             if not _is_big(o):
                 return None
             # A tensor changed in place since it was sent (a running sum) is sent again: its version.
-            k = ("m", id(o), o._version if isinstance(o, torch.Tensor) else 0)
+            versioned = isinstance(o, torch.Tensor) and not o.is_inference()  # inference tensors have none
+            k = ("m", id(o), o._version if versioned else 0)
             if k not in self.sent:
                 self.sent[k] = new[k] = o
             return k
@@ -558,6 +559,7 @@ def _serve(conn: Connection, preload: tuple[str, ...] = ()) -> None:
                 send(("stop", jid))
             except _Unavailable:
                 running.pop(jid, None)
+                memos.pop(jid, None)  # the app sends no close after this
                 send(("unavailable", jid))
             except _Stop:
                 running.pop(jid, None)
@@ -565,7 +567,14 @@ def _serve(conn: Connection, preload: tuple[str, ...] = ()) -> None:
                 running.pop(jid, None)
                 send(("error", jid, _error_bytes(err)))
             else:
-                send(("part", jid, *memos.setdefault(jid, _Memo()).dumps(part)))
+                try:
+                    data = memos.setdefault(jid, _Memo()).dumps(part)
+                except Exception:  # noqa: BLE001 -- a round with no pickle: the app runs the job itself
+                    running.pop(jid, None)
+                    memos.pop(jid, None)  # the app sends no close after this
+                    send(("unavailable", jid))
+                else:
+                    send(("part", jid, *data))
 
 
 class _Unavailable(Exception):

@@ -54,3 +54,18 @@ def accumulating(n: int, progress=None):
     for i in range(n):
         total += 1.0
         yield Partial(total, i + 1, n)
+
+
+def unpicklable(progress=None):
+    """A round whose value has no pickle (a lock)."""
+    import threading
+
+    yield Partial((threading.Lock(), os.getpid()), 1, 1)
+
+
+def inferred(n: int, progress=None):
+    """Rounds whose big tensor was made in inference mode (no version counter)."""
+    with torch.inference_mode():
+        big = torch.ones(64, 64)
+    for i in range(n):
+        yield Partial((big, os.getpid()), i + 1, n)

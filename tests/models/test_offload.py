@@ -261,3 +261,19 @@ def test_a_big_tensor_changed_in_place_between_rounds_comes_again(helpers):
     must send it again, or the page would show the first round's numbers for good."""
     remote = [float(p.value[0, 0]) for p in helpers.rounds(fn("accumulating"), (3,), {})]
     assert remote == [1.0, 2.0, 3.0]
+
+
+def test_a_round_made_in_inference_mode_comes_back(helpers):
+    before = helpers.in_process
+    out = list(helpers.rounds(fn("inferred"), (2,), {}))
+    assert [p.value[1] for p in out] == [helpers.pids()[0]] * 2 and helpers.in_process == before
+
+
+def test_a_round_that_cannot_be_pickled_runs_here_and_the_helper_lives_on(helpers):
+    """A round the helper cannot send: the job runs in the app, and the helper is not lost (a crash
+    counted against the restart limit: a few such jobs would have left every round in the app)."""
+    pid, before = helpers.pids()[0], helpers.in_process
+    out = list(helpers.rounds(fn("unpicklable"), (), {}))
+    assert out[0].value[1] == os.getpid() and helpers.in_process == before + 1
+    assert helpers.pids() == [pid] and helpers.restarts == 0
+    assert [p.value[2] for p in helpers.rounds(fn("counting"), (1,), {})] == [pid]
