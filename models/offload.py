@@ -507,7 +507,11 @@ def _serve(conn: Connection, preload: tuple[str, ...] = ()) -> None:
                     later.append(message)
             if jid in cancelled:
                 raise _Stop
-            send(("progress", jid, float(fraction), str(text)))
+            try:  # the text as reported (a Text keeps its template: the session's language translates it)
+                data = pickle.dumps(("progress", jid, float(fraction), text), protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # noqa: BLE001 -- a text with no pickle: its words
+                data = pickle.dumps(("progress", jid, float(fraction), str(text)), protocol=pickle.HIGHEST_PROTOCOL)
+            conn.send_bytes(data)
         return report
 
     send(("ready",))

@@ -69,3 +69,11 @@ def inferred(n: int, progress=None):
         big = torch.ones(64, 64)
     for i in range(n):
         yield Partial((big, os.getpid()), i + 1, n)
+
+
+def reporting_text(progress=None):
+    """One round that reports a sentence made from a template (translated where it is shown)."""
+    from models.text import Text
+
+    progress(0.5, Text("{method}, keep_prob {keep_prob:g}", method="DropBlock", keep_prob=0.9))
+    yield Partial(None, 1, 1)

@@ -277,3 +277,14 @@ def test_a_round_that_cannot_be_pickled_runs_here_and_the_helper_lives_on(helper
     assert out[0].value[1] == os.getpid() and helpers.in_process == before + 1
     assert helpers.pids() == [pid] and helpers.restarts == 0
     assert [p.value[2] for p in helpers.rounds(fn("counting"), (1,), {})] == [pid]
+
+
+def test_a_progress_text_keeps_its_template_for_the_sessions_language(helpers):
+    """A progress report's text comes as it was reported (a Text: template and fields), so that the
+    waiting line translates it as it does in-process, not as a plain English string."""
+    from models.text import Text
+
+    texts = []
+    list(helpers.rounds(fn("reporting_text"), (), {}, lambda f, t: texts.append(t)))
+    assert len(texts) == 1 and isinstance(texts[0], Text)
+    assert texts[0].template == "{method}, keep_prob {keep_prob:g}" and dict(texts[0].fields)["method"] == "DropBlock"
