@@ -77,3 +77,9 @@ def reporting_text(progress=None):
 
     progress(0.5, Text("{method}, keep_prob {keep_prob:g}", method="DropBlock", keep_prob=0.9))
     yield Partial(None, 1, 1)
+
+
+def model_logit(loaded, x, progress=None):
+    """The model's first logit for ``x``: which weights the helper used."""
+    with torch.no_grad():
+        yield Partial(float(loaded.backbone.model(x)[0, 0]), 1, 1)

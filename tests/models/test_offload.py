@@ -288,3 +288,20 @@ def test_a_progress_text_keeps_its_template_for_the_sessions_language(helpers):
     list(helpers.rounds(fn("reporting_text"), (), {}, lambda f, t: texts.append(t)))
     assert len(texts) == 1 and isinstance(texts[0], Text)
     assert texts[0].template == "{method}, keep_prob {keep_prob:g}" and dict(texts[0].fields)["method"] == "DropBlock"
+
+
+def test_models_switched_again_and_again_are_never_confused_in_the_helper(helpers, lite0):
+    """A model let go and another made in its place (an id may be reused): each job runs with the
+    weights of the model it was given, as in-process."""
+    import copy
+
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    for shift in (0.0, 5.0, -3.0, 5.0):
+        model = copy.deepcopy(lite0)
+        with torch.no_grad():
+            model.backbone.model._fc.bias[0] += shift
+            want = float(model.backbone.model(x)[0, 0])
+        got = list(helpers.rounds(fn("model_logit"), (model, x), {}))[0].value
+        assert abs(got - want) < 1e-3, (shift, got, want)
+        del model
+        gc.collect()
