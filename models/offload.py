@@ -43,6 +43,7 @@ import socket
 import subprocess
 import sys
 import threading
+import traceback
 import weakref
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
@@ -438,7 +439,7 @@ class Helpers:
                         raise
                 continue
             if kind == "error":
-                raise _loads(message[2])
+                raise _raised(message[2])
             return message
 
 
@@ -595,13 +596,29 @@ def _raising(err: BaseException) -> Iterator:
     yield  # pragma: no cover -- makes this a generator
 
 
+class _RemoteTrace(Exception):
+    """Where an error raised in a helper came from: its trace there, as the error's cause here (for
+    the server log; the page shows its own message, ``ui/frame.py``)."""
+
+    def __str__(self) -> str:
+        return "\n" + self.args[0]
+
+
 def _error_bytes(err: BaseException) -> bytes:
+    """``(err, its trace in the helper)`` pickled (:func:`_raised` makes it the error again)."""
+    trace = "".join(traceback.format_exception(err))
     try:
-        data = _dumps(err)
+        data = _dumps((err, trace))
         pickle.loads(data)
         return data
     except Exception:  # noqa: BLE001 -- an exception that does not round-trip: its type and message
-        return _dumps(RuntimeError(f"{type(err).__name__}: {err}"))
+        return _dumps((RuntimeError(f"{type(err).__name__}: {err}"), trace))
+
+
+def _raised(data: bytes) -> BaseException:
+    err, trace = _loads(data)
+    err.__cause__ = _RemoteTrace(trace)
+    return err
 
 
 def _main() -> None:

@@ -305,3 +305,16 @@ def test_models_switched_again_and_again_are_never_confused_in_the_helper(helper
         assert abs(got - want) < 1e-3, (shift, got, want)
         del model
         gc.collect()
+
+
+def test_the_helpers_error_keeps_its_trace_for_the_server_log(helpers):
+    """The server log's trace of a view that failed in a helper shows where it failed there (as
+    concurrent.futures does: the remote trace as the cause), not only the line that re-raised it."""
+    import traceback
+
+    it = helpers.rounds(fn("failing"), (), {})
+    next(it)
+    with pytest.raises(ValueError) as caught:
+        next(it)
+    logged = "".join(traceback.format_exception(caught.value))
+    assert "offload_fns.py" in logged and "in failing" in logged, logged
