@@ -16,8 +16,8 @@ pool (``models/jobs.py``) schedules, shares, cancels and caches exactly as befor
 * **Cancelled at once.** A progress report in the helper is forwarded to the app, where the job's
   own ``progress`` raises ``Cancelled`` once nobody waits; the helper is then told to close the
   generator, and stops it at its next progress report.
-* **Never worse than in-process.** A helper that is still starting, that died, or a model or an
-  argument that cannot be pickled: the function runs in the app's process (a dead helper's job is
+* **Never worse than in-process.** A helper that is still starting, that died, or a model, an
+  argument or a round that cannot be pickled: the function runs in the app's process (a dead helper's job is
   run again there from its start, the rounds it already published recomputed and skipped, so the
   sequence of partials is the same). The helper's errors come back as the same exception.
 * **Nothing at import.** :func:`helpers` makes the process's helpers on first use and
@@ -43,6 +43,7 @@ import socket
 import subprocess
 import sys
 import threading
+import traceback
 import weakref
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
@@ -54,6 +55,7 @@ __all__ = ["Helpers", "helpers", "ENV_HELPERS"]
 
 ENV_HELPERS = "DROPBLOCK_LAB_HELPERS"
 MAX_RESTARTS = 4  # helpers started again after one died, in all: past that, a dead one's rounds run in the app
+STALL_S = 10.0  # a helper that owes an answer and neither sent a message nor used CPU for this long is hung
 _LOG = logging.getLogger(__name__)
 _CPU = torch.device("cpu")
 _BIG_BYTES = 16 << 10
@@ -115,7 +117,8 @@ def _loads(data: bytes, held: dict | None = None) -> object:
 
 class _Memo:
     """A job's results, sent round after round: each big tensor once (a round repeats the pictures
-    of the last), then by key. The sender holds what it sent, so no key is reused while the job lives."""
+    of the last), then by key. The sender holds what it sent, so no key is reused while the job lives.
+    An array changed in place between rounds is not seen (a tensor is: its version counter)."""
 
     def __init__(self) -> None:
         self.sent: dict[tuple, object] = {}
@@ -127,7 +130,9 @@ class _Memo:
         def key(o: object):
             if not _is_big(o):
                 return None
-            k = ("m", id(o))
+            # A tensor changed in place since it was sent (a running sum) is sent again: its version.
+            versioned = isinstance(o, torch.Tensor) and not o.is_inference()  # inference tensors have none
+            k = ("m", id(o), o._version if versioned else 0)
             if k not in self.sent:
                 self.sent[k] = new[k] = o
             return k
@@ -212,6 +217,27 @@ class _Helper:
             self.conn.close()
         except OSError:
             pass
+
+    def ticks(self) -> tuple[str, int] | None:
+        """(its state, its CPU ticks so far) from /proc; None where there is none (not Linux, gone)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return fields[0], int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def hung(self, before: tuple[str, int] | None) -> bool:
+        """Whether it is stopped (SIGSTOP), ended, or used no CPU since ``before`` (:meth:`ticks`),
+        while it owed an answer: then it is killed, and its jobs run in the app."""
+        now = self.ticks()
+        alive = self.proc.poll() is None
+        if alive and now is None:  # no /proc: only its end is seen
+            return False
+        if alive and now[0] not in "TtZX" and (before is None or now[1] != before[1]):
+            return False
+        self._die()
+        self.proc.kill()
+        return True
 
     def stop(self) -> None:
         self._die()
@@ -299,6 +325,8 @@ class Helpers:
         ready, the next job goes there). None before :meth:`start`."""
         with self._lock:
             for i, helper in enumerate(self._helpers):
+                if helper.dead:
+                    helper.proc.poll()  # reaped once it ended (past the restart limit it stays in the list)
                 if helper.dead and self.restarts < MAX_RESTARTS:
                     helper.stop()
                     try:
@@ -358,8 +386,9 @@ class Helpers:
         started = False
         try:
             try:
-                for token, data in sent:
-                    helper.send(("obj", token, data))
+                while sent:  # each pickled model or clean pass let go once sent: the job may refine for minutes
+                    token = sent[0][0]
+                    helper.send(("obj", token, sent.pop(0)[1]))
                     helper.held.add(token)
                 helper.send(("start", jid, name, payload, progress is not None))
                 started = True
@@ -371,9 +400,13 @@ class Helpers:
                     memo.update(_loads(message[2]))
                     published += 1
                     yield _loads(message[3], memo)
-            except _Dead:  # run it here from its start; the partials already published are skipped
+            except _Dead:
                 started = False
-                yield from self._local(name, args, kwargs, progress, skip=published)
+            # Dead: run it here from its start, the partials already published skipped (outside the
+            # except block, whose exception would hold what the failed send held meanwhile).
+            sent.clear()
+            memo.clear()
+            yield from self._local(name, args, kwargs, progress, skip=published)
         finally:
             helper.forget(jid)
             self._release(helper)
@@ -385,8 +418,15 @@ class Helpers:
 
     @staticmethod
     def _answer(helper: _Helper, jid: int, box: queue.SimpleQueue, progress) -> tuple:
+        before = helper.ticks()
         while True:
-            message = box.get()
+            try:
+                message = box.get(timeout=STALL_S)
+            except queue.Empty:  # a stopped or hung helper would hold this job, its worker and its cancel
+                if helper.hung(before):
+                    raise _Dead from None
+                before = helper.ticks()
+                continue
             kind = message[0]
             if kind in ("dead", "unavailable"):
                 raise _Dead
@@ -399,7 +439,7 @@ class Helpers:
                         raise
                 continue
             if kind == "error":
-                raise _loads(message[2])
+                raise _raised(message[2])
             return message
 
 
@@ -468,7 +508,11 @@ def _serve(conn: Connection, preload: tuple[str, ...] = ()) -> None:
                     later.append(message)
             if jid in cancelled:
                 raise _Stop
-            send(("progress", jid, float(fraction), str(text)))
+            try:  # the text as reported (a Text keeps its template: the session's language translates it)
+                data = pickle.dumps(("progress", jid, float(fraction), text), protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # noqa: BLE001 -- a text with no pickle: its words
+                data = pickle.dumps(("progress", jid, float(fraction), str(text)), protocol=pickle.HIGHEST_PROTOCOL)
+            conn.send_bytes(data)
         return report
 
     send(("ready",))
@@ -520,6 +564,7 @@ def _serve(conn: Connection, preload: tuple[str, ...] = ()) -> None:
                 send(("stop", jid))
             except _Unavailable:
                 running.pop(jid, None)
+                memos.pop(jid, None)  # the app sends no close after this
                 send(("unavailable", jid))
             except _Stop:
                 running.pop(jid, None)
@@ -527,7 +572,14 @@ def _serve(conn: Connection, preload: tuple[str, ...] = ()) -> None:
                 running.pop(jid, None)
                 send(("error", jid, _error_bytes(err)))
             else:
-                send(("part", jid, *memos.setdefault(jid, _Memo()).dumps(part)))
+                try:
+                    data = memos.setdefault(jid, _Memo()).dumps(part)
+                except Exception:  # noqa: BLE001 -- a round with no pickle: the app runs the job itself
+                    running.pop(jid, None)
+                    memos.pop(jid, None)  # the app sends no close after this
+                    send(("unavailable", jid))
+                else:
+                    send(("part", jid, *data))
 
 
 class _Unavailable(Exception):
@@ -544,13 +596,29 @@ def _raising(err: BaseException) -> Iterator:
     yield  # pragma: no cover -- makes this a generator
 
 
+class _RemoteTrace(Exception):
+    """Where an error raised in a helper came from: its trace there, as the error's cause here (for
+    the server log; the page shows its own message, ``ui/frame.py``)."""
+
+    def __str__(self) -> str:
+        return "\n" + self.args[0]
+
+
 def _error_bytes(err: BaseException) -> bytes:
+    """``(err, its trace in the helper)`` pickled (:func:`_raised` makes it the error again)."""
+    trace = "".join(traceback.format_exception(err))
     try:
-        data = _dumps(err)
+        data = _dumps((err, trace))
         pickle.loads(data)
         return data
     except Exception:  # noqa: BLE001 -- an exception that does not round-trip: its type and message
-        return _dumps(RuntimeError(f"{type(err).__name__}: {err}"))
+        return _dumps((RuntimeError(f"{type(err).__name__}: {err}"), trace))
+
+
+def _raised(data: bytes) -> BaseException:
+    err, trace = _loads(data)
+    err.__cause__ = _RemoteTrace(trace)
+    return err
 
 
 def _main() -> None:

@@ -193,3 +193,129 @@ def test_no_process_to_be_had_means_every_round_in_process(monkeypatch):
     assert h.n == 0 and not h._helpers and h.ready() == 0
     out = list(h.rounds(fn("counting"), (1,), {}))
     assert out[0].value[2] == os.getpid()
+
+
+def test_a_stopped_helper_holds_no_job_forever(monkeypatch):
+    """A helper that stops answering (SIGSTOP, a hang) while it owes a round: the job is finished here
+    (it was waiting on a queue with no bound, its worker and its cancel stuck with it)."""
+    import threading
+
+    monkeypatch.setattr(offload, "STALL_S", 0.5)
+    h = offload.Helpers(1)
+    try:
+        assert h.wait_ready(WAIT)
+        pid = h.pids()[0]
+        os.kill(pid, signal.SIGSTOP)
+        out: list = []
+        worker = threading.Thread(target=lambda: out.extend(h.rounds(fn("counting"), (2,), {})), daemon=True)
+        worker.start()
+        worker.join(WAIT)
+        assert not worker.is_alive()  # not stuck behind the stopped helper
+        assert [(p.done, p.value[2]) for p in out] == [(1, os.getpid()), (2, os.getpid())]  # here, in full
+        assert until(lambda: gone(pid))  # and the stopped one was ended, not left behind
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except OSError:
+            pass
+        h.stop()
+
+
+def gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+    except OSError:
+        return True
+
+
+def test_a_running_job_keeps_no_pickled_copy_of_what_it_sent(helpers, lite0):
+    """The model goes to a helper pickled (Lite0 ~20 MB, ResNet-50 ~100 MB): once sent, the job that
+    sent it, which may refine for minutes, holds no copy of those bytes."""
+    it = helpers.rounds(fn("of_model"), (lite0,), {})
+    next(it)
+    frame = it.gi_frame
+    held = [v for v in frame.f_locals.values()
+            for v in ([v] if not isinstance(v, (list, tuple)) else [x for item in v for x in
+                      (item if isinstance(item, tuple) else (item,))])
+            if isinstance(v, bytes) and len(v) > 1 << 20]
+    it.close()
+    assert not held, [len(b) for b in held]
+
+
+def test_a_dead_helper_past_the_restart_limit_leaves_no_zombie(monkeypatch):
+    monkeypatch.setattr(offload, "MAX_RESTARTS", 0)
+    h = offload.Helpers(1)
+    try:
+        assert h.wait_ready(WAIT)
+        pid = h.pids()[0]
+        os.kill(pid, signal.SIGKILL)
+        assert until(lambda: h.ready() == 0)
+        # Jobs run here; the dead one is reaped by the next (it may end a moment after its socket does),
+        # not left a zombie till the server exits.
+        assert until(lambda: bool(list(h.rounds(fn("counting"), (1,), {}))) and not Path(f"/proc/{pid}").exists())
+    finally:
+        h.stop()
+
+
+def test_a_big_tensor_changed_in_place_between_rounds_comes_again(helpers):
+    """The per-job memo sends each big tensor once; a round that changed it in place (a running sum)
+    must send it again, or the page would show the first round's numbers for good."""
+    remote = [float(p.value[0, 0]) for p in helpers.rounds(fn("accumulating"), (3,), {})]
+    assert remote == [1.0, 2.0, 3.0]
+
+
+def test_a_round_made_in_inference_mode_comes_back(helpers):
+    before = helpers.in_process
+    out = list(helpers.rounds(fn("inferred"), (2,), {}))
+    assert [p.value[1] for p in out] == [helpers.pids()[0]] * 2 and helpers.in_process == before
+
+
+def test_a_round_that_cannot_be_pickled_runs_here_and_the_helper_lives_on(helpers):
+    """A round the helper cannot send: the job runs in the app, and the helper is not lost (a crash
+    counted against the restart limit: a few such jobs would have left every round in the app)."""
+    pid, before = helpers.pids()[0], helpers.in_process
+    out = list(helpers.rounds(fn("unpicklable"), (), {}))
+    assert out[0].value[1] == os.getpid() and helpers.in_process == before + 1
+    assert helpers.pids() == [pid] and helpers.restarts == 0
+    assert [p.value[2] for p in helpers.rounds(fn("counting"), (1,), {})] == [pid]
+
+
+def test_a_progress_text_keeps_its_template_for_the_sessions_language(helpers):
+    """A progress report's text comes as it was reported (a Text: template and fields), so that the
+    waiting line translates it as it does in-process, not as a plain English string."""
+    from models.text import Text
+
+    texts = []
+    list(helpers.rounds(fn("reporting_text"), (), {}, lambda f, t: texts.append(t)))
+    assert len(texts) == 1 and isinstance(texts[0], Text)
+    assert texts[0].template == "{method}, keep_prob {keep_prob:g}" and dict(texts[0].fields)["method"] == "DropBlock"
+
+
+def test_models_switched_again_and_again_are_never_confused_in_the_helper(helpers, lite0):
+    """A model let go and another made in its place (an id may be reused): each job runs with the
+    weights of the model it was given, as in-process."""
+    import copy
+
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    for shift in (0.0, 5.0, -3.0, 5.0):
+        model = copy.deepcopy(lite0)
+        with torch.no_grad():
+            model.backbone.model._fc.bias[0] += shift
+            want = float(model.backbone.model(x)[0, 0])
+        got = list(helpers.rounds(fn("model_logit"), (model, x), {}))[0].value
+        assert abs(got - want) < 1e-3, (shift, got, want)
+        del model
+        gc.collect()
+
+
+def test_the_helpers_error_keeps_its_trace_for_the_server_log(helpers):
+    """The server log's trace of a view that failed in a helper shows where it failed there (as
+    concurrent.futures does: the remote trace as the cause), not only the line that re-raised it."""
+    import traceback
+
+    it = helpers.rounds(fn("failing"), (), {})
+    next(it)
+    with pytest.raises(ValueError) as caught:
+        next(it)
+    logged = "".join(traceback.format_exception(caught.value))
+    assert "offload_fns.py" in logged and "in failing" in logged, logged
