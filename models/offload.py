@@ -153,6 +153,7 @@ class _Helper:
         self.ready = threading.Event()
         self.dead = False
         self.active = 0  # jobs living here (their generators are in this helper)
+        self.busy = 0  # rounds asked of it and not answered yet
         self.held: set[int] = set()  # tokens of the shared objects sent (models, clean passes)
         self.forgotten: list[int] = []  # tokens whose objects the app let go: told before the next message
         self._send_lock = threading.Lock()
@@ -160,8 +161,8 @@ class _Helper:
         self._lock = threading.Lock()
         ours, theirs = socket.socketpair()
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(_ROOT), os.environ.get("PYTHONPATH", "")]))
-        self.proc = subprocess.Popen([sys.executable, "-m", "models.offload", str(theirs.fileno()), *preload], cwd=_ROOT,
-                                     pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen([sys.executable, "-m", "models.offload", str(theirs.fileno()), *preload],
+                                     cwd=_ROOT, pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
         theirs.close()
         self.conn = Connection(ours.detach())
         threading.Thread(target=self._read, name=f"helper-{index}-reader", daemon=True).start()
@@ -337,7 +338,7 @@ class Helpers:
             ready = [h for h in self._helpers if h.ready.is_set() and not h.dead]
             if not ready:
                 return None
-            helper = min(ready, key=lambda h: h.active)
+            helper = min(ready, key=lambda h: (h.busy, h.active))  # a new job's first round: an idle helper first
             helper.active += 1
             return helper
 
@@ -367,6 +368,10 @@ class Helpers:
             return self._local(name, args, kwargs, progress, skip=0)
         return self._remote(helper, name, args, kwargs, progress, sent, payload)
 
+    def _busy(self, helper: _Helper, delta: int) -> None:
+        with self._lock:
+            helper.busy += delta
+
     def _release(self, helper: _Helper) -> None:
         with self._lock:
             helper.active -= 1
@@ -393,8 +398,12 @@ class Helpers:
                 helper.send(("start", jid, name, payload, progress is not None))
                 started = True
                 while True:
-                    helper.send(("next", jid))
-                    message = self._answer(helper, jid, box, progress)
+                    self._busy(helper, +1)
+                    try:
+                        helper.send(("next", jid))
+                        message = self._answer(helper, jid, box, progress)
+                    finally:
+                        self._busy(helper, -1)
                     if message[0] == "stop":
                         return
                     memo.update(_loads(message[2]))

@@ -45,6 +45,7 @@ def cluster(tmp_path_factory):
     logs = tmp_path_factory.mktemp("apps")
     env = {**os.environ, "DROPBLOCK_LAB_OFFLINE": "1", "TORCH_HOME": str(tmp_path_factory.mktemp("torch"))}
     env.pop("DROPBLOCK_LAB_WEIGHTS", None)
+    env.pop("DROPBLOCK_LAB_HELPERS", None)  # as the launcher runs by default: one heavy-round helper per app
     launcher = subprocess.Popen(
         [sys.executable, str(ROOT / "deploy" / "launch.py"), "--processes", "2", "--port", str(port),
          "--nginx", NGINX, "--log-dir", str(logs)],
@@ -60,11 +61,32 @@ def cluster(tmp_path_factory):
             break
     assert len(apps) == 2, "the launcher did not start two app processes"
     yield f"http://127.0.0.1:{port}", apps
+    running = [pid for pid in apps.values()  # a test stops one app process on purpose
+               if Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()]
+    helpers = [h for pid in running for h in _helpers_of(pid)]
+    assert running and len(helpers) == len(running), "each app process starts one heavy-round helper with the model"
     launcher.terminate()
     launcher.wait(timeout=60)
-    for pid in apps.values():
+    for pid in [*apps.values(), *helpers]:
+        deadline = time.time() + 30
+        while Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text() \
+                and time.time() < deadline:
+            time.sleep(0.2)
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text(), \
-            "an app process outlived the launcher"
+            "an app process or its helper outlived the launcher"
+
+
+def _helpers_of(pid: int) -> list[int]:
+    """The heavy-round helper processes (models/offload.py) of app process ``pid``."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid \
+                    and b"models.offload" in (entry / "cmdline").read_bytes():
+                out.append(int(entry.name))
+        except (OSError, IndexError):
+            continue
+    return out
 
 
 async def _session_on(url: str, seed: int) -> tuple[Session, str]:

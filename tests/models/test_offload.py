@@ -319,3 +319,31 @@ def test_the_helpers_error_keeps_its_trace_for_the_server_log(helpers):
         next(it)
     logged = "".join(traceback.format_exception(caught.value))
     assert "offload_fns.py" in logged and "in failing" in logged, logged
+
+
+def test_a_new_job_goes_to_a_helper_that_is_not_computing(importable, tmp_path):
+    """Two helpers, each holding one job: one computes a long round, the other is between rounds. A
+    new job goes to the one that is not computing (by jobs held alone they tie, and the first helper,
+    the busy one, would be taken)."""
+    import threading
+
+    h = offload.Helpers(2)
+    try:
+        assert h.wait_ready(WAIT)
+        gate = tmp_path / "go"
+        long = h.rounds(fn("reporting_until"), (str(gate),), {}, lambda f, t: None)
+        done = []
+        thread = threading.Thread(target=lambda: done.append(next(long)), daemon=True)
+        thread.start()  # a round that waits in the first helper until the gate file exists
+        assert until(lambda: h._helpers[0].busy == 1)
+        parked = h.rounds(fn("counting"), (3,), {})
+        first = next(parked)  # a job living in the second helper, between rounds
+        assert first.value[2] == h._helpers[1].proc.pid
+        out = list(h.rounds(fn("counting"), (1,), {}))
+        assert out[0].value[2] == h._helpers[1].proc.pid  # not queued behind the long round
+        gate.touch()
+        thread.join(WAIT)
+        assert done and done[0].value == "went on"
+        assert [p.done for p in [first, *parked]] == [1, 2, 3]
+    finally:
+        h.stop()
