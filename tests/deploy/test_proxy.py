@@ -64,9 +64,9 @@ def cluster(tmp_path_factory):
     running = [pid for pid in apps.values()  # a test stops one app process on purpose
                if Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()]
     helpers = [h for pid in running for h in _helpers_of(pid)]
-    assert running and len(helpers) == len(running), "each app process starts one heavy-round helper with the model"
-    launcher.terminate()
+    launcher.terminate()  # before any check: a failed one must not leave the cluster running
     launcher.wait(timeout=60)
+    assert running and len(helpers) == len(running), "each app process starts one heavy-round helper with the model"
     for pid in [*apps.values(), *helpers]:
         deadline = time.time() + 30
         while Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text() \
