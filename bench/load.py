@@ -153,9 +153,22 @@ def server_cpu_seconds(app_pids: list[int]) -> dict[int, float]:
     return out
 
 
+def cpu_between(before: dict[int, float], now: dict[int, float]) -> float:
+    """CPU seconds between two snapshots of :func:`server_cpu_seconds` (a process new since counts whole)."""
+    return sum(v - before.get(p, 0.0) for p, v in now.items())
+
+
 def server_cpu_since(app_pids: list[int], before: dict[int, float]) -> float:
     """The server's CPU seconds since the snapshot ``before`` (:func:`server_cpu_seconds`)."""
-    return sum(v - before.get(p, 0.0) for p, v in server_cpu_seconds(app_pids).items())
+    return cpu_between(before, server_cpu_seconds(app_pids))
+
+
+def server_tree(server: Server) -> set[int]:
+    """Every process of the server: the launched ones, the app processes and their descendants (helpers)."""
+    pids = set(server.app_pids) | {p.pid for p in server.procs}
+    for p in server.procs:
+        pids |= set(descendants(p.pid))
+    return pids
 
 
 def server_peak_rss_mb(app_pids: list[int]) -> list[float]:
@@ -624,7 +637,7 @@ def settle(server: Server, quiet: float = 0.05, timeout: float = 90.0) -> str:
     while time.perf_counter() - start < timeout:
         time.sleep(1.0)
         now, t1 = server_cpu_seconds(server.app_pids), time.perf_counter()
-        used = sum(v - before.get(p, 0.0) for p, v in now.items())
+        used = cpu_between(before, now)
         total += used
         if used / (t1 - t0) < quiet:
             break
@@ -726,10 +739,7 @@ def main() -> None:
             server_cpu0 = server_cpu_seconds(server.app_pids)
             machine0, cores = machine_busy_seconds()
             me = os.getpid()
-            excluded = set(server.app_pids) | {p.pid for p in server.procs}
-            for p in server.procs:  # the app's helper processes too: server, not client
-                excluded |= set(descendants(p.pid))
-            client0 = tree_cpu_seconds(me, excluded)
+            client0 = tree_cpu_seconds(me, server_tree(server))  # the app's helper processes too: server, not client
             wall0 = time.perf_counter()
             with profiled(server.app_pids[0] if args.profile else None, args.profile) as profile:
                 stats = asyncio.run(run_scenario(server.url, scenario, args.sessions, args.browsers, args.seconds,
@@ -737,10 +747,7 @@ def main() -> None:
             wall = time.perf_counter() - wall0
             server_cpu = server_cpu_since(server.app_pids, server_cpu0)
             machine = machine_busy_seconds()[0] - machine0
-            excluded = set(server.app_pids) | {p.pid for p in server.procs}
-            for p in server.procs:
-                excluded |= set(descendants(p.pid))
-            client = tree_cpu_seconds(me, excluded) - client0
+            client = tree_cpu_seconds(me, server_tree(server)) - client0
             peaks = server_peak_rss_mb(server.app_pids)
         finally:
             server.stop()
