@@ -149,7 +149,7 @@ class _Helper:
     """One helper process and the app-side ends of its connection."""
 
     def __init__(self, index: int, preload: tuple[str, ...] = ()) -> None:
-        self.index, self.preload = index, preload
+        self.index = index
         self.ready = threading.Event()
         self.dead = False
         self.active = 0  # jobs living here (their generators are in this helper)
@@ -362,7 +362,7 @@ class Helpers:
             payload = _dumps((args, kwargs), shared)
             if any(_device_of(o).type != "cpu" for o in seen.values()):
                 raise TypeError("a model on an accelerator runs in the app's process")  # its rounds are large kernels
-            sent = [(self._token(o), _dumps(o)) for o in seen.values() if self._token(o) not in helper.held]
+            sent = [(token, _dumps(o)) for o in seen.values() if (token := self._token(o)) not in helper.held]
         except (pickle.PicklingError, TypeError, AttributeError):
             self._release(helper)
             return self._local(name, args, kwargs, progress, skip=0)
