@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests import polling
+
 from .conftest import ROOT
 
 WAIT = 120.0  # generous: a helper imports torch on a machine that may be 2x slower and busy
@@ -35,12 +37,7 @@ def cpu(pid: int) -> float:
 
 
 def until(condition, timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
+    return polling.until(condition, timeout, every=0.2)
 
 
 def gone(pid: int) -> bool:

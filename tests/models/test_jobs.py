@@ -11,6 +11,7 @@ import time
 import pytest
 
 from models.jobs import Cancelled, HeavyPool, SingleFlight
+from tests import polling
 
 
 def test_identical_concurrent_requests_compute_once():
@@ -241,12 +242,7 @@ def test_a_place_is_kept_only_briefly_and_never_after_the_job_finished():
 
 
 def _until(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return condition()
+    return polling.until(condition, timeout, every=0.005)
 
 
 def test_single_flight_peek_and_put_hold_results_computed_elsewhere():

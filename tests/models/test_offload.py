@@ -17,6 +17,7 @@ import torch
 
 from models import offload
 from models.jobs import Cancelled
+from tests import polling
 
 HERE = Path(__file__).resolve().parent
 WAIT = 60.0  # generous: a helper imports torch on a machine that may be 2x slower and busy
@@ -36,6 +37,15 @@ def importable():
         os.environ["PYTHONPATH"] = before
 
 
+@pytest.fixture
+def one_helper(importable):
+    """A helper of its own for a test that kills or exhausts it (started, ready; stopped after)."""
+    h = offload.Helpers(1)
+    assert h.wait_ready(WAIT)
+    yield h
+    h.stop()
+
+
 @pytest.fixture(scope="module")
 def helpers(importable):
     h = offload.Helpers(1)
@@ -49,12 +59,7 @@ def fn(name: str) -> str:
 
 
 def until(condition, timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
+    return polling.until(condition, timeout, every=0.01)
 
 
 def test_rounds_run_in_the_helper_and_equal_the_in_process_ones(helpers):
@@ -128,23 +133,19 @@ def test_a_clean_pass_is_sent_once_and_forgotten_when_it_goes(helpers, lite0, co
     assert token not in helper.forgotten
 
 
-def test_a_helper_that_dies_mid_job_is_replaced_and_the_job_finishes_here():
-    h = offload.Helpers(1)
-    try:
-        assert h.wait_ready(WAIT)
-        it = h.rounds(fn("counting"), (4,), {})
-        first = next(it)
-        pid = first.value[2]
-        os.kill(pid, signal.SIGKILL)
-        rest = list(it)
-        assert [p.done for p in [first, *rest]] == [1, 2, 3, 4]  # the same sequence, none repeated
-        assert all(p.value[2] == os.getpid() for p in rest)  # finished here
-        list(h.rounds(fn("counting"), (1,), {}))  # the next job finds the helper dead: runs here, starts a new one
-        assert h.restarts == 1 and until(lambda: h.ready() == 1)
-        out = list(h.rounds(fn("counting"), (1,), {}))
-        assert out[0].value[2] not in (pid, os.getpid())  # the new helper serves it
-    finally:
-        h.stop()
+def test_a_helper_that_dies_mid_job_is_replaced_and_the_job_finishes_here(one_helper):
+    h = one_helper
+    it = h.rounds(fn("counting"), (4,), {})
+    first = next(it)
+    pid = first.value[2]
+    os.kill(pid, signal.SIGKILL)
+    rest = list(it)
+    assert [p.done for p in [first, *rest]] == [1, 2, 3, 4]  # the same sequence, none repeated
+    assert all(p.value[2] == os.getpid() for p in rest)  # finished here
+    list(h.rounds(fn("counting"), (1,), {}))  # the next job finds the helper dead: runs here, starts a new one
+    assert h.restarts == 1 and until(lambda: h.ready() == 1)
+    out = list(h.rounds(fn("counting"), (1,), {}))
+    assert out[0].value[2] not in (pid, os.getpid())  # the new helper serves it
 
 
 def test_no_helpers_means_every_round_in_process():
@@ -168,22 +169,18 @@ def test_a_stopped_pool_of_helpers_leaves_no_process():
     assert until(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2])
 
 
-def test_past_the_restart_limit_a_dead_helper_is_not_replaced_nor_left_a_zombie(monkeypatch):
+def test_past_the_restart_limit_a_dead_helper_is_not_replaced_nor_left_a_zombie(monkeypatch, one_helper):
     monkeypatch.setattr(offload, "MAX_RESTARTS", 0)
-    h = offload.Helpers(1)
-    try:
-        assert h.wait_ready(WAIT)
-        pid = h.pids()[0]
-        os.kill(pid, signal.SIGKILL)
-        assert until(lambda: h.ready() == 0)
-        out = list(h.rounds(fn("counting"), (2,), {}))
-        assert [p.value[2] for p in out] == [os.getpid()] * 2  # here, and no new helper
-        assert h.restarts == 0 and h.ready() == 0 and not h.pids()
-        # The dead one is reaped by a later job (it may end a moment after its socket does), not left a
-        # zombie till the server exits.
-        assert until(lambda: bool(list(h.rounds(fn("counting"), (1,), {}))) and not Path(f"/proc/{pid}").exists())
-    finally:
-        h.stop()
+    h = one_helper
+    pid = h.pids()[0]
+    os.kill(pid, signal.SIGKILL)
+    assert until(lambda: h.ready() == 0)
+    out = list(h.rounds(fn("counting"), (2,), {}))
+    assert [p.value[2] for p in out] == [os.getpid()] * 2  # here, and no new helper
+    assert h.restarts == 0 and h.ready() == 0 and not h.pids()
+    # The dead one is reaped by a later job (it may end a moment after its socket does), not left a
+    # zombie till the server exits.
+    assert until(lambda: bool(list(h.rounds(fn("counting"), (1,), {}))) and not Path(f"/proc/{pid}").exists())
 
 
 def test_no_process_to_be_had_means_every_round_in_process(monkeypatch):

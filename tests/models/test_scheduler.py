@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pytest
 
 from models.jobs import Cancelled, HeavyPool, SingleFlight, Whole
+from tests import polling
 
 try:
     from models.rounds import Partial
@@ -33,12 +34,7 @@ WAIT = 20.0  # generous bound for anything that should happen "soon"
 
 
 def until(condition, timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.002)
-    return condition()
+    return polling.until(condition, timeout, every=0.002)
 
 
 def rounds(name: str, total: int, log: list, *, per_round: int = 1, gates: dict | None = None,
