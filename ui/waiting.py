@@ -220,8 +220,8 @@ def _rounds(cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress],
                     yield part
                 if part.final or answer:
                     return
-            if job.done.is_set() and job.version == version:
-                job.value()  # a failed job raises its error here
+            if job.done.is_set() and (job.version == version or part is None):
+                job.value()  # a failed job raises its error here (one that failed before its first round too)
                 return
             if not wait:  # no round yet: say where the job is, and come back at the next tick
                 status.progress(min(1.0, job.fraction), text=_waiting_text(job, title))

@@ -146,3 +146,27 @@ def test_an_answer_ends_at_the_round_there_is_and_the_job_refines_on_a_lease():
     assert v.cached(ctx(), 4) == 40
     drawn = []
     assert progressive(v(ctx(), 4), drawn.append) == 40 and drawn == [40]
+
+
+@pytest.mark.parametrize("how", ["answer", "whole"])
+def test_a_view_in_rounds_that_fails_before_its_first_round_raises_at_once(how):
+    # The job ends (version 1) with no partial: the wait for its first round must see the end and
+    # raise, not spin on a version that never matches (it held a core and the script run forever).
+    def rounds(c, total, progress):
+        raise ValueError("no rounds for this image")
+        yield  # a generator
+
+    v = view(rounds=True)(rounds)
+    done = []
+
+    def ask():
+        try:
+            parts = v(ctx(), 4)
+            list(parts.answer()) if how == "answer" else list(parts)
+        except ValueError as err:
+            done.append(str(err))
+
+    t = threading.Thread(target=ask, daemon=True)
+    t.start()
+    t.join(30)
+    assert done == ["no rounds for this image"]
