@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import matplotlib
 import numpy as np
@@ -24,9 +24,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 from matplotlib.transforms import ScaledTranslation, blended_transform_factory
 
-
 from .chartspec import PALETTE, Axis, Chart, Layer
-from .view import view
 
 CJK_FONT = "Noto Sans CJK SC"  # Debian/Ubuntu package fonts-noto-cjk
 DPI = 120
@@ -55,14 +53,6 @@ def png_bytes(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
     return buf.getvalue()
-
-
-@view(depends=(), keep=32)
-def figure_png(draw: Callable[..., Figure], *args) -> bytes:
-    """The PNG of the figure ``draw(*args)`` makes, drawn once for every session (drawing and savefig
-    cost 50-200 ms, more than the rest of a rerun; ``ui/view.py``: keyed by ``draw`` and its arguments)."""
-    matplotlib_ready()
-    return png_bytes(draw(*args))
 
 
 # ------------------------------------------------------------------ a description as a figure

@@ -12,7 +12,6 @@ the answer pickers and :func:`show`.
 from __future__ import annotations
 
 import dataclasses
-import io
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -83,7 +82,7 @@ def show(draw, args: tuple, name: str, caption: str) -> None:
 def _scale_beside(picture: Image.Image, t, label: str) -> Image.Image:
     """``picture`` with :func:`render.diverging_scale` at its right, vertically centred: a wide picture
     that fills a projector's width within the height a lesson step leaves (under it, it is 2:1)."""
-    bar = Image.open(io.BytesIO(render.diverging_scale(t, label))).convert("RGB")
+    bar = render.diverging_scale(t, label)
     out = Image.new("RGB", (picture.width + 16 + bar.width, max(picture.height, bar.height)), "white")
     out.paste(picture.convert("RGB"), (0, (out.height - picture.height) // 2))
     out.paste(bar, (picture.width + 16, (out.height - bar.height) // 2))

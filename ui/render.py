@@ -10,20 +10,19 @@ import base64
 import functools
 import html
 import io
+import math
 import struct
 import zlib
 from collections.abc import Callable, Sequence
 
-import matplotlib
 import numpy as np
 import streamlit as st
 import torch
 from matplotlib import colormaps
-from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
 
-from .chartpng import CJK_FONT, cjk_font_path, figure_png
+from .chartpng import CJK_FONT, cjk_font_path
 from .i18n import N_, _, language
 from . import layout
 from .layout import NARROW_MAX_PX
@@ -32,19 +31,24 @@ from .view import view
 CELL = 112  # pixels per map in a tile grid
 
 
-@functools.cache
 def _label_font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    """The grid's label font: Noto Sans CJK SC (it has Latin too) when installed, else Pillow's default."""
+    """The grid's label font (:func:`_font`, 13 px)."""
+    return _font(13)
+
+
+@functools.cache
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """Noto Sans CJK SC (it has Latin too) at ``size`` px when installed, else Pillow's default."""
     path = cjk_font_path()
     if path is not None:
         for index in range(8 if path.endswith(".ttc") else 1):  # a .ttc holds JP, KR, SC, TC, ...
             try:
-                font = ImageFont.truetype(path, 13, index=index)
+                font = ImageFont.truetype(path, size, index=index)
             except OSError:
                 break
             if font.getname()[0] == CJK_FONT:
                 return font
-    return ImageFont.load_default()
+    return ImageFont.load_default(size)
 
 
 def colorize(t: torch.Tensor, cmap: str = "viridis", vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
@@ -145,26 +149,42 @@ def algorithm_tiles(steps) -> Image.Image:
                 size=160)
 
 
-def _diverging_bar(m: float, label: str) -> Figure:
-    fig = Figure(figsize=(2.6, 0.5))
-    ax = fig.subplots()
-    bar = fig.colorbar(matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-m, m), "RdBu_r"), cax=ax,
-                       orientation="horizontal")
-    bar.set_ticks([-m, -m / 2, 0, m / 2, m])
-    bar.ax.tick_params(labelsize=8)
-    bar.set_label(label, fontsize=8)
-    return fig
+BAR_W, BAR_H, BAR_PAD = 290, 26, 26  # the colour bar's strip, in pixels, and the margin around it
 
 
-def diverging_scale(t: torch.Tensor, label: str) -> bytes:
-    """The colour bar of :func:`diverging` for ``t`` (−max|t| … 0 … +max|t|), ``label`` under it: a
-    PNG, drawn once per (range, label) across sessions."""
-    return figure_png(_diverging_bar, round(float(t.abs().max()) or 1.0, 6), label)
+def _ticks(m: float) -> list[str]:
+    """The bar's five tick labels, −m … 0 … +m, with the decimals that tell them apart (a true minus)."""
+    decimals = max(0, 2 - math.floor(math.log10(m)))
+    return [f"{v:.{decimals}f}".replace("-", "\u2212") for v in (-m, -m / 2, 0.0, m / 2, m)]
+
+
+@functools.lru_cache(maxsize=64)
+def _diverging_bar(m: float, label: str) -> Image.Image:
+    """The colour bar of :func:`diverging` (−m … 0 … +m), five ticks, ``label`` under it: drawn with
+    Pillow (under 1 ms; matplotlib's colour bar took 30 ms, once per range, and the range changes
+    with every image, sample and round)."""
+    small, font = _font(11), _font(12)
+    out = Image.new("RGB", (BAR_W + 2 * BAR_PAD, BAR_H + 52), "white")
+    strip = _colour_table("RdBu_r")[np.linspace(0, 255, BAR_W).round().astype(np.intp)]
+    out.paste(Image.fromarray(np.repeat(strip[None], BAR_H, axis=0)), (BAR_PAD, 4))
+    draw = ImageDraw.Draw(out)
+    draw.rectangle((BAR_PAD - 1, 3, BAR_PAD + BAR_W, 4 + BAR_H), outline="black")
+    for i, text in enumerate(_ticks(m)):
+        x = BAR_PAD + round(i * (BAR_W - 1) / 4)
+        draw.line((x, 5 + BAR_H, x, 9 + BAR_H), fill="black")
+        draw.text((x, 11 + BAR_H), text, fill="black", font=small, anchor="mt")
+    draw.text((BAR_PAD + BAR_W // 2, 31 + BAR_H), label, fill="black", font=font, anchor="mt")
+    return out
+
+
+def diverging_scale(t: torch.Tensor, label: str) -> Image.Image:
+    """The colour bar of :func:`diverging` for ``t`` (−max|t| … 0 … +max|t|), ``label`` under it."""
+    return _diverging_bar(round(float(t.abs().max()) or 1.0, 6), label)
 
 
 def with_scale(picture: Image.Image, t: torch.Tensor, label: str) -> Image.Image:
     """``picture`` with :func:`diverging_scale` under its right end (one picture, one download)."""
-    bar = Image.open(io.BytesIO(diverging_scale(t, label))).convert("RGB")
+    bar = diverging_scale(t, label)
     if bar.width > picture.width:
         bar = bar.resize((picture.width, round(bar.height * picture.width / bar.width)), Image.LANCZOS)
     out = Image.new("RGB", (picture.width, picture.height + bar.height), "white")

@@ -223,3 +223,21 @@ def test_mask_explorer_shares_one_grid_across_sessions_and_translates_it(monkeyp
     fig = Figure(_grid_bodies(chinese)[0])
     assert [label for label, _ in fig.rows] == [zh.gettext(s) for s in LABELS] != LABELS
     assert fig.rows[0][1][0][0].startswith(zh.gettext("block mask M") + "，通道 ")
+
+
+def test_the_difference_maps_colour_bar_is_the_maps_colours_with_symmetric_ticks():
+    assert render._ticks(0.4321) == ["\u22120.432", "\u22120.216", "0.000", "0.216", "0.432"]
+    assert render._ticks(12.34) == ["\u221212.3", "\u22126.2", "0.0", "6.2", "12.3"]
+    t = torch.linspace(-0.5, 0.25, 64).reshape(8, 8)
+    bar = np.asarray(render.diverging_scale(t, "CAM with DropBlock − without"))
+    strip = bar[4 + render.BAR_H // 2, render.BAR_PAD:render.BAR_PAD + render.BAR_W]
+    table = render._colour_table("RdBu_r")
+    # the strip runs through the map's own colours, −max|t| (left) … +max|t| (right), white-ish at 0
+    assert (strip[0] == table[0]).all() and (strip[-1] == table[-1]).all()
+    assert strip[len(strip) // 2].min() > 230
+    left = np.asarray(render.diverging(t))[0, 0]  # t's minimum is −max|t|: the bar's left end
+    assert (left == table[0]).all()
+    assert render.diverging_scale(t, "x") is render.diverging_scale(t.clone(), "x")  # drawn once per range and label
+    ink = (bar[render.BAR_H + 6:] < 128).any(axis=2)  # the ticks' labels and the label under the strip
+    assert ink[:, : render.BAR_PAD].any() and ink[:, -render.BAR_PAD:].any()  # the end labels are not cut off
+    assert ink[:, 2: render.BAR_PAD].any() and not ink[:, :2].any()
