@@ -2,9 +2,9 @@
 
 Pure functions from a result dataclass (``models/``) to :class:`~ui.chartspec.Chart` descriptions:
 no computation beyond laying the result's numbers out as rows (and binning samples for a histogram),
-no drawing, no streamlit. ``ui/chartdraw.py`` draws each description as an interactive Altair chart
+no drawing, no streamlit. ``ui/chartview.py`` draws each description as an interactive Vega-Lite chart
 (hover for exact values) and, when *Download PNG* is clicked, as a matplotlib figure of the same rows,
-labels and colours. The pages and the lesson show them with ``chartdraw.show_charts``.
+labels and colours (``ui/chartpng.py``). The pages and the lesson show them with ``chartview.show_charts``.
 
 Data are rows of plain Python numbers (``*_rows`` functions, also what the tests compare); field
 names are English, every title, label and tooltip shown goes through ``_()`` (names of methods from

@@ -3,8 +3,8 @@
 A :class:`Chart` says everything a chart shows: its rows of plain Python numbers, its layers of
 marks (lines, points, rules, bars, ticks, text), its two axes (titles, domains, tick formats) and its
 series' colours and point shapes, with every title and label already translated (the ``describe_*``
-functions of ``ui/charts.py`` call ``_()`` in the session's language). ``ui/chartdraw.py`` turns one
-description into the interactive Altair / Vega-Lite chart and into the matplotlib figure of its PNG
+functions of ``ui/charts.py`` call ``_()`` in the session's language). ``ui/chartview.py`` turns one
+description into the interactive Vega-Lite chart, ``ui/chartpng.py`` into the matplotlib figure of its PNG
 download; nothing about what is shown is decided there, so the two cannot drift apart.
 
 Formats are d3-format specifiers that Python's ``format()`` reads the same way (".3f", ".0%", "~g":

@@ -6,6 +6,7 @@ tests/app/test_chart_png.py checks that the PNG shows what the interactive chart
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 from pathlib import Path
 
@@ -51,8 +52,15 @@ def dataset(spec: dict, unit: dict) -> list[dict]:
 
 
 def to_dict(chart: chartspec.Chart) -> dict:
-    """The chart's Vega-Lite spec with its rows as JSON (validated against the schema)."""
-    return chartview.altair_chart(chart).to_dict()
+    """The chart's Vega-Lite spec with its rows as JSON, validated against Vega-Lite's schema (Altair's
+    copy of it; raises on a spec the schema rejects)."""
+    from altair.utils.schemapi import validate_jsonschema
+    from altair.vegalite.v6.schema import SCHEMA_URL, core
+
+    spec = chartview.vega_lite_dict(chart)
+    assert spec["$schema"] == SCHEMA_URL
+    validate_jsonschema(spec, core.load_schema())
+    return spec
 
 
 def tooltip_titles(unit: dict) -> list[str]:
@@ -274,6 +282,23 @@ def test_every_chart_validates_and_every_mark_with_data_has_tooltips(results):
                 if unit["mark"]["type"] == "line":
                     continue  # the points on it carry the values
                 assert tooltip_titles(unit), (name, unit["mark"])
+
+
+def test_the_schema_check_rejects_a_broken_spec_and_layers_name_their_own_data(results, monkeypatch):
+    from jsonschema import ValidationError
+
+    chart = every_chart(results)["curve"][0]
+    good = chartview._unit
+    monkeypatch.setattr(chartview, "_unit", lambda c, layer: {**good(c, layer), "mark": {"type": "pointy"}})
+    with pytest.raises(ValidationError):
+        to_dict(chart)
+    monkeypatch.undo()
+    spec = to_dict(chart)
+    assert "data" in spec and all("data" not in unit for unit in spec["layer"])  # one rows object: lifted
+    other = chartspec.Layer("rule", ({"keep_prob": 0.9, "prob": 0.5},), x="keep_prob")
+    two = to_dict(dataclasses.replace(chart, layers=(*chart.layers, other)))
+    assert "data" not in two and {u["data"]["name"] for u in two["layer"]} <= set(two["datasets"])
+    assert len(two["datasets"]) == 2 and two["datasets"][two["layer"][-1]["data"]["name"]] == [dict(other.rows[0])]
 
 
 def test_series_colours_read_on_light_and_dark_backgrounds():
