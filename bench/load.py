@@ -729,6 +729,7 @@ def main() -> None:
                         "and address added" if not args.proxy else f"deploy/launch.py, {args.proxy} app processes "
                         "behind nginx") + f", on {cpus} of {os.cpu_count()} cores")
     lines = []
+    load_per: dict[str, float] = {}  # scenario -> server CPU ms per interaction
     for scenario in args.scenario:
         job_trace = Path(tempfile.mkdtemp()) / "rounds.tsv"
         server = start_server(args.proxy, args.server_cpus, job_trace)
@@ -745,7 +746,10 @@ def main() -> None:
                 stats = asyncio.run(run_scenario(server.url, scenario, args.sessions, args.browsers, args.seconds,
                                                  args.ramp, args.seed))
             wall = time.perf_counter() - wall0
-            server_cpu = server_cpu_since(server.app_pids, server_cpu0)
+            server_now = server_cpu_seconds(server.app_pids)
+            server_cpu = cpu_between(server_cpu0, server_now)
+            app_cpu = cpu_between({p: server_cpu0.get(p, 0.0) for p in server.app_pids},
+                                  {p: v for p, v in server_now.items() if p in server.app_pids})
             machine = machine_busy_seconds()[0] - machine0
             client = tree_cpu_seconds(me, server_tree(server)) - client0
             peaks = server_peak_rss_mb(server.app_pids)
@@ -760,6 +764,7 @@ def main() -> None:
                                               quantiles(stats.heavy_final))
         answer = quantiles(stats.light + stats.heavy_first)
         per = 1000 * server_cpu / max(1, stats.runs)
+        load_per[scenario] = per
         print(f"\n== scenario {scenario}: {args.sessions} protocol + {args.browsers} browser sessions, "
               f"{args.seconds:g} s, arrivals over {args.ramp:g} s, "
               f"{'one app process' if not args.proxy else f'{args.proxy} app processes behind nginx'}")
@@ -784,7 +789,8 @@ def main() -> None:
         for e in stats.errors[:8]:
             print(f"    {e}")
         print(f"  script runs asked for            {stats.runs}")
-        print(f"  server CPU                       {server_cpu:.1f} s = {per:.0f} ms per interaction")
+        print(f"  server CPU                       {server_cpu:.1f} s = {per:.0f} ms per interaction "
+              f"(app processes {app_cpu:.1f} s, heavy-round helpers {server_cpu - app_cpu:.1f} s)")
         print(f"  app peak RSS                     {' + '.join(f'{p:.0f}' for p in peaks)} MB (app processes, "
               f"then their heavy-round helpers)")
         print(f"  CPU over {wall:.0f} s: machine busy {machine:.1f} of {wall * cores:.0f} core-s; server "
@@ -810,12 +816,18 @@ def main() -> None:
             server.stop()
         every = [x for xs in per_page.values() for x in xs]
         med, p95 = quantiles(every)
+        mean = sum(every) / max(1, len(every))
         print(f"\n== one protocol student alone (own parameters), {len(every)} actions: server CPU per interaction "
-              f"median {1000 * med:.0f} ms, p95 {1000 * p95:.0f} ms (each action measured alone)")
+              f"median {1000 * med:.0f} ms, p95 {1000 * p95:.0f} ms, mean {1000 * mean:.0f} ms (each action measured "
+              f"alone, to its view's final round)")
+        if "own" in load_per:
+            print(f"  own load's CPU per interaction ÷ this: {load_per['own'] / (1000 * med):.2f}x the median "
+                  f"(the issue's ratio), {load_per['own'] / (1000 * mean):.2f}x the mean (the same statistic on both sides)")
         for name, xs in sorted(per_page.items()):
             m, q = quantiles(xs)
             print(f"  {name:<22} median {1000 * m:>5.0f} ms  p95 {1000 * q:>5.0f} ms  ({len(xs)} actions)")
         lines.insert(0, f"cpu: actions={len(every)} median_ms={1000 * med:.0f} p95_ms={1000 * p95:.0f} "
+                        f"mean_ms={1000 * mean:.0f} "
                         f"sessions_per_core_at_5s={5 / max(med, 1e-9):.0f}")
     if args.slider_probe:
         server = start_server(args.proxy, args.server_cpus)
