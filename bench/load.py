@@ -153,6 +153,19 @@ def server_cpu_seconds(app_pids: list[int]) -> dict[int, float]:
     return out
 
 
+def reaped_cpu_seconds(app_pids: list[int]) -> dict[int, float]:
+    """CPU of each app process's reaped children (its cutime + cstime: helpers that ended), which
+    :func:`server_cpu_seconds` counts under the app process: a split by process takes them out again."""
+    out: dict[int, float] = {}
+    for pid in app_pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[13]) + int(fields[14])) / TICK
+    return out
+
+
 def cpu_between(before: dict[int, float], now: dict[int, float]) -> float:
     """CPU seconds between two snapshots of :func:`server_cpu_seconds` (a process new since counts whole)."""
     return sum(v - before.get(p, 0.0) for p, v in now.items())
@@ -738,6 +751,7 @@ def main() -> None:
             print(f"  ({settle(server)})")
             trace_from = job_trace.stat().st_size if job_trace.exists() else 0  # the warm-up's rounds left out
             server_cpu0 = server_cpu_seconds(server.app_pids)
+            reaped0 = reaped_cpu_seconds(server.app_pids)
             machine0, cores = machine_busy_seconds()
             me = os.getpid()
             client0 = tree_cpu_seconds(me, server_tree(server))  # the app's helper processes too: server, not client
@@ -748,8 +762,11 @@ def main() -> None:
             wall = time.perf_counter() - wall0
             server_now = server_cpu_seconds(server.app_pids)
             server_cpu = cpu_between(server_cpu0, server_now)
+            # the app processes' own CPU: a helper that ended (reaped) counts under its app process in
+            # server_cpu_seconds; it is a helper's CPU here
             app_cpu = cpu_between({p: server_cpu0.get(p, 0.0) for p in server.app_pids},
-                                  {p: v for p, v in server_now.items() if p in server.app_pids})
+                                  {p: v for p, v in server_now.items() if p in server.app_pids}) - \
+                cpu_between(reaped0, reaped_cpu_seconds(server.app_pids))
             machine = machine_busy_seconds()[0] - machine0
             client = tree_cpu_seconds(me, server_tree(server)) - client0
             peaks = server_peak_rss_mb(server.app_pids)

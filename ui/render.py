@@ -153,9 +153,18 @@ BAR_W, BAR_H, BAR_PAD = 290, 26, 26  # the colour bar's strip, in pixels, and th
 
 
 def _ticks(m: float) -> list[str]:
-    """The bar's five tick labels, −m … 0 … +m, with the decimals that tell them apart (a true minus)."""
-    decimals = max(0, 2 - math.floor(math.log10(m)))
-    return [f"{v:.{decimals}f}".replace("-", "\u2212") for v in (-m, -m / 2, 0.0, m / 2, m)]
+    """The bar's five tick labels, −m … 0 … +m, with a true minus: three significant digits, as fixed
+    decimals from 0.001 to 99999 (the decimals that tell them apart), else as 7.63e−6 (a map that
+    barely changes, e.g. float noise at keep_prob 1, would need ten digits of zeros)."""
+    if 1e-3 <= m < 1e5:
+        decimals = max(0, 2 - math.floor(math.log10(m)))
+        return [f"{v:.{decimals}f}".replace("-", "\u2212") for v in (-m, -m / 2, 0.0, m / 2, m)]
+
+    def short(v: float) -> str:
+        mantissa, exponent = f"{v:.2e}".split("e")
+        return f"{mantissa}e{int(exponent)}".replace("-", "\u2212")
+
+    return [short(v) for v in (-m, -m / 2)] + ["0"] + [short(v) for v in (m / 2, m)]
 
 
 @functools.lru_cache(maxsize=64)
@@ -164,22 +173,30 @@ def _diverging_bar(m: float, label: str) -> Image.Image:
     Pillow (under 1 ms; matplotlib's colour bar took 30 ms, once per range, and the range changes
     with every image, sample and round)."""
     small, font = _font(11), _font(12)
-    out = Image.new("RGB", (BAR_W + 2 * BAR_PAD, BAR_H + 52), "white")
+    # a label wider than the strip and its margins widens the picture (the strip stays centred)
+    pad = max(BAR_PAD, math.ceil(font.getlength(label) - BAR_W) // 2 + 4)
+    out = Image.new("RGB", (BAR_W + 2 * pad, BAR_H + 52), "white")
     strip = _colour_table("RdBu_r")[np.linspace(0, 255, BAR_W).round().astype(np.intp)]
-    out.paste(Image.fromarray(np.repeat(strip[None], BAR_H, axis=0)), (BAR_PAD, 4))
+    out.paste(Image.fromarray(np.repeat(strip[None], BAR_H, axis=0)), (pad, 4))
     draw = ImageDraw.Draw(out)
-    draw.rectangle((BAR_PAD - 1, 3, BAR_PAD + BAR_W, 4 + BAR_H), outline="black")
+    draw.rectangle((pad - 1, 3, pad + BAR_W, 4 + BAR_H), outline="black")
     for i, text in enumerate(_ticks(m)):
-        x = BAR_PAD + round(i * (BAR_W - 1) / 4)
+        x = pad + round(i * (BAR_W - 1) / 4)
         draw.line((x, 5 + BAR_H, x, 9 + BAR_H), fill="black")
-        draw.text((x, 11 + BAR_H), text, fill="black", font=small, anchor="mt")
-    draw.text((BAR_PAD + BAR_W // 2, 31 + BAR_H), label, fill="black", font=font, anchor="mt")
+        half = small.getlength(text) / 2  # an end label longer than the margin moves in, not out of the picture
+        draw.text((min(max(x, half + 2), out.width - half - 2), 11 + BAR_H), text, fill="black", font=small, anchor="mt")
+    draw.text((out.width // 2, 31 + BAR_H), label, fill="black", font=font, anchor="mt")
     return out
 
 
 def diverging_scale(t: torch.Tensor, label: str) -> Image.Image:
-    """The colour bar of :func:`diverging` for ``t`` (−max|t| … 0 … +max|t|), ``label`` under it."""
-    return _diverging_bar(round(float(t.abs().max()) or 1.0, 6), label)
+    """The colour bar of :func:`diverging` for ``t`` (−max|t| … 0 … +max|t|), ``label`` under it.
+    The range is keyed to the three significant digits the ticks show (rounding to decimal places made
+    a range under 5e-7 zero, and 1.4e-6 one of 1e-6); over ``t``'s finite values (1 when none or 0)."""
+    a = t.detach().abs()
+    a = a[torch.isfinite(a)]
+    m = float(a.max()) if a.numel() else 0.0
+    return _diverging_bar(float(f"{m:.3g}") or 1.0, label)
 
 
 def with_scale(picture: Image.Image, t: torch.Tensor, label: str) -> Image.Image:

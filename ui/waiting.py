@@ -204,6 +204,10 @@ def _rounds(cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress],
     version, shown, last, drawn = 0, None, 0.0, None
     try:
         while True:
+            # The end is read before the round: a job publishes its last round before it ends, so an
+            # end seen first with no round is a job that ended without one (an error or a cancel).
+            # Read the other way round, a round published between the two reads would be lost.
+            ended = job.done.is_set()
             part = job.latest
             if job.version != version and part is not None:
                 version = job.version
@@ -220,7 +224,7 @@ def _rounds(cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress],
                     yield part
                 if part.final or answer:
                     return
-            if job.done.is_set() and (job.version == version or part is None):
+            if ended and (job.version == version or part is None):
                 job.value()  # a failed job raises its error here (one that failed before its first round too)
                 return
             if not wait:  # no round yet: say where the job is, and come back at the next tick

@@ -241,3 +241,29 @@ def test_the_difference_maps_colour_bar_is_the_maps_colours_with_symmetric_ticks
     ink = (bar[render.BAR_H + 6:] < 128).any(axis=2)  # the ticks' labels and the label under the strip
     assert ink[:, : render.BAR_PAD].any() and ink[:, -render.BAR_PAD:].any()  # the end labels are not cut off
     assert ink[:, 2: render.BAR_PAD].any() and not ink[:, :2].any()
+
+
+@pytest.mark.parametrize("m", [3e-7, 1.4e-6, 7.62939453125e-06, 0.000999, 99999.0, 1e6, 1e9])
+def test_the_colour_bar_of_a_map_that_barely_changes_or_changes_hugely_is_drawn_and_labelled(m):
+    # keep_prob 1 on the CAM page: the difference is float noise (~1e-5 on EfficientNet-Lite0). The
+    # range was rounded to 6 decimals (3e-7 became 0: log10 raised; 1.4e-6 was labelled 1e-6), and
+    # labels of ten digits ran out of the picture at both ends.
+    t = torch.full((4, 4), m)
+    t[0, 0] = -m / 3
+    ticks = render._ticks(float(f"{m:.3g}"))
+    assert all(len(text) <= 8 for text in ticks), ticks
+    assert float(ticks[-1].replace("\u2212", "-")) == pytest.approx(m, rel=5e-3)
+    assert ticks[0] == "\u2212" + ticks[-1] and ticks[1] == "\u2212" + ticks[3]
+    bar = np.asarray(render.diverging_scale(t, "x"))
+    ink = (bar[render.BAR_H + 6:] < 128).any(axis=2)
+    assert not ink[:, :2].any() and not ink[:, -2:].any()  # no label runs out of the picture
+
+
+def test_the_colour_bar_ignores_values_that_are_not_finite_and_fits_its_label():
+    t = torch.tensor([[0.25, float("nan")], [-0.5, float("inf")]])
+    assert render.diverging_scale(t, "x") is render.diverging_scale(torch.tensor([[0.5, 0.0]]), "x")  # the finite range
+    assert render.diverging_scale(torch.full((2, 2), float("nan")), "x") is render.diverging_scale(torch.zeros(2, 2), "x")
+    long = "平均 − 原始类激活图，以类别得分计（与类激活图相同）" * 2
+    bar = np.asarray(render.diverging_scale(torch.ones(2, 2), long))
+    ink = (bar[render.BAR_H + 30:] < 128).any(axis=2)
+    assert ink.any() and not ink[:, :2].any() and not ink[:, -2:].any()  # the whole label, not its middle

@@ -170,3 +170,44 @@ def test_a_view_in_rounds_that_fails_before_its_first_round_raises_at_once(how):
     t.start()
     t.join(30)
     assert done == ["no rounds for this image"]
+
+
+@pytest.mark.parametrize("how", ["final", "answer"])
+def test_a_view_whose_only_round_ends_between_the_reads_of_its_round_and_its_end_is_still_shown(how, monkeypatch):
+    # The interleaving: the wait reads "no round yet", then the job publishes its one final round
+    # and ends, then the wait sees the end. A job that ended with no round is over; this one is not,
+    # and its round must still be yielded (not "nothing": the page drew no result, final() gave None).
+    from models.rounds import Partial
+    from ui import waiting
+
+    gate = threading.Event()
+
+    def rounds(c, total, progress):
+        assert gate.wait(20)
+        yield Partial(total * 10, total, total)
+
+    class Late:  # the job, whose first read of its round lets the round run and returns when it ended
+        def __init__(self, job) -> None:
+            self.__dict__["job"], self.__dict__["first"] = job, True
+
+        def __getattr__(self, name):
+            return getattr(self.job, name)
+
+        @property
+        def latest(self):
+            if self.first and not self.job.done.is_set():
+                self.__dict__["first"] = False
+                gate.set()
+                assert self.job.wait(20)
+                return None
+            return self.job.latest
+
+    submit = waiting.submit
+    monkeypatch.setattr(waiting, "submit", lambda *a, **k: Late(submit(*a, **k)))
+    v = view(rounds=True)(rounds)
+    if how == "final":
+        from ui.view import final
+
+        assert final(v(ctx(), 4)) == 40
+    else:
+        assert [p.value for p in v(ctx(), 5).answer()] == [50]
