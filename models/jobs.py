@@ -454,13 +454,17 @@ class HeavyPool:
         chain_s: how long the owners of a job that ended keep its place for their next request.
         alive: ``alive(owner)`` tells whether an owner (a session) still exists; a held job whose
             owners are all gone is dropped before its next round (default: every owner is alive).
+        failed_keep_s: how long a job that failed (not cancelled) is what :meth:`submit` returns for
+            its key to the owners it had: their next look (a refining view's next tick) sees the
+            error, instead of starting the same rounds again, only to fail again, without ever
+            showing why. Anyone else asking runs it again.
 
     Making a pool starts no thread: the workers start with the first job.
     """
 
     def __init__(self, workers: int = 1, cache: SingleFlight | None = None, nice: int = 0,
                  keep_place_s: float = 10.0, light_wait_s: float = 0.25, chain_s: float = 1.0,
-                 alive: Callable[[Hashable], bool] | None = None) -> None:
+                 alive: Callable[[Hashable], bool] | None = None, failed_keep_s: float = 10.0) -> None:
         if workers < 1:
             raise ValueError(f"expected workers >= 1, but got {workers}")
         if not 0 <= nice <= 19:
@@ -474,6 +478,8 @@ class HeavyPool:
         self.light_wait_s = light_wait_s
         self.chain_s = chain_s
         self.alive = alive
+        self.failed_keep_s = failed_keep_s
+        self._failed: dict[Hashable, tuple[Job, float, frozenset]] = {}  # key -> (failed job, until, its owners)
         self.cache: SingleFlight = cache or SingleFlight(16)
         self._queue: list[Job] = []  # jobs waiting for a round, in no order: the next is min(_order)
         self._tickets = itertools.count(1)
@@ -594,6 +600,11 @@ class HeavyPool:
             if previous is not None and previous.key != key and not previous.done.is_set():
                 dropped += self._release_locked(owner, previous)  # inputs changed: dropped unless shared; place kept
             job = self._jobs.get(key)
+            for gone in [k for k, (_, until, _) in self._failed.items() if until < now]:
+                del self._failed[gone]
+            failed = self._failed.get(key)
+            if job is None and failed is not None and owner in failed[2]:  # its error, not the same rounds again
+                return self._after_release(failed[0], dropped)
             if job is None or job.cancelled:
                 hit = self.cache.peek(key)
                 if hit is not None:  # finished meanwhile: nothing to run, nothing to own
@@ -773,6 +784,9 @@ class HeavyPool:
                     else:
                         if self._jobs.get(job.key) is job:
                             del self._jobs[job.key]
+                        if status == "error" and not isinstance(job.error, Cancelled) and self.failed_keep_s > 0:
+                            self._failed[job.key] = (job, time.monotonic() + self.failed_keep_s,
+                                                     frozenset(job.owners))
                         for owner in list(job.owners):
                             if self._by_owner.get(owner) is job:
                                 del self._by_owner[owner]

@@ -208,6 +208,8 @@ def _rounds(cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress],
             # end seen first with no round is a job that ended without one (an error or a cancel).
             # Read the other way round, a round published between the two reads would be lost.
             ended = job.done.is_set()
+            if ended and job.error is not None and not isinstance(job.error, jobs.Cancelled):
+                job.value()  # failed (maybe after rounds shown before): the error, not its last round again
             part = job.latest
             if job.version != version and part is not None:
                 version = job.version
@@ -307,10 +309,14 @@ def progressive(parts: Iterator, draw: Callable[[Any], None]):
         from ui.frame import guard  # ui.frame imports this module's users
 
         with guard():
-            for part in parts.answer(wait=False):
-                with layout.draft(None if part.final else part.done):
-                    draw(part.value)
-                drawn.append(part)
+            try:
+                for part in parts.answer(wait=False):
+                    with layout.draft(None if part.final else part.done):
+                        draw(part.value)
+                    drawn.append(part)
+            except Exception:  # failed: the guard says so, and the timer stops (no retry every tick)
+                stop_ticking()
+                raise
             if drawn and drawn[-1].final:  # after Streamlit's own auto_rerun message: the timer stops
                 stop_ticking()
 

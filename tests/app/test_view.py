@@ -211,3 +211,29 @@ def test_a_view_whose_only_round_ends_between_the_reads_of_its_round_and_its_end
         assert final(v(ctx(), 4)) == 40
     else:
         assert [p.value for p in v(ctx(), 5).answer()] == [50]
+
+
+def test_a_view_that_fails_while_refining_shows_its_error_at_the_next_look_without_running_again():
+    from models.rounds import Partial
+
+    starts, shown = [], threading.Event()
+
+    def rounds(c, total, progress):
+        starts.append(1)
+        yield Partial(10, 1, total)
+        assert shown.wait(20)
+        yield Partial(20, 2, total)
+        raise ValueError("round 3 failed")
+
+    v = view(rounds=True)(rounds)
+    assert [p.value for p in v(ctx(), 8).answer()] == [10]  # the first answer; the job refines, then fails
+    shown.set()
+    ticks = []
+    for _ in range(200):  # a refining fragment's ticks (every 2 s in the page; here at once)
+        time.sleep(0.05)
+        try:
+            ticks.append([p.value for p in v(ctx(), 8).answer(wait=False)])
+        except ValueError as err:
+            ticks.append(str(err))
+            break
+    assert ticks[-1] == "round 3 failed" and len(starts) == 1  # said, and the rounds were not started again

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from models.jobs import Cancelled, HeavyPool, SingleFlight
+from models.rounds import Partial
 from tests import polling
 
 
@@ -263,3 +264,29 @@ def test_a_result_the_caller_keeps_elsewhere_is_not_held_by_the_pool():
     assert pool.cached("set") is None
     kept = pool.submit("s", "curve", lambda progress: "small")
     assert kept.wait(5) and pool.cached("curve") == "small"
+
+
+def test_a_job_that_failed_is_what_its_key_gives_for_a_while_then_it_runs_again():
+    starts: list[int] = []
+
+    def failing(progress):
+        starts.append(1)
+        yield Partial(10, 1, 4)
+        raise ValueError("round 2 failed")
+
+    pool = HeavyPool(workers=1, failed_keep_s=0.5)
+    job = pool.submit("s1", "k", failing)
+    assert job.wait(10) and isinstance(job.error, ValueError)
+    again = pool.submit("s1", "k", failing)  # a refining page's next tick: the error, not the rounds again
+    assert again is job and len(starts) == 1
+    with pytest.raises(ValueError):
+        again.value()
+    other = pool.submit("s3", "k", failing)  # not one of its owners: runs it again
+    assert other is not job and other.wait(10) and len(starts) == 2
+    cancelled = pool.submit("s2", "c", _slow(50, threading.Event()))
+    pool.release("s2", cancelled)
+    assert cancelled.wait(10) and isinstance(cancelled.error, Cancelled)
+    assert pool.submit("s2", "c", _slow(2)) is not cancelled  # a cancel is not a failure: asked again, it runs
+    time.sleep(0.6)
+    fresh = pool.submit("s1", "k", failing)  # later (another look, other settings and back): tried again
+    assert fresh is not job and fresh.wait(10) and len(starts) == 3

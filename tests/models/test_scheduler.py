@@ -484,7 +484,8 @@ def test_an_error_in_a_round_reaches_every_waiter_and_is_not_cached():
     assert len(errors) == 3 and all(e is errors[0] for e in errors)
     assert job.latest == Partial(("k", 1), 1, 4) and closed == ["k"]
     assert pool.cached("k") is None
-    retry = pool.submit("s1", "k", rounds("k", 1, log))
+    assert pool.submit("s1", "k", rounds("k", 1, log)) is job  # its owners' next look: the error (failed_keep_s)
+    retry = pool.submit("s3", "k", rounds("k", 1, log))  # anyone else: run again
     assert retry is not job and retry.wait(WAIT) and retry.value().final
 
 
