@@ -54,9 +54,12 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 def colorize(t: torch.Tensor, cmap: str = "viridis", vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
     """(H, W) tensor -> (H, W, 3) uint8 through a matplotlib colormap."""
     a = t.detach().float().cpu().numpy()
-    lo = float(np.min(a)) if vmin is None else vmin
-    hi = float(np.max(a)) if vmax is None else vmax
-    norm = np.clip((a - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(a)
+    if vmin is None or vmax is None:  # the range of the finite values; not a number: the lowest colour
+        finite = a[np.isfinite(a)]
+        vmin = vmin if vmin is not None else float(finite.min()) if finite.size else 0.0
+        vmax = vmax if vmax is not None else float(finite.max()) if finite.size else 0.0
+    lo, hi = vmin, vmax
+    norm = np.nan_to_num(np.clip((a - lo) / (hi - lo), 0, 1), nan=0.0) if hi > lo else np.zeros_like(a)
     table = _colour_table(cmap)  # the colormap's own 256 colours, indexed as matplotlib does
     return table[np.minimum((norm * len(table)).astype(np.intp), len(table) - 1)]
 
@@ -121,9 +124,17 @@ def show_overlay(image: Image.Image, cam: torch.Tensor, vmax: float | None, name
 
 
 def diverging(t: torch.Tensor) -> Image.Image:
-    """Signed map, blue negative / red positive, symmetric around 0."""
-    m = float(t.abs().max()) or 1.0
-    return Image.fromarray(colorize(t, "RdBu_r", -m, m))
+    """Signed map, blue negative / red positive, symmetric around 0 (:func:`finite_abs_max`); a value
+    that is not a number is drawn as 0, an infinite one at its end of the scale."""
+    m = finite_abs_max(t)
+    return Image.fromarray(colorize(torch.nan_to_num(t.detach().float(), nan=0.0, posinf=m, neginf=-m), "RdBu_r", -m, m))
+
+
+def finite_abs_max(t: torch.Tensor) -> float:
+    """max |t| over ``t``'s finite values; 1 when there are none or it is 0."""
+    a = t.detach().abs()
+    a = a[torch.isfinite(a)]
+    return (float(a.max()) if a.numel() else 0.0) or 1.0
 
 
 def difference(t: torch.Tensor, label: str) -> Image.Image:
@@ -193,17 +204,14 @@ def diverging_scale(t: torch.Tensor, label: str) -> Image.Image:
     """The colour bar of :func:`diverging` for ``t`` (−max|t| … 0 … +max|t|), ``label`` under it.
     The range is keyed to the three significant digits the ticks show (rounding to decimal places made
     a range under 5e-7 zero, and 1.4e-6 one of 1e-6); over ``t``'s finite values (1 when none or 0)."""
-    a = t.detach().abs()
-    a = a[torch.isfinite(a)]
-    m = float(a.max()) if a.numel() else 0.0
-    return _diverging_bar(float(f"{m:.3g}") or 1.0, label)
+    return _diverging_bar(float(f"{finite_abs_max(t):.3g}"), label)
 
 
 def with_scale(picture: Image.Image, t: torch.Tensor, label: str) -> Image.Image:
     """``picture`` with :func:`diverging_scale` under its right end (one picture, one download)."""
     bar = diverging_scale(t, label)
     if bar.width > picture.width:
-        bar = bar.resize((picture.width, round(bar.height * picture.width / bar.width)), Image.LANCZOS)
+        bar = bar.resize((picture.width, max(1, round(bar.height * picture.width / bar.width))), Image.LANCZOS)
     out = Image.new("RGB", (picture.width, picture.height + bar.height), "white")
     out.paste(picture.convert("RGB"), (0, 0))
     out.paste(bar, (picture.width - bar.width, picture.height))

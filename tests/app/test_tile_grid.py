@@ -267,3 +267,17 @@ def test_the_colour_bar_ignores_values_that_are_not_finite_and_fits_its_label():
     bar = np.asarray(render.diverging_scale(torch.ones(2, 2), long))
     ink = (bar[render.BAR_H + 30:] < 128).any(axis=2)
     assert ink.any() and not ink[:, :2].any() and not ink[:, -2:].any()  # the whole label, not its middle
+
+
+def test_a_difference_map_with_non_finite_values_or_two_pixels_wide_is_drawn():
+    t = torch.tensor([[float("inf"), -1.0], [float("nan"), 0.5]])
+    table = render._colour_table("RdBu_r")
+    im = np.asarray(render.diverging(t))
+    assert (im[0, 0] == table[-1]).all() and (im[0, 1] == table[0]).all()  # +inf at the red end, −1 = −max at the blue
+    assert im[1, 0].min() > 230  # not a number: drawn as 0, white
+    assert render.finite_abs_max(t) == 1.0 and render.finite_abs_max(torch.zeros(3)) == 1.0
+    picture = render.difference(t, "CAM with DropBlock − without")  # 2 px wide: the bar shrinks to it
+    assert picture.width == 2 and picture.height > 2
+    viridis = render._colour_table("viridis")
+    row = render.colorize(torch.tensor([[float("nan"), 1.0, 2.0, float("inf")]]))[0].tolist()
+    assert row == [viridis[0].tolist(), viridis[0].tolist(), viridis[-1].tolist(), viridis[-1].tolist()]
