@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 import models as M
 from ui import animation, banner, export, frame, layout, render, settings, views
 from ui.i18n import _, listing, shown_text, tr
 from ui.inputs import Context
+
+SEND_MASKS_S = 0.01  # after the masks: the event loop's moment to send them (see body)
 
 
 def page(ctx: Context) -> None:
@@ -52,6 +56,10 @@ def body(ctx: Context) -> None:
         seed=ctx.seed, chosen=render.channels_note(view), channels=listing(map(str, view.channels)))
     with layout.main_figure():
         render.show_mask_grid(view, rows, labels, "mask-explorer", caption)
+    # The interpreter left to the event loop for a moment, so that it sends the masks now: the rest
+    # of the run is Python-heavy and would make the send wait for the GIL at each step (the masks
+    # were painted ~15 ms later at the median: bench/load.py --slider-probe).
+    time.sleep(SEND_MASKS_S)
     try:  # then the rest of the network, for the same masks (CAMs and top-5), while the browser draws
         out = views.mask_outcome(ctx)
     except Exception as err:  # the masks' numbers and the animation are still shown, then the message

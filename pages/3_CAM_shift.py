@@ -75,7 +75,7 @@ def draw_shift(ctx: Context, shift) -> None:
            "cam-difference": shift.difference}
     for col, (draw, args, name, caption) in zip(cols, pictures):
         with col:
-            render.show_picture(draw, *args, name=name, caption=caption)
+            render.show_picture(draw, *args, name=name, caption=caption, photo=draw is render.overlay)
             export.cams(ctx, name, vmax, shift.class_name, diverging=name == "cam-difference",
                         **{name.replace("-", "_"): raw[name]})
 

@@ -281,3 +281,28 @@ def test_a_difference_map_with_non_finite_values_or_two_pixels_wide_is_drawn():
     viridis = render._colour_table("viridis")
     row = render.colorize(torch.tensor([[float("nan"), 1.0, 2.0, float("inf")]]))[0].tolist()
     assert row == [viridis[0].tolist(), viridis[0].tolist(), viridis[-1].tolist(), viridis[-1].tolist()]
+
+
+def test_cam_overlays_are_shown_as_jpeg_close_to_the_png_which_waits_for_a_click(model_and_clean, monkeypatch):
+    loaded, clean, crop = model_and_clean
+    view = M.compute_mask_outcome(loaded.backbone, clean, M.RegularizerSpec(keep_prob=0.7, block_size=3), seed=11)
+    vmax = float(view.cam_clean.max())
+    jpeg = render.picture_jpeg(render.overlay, crop, view.cam_dropped, vmax)
+    assert render.picture_jpeg(render.overlay, crop, view.cam_dropped, vmax) is jpeg  # once per picture
+    with Image.open(io.BytesIO(jpeg)) as im:
+        assert im.format == "JPEG" and im.size == crop.size
+        shown = np.asarray(im.convert("RGB"), dtype=np.float64)
+    exact = np.asarray(render.overlay(crop, view.cam_dropped, vmax), dtype=np.float64)
+    assert np.abs(shown - exact).mean() < 3.0  # of 255: the same picture to the eye
+    # on a page: every overlay a JPEG, each download's PNG encoded only when clicked
+    encoded = []
+    real = render.picture_png
+    monkeypatch.setattr(render, "picture_png", lambda draw, *args: encoded.append(draw) or real(draw, *args))
+    at = new_app().run()
+    at.switch_page("pages/1_Mask_explorer.py").run()
+    assert_clean(at)
+    cams = [e for e in at.main.get("image") if any("CAM" in (img.caption or "") for img in e.proto.imgs)]
+    assert len(cams) == 2
+    assert all(img.url.endswith(".jpg") or "jpeg" in img.url for i in cams for img in i.proto.imgs)
+    assert {"dl-cam-clean", "dl-cam-dropped"} <= {b.key for b in at.get("download_button")}
+    assert encoded and render.overlay not in encoded  # the grid's and the crop's PNGs; no overlay's before a click
