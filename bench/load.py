@@ -94,10 +94,16 @@ TICK = os.sysconf("SC_CLK_TCK")
 # ------------------------------------------------------------------ counters
 
 
+def times(pid: int) -> tuple[float, float]:
+    """(its own CPU seconds, its reaped children's) of one process: utime + stime, cutime + cstime
+    from /proc/<pid>/stat (OSError once it is gone)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK, (int(fields[13]) + int(fields[14])) / TICK
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of one process, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return times(pid)[0]
 
 
 def machine_busy_seconds() -> tuple[float, int]:
@@ -132,8 +138,7 @@ def tree_cpu_seconds(pid: int, exclude: set[int]) -> float:
         if p in exclude:
             continue
         try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / TICK
+            total += sum(times(p))
         except OSError:
             pass
     return total
@@ -146,10 +151,9 @@ def server_cpu_seconds(app_pids: list[int]) -> dict[int, float]:
     for pid in app_pids:
         for p in [pid, *descendants(pid)]:
             try:
-                fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+                out[p] = sum(times(p))
             except OSError:
                 continue
-            out[p] = sum(int(f) for f in fields[11:15]) / TICK
     return out
 
 
@@ -159,10 +163,9 @@ def reaped_cpu_seconds(app_pids: list[int]) -> dict[int, float]:
     out: dict[int, float] = {}
     for pid in app_pids:
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[pid] = times(pid)[1]
         except OSError:
             continue
-        out[pid] = (int(fields[13]) + int(fields[14])) / TICK
     return out
 
 
