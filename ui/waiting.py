@@ -227,7 +227,7 @@ def _rounds(cache: jobs.SingleFlight, key: tuple, run: Callable[[jobs.Progress],
                 if part.final or answer:
                     return
             if ended and (job.version == version or part is None):
-                job.value()  # a failed job raises its error here (one that failed before its first round too)
+                job.value()  # a cancelled job raises Cancelled here (one with no round too); a finished one returns
                 return
             if not wait:  # no round yet: say where the job is, and come back at the next tick
                 status.progress(min(1.0, job.fraction), text=_waiting_text(job, title))
