@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .text import N_, Text
 
-__all__ = ["Backbone", "Site", "SiteFn", "resnet_backbone", "resnet50_backbone", "efficientnet_lite0_backbone", "identity_site"]
+__all__ = ["Backbone", "FoldedConv", "Site", "SiteFn", "fold_bn", "resnet_backbone", "resnet50_backbone", "efficientnet_lite0_backbone", "identity_site"]
 
 
 @dataclass(frozen=True)
@@ -86,24 +87,43 @@ class Backbone:
     std: tuple[float, float, float]
     categories: tuple[str, ...]
     group_labels: tuple[str, ...]
+    folded_groups: tuple[tuple[object, ...], ...] = ()  # the groups' blocks with BN folded; () if none
+    folded_block_fn: Callable[..., Tensor] | None = None  # as block_fn, for a folded block
+    folded_features: Callable[[Tensor], Tensor] | None = None  # as features, BN folded
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def run_group(self, x: Tensor, group: int, site_fn: SiteFn = identity_site, *, before_act: bool = False) -> Tensor:
+    def _folded_on(self, x: Tensor) -> bool:
+        """Whether the folded blocks can run ``x``: built, and on x's device (a model moved after
+        its backbone was described runs its own modules)."""
+        return bool(self.folded_groups) and self.folded_groups[0][0].device == x.device
+
+    def run_group(self, x: Tensor, group: int, site_fn: SiteFn = identity_site, *, before_act: bool = False,
+                  folded: bool = False) -> Tensor:
         """Run group ``group`` (1..4) on x, offering every in-block site to ``site_fn``.
 
         ``before_act`` offers branch sites followed by an activation before it (after BN) instead
         of after it; with ReLU the two are equal for any mask scaled by a positive factor.
+        ``folded`` runs the blocks with every BatchNorm folded into its conv (:func:`fold_bn`): the
+        same function up to float rounding, without the BN pass over every activation; the sites
+        and what they are offered are the same. The model's own modules run otherwise, and where
+        there are no folded blocks on x's device.
         """
-        for b, block in enumerate(self.groups[group - 1]):
-            x = self.block_fn(block, x, group, b, site_fn, before_act)
+        if folded and self._folded_on(x):
+            blocks, block_fn = self.folded_groups[group - 1], self.folded_block_fn
+        else:
+            blocks, block_fn = self.groups[group - 1], self.block_fn
+        for b, block in enumerate(blocks):
+            x = block_fn(block, x, group, b, site_fn, before_act)
         return x
 
-    def head(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Group-4 output -> (logits (N, 1000), CAM features (N, K, h, w))."""
-        feats = self.features(x)
+    def head(self, x: Tensor, *, folded: bool = False) -> tuple[Tensor, Tensor]:
+        """Group-4 output -> (logits (N, 1000), CAM features (N, K, h, w)); ``folded`` as in :meth:`run_group`."""
+        features = self.folded_features if folded and self.folded_features is not None and self._folded_on(x) \
+            else self.features
+        feats = features(x)
         return self.classifier(feats.mean(dim=(2, 3))), feats
 
     def __reduce__(self):
@@ -121,9 +141,11 @@ def _resnet_block(
     conv's BN(+ReLU) in the residual branch (or between BN and ReLU, ``before_act``), and on the
     skip connection."""
     site = lambda kind, i=0: Site(group, index, kind, i)  # noqa: E731
-    out = _at(site_fn, block.bn1(block.conv1(x)), block.relu, site("branch", 1), before_act)
+    # torch.relu, not the block's in-place ReLU: before_act applies it to what site_fn returned,
+    # which may be its input (a batch expanded from one image) or a tensor the caller keeps
+    out = _at(site_fn, block.bn1(block.conv1(x)), torch.relu, site("branch", 1), before_act)
     if hasattr(block, "conv3"):  # Bottleneck: 1x1, 3x3, 1x1 (ResNet-50/101/152, Wide, ResNeXt)
-        out = _at(site_fn, block.bn2(block.conv2(out)), block.relu, site("branch", 2), before_act)
+        out = _at(site_fn, block.bn2(block.conv2(out)), torch.relu, site("branch", 2), before_act)
         out = site_fn(block.bn3(block.conv3(out)), site("branch", 3))
     else:  # BasicBlock: 3x3, 3x3 (ResNet-18/34)
         out = site_fn(block.bn2(block.conv2(out)), site("branch", 2))
@@ -138,12 +160,15 @@ def resnet_backbone(model: nn.Module, categories: Sequence[str], name: str = "re
     def stem(x: Tensor) -> Tensor:
         return model.maxpool(model.relu(model.bn1(model.conv1(x))))
 
+    groups = tuple(tuple(layer) for layer in (model.layer1, model.layer2, model.layer3, model.layer4))
     return Backbone(
         name=name,
         model=model,
         stem=stem,
-        groups=tuple(tuple(layer) for layer in (model.layer1, model.layer2, model.layer3, model.layer4)),
+        groups=groups,
         block_fn=_resnet_block,
+        folded_groups=() if model.training else _folded(groups, _fold_resnet_block),
+        folded_block_fn=_folded_resnet_block,
         features=lambda x: x,  # CAM on layer4's output (conv5_3), as in the paper's Figure 6
         classifier=model.fc,
         mean=(0.485, 0.456, 0.406),
@@ -175,6 +200,168 @@ def _mbconv_block(
     return out
 
 
+# ---------------------------------------------------------------------------- BatchNorm folded
+
+
+@dataclass(frozen=True, eq=False)
+class FoldedConv:
+    """A convolution and the eval-mode BatchNorm after it, as one convolution with a bias.
+
+    ``conv(x) * s + (beta - mean * s)`` with ``s = gamma / sqrt(var + eps)`` per output channel is
+    ``conv(x)`` with weights ``W * s`` and bias ``(b - mean) * s + beta``: the same function up to float
+    rounding, one pass over the output instead of two. ``pad`` is a padding applied before the
+    convolution where it is not the same on both sides (EfficientNet's TF "SAME" padding with stride
+    2); symmetric padding is the convolution's own, without the padded copy.
+    """
+
+    weight: Tensor
+    bias: Tensor
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    groups: int
+    pad: tuple[int, int, int, int] | None = None  # (left, right, top, bottom)
+    conv: nn.Module | None = field(default=None, repr=False)  # the model's conv it stands for (never run here)
+
+    @property
+    def device(self) -> torch.device:
+        return self.weight.device
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if self.pad is not None:
+            x = F.pad(x, self.pad)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> FoldedConv:
+    """``bn(conv(x))`` in eval mode as one :class:`FoldedConv` (computed in float64, stored in the
+    conv's dtype, on its device); neither module is changed.
+
+    Raises:
+        ValueError: a BatchNorm without running statistics or affine parameters, or a conv whose
+            padding is not a number of units ("same"/"valid" strings, a non-zero padding mode).
+    """
+    if bn.running_mean is None or bn.running_var is None or bn.weight is None or bn.bias is None:
+        raise ValueError("expected a BatchNorm with running statistics and affine parameters")
+    if isinstance(conv.padding, str) or conv.padding_mode != "zeros":
+        raise ValueError(f"expected a conv with zero padding in units, but got {conv.padding!r}, {conv.padding_mode!r}")
+    with torch.no_grad():
+        scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+        weight = (conv.weight.double() * scale.view(-1, *([1] * (conv.weight.dim() - 1)))).to(conv.weight.dtype)
+        shift = -bn.running_mean.double() if conv.bias is None else conv.bias.double() - bn.running_mean.double()
+        bias = (shift * scale + bn.bias.double()).to(conv.weight.dtype)
+    padding, pad = tuple(conv.padding), None
+    static = getattr(conv, "static_padding", None)  # efficientnet_lite_pytorch's Conv2dStaticSamePadding
+    if isinstance(static, nn.ZeroPad2d):
+        left, right, top, bottom = static.padding
+        if left == right and top == bottom:
+            padding = (padding[0] + top, padding[1] + left)
+        else:
+            pad = (left, right, top, bottom)
+    elif static is not None and not isinstance(static, nn.Identity) and type(static).__name__ != "Identity":
+        raise ValueError(f"expected no padding module or a ZeroPad2d, but got {type(static).__name__}")
+    return FoldedConv(weight.contiguous(), bias.contiguous(), tuple(conv.stride), padding, tuple(conv.dilation),
+                      conv.groups, pad, conv)
+
+
+def _at_fresh(site_fn: SiteFn, pre: Tensor, act_: Callable[[Tensor], Tensor], act: Callable[[Tensor], Tensor],
+              site: Site, before_act: bool) -> Tensor:
+    """:func:`_at` for ``pre`` just computed: the activation before the site runs in place (nothing
+    else holds ``pre``); one after the site does not, since ``site_fn`` may return its input or a
+    tensor its caller keeps."""
+    return act(site_fn(pre, site)) if before_act else site_fn(act_(pre), site)
+
+
+@dataclass(frozen=True, eq=False)
+class _FoldedResBlock:
+    convs: tuple[FoldedConv, ...]  # the residual branch: Bottleneck 3, BasicBlock 2
+    downsample: FoldedConv | None
+
+    @property
+    def device(self) -> torch.device:
+        return self.convs[0].device
+
+
+def _fold_resnet_block(block: nn.Module) -> _FoldedResBlock:
+    pairs = [(block.conv1, block.bn1), (block.conv2, block.bn2)]
+    if hasattr(block, "conv3"):
+        pairs.append((block.conv3, block.bn3))
+    downsample = None
+    if block.downsample is not None:
+        conv, bn = block.downsample  # torchvision: Sequential(conv1x1, BatchNorm2d)
+        downsample = fold_bn(conv, bn)
+    return _FoldedResBlock(tuple(fold_bn(c, b) for c, b in pairs), downsample)
+
+
+def _folded_resnet_block(
+    block: _FoldedResBlock, x: Tensor, group: int, index: int, site_fn: SiteFn, before_act: bool = False
+) -> Tensor:
+    """:func:`_resnet_block` with BN folded: the same sites, offered the same activations."""
+    site = lambda kind, i=0: Site(group, index, kind, i)  # noqa: E731
+    *inner, last = block.convs
+    out = x
+    for i, conv in enumerate(inner, start=1):
+        out = _at_fresh(site_fn, conv(out), torch.relu_, torch.relu, site("branch", i), before_act)
+    out = site_fn(last(out), site("branch", len(block.convs)))
+    identity = x if block.downsample is None else block.downsample(x)
+    identity = site_fn(identity, site("skip"))
+    return torch.add(out, identity).relu_()
+
+
+@dataclass(frozen=True, eq=False)
+class _FoldedMBConv:
+    expand: FoldedConv | None
+    depthwise: FoldedConv
+    project: FoldedConv
+    skip: bool
+
+    @property
+    def device(self) -> torch.device:
+        return self.depthwise.device
+
+
+def _fold_mbconv(block: nn.Module) -> _FoldedMBConv:
+    args = block._block_args
+    stride = args.stride if isinstance(args.stride, int) else args.stride[0]
+    return _FoldedMBConv(
+        expand=fold_bn(block._expand_conv, block._bn0) if args.expand_ratio != 1 else None,
+        depthwise=fold_bn(block._depthwise_conv, block._bn1),
+        project=fold_bn(block._project_conv, block._bn2),
+        skip=bool(block.id_skip and stride == 1 and args.input_filters == args.output_filters),
+    )
+
+
+def _relu6_(t: Tensor) -> Tensor:
+    return t.clamp_(0.0, 6.0)
+
+
+def _relu6(t: Tensor) -> Tensor:
+    return t.clamp(0.0, 6.0)
+
+
+def _folded_mbconv_block(
+    block: _FoldedMBConv, x: Tensor, group: int, index: int, site_fn: SiteFn, before_act: bool = False
+) -> Tensor:
+    """:func:`_mbconv_block` with BN folded: the same sites, offered the same activations."""
+    site = lambda kind, i=0: Site(group, index, kind, i)  # noqa: E731
+    out = x
+    if block.expand is not None:
+        out = _at_fresh(site_fn, block.expand(x), _relu6_, _relu6, site("branch", 1), before_act)
+    out = _at_fresh(site_fn, block.depthwise(out), _relu6_, _relu6, site("branch", 2), before_act)
+    out = site_fn(block.project(out), site("branch", 3))
+    if block.skip:
+        out = out + site_fn(x, site("skip"))
+    return out
+
+
+def _folded(groups: tuple[tuple[nn.Module, ...], ...], fold: Callable[[nn.Module], object]) -> tuple[tuple[object, ...], ...]:
+    """Every block of ``groups`` folded, or () where one cannot be (the model's own modules then run)."""
+    try:
+        return tuple(tuple(fold(block) for block in group) for group in groups)
+    except (ValueError, AttributeError, TypeError):
+        return ()
+
+
 # Block indices of efficientnet-lite0 per resolution group: 56, 28, 14, 7.
 _LITE0_GROUPS = ((1, 2), (3, 4), (5, 6, 7, 8, 9, 10), (11, 12, 13, 14, 15))
 
@@ -196,12 +383,18 @@ def efficientnet_lite0_backbone(model: nn.Module, categories: Sequence[str]) -> 
     def features(x: Tensor) -> Tensor:
         return model._swish(model._bn1(model._conv_head(x)))
 
+    groups = tuple(tuple(blocks[i] for i in group) for group in _LITE0_GROUPS)
+    folded = () if model.training else _folded(groups, _fold_mbconv)
+    head = fold_bn(model._conv_head, model._bn1) if folded else None
     return Backbone(
         name="efficientnet_lite0",
         model=model,
         stem=stem,
-        groups=tuple(tuple(blocks[i] for i in group) for group in _LITE0_GROUPS),
+        groups=groups,
         block_fn=_mbconv_block,
+        folded_groups=folded,
+        folded_block_fn=_folded_mbconv_block,
+        folded_features=None if head is None else lambda x: _relu6_(head(x)),
         features=features,  # CAM on the 1280-channel head conv, the last conv before pooling
         classifier=model._fc,
         mean=(0.5, 0.5, 0.5),

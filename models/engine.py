@@ -417,7 +417,7 @@ def run_regularized_many(
 
     with torch.inference_mode():
         h = _run_to_group4(backbone, clean, first_spec, drop)
-        logits, feats = backbone.head(expanded(h))
+        logits, feats = backbone.head(expanded(h), folded=True)
         out = []
         for part in parts:
             lp, fp = logits[part.rows], feats[part.rows]
@@ -459,7 +459,7 @@ def _run_to_group4(backbone: Backbone, clean: CleanPass, spec: RegularizerSpec, 
     before_act = spec.act_site == "before_act"
     for g in range(first, 5):
         in_blocks = not spec.on_input and spec.placement == "in_blocks" and g in spec.groups
-        h = backbone.run_group(h, g, in_block_site if in_blocks else identity_site, before_act=before_act)
+        h = backbone.run_group(h, g, in_block_site if in_blocks else identity_site, before_act=before_act, folded=True)
     return h
 
 

@@ -19,6 +19,7 @@ import torch
 
 import dropblock as db
 import models as M
+from models.backbone import FoldedConv
 
 from .conftest import load_asset
 
@@ -201,12 +202,21 @@ def test_different_seeds_draw_different_masks(families):
 
 @contextlib.contextmanager
 def modules_called():
-    """Every nn.Module whose forward runs inside the block (a global forward hook, removed on exit)."""
+    """Every nn.Module whose forward runs inside the block (a global forward hook, removed on exit),
+    and the model's conv of every BN-folded convolution that runs (the re-runs' ``FoldedConv``)."""
     called: list[torch.nn.Module] = []
     handle = torch.nn.modules.module.register_module_forward_hook(lambda module, args, out: called.append(module))
+    folded_call = FoldedConv.__call__
+
+    def recorded(self, x):
+        called.append(self.conv)
+        return folded_call(self, x)
+
+    FoldedConv.__call__ = recorded
     try:
         yield called
     finally:
+        FoldedConv.__call__ = folded_call
         handle.remove()
 
 
