@@ -746,6 +746,7 @@ def main() -> None:
                         "behind nginx") + f", on {cpus} of {os.cpu_count()} cores")
     lines = []
     load_per: dict[str, float] = {}  # scenario -> server CPU ms per interaction
+    app_per: dict[str, float] = {}  # scenario -> the app processes' own CPU ms per interaction (no helpers)
     for scenario in args.scenario:
         job_trace = Path(tempfile.mkdtemp()) / "rounds.tsv"
         server = start_server(args.proxy, args.server_cpus, job_trace)
@@ -785,6 +786,7 @@ def main() -> None:
         answer = quantiles(stats.light + stats.heavy_first)
         per = 1000 * server_cpu / max(1, stats.runs)
         load_per[scenario] = per
+        app_per[scenario] = 1000 * app_cpu / max(1, stats.runs)
         print(f"\n== scenario {scenario}: {args.sessions} protocol + {args.browsers} browser sessions, "
               f"{args.seconds:g} s, arrivals over {args.ramp:g} s, "
               f"{'one app process' if not args.proxy else f'{args.proxy} app processes behind nginx'}")
@@ -843,6 +845,8 @@ def main() -> None:
         if "own" in load_per:
             print(f"  own load's CPU per interaction ÷ this: {load_per['own'] / (1000 * med):.2f}x the median "
                   f"(the issue's ratio), {load_per['own'] / (1000 * mean):.2f}x the mean (the same statistic on both sides)")
+            print(f"  the app processes alone under the own load (no heavy-round helpers): {app_per['own']:.0f} ms per "
+                  f"interaction, {app_per['own'] / (1000 * med):.2f}x the alone median")
         for name, xs in sorted(per_page.items()):
             m, q = quantiles(xs)
             print(f"  {name:<22} median {1000 * m:>5.0f} ms  p95 {1000 * q:>5.0f} ms  ({len(xs)} actions)")

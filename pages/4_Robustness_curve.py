@@ -66,9 +66,7 @@ def curve_section(ctx: Context, shown: tuple[str, str, float] = ("paper", "measu
     place = c3.radio(_("Placement"), list(PLACES), format_func=lambda k: _(PLACES[k]), key="curve_place")
     if layout.presenting() and (place, grid, lowest) != shown:  # the projector's top line says what is drawn
         st.rerun(scope="app")
-    spec = dataclasses.replace(ctx.spec, kind="dropblock")
-    if place == "paper":
-        spec = dataclasses.replace(spec, placement="in_blocks", groups=(3, 4), group3_quarter=True, skip=True)
+    spec = views.curve_spec(ctx.spec, place)
     keep_probs = tuple(round(1.0 - i * (1.0 - lowest) / 5, 4) for i in range(6)) if grid == "fixed" else None
     where = (_("after group {group}").format(group=spec.group) if spec.placement == "after_group"
              else _("inside the blocks of groups 3 and 4 (γ/4 in group 3), skip connections included — Figure 5's"))
@@ -77,7 +75,7 @@ def curve_section(ctx: Context, shown: tuple[str, str, float] = ("paper", "measu
                  "only. SpatialDropout drops whole channels, what DropBlock becomes when the block covers the map."))
     other = checkpoints.second_model(ctx, "curve_model")
     if keep_probs is None:  # measured for this model and image: the scan's own points drawn until it is whole
-        scan = views.keep_prob_scan(ctx, dataclasses.replace(spec, keep_prob=1.0, block_size=1), DEFAULT_CURVE_METHODS)
+        scan = views.curve_scan(ctx, spec)
         if other is None:  # its rounds as a provisional curve, then the curve on the grid it measured
             curve = view.Chain(scan, lambda measured: views.robustness_curve(ctx, spec, n_samples, measured.grid))
             view.progressive(curve, lambda shown: draw_measured(ctx, scan, shown, spec))

@@ -18,6 +18,10 @@ os.environ.setdefault("DROPBLOCK_LAB_OFFLINE", "1")
 # app would double the suite's processes on a 2-core machine. The helpers are tested where they run:
 # tests/models/test_offload.py, tests/app/test_offload_views.py and tests/app/test_helpers_app.py.
 os.environ.setdefault("DROPBLOCK_LAB_HELPERS", "0")
+# The bundled samples' shared scans are not prepared when a test's app loads its model: ~10 s of CPU
+# per app process (and per server a test starts) on a 2-core machine, beside the test. Prepared where
+# it is tested: tests/app/test_prepare.py.
+os.environ.setdefault("DROPBLOCK_LAB_PREPARE", "0")
 if os.environ.get("PYTEST_XDIST_WORKER"):  # two workers on two cores: one torch thread each, as the app runs
     import torch
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,7 @@ UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"]
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 MAX_NAME_CHARS = 255  # longer upload names are refused
 _NAME_SHOWN = 48  # characters of a file name shown back
+ENV_PREPARE = "DROPBLOCK_LAB_PREPARE"  # "0": the bundled samples' shared results are not prepared at load
 OPERATOR = "operator"  # weights option: the operator's file in $DROPBLOCK_LAB_WEIGHTS
 IN_DIR = "dir:"  # weights option prefix: a file of the operator's weights directory
 
@@ -232,7 +234,12 @@ def _get(spec: M.ModelSpec, holder) -> M.LoadedModel:
     # pinned: the default, and the built-in default that stands in when the operator's file is refused
     pin = spec in (_spec(M.DEFAULT_ARCH, _default_weights(M.DEFAULT_ARCH)), M.ModelSpec())
     with st.spinner(_("Loading the model…")):
-        return models().get(spec, pin=pin, progress=progress)
+        loaded = models().get(spec, pin=pin, progress=progress)
+    if pin and os.environ.get(ENV_PREPARE, "1").strip() != "0":
+        from ui.prepare import prepare_samples  # builds on this module
+
+        prepare_samples(loaded)  # once per model: the class's shared scans, before it asks
+    return loaded
 
 
 def model(arch: str, weights: str) -> M.LoadedModel:
@@ -305,16 +312,36 @@ def crop(image: Image.Image, preprocess: M.Preprocess) -> Image.Image:
     return preprocess.crop(image)
 
 
+def model_key(loaded: M.LoadedModel) -> str:
+    """A loaded model's part of every view's key: its summary, and which load (a model loaded again
+    after an eviction keys its results afresh)."""
+    return f"{loaded.summary}|{id(loaded)}"
+
+
+def sample_contexts(loaded: M.LoadedModel) -> Iterator[Context]:
+    """The context of each bundled sample on ``loaded`` with every setting at its default, the default
+    sample first: what a session that opens it and sets nothing gets (no session needed; a sample
+    whose clean pass needed the CPU copy of a GPU model is left out)."""
+    first = settings.BY_KEY["image"].default
+    for name in sorted(SAMPLE_FILES, key=lambda n: n != first):
+        key, image = _sample(name)
+        used, clean, note = cached_clean_pass(loaded, key, lambda image=image: loaded.preprocess(image))
+        if note:
+            continue
+        yield Context(used, model_key(used), crop(image, used.preprocess), key, SAMPLES[name], clean,
+                      settings.default_spec(), int(settings.BY_KEY["seed"].default))
+
+
 def context(pic: Picture, arch: str, weights: str) -> Context:
     """The page context: the model (loaded once per process), this image's clean pass, the settings' spec."""
     loaded = model(arch, weights)
-    model_key = f"{loaded.summary}|{id(loaded)}"
+    key = model_key(loaded)
     with st.spinner(_("Running the network once on this image…")):
         # kept with the model (models/fallback.py): an evicted model takes its clean passes along
         loaded, clean, note = cached_clean_pass(loaded, pic.key, lambda: loaded.preprocess(pic.image))
     if note:
         st.warning(tr(note), icon="🐢")
-        model_key += "|cpu"
+        key += "|cpu"
     # what the network saw, for overlays: the live model's own transform (ResNet V2 resizes to 232)
     image = crop(pic.image, loaded.preprocess)
-    return Context(loaded, model_key, image, pic.key, pic.label, clean, settings.spec(), int(settings.value("seed")))
+    return Context(loaded, key, image, pic.key, pic.label, clean, settings.spec(), int(settings.value("seed")))

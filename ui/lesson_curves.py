@@ -41,7 +41,17 @@ def curve_areas(curve: M.RobustnessCurve) -> tuple[float, float]:
 def curve_grid(ctx: Context, step: Step) -> tuple[float, ...]:
     """Step 5's keep_probs, measured on this model and image (models/keepgrid.py): where the b=1 and b=7
     curves fall to 75%, 50% and 25% of the clean probability, and 1."""
-    return view.final(views.keep_prob_scan(step_context(ctx, step.spec, step.seed), step.spec, CURVE_METHODS)).grid
+    return view.final(curve_grid_scan(ctx, step)).grid
+
+
+def curve_grid_scan(ctx: Context, step: Step):
+    """The keep_prob scan :func:`curve_grid` reads (one per model and image: the step's own spec and seed)."""
+    return views.keep_prob_scan(step_context(ctx, step.spec, step.seed), step.spec, CURVE_METHODS)
+
+
+def strategy_scan(ctx: Context, step: Step):
+    """Step 8's coarse keep_prob scan (:func:`strategy_choice`), one per model and image."""
+    return views.keep_prob_scan(step_context(ctx, step.spec, step.seed), step.spec, STRATEGY_METHODS)
 
 
 def measure_figure5(ctx: Context, step: Step):
@@ -166,7 +176,7 @@ class StrategyChoice:
 
 def strategy_choice(ctx: Context, step: Step) -> StrategyChoice:
     sctx = step_context(ctx, step.spec, step.seed)
-    coarse = view.final(views.keep_prob_scan(sctx, step.spec, STRATEGY_METHODS))
+    coarse = view.final(strategy_scan(ctx, step))
     paper = float(coarse.ratio[0, coarse.keep_probs.index(STRATEGY_KEEP_PROB)])
     grid = tuple(k for k in coarse.grid if k < 1.0)
     fine = view.final(views.keep_prob_scan(sctx, step.spec, STRATEGY_METHODS, coarse=grid, n_samples=SAMPLES))

@@ -319,7 +319,16 @@ def value(key: str) -> object:
 
 def spec() -> M.RegularizerSpec:
     """The regulariser the settings describe (every spec field comes from its row)."""
-    return M.RegularizerSpec(**{row.field: (not value(row.key)) if row.negate else value(row.key)
+    return _spec_of(value)
+
+
+def default_spec() -> M.RegularizerSpec:
+    """The regulariser of a session that has set nothing: every row at its default (no session needed)."""
+    return _spec_of(lambda key: BY_KEY[key].default)
+
+
+def _spec_of(value_of: Callable[[str], object]) -> M.RegularizerSpec:
+    return M.RegularizerSpec(**{row.field: (not value_of(row.key)) if row.negate else value_of(row.key)
                                 for row in SETTINGS if row.field is not None})
 
 

@@ -8,6 +8,7 @@ spec), which come from ``dropblock/``. The route of each number on screen: docs/
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import models as M
@@ -155,6 +156,21 @@ def deep_middle(ctx: Context) -> float:
     key, args, kwargs = keep_prob_scan.key(ctx, DEEP, DEEP_METHODS)
     run = lambda: last(offload.helpers().rounds(keep_prob_scan.ref, args, kwargs))  # noqa: E731
     return keep_prob_scan.results().get(key, run).value.middle()
+
+
+def curve_spec(spec: M.RegularizerSpec, place: str) -> M.RegularizerSpec:
+    """The robustness curve's regulariser: DropBlock at the sidebar's placement (``place="sidebar"``) or
+    at Figure 5's (``"paper"``: inside the blocks of groups 3 and 4, γ/4 in group 3, skip connections
+    too); the curve sweeps keep_prob and block_size itself."""
+    spec = dataclasses.replace(spec, kind="dropblock")
+    if place == "paper":
+        spec = dataclasses.replace(spec, placement="in_blocks", groups=(3, 4), group3_quarter=True, skip=True)
+    return spec
+
+
+def curve_scan(ctx: Context, spec: M.RegularizerSpec):
+    """The keep_prob scan that measures the grid of the curve of ``spec`` (:func:`curve_spec`)."""
+    return keep_prob_scan(ctx, dataclasses.replace(spec, keep_prob=1.0, block_size=1), DEFAULT_CURVE_METHODS)
 
 
 def _theory_rounds(ctx: Context, middle: float, progress=None) -> Iterator[Partial[TheoryContrasts]]:

@@ -42,6 +42,9 @@ def pool() -> jobs.HeavyPool:
         return _POOL
 
 
+AHEAD = "ahead"  # the heavy pool's owner of the jobs started before anyone asks (Rounds.ahead), at once let go
+
+
 def _owner() -> str:
     run = get_script_run_ctx()
     return run.session_id if run is not None else f"thread-{threading.get_ident()}"
@@ -136,6 +139,28 @@ class Rounds:
         if self.cache.peek(self.key) is None:
             submit(self.key, self.run, finish=self.finish, gated=self.gated)
         return self
+
+    def ahead(self) -> jobs.Job | None:
+        """Start the job for nobody, before anyone asks (a ``finish`` view's shared result): it runs
+        after every round a session waits for, to its end, and its final round is kept with the view's
+        results; a session that asks meanwhile joins it. None if the result is held already.
+
+        Raises:
+            ValueError: for a view that is not ``finish`` (nobody would wait for it: it would be dropped).
+        """
+        if not self.finish:
+            raise ValueError("expected a finish view: a job nobody owns is otherwise dropped at once")
+        if self.cache.peek(self.key) is not None:
+            return None
+        cache, key, run = self.cache, self.key, self.run
+
+        def unless_held(progress: jobs.Progress):  # found meanwhile (computed another way): not again
+            held = cache.peek(key)
+            return held if held is not None else run(progress)
+
+        job = pool().submit(AHEAD, key, unless_held, finish=True, gated=self.gated)
+        pool().release(AHEAD, job)
+        return job
 
 
 @dataclass(frozen=True)

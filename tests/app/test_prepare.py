@@ -1,0 +1,144 @@
+"""The bundled samples' shared scans, prepared when the default model loads (ui/prepare.py).
+
+A class starts on the bundled samples. The curve page's keep_prob scan, the theory page's deep scan
+and the lesson's two scans depend on the model and the image only, so they are started for nobody
+(``ui.waiting.Rounds.ahead``) when the pinned model loads: after every round a session waits for,
+kept with the view's results, found by every session whatever its keep_prob, block_size and seed.
+The real model (Lite0)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+
+import pytest
+import torch
+
+import models as M
+from models.compute import DEFAULT_CURVE_METHODS
+from models.keepgrid import compute_keep_prob_scan_rounds
+from models.rounds import last
+from ui import inputs, prepare, settings, views
+from ui.lesson_curves import curve_grid, curve_grid_scan, strategy_scan
+from ui.lesson_steps import STEPS
+from ui.waiting import AHEAD, pool
+
+from .conftest import ROOT, assert_clean, new_app
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    return M.load_model(allow_download=False, device=torch.device("cpu"))
+
+
+def _done(jobs, timeout_s: float = 300.0) -> None:
+    for job in jobs:
+        assert job.done.wait(timeout_s), "a prepared job did not finish"
+        assert job.error is None, job.error
+
+
+def test_sample_contexts_are_those_of_a_session_that_set_nothing(loaded):
+    contexts = list(inputs.sample_contexts(loaded))
+    default = settings.BY_KEY["image"].default
+    names = [default] + sorted(n for n in inputs.SAMPLE_FILES if n != default)
+    assert sorted(c.image_key for c in contexts) == sorted(
+        hashlib.sha256(inputs.SAMPLE_FILES[n].read_bytes()).hexdigest() for n in names)
+    assert contexts[0].image_key == hashlib.sha256(inputs.SAMPLE_FILES[default].read_bytes()).hexdigest()
+    bb = loaded.backbone
+    for ctx in contexts:
+        assert ctx.spec == settings.default_spec() and ctx.seed == settings.BY_KEY["seed"].default
+        assert ctx.model_key == inputs.model_key(loaded) and ctx.loaded is loaded
+        assert ctx.image.size == (224, 224)
+    image = M.decode_image((ROOT / "assets" / f"{default}.jpg").read_bytes())
+    torch.testing.assert_close(contexts[0].clean.logits, M.clean_pass(bb, loaded.preprocess(image)).logits)
+
+
+def test_prepared_scans_are_the_ones_every_session_asks_for(loaded):
+    ctx = next(inputs.sample_contexts(loaded))
+    student = dataclasses.replace(ctx, spec=dataclasses.replace(ctx.spec, keep_prob=0.7, block_size=9), seed=4321)
+    paper = views.curve_spec(student.spec, "paper")
+    curve_scan = views.curve_scan(student, paper)
+    deep_key = views.keep_prob_scan.key(student, views.DEEP, views.DEEP_METHODS)[0]
+    scans = prepare.shared_scans(ctx)
+    assert len(scans) == 4 and len({r.key for r in scans}) == 4 and all(r.finish for r in scans)
+    assert scans[0].key == curve_scan.key and scans[1].key == deep_key
+    held = sum(r.final() is not None for r in scans)  # (another test in this process may have prepared some)
+    jobs = prepare.prepare(ctx)
+    assert len(jobs) == 4 - held
+    for job in jobs:
+        assert AHEAD not in job.owners and job.finish  # owned by nobody: after every round someone waits for
+    _done(jobs)
+    found = curve_scan.final()
+    assert found is not None and found.final
+    # the numbers of the scan computed directly: seed 0, the paper's placement, four draws a point
+    spec = dataclasses.replace(views.curve_spec(settings.default_spec(), "paper"), keep_prob=1.0, block_size=1)
+    direct = last(compute_keep_prob_scan_rounds(loaded.backbone, ctx.clean, spec, methods=DEFAULT_CURVE_METHODS,
+                                                n_samples=4, seed=0)).value
+    assert found.value.keep_probs == direct.keep_probs and found.value.grid == pytest.approx(direct.grid, abs=1e-4)
+    torch.testing.assert_close(found.value.ratio, direct.ratio, rtol=1e-4, atol=1e-4)
+    # the theory page's deep scan is held: deep_middle finds it (its computation would fail here)
+    assert views.keep_prob_scan.results().peek(deep_key) is not None
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(views, "last", lambda rounds: pytest.fail("deep_middle computed the scan again"))
+        assert 0.0 < views.deep_middle(student) <= 1.0
+    # the lesson's steps 5 and 8 read theirs without computing
+    step = {s.run.__name__: s for s in STEPS}
+    assert curve_grid_scan(student, step["measure_figure5"]).final() is not None
+    assert strategy_scan(student, step["measure_strategy"]).final() is not None
+    computations = pool().computations
+    assert len(curve_grid(student, step["measure_figure5"])) >= 2
+    assert pool().computations == computations
+    assert prepare.prepare(student) == []  # held: nothing starts again
+
+
+def test_ahead_is_only_for_views_finished_for_everyone(loaded):
+    ctx = next(inputs.sample_contexts(loaded))
+    with pytest.raises(ValueError, match="finish"):
+        views.robustness_curve(ctx, views.curve_spec(ctx.spec, "paper"), 4, (1.0, 0.9)).ahead()
+
+
+def test_a_session_asking_for_a_prepared_scan_joins_it(loaded):
+    """Asked while it runs (a class arriving as the server starts): the session's wait is that job's."""
+    ctx = next(inputs.sample_contexts(loaded))
+    rounds = views.keep_prob_scan(ctx, views.curve_spec(ctx.spec, "sidebar"), (("dropblock", 3),),
+                                  coarse=(1.0, 0.9, 0.7), n_samples=3)
+    if rounds.final() is not None:
+        pytest.skip("held already in this process")
+    job = rounds.ahead()
+    assert job is not None and job.owners == set()
+    joined = pool().submit("a session", rounds.key, lambda progress: None, finish=True)
+    assert joined is job and job.owners == {"a session"}
+    pool().release("a session", job)
+    _done([job])
+    assert rounds.final() is not None and rounds.ahead() is None
+
+
+def test_the_app_prepares_the_samples_once_when_the_default_model_loads(monkeypatch, loaded):
+    """Through the app: the pinned model's first load starts it (once); DROPBLOCK_LAB_PREPARE=0 turns it off."""
+    default = settings.BY_KEY["image"].default
+    monkeypatch.setattr(inputs, "SAMPLE_FILES", {default: inputs.SAMPLE_FILES[default]})  # one sample: quicker
+    started = []
+    real = prepare.prepare
+
+    def recorded(ctx):
+        jobs = real(ctx)
+        started.append((ctx, jobs))
+        return jobs
+
+    monkeypatch.setattr(prepare, "prepare", recorded)
+    for env, expected in (("0", 0), ("1", 1)):
+        monkeypatch.setenv(inputs.ENV_PREPARE, env)
+        inputs.models.clear()  # a new model cache: a first load
+        at = new_app()
+        at.run()
+        assert_clean(at)
+        at.run()  # a rerun loads nothing: nothing more is prepared
+        deadline = time.monotonic() + 60
+        while len(started) < expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(started) == expected, env
+    (ctx, jobs), = started
+    assert ctx.image_key == hashlib.sha256(inputs.SAMPLE_FILES[default].read_bytes()).hexdigest()
+    _done(jobs)
+    assert views.curve_scan(ctx, views.curve_spec(ctx.spec, "paper")).final() is not None
