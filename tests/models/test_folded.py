@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from torchvision.models import resnet18, resnet50
+from torchvision.models import resnet18, resnet50, resnext50_32x4d
 
 import dropblock as db
 import models as M
@@ -37,7 +37,7 @@ def _random_bn_stats(model: nn.Module, seed: int) -> nn.Module:
 def resnets():
     torch.manual_seed(3)
     out = {}
-    for name, build in (("resnet18", resnet18), ("resnet50", resnet50)):
+    for name, build in (("resnet18", resnet18), ("resnet50", resnet50), ("resnext50_32x4d", resnext50_32x4d)):
         model = _random_bn_stats(build(weights=None), 11)
         out[name] = resnet_backbone(model, CATEGORIES, name)
     return out
@@ -67,7 +67,7 @@ def _recorded(backbone: M.Backbone, h: torch.Tensor, folded: bool, before_act: b
 
 
 @pytest.mark.parametrize("before_act", [False, True], ids=["after act", "before act"])
-@pytest.mark.parametrize("name", ["resnet18", "resnet50", "lite0"])
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnext50_32x4d", "lite0"])  # BasicBlock, Bottleneck, grouped
 def test_folded_blocks_offer_the_same_sites_the_same_activations(backbones, name, before_act):
     backbone = backbones[name]
     assert backbone.folded_groups and len(backbone.folded_groups) == 4
