@@ -72,6 +72,17 @@ _CONFIGURED = False
 _CONFIG_LOCK = threading.Lock()
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (a cpuset, ``taskset``, ``bench/load.py
+    --server-cpus``), else the machine's count; at least 1. The heavy pool runs one worker per core
+    (``ui/waiting.py``) and ``models/offload.py`` one helper process per worker, so a container given
+    2 cores of a 64-core host starts 2 helpers, not 64."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no affinity on this platform
+        return max(1, os.cpu_count() or 1)
+
+
 def configure_process(threads: int | None = None) -> None:
     """Once per process: torch intra-op threads (``DROPBLOCK_LAB_TORCH_THREADS``, default 1) and a
     frozen start-up heap.

@@ -51,6 +51,8 @@ from pathlib import Path
 
 import torch
 
+from .jobs import usable_cores
+
 __all__ = ["Helpers", "helpers", "ENV_HELPERS"]
 
 ENV_HELPERS = "DROPBLOCK_LAB_HELPERS"
@@ -470,12 +472,13 @@ _HELPERS_LOCK = threading.Lock()
 
 
 def helpers() -> Helpers:
-    """The process's helpers (made on first use; ``DROPBLOCK_LAB_HELPERS``, default one per core: one
-    per heavy pool worker, ``ui/waiting.py``, so that each round in flight has a process)."""
+    """The process's helpers (made on first use; ``DROPBLOCK_LAB_HELPERS``, default one per usable core,
+    :func:`models.jobs.usable_cores`: one per heavy pool worker, ``ui/waiting.py``, so that each round in
+    flight has a process)."""
     with _HELPERS_LOCK:
         if not _HELPERS:
             raw = os.environ.get(ENV_HELPERS, "")
-            n = int(raw) if raw.strip().isdigit() else (os.cpu_count() or 1)
+            n = int(raw) if raw.strip().isdigit() else usable_cores()
             _HELPERS.append(Helpers(n))
         return _HELPERS[0]
 

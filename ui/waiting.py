@@ -8,7 +8,6 @@ The pool is made on first use (its workers on its first job): importing this mod
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,13 +30,14 @@ _POOL: jobs.HeavyPool | None = None
 
 
 def pool() -> jobs.HeavyPool:
-    """The heavy pool: one low-priority worker per core (made on first use; workers on first job).
-    A heavy round takes the cores the light requests leave idle (nice 19 weighs 15 against 1024).
+    """The heavy pool: one low-priority worker per usable core (``jobs.usable_cores``), made on first use
+    (its workers on its first job). A heavy round takes the cores the light requests leave idle (nice 19
+    weighs 15 against 1024).
     Finished results are kept by their views, not by the pool (its own cache holds one)."""
     global _POOL
     with _LOCK:
         if _POOL is None:
-            _POOL = jobs.HeavyPool(workers=os.cpu_count() or 2, cache=jobs.SingleFlight(max_entries=1), nice=19,
+            _POOL = jobs.HeavyPool(workers=jobs.usable_cores(), cache=jobs.SingleFlight(max_entries=1), nice=19,
                                    alive=session_alive)
         return _POOL
 

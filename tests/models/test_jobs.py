@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from models.jobs import Cancelled, HeavyPool, SingleFlight
+from models.jobs import Cancelled, HeavyPool, SingleFlight, usable_cores
 from models.rounds import Partial
 from tests import polling
 
@@ -290,3 +290,19 @@ def test_a_job_that_failed_is_what_its_key_gives_for_a_while_then_it_runs_again(
     time.sleep(0.6)
     fresh = pool.submit("s1", "k", failing)  # later (another look, other settings and back): tried again
     assert fresh is not job and fresh.wait(10) and len(starts) == 3
+
+
+def test_usable_cores_follow_the_process_affinity():
+    """One pool worker and one helper per core the process may use (a cpuset or taskset), not per core
+    of the host: a container given 2 cores of a large host must not start dozens of helpers."""
+    cores = usable_cores()
+    assert cores >= 1
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity on this platform")
+    allowed = os.sched_getaffinity(0)
+    assert cores == len(allowed)
+    try:
+        os.sched_setaffinity(0, {min(allowed)})
+        assert usable_cores() == 1
+    finally:
+        os.sched_setaffinity(0, allowed)
