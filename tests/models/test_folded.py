@@ -51,18 +51,22 @@ def backbones(resnets, lite0):
 def _recorded(backbone: M.Backbone, h: torch.Tensor, folded: bool, before_act: bool):
     """Group 3-4 and the head, every site's input recorded (and half of each site's units zeroed, so a
     wrong activation order or an in-place write to what a site returned would show)."""
-    offered = []
+    offered, kept = [], []
 
     def site_fn(t, site):
         offered.append((site, t.clone()))
         out = t.clone()
         out[:, ::2] = 0
+        kept.append((site, t, t.clone()))  # what a caller keeps (DropRun.before/after, SiteInput.before)
+        kept.append((site, out, out.clone()))
         return out
 
     with torch.inference_mode():
         for g in (3, 4):
             h = backbone.run_group(h, g, site_fn, before_act=before_act, folded=folded)
         logits, feats = backbone.head(h, folded=folded)
+    for site, t, copy in kept:  # the same tensor and its copy: equal unless something wrote into it later
+        assert torch.equal(t, copy), f"{site}: changed in place after the site"
     return offered, logits, feats
 
 
