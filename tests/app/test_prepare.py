@@ -142,3 +142,35 @@ def test_the_app_prepares_the_samples_once_when_the_default_model_loads(monkeypa
     assert ctx.image_key == hashlib.sha256(inputs.SAMPLE_FILES[default].read_bytes()).hexdigest()
     _done(jobs)
     assert views.curve_scan(ctx, views.curve_spec(ctx.spec, "paper")).final() is not None
+
+
+def test_a_pinned_model_whose_loading_run_stopped_before_preparing_is_prepared_by_the_next_run(monkeypatch, loaded):
+    """The run that loads the pinned model can stop where the loading spinner ends (Streamlit raises a
+    rerun or a closed tab at that element), before it starts the preparation; every later run finds
+    the model loaded. One of them must still start it (once)."""
+    default = settings.BY_KEY["image"].default
+    monkeypatch.setattr(inputs, "SAMPLE_FILES", {default: inputs.SAMPLE_FILES[default]})  # one sample: quicker
+    started = []
+    real = prepare.prepare
+
+    def recorded(ctx):
+        jobs = real(ctx)
+        started.append((ctx, jobs))
+        return jobs
+
+    monkeypatch.setattr(prepare, "prepare", recorded)
+    monkeypatch.setenv(inputs.ENV_PREPARE, "1")
+    inputs.models.clear()  # a new model cache: a first load
+    pinned = inputs._spec(M.DEFAULT_ARCH, inputs._default_weights(M.DEFAULT_ARCH))
+    inputs.models().get(pinned, pin=True)  # loaded by a run that stopped before it prepared anything
+    at = new_app()
+    at.run()
+    assert_clean(at)
+    at.run()
+    deadline = time.monotonic() + 60
+    while not started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(started) == 1
+    (ctx, jobs), = started
+    _done(jobs)
+
