@@ -260,6 +260,14 @@ def _waiting_elsewhere():
         pool._blocked_change(-1)
 
 
+def wait_elsewhere(job: Job, timeout: float | None = None) -> bool:
+    """``job.wait(timeout)`` by a thread that may be a heavy pool's worker (a job that needs another
+    job's result): while it waits it hands its place to another thread, as :class:`SingleFlight`'s
+    waiters do, so that the job it waits for gets a worker even in a pool of one."""
+    with _waiting_elsewhere():
+        return job.wait(timeout)
+
+
 class Cancelled(Exception):
     """Raised inside a heavy job's progress callback once nobody waits for the job any more."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
 import time
 
 import pytest
@@ -23,6 +24,8 @@ from ui import inputs, prepare, settings, views
 from ui.lesson_curves import curve_grid, curve_grid_scan, strategy_scan
 from ui.lesson_steps import STEPS
 from ui.waiting import AHEAD, pool
+
+from tests import polling
 
 from .conftest import ROOT, assert_clean, new_app
 
@@ -80,7 +83,7 @@ def test_prepared_scans_are_the_ones_every_session_asks_for(loaded):
     # the theory page's deep scan is held: deep_middle finds it (its computation would fail here)
     assert views.keep_prob_scan.results().peek(deep_key) is not None
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(views, "last", lambda rounds: pytest.fail("deep_middle computed the scan again"))
+        mp.setattr(views, "compute_keep_prob_scan_rounds", lambda *a, **k: pytest.fail("deep_middle computed the scan again"))
         assert 0.0 < views.deep_middle(student) <= 1.0
     # the lesson's steps 5 and 8 read theirs without computing
     step = {s.run.__name__: s for s in STEPS}
@@ -174,3 +177,35 @@ def test_a_pinned_model_whose_loading_run_stopped_before_preparing_is_prepared_b
     (ctx, jobs), = started
     _done(jobs)
 
+
+def test_the_theory_page_joins_a_prepared_deep_scan_that_is_running_instead_of_computing_it_again(monkeypatch, loaded):
+    """A class opening the theory page while the prepared scans run: its deep arm's middle
+    (``views.deep_middle``) is that scan's, computed once. The prepared job is held in its first round
+    until the page has asked (joined it, or started a computation of its own)."""
+    contexts = [c for c in inputs.sample_contexts(loaded)
+                if views.keep_prob_scan(c, views.DEEP, views.DEEP_METHODS).final() is None]
+    if not contexts:
+        pytest.skip("every sample's deep scan is held already in this process")
+    ctx = contexts[-1]
+    computed, asked = [], threading.Event()
+    real = views.compute_keep_prob_scan_rounds
+
+    def counted(*args, **kwargs):
+        computed.append(1)
+        if len(computed) == 1:  # the prepared job's first round: running until the page has asked
+            assert asked.wait(120)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(views, "compute_keep_prob_scan_rounds", counted)
+    job = views.keep_prob_scan(ctx, views.DEEP, views.DEEP_METHODS).ahead()
+    assert job is not None and polling.until(lambda: job.started, 120)
+    student = dataclasses.replace(ctx, spec=dataclasses.replace(ctx.spec, keep_prob=0.7), seed=99)
+    found = {}
+    page = threading.Thread(target=lambda: found.update(middle=views.deep_middle(student)), daemon=True)
+    page.start()
+    assert polling.until(lambda: job.owners or len(computed) > 1, 120)  # joined, or computing it again
+    asked.set()
+    page.join(300)
+    _done([job])
+    assert len(computed) == 1  # once: the prepared job's
+    assert found["middle"] == job.value().value.middle()
