@@ -22,7 +22,7 @@ from models.theory import (TheoryContrasts, compute_algorithm_steps, compute_dep
                            compute_theory_contrasts_rounds, compute_tutorial_contrasts_rounds)
 from ui.i18n import N_
 from ui.inputs import Context
-from ui.settings import SPEC_KEYS
+from ui.settings import SAMPLES, SPEC_KEYS
 from ui.view import on_model, view
 from ui.waiting import pool
 
@@ -95,7 +95,11 @@ def robustness_curve(ctx: Context, spec: M.RegularizerSpec, n_samples: int, keep
                                              class_idx=class_idx, progress=progress)
 
 
-@view(depends=SWEEPS[:-1], rounds=True, finish=True, offload=True,
+SCANS_PREPARED_PER_SAMPLE = 4  # ui/prepare.py's shared_scans: the curve's grid, the deep arm, lesson steps 5 and 8
+SCANS_KEPT = SCANS_PREPARED_PER_SAMPLE * len(SAMPLES) + 16  # the prepared ones, and room for anybody's others
+
+
+@view(depends=SWEEPS[:-1], rounds=True, finish=True, offload=True, keep=SCANS_KEPT,
       title=N_("Measuring where the class probability falls"))
 def keep_prob_scan(ctx: Context, spec: M.RegularizerSpec, methods: tuple[tuple[str, int | None], ...],
                    coarse: tuple[float, ...] | None = None, n_samples: int = 4,

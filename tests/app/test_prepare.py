@@ -17,6 +17,7 @@ import pytest
 import torch
 
 import models as M
+from models import jobs
 from models.compute import DEFAULT_CURVE_METHODS
 from models.keepgrid import compute_keep_prob_scan_rounds
 from models.rounds import last
@@ -209,3 +210,23 @@ def test_the_theory_page_joins_a_prepared_deep_scan_that_is_running_instead_of_c
     _done([job])
     assert len(computed) == 1  # once: the prepared job's
     assert found["middle"] == job.value().value.middle()
+
+
+def test_the_scans_prepared_for_every_sample_stay_held_beside_a_class_s_own(loaded):
+    """The keep_prob scans' results hold every bundled sample's prepared scans and still have room: a
+    session's own scan (the curve at the sidebar's placement, a step 8 fine scan ...) must not evict
+    one a later visitor of another page or sample needs (16 held exactly 4 samples x 4: the first such
+    scan evicted the default sample's oldest)."""
+    contexts = list(inputs.sample_contexts(loaded))
+    prepared = [r.key for ctx in contexts for r in prepare.shared_scans(ctx)]
+    assert len(set(prepared)) == len(prepared) == len(contexts) * views.SCANS_PREPARED_PER_SAMPLE
+    ctx = contexts[0]
+    step = {s.run.__name__: s for s in STEPS}["measure_strategy"]
+    own = [views.curve_scan(ctx, views.curve_spec(ctx.spec, "sidebar")).key,
+           views.curve_scan(ctx, views.curve_spec(dataclasses.replace(ctx.spec, act_site="before_act"), "paper")).key]
+    own += [views.keep_prob_scan(c, step.spec, (("dropblock", None),), coarse=(0.9, 0.8), n_samples=16).key
+            for c in contexts]  # step 8's fine scan on each sample
+    held = jobs.SingleFlight(max_entries=views.keep_prob_scan.keep)  # the view's own bound, without its results
+    for key in prepared + own:
+        held.put(key, object())
+    assert set(prepared) <= set(held.keys())
