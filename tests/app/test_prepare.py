@@ -230,3 +230,21 @@ def test_the_scans_prepared_for_every_sample_stay_held_beside_a_class_s_own(load
     for key in prepared + own:
         held.put(key, object())
     assert set(prepared) <= set(held.keys())
+
+
+def test_only_the_pinned_model_is_prepared(monkeypatch):
+    """Another network chosen in the sidebar loads for that session only: nothing is prepared for it."""
+    asked = []
+    monkeypatch.setattr(prepare, "prepare_samples", lambda loaded: asked.append(loaded))  # what _get calls
+    monkeypatch.setenv(inputs.ENV_PREPARE, "1")
+    inputs.models.clear()
+    at = new_app()
+    at.run()
+    assert_clean(at)
+    pinned = {inputs.model_key(m) for m in asked}
+    assert len(pinned) == 1
+    at.sidebar.selectbox(key="arch").set_value("resnet18").run()
+    at.sidebar.selectbox(key="weights").set_value("untrained").run()
+    assert_clean(at)
+    assert "ResNet-18" in " ".join(c.value for c in at.sidebar.caption)  # the other network is the one shown
+    assert {inputs.model_key(m) for m in asked} == pinned
