@@ -248,3 +248,23 @@ def test_only_the_pinned_model_is_prepared(monkeypatch):
     assert_clean(at)
     assert "ResNet-18" in " ".join(c.value for c in at.sidebar.caption)  # the other network is the one shown
     assert {inputs.model_key(m) for m in asked} == pinned
+
+
+def test_a_session_that_set_nothing_asks_for_the_keys_prepared_for_it(monkeypatch):
+    """The prepared contexts are built beside the app (settings.default_spec, the samples' own keys): the
+    context a real session's page builds must give the same four keys, or nobody finds what was prepared."""
+    seen = []
+
+    def recorded(ctx, spec):
+        seen.append((ctx, spec))
+        raise RuntimeError("recorded")  # the page's guard says so; only the context is wanted
+
+    monkeypatch.setattr(views, "curve_scan", recorded)
+    at = new_app()
+    at.run()
+    at.switch_page("pages/4_Robustness_curve.py").run()
+    (session, spec), = seen
+    assert spec == views.curve_spec(session.spec, "paper")  # the page's default placement
+    prepared = next(inputs.sample_contexts(session.loaded))
+    monkeypatch.undo()
+    assert [r.key for r in prepare.shared_scans(session)] == [r.key for r in prepare.shared_scans(prepared)]
