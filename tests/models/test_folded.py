@@ -180,3 +180,21 @@ def test_resnet_drops_before_relu_with_several_samples(resnets, keep_prob):
         with torch.inference_mode():
             out = backbone.run_group(clean.acts[2], 3, expand_and_drop, before_act=True, folded=folded)
         assert out.shape == (4, 1024, 14, 14)
+
+
+def test_a_conv_or_block_the_fold_cannot_describe_runs_the_models_own_modules(lite0):
+    """A conv whose padding depends on its input (efficientnet's dynamic SAME padding) or a block with
+    Swish instead of Lite's ReLU6 cannot be folded as it runs: refused, so the model's own modules run."""
+    from efficientnet_lite_pytorch.utils import Conv2dDynamicSamePadding, MemoryEfficientSwish
+
+    conv = Conv2dDynamicSamePadding(4, 4, 3, stride=2, bias=False)
+    bn = _random_bn_stats(nn.Sequential(nn.BatchNorm2d(4)), 6)[0]
+    with torch.no_grad():
+        assert bn(conv(torch.randn(1, 4, 9, 9))).shape[-1] == 5  # padded to ceil(9 / 2)
+    with pytest.raises(ValueError, match="static SAME"):
+        fold_bn(conv, bn)
+    import copy
+
+    model = copy.deepcopy(lite0.backbone.model)
+    model._blocks[7]._swish = MemoryEfficientSwish()
+    assert efficientnet_lite0_backbone(model.eval(), CATEGORIES).folded_groups == ()
