@@ -389,7 +389,12 @@ def efficientnet_lite0_backbone(model: nn.Module, categories: Sequence[str]) -> 
 
     groups = tuple(tuple(blocks[i] for i in group) for group in _LITE0_GROUPS)
     folded = () if model.training else _folded(groups, _fold_mbconv)
-    head = fold_bn(model._conv_head, model._bn1) if folded else None
+    head = None
+    if folded and isinstance(model._swish, nn.ReLU6):  # else its own head runs (the folded one applies ReLU6)
+        try:
+            head = fold_bn(model._conv_head, model._bn1)
+        except ValueError:  # e.g. a BatchNorm without running statistics: its own head runs
+            head = None
     return Backbone(
         name="efficientnet_lite0",
         model=model,

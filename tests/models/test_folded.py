@@ -182,7 +182,7 @@ def test_resnet_drops_before_relu_with_several_samples(resnets, keep_prob):
         assert out.shape == (4, 1024, 14, 14)
 
 
-def test_a_conv_or_block_the_fold_cannot_describe_runs_the_models_own_modules(lite0):
+def test_a_conv_block_or_head_the_fold_cannot_describe_runs_the_models_own_modules(lite0):
     """A conv whose padding depends on its input (efficientnet's dynamic SAME padding) or a block with
     Swish instead of Lite's ReLU6 cannot be folded as it runs: refused, so the model's own modules run."""
     from efficientnet_lite_pytorch.utils import Conv2dDynamicSamePadding, MemoryEfficientSwish
@@ -198,3 +198,7 @@ def test_a_conv_or_block_the_fold_cannot_describe_runs_the_models_own_modules(li
     model = copy.deepcopy(lite0.backbone.model)
     model._blocks[7]._swish = MemoryEfficientSwish()
     assert efficientnet_lite0_backbone(model.eval(), CATEGORIES).folded_groups == ()
+    model = copy.deepcopy(lite0.backbone.model)
+    model._bn1 = nn.BatchNorm2d(model._bn1.num_features, track_running_stats=False)  # the head's BN
+    backbone = efficientnet_lite0_backbone(model.eval(), CATEGORIES)  # built (it raised), the blocks folded
+    assert backbone.folded_groups and backbone.folded_features is None
