@@ -260,6 +260,8 @@ def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> FoldedConv:
             pad = (left, right, top, bottom)
     elif static is not None and not isinstance(static, nn.Identity) and type(static).__name__ != "Identity":
         raise ValueError(f"expected no padding module or a ZeroPad2d, but got {type(static).__name__}")
+    elif static is None and type(conv).forward is not nn.Conv2d.forward:  # e.g. a padding computed per input
+        raise ValueError(f"expected a Conv2d or a static SAME padding, but got {type(conv).__name__}")
     return FoldedConv(weight.contiguous(), bias.contiguous(), tuple(conv.stride), padding, tuple(conv.dilation),
                       conv.groups, pad, conv)
 
@@ -321,6 +323,8 @@ class _FoldedMBConv:
 
 
 def _fold_mbconv(block: nn.Module) -> _FoldedMBConv:
+    if not isinstance(block._swish, nn.ReLU6):  # the folded blocks apply ReLU6 (Lite); Swish is not folded
+        raise ValueError(f"expected a ReLU6 block, but got {type(block._swish).__name__}")
     args = block._block_args
     stride = args.stride if isinstance(args.stride, int) else args.stride[0]
     return _FoldedMBConv(
@@ -385,7 +389,12 @@ def efficientnet_lite0_backbone(model: nn.Module, categories: Sequence[str]) -> 
 
     groups = tuple(tuple(blocks[i] for i in group) for group in _LITE0_GROUPS)
     folded = () if model.training else _folded(groups, _fold_mbconv)
-    head = fold_bn(model._conv_head, model._bn1) if folded else None
+    head = None
+    if folded and isinstance(model._swish, nn.ReLU6):  # else its own head runs (the folded one applies ReLU6)
+        try:
+            head = fold_bn(model._conv_head, model._bn1)
+        except ValueError:  # e.g. a BatchNorm without running statistics: its own head runs
+            head = None
     return Backbone(
         name="efficientnet_lite0",
         model=model,

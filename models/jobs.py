@@ -72,15 +72,31 @@ _CONFIGURED = False
 _CONFIG_LOCK = threading.Lock()
 
 
+CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"  # cgroup v2: "<quota> <period>" (µs), or "max <period>"
+
+
 def usable_cores() -> int:
     """The cores this process may run on: its CPU affinity (a cpuset, ``taskset``, ``bench/load.py
-    --server-cpus``), else the machine's count; at least 1. The heavy pool runs one worker per core
-    (``ui/waiting.py``) and ``models/offload.py`` one helper process per worker, so a container given
-    2 cores of a 64-core host starts 2 helpers, not 64."""
+    --server-cpus``), else the machine's count, and at most its cgroup's CPU quota rounded up (``docker
+    --cpus``, a Kubernetes CPU limit: no cpuset, every host core in the affinity); at least 1. The heavy
+    pool runs one worker per core (``ui/waiting.py``) and ``models/offload.py`` one helper process per
+    worker, so a container given 2 cores of a 64-core host starts 2 helpers, not 64."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # no affinity on this platform
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    quota = _cgroup_quota_cores(CGROUP_CPU_MAX)
+    return max(1, cores if quota is None else min(cores, quota))
+
+
+def _cgroup_quota_cores(path: str) -> int | None:
+    """The cgroup v2 CPU quota in ``path`` as whole cores (rounded up), or None: no quota, no file."""
+    try:
+        with open(path) as f:
+            quota, period = f.read().split()[:2]
+        return None if quota == "max" else max(1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError, ZeroDivisionError):
+        return None
 
 
 def configure_process(threads: int | None = None) -> None:
@@ -242,6 +258,14 @@ def _waiting_elsewhere():
         yield
     finally:
         pool._blocked_change(-1)
+
+
+def wait_elsewhere(job: Job, timeout: float | None = None) -> bool:
+    """``job.wait(timeout)`` by a thread that may be a heavy pool's worker (a job that needs another
+    job's result): while it waits it hands its place to another thread, as :class:`SingleFlight`'s
+    waiters do, so that the job it waits for gets a worker even in a pool of one."""
+    with _waiting_elsewhere():
+        return job.wait(timeout)
 
 
 class Cancelled(Exception):

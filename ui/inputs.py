@@ -225,20 +225,23 @@ def _spec(arch: str, weights: str) -> M.ModelSpec:
 
 
 def _get(spec: M.ModelSpec, holder) -> M.LoadedModel:
-    if models().peek(spec) is not None:
-        return models().get(spec)
-
-    def progress(done: int, total: int) -> None:
-        holder.progress(done / total if total else 0.0, text=_("Downloading weights: {mb:.0f} MB").format(mb=done / 1e6))
-
     # pinned: the default, and the built-in default that stands in when the operator's file is refused
     pin = spec in (_spec(M.DEFAULT_ARCH, _default_weights(M.DEFAULT_ARCH)), M.ModelSpec())
-    with st.spinner(_("Loading the model…")):
-        loaded = models().get(spec, pin=pin, progress=progress)
+    if models().peek(spec) is not None:
+        loaded = models().get(spec)
+    else:
+        def progress(done: int, total: int) -> None:
+            holder.progress(done / total if total else 0.0,
+                            text=_("Downloading weights: {mb:.0f} MB").format(mb=done / 1e6))
+
+        with st.spinner(_("Loading the model…")):
+            loaded = models().get(spec, pin=pin, progress=progress)
+    # On every run, not only the one that loaded it (once per model; a set lookup after the first): that
+    # run can stop at the spinner's end (a rerun or a closed tab is raised there), and the next finds it loaded.
     if pin and os.environ.get(ENV_PREPARE, "1").strip() != "0":
         from ui.prepare import prepare_samples  # builds on this module
 
-        prepare_samples(loaded)  # once per model: the class's shared scans, before it asks
+        prepare_samples(loaded)  # the class's shared scans, before it asks
     return loaded
 
 

@@ -36,10 +36,12 @@ def shared_scans(ctx: Context) -> list[Rounds]:
     """The views in rounds every session showing ``ctx``'s model and image asks for alike, whatever its
     keep_prob, block_size and seed (each a ``finish`` keep_prob scan)."""
     step = {s.run: s for s in STEPS}
-    return [views.curve_scan(ctx, views.curve_spec(ctx.spec, "paper")),
-            views.keep_prob_scan(ctx, views.DEEP, views.DEEP_METHODS),
-            curve_grid_scan(ctx, step[measure_figure5]),
-            strategy_scan(ctx, step[measure_strategy])]
+    scans = [views.curve_scan(ctx, views.curve_spec(ctx.spec, "paper")),
+             views.keep_prob_scan(ctx, views.DEEP, views.DEEP_METHODS),
+             curve_grid_scan(ctx, step[measure_figure5]),
+             strategy_scan(ctx, step[measure_strategy])]
+    assert len(scans) == views.SCANS_PREPARED_PER_SAMPLE  # the view keeps room for them (views.SCANS_KEPT)
+    return scans
 
 
 def prepare(ctx: Context) -> list[jobs.Job]:

@@ -9,20 +9,22 @@ spec), which come from ``dropblock/``. The route of each number on screen: docs/
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Iterator
 
 import models as M
-from models import offload
+from models import jobs, offload
 from models.checkpoints import ModelCam, compute_model_cam
 from models.compute import DEFAULT_CURVE_METHODS
 from models.keepgrid import KeepProbScan, compute_keep_prob_scan_rounds
-from models.rounds import Partial, last
+from models.rounds import Partial
 from models.theory import (TheoryContrasts, compute_algorithm_steps, compute_depth_contrast_rounds, compute_mistakes,
                            compute_theory_contrasts_rounds, compute_tutorial_contrasts_rounds)
 from ui.i18n import N_
 from ui.inputs import Context
-from ui.settings import SPEC_KEYS
+from ui.settings import SAMPLES, SPEC_KEYS
 from ui.view import on_model, view
+from ui.waiting import pool
 
 SWEEPS = tuple(k for k in SPEC_KEYS if k not in ("keep_prob", "block_size")) + ("seed",)  # curves sweep these two
 
@@ -93,7 +95,11 @@ def robustness_curve(ctx: Context, spec: M.RegularizerSpec, n_samples: int, keep
                                              class_idx=class_idx, progress=progress)
 
 
-@view(depends=SWEEPS[:-1], rounds=True, finish=True, offload=True,
+SCANS_PREPARED_PER_SAMPLE = 4  # ui/prepare.py's shared_scans: the curve's grid, the deep arm, lesson steps 5 and 8
+SCANS_KEPT = SCANS_PREPARED_PER_SAMPLE * len(SAMPLES) + 16  # the prepared ones, and room for anybody's others
+
+
+@view(depends=SWEEPS[:-1], rounds=True, finish=True, offload=True, keep=SCANS_KEPT,
       title=N_("Measuring where the class probability falls"))
 def keep_prob_scan(ctx: Context, spec: M.RegularizerSpec, methods: tuple[tuple[str, int | None], ...],
                    coarse: tuple[float, ...] | None = None, n_samples: int = 4,
@@ -152,10 +158,24 @@ def theory_contrasts(ctx: Context, progress=None) -> Iterator[Partial[TheoryCont
 def deep_middle(ctx: Context) -> float:
     """Where DropBlock in the deep groups (:data:`DEEP`) halves this image's class probability: the
     middle of :func:`keep_prob_scan`'s result, computed to its end once per model and image (in a
-    helper process when one is ready) and kept with that view's results."""
-    key, args, kwargs = keep_prob_scan.key(ctx, DEEP, DEEP_METHODS)
-    run = lambda: last(offload.helpers().rounds(keep_prob_scan.ref, args, kwargs))  # noqa: E731
-    return keep_prob_scan.results().get(key, run).value.middle()
+    helper process when one is ready) and kept with that view's results.
+
+    Computed as that view's job on the heavy pool, so that a job already computing it (the scan
+    prepared when the model loaded, ``ui/prepare.py``, or another page's) is joined, not run twice; its
+    rounds go with the first rounds, as a result someone waits for whole. The caller (the theory job's
+    pool worker) hands its place to another thread while it waits."""
+    rounds = keep_prob_scan(ctx, DEEP, DEEP_METHODS)
+
+    def run():
+        owner = (__name__, "deep_middle", threading.get_ident())  # never a session: its own job stays its own
+        job = pool().submit(owner, rounds.key, rounds.run, whole=True, finish=True, gated=rounds.gated)
+        try:
+            jobs.wait_elsewhere(job)
+        finally:
+            pool().release(owner, job)
+        return job.value()
+
+    return keep_prob_scan.results().get(rounds.key, run).value.middle()
 
 
 def curve_spec(spec: M.RegularizerSpec, place: str) -> M.RegularizerSpec:

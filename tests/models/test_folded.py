@@ -8,6 +8,8 @@ would hide a wrong fold); Lite0 is the real fallback model.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -51,18 +53,22 @@ def backbones(resnets, lite0):
 def _recorded(backbone: M.Backbone, h: torch.Tensor, folded: bool, before_act: bool):
     """Group 3-4 and the head, every site's input recorded (and half of each site's units zeroed, so a
     wrong activation order or an in-place write to what a site returned would show)."""
-    offered = []
+    offered, kept = [], []
 
     def site_fn(t, site):
         offered.append((site, t.clone()))
         out = t.clone()
         out[:, ::2] = 0
+        kept.append((site, t, t.clone()))  # what a caller keeps (DropRun.before/after, SiteInput.before)
+        kept.append((site, out, out.clone()))
         return out
 
     with torch.inference_mode():
         for g in (3, 4):
             h = backbone.run_group(h, g, site_fn, before_act=before_act, folded=folded)
         logits, feats = backbone.head(h, folded=folded)
+    for site, t, copy in kept:  # the same tensor and its copy: equal unless something wrote into it later
+        assert torch.equal(t, copy), f"{site}: changed in place after the site"
     return offered, logits, feats
 
 
@@ -176,3 +182,49 @@ def test_resnet_drops_before_relu_with_several_samples(resnets, keep_prob):
         with torch.inference_mode():
             out = backbone.run_group(clean.acts[2], 3, expand_and_drop, before_act=True, folded=folded)
         assert out.shape == (4, 1024, 14, 14)
+
+
+def test_a_conv_block_or_head_the_fold_cannot_describe_runs_the_models_own_modules(lite0):
+    """A conv whose padding depends on its input (efficientnet's dynamic SAME padding) or a block with
+    Swish instead of Lite's ReLU6 cannot be folded as it runs: refused, so the model's own modules run."""
+    from efficientnet_lite_pytorch.utils import Conv2dDynamicSamePadding, MemoryEfficientSwish
+
+    conv = Conv2dDynamicSamePadding(4, 4, 3, stride=2, bias=False)
+    bn = _random_bn_stats(nn.Sequential(nn.BatchNorm2d(4)), 6)[0]
+    with torch.no_grad():
+        assert bn(conv(torch.randn(1, 4, 9, 9))).shape[-1] == 5  # padded to ceil(9 / 2)
+    with pytest.raises(ValueError, match="static SAME"):
+        fold_bn(conv, bn)
+    import copy
+
+    model = copy.deepcopy(lite0.backbone.model)
+    model._blocks[7]._swish = MemoryEfficientSwish()
+    assert efficientnet_lite0_backbone(model.eval(), CATEGORIES).folded_groups == ()
+    model = copy.deepcopy(lite0.backbone.model)
+    model._bn1 = nn.BatchNorm2d(model._bn1.num_features, track_running_stats=False)  # the head's BN
+    backbone = efficientnet_lite0_backbone(model.eval(), CATEGORIES)  # built (it raised), the blocks folded
+    assert backbone.folded_groups and backbone.folded_features is None
+
+
+@pytest.mark.parametrize("spec", [
+    M.RegularizerSpec(placement="after_group", group=1, keep_prob=0.8, block_size=3),
+    M.RegularizerSpec(placement="after_group", group=4, keep_prob=0.8, block_size=3),
+    M.RegularizerSpec(placement="in_blocks", groups=(1, 2), keep_prob=0.85, block_size=3, skip=False),
+    M.RegularizerSpec(placement="in_blocks", groups=(2, 4), keep_prob=0.85, block_size=3, act_site="before_act"),
+    M.RegularizerSpec(kind="cutout", keep_prob=0.8, block_size=16, cutout_on="input"),
+    M.RegularizerSpec(placement="in_blocks", groups=(3, 4), keep_prob=0.9, block_size=3, fc_keep_prob=0.7),
+], ids=["after group 1", "after group 4", "in groups 1-2 no skip", "in groups 2+4 before act", "cutout on input",
+        "dropout before fc"])
+@pytest.mark.parametrize("name", ["resnet18", "lite0"])
+def test_whole_runs_folded_are_the_runs_through_the_models_own_modules(backbones, name, spec):
+    """Every placement, through the engine: the same masks drawn at the same sites, the same numbers up to
+    float rounding (the groups and sites the block-level test above leaves out)."""
+    backbone = backbones[name]
+    exact = dataclasses.replace(backbone, folded_groups=(), folded_features=None)
+    clean = M.clean_pass(backbone, torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(8)))
+    folded_run = M.run_regularized(backbone, clean, spec, n_samples=3, seed=5)
+    exact_run = M.run_regularized(exact, clean, spec, n_samples=3, seed=5)
+    assert [s for s, _ in folded_run.site_drops] == [s for s, _ in exact_run.site_drops]
+    assert torch.equal(folded_run.mask.block_mask, exact_run.mask.block_mask)  # drawn before any layer differs
+    for a, b in ((folded_run.logits, exact_run.logits), (folded_run.after, exact_run.after)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * (b.abs().max().item() + 1e-6))

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from models import jobs as jobs_module
 from models.jobs import Cancelled, HeavyPool, SingleFlight, usable_cores
 from models.rounds import Partial
 from tests import polling
@@ -306,3 +307,16 @@ def test_usable_cores_follow_the_process_affinity():
         assert usable_cores() == 1
     finally:
         os.sched_setaffinity(0, allowed)
+
+
+@pytest.mark.parametrize(("cpu_max", "cores"), [("150000 100000\n", 2), ("100000 100000\n", 1), ("50000 100000\n", 1),
+                                                ("max 100000\n", None), ("", None), (None, None)])
+def test_usable_cores_follow_a_cgroup_cpu_quota(tmp_path, monkeypatch, cpu_max, cores):
+    """A container limited by a CPU quota (``docker --cpus``, a Kubernetes limit) has every host core
+    in its affinity: the quota, rounded up, bounds the workers and helpers."""
+    path = tmp_path / "cpu.max"
+    if cpu_max is not None:
+        path.write_text(cpu_max)
+    monkeypatch.setattr(jobs_module, "CGROUP_CPU_MAX", str(path))
+    monkeypatch.setattr(jobs_module.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert usable_cores() == (64 if cores is None else cores)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from models.jobs import Cancelled, HeavyPool, SingleFlight, Whole
+from models.jobs import Cancelled, HeavyPool, SingleFlight, Whole, wait_elsewhere
 from tests import polling
 
 try:
@@ -766,3 +766,21 @@ def test_a_shared_result_waited_for_outside_a_pool_changes_no_pool():
     leader.join(WAIT)
     follower.join(WAIT)
     assert shared.peek("k") == 1
+
+
+def test_a_job_that_waits_for_another_job_of_a_pool_of_one_lets_that_job_run():
+    """The theory page's job waits for the deep keep_prob scan's job (``views.deep_middle``): in a pool
+    of one worker, the one it waits for must get a thread."""
+    pool = HeavyPool(workers=1)
+
+    def needs_other(progress):
+        other = pool.submit("needs", "other", lambda progress: 41, whole=True, finish=True)
+        try:
+            assert wait_elsewhere(other, WAIT)
+        finally:
+            pool.release("needs", other)
+        return other.value() + 1
+
+    job = pool.submit("s", "theory", needs_other)
+    assert job.wait(WAIT) and job.value() == 42
+    assert until(lambda: len(pool._threads) == 1)  # the extra thread ends once the waiting one goes on
