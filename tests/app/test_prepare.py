@@ -118,10 +118,12 @@ def test_a_session_asking_for_a_prepared_scan_joins_it(loaded):
     assert rounds.final() is not None and rounds.ahead() is None
 
 
-def test_the_app_prepares_the_samples_once_when_the_default_model_loads(monkeypatch, loaded):
-    """Through the app: the pinned model's first load starts it (once); DROPBLOCK_LAB_PREPARE=0 turns it off."""
+@pytest.fixture
+def prepared(monkeypatch):
+    """Every ``prepare.prepare(ctx)`` call the app makes, as (ctx, jobs started), with one bundled sample
+    (the default: quicker)."""
     default = settings.BY_KEY["image"].default
-    monkeypatch.setattr(inputs, "SAMPLE_FILES", {default: inputs.SAMPLE_FILES[default]})  # one sample: quicker
+    monkeypatch.setattr(inputs, "SAMPLE_FILES", {default: inputs.SAMPLE_FILES[default]})
     started = []
     real = prepare.prepare
 
@@ -131,6 +133,12 @@ def test_the_app_prepares_the_samples_once_when_the_default_model_loads(monkeypa
         return jobs
 
     monkeypatch.setattr(prepare, "prepare", recorded)
+    return started
+
+
+def test_the_app_prepares_the_samples_once_when_the_default_model_loads(monkeypatch, loaded, prepared):
+    """Through the app: the pinned model's first load starts it (once); DROPBLOCK_LAB_PREPARE=0 turns it off."""
+    started = prepared
     for env, expected in (("0", 0), ("1", 1)):
         monkeypatch.setenv(inputs.ENV_PREPARE, env)
         inputs.models.clear()  # a new model cache: a first load
@@ -143,26 +151,17 @@ def test_the_app_prepares_the_samples_once_when_the_default_model_loads(monkeypa
             time.sleep(0.05)
         assert len(started) == expected, env
     (ctx, jobs), = started
-    assert ctx.image_key == hashlib.sha256(inputs.SAMPLE_FILES[default].read_bytes()).hexdigest()
+    assert ctx.image_key == hashlib.sha256(inputs.SAMPLE_FILES[settings.BY_KEY["image"].default].read_bytes()).hexdigest()
     _done(jobs)
     assert views.curve_scan(ctx, views.curve_spec(ctx.spec, "paper")).final() is not None
 
 
-def test_a_pinned_model_whose_loading_run_stopped_before_preparing_is_prepared_by_the_next_run(monkeypatch, loaded):
+def test_a_pinned_model_whose_loading_run_stopped_before_preparing_is_prepared_by_the_next_run(monkeypatch, loaded,
+                                                                                             prepared):
     """The run that loads the pinned model can stop where the loading spinner ends (Streamlit raises a
     rerun or a closed tab at that element), before it starts the preparation; every later run finds
     the model loaded. One of them must still start it (once)."""
-    default = settings.BY_KEY["image"].default
-    monkeypatch.setattr(inputs, "SAMPLE_FILES", {default: inputs.SAMPLE_FILES[default]})  # one sample: quicker
-    started = []
-    real = prepare.prepare
-
-    def recorded(ctx):
-        jobs = real(ctx)
-        started.append((ctx, jobs))
-        return jobs
-
-    monkeypatch.setattr(prepare, "prepare", recorded)
+    started = prepared
     monkeypatch.setenv(inputs.ENV_PREPARE, "1")
     inputs.models.clear()  # a new model cache: a first load
     pinned = inputs._spec(M.DEFAULT_ARCH, inputs._default_weights(M.DEFAULT_ARCH))
