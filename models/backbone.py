@@ -54,11 +54,6 @@ class Site:
 SiteFn = Callable[[Tensor, Site], Tensor]
 
 
-def _at(site_fn: SiteFn, pre: Tensor, act: Callable[[Tensor], Tensor], site: Site, before_act: bool) -> Tensor:
-    """Offer a conv+BN output to ``site_fn`` after its activation (default) or before it."""
-    return act(site_fn(pre, site)) if before_act else site_fn(act(pre), site)
-
-
 def identity_site(x: Tensor, site: Site) -> Tensor:
     return x
 
@@ -134,24 +129,20 @@ class Backbone:
         return _rebuild, (self.name, self.model, self.categories)
 
 
+def _conv_bn(conv: nn.Module, bn: nn.Module) -> Callable[[Tensor], Tensor]:
+    """``bn(conv(x))`` through the model's own modules."""
+    return lambda x: bn(conv(x))
+
+
 def _resnet_block(
     block: nn.Module, x: Tensor, group: int, index: int, site_fn: SiteFn, before_act: bool = False
 ) -> Tensor:
-    """torchvision Bottleneck or BasicBlock, with sites as in the TF TPU ResNet: after every
-    conv's BN(+ReLU) in the residual branch (or between BN and ReLU, ``before_act``), and on the
-    skip connection."""
-    site = lambda kind, i=0: Site(group, index, kind, i)  # noqa: E731
-    # torch.relu, not the block's in-place ReLU: before_act applies it to what site_fn returned,
-    # which may be its input (a batch expanded from one image) or a tensor the caller keeps
-    out = _at(site_fn, block.bn1(block.conv1(x)), torch.relu, site("branch", 1), before_act)
+    """torchvision Bottleneck or BasicBlock through its own modules (:func:`_resnet_sites`)."""
+    pairs = [(block.conv1, block.bn1), (block.conv2, block.bn2)]
     if hasattr(block, "conv3"):  # Bottleneck: 1x1, 3x3, 1x1 (ResNet-50/101/152, Wide, ResNeXt)
-        out = _at(site_fn, block.bn2(block.conv2(out)), torch.relu, site("branch", 2), before_act)
-        out = site_fn(block.bn3(block.conv3(out)), site("branch", 3))
-    else:  # BasicBlock: 3x3, 3x3 (ResNet-18/34)
-        out = site_fn(block.bn2(block.conv2(out)), site("branch", 2))
-    identity = x if block.downsample is None else block.downsample(x)
-    identity = site_fn(identity, site("skip"))
-    return block.relu(out + identity)
+        pairs.append((block.conv3, block.bn3))
+    convs = tuple(_conv_bn(c, b) for c, b in pairs)
+    return _resnet_sites(_ResBlock(convs, block.downsample), x, group, index, site_fn, before_act)
 
 
 def resnet_backbone(model: nn.Module, categories: Sequence[str], name: str = "resnet50") -> Backbone:
@@ -168,7 +159,7 @@ def resnet_backbone(model: nn.Module, categories: Sequence[str], name: str = "re
         groups=groups,
         block_fn=_resnet_block,
         folded_groups=() if model.training else _folded(groups, _fold_resnet_block),
-        folded_block_fn=_folded_resnet_block,
+        folded_block_fn=_resnet_sites,
         features=lambda x: x,  # CAM on layer4's output (conv5_3), as in the paper's Figure 6
         classifier=model.fc,
         mean=(0.485, 0.456, 0.406),
@@ -186,18 +177,23 @@ def resnet50_backbone(model: nn.Module, categories: Sequence[str]) -> Backbone:
 def _mbconv_block(
     block: nn.Module, x: Tensor, group: int, index: int, site_fn: SiteFn, before_act: bool = False
 ) -> Tensor:
-    """efficientnet-lite MBConvBlock (no SE, ReLU6), with sites after each BN(+act) and on the skip."""
-    site = lambda kind, i=0: Site(group, index, kind, i)  # noqa: E731
+    """efficientnet-lite MBConvBlock through its own modules (:func:`_mbconv_sites`)."""
     args = block._block_args
-    out = x
-    if args.expand_ratio != 1:
-        out = _at(site_fn, block._bn0(block._expand_conv(x)), block._swish, site("branch", 1), before_act)
-    out = _at(site_fn, block._bn1(block._depthwise_conv(out)), block._swish, site("branch", 2), before_act)
-    out = site_fn(block._bn2(block._project_conv(out)), site("branch", 3))
+    units = _MBConv(
+        expand=_conv_bn(block._expand_conv, block._bn0) if args.expand_ratio != 1 else None,
+        depthwise=_conv_bn(block._depthwise_conv, block._bn1),
+        project=_conv_bn(block._project_conv, block._bn2),
+        skip=_mbconv_skip(block),
+        act_=block._swish,  # not in place: the block's own activation module
+        act=block._swish,
+    )
+    return _mbconv_sites(units, x, group, index, site_fn, before_act)
+
+
+def _mbconv_skip(block: nn.Module) -> bool:
+    args = block._block_args
     stride = args.stride if isinstance(args.stride, int) else args.stride[0]
-    if block.id_skip and stride == 1 and args.input_filters == args.output_filters:
-        out = out + site_fn(x, site("skip"))
-    return out
+    return bool(block.id_skip and stride == 1 and args.input_filters == args.output_filters)
 
 
 # ---------------------------------------------------------------------------- BatchNorm folded
@@ -268,37 +264,32 @@ def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> FoldedConv:
 
 def _at_fresh(site_fn: SiteFn, pre: Tensor, act_: Callable[[Tensor], Tensor], act: Callable[[Tensor], Tensor],
               site: Site, before_act: bool) -> Tensor:
-    """:func:`_at` for ``pre`` just computed: the activation before the site runs in place (nothing
-    else holds ``pre``); one after the site does not, since ``site_fn`` may return its input or a
-    tensor its caller keeps."""
+    """Offer ``pre``, a conv+BN output just computed, to ``site_fn`` after its activation (default) or
+    before it. Before the site the activation may run in place (``act_``: nothing else holds ``pre``);
+    after it, it does not (``act``), since ``site_fn`` may return its input or a tensor its caller keeps."""
     return act(site_fn(pre, site)) if before_act else site_fn(act_(pre), site)
 
 
+Unit = Callable[[Tensor], Tensor]  # a conv and its BatchNorm: the model's own modules, or a FoldedConv
+
+
 @dataclass(frozen=True, eq=False)
-class _FoldedResBlock:
-    convs: tuple[FoldedConv, ...]  # the residual branch: Bottleneck 3, BasicBlock 2
-    downsample: FoldedConv | None
+class _ResBlock:
+    """A ResNet block as the functions :func:`_resnet_sites` calls."""
+
+    convs: tuple[Unit, ...]  # the residual branch: Bottleneck 3, BasicBlock 2
+    downsample: Unit | None
 
     @property
-    def device(self) -> torch.device:
+    def device(self) -> torch.device:  # for folded blocks
         return self.convs[0].device
 
 
-def _fold_resnet_block(block: nn.Module) -> _FoldedResBlock:
-    pairs = [(block.conv1, block.bn1), (block.conv2, block.bn2)]
-    if hasattr(block, "conv3"):
-        pairs.append((block.conv3, block.bn3))
-    downsample = None
-    if block.downsample is not None:
-        conv, bn = block.downsample  # torchvision: Sequential(conv1x1, BatchNorm2d)
-        downsample = fold_bn(conv, bn)
-    return _FoldedResBlock(tuple(fold_bn(c, b) for c, b in pairs), downsample)
-
-
-def _folded_resnet_block(
-    block: _FoldedResBlock, x: Tensor, group: int, index: int, site_fn: SiteFn, before_act: bool = False
+def _resnet_sites(
+    block: _ResBlock, x: Tensor, group: int, index: int, site_fn: SiteFn, before_act: bool = False
 ) -> Tensor:
-    """:func:`_resnet_block` with BN folded: the same sites, offered the same activations."""
+    """A Bottleneck or BasicBlock with sites as in the TF TPU ResNet: after every conv's BN(+ReLU) in the
+    residual branch (or between BN and ReLU, ``before_act``), and on the skip connection."""
     site = lambda kind, i=0: Site(group, index, kind, i)  # noqa: E731
     *inner, last = block.convs
     out = x
@@ -310,28 +301,59 @@ def _folded_resnet_block(
     return torch.add(out, identity).relu_()
 
 
+def _fold_resnet_block(block: nn.Module) -> _ResBlock:
+    pairs = [(block.conv1, block.bn1), (block.conv2, block.bn2)]
+    if hasattr(block, "conv3"):
+        pairs.append((block.conv3, block.bn3))
+    downsample = None
+    if block.downsample is not None:
+        conv, bn = block.downsample  # torchvision: Sequential(conv1x1, BatchNorm2d)
+        downsample = fold_bn(conv, bn)
+    return _ResBlock(tuple(fold_bn(c, b) for c, b in pairs), downsample)
+
+
 @dataclass(frozen=True, eq=False)
-class _FoldedMBConv:
-    expand: FoldedConv | None
-    depthwise: FoldedConv
-    project: FoldedConv
+class _MBConv:
+    """An MBConv block as the functions :func:`_mbconv_sites` calls."""
+
+    expand: Unit | None
+    depthwise: Unit
+    project: Unit
     skip: bool
+    act_: Unit  # the activation, in place where it may be
+    act: Unit
 
     @property
-    def device(self) -> torch.device:
+    def device(self) -> torch.device:  # for folded blocks
         return self.depthwise.device
 
 
-def _fold_mbconv(block: nn.Module) -> _FoldedMBConv:
+def _mbconv_sites(
+    block: _MBConv, x: Tensor, group: int, index: int, site_fn: SiteFn, before_act: bool = False
+) -> Tensor:
+    """efficientnet-lite MBConvBlock (no SE), with sites after each BN(+act) and on the skip."""
+    site = lambda kind, i=0: Site(group, index, kind, i)  # noqa: E731
+    out = x
+    if block.expand is not None:
+        out = _at_fresh(site_fn, block.expand(x), block.act_, block.act, site("branch", 1), before_act)
+    out = _at_fresh(site_fn, block.depthwise(out), block.act_, block.act, site("branch", 2), before_act)
+    out = site_fn(block.project(out), site("branch", 3))
+    if block.skip:
+        out = out + site_fn(x, site("skip"))
+    return out
+
+
+def _fold_mbconv(block: nn.Module) -> _MBConv:
     if not isinstance(block._swish, nn.ReLU6):  # the folded blocks apply ReLU6 (Lite); Swish is not folded
         raise ValueError(f"expected a ReLU6 block, but got {type(block._swish).__name__}")
     args = block._block_args
-    stride = args.stride if isinstance(args.stride, int) else args.stride[0]
-    return _FoldedMBConv(
+    return _MBConv(
         expand=fold_bn(block._expand_conv, block._bn0) if args.expand_ratio != 1 else None,
         depthwise=fold_bn(block._depthwise_conv, block._bn1),
         project=fold_bn(block._project_conv, block._bn2),
-        skip=bool(block.id_skip and stride == 1 and args.input_filters == args.output_filters),
+        skip=_mbconv_skip(block),
+        act_=_relu6_,
+        act=_relu6,
     )
 
 
@@ -341,21 +363,6 @@ def _relu6_(t: Tensor) -> Tensor:
 
 def _relu6(t: Tensor) -> Tensor:
     return t.clamp(0.0, 6.0)
-
-
-def _folded_mbconv_block(
-    block: _FoldedMBConv, x: Tensor, group: int, index: int, site_fn: SiteFn, before_act: bool = False
-) -> Tensor:
-    """:func:`_mbconv_block` with BN folded: the same sites, offered the same activations."""
-    site = lambda kind, i=0: Site(group, index, kind, i)  # noqa: E731
-    out = x
-    if block.expand is not None:
-        out = _at_fresh(site_fn, block.expand(x), _relu6_, _relu6, site("branch", 1), before_act)
-    out = _at_fresh(site_fn, block.depthwise(out), _relu6_, _relu6, site("branch", 2), before_act)
-    out = site_fn(block.project(out), site("branch", 3))
-    if block.skip:
-        out = out + site_fn(x, site("skip"))
-    return out
 
 
 def _folded(groups: tuple[tuple[nn.Module, ...], ...], fold: Callable[[nn.Module], object]) -> tuple[tuple[object, ...], ...]:
@@ -402,7 +409,7 @@ def efficientnet_lite0_backbone(model: nn.Module, categories: Sequence[str]) -> 
         groups=groups,
         block_fn=_mbconv_block,
         folded_groups=folded,
-        folded_block_fn=_folded_mbconv_block,
+        folded_block_fn=_mbconv_sites,
         folded_features=None if head is None else lambda x: _relu6_(head(x)),
         features=features,  # CAM on the 1280-channel head conv, the last conv before pooling
         classifier=model._fc,
