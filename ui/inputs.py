@@ -328,10 +328,10 @@ def sample_contexts(loaded: M.LoadedModel) -> Iterator[Context]:
     first = settings.BY_KEY["image"].default
     for name in sorted(SAMPLE_FILES, key=lambda n: n != first):
         key, image = _sample(name)
-        used, clean, note = cached_clean_pass(loaded, key, lambda image=image: loaded.preprocess(image))
-        if note:
+        _, clean, note = cached_clean_pass(loaded, key, lambda image=image: loaded.preprocess(image))
+        if note:  # computed on the CPU copy: not this model's
             continue
-        yield Context(used, model_key(used), crop(image, used.preprocess), key, SAMPLES[name], clean,
+        yield Context(loaded, model_key(loaded), crop(image, loaded.preprocess), key, SAMPLES[name], clean,
                       settings.default_spec(), int(settings.BY_KEY["seed"].default))
 
 
